@@ -1,0 +1,22 @@
+// Small helpers for CLI values: HOST:PORT and durations.
+
+export function parseHostPort(value: string, flag: string): { host: string; port: number } {
+  const m = /^\[?([^\]]*?)\]?:(\d{1,5})$/.exec(value);
+  const port = m === null ? NaN : Number(m[2]);
+  if (m === null || !(port >= 0 && port <= 65535)) throw new Error(`${flag}: expected HOST:PORT, got "${value}"`);
+  return { host: m[1] === '' ? '127.0.0.1' : (m[1] as string), port };
+}
+
+/** "5s", "300ms", "2m", or a bare number of seconds */
+export function parseDurationMs(value: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value.trim());
+  if (m === null) throw new Error(`${flag}: expected a duration like 5s or 300ms, got "${value}"`);
+  const n = Number(m[1]);
+  return m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000;
+}
+
+export function parsePositiveInt(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag}: expected a positive integer, got "${value}"`);
+  return n;
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+// meshlet's command line: `run`, `demo`, `help`.
+import { parseArgs } from 'node:util';
+import { parseDurationMs, parseHostPort, parsePositiveInt } from './args.js';
+import { DEFAULT_RUN_OPTIONS, runUntilSignal, type RunOptions } from './run.js';
+
+const USAGE = `usage:
+  meshlet run -c FILE.yaml [-c MORE.yaml] [--workers N] [--admin HOST:PORT] [--log-level L] [--drain-timeout 5s]
+  meshlet demo            run the built-in canary demo (two apps + meshlet, seed's 90/10 split)
+`;
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'run': return runUntilSignal(parseRun(rest));
+    case 'demo': {
+      const { runDemo } = await import('./demo.js');
+      return runDemo();
+    }
+    case undefined: case 'help': case '--help': case '-h':
+      process.stdout.write(USAGE);
+      return;
+    default:
+      process.stderr.write(`meshlet: unknown command "${command}"\n${USAGE}`);
+      process.exit(2);
+  }
+}
+
+function parseRun(args: string[]): RunOptions {
+  const { values } = parseArgs({
+    args,
+    options: {
+      config: { type: 'string', short: 'c', multiple: true },
+      workers: { type: 'string' },
+      admin: { type: 'string' },
+      'log-level': { type: 'string' },
+      'drain-timeout': { type: 'string' },
+      'upstream-idle-timeout': { type: 'string' },
+    },
+    strict: true,
+  });
+  if (values.config === undefined || values.config.length === 0) throw new Error('run: -c FILE.yaml is required');
+  const admin = values.admin === undefined ? null : parseHostPort(values.admin, '--admin');
+  return {
+    ...DEFAULT_RUN_OPTIONS,
+    configFiles: values.config,
+    workers: values.workers === undefined ? DEFAULT_RUN_OPTIONS.workers : parsePositiveInt(values.workers, '--workers'),
+    adminHost: admin?.host ?? DEFAULT_RUN_OPTIONS.adminHost,
+    adminPort: admin?.port ?? DEFAULT_RUN_OPTIONS.adminPort,
+    logLevel: values['log-level'] ?? DEFAULT_RUN_OPTIONS.logLevel,
+    drainTimeoutMs: values['drain-timeout'] === undefined ? DEFAULT_RUN_OPTIONS.drainTimeoutMs : parseDurationMs(values['drain-timeout'], '--drain-timeout'),
+    upstreamIdleTimeoutMs: values['upstream-idle-timeout'] === undefined ? DEFAULT_RUN_OPTIONS.upstreamIdleTimeoutMs : parseDurationMs(values['upstream-idle-timeout'], '--upstream-idle-timeout'),
+  };
+}
+
+main(process.argv.slice(2)).catch((err: Error) => {
+  process.stderr.write(`meshlet: ${err.message}\n`);
+  process.exit(err.name === 'TypeError' && 'code' in err ? 2 : 1);
+});

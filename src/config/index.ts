@@ -1,0 +1,44 @@
+// The config layer's front door: files or texts → issues (errors and warnings) and, when there
+// is no error, a Snapshot. Everything else in src/config is reached through here.
+import { compileSnapshot } from './compile.js';
+import type { ConfigIssue } from './issues.js';
+import { loadConfigFiles, parseConfigText, type Loaded } from './load.js';
+import type { Snapshot } from './snapshot.js';
+import { validateResources } from './validate/index.js';
+
+export { ConfigError, formatIssue, type ConfigIssue, type Severity } from './issues.js';
+export { compileSnapshot } from './compile.js';
+export { loadConfigFiles, parseConfigText } from './load.js';
+export { validateResources } from './validate/index.js';
+export type { Resource, ResourceKind } from './resource.js';
+export type * from './snapshot.js';
+
+export interface CompileResult {
+  /** null when any issue is an error */
+  snapshot: Snapshot | null;
+  /** errors and warnings, grouped by file (in input order) and document */
+  issues: ConfigIssue[];
+}
+
+export async function loadAndCompile(paths: readonly string[], generation: number): Promise<CompileResult> {
+  return finish(await loadConfigFiles(paths), paths, generation);
+}
+
+/** Same from in-memory texts (e.g. resources applied over the control socket, file `<apply>`). */
+export function compileTexts(files: readonly { file: string; text: string }[], generation: number): CompileResult {
+  const loaded: Loaded = { resources: [], issues: [] };
+  for (const f of files) {
+    const one = parseConfigText(f.file, f.text);
+    loaded.resources.push(...one.resources);
+    loaded.issues.push(...one.issues);
+  }
+  return finish(loaded, files.map((f) => f.file), generation);
+}
+
+function finish(loaded: Loaded, fileOrder: readonly string[], generation: number): CompileResult {
+  const issues = [...loaded.issues, ...validateResources(loaded.resources)];
+  const rank = (i: ConfigIssue) => fileOrder.indexOf(i.file);
+  issues.sort((a, b) => rank(a) - rank(b) || a.doc - b.doc); // stable: order inside a document is kept
+  const failed = issues.some((i) => i.severity === 'error');
+  return { snapshot: failed ? null : compileSnapshot(loaded.resources, generation), issues };
+}

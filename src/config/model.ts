@@ -1,0 +1,112 @@
+// The typed form of each resource after validation: what the validators return and what the
+// compiler reads. Parts that map one-to-one to the snapshot reuse the snapshot's types.
+import type { Resource } from './resource.js';
+import type { Checker } from './validate/checker.js';
+import type { HeadersModel } from './validate/header-ops.js';
+import type { DirectResponseSpec, Direction, HeaderOpsSpec, LbPolicy, MatchSpec, RedirectSpec, RewriteSpec } from './snapshot.js';
+
+export interface DestinationModel {
+  /** host as written */
+  host: string;
+  subset: string | null;
+  /** destination.port.number, null when not given */
+  port: number | null;
+  /** effective relative weight (defaults applied) */
+  weight: number;
+  headers: HeadersModel | null;
+  /** path of this `route[]` entry, e.g. `spec.http[0].route[1]` */
+  path: string;
+}
+
+export interface HttpRuleModel {
+  name: string | null;
+  path: string;
+  matches: MatchSpec[];
+  /** no match block, or a match entry without conditions: takes every request */
+  catchAll: boolean;
+  route: DestinationModel[] | null;
+  redirect: RedirectSpec | null;
+  directResponse: DirectResponseSpec | null;
+  rewrite: RewriteSpec | null;
+  requestHeaders: HeaderOpsSpec | null;
+  responseHeaders: HeaderOpsSpec | null;
+  timeoutMs: number;
+}
+
+export interface VirtualServiceModel {
+  kind: 'VirtualService';
+  hosts: { value: string; path: string }[];
+  http: HttpRuleModel[];
+}
+
+export interface SubsetModel {
+  name: string;
+  labels: Record<string, string>;
+  /** null when the subset sets no loadBalancer (inherits the rule's) */
+  lb: LbPolicy | null;
+  path: string;
+}
+
+export interface DestinationRuleModel {
+  kind: 'DestinationRule';
+  host: string;
+  lb: LbPolicy | null;
+  subsets: SubsetModel[];
+}
+
+export interface ServicePortModel {
+  number: number;
+  name: string | null;
+  protocol: string | null;
+  targetPort: number | null;
+}
+
+/** A ServiceEntry endpoint or a WorkloadEntry spec. */
+export interface WorkloadModel {
+  address: string;
+  /** port name → port number */
+  ports: Record<string, number>;
+  labels: Record<string, string>;
+  /** >= 1 (Istio: 0/unset means 1) */
+  weight: number;
+}
+
+export type ResolutionMode = 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN';
+
+export interface ServiceEntryModel {
+  kind: 'ServiceEntry';
+  hosts: string[];
+  ports: ServicePortModel[];
+  resolution: ResolutionMode;
+  endpoints: WorkloadModel[];
+  /** workloadSelector.labels; null when endpoints are listed instead */
+  selector: Record<string, string> | null;
+}
+
+export interface WorkloadEntryModel extends WorkloadModel {
+  kind: 'WorkloadEntry';
+}
+
+export interface SidecarListenerModel {
+  direction: Direction;
+  /** null for the catch-all egress listener (no port) */
+  port: { number: number; protocol: string | null; name: string | null } | null;
+  bind: string | null;
+  /** ingress only */
+  defaultEndpoint: { address: string; port: number } | null;
+  path: string;
+}
+
+export interface SidecarModel {
+  kind: 'Sidecar';
+  listeners: SidecarListenerModel[];
+}
+
+export type Model = VirtualServiceModel | DestinationRuleModel | ServiceEntryModel | WorkloadEntryModel | SidecarModel;
+
+/** A resource with its typed model and the checker its issues go to. */
+export interface Parsed<M extends Model = Model> {
+  res: Resource;
+  ck: Checker;
+  model: M;
+}

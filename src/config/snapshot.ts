@@ -1,0 +1,149 @@
+// The compiled configuration: plain data only (structured-clone safe), built once by the control
+// thread from validated Istio resources and posted to every worker. Workers turn it into runtime
+// tables (RegExp objects, maps) once per generation; the request path only looks things up.
+
+export type StringMatchKind = 'exact' | 'prefix' | 'regex';
+
+/** Istio StringMatch. `regex` is RE2 syntax, matched as a full match (anchored). */
+export interface StringMatchSpec {
+  kind: StringMatchKind;
+  value: string;
+}
+
+/** One entry of VirtualService `http[].match[]`; every present condition must hold (AND). */
+export interface MatchSpec {
+  name: string | null;
+  uri: StringMatchSpec | null;
+  /** istio: `scheme`, `method`, `authority` are StringMatch too. */
+  scheme: StringMatchSpec | null;
+  method: StringMatchSpec | null;
+  authority: StringMatchSpec | null;
+  /** Lower-case header name → match. An empty-object match in Istio ({}) means "header present": kind 'present'. */
+  headers: HeaderMatchSpec[];
+  /** Headers that must NOT match (`withoutHeaders`). */
+  withoutHeaders: HeaderMatchSpec[];
+  queryParams: HeaderMatchSpec[];
+  ignoreUriCase: boolean;
+  /** Istio `port`: listener port this match applies to, 0 = any. */
+  port: number;
+}
+
+export interface HeaderMatchSpec {
+  name: string;
+  /** null = presence only (Istio `{}` / empty match) */
+  match: StringMatchSpec | null;
+}
+
+export interface HeaderOpsSpec {
+  /** [name(lowercase), value] pairs; set replaces every existing value. */
+  set: [string, string][];
+  /** add appends a value (never replaces). */
+  add: [string, string][];
+  /** lowercase names */
+  remove: string[];
+}
+
+export interface WeightedDestinationSpec {
+  /** index into Snapshot.clusters, or -1 when the destination cannot be resolved (503 NC at request time) */
+  clusterId: number;
+  /** relative weight (Istio: weight / sum of weights). Single destination with no weight = 100. */
+  weight: number;
+  /** destination host as written, for logs/metrics */
+  host: string;
+  subset: string | null;
+  /** why clusterId is -1 (e.g. "subset v3 not defined by any DestinationRule for host x") */
+  unresolved: string | null;
+  /** route-level header operations on this destination (Istio `route[].headers`) */
+  headers: { request: HeaderOpsSpec | null; response: HeaderOpsSpec | null } | null;
+}
+
+export interface RedirectSpec {
+  uri: string | null;
+  authority: string | null;
+  scheme: string | null;
+  port: number;
+  /** default 301 as in Istio */
+  code: number;
+}
+
+export interface RewriteSpec {
+  uri: string | null;
+  authority: string | null;
+}
+
+export interface DirectResponseSpec {
+  status: number;
+  body: string;
+}
+
+export interface RouteSpec {
+  /** http[].name, or `<vs-name>.<index>` when unnamed */
+  name: string;
+  /** `VirtualService/<namespace>/<name>` that defined it */
+  source: string;
+  /** empty = matches every request (Istio: no match block) */
+  matches: MatchSpec[];
+  /** exactly one of destinations / redirect / directResponse is set */
+  destinations: WeightedDestinationSpec[] | null;
+  /** sum of destination weights (> 0 when destinations set) */
+  totalWeight: number;
+  redirect: RedirectSpec | null;
+  directResponse: DirectResponseSpec | null;
+  rewrite: RewriteSpec | null;
+  /** rule-level header operations (Istio `http[].headers`) */
+  requestHeaders: HeaderOpsSpec | null;
+  responseHeaders: HeaderOpsSpec | null;
+  /** Istio `timeout` in ms; 0 = none (Istio's default) */
+  timeoutMs: number;
+}
+
+/** The routes of every host name a VirtualService (or a bare ServiceEntry) answers for. */
+export interface VirtualHostSpec {
+  /** Lower-case names without port: exact names and `*.suffix` wildcards; `*` matches all. */
+  hosts: string[];
+  /** listener (Sidecar egress port) numbers this host applies to; empty = all outbound listeners */
+  routes: RouteSpec[];
+}
+
+export type LbPolicy = 'LEAST_REQUEST' | 'ROUND_ROBIN' | 'RANDOM' | 'PASSTHROUGH';
+
+export interface EndpointSpec {
+  address: string;
+  port: number;
+  labels: Record<string, string>;
+  /** weight from ServiceEntry endpoint / WorkloadEntry, default 1 */
+  weight: number;
+  /** `WorkloadEntry/<ns>/<name>` or `ServiceEntry/<ns>/<name>#<i>` */
+  source: string;
+}
+
+export interface ClusterSpec {
+  id: number;
+  /** Envoy style: `outbound|<port>|<subset>|<host>` or `inbound|<port>||` */
+  name: string;
+  host: string;
+  subset: string | null;
+  port: number;
+  lb: LbPolicy;
+  endpoints: EndpointSpec[];
+}
+
+export type Direction = 'outbound' | 'inbound';
+
+export interface ListenerSpec {
+  /** `<direction>_<bind>_<port>` or the Sidecar port name */
+  name: string;
+  direction: Direction;
+  bind: string;
+  port: number;
+  protocol: string;
+  /** inbound only: the cluster that forwards to the local app (defaultEndpoint) */
+  inboundClusterId: number;
+}
+
+export interface Snapshot {
+  generation: number;
+  listeners: ListenerSpec[];
+  virtualHosts: VirtualHostSpec[];
+  clusters: ClusterSpec[];
+}

@@ -1,0 +1,142 @@
+// Starts the data-plane worker threads, restarts one that dies while the others keep serving,
+// and drains them all on shutdown.
+import { Worker } from 'node:worker_threads';
+import type { Snapshot } from '../config/snapshot.js';
+import type { FromWorker, ToWorker, WorkerOptions } from '../listener/protocol.js';
+import type { Logger } from '../log.js';
+
+const WORKER_URL = new URL('../../workers/data-plane.js', import.meta.url);
+const RESPAWN_DELAY_MS = 100;
+
+export interface SupervisorOptions {
+  workers: number;
+  logLevel: string;
+  connectionsPerEndpoint: number;
+  upstreamIdleTimeoutMs: number;
+  connectTimeoutMs: number;
+}
+
+interface Slot {
+  id: number;
+  worker: Worker | null;
+  ready: boolean;
+  restarts: number;
+}
+
+export class Supervisor {
+  private readonly options: SupervisorOptions;
+  private readonly log: Logger;
+  private snapshot: Snapshot;
+  private readonly slots: Slot[] = [];
+  private stopping = false;
+  private nextWorkerId = 0;
+
+  constructor(snapshot: Snapshot, options: SupervisorOptions, log: Logger) {
+    this.snapshot = snapshot;
+    this.options = options;
+    this.log = log;
+  }
+
+  /** Resolves when every worker serves; rejects when one cannot start. */
+  start(): Promise<void> {
+    const started: Promise<void>[] = [];
+    for (let i = 0; i < this.options.workers; i++) {
+      const slot: Slot = { id: i, worker: null, ready: false, restarts: 0 };
+      this.slots.push(slot);
+      started.push(this.spawn(slot));
+    }
+    return Promise.all(started).then(() => undefined);
+  }
+
+  get allReady(): boolean {
+    return !this.stopping && this.slots.length > 0 && this.slots.every((s) => s.ready);
+  }
+
+  get workerCount(): number {
+    return this.slots.length;
+  }
+
+  status(): { slot: number; workerId: number | null; ready: boolean; restarts: number }[] {
+    return this.slots.map((s) => ({ slot: s.id, workerId: s.worker?.threadId ?? null, ready: s.ready, restarts: s.restarts }));
+  }
+
+  private spawn(slot: Slot): Promise<void> {
+    const workerId = this.nextWorkerId++;
+    const data: WorkerOptions = {
+      workerId,
+      snapshot: this.snapshot,
+      codec: 'undici',
+      connectionsPerEndpoint: this.options.connectionsPerEndpoint,
+      upstreamIdleTimeoutMs: this.options.upstreamIdleTimeoutMs,
+      connectTimeoutMs: this.options.connectTimeoutMs,
+      logLevel: this.options.logLevel,
+    };
+    const worker = new Worker(WORKER_URL, { workerData: data });
+    slot.worker = worker;
+    slot.ready = false;
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      worker.on('message', (msg: FromWorker) => {
+        if (msg.type === 'ready') {
+          slot.ready = true;
+          if (slot.restarts > 0) this.log.info({ slot: slot.id, workerId, restarts: slot.restarts }, 'worker respawned');
+          else this.log.debug({ slot: slot.id, workerId, generation: msg.generation }, 'worker ready');
+          if (!settled) { settled = true; resolve(); }
+        } else if (msg.type === 'fatal') {
+          this.log.error({ slot: slot.id, workerId }, msg.message);
+          if (!settled) { settled = true; reject(new Error(msg.message)); }
+        } else if (msg.type === 'crashed') {
+          this.log.error({ slot: slot.id, workerId, err: msg.message }, 'worker crashed');
+        } else if (msg.type === 'drained' && msg.inflight > 0) {
+          this.log.warn({ slot: slot.id, workerId, inflight: msg.inflight }, 'drain timeout: requests still in flight were cut');
+        }
+      });
+      worker.on('error', (err) => {
+        this.log.error({ slot: slot.id, workerId, err: err.message }, 'worker failed');
+        if (!settled) { settled = true; reject(err); }
+      });
+      worker.on('exit', (code) => {
+        if (slot.worker === worker) {
+          slot.worker = null;
+          slot.ready = false;
+        }
+        if (this.stopping || !settled) return;
+        slot.restarts++;
+        this.log.error({ slot: slot.id, workerId, code, restarts: slot.restarts }, 'worker exited; respawning');
+        setTimeout(() => {
+          if (this.stopping) return;
+          this.spawn(slot).catch((err: Error) => this.log.error({ slot: slot.id, err: err.message }, 'respawn failed'));
+        }, RESPAWN_DELAY_MS * Math.min(slot.restarts, 50)).unref();
+      });
+    });
+  }
+
+  /**
+   * Restart drill: make one worker crash (it throws, as a bug would). Worker.terminate() is not
+   * used: a thread stopped with uWS sockets open aborts the whole process.
+   */
+  crash(slotId: number): boolean {
+    const worker = this.slots[slotId]?.worker;
+    if (worker === undefined || worker === null) return false;
+    const msg: ToWorker = { type: 'crash' };
+    worker.postMessage(msg);
+    return true;
+  }
+
+  /** Stop accepting everywhere, let in-flight requests finish (up to timeoutMs), then exit the workers. */
+  async drain(timeoutMs: number): Promise<void> {
+    this.stopping = true;
+    const exits: Promise<unknown>[] = [];
+    for (const slot of this.slots) {
+      const worker = slot.worker;
+      slot.ready = false;
+      if (worker === null) continue;
+      exits.push(new Promise((resolve) => {
+        worker.once('exit', resolve);
+        const msg: ToWorker = { type: 'drain', timeoutMs };
+        worker.postMessage(msg);
+      }));
+    }
+    await Promise.all(exits);
+  }
+}

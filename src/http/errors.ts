@@ -1,0 +1,72 @@
+// Typed proxy failures. Each carries the HTTP status meshlet answers with, the Envoy-style
+// response flag (also used by access logs and metrics), where it came from and whether a
+// retry could succeed. respond.ts is the one place that turns them into responses.
+
+export type ErrorSource = 'downstream' | 'upstream' | 'internal';
+
+export class ProxyError extends Error {
+  readonly code: string;
+  readonly status: number;
+  readonly flag: string;
+  readonly source: ErrorSource;
+  readonly retryable: boolean;
+  constructor(code: string, status: number, flag: string, source: ErrorSource, retryable: boolean, message: string) {
+    super(message);
+    this.name = 'ProxyError';
+    this.code = code;
+    this.status = status;
+    this.flag = flag;
+    this.source = source;
+    this.retryable = retryable;
+  }
+}
+
+/** No route matched: Envoy NR. */
+export function noRoute(host: string, path: string): ProxyError {
+  return new ProxyError('NO_ROUTE', 404, 'NR', 'internal', false, `no route for host "${host}" path "${path}"`);
+}
+
+/** The route's destination names no known cluster or subset: Envoy NC. */
+export function noCluster(reason: string): ProxyError {
+  return new ProxyError('NO_CLUSTER', 503, 'NC', 'internal', false, reason);
+}
+
+/** The cluster exists but has no (healthy) endpoint: Envoy UH. */
+export function noHealthyUpstream(cluster: string): ProxyError {
+  return new ProxyError('NO_HEALTHY_UPSTREAM', 503, 'UH', 'internal', false, `no healthy upstream in ${cluster}`);
+}
+
+/** Connection refused, reset or closed before any response byte: Envoy UF. */
+export function upstreamConnectFailure(detail: string, beforeRequestSent: boolean): ProxyError {
+  return new ProxyError('UPSTREAM_CONNECT_FAILURE', 502, 'UF', 'upstream', beforeRequestSent, `upstream connect error or disconnect/reset before headers: ${detail}`);
+}
+
+/** Upstream sent something that is not valid HTTP/1.1 (or a forbidden header value): Envoy UPE. */
+export function upstreamProtocolError(detail: string): ProxyError {
+  return new ProxyError('UPSTREAM_PROTOCOL_ERROR', 502, 'UPE', 'upstream', false, `upstream protocol error: ${detail}`);
+}
+
+/** Upstream reset after the response started: the client connection is closed, no status is possible. */
+export function upstreamResetMidResponse(detail: string): ProxyError {
+  return new ProxyError('UPSTREAM_RESET', 502, 'UR', 'upstream', false, `upstream reset mid-response: ${detail}`);
+}
+
+export function upstreamTimeout(ms: number): ProxyError {
+  return new ProxyError('UPSTREAM_TIMEOUT', 504, 'UT', 'upstream', true, `upstream request timeout after ${ms} ms`);
+}
+
+/** The request cannot be forwarded as sent: 400 with flag DPE (downstream protocol error). */
+export function badRequest(detail: string): ProxyError {
+  return new ProxyError('BAD_REQUEST', 400, 'DPE', 'downstream', false, detail);
+}
+
+/** The downstream went away. Nothing is written; used to abort the upstream side. */
+export function downstreamAborted(): ProxyError {
+  return new ProxyError('DOWNSTREAM_ABORTED', 499, 'DC', 'downstream', false, 'downstream connection closed');
+}
+
+export function internalError(err: unknown): ProxyError {
+  if (err instanceof ProxyError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new ProxyError('INTERNAL', 500, 'IE', 'internal', false, `internal error: ${message}`);
+}

@@ -1,0 +1,87 @@
+// Header rules for forwarding: hop-by-hop removal, x-forwarded-*, x-request-id, and the
+// CR/LF/NUL check that uWS does not do for values meshlet writes out.
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1 plus the legacy ones proxies strip). Lowercase. */
+const HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate',
+  'te', 'trailer', 'transfer-encoding', 'upgrade',
+]);
+
+/** Headers meshlet frames itself on the way back out through uWS (it writes its own Date, Content-Length). */
+const RESPONSE_FRAMING = new Set(['content-length', 'date']);
+
+const FORBIDDEN_VALUE = /[\r\n\0]/;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+export function isHopByHop(lowerName: string): boolean {
+  return HOP_BY_HOP.has(lowerName);
+}
+
+export function hasForbiddenChar(value: string): boolean {
+  return FORBIDDEN_VALUE.test(value);
+}
+
+export function isToken(name: string): boolean {
+  return TOKEN.test(name);
+}
+
+/**
+ * Names listed in a Connection header value ("close", "keep-alive" and "upgrade" are common and
+ * already hop-by-hop). Returns null when nothing extra must be dropped: the usual case.
+ */
+export function connectionListed(value: string): Set<string> | null {
+  if (value === '' || value === 'keep-alive' || value === 'close' || value === 'Keep-Alive' || value === 'Close') return null;
+  let extra: Set<string> | null = null;
+  for (const part of value.split(',')) {
+    const name = part.trim().toLowerCase();
+    if (name === '' || HOP_BY_HOP.has(name)) continue;
+    (extra ??= new Set()).add(name);
+  }
+  return extra;
+}
+
+/**
+ * Copies upstream response headers (flat [name, value, ...], any case) into `out` for the client,
+ * dropping hop-by-hop and framing headers. Returns false when a value carries CR, LF or NUL.
+ */
+export function copyResponseHeaders(raw: string[], out: string[]): boolean {
+  let listed: Set<string> | null = null;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    const value = raw[i + 1] as string;
+    if (FORBIDDEN_VALUE.test(value) || FORBIDDEN_VALUE.test(name)) return false;
+    if (name === 'connection') listed = connectionListed(value);
+  }
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    if (HOP_BY_HOP.has(name) || RESPONSE_FRAMING.has(name)) continue;
+    if (listed !== null && listed.has(name)) continue;
+    out.push(name, raw[i + 1] as string);
+  }
+  return true;
+}
+
+/** Index of the first value of `name` (lowercase) in a flat header list, or -1. */
+export function findHeader(headers: string[], name: string): number {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i] === name) return i + 1;
+  }
+  return -1;
+}
+
+export function getHeader(headers: string[], name: string): string | undefined {
+  const i = findHeader(headers, name);
+  return i < 0 ? undefined : headers[i];
+}
+
+/** Removes every occurrence of `name` in place. */
+export function removeHeader(headers: string[], name: string): void {
+  let w = 0;
+  for (let r = 0; r < headers.length; r += 2) {
+    if (headers[r] === name) continue;
+    headers[w] = headers[r] as string;
+    headers[w + 1] = headers[r + 1] as string;
+    w += 2;
+  }
+  headers.length = w;
+}

@@ -1,0 +1,44 @@
+// The one place that writes synthetic replies (errors, redirects, direct responses): a short
+// text body and `x-meshlet-flags` carrying the Envoy-style response flag.
+import type { HttpResponse } from '../uws.js';
+import type { ProxyError } from './errors.js';
+import { statusLine } from './status-lines.js';
+
+export const FLAGS_HEADER = 'x-meshlet-flags';
+
+/** Must run inside res.cork (or synchronously inside the uWS request handler). */
+export function writeError(res: HttpResponse, err: ProxyError, requestId: string, closeConnection: boolean): void {
+  res.writeStatus(statusLine(err.status));
+  res.writeHeader(FLAGS_HEADER, err.flag);
+  res.writeHeader('content-type', 'text/plain; charset=utf-8');
+  if (requestId !== '') res.writeHeader('x-request-id', requestId);
+  res.end(bodyFor(err), closeConnection);
+}
+
+function bodyFor(err: ProxyError): string {
+  switch (err.flag) {
+    case 'NR': return `no route (NR): ${err.message}\n`;
+    case 'NC': return `no cluster (NC): ${err.message}\n`;
+    case 'UH': return `no healthy upstream (UH): ${err.message}\n`;
+    case 'UF': return `upstream connect failure (UF): ${err.message}\n`;
+    case 'UT': return `upstream request timeout (UT)\n`;
+    case 'UPE': return `bad upstream response (UPE): ${err.message}\n`;
+    case 'DPE': return `bad request: ${err.message}\n`;
+    case 'IE': return 'internal error\n';
+    default: return `${err.message} (${err.flag})\n`;
+  }
+}
+
+export function writeRedirect(res: HttpResponse, code: number, location: string, requestId: string): void {
+  res.writeStatus(statusLine(code));
+  res.writeHeader('location', location);
+  res.writeHeader('x-request-id', requestId);
+  res.end();
+}
+
+export function writeDirect(res: HttpResponse, status: number, body: string, requestId: string): void {
+  res.writeStatus(statusLine(status));
+  res.writeHeader('content-type', 'text/plain; charset=utf-8');
+  res.writeHeader('x-request-id', requestId);
+  res.end(body);
+}

@@ -1,0 +1,67 @@
+// A data-plane worker: builds the generation, opens every listener, and drains on request.
+import type { MessagePort } from 'node:worker_threads';
+import { undiciCodec } from '../upstream/undici-codec.js';
+import { PoolRegistry } from '../upstream/pool-registry.js';
+import { Generation } from './generation.js';
+import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js';
+import { UwsListener } from './uws-listener.js';
+import { ListenerRuntime, WorkerState } from './worker-state.js';
+
+function crashOnPurpose(): never {
+  throw new Error('crash requested through the admin endpoint');
+}
+
+export async function runDataPlane(options: WorkerOptions, port: MessagePort): Promise<void> {
+  const send = (msg: FromWorker): void => port.postMessage(msg);
+  const registry = new PoolRegistry(undiciCodec, {
+    connections: options.connectionsPerEndpoint,
+    idleTimeoutMs: options.upstreamIdleTimeoutMs,
+    connectTimeoutMs: options.connectTimeoutMs,
+  });
+  const state = new WorkerState(new Generation(options.snapshot, registry));
+  const listeners = options.snapshot.listeners.map((spec) => new UwsListener(new ListenerRuntime(spec, state)));
+  try {
+    await Promise.all(listeners.map((l) => l.listen()));
+  } catch (err) {
+    for (const l of listeners) l.close();
+    send({ type: 'fatal', workerId: options.workerId, message: (err as Error).message });
+    return;
+  }
+
+  // A worker thread that exits with uWS sockets open aborts the whole process (libuv asserts on
+  // open handles), so a crash closes every listener and connection first, then exits the thread;
+  // the supervisor respawns it while the other workers keep serving.
+  const crash = (err: unknown): void => {
+    send({ type: 'crashed', workerId: options.workerId, message: err instanceof Error ? err.stack ?? err.message : String(err) });
+    for (const l of listeners) l.close();
+    void registry.destroyAll();
+    process.exit(70);
+  };
+  process.on('uncaughtException', crash);
+  process.on('unhandledRejection', crash);
+
+  port.on('message', (msg: ToWorker) => {
+    if (msg.type === 'drain') void drain(msg.timeoutMs);
+    else if (msg.type === 'crash') setImmediate(crashOnPurpose);
+  });
+  send({ type: 'ready', workerId: options.workerId, generation: options.snapshot.generation });
+
+  async function drain(timeoutMs: number): Promise<void> {
+    state.draining = true;
+    for (const l of listeners) l.stopAccepting();
+    if (state.inflight > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        state.onIdle = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    const left = state.inflight;
+    for (const l of listeners) l.close();
+    await registry.destroyAll();
+    send({ type: 'drained', workerId: options.workerId, inflight: left });
+    port.close();
+  }
+}

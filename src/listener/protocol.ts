@@ -1,0 +1,23 @@
+// Messages between the control thread and data-plane workers.
+import type { Snapshot } from '../config/snapshot.js';
+
+export interface WorkerOptions {
+  workerId: number;
+  snapshot: Snapshot;
+  codec: 'undici';
+  connectionsPerEndpoint: number;
+  upstreamIdleTimeoutMs: number;
+  connectTimeoutMs: number;
+  logLevel: string;
+}
+
+export type ToWorker =
+  | { type: 'drain'; timeoutMs: number }
+  /** restart drill: the worker throws, as a bug would, and goes through its crash path */
+  | { type: 'crash' };
+
+export type FromWorker =
+  | { type: 'ready'; workerId: number; generation: number }
+  | { type: 'fatal'; workerId: number; message: string }
+  | { type: 'crashed'; workerId: number; message: string }
+  | { type: 'drained'; workerId: number; inflight: number };

@@ -1,0 +1,442 @@
+// One proxied request, from the uWS callback to the last byte: it is the request view for
+// routing, the upstream handler for the codec, and the only object that touches `res`.
+// Order: copy out of uWS → validate → route → pick destination → pick endpoint → dispatch;
+// every failure on the way becomes a typed ProxyError written by respond.ts, exactly once.
+import { randomUUID } from 'node:crypto';
+import type { HeaderOpsSpec } from '../config/snapshot.js';
+import {
+  badRequest, downstreamAborted, internalError, noCluster, noHealthyUpstream, noRoute, upstreamProtocolError, type ProxyError,
+} from '../http/errors.js';
+import { applyHeaderOps } from '../http/header-ops.js';
+import { connectionListed, copyResponseHeaders, findHeader, hasForbiddenChar, isHopByHop } from '../http/headers.js';
+import { writeDirect, writeError, writeRedirect } from '../http/respond.js';
+import { statusLine } from '../http/status-lines.js';
+import type { CompiledRoute } from '../routing/route.js';
+import type { RequestView } from '../routing/request-view.js';
+import type { UpstreamController, UpstreamHandler } from '../upstream/codec.js';
+import type { Endpoint } from '../upstream/endpoint.js';
+import type { HttpRequest, HttpResponse } from '../uws.js';
+import { noteBodyBytes } from './body-memory.js';
+import { ClientBody } from './client-body.js';
+import type { Generation } from './generation.js';
+import type { ListenerRuntime } from './worker-state.js';
+
+const NO_BODY = 0;
+const LENGTH_BODY = 1;
+const CHUNKED_BODY = 2;
+
+const DIGITS = /^\d{1,15}$/;
+
+// Scratch state for the synchronous copy-out and corked writes; safe because uWS callbacks and
+// cork callbacks never interleave within one thread.
+let copyTarget: string[] = [];
+function copyHeader(name: string, value: string): void {
+  copyTarget.push(name, value);
+}
+let corkTarget: ProxyRequest | null = null;
+let corkChunk: Buffer | null = null;
+const responseHeaders: string[] = [];
+
+export class ProxyRequest implements RequestView, UpstreamHandler {
+  // RequestView
+  method = '';
+  path = '';
+  query = '';
+  authority = '';
+  scheme = 'http';
+  headers: string[] = [];
+  listenerPort: number;
+
+  readonly res: HttpResponse;
+  readonly listener: ListenerRuntime;
+  readonly gen: Generation;
+  readonly onAbortedBound: () => void;
+  requestId = '';
+  private remote = '';
+  private bodyKind = NO_BODY;
+  private contentLength = -1;
+  private body: ClientBody | null = null;
+
+  private route: CompiledRoute | null = null;
+  private matchIdx = 0;
+  private destResponseOps: HeaderOpsSpec | null = null;
+  private endpoint: Endpoint | null = null;
+  private controller: UpstreamController | null = null;
+
+  // response side
+  private aborted = false;
+  private finished = false;
+  private headersSent = false;
+  private upstreamStatus = 0;
+  private bodyless = false;
+  private responseLength = -1;
+  private responseDone = false;
+  private upstreamEnded = false;
+  private pending: Buffer | null = null;
+  private pendingBase = 0;
+  private writableHooked = false;
+  bytesSent = 0;
+
+  constructor(res: HttpResponse, listener: ListenerRuntime) {
+    this.res = res;
+    this.listener = listener;
+    this.listenerPort = listener.spec.port;
+    this.gen = listener.state.gen;
+    this.onAbortedBound = () => this.onAborted();
+  }
+
+  /** Runs synchronously inside the uWS handler: everything is read out of `req` here. */
+  start(req: HttpRequest): void {
+    this.res.onAborted(this.onAbortedBound);
+    this.listener.state.inflight++;
+    this.method = req.getCaseSensitiveMethod();
+    this.path = req.getUrl();
+    this.query = req.getQuery() ?? ''; // uWS returns undefined (not '') when there is no query
+    copyTarget = this.headers;
+    req.forEach(copyHeader);
+    this.remote = Buffer.from(this.res.getRemoteAddressAsText()).toString('latin1');
+
+    const err = this.readFraming();
+    if (err !== null) return this.fail(err);
+    if (this.bodyKind !== NO_BODY) {
+      const body = new ClientBody(this.res);
+      this.body = body;
+      this.res.onData((ab, isLast) => body.accept(ab, isLast));
+    }
+    this.route_();
+  }
+
+  /** Validates header values and works out how the request body is framed. */
+  private readFraming(): ProxyError | null {
+    const h = this.headers;
+    let te = -1;
+    let cl = -1;
+    for (let i = 0; i < h.length; i += 2) {
+      const name = h[i] as string;
+      const value = h[i + 1] as string;
+      if (hasForbiddenChar(value)) return badRequest(`header ${name} has a CR, LF or NUL character`);
+      if (name === 'host') this.authority = value;
+      else if (name === 'x-request-id') this.requestId = value;
+      else if (name === 'transfer-encoding') te = i + 1;
+      else if (name === 'content-length') {
+        if (cl >= 0 && h[cl] !== value) return badRequest('conflicting Content-Length headers');
+        cl = i + 1;
+      }
+    }
+    if (te >= 0) {
+      if (cl >= 0) return badRequest('both Transfer-Encoding and Content-Length');
+      if ((h[te] as string).toLowerCase() !== 'chunked') return badRequest(`unsupported Transfer-Encoding "${h[te]}"`);
+      this.bodyKind = CHUNKED_BODY;
+    } else if (cl >= 0) {
+      const v = h[cl] as string;
+      if (!DIGITS.test(v)) return badRequest(`invalid Content-Length "${v}"`);
+      this.contentLength = Number(v);
+      if (this.contentLength > 0) this.bodyKind = LENGTH_BODY;
+    }
+    if (this.authority === '') return badRequest('missing Host header');
+    if (this.requestId === '') this.requestId = randomUUID();
+    return null;
+  }
+
+  /** Route → destination → endpoint → dispatch. */
+  private route_(): void {
+    const gen = this.gen;
+    if (this.listener.inbound) {
+      const cluster = gen.cluster(this.listener.spec.inboundClusterId);
+      if (cluster === null) return this.fail(noCluster(`inbound listener ${this.listener.spec.name} has no cluster`));
+      return this.forward(cluster.pick(), cluster.name);
+    }
+    const vh = gen.routes.find(this.authority);
+    if (vh === null) return this.fail(noRoute(this.authority, this.path));
+    let route: CompiledRoute | null = null;
+    for (const r of vh.routes) {
+      const idx = r.matchIndex(this);
+      if (idx >= 0) {
+        route = r;
+        this.matchIdx = idx;
+        break;
+      }
+    }
+    if (route === null) return this.fail(noRoute(this.authority, this.path));
+    this.route = route;
+    const spec = route.spec;
+    if (spec.redirect !== null) return this.redirect();
+    if (spec.directResponse !== null) {
+      writeDirect(this.res, spec.directResponse.status, spec.directResponse.body, this.requestId);
+      return this.finish();
+    }
+    const dest = route.pickDestination();
+    const cluster = dest.cluster;
+    if (cluster === null) return this.fail(noCluster(dest.unresolved));
+    if (dest.spec.headers !== null) this.destResponseOps = dest.spec.headers.response;
+    const ep = cluster.pick();
+    if (ep === null) return this.fail(noHealthyUpstream(cluster.name));
+    if (dest.spec.headers !== null && dest.spec.headers.request !== null) applyHeaderOps(this.headers, dest.spec.headers.request);
+    this.forward(ep, cluster.name);
+  }
+
+  private redirect(): void {
+    const r = (this.route as CompiledRoute).spec.redirect as NonNullable<CompiledRoute['spec']['redirect']>;
+    let authority = r.authority ?? this.authority;
+    if (r.port !== 0) {
+      const colon = authority.lastIndexOf(':');
+      authority = `${colon > 0 && !authority.endsWith(']') ? authority.slice(0, colon) : authority}:${r.port}`;
+    }
+    const path = r.uri ?? this.path;
+    const location = `${r.scheme ?? this.scheme}://${authority}${path}${this.query === '' ? '' : `?${this.query}`}`;
+    writeRedirect(this.res, r.code, location, this.requestId);
+    this.finish();
+  }
+
+  private forward(ep: Endpoint | null, clusterName: string): void {
+    if (ep === null) return this.fail(noHealthyUpstream(clusterName));
+    this.endpoint = ep;
+    ep.inflight++;
+    const route = this.route;
+    const upstreamHeaders = this.upstreamHeaders(route);
+    let path = this.path;
+    if (route !== null && route.spec.rewrite !== null) {
+      const rw = route.spec.rewrite;
+      if (rw.uri !== null) {
+        const prefixLength = route.matches.length === 0 ? -1 : (route.matches[this.matchIdx]?.prefixLength ?? -1);
+        path = prefixLength >= 0 ? rw.uri + path.slice(prefixLength) : rw.uri;
+        if (path === '') path = '/';
+      }
+    }
+    if (this.query !== '') path = `${path}?${this.query}`;
+    ep.pool.dispatch({
+      method: this.method,
+      path,
+      headers: upstreamHeaders,
+      body: this.body,
+      contentLength: this.bodyKind === LENGTH_BODY ? this.contentLength : -1,
+    }, this);
+  }
+
+  /** The client's headers minus hop-by-hop, plus x-forwarded-*, x-request-id and route header ops. */
+  private upstreamHeaders(route: CompiledRoute | null): string[] {
+    const h = this.headers;
+    const out: string[] = [];
+    const connIdx = findHeader(h, 'connection');
+    const listed = connIdx < 0 ? null : connectionListed(h[connIdx] as string);
+    let xff = '';
+    let hasProto = false;
+    let hasId = false;
+    for (let i = 0; i < h.length; i += 2) {
+      const name = h[i] as string;
+      if (isHopByHop(name) || name === 'expect') continue;
+      if (listed !== null && listed.has(name)) continue;
+      const value = h[i + 1] as string;
+      if (name === 'x-forwarded-for') { xff = xff === '' ? value : `${xff}, ${value}`; continue; }
+      if (name === 'x-forwarded-proto') hasProto = true;
+      else if (name === 'x-request-id') hasId = true;
+      out.push(name, value);
+    }
+    out.push('x-forwarded-for', xff === '' ? this.remote : `${xff}, ${this.remote}`);
+    if (!hasProto) out.push('x-forwarded-proto', this.scheme);
+    if (!hasId) out.push('x-request-id', this.requestId);
+    if (route !== null) {
+      const spec = route.spec;
+      if (spec.rewrite !== null && spec.rewrite.authority !== null) {
+        const i = findHeader(out, 'host');
+        if (i >= 0) out[i] = spec.rewrite.authority;
+      }
+      if (spec.requestHeaders !== null) applyHeaderOps(out, spec.requestHeaders);
+    }
+    return out;
+  }
+
+  // ---- UpstreamHandler ----
+
+  onUpstreamStart(controller: UpstreamController): void {
+    this.controller = controller;
+    if (this.aborted) controller.abort(downstreamAborted());
+  }
+
+  onUpstreamHeaders(status: number, raw: string[]): void {
+    if (this.aborted || this.finished) return;
+    responseHeaders.length = 0;
+    if (!copyResponseHeaders(raw, responseHeaders)) {
+      (this.controller as UpstreamController).abort(upstreamProtocolError('response header with CR, LF or NUL'));
+      return this.fail(upstreamProtocolError('response header value with CR, LF or NUL'));
+    }
+    const route = this.route;
+    if (route !== null && route.spec.responseHeaders !== null) applyHeaderOps(responseHeaders, route.spec.responseHeaders);
+    if (this.destResponseOps !== null) applyHeaderOps(responseHeaders, this.destResponseOps);
+    for (let i = 0; i < raw.length; i += 2) {
+      if ((raw[i] as string).length === 14 && (raw[i] as string).toLowerCase() === 'content-length') {
+        const v = raw[i + 1] as string;
+        this.responseLength = DIGITS.test(v) ? Number(v) : -1;
+      }
+    }
+    this.upstreamStatus = status;
+    this.bodyless = this.method === 'HEAD' || status === 204 || status === 304;
+    corkTarget = this;
+    this.res.cork(corkedWriteHead);
+  }
+
+  /** In cork: status and headers; bodyless or empty responses end here. */
+  writeHead(): void {
+    const res = this.res;
+    res.writeStatus(statusLine(this.upstreamStatus));
+    const h = responseHeaders;
+    for (let i = 0; i < h.length; i += 2) res.writeHeader(h[i] as string, h[i + 1] as string);
+    this.headersSent = true;
+  }
+
+  onUpstreamData(chunk: Buffer): void {
+    if (this.aborted || this.finished || this.bodyless) return;
+    corkTarget = this;
+    corkChunk = chunk;
+    this.res.cork(corkedWriteChunk);
+  }
+
+  /** In cork: one body chunk, with Content-Length framing when the upstream gave a length. */
+  writeChunk(chunk: Buffer): void {
+    const res = this.res;
+    this.bytesSent += chunk.length;
+    noteBodyBytes(chunk.length);
+    if (this.responseLength >= 0) {
+      const base = res.getWriteOffset();
+      const [ok, done] = res.tryEnd(chunk, this.responseLength);
+      if (done) {
+        this.responseDone = true;
+        if (this.upstreamEnded) this.finish();
+      } else if (!ok) {
+        this.pending = chunk;
+        this.pendingBase = base;
+        this.waitWritable();
+      }
+    } else if (!res.write(chunk)) {
+      this.waitWritable();
+    }
+  }
+
+  private waitWritable(): void {
+    (this.controller as UpstreamController).pause();
+    if (!this.writableHooked) {
+      this.writableHooked = true;
+      this.res.onWritable((offset) => this.onWritable(offset));
+    }
+  }
+
+  private onWritable(offset: number): boolean {
+    if (this.aborted || this.finished) return true;
+    const pending = this.pending;
+    if (pending !== null) {
+      const [ok, done] = this.res.tryEnd(pending.subarray(offset - this.pendingBase), this.responseLength);
+      if (done) {
+        this.pending = null;
+        this.responseDone = true;
+        if (this.upstreamEnded) this.finish();
+        return true;
+      }
+      if (!ok) return false;
+      this.pending = null;
+    }
+    (this.controller as UpstreamController).resume();
+    return true;
+  }
+
+  onUpstreamEnd(): void {
+    if (this.aborted || this.finished) return;
+    this.upstreamEnded = true;
+    if (this.responseLength >= 0 && !this.bodyless) {
+      if (this.responseDone) return this.finish();
+      if (this.responseLength === 0) {
+        corkTarget = this;
+        this.res.cork(corkedEnd);
+        return;
+      }
+      // still flushing a pending chunk (finish happens in onWritable) or the upstream ended early
+      if (this.pending === null) this.closeClient();
+      return;
+    }
+    corkTarget = this;
+    this.res.cork(corkedEnd);
+  }
+
+  /** In cork: ends a chunked, empty or bodyless response. */
+  end(): void {
+    if (!this.bodyless) this.res.end();
+    else if (this.responseLength >= 0) this.res.endWithoutBody(this.responseLength);
+    else this.res.endWithoutBody(); // an explicit undefined reads as a garbage length in uWS
+
+    this.finish();
+  }
+
+  onUpstreamError(err: ProxyError): void {
+    if (this.aborted || this.finished) return;
+    if (this.headersSent) return this.closeClient();
+    this.fail(err);
+  }
+
+  // ---- ending ----
+
+  /** Writes a synthetic reply for `err` (or closes the connection if headers already went out). */
+  fail(err: ProxyError): void {
+    if (this.aborted || this.finished) return;
+    if (this.headersSent) return this.closeClient();
+    corkTarget = this;
+    failError = err;
+    this.res.cork(corkedFail);
+  }
+
+  writeFail(err: ProxyError): void {
+    // A request body not read to the end leaves the connection unusable: close it after the reply.
+    const unread = this.body !== null && this.body.readableEnded === false;
+    writeError(this.res, err, this.requestId, unread);
+    this.finish();
+  }
+
+  private closeClient(): void {
+    this.finish();
+    this.res.close();
+  }
+
+  private onAborted(): void {
+    if (this.finished) return;
+    this.aborted = true;
+    this.controller?.abort(downstreamAborted());
+    this.body?.destroy(downstreamAborted());
+    this.finish();
+  }
+
+  /** Exactly once per request, whatever the path. */
+  finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.body !== null) this.body.live = false;
+    if (this.endpoint !== null) this.endpoint.inflight--;
+    this.listener.state.requestDone();
+  }
+}
+
+let failError: ProxyError | null = null;
+
+function corkedWriteHead(): void {
+  (corkTarget as ProxyRequest).writeHead();
+}
+function corkedWriteChunk(): void {
+  (corkTarget as ProxyRequest).writeChunk(corkChunk as Buffer);
+}
+function corkedEnd(): void {
+  (corkTarget as ProxyRequest).end();
+}
+function corkedFail(): void {
+  (corkTarget as ProxyRequest).writeFail(failError as ProxyError);
+}
+
+/** The uWS handler body: never lets an exception reach uWS (that would abort the process). */
+export function handleRequest(res: HttpResponse, req: HttpRequest, listener: ListenerRuntime): void {
+  const ctx = new ProxyRequest(res, listener);
+  try {
+    ctx.start(req);
+  } catch (err) {
+    try {
+      ctx.fail(internalError(err));
+    } catch {
+      // res may be unusable; nothing else can be done without risking an uncaught exception
+    }
+  }
+}

@@ -1,0 +1,29 @@
+// Per-worker mutable state shared by every listener: the current generation (a reload swaps
+// this one reference; a request keeps the one it started with) and the in-flight count for drain.
+import type { ListenerSpec } from '../config/snapshot.js';
+import type { Generation } from './generation.js';
+
+export class WorkerState {
+  gen: Generation;
+  inflight = 0;
+  draining = false;
+  /** called when inflight drops to 0 while draining */
+  onIdle: (() => void) | null = null;
+  constructor(gen: Generation) {
+    this.gen = gen;
+  }
+  requestDone(): void {
+    if (--this.inflight === 0 && this.onIdle !== null) this.onIdle();
+  }
+}
+
+export class ListenerRuntime {
+  readonly spec: ListenerSpec;
+  readonly state: WorkerState;
+  readonly inbound: boolean;
+  constructor(spec: ListenerSpec, state: WorkerState) {
+    this.spec = spec;
+    this.state = state;
+    this.inbound = spec.direction === 'inbound';
+  }
+}

@@ -1,0 +1,35 @@
+// Raw HTTP/1.1 over a socket, for requests a well-behaved client library will not send.
+import net from 'node:net';
+import { once } from 'node:events';
+
+/**
+ * Sends `text` and returns what comes back until the server closes, the response is complete
+ * (Content-Length reached), or `deadlineMs` passes with nothing more (uWS drops malformed requests
+ * without a status, and there is no event for "nothing was sent").
+ */
+export async function rawRequest(port: number, text: string, deadlineMs = 1500): Promise<string> {
+  const socket = net.connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  socket.write(text);
+  let out = '';
+  let timer: NodeJS.Timeout | undefined;
+  await new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, deadlineMs);
+    socket.on('data', (d: Buffer) => {
+      out += d.toString('latin1');
+      if (complete(out)) resolve();
+    });
+    socket.once('close', () => resolve());
+    socket.once('error', () => resolve());
+  });
+  clearTimeout(timer);
+  socket.destroy();
+  return out;
+}
+
+function complete(out: string): boolean {
+  const end = out.indexOf('\r\n\r\n');
+  if (end < 0) return false;
+  const m = /\r\ncontent-length: *(\d+)/i.exec(out.slice(0, end));
+  return m !== null && out.length - end - 4 >= Number(m[1]);
+}

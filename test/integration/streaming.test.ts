@@ -1,0 +1,104 @@
+// Bodies stream both ways without being buffered whole: 50 MB up and down under a 64 MB RSS
+// growth bound, a slow reader holds the upstream back, a client abort aborts the upstream.
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { once } from 'node:events';
+import { Readable } from 'node:stream';
+import { after, before, test } from 'node:test';
+import { request } from 'undici';
+import { serviceEntryYaml, startMeshlet, type Meshlet } from '../helpers/meshlet.js';
+import { rssBytes, watchRss } from '../helpers/proc.js';
+import { httpUpstream, type Upstream } from '../helpers/upstream.js';
+
+const MB = 1024 * 1024;
+const CHUNK = Buffer.alloc(64 * 1024, 'x');
+
+let up: Upstream;
+let m: Meshlet;
+/** what the upstream observed of the last "/big" response */
+const bigState = { written: 0, finished: false, closed: Promise.resolve() as Promise<unknown> };
+
+before(async () => {
+  up = await httpUpstream((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname === '/upload') {
+      let size = 0;
+      req.on('data', (d: Buffer) => { size += d.length; });
+      req.on('end', () => res.end(String(size)));
+      return;
+    }
+    if (url.pathname === '/download' || url.pathname === '/big') {
+      const total = Number(url.searchParams.get('mb')) * MB;
+      const chunked = url.searchParams.get('chunked') === '1';
+      res.writeHead(200, chunked ? {} : { 'content-length': String(total) });
+      bigState.written = 0;
+      bigState.finished = false;
+      bigState.closed = once(res, 'close');
+      res.on('finish', () => { bigState.finished = true; });
+      const pump = (): void => {
+        while (bigState.written < total) {
+          bigState.written += CHUNK.length;
+          if (!res.write(CHUNK)) { res.once('drain', pump); return; }
+        }
+        res.end();
+      };
+      pump();
+      return;
+    }
+    res.end('ok');
+  });
+  m = await startMeshlet(serviceEntryYaml('files', [{ port: up.port }]));
+});
+
+after(async () => {
+  await m?.stop();
+  await up?.close();
+});
+
+function body(totalBytes: number): Readable {
+  let sent = 0;
+  return new Readable({
+    read() {
+      if (sent >= totalBytes) { this.push(null); return; }
+      sent += CHUNK.length;
+      this.push(CHUNK);
+    },
+  });
+}
+
+test('50 MB upload with Content-Length and chunked, 50 MB download: RSS grows < 64 MB', async () => {
+  const pid = m.proc.pid as number;
+  const base = rssBytes(pid);
+  const watch = watchRss(pid);
+  const withLength = await request(`${m.url}/upload`, { method: 'POST', headers: { host: 'files', 'content-length': String(50 * MB) }, body: body(50 * MB) });
+  assert.equal(await withLength.body.text(), String(50 * MB));
+  const chunked = await request(`${m.url}/upload`, { method: 'PUT', headers: { host: 'files' }, body: body(50 * MB) });
+  assert.equal(await chunked.body.text(), String(50 * MB));
+  for (const mode of ['0', '1']) {
+    const down = await request(`${m.url}/download?mb=50&chunked=${mode}`, { headers: { host: 'files' } });
+    let got = 0;
+    for await (const d of down.body) got += (d as Buffer).length;
+    assert.equal(got, 50 * MB, `download chunked=${mode}`);
+  }
+  const growth = watch.stop() - base;
+  assert.ok(growth < 64 * MB, `RSS grew ${(growth / MB).toFixed(1)} MB`);
+});
+
+test('a client that stops reading holds the upstream back; closing it aborts the upstream request', async () => {
+  const pid = m.proc.pid as number;
+  const base = rssBytes(pid);
+  const socket = net.connect(m.port, '127.0.0.1');
+  await once(socket, 'connect');
+  socket.write('GET /big?mb=512 HTTP/1.1\r\nHost: files\r\n\r\n');
+  await once(socket, 'data');
+  socket.pause();
+  // The property under test is what happens while time passes with nobody reading: after a
+  // second, the upstream must have been paused far short of the 512 MB it wants to send.
+  await new Promise((r) => setTimeout(r, 1000));
+  const writtenWhilePaused = bigState.written;
+  assert.ok(writtenWhilePaused < 96 * MB, `upstream wrote ${(writtenWhilePaused / MB).toFixed(1)} MB to a paused client`);
+  assert.ok(rssBytes(pid) - base < 64 * MB, 'meshlet does not buffer the upstream body');
+  socket.destroy();
+  await bigState.closed;
+  assert.equal(bigState.finished, false, 'the upstream response was aborted, not completed');
+});
