@@ -113,6 +113,7 @@ async function main(): Promise<void> {
   stopChildrenOnExit();
   const settings = readSettings();
   const startedAt = new Date();
+  const machine = machineLines();
   if (settings.profileDir !== null) mkdirSync(settings.profileDir, { recursive: true });
   const targets = settings.targets.filter((t) => t !== 'nginx' || HAS_NGINX);
   if (targets.length < settings.targets.length) process.stderr.write('bench: nginx is not installed, skipping the nginx target\n');
@@ -131,7 +132,7 @@ async function main(): Promise<void> {
   }
   const table = renderTable(rows);
   const profile = profileSection(settings, startedAt.getTime());
-  const body = `# meshlet proxy bench\n\n${[...machineLines(), ...setupLines(tools, settings, upstreamKind)].join('\n')}\n\n${table}\n${profile}`;
+  const body = `# meshlet proxy bench\n\n${[...machine, ...setupLines(tools, settings, upstreamKind)].join('\n')}\n\n${table}\n${profile}`;
   process.stdout.write(`\n${table}\n${profile}`);
   process.stdout.write(`\nbench: wrote ${path.relative(REPO_ROOT, writeReport(REPO_ROOT, startedAt, body))}\n`);
   if (rows.some((r) => r.load === null)) process.exitCode = 1;

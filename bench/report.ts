@@ -39,10 +39,11 @@ function cpuModel(): string {
   return /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
 }
 
+/** call before the run: the load average then tells whether something else was using the CPUs */
 export function machineLines(): string[] {
   const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8' }).trim();
   return [`- date: ${sh('date', ['-u'])}`, `- kernel: ${sh('uname', ['-r'])}`, `- nproc: ${sh('nproc', [])}`,
-    `- node: ${process.version}`, `- CPU: ${cpuModel()}`, `- load average at the end (1/5/15 min): ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`];
+    `- node: ${process.version}`, `- CPU: ${cpuModel()}`, `- load average before the run (1/5/15 min): ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`];
 }
 
 /** Writes `body` under bench/results/ and returns the path. */

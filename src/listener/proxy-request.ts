@@ -35,7 +35,23 @@ function copyHeader(name: string, value: string): void {
 }
 let corkTarget: ProxyRequest | null = null;
 let corkChunk: Buffer | null = null;
-const responseHeaders: string[] = [];
+
+// Response heads wait for the body's first bytes (or the end) so that head and body leave in one
+// corked write: one send() instead of two. Heads still pending when the current upstream read
+// has been fully processed are flushed by one microtask for all of them.
+const pendingHeads: ProxyRequest[] = [];
+let headFlushScheduled = false;
+function flushPendingHeads(): void {
+  headFlushScheduled = false;
+  for (let i = 0; i < pendingHeads.length; i++) {
+    const ctx = pendingHeads[i] as ProxyRequest;
+    if (ctx.headPending) {
+      corkTarget = ctx;
+      ctx.res.cork(corkedWriteHead);
+    }
+  }
+  pendingHeads.length = 0;
+}
 
 export class ProxyRequest implements RequestView, UpstreamHandler {
   // RequestView
@@ -67,6 +83,9 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
   private aborted = false;
   private finished = false;
   private headersSent = false;
+  /** response head received but not yet written (see pendingHeads) */
+  headPending = false;
+  private responseHeaders: string[] | null = null;
   private upstreamStatus = 0;
   private bodyless = false;
   private responseLength = -1;
@@ -255,7 +274,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
 
   onUpstreamHeaders(status: number, raw: string[]): void {
     if (this.aborted || this.finished) return;
-    responseHeaders.length = 0;
+    const responseHeaders: string[] = [];
     if (!copyResponseHeaders(raw, responseHeaders)) {
       (this.controller as UpstreamController).abort(upstreamProtocolError('response header with CR, LF or NUL'));
       return this.fail(upstreamProtocolError('response header value with CR, LF or NUL'));
@@ -271,15 +290,22 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
     }
     this.upstreamStatus = status;
     this.bodyless = this.method === 'HEAD' || status === 204 || status === 304;
-    corkTarget = this;
-    this.res.cork(corkedWriteHead);
+    this.responseHeaders = responseHeaders;
+    this.headPending = true;
+    pendingHeads.push(this);
+    if (!headFlushScheduled) {
+      headFlushScheduled = true;
+      queueMicrotask(flushPendingHeads);
+    }
   }
 
-  /** In cork: status and headers; bodyless or empty responses end here. */
+  /** In cork: status and headers, once; called before the first body write or the end. */
   writeHead(): void {
+    if (!this.headPending) return;
+    this.headPending = false;
     const res = this.res;
     res.writeStatus(statusLine(this.upstreamStatus));
-    const h = responseHeaders;
+    const h = this.responseHeaders as string[];
     for (let i = 0; i < h.length; i += 2) res.writeHeader(h[i] as string, h[i + 1] as string);
     this.headersSent = true;
   }
@@ -294,6 +320,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
   /** In cork: one body chunk, with Content-Length framing when the upstream gave a length. */
   writeChunk(chunk: Buffer): void {
     const res = this.res;
+    this.writeHead();
     this.bytesSent += chunk.length;
     noteBodyBytes(chunk.length);
     if (this.responseLength >= 0) {
@@ -358,6 +385,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
 
   /** In cork: ends a chunked, empty or bodyless response. */
   end(): void {
+    this.writeHead();
     if (!this.bodyless) this.res.end();
     else if (this.responseLength >= 0) this.res.endWithoutBody(this.responseLength);
     else this.res.endWithoutBody(); // an explicit undefined reads as a garbage length in uWS
@@ -377,6 +405,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
   fail(err: ProxyError): void {
     if (this.aborted || this.finished) return;
     if (this.headersSent) return this.closeClient();
+    this.headPending = false; // a head not yet written is replaced by the error reply
     corkTarget = this;
     failError = err;
     this.res.cork(corkedFail);
