@@ -5,7 +5,10 @@ import { parseDurationMs, parseHostPort, parsePositiveInt } from './args.js';
 import { DEFAULT_RUN_OPTIONS, runUntilSignal, type RunOptions } from './run.js';
 
 const USAGE = `usage:
-  meshlet run -c FILE.yaml [-c MORE.yaml] [--workers N] [--admin HOST:PORT] [--log-level L] [--drain-timeout 5s]
+  meshlet run -c FILE.yaml [-c MORE.yaml] [--workers N] [--admin HOST:PORT] [--log-level L]
+              [--drain-timeout 5s] [--control-socket PATH] [--watch]
+  meshlet apply -f FILE.yaml [-f MORE.yaml] [--dry-run] [--if-generation N] [--socket PATH | --admin-port P]
+  meshlet config [--socket PATH | --admin-port P]
   meshlet demo            run the built-in canary demo (two apps + meshlet, seed's 90/10 split)
 `;
 
@@ -13,6 +16,8 @@ async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'run': return runUntilSignal(parseRun(rest));
+    case 'apply': return (await import('./control-commands.js')).applyCommand(rest);
+    case 'config': return (await import('./control-commands.js')).configCommand(rest);
     case 'demo': {
       const { runDemo } = await import('./demo.js');
       return runDemo();
@@ -36,6 +41,8 @@ function parseRun(args: string[]): RunOptions {
       'log-level': { type: 'string' },
       'drain-timeout': { type: 'string' },
       'upstream-idle-timeout': { type: 'string' },
+      'control-socket': { type: 'string' },
+      watch: { type: 'boolean' },
     },
     strict: true,
   });
@@ -48,6 +55,8 @@ function parseRun(args: string[]): RunOptions {
     adminHost: admin?.host ?? DEFAULT_RUN_OPTIONS.adminHost,
     adminPort: admin?.port ?? DEFAULT_RUN_OPTIONS.adminPort,
     logLevel: values['log-level'] ?? DEFAULT_RUN_OPTIONS.logLevel,
+    controlSocket: values['control-socket'] ?? null,
+    watch: values.watch === true,
     drainTimeoutMs: values['drain-timeout'] === undefined ? DEFAULT_RUN_OPTIONS.drainTimeoutMs : parseDurationMs(values['drain-timeout'], '--drain-timeout'),
     upstreamIdleTimeoutMs: values['upstream-idle-timeout'] === undefined ? DEFAULT_RUN_OPTIONS.upstreamIdleTimeoutMs : parseDurationMs(values['upstream-idle-timeout'], '--upstream-idle-timeout'),
   };

@@ -1,13 +1,17 @@
 // `meshlet run`: load and validate the config, refuse ports another process serves, start the
-// workers and the admin endpoint, and drain on SIGTERM/SIGINT.
-import os from 'node:os';
+// workers, the admin endpoint and the control socket, and drain on SIGTERM/SIGINT.
+import { watch } from 'node:fs';
+import path from 'node:path';
 import type http from 'node:http';
+import type net from 'node:net';
+import os from 'node:os';
 import { startAdmin } from '../admin/admin-server.js';
-import { loadAndCompile } from '../config/index.js';
-import { formatIssue } from '../config/issues.js';
-import type { Snapshot } from '../config/snapshot.js';
+import { ConfigStore, describeIssues, readSources } from '../control/config-store.js';
+import { startControlServer } from '../control/control-server.js';
+import { createOps } from '../control/ops.js';
 import { assertPortsFree } from '../control/port-check.js';
 import { Supervisor } from '../control/supervisor.js';
+import type { Snapshot } from '../config/snapshot.js';
 import { createLogger, type Logger } from '../log.js';
 
 export interface RunOptions {
@@ -15,6 +19,9 @@ export interface RunOptions {
   workers: number;
   adminHost: string;
   adminPort: number;
+  /** null = /tmp/meshlet-<admin port>.sock */
+  controlSocket: string | null;
+  watch: boolean;
   logLevel: string;
   drainTimeoutMs: number;
   connectionsPerEndpoint: number;
@@ -26,6 +33,8 @@ export const DEFAULT_RUN_OPTIONS: Omit<RunOptions, 'configFiles'> = {
   workers: os.availableParallelism(),
   adminHost: '127.0.0.1',
   adminPort: 15000,
+  controlSocket: null,
+  watch: false,
   logLevel: 'info',
   drainTimeoutMs: 5000,
   connectionsPerEndpoint: 256,
@@ -33,10 +42,17 @@ export const DEFAULT_RUN_OPTIONS: Omit<RunOptions, 'configFiles'> = {
   connectTimeoutMs: 10_000,
 };
 
+export function defaultControlSocket(adminPort: number): string {
+  return `/tmp/meshlet-${adminPort}.sock`;
+}
+
 export interface Sidecar {
-  snapshot: Snapshot;
+  readonly snapshot: Snapshot;
+  store: ConfigStore;
   supervisor: Supervisor;
   admin: http.Server;
+  control: net.Server;
+  controlPath: string;
   log: Logger;
   /** drain and stop; resolves when every worker has exited */
   stop(): Promise<void>;
@@ -46,38 +62,49 @@ export class StartupError extends Error {}
 
 export async function startSidecar(options: RunOptions): Promise<Sidecar> {
   const log = createLogger(options.logLevel);
-  const { snapshot, issues } = await loadAndCompile(options.configFiles, 1);
-  for (const issue of issues) {
-    if (issue.severity === 'warning') log.warn(formatIssue(issue));
-  }
-  if (snapshot === null) {
-    throw new StartupError(issues.filter((i) => i.severity === 'error').map(formatIssue).join('\n'));
-  }
+  const store = new ConfigStore();
+  const sources = await readSources(options.configFiles).catch((err: Error) => { throw new StartupError(err.message); });
+  const plan = store.plan(sources);
+  for (const w of describeIssues(plan.warnings)) log.warn(w);
+  if (!plan.ok) throw new StartupError(describeIssues(plan.errors).join('\n'));
+  store.commit(plan);
+  const snapshot = plan.snapshot;
   try {
     await assertPortsFree(snapshot.listeners);
   } catch (err) {
     throw new StartupError((err as Error).message);
   }
   const supervisor = new Supervisor(snapshot, options, log);
-  const admin = await startAdmin(options.adminHost, options.adminPort, {
-    supervisor,
-    generation: () => snapshot.generation,
-  }).catch((err: Error) => { throw new StartupError(err.message); });
+  const admin = await startAdmin(options.adminHost, options.adminPort, { supervisor, generation: () => store.generation })
+    .catch((err: Error) => { throw new StartupError(err.message); });
+  let stopping: Promise<void> | null = null;
+  const controlPath = options.controlSocket ?? defaultControlSocket(options.adminPort);
+  let control: net.Server;
+  try {
+    control = await startControlServer(controlPath, createOps({ store, supervisor, drain: () => void sidecar.stop().then(() => process.exit(0)) }), log);
+  } catch (err) {
+    admin.close();
+    throw new StartupError((err as Error).message);
+  }
   try {
     await supervisor.start();
   } catch (err) {
     await supervisor.drain(0);
     admin.close();
+    control.close();
     throw new StartupError((err as Error).message);
   }
+  const stopWatching = options.watch ? watchFiles(options.configFiles, controlPath, log) : () => undefined;
   const listeners = snapshot.listeners.map((l) => `${l.direction} ${l.bind}:${l.port}`);
-  log.info({ listeners, workers: supervisor.workerCount, generation: snapshot.generation, admin: `${options.adminHost}:${options.adminPort}` }, 'meshlet ready');
-  let stopping: Promise<void> | null = null;
-  return {
-    snapshot, supervisor, admin, log,
+  log.info({ listeners, workers: supervisor.workerCount, generation: store.generation, admin: `${options.adminHost}:${options.adminPort}`, control: controlPath }, 'meshlet ready');
+  const sidecar: Sidecar = {
+    get snapshot() { return store.snapshot as Snapshot; },
+    store, supervisor, admin, control, controlPath, log,
     stop() {
       stopping ??= (async () => {
         log.info({ drainTimeoutMs: options.drainTimeoutMs }, 'draining');
+        stopWatching();
+        control.close();
         await supervisor.drain(options.drainTimeoutMs);
         await new Promise<void>((resolve) => admin.close(() => resolve()));
         admin.closeAllConnections();
@@ -85,6 +112,40 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
       })();
       return stopping;
     },
+  };
+  return sidecar;
+}
+
+/** --watch: a change to any config file re-applies the whole set through the control socket path. */
+function watchFiles(files: string[], controlPath: string, log: Logger): () => void {
+  let timer: NodeJS.Timeout | null = null;
+  const reload = async (): Promise<void> => {
+    const { controlRequest } = await import('../control/control-client.js');
+    try {
+      const sources = await readSources(files);
+      const reply = await controlRequest(controlPath, { op: 'apply', files: sources });
+      if (reply.ok === true) log.info({ generation: reply.generation, diff: reply.diff }, 'config reloaded');
+      else log.error({ errors: reply.errors }, 'config reload rejected; the running config keeps serving');
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'config reload failed');
+    }
+  };
+  // Directories are watched, not files: editors and `kubectl`-style tools replace a file by
+  // renaming a new one over it, which ends a watch on the old inode.
+  const names = new Map<string, Set<string>>();
+  for (const f of files) {
+    const dir = path.dirname(path.resolve(f));
+    if (!names.has(dir)) names.set(dir, new Set());
+    names.get(dir)?.add(path.basename(f));
+  }
+  const watchers = [...names].map(([dir, base]) => watch(dir, (_event, name) => {
+    if (name === null || !base.has(name)) return;
+    if (timer !== null) clearTimeout(timer);
+    timer = setTimeout(() => void reload(), 100);
+  }));
+  return () => {
+    if (timer !== null) clearTimeout(timer);
+    for (const w of watchers) w.close();
   };
 }
 

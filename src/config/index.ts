@@ -3,6 +3,7 @@
 import { compileSnapshot } from './compile.js';
 import type { ConfigIssue } from './issues.js';
 import { loadConfigFiles, parseConfigText, type Loaded } from './load.js';
+import type { Resource } from './resource.js';
 import type { Snapshot } from './snapshot.js';
 import { validateResources } from './validate/index.js';
 
@@ -18,6 +19,8 @@ export interface CompileResult {
   snapshot: Snapshot | null;
   /** errors and warnings, grouped by file (in input order) and document */
   issues: ConfigIssue[];
+  /** every handled resource read (valid or not) */
+  resources: Resource[];
 }
 
 export async function loadAndCompile(paths: readonly string[], generation: number): Promise<CompileResult> {
@@ -40,5 +43,5 @@ function finish(loaded: Loaded, fileOrder: readonly string[], generation: number
   const rank = (i: ConfigIssue) => fileOrder.indexOf(i.file);
   issues.sort((a, b) => rank(a) - rank(b) || a.doc - b.doc); // stable: order inside a document is kept
   const failed = issues.some((i) => i.severity === 'error');
-  return { snapshot: failed ? null : compileSnapshot(loaded.resources, generation), issues };
+  return { snapshot: failed ? null : compileSnapshot(loaded.resources, generation), issues, resources: loaded.resources };
 }

@@ -21,7 +21,11 @@ interface Slot {
   worker: Worker | null;
   ready: boolean;
   restarts: number;
+  /** generation this slot's worker last acknowledged */
+  generation: number;
 }
+
+const APPLY_TIMEOUT_MS = 10_000;
 
 export class Supervisor {
   private readonly options: SupervisorOptions;
@@ -30,6 +34,8 @@ export class Supervisor {
   private readonly slots: Slot[] = [];
   private stopping = false;
   private nextWorkerId = 0;
+  /** waiters for every live worker to acknowledge a generation */
+  private ackWaiters: (() => void)[] = [];
 
   constructor(snapshot: Snapshot, options: SupervisorOptions, log: Logger) {
     this.snapshot = snapshot;
@@ -41,7 +47,7 @@ export class Supervisor {
   start(): Promise<void> {
     const started: Promise<void>[] = [];
     for (let i = 0; i < this.options.workers; i++) {
-      const slot: Slot = { id: i, worker: null, ready: false, restarts: 0 };
+      const slot: Slot = { id: i, worker: null, ready: false, restarts: 0, generation: 0 };
       this.slots.push(slot);
       started.push(this.spawn(slot));
     }
@@ -56,8 +62,33 @@ export class Supervisor {
     return this.slots.length;
   }
 
-  status(): { slot: number; workerId: number | null; ready: boolean; restarts: number }[] {
-    return this.slots.map((s) => ({ slot: s.id, workerId: s.worker?.threadId ?? null, ready: s.ready, restarts: s.restarts }));
+  status(): { slot: number; workerId: number | null; ready: boolean; restarts: number; generation: number }[] {
+    return this.slots.map((s) => ({ slot: s.id, workerId: s.worker?.threadId ?? null, ready: s.ready, restarts: s.restarts, generation: s.generation }));
+  }
+
+  /**
+   * Pushes a new generation to every worker and resolves once each live worker has acknowledged
+   * it. A worker respawned meanwhile starts on it directly.
+   */
+  async apply(snapshot: Snapshot): Promise<void> {
+    this.snapshot = snapshot;
+    const msg: ToWorker = { type: 'snapshot', snapshot };
+    for (const slot of this.slots) slot.worker?.postMessage(msg);
+    const done = (): boolean => this.slots.every((s) => s.worker === null || !s.ready || s.generation >= snapshot.generation);
+    const deadline = Date.now() + APPLY_TIMEOUT_MS;
+    while (!done()) {
+      if (Date.now() > deadline) throw new Error(`workers did not acknowledge generation ${snapshot.generation} within ${APPLY_TIMEOUT_MS} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, APPLY_TIMEOUT_MS);
+        this.ackWaiters.push(() => { clearTimeout(timer); resolve(); });
+      });
+    }
+  }
+
+  private notifyAcks(): void {
+    const waiters = this.ackWaiters;
+    this.ackWaiters = [];
+    for (const w of waiters) w();
   }
 
   private spawn(slot: Slot): Promise<void> {
@@ -77,8 +108,13 @@ export class Supervisor {
     return new Promise<void>((resolve, reject) => {
       let settled = false;
       worker.on('message', (msg: FromWorker) => {
-        if (msg.type === 'ready') {
+        if (msg.type === 'applied') {
+          slot.generation = msg.generation;
+          this.notifyAcks();
+        } else if (msg.type === 'ready') {
           slot.ready = true;
+          slot.generation = msg.generation;
+          this.notifyAcks();
           if (slot.restarts > 0) this.log.info({ slot: slot.id, workerId, restarts: slot.restarts }, 'worker respawned');
           else this.log.debug({ slot: slot.id, workerId, generation: msg.generation }, 'worker ready');
           if (!settled) { settled = true; resolve(); }

@@ -42,6 +42,10 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
 
   port.on('message', (msg: ToWorker) => {
     if (msg.type === 'drain') void drain(msg.timeoutMs);
+    else if (msg.type === 'snapshot') {
+      state.gen = new Generation(msg.snapshot, registry);
+      send({ type: 'applied', workerId: options.workerId, generation: msg.snapshot.generation });
+    }
     else if (msg.type === 'crash') setImmediate(crashOnPurpose);
   });
   send({ type: 'ready', workerId: options.workerId, generation: options.snapshot.generation });

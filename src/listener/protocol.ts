@@ -13,11 +13,14 @@ export interface WorkerOptions {
 
 export type ToWorker =
   | { type: 'drain'; timeoutMs: number }
+  /** a new config generation: requests already in flight finish on the one they started with */
+  | { type: 'snapshot'; snapshot: Snapshot }
   /** restart drill: the worker throws, as a bug would, and goes through its crash path */
   | { type: 'crash' };
 
 export type FromWorker =
   | { type: 'ready'; workerId: number; generation: number }
+  | { type: 'applied'; workerId: number; generation: number }
   | { type: 'fatal'; workerId: number; message: string }
   | { type: 'crashed'; workerId: number; message: string }
   | { type: 'drained'; workerId: number; inflight: number };

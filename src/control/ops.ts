@@ -1,0 +1,89 @@
+// The control operations behind the socket (and --watch): validate everything first, reply with
+// every error and leave the running config untouched; otherwise push the new generation to every
+// worker and reply once each has acknowledged it.
+import { stringify } from 'yaml';
+import type { ListenerSpec, Snapshot } from '../config/snapshot.js';
+import { describeIssues, type ConfigStore, type SourceFile } from './config-store.js';
+import { RequestError, type OpHandler, type Reply } from './control-server.js';
+import type { Supervisor } from './supervisor.js';
+
+export interface OpsContext {
+  store: ConfigStore;
+  supervisor: Supervisor;
+  /** graceful shutdown, as on SIGTERM */
+  drain(): void;
+  /** extra ops (stats, histograms) registered by their owners */
+  extra?: Record<string, OpHandler>;
+}
+
+function listenerKey(l: ListenerSpec): string {
+  return `${l.direction} ${l.bind}:${l.port} ${l.name}`;
+}
+
+/** Listeners are sockets every worker holds open; changing them needs a restart (said, not ignored). */
+function listenerChange(before: Snapshot, after: Snapshot): string | null {
+  const a = before.listeners.map(listenerKey).sort().join(', ');
+  const b = after.listeners.map(listenerKey).sort().join(', ');
+  return a === b ? null : `listeners would change from [${a}] to [${b}]; listeners (Sidecar ports) change only on restart`;
+}
+
+function sourcesOf(req: Record<string, unknown>): SourceFile[] {
+  const { yaml, files, resources } = req;
+  if (yaml !== undefined) {
+    if (typeof yaml !== 'string') throw new RequestError('apply: yaml must be a string');
+    return [{ file: typeof req.file === 'string' ? req.file : '<apply>', text: yaml }];
+  }
+  if (files !== undefined) {
+    if (!Array.isArray(files) || !files.every((f) => typeof f === 'object' && f !== null && typeof f.file === 'string' && typeof f.text === 'string')) {
+      throw new RequestError('apply: files must be a list of {file: string, text: string}');
+    }
+    return files as SourceFile[];
+  }
+  if (resources !== undefined) {
+    if (!Array.isArray(resources) || !resources.every((r) => typeof r === 'object' && r !== null && !Array.isArray(r))) {
+      throw new RequestError('apply: resources must be a list of resource objects');
+    }
+    return [{ file: '<apply>', text: resources.map((r) => stringify(r)).join('---\n') }];
+  }
+  throw new RequestError('apply: give yaml (string), files ([{file, text}]) or resources ([objects])');
+}
+
+export function createOps(ctx: OpsContext): Record<string, OpHandler> {
+  let queue: Promise<unknown> = Promise.resolve();
+
+  async function apply(req: Record<string, unknown>): Promise<Reply> {
+    const dryRun = req.dryRun ?? false;
+    if (typeof dryRun !== 'boolean') throw new RequestError('apply: dryRun must be a boolean');
+    const ifGeneration = req.ifGeneration;
+    if (ifGeneration !== undefined && !Number.isInteger(ifGeneration)) throw new RequestError('apply: ifGeneration must be an integer');
+    const sources = sourcesOf(req);
+    const { store } = ctx;
+    if (ifGeneration !== undefined && ifGeneration !== store.generation) {
+      return { ok: false, generation: store.generation, errors: [`running generation is ${store.generation}, not ${String(ifGeneration)}: someone applied meanwhile; re-read with \`meshlet config\``] };
+    }
+    const plan = store.plan(sources);
+    if (!plan.ok) return { ok: false, generation: store.generation, errors: describeIssues(plan.errors), warnings: describeIssues(plan.warnings) };
+    const change = store.snapshot === null ? null : listenerChange(store.snapshot, plan.snapshot);
+    if (change !== null) return { ok: false, generation: store.generation, errors: [change] };
+    if (dryRun) return { ok: true, dryRun: true, generation: store.generation, diff: plan.diff, warnings: describeIssues(plan.warnings) };
+    await ctx.supervisor.apply(plan.snapshot);
+    store.commit(plan);
+    return { ok: true, generation: store.generation, diff: plan.diff, warnings: describeIssues(plan.warnings) };
+  }
+
+  return {
+    ping: () => ({ ok: true, generation: ctx.store.generation, pid: process.pid }),
+    // applies run one at a time, so ifGeneration checks and commits cannot interleave
+    apply: (req) => {
+      const run = queue.then(() => apply(req));
+      queue = run.catch(() => undefined);
+      return run;
+    },
+    'get-config': () => ({ ok: true, generation: ctx.store.generation, files: ctx.store.files, snapshot: ctx.store.snapshot }),
+    drain: () => {
+      setImmediate(ctx.drain);
+      return { ok: true, draining: true };
+    },
+    ...ctx.extra,
+  };
+}

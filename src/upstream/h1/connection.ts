@@ -1,0 +1,393 @@
+// One upstream TCP connection: writes one request at a time (head, then the body with
+// backpressure and meshlet's own framing), feeds the response through its ResponseParser, and
+// maps every way the exchange can end to exactly one onUpstreamEnd / onUpstreamError.
+import net from 'node:net';
+import type { Readable } from 'node:stream';
+import {
+  ProxyError, badRequest, internalError, upstreamConnectFailure, upstreamProtocolError, upstreamResetMidResponse,
+} from '../../http/errors.js';
+import type { Exchange } from './exchange.js';
+import { CHUNKED_SUFFIX, lengthSuffix, noBodySuffix } from './request-writer.js';
+import { ResponseParser, S_DONE, type ResponseSink } from './response-parser.js';
+
+export const CONNECTING = 0;
+export const IDLE = 1;
+export const ACTIVE = 2;
+export const CLOSED = 3;
+
+export interface ConnectionOwner {
+  onConnected(conn: Connection): void;
+  onConnectFailed(conn: Connection, detail: string): void;
+  /** The exchange ended cleanly and the connection can carry another. */
+  release(conn: Connection): void;
+  /** The connection is gone (state was `prev`). */
+  remove(conn: Connection, prev: number): void;
+}
+
+export class Connection implements ResponseSink {
+  state = CONNECTING;
+  /** slot in the owner's connection list */
+  index = -1;
+  /** Date.now() when it last became idle, or when it started connecting */
+  since: number;
+  /** requests assigned so far (> 1 means this exchange reuses a keep-alive connection) */
+  requests = 0;
+  ex: Exchange | null = null;
+
+  private readonly owner: ConnectionOwner;
+  private readonly socket: net.Socket;
+  private readonly parser: ResponseParser;
+
+  // response side
+  private paused = false;
+  private inFeed = false;
+  /** unprocessed input kept while paused (also: a completed response whose end waits for resume) */
+  private pendingBuf: Buffer | null = null;
+  private pendingOff = 0;
+  private pendingEof = false;
+  private responseStarted = false;
+  private headersDelivered = false;
+
+  // request side
+  private body: Readable | null = null;
+  private bodyRemaining = 0;
+  private bodyChunked = false;
+  private headWritten = false;
+  private reqDone = false;
+  private waitingDrain = false;
+
+  constructor(owner: ConnectionOwner, address: string, port: number) {
+    this.owner = owner;
+    this.since = Date.now();
+    this.parser = new ResponseParser(this);
+    const socket = net.connect({ host: address, port });
+    this.socket = socket;
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 60_000);
+    socket.on('connect', this.onConnect);
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+    socket.on('drain', this.onDrain);
+  }
+
+  // ---- exchange lifecycle ----
+
+  /** Starts `ex` on this (idle) connection: writes the head now unless a body will carry it. */
+  assign(ex: Exchange): void {
+    this.ex = ex;
+    ex.conn = this;
+    ex.queued = false;
+    this.state = ACTIVE;
+    this.requests++;
+    this.parser.reset(ex.isHead);
+    this.responseStarted = false;
+    this.headersDelivered = false;
+    this.pendingEof = false;
+    this.waitingDrain = false;
+    const body = ex.body;
+    if (body === null || ex.contentLength === 0) {
+      this.headWritten = true;
+      this.reqDone = true;
+      this.socket.write(ex.head + noBodySuffix(ex.method), 'latin1');
+      ex.head = '';
+    } else {
+      // The head waits for the first body chunk (one corked write) or the end (an empty body).
+      this.headWritten = false;
+      this.reqDone = false;
+      this.body = body;
+      this.bodyChunked = ex.contentLength < 0;
+      this.bodyRemaining = ex.contentLength;
+      if (body.destroyed || body.readableAborted) {
+        this.failExchange(badRequest('request body closed before it was sent'));
+        return;
+      }
+      body.on('data', this.onBodyData);
+      body.on('end', this.onBodyEnd);
+      body.on('error', this.onBodyError);
+      body.on('close', this.onBodyClose);
+    }
+    if (ex.paused) this.pauseReading();
+  }
+
+  pauseReading(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.socket.pause();
+  }
+
+  resumeReading(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    if (!this.inFeed) {
+      const buf = this.pendingBuf;
+      if (buf !== null) {
+        this.pendingBuf = null;
+        this.process(buf, this.pendingOff);
+        if (this.paused || this.state !== ACTIVE) return;
+      }
+      if (this.pendingEof) {
+        this.pendingEof = false;
+        this.eof();
+        return;
+      }
+    }
+    if (this.state !== CLOSED) this.socket.resume();
+  }
+
+  abortExchange(ex: Exchange): void {
+    if (this.ex !== ex) return;
+    this.ex = null;
+    ex.conn = null;
+    this.destroy();
+  }
+
+  /** Closes the connection now (idle sweep, pool close). A running exchange gets an error. */
+  destroy(detail = 'connection closed'): void {
+    if (this.state === CLOSED) return;
+    if (this.ex !== null) return this.failExchange(this.goneError(detail));
+    const prev = this.state;
+    this.state = CLOSED;
+    if (this.body !== null) this.detachBody();
+    this.pendingBuf = null;
+    this.socket.destroy();
+    this.owner.remove(this, prev);
+  }
+
+  /** The connection dies mid-exchange: typed error for where the response had got to. */
+  goneError(detail: string): ProxyError {
+    if (this.headersDelivered) return upstreamResetMidResponse(detail);
+    // retryable: a reused keep-alive connection closed before any byte of the response
+    return upstreamConnectFailure(detail, !this.responseStarted && this.requests > 1);
+  }
+
+  connectTimedOut(ms: number): void {
+    if (this.state === CONNECTING) this.connectFailed(`connect timeout after ${ms} ms`);
+  }
+
+  private connectFailed(detail: string): void {
+    this.state = CLOSED;
+    this.socket.destroy();
+    this.owner.onConnectFailed(this, detail);
+  }
+
+  private failExchange(err: ProxyError): void {
+    const ex = this.ex;
+    this.ex = null;
+    if (ex !== null) {
+      ex.conn = null;
+      ex.done = true;
+    }
+    this.destroy();
+    if (ex !== null) ex.handler.onUpstreamError(err);
+  }
+
+  /** The response is complete: reuse or close, then tell the handler (after the pool has the connection back). */
+  private complete(trailing: boolean): void {
+    const ex = this.ex as Exchange;
+    const reuse = !trailing && this.parser.keepAlive && this.reqDone && !ex.isHead && !this.pendingEof;
+    this.ex = null;
+    ex.conn = null;
+    ex.done = true;
+    if (this.body !== null) this.stopBody();
+    if (reuse) {
+      this.state = IDLE;
+      if (this.socket.isPaused()) this.socket.resume(); // idle sockets read, to notice the upstream closing
+      this.owner.release(this);
+    } else {
+      this.destroy();
+    }
+    ex.handler.onUpstreamEnd();
+  }
+
+  // ---- socket events (bound once per connection) ----
+
+  private readonly onConnect = (): void => {
+    if (this.state !== CONNECTING) return;
+    this.state = IDLE;
+    this.owner.onConnected(this);
+  };
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.state !== ACTIVE) {
+      if (this.state === IDLE) this.destroy(); // unsolicited bytes: the connection cannot be trusted
+      return;
+    }
+    if (this.pendingBuf !== null) {
+      // only reachable if the socket delivers while paused: keep order, parse on resume
+      this.pendingBuf = Buffer.concat([this.pendingBuf.subarray(this.pendingOff), chunk]);
+      this.pendingOff = 0;
+      return;
+    }
+    this.responseStarted = true;
+    this.process(chunk, 0);
+  };
+
+  private readonly onEnd = (): void => this.peerClosed();
+
+  private readonly onClose = (): void => {
+    if (this.state === CONNECTING) this.connectFailed('connection closed while connecting');
+    else this.peerClosed();
+  };
+
+  private peerClosed(): void {
+    if (this.state === ACTIVE) {
+      if (this.pendingBuf !== null) this.pendingEof = true;
+      else this.eof();
+    } else if (this.state !== CLOSED) {
+      this.destroy(); // an idle keep-alive connection closed by the upstream
+    }
+  }
+
+  private readonly onError = (err: Error): void => {
+    const code = (err as { code?: string }).code;
+    const detail = code === undefined ? err.message : `${code} ${err.message}`;
+    if (this.state === CONNECTING) this.connectFailed(detail);
+    else if (this.state === ACTIVE) this.failExchange(this.goneError(detail));
+    else this.destroy();
+  };
+
+  // ---- response side ----
+
+  private process(buf: Buffer, off: number): void {
+    const ex = this.ex as Exchange;
+    let r: number;
+    this.inFeed = true;
+    try {
+      r = this.parser.feed(buf, off);
+    } catch (err) {
+      // a handler callback threw: the exchange cannot continue
+      this.inFeed = false;
+      if (this.ex === ex) this.failExchange(internalError(err));
+      return;
+    }
+    this.inFeed = false;
+    if (this.ex !== ex) return; // aborted from a callback
+    if (r < 0) {
+      const detail = this.parser.error;
+      this.failExchange(this.headersDelivered ? upstreamResetMidResponse(detail) : upstreamProtocolError(detail));
+      return;
+    }
+    const done = this.parser.state === S_DONE;
+    if (this.paused) {
+      if (r < buf.length || done) {
+        this.pendingBuf = buf;
+        this.pendingOff = r;
+      }
+      return;
+    }
+    if (done) this.complete(r < buf.length);
+  }
+
+  /** The upstream closed its side while this exchange was running. */
+  private eof(): void {
+    if (this.ex === null) return this.destroy();
+    if (this.parser.finish()) this.complete(false);
+    else this.failExchange(this.goneError(this.parser.error));
+  }
+
+  onResponseHead(status: number, headers: string[]): boolean {
+    const ex = this.ex as Exchange;
+    this.headersDelivered = true;
+    // An error status (e.g. 413) before the body is sent: stop sending it. Other responses keep
+    // receiving it (full-duplex streaming, e.g. an echo); the connection closes after if unfinished.
+    if (this.body !== null && status >= 400) this.stopBody();
+    ex.handler.onUpstreamHeaders(status, headers);
+    return this.ex === ex && !this.paused;
+  }
+
+  onResponseBody(chunk: Buffer): boolean {
+    const ex = this.ex as Exchange;
+    ex.handler.onUpstreamData(chunk);
+    return this.ex === ex && !this.paused;
+  }
+
+  // ---- request body (bound once per connection; attached per exchange) ----
+
+  private readonly onBodyData = (chunk: Buffer): void => {
+    if (this.body === null) return;
+    const socket = this.socket;
+    socket.cork();
+    if (!this.headWritten) {
+      const ex = this.ex as Exchange;
+      this.headWritten = true;
+      socket.write(ex.head + (this.bodyChunked ? CHUNKED_SUFFIX : lengthSuffix(ex.contentLength)), 'latin1');
+      ex.head = '';
+    }
+    let ok: boolean;
+    if (this.bodyChunked) {
+      if (chunk.length === 0) {
+        socket.uncork();
+        return;
+      }
+      socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+      socket.write(chunk);
+      ok = socket.write('\r\n', 'latin1');
+    } else {
+      if (chunk.length > this.bodyRemaining) {
+        socket.uncork();
+        this.failExchange(badRequest('request body longer than its Content-Length'));
+        return;
+      }
+      this.bodyRemaining -= chunk.length;
+      ok = socket.write(chunk);
+    }
+    socket.uncork();
+    if (!ok) {
+      this.waitingDrain = true;
+      this.body.pause();
+    }
+  };
+
+  private readonly onDrain = (): void => {
+    if (this.waitingDrain && this.body !== null) {
+      this.waitingDrain = false;
+      this.body.resume();
+    }
+  };
+
+  private readonly onBodyEnd = (): void => {
+    if (this.body === null) return;
+    const ex = this.ex as Exchange;
+    this.detachBody();
+    if (!this.headWritten) {
+      this.headWritten = true;
+      if (ex.contentLength > 0) return this.failExchange(badRequest('request body shorter than its Content-Length'));
+      this.socket.write(ex.head + noBodySuffix(ex.method), 'latin1');
+      ex.head = '';
+    } else if (this.bodyChunked) {
+      this.socket.write('0\r\n\r\n', 'latin1');
+    } else if (this.bodyRemaining !== 0) {
+      return this.failExchange(badRequest('request body shorter than its Content-Length'));
+    }
+    this.reqDone = true;
+  };
+
+  private readonly onBodyError = (err: Error): void => {
+    if (this.body === null) return;
+    this.failExchange(err instanceof ProxyError ? err : badRequest(`request body error: ${err.message}`));
+  };
+
+  private readonly onBodyClose = (): void => {
+    if (this.body === null) return; // 'end' came first
+    this.failExchange(badRequest('request body closed before its end'));
+  };
+
+  private detachBody(): void {
+    const body = this.body as Readable;
+    body.removeListener('data', this.onBodyData);
+    body.removeListener('end', this.onBodyEnd);
+    body.removeListener('error', this.onBodyError);
+    body.removeListener('close', this.onBodyClose);
+    this.body = null;
+    this.waitingDrain = false;
+  }
+
+  /** The response came before the body was sent: stop forwarding it (the rest is read and dropped, so the client side can finish). */
+  private stopBody(): void {
+    const body = this.body as Readable;
+    this.detachBody();
+    body.resume();
+  }
+}

@@ -1,0 +1,254 @@
+// The per-endpoint pool: at most `connections` sockets, idle ones reused LIFO, waiting exchanges
+// served FIFO from a bounded queue, and one pool-level sweep timer (running only while the pool
+// has connections) for idle and connect timeouts: nothing is allocated per request for timing.
+import { upstreamConnectFailure, upstreamProtocolError, type ProxyError } from '../../http/errors.js';
+import type { PoolOptions, UpstreamHandler, UpstreamPool, UpstreamRequest } from '../codec.js';
+import { CONNECTING, Connection, IDLE, type ConnectionOwner } from './connection.js';
+import { Exchange, type ExchangeOwner } from './exchange.js';
+import { buildHead, lastHeadError } from './request-writer.js';
+
+/** Exchanges waiting for a connection beyond this fail at once (UF, retryable). */
+export const MAX_QUEUED = 16 * 1024;
+
+export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
+  readonly origin: string;
+  private readonly address: string;
+  private readonly port: number;
+  private readonly hostHeader: string;
+  private readonly maxConnections: number;
+  private readonly idleTimeoutMs: number;
+  private readonly connectTimeoutMs: number;
+  private readonly sweepMs: number;
+
+  /** every connection, connecting or not */
+  private readonly all: Connection[] = [];
+  /** idle connections, least recently used first (reuse pops the most recent) */
+  private readonly idle: Connection[] = [];
+  private connecting = 0;
+  /** FIFO of waiting exchanges; aborted ones are skipped when dequeued */
+  private queue: (Exchange | undefined)[] = [];
+  private queueHead = 0;
+  private queueLive = 0;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private closing = false;
+  private destroyed = false;
+  private closeWaiters: (() => void)[] = [];
+
+  constructor(address: string, port: number, options: PoolOptions) {
+    this.address = address;
+    this.port = port;
+    const host = address.includes(':') ? `[${address}]` : address;
+    this.hostHeader = `${host}:${port}`;
+    this.origin = `http://${host}:${port}`;
+    this.maxConnections = Math.max(1, options.connections | 0);
+    this.idleTimeoutMs = options.idleTimeoutMs;
+    this.connectTimeoutMs = options.connectTimeoutMs;
+    const shortest = Math.min(positiveOr(options.idleTimeoutMs), positiveOr(options.connectTimeoutMs));
+    // Idle sockets close within [idle, idle + idle/8] of their last use.
+    this.sweepMs = Math.max(5, Math.min(1000, Math.floor(shortest / 8)));
+  }
+
+  /** For tests and stats. */
+  get connectionCount(): number { return this.all.length; }
+  get idleCount(): number { return this.idle.length; }
+  get queued(): number { return this.queueLive; }
+
+  dispatch(req: UpstreamRequest, handler: UpstreamHandler): void {
+    const ex = new Exchange(this, handler, req.method, req.body, req.contentLength);
+    handler.onUpstreamStart(ex);
+    if (ex.done) return; // aborted from onUpstreamStart
+    if (this.closing) return this.failNow(ex, upstreamConnectFailure('upstream pool closed', true));
+    const head = buildHead(req.method, req.path, req.headers, this.hostHeader);
+    if (head === null) return this.failNow(ex, upstreamProtocolError(lastHeadError()));
+    ex.head = head;
+    const conn = this.idle.pop();
+    if (conn !== undefined) return conn.assign(ex);
+    if (this.queueLive >= MAX_QUEUED) return this.failNow(ex, upstreamConnectFailure('upstream pool queue full', true));
+    ex.queued = true;
+    this.queue.push(ex);
+    this.queueLive++;
+    this.pump();
+  }
+
+  close(): Promise<void> {
+    this.closing = true;
+    while (this.idle.length > 0) (this.idle.pop() as Connection).destroy();
+    if (this.isDrained()) {
+      this.stopSweep();
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.closeWaiters.push(resolve));
+  }
+
+  destroy(): Promise<void> {
+    this.closing = true;
+    this.destroyed = true;
+    const waiting: Exchange[] = [];
+    for (let ex = this.dequeue(); ex !== null; ex = this.dequeue()) waiting.push(ex);
+    while (this.idle.length > 0) (this.idle.pop() as Connection).destroy();
+    for (const conn of this.all.slice()) conn.destroy('upstream pool destroyed');
+    for (const ex of waiting) this.failNow(ex, upstreamConnectFailure('upstream pool destroyed', true));
+    this.checkClosed();
+    return Promise.resolve();
+  }
+
+  // ---- ExchangeOwner ----
+
+  queuedAborted(ex: Exchange): void {
+    if (!ex.queued) return;
+    ex.queued = false;
+    this.queueLive--;
+    this.checkClosed();
+  }
+
+  // ---- ConnectionOwner ----
+
+  onConnected(conn: Connection): void {
+    this.connecting--;
+    this.release(conn);
+  }
+
+  onConnectFailed(conn: Connection, detail: string): void {
+    this.detach(conn, CONNECTING);
+    // This connection was opened for the oldest waiting exchange; if no other connection is open
+    // or on its way, nothing will serve the rest either.
+    const failing: Exchange[] = [];
+    const first = this.dequeue();
+    if (first !== null) failing.push(first);
+    if (this.all.length === 0) {
+      for (let ex = this.dequeue(); ex !== null; ex = this.dequeue()) failing.push(ex);
+    }
+    for (const ex of failing) this.failNow(ex, upstreamConnectFailure(detail, true));
+    this.pump();
+    this.checkClosed();
+  }
+
+  release(conn: Connection): void {
+    const ex = this.dequeue();
+    if (ex !== null) return conn.assign(ex);
+    if (this.closing) {
+      conn.destroy();
+      return;
+    }
+    conn.since = Date.now();
+    this.idle.push(conn);
+  }
+
+  remove(conn: Connection, prev: number): void {
+    this.detach(conn, prev);
+    this.pump();
+    this.checkClosed();
+  }
+
+  // ---- internals ----
+
+  private detach(conn: Connection, prev: number): void {
+    const i = conn.index;
+    if (i >= 0 && this.all[i] === conn) {
+      const last = this.all.pop() as Connection;
+      if (last !== conn) {
+        this.all[i] = last;
+        last.index = i;
+      }
+      conn.index = -1;
+    }
+    if (prev === CONNECTING) this.connecting--;
+    else if (prev === IDLE) {
+      const j = this.idle.lastIndexOf(conn);
+      if (j >= 0) this.idle.splice(j, 1);
+    }
+    if (this.all.length === 0) this.stopSweep();
+  }
+
+  /** Opens connections for waiting exchanges not already covered by connections on their way. */
+  private pump(): void {
+    while (this.queueLive > this.connecting && this.all.length < this.maxConnections && !this.destroyed) {
+      const conn = new Connection(this, this.address, this.port);
+      conn.index = this.all.length;
+      this.all.push(conn);
+      this.connecting++;
+      this.startSweep();
+    }
+  }
+
+  private dequeue(): Exchange | null {
+    const q = this.queue;
+    while (this.queueHead < q.length) {
+      const ex = q[this.queueHead] as Exchange;
+      q[this.queueHead] = undefined;
+      this.queueHead++;
+      if (!ex.queued) continue; // aborted while waiting
+      ex.queued = false;
+      this.queueLive--;
+      if (this.queueHead === q.length) this.resetQueue();
+      return ex;
+    }
+    this.resetQueue();
+    return null;
+  }
+
+  private resetQueue(): void {
+    if (this.queueHead === this.queue.length) {
+      this.queue.length = 0;
+      this.queueHead = 0;
+    } else if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.queueHead);
+      this.queueHead = 0;
+    }
+  }
+
+  private failNow(ex: Exchange, err: ProxyError): void {
+    ex.done = true;
+    ex.queued = false;
+    ex.handler.onUpstreamError(err);
+  }
+
+  private isDrained(): boolean {
+    return this.all.length === 0 && this.queueLive === 0;
+  }
+
+  private checkClosed(): void {
+    if (!this.closing) return;
+    if (this.queueLive === 0) {
+      // nothing left to serve: connections still opening or idle are not needed any more
+      while (this.idle.length > 0) (this.idle.pop() as Connection).destroy();
+      if (this.connecting > 0) for (const conn of this.all.slice()) if (conn.state === CONNECTING) conn.destroy();
+    }
+    if (!this.isDrained()) return;
+    this.stopSweep();
+    const waiters = this.closeWaiters;
+    this.closeWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  private startSweep(): void {
+    if (this.sweepTimer !== null) return;
+    this.sweepTimer = setInterval(this.sweep, this.sweepMs);
+    this.sweepTimer.unref();
+  }
+
+  private stopSweep(): void {
+    if (this.sweepTimer === null) return;
+    clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+  }
+
+  private readonly sweep = (): void => {
+    const now = Date.now();
+    if (this.idleTimeoutMs > 0) {
+      // idle[0] is the least recently used
+      let n = 0;
+      while (n < this.idle.length && now - (this.idle[n] as Connection).since >= this.idleTimeoutMs) n++;
+      if (n > 0) for (const conn of this.idle.splice(0, n)) conn.destroy();
+    }
+    if (this.connecting > 0 && this.connectTimeoutMs > 0) {
+      for (const conn of this.all.slice()) {
+        if (conn.state === CONNECTING && now - conn.since >= this.connectTimeoutMs) conn.connectTimedOut(this.connectTimeoutMs);
+      }
+    }
+  };
+}
+
+function positiveOr(ms: number): number {
+  return ms > 0 ? ms : 8000;
+}

@@ -1,0 +1,462 @@
+// Incremental HTTP/1.x response parser over Buffers, across arbitrary split points: status line,
+// headers, 1xx skipping, and Content-Length / chunked (extensions, trailers) / close-delimited
+// framing. Body bytes are zero-copy subarrays. Bad input never throws: feed() returns -1.
+import { COLON, COMMA, CR, HEX, HTAB, LF, SEMI, SP, TOKEN, asciiBytes, lowerEquals } from './chars.js';
+
+export interface ResponseSink {
+  /** The final (>= 200) response head. Return false to make feed() return right after it. */
+  onResponseHead(status: number, headers: string[]): boolean;
+  /** A body slice (a view of the fed buffer). Return false to make feed() return right after it. */
+  onResponseBody(chunk: Buffer): boolean;
+}
+
+/** Max bytes of one response head (status line + header lines) and of a trailer section. */
+export const MAX_HEAD_BYTES = 64 * 1024;
+const MAX_CHUNK_EXT_BYTES = 16 * 1024;
+
+// states
+export const S_HEAD = 0;
+export const S_BODY_LENGTH = 1;
+export const S_BODY_EOF = 2;
+export const S_CHUNK_DATA = 3;
+const S_CHUNK_SIZE = 4;
+const S_CHUNK_EXT = 5;
+const S_CHUNK_SIZE_LF = 6;
+const S_CHUNK_DATA_CR = 7;
+const S_CHUNK_DATA_LF = 8;
+const S_TRAILER_START = 9;
+const S_TRAILER_LINE = 10;
+const S_TRAILER_LF = 11;
+const S_TRAILER_END_LF = 12;
+export const S_DONE = 13;
+export const S_ERROR = 14;
+
+const CONTENT_LENGTH = asciiBytes('content-length');
+const TRANSFER_ENCODING = asciiBytes('transfer-encoding');
+const CONNECTION = asciiBytes('connection');
+const CHUNKED = asciiBytes('chunked');
+const CLOSE = asciiBytes('close');
+const KEEP_ALIVE = asciiBytes('keep-alive');
+const HTTP_1_DOT = asciiBytes('HTTP/1.');
+
+/** Buffer.prototype.latin1Slice exists at runtime (it backs toString('latin1')) but is not typed. */
+interface Latin1 { latin1Slice(start: number, end: number): string }
+
+function isOws(c: number): boolean {
+  return c === SP || c === HTAB;
+}
+
+export class ResponseParser {
+  private readonly sink: ResponseSink;
+  state = S_HEAD;
+  /** why feed() returned -1 / finish() returned false */
+  error = '';
+  status = 0;
+  /** the connection may carry another exchange after this response (valid once the head is parsed) */
+  keepAlive = false;
+  /** body bytes delivered for the current response */
+  bodyBytes = 0;
+
+  private headRequest = false;
+  private statusDone = false;
+  private version11 = true;
+  private headers: string[] = [];
+  private headBytes = 0;
+  private contentLength = -1;
+  private hasTE = false;
+  private teChunked = false;
+  private connClose = false;
+  private connKeepAlive = false;
+  private remaining = 0;
+  private chunkSize = 0;
+  private chunkDigits = 0;
+  private extBytes = 0;
+  private trailerBytes = 0;
+  private stop = false;
+  /** an incomplete head line carried over between feeds (rare: only when a read splits a line) */
+  private partial: Buffer | null = null;
+  private partialLen = 0;
+
+  constructor(sink: ResponseSink) {
+    this.sink = sink;
+  }
+
+  /** Prepares for the response to a new request; `headRequest` means no body whatever the headers say. */
+  reset(headRequest: boolean): void {
+    this.state = S_HEAD;
+    this.error = '';
+    this.status = 0;
+    this.keepAlive = false;
+    this.bodyBytes = 0;
+    this.headRequest = headRequest;
+    this.headers = [];
+    this.resetHead();
+    this.stop = false;
+  }
+
+  private resetHead(): void {
+    this.statusDone = false;
+    this.version11 = true;
+    this.headBytes = 0;
+    this.contentLength = -1;
+    this.hasTE = false;
+    this.teChunked = false;
+    this.connClose = false;
+    this.connKeepAlive = false;
+    this.partialLen = 0;
+  }
+
+  /**
+   * Parses buf[start..]. Returns the offset just past what was consumed: buf.length when it needs
+   * more, less when the message is complete (S_DONE; the rest is not this message's) or when the
+   * sink returned false. Returns -1 on malformed input (`error` says why; state is S_ERROR).
+   */
+  feed(buf: Buffer, start = 0): number {
+    let pos = start;
+    const end = buf.length;
+    for (;;) {
+      switch (this.state) {
+        case S_HEAD:
+          if (pos >= end) return pos;
+          pos = this.parseHead(buf, pos, end);
+          if (pos < 0) return -1;
+          break;
+        case S_BODY_LENGTH:
+        case S_CHUNK_DATA: {
+          if (pos >= end) return pos;
+          const avail = end - pos;
+          const n = avail < this.remaining ? avail : this.remaining;
+          const chunk = pos === 0 && n === end ? buf : buf.subarray(pos, pos + n);
+          pos += n;
+          this.remaining -= n;
+          this.bodyBytes += n;
+          if (this.remaining === 0) this.state = this.state === S_BODY_LENGTH ? S_DONE : S_CHUNK_DATA_CR;
+          if (!this.sink.onResponseBody(chunk)) return pos;
+          break;
+        }
+        case S_BODY_EOF: {
+          if (pos >= end) return pos;
+          const chunk = pos === 0 ? buf : buf.subarray(pos, end);
+          this.bodyBytes += end - pos;
+          pos = end;
+          if (!this.sink.onResponseBody(chunk)) return pos;
+          break;
+        }
+        case S_DONE:
+          return pos;
+        case S_ERROR:
+          return -1;
+        default:
+          if (pos >= end) return pos;
+          pos = this.parseChunkFraming(buf, pos, end);
+          if (pos < 0) return -1;
+      }
+      if (this.stop) {
+        this.stop = false;
+        return pos;
+      }
+    }
+  }
+
+  /**
+   * The peer closed the connection. Returns true when that completes the response (a
+   * close-delimited body, or already done); false otherwise, with `error` set.
+   */
+  finish(): boolean {
+    if (this.state === S_BODY_EOF || this.state === S_DONE) {
+      this.state = S_DONE;
+      return true;
+    }
+    if (this.state === S_ERROR) return false;
+    if (this.state === S_HEAD) this.error = this.statusDone || this.partialLen > 0 ? 'connection closed in the response head' : 'connection closed before a response';
+    else if (this.state === S_BODY_LENGTH) this.error = `connection closed with ${this.remaining} body bytes missing`;
+    else this.error = 'connection closed in a chunked body';
+    this.state = S_ERROR;
+    return false;
+  }
+
+  private fail(message: string): number {
+    this.error = message;
+    this.state = S_ERROR;
+    return -1;
+  }
+
+  // ---- head ----
+
+  private parseHead(b: Buffer, pos: number, end: number): number {
+    if (this.partialLen > 0) {
+      const p = this.partial as Buffer;
+      if (p[this.partialLen - 1] === CR && b[pos] !== LF) return this.fail('bare CR in response head');
+      const lf = b.indexOf(LF, pos);
+      const take = lf < 0 ? end - pos : lf + 1 - pos;
+      if (this.headBytes + this.partialLen + take > MAX_HEAD_BYTES) return this.fail('response head larger than 64 KiB');
+      this.appendPartial(b, pos, pos + take);
+      pos += take;
+      if (lf < 0) return pos;
+      const len = this.partialLen;
+      this.partialLen = 0;
+      const r = this.parseLine(this.partial as Buffer, 0, len);
+      if (r === -1) return -1;
+      if (r !== len) return this.fail('malformed response head line');
+      this.headBytes += len;
+      if (this.state !== S_HEAD) return pos;
+    }
+    while (pos < end) {
+      const r = this.parseLine(b, pos, end);
+      if (r === -1) return -1;
+      if (r === -2) {
+        if (this.headBytes + (end - pos) > MAX_HEAD_BYTES) return this.fail('response head larger than 64 KiB');
+        this.appendPartial(b, pos, end);
+        return end;
+      }
+      this.headBytes += r - pos;
+      if (this.headBytes > MAX_HEAD_BYTES) return this.fail('response head larger than 64 KiB');
+      pos = r;
+      if (this.state !== S_HEAD) return pos;
+    }
+    return pos;
+  }
+
+  private appendPartial(b: Buffer, from: number, to: number): void {
+    const need = this.partialLen + (to - from);
+    let p = this.partial;
+    if (p === null || p.length < need) {
+      const grown = Buffer.allocUnsafe(Math.max(need, p === null ? 1024 : p.length * 2));
+      if (p !== null) p.copy(grown, 0, 0, this.partialLen);
+      p = grown;
+      this.partial = grown;
+    }
+    b.copy(p, this.partialLen, from, to);
+    this.partialLen = need;
+  }
+
+  /** One head line starting at ls. Returns the offset after its LF, -2 if incomplete, -1 on error. */
+  private parseLine(b: Buffer, ls: number, end: number): number {
+    if (!this.statusDone) return this.parseStatusLine(b, ls, end);
+    let c = b[ls]!;
+    if (c === CR) {
+      if (ls + 1 >= end) return -2;
+      if (b[ls + 1] !== LF) return this.fail('bare CR in response head');
+      return this.endOfHead(ls + 2);
+    }
+    if (c === LF) return this.fail('bare LF in response head');
+    if (isOws(c)) return this.fail('obsolete line folding in response head');
+    let i = ls;
+    while (i < end && TOKEN[b[i]!] === 1) i++;
+    if (i >= end) return -2;
+    if (b[i] !== COLON || i === ls) return this.fail('invalid response header name');
+    const nameEnd = i;
+    i++;
+    while (i < end && isOws(b[i]!)) i++;
+    const vs = i;
+    let ve = i;
+    for (; i < end; i++) {
+      c = b[i]!;
+      if (c === CR) break;
+      if (c === LF) return this.fail('bare LF in response header value');
+      if (c === 0) return this.fail('NUL in response header value');
+      if (!isOws(c)) ve = i + 1;
+    }
+    if (i + 1 >= end) return -2;
+    if (b[i + 1] !== LF) return this.fail('bare CR in response header value');
+
+    const nameLen = nameEnd - ls;
+    if (nameLen === 14 && lowerEquals(b, ls, CONTENT_LENGTH)) {
+      if (ve === vs) return this.fail('empty Content-Length');
+      if (ve - vs > 15) return this.fail('Content-Length too large');
+      let n = 0;
+      for (let j = vs; j < ve; j++) {
+        const d = b[j]! - 48;
+        if (d < 0 || d > 9) return this.fail('invalid Content-Length');
+        n = n * 10 + d;
+      }
+      if (this.contentLength >= 0 && this.contentLength !== n) return this.fail('conflicting Content-Length headers');
+      this.contentLength = n;
+    } else if (nameLen === 17 && lowerEquals(b, ls, TRANSFER_ENCODING)) {
+      this.hasTE = true;
+      this.teChunked = lastTokenIs(b, vs, ve, CHUNKED);
+    } else if (nameLen === 10 && lowerEquals(b, ls, CONNECTION)) {
+      this.connectionTokens(b, vs, ve);
+    }
+    const l = b as unknown as Latin1;
+    this.headers.push(l.latin1Slice(ls, nameEnd), l.latin1Slice(vs, ve));
+    return i + 2;
+  }
+
+  private parseStatusLine(b: Buffer, ls: number, end: number): number {
+    // Fail fast on garbage: the line must start with "HTTP/1."
+    const prefix = Math.min(7, end - ls);
+    for (let k = 0; k < prefix; k++) {
+      if (b[ls + k] !== HTTP_1_DOT[k]) return this.fail('invalid status line');
+    }
+    let i = ls;
+    for (; i < end; i++) {
+      const c = b[i]!;
+      if (c === CR) break;
+      if (c === LF) return this.fail('bare LF in status line');
+      if (c === 0) return this.fail('NUL in status line');
+    }
+    if (i + 1 >= end) return -2;
+    if (b[i + 1] !== LF) return this.fail('bare CR in status line');
+    const len = i - ls;
+    if (len < 12) return this.fail('invalid status line');
+    const minor = b[ls + 7]! - 48;
+    const s0 = b[ls + 9]! - 48;
+    const s1 = b[ls + 10]! - 48;
+    const s2 = b[ls + 11]! - 48;
+    if (minor < 0 || minor > 9 || b[ls + 8] !== SP || s0 < 1 || s0 > 9 || s1 < 0 || s1 > 9 || s2 < 0 || s2 > 9 || (len > 12 && b[ls + 12] !== SP)) {
+      return this.fail('invalid status line');
+    }
+    this.status = s0 * 100 + s1 * 10 + s2;
+    this.version11 = minor >= 1;
+    this.statusDone = true;
+    return i + 2;
+  }
+
+  /** Connection: close / keep-alive tokens (comma list, any case). */
+  private connectionTokens(b: Buffer, vs: number, ve: number): void {
+    let i = vs;
+    while (i < ve) {
+      while (i < ve && (b[i] === COMMA || isOws(b[i]!))) i++;
+      const ts = i;
+      while (i < ve && b[i] !== COMMA) i++;
+      let te = i;
+      while (te > ts && isOws(b[te - 1]!)) te--;
+      const n = te - ts;
+      if (n === 5 && lowerEquals(b, ts, CLOSE)) this.connClose = true;
+      else if (n === 10 && lowerEquals(b, ts, KEEP_ALIVE)) this.connKeepAlive = true;
+    }
+  }
+
+  /** The blank line: decides framing and reuse, or skips an interim (1xx) response. */
+  private endOfHead(next: number): number {
+    const status = this.status;
+    if (status < 200) {
+      if (status === 101) return this.fail('unexpected 101 Switching Protocols');
+      this.headers.length = 0;
+      this.resetHead();
+      return next;
+    }
+    if (this.contentLength >= 0 && this.hasTE) return this.fail('both Content-Length and Transfer-Encoding');
+    let keepAlive = this.version11 ? !this.connClose : this.connKeepAlive && !this.connClose;
+    let state: number;
+    if (this.headRequest || status === 204 || status === 304) {
+      state = S_DONE;
+    } else if (this.hasTE) {
+      if (this.teChunked) {
+        state = S_CHUNK_SIZE;
+        this.chunkSize = 0;
+        this.chunkDigits = 0;
+      } else {
+        state = S_BODY_EOF; // a final coding other than chunked: the body runs to EOF
+        keepAlive = false;
+      }
+    } else if (this.contentLength >= 0) {
+      this.remaining = this.contentLength;
+      state = this.contentLength === 0 ? S_DONE : S_BODY_LENGTH;
+    } else {
+      state = S_BODY_EOF;
+      keepAlive = false;
+    }
+    this.keepAlive = keepAlive;
+    this.state = state;
+    if (!this.sink.onResponseHead(status, this.headers)) this.stop = true;
+    return next;
+  }
+
+  // ---- chunked framing (size lines, extensions, CRLFs, trailers) ----
+
+  private parseChunkFraming(b: Buffer, pos: number, end: number): number {
+    while (pos < end) {
+      const c = b[pos]!;
+      switch (this.state) {
+        case S_CHUNK_SIZE: {
+          const h = HEX[c]!;
+          if (h >= 0) {
+            if (++this.chunkDigits > 13) return this.fail('chunk size too large');
+            this.chunkSize = this.chunkSize * 16 + h;
+          } else if (this.chunkDigits === 0) {
+            return this.fail('invalid chunk size');
+          } else if (c === CR) {
+            this.state = S_CHUNK_SIZE_LF;
+          } else if (c === SEMI) {
+            this.state = S_CHUNK_EXT;
+            this.extBytes = 0;
+          } else {
+            return this.fail('invalid chunk size');
+          }
+          pos++;
+          break;
+        }
+        case S_CHUNK_EXT:
+          if (c === CR) this.state = S_CHUNK_SIZE_LF;
+          else if (c === LF || c === 0) return this.fail('invalid chunk extension');
+          else if (++this.extBytes > MAX_CHUNK_EXT_BYTES) return this.fail('chunk extension too long');
+          pos++;
+          break;
+        case S_CHUNK_SIZE_LF:
+          if (c !== LF) return this.fail('bare CR after chunk size');
+          pos++;
+          if (this.chunkSize === 0) {
+            this.state = S_TRAILER_START;
+            this.trailerBytes = 0;
+          } else {
+            this.remaining = this.chunkSize;
+            this.state = S_CHUNK_DATA;
+          }
+          this.chunkSize = 0;
+          this.chunkDigits = 0;
+          if (this.state === S_CHUNK_DATA) return pos;
+          break;
+        case S_CHUNK_DATA_CR:
+          if (c !== CR) return this.fail('chunk data longer than its size');
+          this.state = S_CHUNK_DATA_LF;
+          pos++;
+          break;
+        case S_CHUNK_DATA_LF:
+          if (c !== LF) return this.fail('bare CR after chunk data');
+          this.state = S_CHUNK_SIZE;
+          pos++;
+          break;
+        case S_TRAILER_START:
+          if (c === CR) {
+            this.state = S_TRAILER_END_LF;
+          } else {
+            if (TOKEN[c] !== 1) return this.fail('invalid trailer line');
+            this.state = S_TRAILER_LINE;
+            this.trailerBytes++;
+          }
+          pos++;
+          break;
+        case S_TRAILER_LINE:
+          if (c === CR) this.state = S_TRAILER_LF;
+          else if (c === LF || c === 0) return this.fail('invalid trailer line');
+          if (++this.trailerBytes > MAX_HEAD_BYTES) return this.fail('trailers larger than 64 KiB');
+          pos++;
+          break;
+        case S_TRAILER_LF:
+          if (c !== LF) return this.fail('bare CR in trailers');
+          this.state = S_TRAILER_START;
+          pos++;
+          break;
+        case S_TRAILER_END_LF:
+          if (c !== LF) return this.fail('bare CR after trailers');
+          this.state = S_DONE;
+          return pos + 1;
+        default:
+          return pos;
+      }
+    }
+    return pos;
+  }
+}
+
+/** True when the last comma-separated token of b[vs, ve) is `lower` (any case). */
+function lastTokenIs(b: Buffer, vs: number, ve: number, lower: Uint8Array): boolean {
+  let te = ve;
+  while (te > vs && isOws(b[te - 1]!)) te--;
+  let ts = te;
+  while (ts > vs && b[ts - 1] !== COMMA) ts--;
+  while (ts < te && isOws(b[ts]!)) ts++;
+  return te - ts === lower.length && lowerEquals(b, ts, lower);
+}

@@ -1,0 +1,98 @@
+// The h1 pool: the connection cap, FIFO waiting, LIFO reuse of idle connections, and the idle
+// timeout sweep.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { h1Codec } from '../../../src/upstream/h1/index.js';
+import type { H1Pool } from '../../../src/upstream/h1/pool.js';
+import { POOL_OPTIONS, exchange, request, sleep, startRawServer } from './helpers.js';
+
+const OK = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
+
+test('N+5 concurrent requests with connections=N: never more than N sockets, all served', { timeout: 5000 }, async () => {
+  const N = 3;
+  const srv = await startRawServer((req) => setTimeout(() => req.socket.write(OK), 30));
+  const pool = h1Codec.createPool('127.0.0.1', srv.port, { ...POOL_OPTIONS, connections: N }) as H1Pool;
+  try {
+    const all = Array.from({ length: N + 5 }, (_, i) => exchange(pool, request('GET', `/${i}`, srv.port)));
+    assert.ok(pool.connectionCount <= N);
+    const outcomes = await Promise.all(all);
+    for (const o of outcomes) assert.equal(o.kind, 'end', o.error?.message);
+    assert.equal(srv.maxOpen, N);
+    assert.equal(srv.accepted, N);
+    assert.equal(srv.requests.length, N + 5);
+  } finally {
+    await pool.destroy();
+    await srv.close();
+  }
+});
+
+test('waiting requests are served in dispatch order (FIFO)', { timeout: 5000 }, async () => {
+  const srv = await startRawServer((req) => setTimeout(() => req.socket.write(OK), 5));
+  const pool = h1Codec.createPool('127.0.0.1', srv.port, { ...POOL_OPTIONS, connections: 1 });
+  try {
+    const paths = Array.from({ length: 10 }, (_, i) => `/${i}`);
+    await Promise.all(paths.map((p) => exchange(pool, request('GET', p, srv.port))));
+    assert.deepEqual(srv.requests.map((r) => r.path), paths);
+  } finally {
+    await pool.destroy();
+    await srv.close();
+  }
+});
+
+test('idle connections are reused most-recently-released first (LIFO)', { timeout: 5000 }, async () => {
+  const srv = await startRawServer((req) => setTimeout(() => req.socket.write(OK), req.path === '/slow' ? 60 : 10));
+  const pool = h1Codec.createPool('127.0.0.1', srv.port, { ...POOL_OPTIONS, connections: 2 }) as H1Pool;
+  try {
+    await Promise.all([exchange(pool, request('GET', '/fast', srv.port)), exchange(pool, request('GET', '/slow', srv.port))]);
+    assert.equal(pool.idleCount, 2);
+    const slowConn = srv.requests.find((r) => r.path === '/slow')?.connection;
+    await exchange(pool, request('GET', '/next', srv.port));
+    assert.equal(srv.requests.at(-1)?.connection, slowConn, 'the last released connection served the next request');
+  } finally {
+    await pool.destroy();
+    await srv.close();
+  }
+});
+
+test('idle timeout closes idle sockets (and only idle ones)', { timeout: 5000 }, async () => {
+  const srv = await startRawServer((req) => setTimeout(() => req.socket.write(OK), req.path === '/long' ? 400 : 0));
+  const pool = h1Codec.createPool('127.0.0.1', srv.port, { ...POOL_OPTIONS, connections: 2, idleTimeoutMs: 150 }) as H1Pool;
+  try {
+    const long = exchange(pool, request('GET', '/long', srv.port));
+    assert.equal((await exchange(pool, request('GET', '/short', srv.port))).kind, 'end');
+    assert.equal(pool.idleCount, 1);
+    await sleep(300);
+    assert.equal(pool.idleCount, 0, 'the idle connection was swept');
+    assert.equal(pool.connectionCount, 1, 'the busy one was not');
+    assert.equal(srv.open, 1);
+    assert.equal((await long).kind, 'end', 'the long request was not disturbed');
+    await sleep(300);
+    assert.equal(pool.connectionCount, 0);
+    assert.equal(srv.open, 0);
+  } finally {
+    await pool.destroy();
+    await srv.close();
+  }
+});
+
+test('a request dispatched from onUpstreamEnd reuses the just-released connection', { timeout: 5000 }, async () => {
+  const srv = await startRawServer((req) => req.socket.write(OK));
+  const pool = h1Codec.createPool('127.0.0.1', srv.port, POOL_OPTIONS);
+  try {
+    let left = 20;
+    await new Promise<void>((resolve, reject) => {
+      const next = (): void => {
+        void exchange(pool, request('GET', `/${left}`, srv.port)).then((o) => {
+          if (o.kind !== 'end') return reject(o.error);
+          if (--left === 0) return resolve();
+          next();
+        });
+      };
+      next();
+    });
+    assert.equal(srv.accepted, 1);
+  } finally {
+    await pool.destroy();
+    await srv.close();
+  }
+});

@@ -1,0 +1,34 @@
+// Small hand-made snapshots and a record writer for the stats tests.
+import type { ClusterSpec, ListenerSpec, Snapshot } from '../../../src/config/snapshot.js';
+import { DIRECTION_INBOUND, DIRECTION_OUTBOUND, type RingWriter } from '../../../src/stats/ring.js';
+
+export function cluster(id: number, host: string, subset: string | null, port = 9080): ClusterSpec {
+  return { id, name: `outbound|${port}|${subset ?? ''}|${host}`, host, subset, port, lb: 'ROUND_ROBIN', endpoints: [] };
+}
+
+export function listener(name: string, direction: 'outbound' | 'inbound', port: number, inboundClusterId = -1): ListenerSpec {
+  return { name, direction, bind: '0.0.0.0', port, protocol: 'HTTP', inboundClusterId };
+}
+
+export function snapshot(generation: number, clusters: ClusterSpec[], listeners: ListenerSpec[]): Snapshot {
+  return { generation, listeners, virtualHosts: [], clusters };
+}
+
+export interface Rec {
+  gen: number;
+  inbound?: boolean;
+  listener?: number;
+  cluster?: number;
+  status?: number;
+  flag?: number;
+  totalUs: number;
+  upstreamUs?: number;
+  bytesIn?: number;
+  bytesOut?: number;
+}
+
+export function put(w: RingWriter, r: Rec): void {
+  const ok = w.write(r.gen, r.inbound === true ? DIRECTION_INBOUND : DIRECTION_OUTBOUND, r.listener ?? 0, -1, r.cluster ?? -1, 0,
+    r.status ?? 200, r.flag ?? 0, r.totalUs, r.upstreamUs ?? -1, r.bytesIn ?? 0, r.bytesOut ?? 0);
+  if (!ok) throw new Error('test ring full');
+}
