@@ -1,33 +1,69 @@
-// The admin endpoint (loopback by default): /ready for probes, /workers, and a crash drill for
-// one worker (the supervisor respawns it while the others keep serving).
+// The admin endpoint (loopback by default): /ready for probes, stats (Prometheus text with Istio's
+// names, HDR histograms), /config_dump, /clusters, /workers, and a crash drill for one worker.
+// Admin traffic is rare and small: plain node:http and JSON are fine here, never on the data path.
 import http from 'node:http';
+import type { ConfigStore } from '../control/config-store.js';
+import type { StatsService } from '../control/stats-service.js';
 import type { Supervisor } from '../control/supervisor.js';
+import { PROMETHEUS_CONTENT_TYPE } from '../stats/prometheus.js';
 
 export interface AdminContext {
   supervisor: Supervisor;
-  generation(): number;
+  store: ConfigStore;
+  stats: StatsService;
+}
+
+const ENDPOINTS = '/ready /workers /stats/prometheus /stats/histograms[?interval=1] POST /stats/histograms/reset /config_dump /clusters POST /workers/N/crash';
+
+type Send = (status: number, body: string, type?: string) => void;
+
+function json(send: Send, value: unknown): void {
+  send(200, `${JSON.stringify(value, null, 2)}\n`, 'application/json');
+}
+
+function clusters(store: ConfigStore): unknown {
+  const snap = store.snapshot;
+  if (snap === null) return [];
+  return snap.clusters.map((c) => ({
+    name: c.name, host: c.host, subset: c.subset, port: c.port, lb: c.lb,
+    endpoints: c.endpoints.map((e) => ({ address: `${e.address}:${e.port}`, labels: e.labels, weight: e.weight })),
+  }));
+}
+
+function route(ctx: AdminContext, method: string, url: URL, send: Send): void {
+  const post = method === 'POST';
+  switch (url.pathname) {
+    case '/ready': return ctx.supervisor.allReady ? send(200, 'LIVE\n') : send(503, 'NOT READY\n');
+    case '/workers': return json(send, { generation: ctx.store.generation, workers: ctx.supervisor.status() });
+    case '/stats/prometheus': return send(200, ctx.stats.prometheus(), PROMETHEUS_CONTENT_TYPE);
+    case '/stats/histograms': return json(send, ctx.stats.histograms(url.searchParams.get('interval') === '1' ? 'interval' : 'cumulative'));
+    case '/stats/histograms/reset':
+      if (!post) return send(405, 'use POST\n');
+      ctx.stats.reset();
+      return send(200, 'reset\n');
+    case '/config_dump': return json(send, { generation: ctx.store.generation, files: ctx.store.files, snapshot: ctx.store.snapshot });
+    case '/clusters': return json(send, { generation: ctx.store.generation, clusters: clusters(ctx.store) });
+    default: {
+      const crash = /^\/workers\/(\d+)\/crash$/.exec(url.pathname);
+      if (crash === null) return send(404, `admin endpoints: ${ENDPOINTS}\n`);
+      if (!post) return send(405, 'use POST\n');
+      const ok = ctx.supervisor.crash(Number(crash[1]));
+      return send(ok ? 202 : 404, ok ? 'crashing\n' : 'no such worker\n');
+    }
+  }
 }
 
 export function startAdmin(host: string, port: number, ctx: AdminContext): Promise<http.Server> {
   const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://admin');
-    const send = (status: number, body: string, type = 'text/plain; charset=utf-8'): void => {
+    const send: Send = (status, body, type = 'text/plain; charset=utf-8') => {
       res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
       res.end(body);
     };
-    if (url.pathname === '/ready') {
-      return ctx.supervisor.allReady ? send(200, 'LIVE\n') : send(503, 'NOT READY\n');
+    try {
+      route(ctx, req.method ?? 'GET', new URL(req.url ?? '/', 'http://admin'), send);
+    } catch (err) {
+      send(500, `admin error: ${(err as Error).message}\n`);
     }
-    if (url.pathname === '/workers') {
-      return send(200, JSON.stringify({ generation: ctx.generation(), workers: ctx.supervisor.status() }), 'application/json');
-    }
-    const crash = /^\/workers\/(\d+)\/crash$/.exec(url.pathname);
-    if (crash !== null) {
-      if (req.method !== 'POST') return send(405, 'use POST\n');
-      const ok = ctx.supervisor.crash(Number(crash[1]));
-      return send(ok ? 202 : 404, ok ? 'crashing\n' : 'no such worker\n');
-    }
-    send(404, 'admin endpoints: /ready /workers POST /workers/N/crash\n');
   });
   return new Promise((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`admin ${host}:${port}: ${err.code === 'EADDRINUSE' ? 'already in use' : err.message}`)));

@@ -10,6 +10,7 @@ import { ConfigStore, describeIssues, readSources } from '../control/config-stor
 import { startControlServer } from '../control/control-server.js';
 import { createOps } from '../control/ops.js';
 import { assertPortsFree } from '../control/port-check.js';
+import { StatsService } from '../control/stats-service.js';
 import { Supervisor } from '../control/supervisor.js';
 import type { Snapshot } from '../config/snapshot.js';
 import { createLogger, type Logger } from '../log.js';
@@ -50,6 +51,7 @@ export interface Sidecar {
   readonly snapshot: Snapshot;
   store: ConfigStore;
   supervisor: Supervisor;
+  stats: StatsService;
   admin: http.Server;
   control: net.Server;
   controlPath: string;
@@ -74,14 +76,19 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
   } catch (err) {
     throw new StartupError((err as Error).message);
   }
-  const supervisor = new Supervisor(snapshot, options, log);
-  const admin = await startAdmin(options.adminHost, options.adminPort, { supervisor, generation: () => store.generation })
+  const stats = new StatsService({ workers: () => supervisor.workerCount, generation: () => store.generation });
+  const supervisor: Supervisor = new Supervisor(snapshot, options, log, {
+    snapshot: (s) => stats.registerSnapshot(s),
+    ring: (id, ring) => stats.addRing(id, ring),
+    exited: (id) => stats.removeRing(id),
+  });
+  const admin = await startAdmin(options.adminHost, options.adminPort, { supervisor, store, stats })
     .catch((err: Error) => { throw new StartupError(err.message); });
   let stopping: Promise<void> | null = null;
   const controlPath = options.controlSocket ?? defaultControlSocket(options.adminPort);
   let control: net.Server;
   try {
-    control = await startControlServer(controlPath, createOps({ store, supervisor, drain: () => void sidecar.stop().then(() => process.exit(0)) }), log);
+    control = await startControlServer(controlPath, createOps({ store, supervisor, stats, drain: () => void sidecar.stop().then(() => process.exit(0)) }), log);
   } catch (err) {
     admin.close();
     throw new StartupError((err as Error).message);
@@ -99,13 +106,14 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
   log.info({ listeners, workers: supervisor.workerCount, generation: store.generation, admin: `${options.adminHost}:${options.adminPort}`, control: controlPath }, 'meshlet ready');
   const sidecar: Sidecar = {
     get snapshot() { return store.snapshot as Snapshot; },
-    store, supervisor, admin, control, controlPath, log,
+    store, supervisor, stats, admin, control, controlPath, log,
     stop() {
       stopping ??= (async () => {
         log.info({ drainTimeoutMs: options.drainTimeoutMs }, 'draining');
         stopWatching();
         control.close();
         await supervisor.drain(options.drainTimeoutMs);
+        stats.close();
         await new Promise<void>((resolve) => admin.close(() => resolve()));
         admin.closeAllConnections();
         log.info('stopped');

@@ -5,11 +5,13 @@ import { stringify } from 'yaml';
 import type { ListenerSpec, Snapshot } from '../config/snapshot.js';
 import { describeIssues, type ConfigStore, type SourceFile } from './config-store.js';
 import { RequestError, type OpHandler, type Reply } from './control-server.js';
+import type { StatsService } from './stats-service.js';
 import type { Supervisor } from './supervisor.js';
 
 export interface OpsContext {
   store: ConfigStore;
   supervisor: Supervisor;
+  stats: StatsService;
   /** graceful shutdown, as on SIGTERM */
   drain(): void;
   /** extra ops (stats, histograms) registered by their owners */
@@ -80,6 +82,11 @@ export function createOps(ctx: OpsContext): Record<string, OpHandler> {
       return run;
     },
     'get-config': () => ({ ok: true, generation: ctx.store.generation, files: ctx.store.files, snapshot: ctx.store.snapshot }),
+    stats: () => ({ ok: true, generation: ctx.store.generation, prometheus: ctx.stats.prometheus() }),
+    histograms: (req) => {
+      if (req.interval !== undefined && typeof req.interval !== 'boolean') throw new RequestError('histograms: interval must be a boolean');
+      return { ok: true, report: ctx.stats.histograms(req.interval === true ? 'interval' : 'cumulative') };
+    },
     drain: () => {
       setImmediate(ctx.drain);
       return { ok: true, draining: true };

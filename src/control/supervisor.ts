@@ -8,6 +8,13 @@ import type { Logger } from '../log.js';
 const WORKER_URL = new URL('../../workers/data-plane.js', import.meta.url);
 const RESPAWN_DELAY_MS = 100;
 
+/** What the supervisor tells the stats side: rings to read, generations to resolve. */
+export interface SupervisorHooks {
+  snapshot(snapshot: Snapshot): void;
+  ring(workerId: number, ring: SharedArrayBuffer): void;
+  exited(workerId: number): void;
+}
+
 export interface SupervisorOptions {
   workers: number;
   logLevel: string;
@@ -37,10 +44,14 @@ export class Supervisor {
   /** waiters for every live worker to acknowledge a generation */
   private ackWaiters: (() => void)[] = [];
 
-  constructor(snapshot: Snapshot, options: SupervisorOptions, log: Logger) {
+  private readonly hooks: SupervisorHooks;
+
+  constructor(snapshot: Snapshot, options: SupervisorOptions, log: Logger, hooks: SupervisorHooks) {
     this.snapshot = snapshot;
     this.options = options;
     this.log = log;
+    this.hooks = hooks;
+    hooks.snapshot(snapshot);
   }
 
   /** Resolves when every worker serves; rejects when one cannot start. */
@@ -71,6 +82,7 @@ export class Supervisor {
    * it. A worker respawned meanwhile starts on it directly.
    */
   async apply(snapshot: Snapshot): Promise<void> {
+    this.hooks.snapshot(snapshot); // before any worker can write records of it
     this.snapshot = snapshot;
     const msg: ToWorker = { type: 'snapshot', snapshot };
     for (const slot of this.slots) slot.worker?.postMessage(msg);
@@ -108,7 +120,9 @@ export class Supervisor {
     return new Promise<void>((resolve, reject) => {
       let settled = false;
       worker.on('message', (msg: FromWorker) => {
-        if (msg.type === 'applied') {
+        if (msg.type === 'ring') {
+          this.hooks.ring(workerId, msg.ring);
+        } else if (msg.type === 'applied') {
           slot.generation = msg.generation;
           this.notifyAcks();
         } else if (msg.type === 'ready') {
@@ -132,6 +146,7 @@ export class Supervisor {
         if (!settled) { settled = true; reject(err); }
       });
       worker.on('exit', (code) => {
+        this.hooks.exited(workerId);
         if (slot.worker === worker) {
           slot.worker = null;
           slot.ready = false;

@@ -2,6 +2,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import { undiciCodec } from '../upstream/undici-codec.js';
 import { PoolRegistry } from '../upstream/pool-registry.js';
+import { createRing, RingWriter } from '../stats/ring.js';
 import { Generation } from './generation.js';
 import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js';
 import { UwsListener } from './uws-listener.js';
@@ -18,8 +19,10 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     idleTimeoutMs: options.upstreamIdleTimeoutMs,
     connectTimeoutMs: options.connectTimeoutMs,
   });
-  const state = new WorkerState(new Generation(options.snapshot, registry));
-  const listeners = options.snapshot.listeners.map((spec) => new UwsListener(new ListenerRuntime(spec, state)));
+  const ring = createRing();
+  send({ type: 'ring', workerId: options.workerId, ring });
+  const state = new WorkerState(new Generation(options.snapshot, registry), new RingWriter(ring));
+  const listeners = options.snapshot.listeners.map((spec, i) => new UwsListener(new ListenerRuntime(spec, state, i)));
   try {
     await Promise.all(listeners.map((l) => l.listen()));
   } catch (err) {

@@ -20,6 +20,8 @@ export type ToWorker =
 
 export type FromWorker =
   | { type: 'ready'; workerId: number; generation: number }
+  /** the worker's stats ring (shared memory), sent once at start */
+  | { type: 'ring'; workerId: number; ring: SharedArrayBuffer }
   | { type: 'applied'; workerId: number; generation: number }
   | { type: 'fatal'; workerId: number; message: string }
   | { type: 'crashed'; workerId: number; message: string }

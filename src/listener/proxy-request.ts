@@ -11,6 +11,8 @@ import { applyHeaderOps } from '../http/header-ops.js';
 import { connectionListed, copyResponseHeaders, findHeader, hasForbiddenChar, isHopByHop } from '../http/headers.js';
 import { writeDirect, writeError, writeRedirect } from '../http/respond.js';
 import { statusLine } from '../http/status-lines.js';
+import { FLAG_DC, FLAG_NONE, FLAG_UR, flagCode } from '../stats/flags.js';
+import { DIRECTION_INBOUND, DIRECTION_OUTBOUND } from '../stats/ring.js';
 import type { CompiledRoute } from '../routing/route.js';
 import type { RequestView } from '../routing/request-view.js';
 import type { UpstreamController, UpstreamHandler } from '../upstream/codec.js';
@@ -96,6 +98,14 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
   private writableHooked = false;
   bytesSent = 0;
 
+  // stats record fields
+  private readonly t0 = performance.now();
+  private tUpstream = 0;
+  private tUpstreamEnd = 0;
+  private status = 0;
+  private flag = FLAG_NONE;
+  private clusterId = -1;
+
   constructor(res: HttpResponse, listener: ListenerRuntime) {
     this.res = res;
     this.listener = listener;
@@ -163,6 +173,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
     if (this.listener.inbound) {
       const cluster = gen.cluster(this.listener.spec.inboundClusterId);
       if (cluster === null) return this.fail(noCluster(`inbound listener ${this.listener.spec.name} has no cluster`));
+      this.clusterId = cluster.spec.id;
       return this.forward(cluster.pick(), cluster.name);
     }
     const vh = gen.routes.find(this.authority);
@@ -181,12 +192,14 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
     const spec = route.spec;
     if (spec.redirect !== null) return this.redirect();
     if (spec.directResponse !== null) {
+      this.status = spec.directResponse.status;
       writeDirect(this.res, spec.directResponse.status, spec.directResponse.body, this.requestId);
       return this.finish();
     }
     const dest = route.pickDestination();
     const cluster = dest.cluster;
     if (cluster === null) return this.fail(noCluster(dest.unresolved));
+    this.clusterId = cluster.spec.id;
     if (dest.spec.headers !== null) this.destResponseOps = dest.spec.headers.response;
     const ep = cluster.pick();
     if (ep === null) return this.fail(noHealthyUpstream(cluster.name));
@@ -203,6 +216,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
     }
     const path = r.uri ?? this.path;
     const location = `${r.scheme ?? this.scheme}://${authority}${path}${this.query === '' ? '' : `?${this.query}`}`;
+    this.status = r.code;
     writeRedirect(this.res, r.code, location, this.requestId);
     this.finish();
   }
@@ -223,6 +237,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
       }
     }
     if (this.query !== '') path = `${path}?${this.query}`;
+    this.tUpstream = performance.now();
     ep.pool.dispatch({
       method: this.method,
       path,
@@ -304,6 +319,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
     if (!this.headPending) return;
     this.headPending = false;
     const res = this.res;
+    this.status = this.upstreamStatus;
     res.writeStatus(statusLine(this.upstreamStatus));
     const h = this.responseHeaders as string[];
     for (let i = 0; i < h.length; i += 2) res.writeHeader(h[i] as string, h[i + 1] as string);
@@ -366,6 +382,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
   }
 
   onUpstreamEnd(): void {
+    this.tUpstreamEnd = performance.now();
     if (this.aborted || this.finished) return;
     this.upstreamEnded = true;
     if (this.responseLength >= 0 && !this.bodyless) {
@@ -394,6 +411,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
   }
 
   onUpstreamError(err: ProxyError): void {
+    this.tUpstreamEnd = performance.now();
     if (this.aborted || this.finished) return;
     if (this.headersSent) return this.closeClient();
     this.fail(err);
@@ -414,11 +432,14 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
   writeFail(err: ProxyError): void {
     // A request body not read to the end leaves the connection unusable: close it after the reply.
     const unread = this.body !== null && this.body.readableEnded === false;
+    this.status = err.status;
+    this.flag = flagCode(err.flag);
     writeError(this.res, err, this.requestId, unread);
     this.finish();
   }
 
   private closeClient(): void {
+    this.flag = FLAG_UR;
     this.finish();
     this.res.close();
   }
@@ -426,6 +447,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
   private onAborted(): void {
     if (this.finished) return;
     this.aborted = true;
+    this.flag = FLAG_DC;
     this.controller?.abort(downstreamAborted());
     this.body?.destroy(downstreamAborted());
     this.finish();
@@ -437,7 +459,21 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
     this.finished = true;
     if (this.body !== null) this.body.live = false;
     if (this.endpoint !== null) this.endpoint.inflight--;
+    this.record();
     this.listener.state.requestDone();
+  }
+
+  /** One fixed-size record into this worker's stats ring; never blocks (a full ring counts a drop). */
+  private record(): void {
+    const now = performance.now();
+    const listener = this.listener;
+    const upstreamUs = this.tUpstream === 0 ? -1 : ((this.tUpstreamEnd === 0 ? now : this.tUpstreamEnd) - this.tUpstream) * 1000;
+    listener.state.stats.write(
+      this.gen.id, listener.inbound ? DIRECTION_INBOUND : DIRECTION_OUTBOUND, listener.index,
+      this.route === null ? -1 : this.route.index, this.clusterId, -1,
+      this.aborted ? 0 : this.status, this.flag, (now - this.t0) * 1000, upstreamUs,
+      this.body === null ? 0 : this.body.received, this.bytesSent,
+    );
   }
 }
 

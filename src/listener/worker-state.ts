@@ -1,16 +1,20 @@
 // Per-worker mutable state shared by every listener: the current generation (a reload swaps
 // this one reference; a request keeps the one it started with) and the in-flight count for drain.
 import type { ListenerSpec } from '../config/snapshot.js';
+import type { RingWriter } from '../stats/ring.js';
 import type { Generation } from './generation.js';
 
 export class WorkerState {
   gen: Generation;
+  /** this worker's stats ring: one record per finished request */
+  readonly stats: RingWriter;
   inflight = 0;
   draining = false;
   /** called when inflight drops to 0 while draining */
   onIdle: (() => void) | null = null;
-  constructor(gen: Generation) {
+  constructor(gen: Generation, stats: RingWriter) {
     this.gen = gen;
+    this.stats = stats;
   }
   requestDone(): void {
     if (--this.inflight === 0 && this.onIdle !== null) this.onIdle();
@@ -21,9 +25,12 @@ export class ListenerRuntime {
   readonly spec: ListenerSpec;
   readonly state: WorkerState;
   readonly inbound: boolean;
-  constructor(spec: ListenerSpec, state: WorkerState) {
+  /** index in Snapshot.listeners (listeners only change on restart, so it holds across generations) */
+  readonly index: number;
+  constructor(spec: ListenerSpec, state: WorkerState, index: number) {
     this.spec = spec;
     this.state = state;
     this.inbound = spec.direction === 'inbound';
+    this.index = index;
   }
 }

@@ -24,7 +24,7 @@ export class RouteTable {
 
   constructor(snapshot: Snapshot, clusters: ClusterRuntime[]) {
     for (const spec of snapshot.virtualHosts) {
-      const vh = new VirtualHost(spec.hosts, spec.routes.map((r) => new CompiledRoute(r, clusters)));
+      const vh = new VirtualHost(spec.hosts, spec.routes.map((r, i) => new CompiledRoute(r, clusters, i)));
       for (const host of spec.hosts) {
         if (host === '*') this.catchAll ??= vh;
         else if (host.startsWith('*.')) this.wildcards.push([host.slice(1), vh]);

@@ -84,13 +84,16 @@ export class WeightedDestination {
 export class CompiledRoute {
   readonly spec: RouteSpec;
   readonly name: string;
+  /** position inside its virtual host (stats records carry it) */
+  readonly index: number;
   readonly matches: CompiledMatch[];
   readonly destinations: WeightedDestination[] | null;
   readonly totalWeight: number;
 
-  constructor(spec: RouteSpec, clusters: ClusterRuntime[]) {
+  constructor(spec: RouteSpec, clusters: ClusterRuntime[], index: number) {
     this.spec = spec;
     this.name = spec.name;
+    this.index = index;
     this.matches = spec.matches.map((m) => new CompiledMatch(m));
     this.destinations = spec.destinations === null ? null
       : spec.destinations.map((d) => new WeightedDestination(d, d.clusterId >= 0 ? (clusters[d.clusterId] ?? null) : null));
