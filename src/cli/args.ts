@@ -20,3 +20,9 @@ export function parsePositiveInt(value: string, flag: string): number {
   if (!Number.isInteger(n) || n < 1) throw new Error(`${flag}: expected a positive integer, got "${value}"`);
   return n;
 }
+
+export function parseFraction(value: string, flag: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n >= 0 && n <= 1)) throw new Error(`${flag}: expected a number from 0 to 1, got "${value}"`);
+  return n;
+}

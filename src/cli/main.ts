@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // meshlet's command line: `run`, `demo`, `help`.
 import { parseArgs } from 'node:util';
-import { parseDurationMs, parseHostPort, parsePositiveInt } from './args.js';
+import { parseDurationMs, parseFraction, parseHostPort, parsePositiveInt } from './args.js';
 import { DEFAULT_RUN_OPTIONS, runUntilSignal, type RunOptions } from './run.js';
 
 const USAGE = `usage:
   meshlet run -c FILE.yaml [-c MORE.yaml] [--workers N] [--admin HOST:PORT] [--log-level L]
               [--drain-timeout 5s] [--control-socket PATH] [--watch]
+              [--access-log PATH|stdout] [--access-log-sample 0..1]
   meshlet apply -f FILE.yaml [-f MORE.yaml] [--dry-run] [--if-generation N] [--socket PATH | --admin-port P]
   meshlet config [--socket PATH | --admin-port P]
   meshlet demo            run the built-in canary demo (two apps + meshlet, seed's 90/10 split)
@@ -43,6 +44,8 @@ function parseRun(args: string[]): RunOptions {
       'upstream-idle-timeout': { type: 'string' },
       'control-socket': { type: 'string' },
       watch: { type: 'boolean' },
+      'access-log': { type: 'string' },
+      'access-log-sample': { type: 'string' },
     },
     strict: true,
   });
@@ -57,6 +60,8 @@ function parseRun(args: string[]): RunOptions {
     logLevel: values['log-level'] ?? DEFAULT_RUN_OPTIONS.logLevel,
     controlSocket: values['control-socket'] ?? null,
     watch: values.watch === true,
+    accessLog: values['access-log'] ?? null,
+    accessLogSample: values['access-log-sample'] === undefined ? 1 : parseFraction(values['access-log-sample'], '--access-log-sample'),
     drainTimeoutMs: values['drain-timeout'] === undefined ? DEFAULT_RUN_OPTIONS.drainTimeoutMs : parseDurationMs(values['drain-timeout'], '--drain-timeout'),
     upstreamIdleTimeoutMs: values['upstream-idle-timeout'] === undefined ? DEFAULT_RUN_OPTIONS.upstreamIdleTimeoutMs : parseDurationMs(values['upstream-idle-timeout'], '--upstream-idle-timeout'),
   };

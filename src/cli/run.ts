@@ -28,6 +28,9 @@ export interface RunOptions {
   connectionsPerEndpoint: number;
   upstreamIdleTimeoutMs: number;
   connectTimeoutMs: number;
+  /** file path, 'stdout', or null (off) */
+  accessLog: string | null;
+  accessLogSample: number;
 }
 
 export const DEFAULT_RUN_OPTIONS: Omit<RunOptions, 'configFiles'> = {
@@ -41,6 +44,8 @@ export const DEFAULT_RUN_OPTIONS: Omit<RunOptions, 'configFiles'> = {
   connectionsPerEndpoint: 256,
   upstreamIdleTimeoutMs: 4000,
   connectTimeoutMs: 10_000,
+  accessLog: null,
+  accessLogSample: 1,
 };
 
 export function defaultControlSocket(adminPort: number): string {

@@ -21,6 +21,8 @@ export interface SupervisorOptions {
   connectionsPerEndpoint: number;
   upstreamIdleTimeoutMs: number;
   connectTimeoutMs: number;
+  accessLog: string | null;
+  accessLogSample: number;
 }
 
 interface Slot {
@@ -113,6 +115,8 @@ export class Supervisor {
       upstreamIdleTimeoutMs: this.options.upstreamIdleTimeoutMs,
       connectTimeoutMs: this.options.connectTimeoutMs,
       logLevel: this.options.logLevel,
+      accessLog: this.options.accessLog,
+      accessLogSample: this.options.accessLogSample,
     };
     const worker = new Worker(WORKER_URL, { workerData: data });
     slot.worker = worker;

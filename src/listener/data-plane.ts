@@ -3,6 +3,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { undiciCodec } from '../upstream/undici-codec.js';
 import { PoolRegistry } from '../upstream/pool-registry.js';
 import { createRing, RingWriter } from '../stats/ring.js';
+import { AccessLog } from './access-log.js';
 import { Generation } from './generation.js';
 import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js';
 import { UwsListener } from './uws-listener.js';
@@ -21,7 +22,8 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   });
   const ring = createRing();
   send({ type: 'ring', workerId: options.workerId, ring });
-  const state = new WorkerState(new Generation(options.snapshot, registry), new RingWriter(ring));
+  const accessLog = options.accessLog === null ? null : new AccessLog(options.accessLog, options.accessLogSample);
+  const state = new WorkerState(new Generation(options.snapshot, registry), new RingWriter(ring), accessLog);
   const listeners = options.snapshot.listeners.map((spec, i) => new UwsListener(new ListenerRuntime(spec, state, i)));
   try {
     await Promise.all(listeners.map((l) => l.listen()));
@@ -37,6 +39,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   const crash = (err: unknown): void => {
     send({ type: 'crashed', workerId: options.workerId, message: err instanceof Error ? err.stack ?? err.message : String(err) });
     for (const l of listeners) l.close();
+    accessLog?.flush();
     void registry.destroyAll();
     process.exit(70);
   };
@@ -67,6 +70,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     }
     const left = state.inflight;
     for (const l of listeners) l.close();
+    accessLog?.flush();
     await registry.destroyAll();
     send({ type: 'drained', workerId: options.workerId, inflight: left });
     port.close();

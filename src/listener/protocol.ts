@@ -9,6 +9,10 @@ export interface WorkerOptions {
   upstreamIdleTimeoutMs: number;
   connectTimeoutMs: number;
   logLevel: string;
+  /** file path, 'stdout', or null (off) */
+  accessLog: string | null;
+  /** 0..1 */
+  accessLogSample: number;
 }
 
 export type ToWorker =

@@ -8,10 +8,10 @@ import {
   badRequest, downstreamAborted, internalError, noCluster, noHealthyUpstream, noRoute, upstreamProtocolError, type ProxyError,
 } from '../http/errors.js';
 import { applyHeaderOps } from '../http/header-ops.js';
-import { connectionListed, copyResponseHeaders, findHeader, hasForbiddenChar, isHopByHop } from '../http/headers.js';
+import { connectionListed, copyResponseHeaders, findHeader, getHeader, hasForbiddenChar, isHopByHop } from '../http/headers.js';
 import { writeDirect, writeError, writeRedirect } from '../http/respond.js';
 import { statusLine } from '../http/status-lines.js';
-import { FLAG_DC, FLAG_NONE, FLAG_UR, flagCode } from '../stats/flags.js';
+import { FLAG_DC, FLAG_NONE, FLAG_UR, flagCode, flagName } from '../stats/flags.js';
 import { DIRECTION_INBOUND, DIRECTION_OUTBOUND } from '../stats/ring.js';
 import type { CompiledRoute } from '../routing/route.js';
 import type { RequestView } from '../routing/request-view.js';
@@ -19,6 +19,7 @@ import type { UpstreamController, UpstreamHandler } from '../upstream/codec.js';
 import type { Endpoint } from '../upstream/endpoint.js';
 import type { HttpRequest, HttpResponse } from '../uws.js';
 import { noteBodyBytes } from './body-memory.js';
+import type { AccessLog } from './access-log.js';
 import { ClientBody } from './client-body.js';
 import type { Generation } from './generation.js';
 import type { ListenerRuntime } from './worker-state.js';
@@ -474,6 +475,32 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
       this.aborted ? 0 : this.status, this.flag, (now - this.t0) * 1000, upstreamUs,
       this.body === null ? 0 : this.body.received, this.bytesSent,
     );
+    const log = listener.state.accessLog;
+    if (log !== null && log.sampled()) this.accessLog(log, now, upstreamUs);
+  }
+
+  private accessLog(log: AccessLog, now: number, upstreamUs: number): void {
+    const ep = this.endpoint;
+    log.write({
+      start_time: new Date(Date.now() - (now - this.t0)).toISOString(),
+      method: this.method,
+      path: this.query === '' ? this.path : `${this.path}?${this.query}`,
+      protocol: 'HTTP/1.1',
+      response_code: this.aborted ? 0 : this.status,
+      response_flags: flagName(this.flag),
+      bytes_received: this.body === null ? 0 : this.body.received,
+      bytes_sent: this.bytesSent,
+      duration_ms: Math.round((now - this.t0) * 1000) / 1000,
+      upstream_service_time_ms: upstreamUs < 0 ? null : Math.round(upstreamUs) / 1000,
+      upstream_host: ep === null ? null : ep.key,
+      upstream_cluster: this.clusterId < 0 ? null : (this.gen.cluster(this.clusterId)?.name ?? null),
+      route_name: this.route === null ? null : this.route.name,
+      authority: this.authority,
+      x_request_id: this.requestId,
+      user_agent: getHeader(this.headers, 'user-agent') ?? null,
+      downstream_remote_address: this.remote,
+      direction: this.listener.spec.direction,
+    });
   }
 }
 

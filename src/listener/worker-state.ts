@@ -2,19 +2,23 @@
 // this one reference; a request keeps the one it started with) and the in-flight count for drain.
 import type { ListenerSpec } from '../config/snapshot.js';
 import type { RingWriter } from '../stats/ring.js';
+import type { AccessLog } from './access-log.js';
 import type { Generation } from './generation.js';
 
 export class WorkerState {
   gen: Generation;
   /** this worker's stats ring: one record per finished request */
   readonly stats: RingWriter;
+  /** null when access logging is off */
+  readonly accessLog: AccessLog | null;
   inflight = 0;
   draining = false;
   /** called when inflight drops to 0 while draining */
   onIdle: (() => void) | null = null;
-  constructor(gen: Generation, stats: RingWriter) {
+  constructor(gen: Generation, stats: RingWriter, accessLog: AccessLog | null) {
     this.gen = gen;
     this.stats = stats;
+    this.accessLog = accessLog;
   }
   requestDone(): void {
     if (--this.inflight === 0 && this.onIdle !== null) this.onIdle();

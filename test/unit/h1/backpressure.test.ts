@@ -1,7 +1,8 @@
 // Backpressure through the h1 codec: pause() stops delivery (and reading the socket), resume()
 // delivers the rest in order, and a 50 MB body streams through without the codec buffering it.
 import assert from 'node:assert/strict';
-import type net from 'node:net';
+import net from 'node:net';
+import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { h1Codec } from '../../../src/upstream/h1/index.js';
 import { Collector, POOL_OPTIONS, request, sleep, startRawServer } from './helpers.js';
@@ -122,5 +123,57 @@ test('a 50 MB body streams through; while paused the upstream is held back by TC
   } finally {
     await pool.destroy();
     await srv.close();
+  }
+});
+
+test('request body: while the upstream does not read, the codec stops pulling from the body (socket.write backpressure)', { timeout: 20_000 }, async () => {
+  const TOTAL = 32 * 1024 * 1024;
+  let received = 0;
+  let reading = false;
+  const server = net.createServer((s) => {
+    s.on('error', () => undefined);
+    s.once('data', (first: Buffer) => {
+      received += first.length - (first.indexOf('\r\n\r\n') + 4);
+      s.pause(); // stop reading after the head
+      setTimeout(() => {
+        reading = true;
+        s.on('data', (d: Buffer) => {
+          received += d.length;
+          if (received >= TOTAL) s.write('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone');
+        });
+        s.resume();
+      }, 500);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  let pulled = 0;
+  const piece = Buffer.alloc(64 * 1024, 0x63);
+  const body = new Readable({
+    highWaterMark: 64 * 1024,
+    read() {
+      if (pulled >= TOTAL) return void this.push(null);
+      pulled += piece.length;
+      this.push(piece);
+    },
+  });
+  const pool = h1Codec.createPool('127.0.0.1', port, POOL_OPTIONS);
+  try {
+    const c = new Collector();
+    pool.dispatch(request('POST', '/upload', port, [], body, TOTAL), c);
+    await sleep(300);
+    assert.equal(reading, false);
+    const pulledWhileBlocked = pulled;
+    await sleep(100);
+    assert.equal(pulled, pulledWhileBlocked, 'pulling stalled');
+    assert.ok(pulledWhileBlocked < TOTAL / 2, `pulled ${pulledWhileBlocked} bytes while the upstream was not reading`);
+    const o = await c.done;
+    assert.equal(o.kind, 'end', o.error?.message);
+    assert.equal(o.body.toString(), 'done');
+    assert.equal(received, TOTAL);
+    console.log(`# request body: ${pulledWhileBlocked} bytes pulled while the upstream was not reading`);
+  } finally {
+    await pool.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
   }
 });

@@ -2,8 +2,10 @@
 // idle keep-alive sockets closed by the upstream (noticed, or raced: UF retryable), abort, and
 // request bodies that fail or are cut short by an early response.
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import { downstreamAborted } from '../../../src/http/errors.js';
 import { h1Codec } from '../../../src/upstream/h1/index.js';
 import type { H1Pool } from '../../../src/upstream/h1/pool.js';
@@ -26,6 +28,42 @@ test('refused port → UF, retryable', { timeout: 5000 }, async () => {
     }
   } finally {
     await pool.destroy();
+  }
+});
+
+test('connect timeout → UF, retryable (a listener whose accept queue is full)', { timeout: 10_000 }, async () => {
+  // A worker listens with backlog 1 and blocks its event loop: two connections fill the accept
+  // queue, after which the kernel drops SYNs and connect() hangs.
+  const worker = new Worker(`
+    const net = require('node:net');
+    const { parentPort } = require('node:worker_threads');
+    const s = net.createServer(() => {});
+    s.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
+      parentPort.postMessage(s.address().port);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 4000);
+    });`, { eval: true });
+  const port = await new Promise<number>((resolve) => worker.once('message', resolve));
+  const fillers: net.Socket[] = [];
+  for (let i = 0; i < 2; i++) {
+    const s = net.connect(port, '127.0.0.1');
+    s.on('error', () => undefined);
+    fillers.push(s);
+  }
+  await sleep(50);
+  const pool = h1Codec.createPool('127.0.0.1', port, { connections: 2, idleTimeoutMs: 1000, connectTimeoutMs: 200 });
+  try {
+    const t0 = Date.now();
+    const o = await exchange(pool, request('GET', '/', port));
+    const took = Date.now() - t0;
+    assert.equal(o.kind, 'error');
+    assert.equal(o.error?.flag, 'UF');
+    assert.equal(o.error?.retryable, true);
+    assert.match(o.error?.message ?? '', /connect timeout/);
+    assert.ok(took >= 190 && took < 1000, `timed out after ${took} ms`);
+  } finally {
+    await pool.destroy();
+    for (const s of fillers) s.destroy();
+    await worker.terminate();
   }
 });
 
