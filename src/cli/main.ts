@@ -10,6 +10,7 @@ const USAGE = `usage:
               [--access-log PATH|stdout] [--access-log-sample 0..1]
   meshlet apply -f FILE.yaml [-f MORE.yaml] [--dry-run] [--if-generation N] [--socket PATH | --admin-port P]
   meshlet config [--socket PATH | --admin-port P]
+  meshlet stats [--histograms [--interval] [--route SERVICE] [--json]] [--socket PATH | --admin-port P]
   meshlet demo            run the built-in canary demo (two apps + meshlet, seed's 90/10 split)
 `;
 
@@ -19,6 +20,7 @@ async function main(argv: string[]): Promise<void> {
     case 'run': return runUntilSignal(parseRun(rest));
     case 'apply': return (await import('./control-commands.js')).applyCommand(rest);
     case 'config': return (await import('./control-commands.js')).configCommand(rest);
+    case 'stats': return (await import('./control-commands.js')).statsCommand(rest);
     case 'demo': {
       const { runDemo } = await import('./demo.js');
       return runDemo();

@@ -143,3 +143,17 @@ test('garbage, oversized and malformed requests get errors; the socket keeps ser
   assert.match(String(wrongType.errors), /yaml must be a string/);
   assert.equal((await controlRequest(socket, { op: 'ping' })).ok, true);
 });
+
+test('meshlet apply CLI: exit 0 applied, 1 rejected (errors printed), --dry-run applies nothing', async () => {
+  const { writeConfig, runMeshletExpectingExit } = await import('../helpers/meshlet.js');
+  const port = String(m.adminPort);
+  const good = await runMeshletExpectingExit(['apply', '-f', writeConfig(canary(20)), '--admin-port', port]);
+  assert.equal(good.code, 0, good.output);
+  assert.match(good.output, /applied generation \d+/);
+  const dry = await runMeshletExpectingExit(['apply', '-f', writeConfig(canary(30)), '--dry-run', '--admin-port', port]);
+  assert.equal(dry.code, 0);
+  assert.match(dry.output, /dry run: would apply/);
+  const bad = await runMeshletExpectingExit(['apply', '-f', writeConfig(canary(20).replace('hosts: [app]', 'hosts: 7')), '--admin-port', port]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.output, /error: \S+ \(document 1\) ServiceEntry\/app: spec\.hosts: expected a list/);
+});

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { decodeFromCompressedBase64 } from 'hdr-histogram-js';
 import { Agent, request } from 'undici';
-import { serviceEntryYaml, startMeshlet, type Meshlet } from '../helpers/meshlet.js';
+import { runMeshletExpectingExit, serviceEntryYaml, startMeshlet, type Meshlet } from '../helpers/meshlet.js';
 import { httpUpstream, type Upstream } from '../helpers/upstream.js';
 
 const N = 20_000;
@@ -96,4 +96,17 @@ test('overhead histogram exists beside the total latency, and reset clears the v
   await reset.body.text();
   const after = JSON.parse(await admin('/stats/histograms')) as { series: unknown[] };
   assert.equal(after.series.length, 0);
+});
+
+test('meshlet stats CLI: Prometheus text and the latency table over the control socket', async () => {
+  const res = await request(`${m.url}/`, { headers: { host: 'stats-svc' } });
+  await res.body.text();
+  const prom = await runMeshletExpectingExit(['stats', '--admin-port', String(m.adminPort)]);
+  assert.equal(prom.code, 0);
+  assert.match(prom.output, /^# TYPE istio_requests_total counter$/m);
+  const table = await runMeshletExpectingExit(['stats', '--histograms', '--route', 'stats-svc', '--admin-port', String(m.adminPort)]);
+  assert.equal(table.code, 0);
+  assert.match(table.output, /^outbound\s+stats-svc\S*\s+v1\s+200\s+-\s+\d+/m);
+  const unreachable = await runMeshletExpectingExit(['stats', '--socket', '/tmp/meshlet-no-such.sock']);
+  assert.equal(unreachable.code, 2);
 });
