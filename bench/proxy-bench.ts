@@ -13,7 +13,8 @@ import { HAS_NGINX, HOST, startMeshlet, startNginxProxy, startUpstream, type Ser
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const WARMUP_S = 2;
-const TARGETS = ['direct', 'meshlet', 'nginx'] as const;
+/** meshlet-undici: meshlet with the undici reference codec instead of its own h1 codec */
+const TARGETS = ['direct', 'meshlet', 'meshlet-undici', 'nginx'] as const;
 type Target = (typeof TARGETS)[number];
 
 interface Settings {
@@ -53,6 +54,7 @@ function startProxy(target: Target, dir: string, upstream: Server, settings: Set
     case 'direct': return Promise.resolve(null);
     case 'nginx': return startNginxProxy(dir, upstream.port);
     case 'meshlet': return startMeshlet(dir, upstream.port, { repoRoot: REPO_ROOT, extraArgs: settings.meshletArgs, profileDir: settings.profileDir });
+    case 'meshlet-undici': return startMeshlet(dir, upstream.port, { repoRoot: REPO_ROOT, extraArgs: [...settings.meshletArgs, '--upstream-codec', 'undici'], profileDir: null });
   }
 }
 

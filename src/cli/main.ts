@@ -2,12 +2,13 @@
 // meshlet's command line: `run`, `demo`, `help`.
 import { parseArgs } from 'node:util';
 import { parseDurationMs, parseFraction, parseHostPort, parsePositiveInt } from './args.js';
+import { isCodecName, type CodecName } from '../upstream/codecs.js';
 import { DEFAULT_RUN_OPTIONS, runUntilSignal, type RunOptions } from './run.js';
 
 const USAGE = `usage:
   meshlet run -c FILE.yaml [-c MORE.yaml] [--workers N] [--admin HOST:PORT] [--log-level L]
               [--drain-timeout 5s] [--control-socket PATH] [--watch]
-              [--access-log PATH|stdout] [--access-log-sample 0..1]
+              [--access-log PATH|stdout] [--access-log-sample 0..1] [--upstream-codec h1|undici]
   meshlet apply -f FILE.yaml [-f MORE.yaml] [--dry-run] [--if-generation N] [--socket PATH | --admin-port P]
   meshlet config [--socket PATH | --admin-port P]
   meshlet stats [--histograms [--interval] [--route SERVICE] [--json]] [--socket PATH | --admin-port P]
@@ -34,6 +35,12 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
+function parseCodec(value: string | undefined): CodecName {
+  if (value === undefined) return DEFAULT_RUN_OPTIONS.codec;
+  if (!isCodecName(value)) throw new Error(`--upstream-codec: expected h1 or undici, got "${value}"`);
+  return value;
+}
+
 function parseRun(args: string[]): RunOptions {
   const { values } = parseArgs({
     args,
@@ -48,6 +55,7 @@ function parseRun(args: string[]): RunOptions {
       watch: { type: 'boolean' },
       'access-log': { type: 'string' },
       'access-log-sample': { type: 'string' },
+      'upstream-codec': { type: 'string' },
     },
     strict: true,
   });
@@ -63,6 +71,7 @@ function parseRun(args: string[]): RunOptions {
     controlSocket: values['control-socket'] ?? null,
     watch: values.watch === true,
     accessLog: values['access-log'] ?? null,
+    codec: parseCodec(values['upstream-codec']),
     accessLogSample: values['access-log-sample'] === undefined ? 1 : parseFraction(values['access-log-sample'], '--access-log-sample'),
     drainTimeoutMs: values['drain-timeout'] === undefined ? DEFAULT_RUN_OPTIONS.drainTimeoutMs : parseDurationMs(values['drain-timeout'], '--drain-timeout'),
     upstreamIdleTimeoutMs: values['upstream-idle-timeout'] === undefined ? DEFAULT_RUN_OPTIONS.upstreamIdleTimeoutMs : parseDurationMs(values['upstream-idle-timeout'], '--upstream-idle-timeout'),

@@ -14,6 +14,7 @@ import { StatsService } from '../control/stats-service.js';
 import { Supervisor } from '../control/supervisor.js';
 import type { Snapshot } from '../config/snapshot.js';
 import { createLogger, type Logger } from '../log.js';
+import { DEFAULT_CODEC, type CodecName } from '../upstream/codecs.js';
 
 export interface RunOptions {
   configFiles: string[];
@@ -31,6 +32,7 @@ export interface RunOptions {
   /** file path, 'stdout', or null (off) */
   accessLog: string | null;
   accessLogSample: number;
+  codec: CodecName;
 }
 
 export const DEFAULT_RUN_OPTIONS: Omit<RunOptions, 'configFiles'> = {
@@ -46,6 +48,7 @@ export const DEFAULT_RUN_OPTIONS: Omit<RunOptions, 'configFiles'> = {
   connectTimeoutMs: 10_000,
   accessLog: null,
   accessLogSample: 1,
+  codec: DEFAULT_CODEC,
 };
 
 export function defaultControlSocket(adminPort: number): string {

@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import type { Snapshot } from '../config/snapshot.js';
 import type { FromWorker, ToWorker, WorkerOptions } from '../listener/protocol.js';
 import type { Logger } from '../log.js';
+import type { CodecName } from '../upstream/codecs.js';
 
 const WORKER_URL = new URL('../../workers/data-plane.js', import.meta.url);
 const RESPAWN_DELAY_MS = 100;
@@ -23,6 +24,7 @@ export interface SupervisorOptions {
   connectTimeoutMs: number;
   accessLog: string | null;
   accessLogSample: number;
+  codec: CodecName;
 }
 
 interface Slot {
@@ -110,7 +112,7 @@ export class Supervisor {
     const data: WorkerOptions = {
       workerId,
       snapshot: this.snapshot,
-      codec: 'undici',
+      codec: this.options.codec,
       connectionsPerEndpoint: this.options.connectionsPerEndpoint,
       upstreamIdleTimeoutMs: this.options.upstreamIdleTimeoutMs,
       connectTimeoutMs: this.options.connectTimeoutMs,

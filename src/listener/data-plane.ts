@@ -1,6 +1,6 @@
 // A data-plane worker: builds the generation, opens every listener, and drains on request.
 import type { MessagePort } from 'node:worker_threads';
-import { undiciCodec } from '../upstream/undici-codec.js';
+import { CODECS } from '../upstream/codecs.js';
 import { PoolRegistry } from '../upstream/pool-registry.js';
 import { createRing, RingWriter } from '../stats/ring.js';
 import { AccessLog } from './access-log.js';
@@ -15,7 +15,7 @@ function crashOnPurpose(): never {
 
 export async function runDataPlane(options: WorkerOptions, port: MessagePort): Promise<void> {
   const send = (msg: FromWorker): void => port.postMessage(msg);
-  const registry = new PoolRegistry(undiciCodec, {
+  const registry = new PoolRegistry(CODECS[options.codec], {
     connections: options.connectionsPerEndpoint,
     idleTimeoutMs: options.upstreamIdleTimeoutMs,
     connectTimeoutMs: options.connectTimeoutMs,

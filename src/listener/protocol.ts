@@ -1,10 +1,11 @@
 // Messages between the control thread and data-plane workers.
 import type { Snapshot } from '../config/snapshot.js';
+import type { CodecName } from '../upstream/codecs.js';
 
 export interface WorkerOptions {
   workerId: number;
   snapshot: Snapshot;
-  codec: 'undici';
+  codec: CodecName;
   connectionsPerEndpoint: number;
   upstreamIdleTimeoutMs: number;
   connectTimeoutMs: number;

@@ -214,13 +214,13 @@ export class Connection implements ResponseSink {
       if (this.state === IDLE) this.destroy(); // unsolicited bytes: the connection cannot be trusted
       return;
     }
-    if (this.pendingBuf !== null) {
-      // only reachable if the socket delivers while paused: keep order, parse on resume
-      this.pendingBuf = Buffer.concat([this.pendingBuf.subarray(this.pendingOff), chunk]);
+    this.responseStarted = true;
+    if (this.paused || this.pendingBuf !== null) {
+      // only if the socket delivers while paused: keep the order, parse on resume
+      this.pendingBuf = this.pendingBuf === null ? chunk : Buffer.concat([this.pendingBuf.subarray(this.pendingOff), chunk]);
       this.pendingOff = 0;
       return;
     }
-    this.responseStarted = true;
     this.process(chunk, 0);
   };
 

@@ -64,7 +64,6 @@ function run(pool: UpstreamPool, port: number, concurrency: number, ms: number):
         errors += sink.errors;
         sink.errors = 0;
         if (performance.now() < deadline) {
-          // a fresh handler object per request, like the proxy (its ProxyRequest)
           pool.dispatch(r, sink);
         } else if (--live === 0) {
           resolve({ rps: count / ((performance.now() - start) / 1000), errors });
