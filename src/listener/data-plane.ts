@@ -1,5 +1,6 @@
 // A data-plane worker: builds the generation, opens every listener, and drains on request.
 import type { MessagePort } from 'node:worker_threads';
+import { configureWorkerLog } from '../log.js';
 import { CODECS } from '../upstream/codecs.js';
 import { PoolRegistry } from '../upstream/pool-registry.js';
 import { createRing, RingWriter } from '../stats/ring.js';
@@ -15,6 +16,7 @@ function crashOnPurpose(): never {
 
 export async function runDataPlane(options: WorkerOptions, port: MessagePort): Promise<void> {
   const send = (msg: FromWorker): void => port.postMessage(msg);
+  configureWorkerLog(options.logLevel);
   const registry = new PoolRegistry(CODECS[options.codec], {
     connections: options.connectionsPerEndpoint,
     idleTimeoutMs: options.upstreamIdleTimeoutMs,

@@ -19,6 +19,7 @@ import type { UpstreamController, UpstreamHandler } from '../upstream/codec.js';
 import type { Endpoint } from '../upstream/endpoint.js';
 import type { HttpRequest, HttpResponse } from '../uws.js';
 import { noteBodyBytes } from './body-memory.js';
+import { workerLog } from '../log.js';
 import type { AccessLog } from './access-log.js';
 import { ClientBody } from './client-body.js';
 import type { Generation } from './generation.js';
@@ -525,6 +526,7 @@ export function handleRequest(res: HttpResponse, req: HttpRequest, listener: Lis
   try {
     ctx.start(req);
   } catch (err) {
+    workerLog().error({ err: (err as Error).stack ?? String(err), path: ctx.path, authority: ctx.authority }, 'internal error handling a request');
     try {
       ctx.fail(internalError(err));
     } catch {
