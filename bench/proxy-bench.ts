@@ -13,8 +13,11 @@ import { HAS_NGINX, HOST, startMeshlet, startNginxProxy, startUpstream, type Ser
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const WARMUP_S = 2;
-/** meshlet-undici: meshlet with the undici reference codec instead of its own h1 codec */
-const TARGETS = ['direct', 'meshlet', 'meshlet-undici', 'nginx'] as const;
+/**
+ * meshlet-undici: the undici reference codec instead of meshlet's h1 codec; meshlet-nostats: no
+ * stats records (the cost of stats); meshlet-accesslog: an access log line per request to a file.
+ */
+const TARGETS = ['direct', 'meshlet', 'meshlet-undici', 'meshlet-nostats', 'meshlet-accesslog', 'nginx'] as const;
 type Target = (typeof TARGETS)[number];
 
 interface Settings {
@@ -55,6 +58,8 @@ function startProxy(target: Target, dir: string, upstream: Server, settings: Set
     case 'nginx': return startNginxProxy(dir, upstream.port);
     case 'meshlet': return startMeshlet(dir, upstream.port, { repoRoot: REPO_ROOT, extraArgs: settings.meshletArgs, profileDir: settings.profileDir });
     case 'meshlet-undici': return startMeshlet(dir, upstream.port, { repoRoot: REPO_ROOT, extraArgs: [...settings.meshletArgs, '--upstream-codec', 'undici'], profileDir: null });
+    case 'meshlet-nostats': return startMeshlet(dir, upstream.port, { repoRoot: REPO_ROOT, extraArgs: [...settings.meshletArgs, '--disable-stats'], profileDir: null });
+    case 'meshlet-accesslog': return startMeshlet(dir, upstream.port, { repoRoot: REPO_ROOT, extraArgs: [...settings.meshletArgs, '--access-log', path.join(dir, 'access.log')], profileDir: null });
   }
 }
 

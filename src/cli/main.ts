@@ -8,7 +8,7 @@ import { DEFAULT_RUN_OPTIONS, runUntilSignal, type RunOptions } from './run.js';
 const USAGE = `usage:
   meshlet run -c FILE.yaml [-c MORE.yaml] [--workers N] [--admin HOST:PORT] [--log-level L]
               [--drain-timeout 5s] [--control-socket PATH] [--watch]
-              [--access-log PATH|stdout] [--access-log-sample 0..1] [--upstream-codec h1|undici]
+              [--access-log PATH|stdout] [--access-log-sample 0..1] [--upstream-codec h1|undici] [--disable-stats]
   meshlet apply -f FILE.yaml [-f MORE.yaml] [--dry-run] [--if-generation N] [--socket PATH | --admin-port P]
   meshlet config [--socket PATH | --admin-port P]
   meshlet stats [--histograms [--interval] [--route SERVICE] [--json]] [--socket PATH | --admin-port P]
@@ -56,6 +56,7 @@ function parseRun(args: string[]): RunOptions {
       'access-log': { type: 'string' },
       'access-log-sample': { type: 'string' },
       'upstream-codec': { type: 'string' },
+      'disable-stats': { type: 'boolean' },
     },
     strict: true,
   });
@@ -72,6 +73,7 @@ function parseRun(args: string[]): RunOptions {
     watch: values.watch === true,
     accessLog: values['access-log'] ?? null,
     codec: parseCodec(values['upstream-codec']),
+    stats: values['disable-stats'] !== true,
     accessLogSample: values['access-log-sample'] === undefined ? 1 : parseFraction(values['access-log-sample'], '--access-log-sample'),
     drainTimeoutMs: values['drain-timeout'] === undefined ? DEFAULT_RUN_OPTIONS.drainTimeoutMs : parseDurationMs(values['drain-timeout'], '--drain-timeout'),
     upstreamIdleTimeoutMs: values['upstream-idle-timeout'] === undefined ? DEFAULT_RUN_OPTIONS.upstreamIdleTimeoutMs : parseDurationMs(values['upstream-idle-timeout'], '--upstream-idle-timeout'),

@@ -33,6 +33,8 @@ export interface RunOptions {
   accessLog: string | null;
   accessLogSample: number;
   codec: CodecName;
+  /** false: workers write no stats records (to measure what stats cost) */
+  stats: boolean;
 }
 
 export const DEFAULT_RUN_OPTIONS: Omit<RunOptions, 'configFiles'> = {
@@ -49,6 +51,7 @@ export const DEFAULT_RUN_OPTIONS: Omit<RunOptions, 'configFiles'> = {
   accessLog: null,
   accessLogSample: 1,
   codec: DEFAULT_CODEC,
+  stats: true,
 };
 
 export function defaultControlSocket(adminPort: number): string {

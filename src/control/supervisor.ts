@@ -25,6 +25,7 @@ export interface SupervisorOptions {
   accessLog: string | null;
   accessLogSample: number;
   codec: CodecName;
+  stats: boolean;
 }
 
 interface Slot {
@@ -113,6 +114,7 @@ export class Supervisor {
       workerId,
       snapshot: this.snapshot,
       codec: this.options.codec,
+      stats: this.options.stats,
       connectionsPerEndpoint: this.options.connectionsPerEndpoint,
       upstreamIdleTimeoutMs: this.options.upstreamIdleTimeoutMs,
       connectTimeoutMs: this.options.connectTimeoutMs,

@@ -22,10 +22,10 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     idleTimeoutMs: options.upstreamIdleTimeoutMs,
     connectTimeoutMs: options.connectTimeoutMs,
   });
-  const ring = createRing();
-  send({ type: 'ring', workerId: options.workerId, ring });
+  const ring = options.stats ? createRing() : null;
+  if (ring !== null) send({ type: 'ring', workerId: options.workerId, ring });
   const accessLog = options.accessLog === null ? null : new AccessLog(options.accessLog, options.accessLogSample);
-  const state = new WorkerState(new Generation(options.snapshot, registry), new RingWriter(ring), accessLog);
+  const state = new WorkerState(new Generation(options.snapshot, registry), ring === null ? null : new RingWriter(ring), accessLog);
   const listeners = options.snapshot.listeners.map((spec, i) => new UwsListener(new ListenerRuntime(spec, state, i)));
   try {
     await Promise.all(listeners.map((l) => l.listen()));

@@ -14,6 +14,8 @@ export interface WorkerOptions {
   accessLog: string | null;
   /** 0..1 */
   accessLogSample: number;
+  /** false with --disable-stats (benchmarks: the cost of stats) */
+  stats: boolean;
 }
 
 export type ToWorker =

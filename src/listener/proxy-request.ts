@@ -470,7 +470,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
     const now = performance.now();
     const listener = this.listener;
     const upstreamUs = this.tUpstream === 0 ? -1 : ((this.tUpstreamEnd === 0 ? now : this.tUpstreamEnd) - this.tUpstream) * 1000;
-    listener.state.stats.write(
+    listener.state.stats?.write(
       this.gen.id, listener.inbound ? DIRECTION_INBOUND : DIRECTION_OUTBOUND, listener.index,
       this.route === null ? -1 : this.route.index, this.clusterId, -1,
       this.aborted ? 0 : this.status, this.flag, (now - this.t0) * 1000, upstreamUs,

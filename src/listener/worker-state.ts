@@ -7,15 +7,15 @@ import type { Generation } from './generation.js';
 
 export class WorkerState {
   gen: Generation;
-  /** this worker's stats ring: one record per finished request */
-  readonly stats: RingWriter;
+  /** this worker's stats ring: one record per finished request; null with --disable-stats */
+  readonly stats: RingWriter | null;
   /** null when access logging is off */
   readonly accessLog: AccessLog | null;
   inflight = 0;
   draining = false;
   /** called when inflight drops to 0 while draining */
   onIdle: (() => void) | null = null;
-  constructor(gen: Generation, stats: RingWriter, accessLog: AccessLog | null) {
+  constructor(gen: Generation, stats: RingWriter | null, accessLog: AccessLog | null) {
     this.gen = gen;
     this.stats = stats;
     this.accessLog = accessLog;
