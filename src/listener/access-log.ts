@@ -30,8 +30,8 @@ export class AccessLog {
 
   constructor(target: string, sample: number) {
     const dest = target === 'stdout'
-      ? pino.destination({ fd: 1, sync: false, maxWrite: 4096, minLength: 4096 })
-      : pino.destination({ dest: target, sync: false, append: true, mkdir: true, minLength: 16 * 1024 });
+      ? pino.destination({ fd: 1, sync: false, maxWrite: 4096, minLength: 2048 })
+      : pino.destination({ dest: target, sync: false, append: true, mkdir: true, minLength: 8192 });
     this.dest = dest as unknown as AccessLog['dest'];
     this.logger = pino({ base: null, timestamp: false, messageKey: 'msg' }, dest);
     this.sample = sample;

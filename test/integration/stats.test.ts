@@ -3,7 +3,9 @@
 // admin stats endpoints (labels, histogram encoding, overhead = total − upstream).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { spawnSync } from 'node:child_process';
 import { decodeFromCompressedBase64 } from 'hdr-histogram-js';
+import { parseExposition } from '../unit/stats/prom-format.js';
 import { Agent, request } from 'undici';
 import { runMeshletExpectingExit, serviceEntryYaml, startMeshlet, type Meshlet } from '../helpers/meshlet.js';
 import { httpUpstream, type Upstream } from '../helpers/upstream.js';
@@ -109,4 +111,19 @@ test('meshlet stats CLI: Prometheus text and the latency table over the control 
   assert.match(table.output, /^outbound\s+stats-svc\S*\s+v1\s+200\s+-\s+\d+/m);
   const unreachable = await runMeshletExpectingExit(['stats', '--socket', '/tmp/meshlet-no-such.sock']);
   assert.equal(unreachable.code, 2);
+});
+
+test('the live /stats/prometheus output parses strictly, and with promtool when installed', async (t) => {
+  const text = await admin('/stats/prometheus');
+  parseExposition(text);
+  const probe = spawnSync('promtool', ['--version']);
+  if (probe.error !== undefined || probe.status !== 0) {
+    t.diagnostic('promtool not installed: strict in-repo parser only');
+    return;
+  }
+  const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+  const complaints = `${r.stdout}${r.stderr}`.split('\n').map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('istio_request_duration_milliseconds use base unit'));
+  assert.deepEqual(complaints, []);
+  assert.ok(r.status === 0 || r.status === 3, `promtool exit ${r.status}`);
 });
