@@ -6,6 +6,7 @@ import type { ConfigStore } from '../control/config-store.js';
 import type { StatsService } from '../control/stats-service.js';
 import type { Supervisor } from '../control/supervisor.js';
 import { PROMETHEUS_CONTENT_TYPE } from '../stats/prometheus.js';
+import { endpointKey } from '../upstream/endpoint.js';
 
 export interface AdminContext {
   supervisor: Supervisor;
@@ -21,12 +22,17 @@ function json(send: Send, value: unknown): void {
   send(200, `${JSON.stringify(value, null, 2)}\n`, 'application/json');
 }
 
-function clusters(store: ConfigStore): unknown {
+function clusters(store: ConfigStore, stats: StatsService): unknown {
   const snap = store.snapshot;
   if (snap === null) return [];
+  const gauges = stats.endpointGauges();
   return snap.clusters.map((c) => ({
     name: c.name, host: c.host, subset: c.subset, port: c.port, lb: c.lb,
-    endpoints: c.endpoints.map((e) => ({ address: `${e.address}:${e.port}`, labels: e.labels, weight: e.weight })),
+    endpoints: c.endpoints.map((e) => {
+      const address = endpointKey(e.address, e.port);
+      const g = gauges.get(address);
+      return { address, labels: e.labels, weight: e.weight, inflight: g?.inflight ?? 0, connections: g?.connections ?? 0 };
+    }),
   }));
 }
 
@@ -42,7 +48,7 @@ function route(ctx: AdminContext, method: string, url: URL, send: Send): void {
       ctx.stats.reset();
       return send(200, 'reset\n');
     case '/config_dump': return json(send, { generation: ctx.store.generation, files: ctx.store.files, snapshot: ctx.store.snapshot });
-    case '/clusters': return json(send, { generation: ctx.store.generation, clusters: clusters(ctx.store) });
+    case '/clusters': return json(send, { generation: ctx.store.generation, clusters: clusters(ctx.store, ctx.stats) });
     default: {
       const crash = /^\/workers\/(\d+)\/crash$/.exec(url.pathname);
       if (crash === null) return send(404, `admin endpoints: ${ENDPOINTS}\n`);

@@ -92,6 +92,7 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
     snapshot: (s) => stats.registerSnapshot(s),
     ring: (id, ring) => stats.addRing(id, ring),
     exited: (id) => stats.removeRing(id),
+    gauges: (id, inflight, endpoints) => stats.setGauges(id, inflight, endpoints),
   });
   const admin = await startAdmin(options.adminHost, options.adminPort, { supervisor, store, stats })
     .catch((err: Error) => { throw new StartupError(err.message); });

@@ -3,7 +3,7 @@
 import type { Snapshot } from '../config/snapshot.js';
 import { StatsAggregator, type StatsView } from '../stats/aggregator.js';
 import { histogramsReport, type HistogramsReport } from '../stats/histograms-report.js';
-import { renderPrometheus } from '../stats/prometheus.js';
+import { renderPrometheus, type MeshletMetric } from '../stats/prometheus.js';
 
 const DRAIN_EVERY_MS = 100;
 const INTERVAL_MS = 10_000;
@@ -13,8 +13,20 @@ export interface StatsSources {
   generation(): number;
 }
 
+interface WorkerGauges {
+  inflight: number;
+  endpoints: [string, number, number][];
+}
+
+/** Per-endpoint totals over every worker: in-flight requests and open upstream connections. */
+export interface EndpointGauges {
+  inflight: number;
+  connections: number;
+}
+
 export class StatsService {
   readonly aggregator = new StatsAggregator();
+  private readonly gauges = new Map<number, WorkerGauges>();
   private readonly sources: StatsSources;
   private readonly drainTimer: NodeJS.Timeout;
   private readonly intervalTimer: NodeJS.Timeout;
@@ -40,11 +52,37 @@ export class StatsService {
 
   removeRing(workerId: number): void {
     this.aggregator.removeRing(String(workerId));
+    this.gauges.delete(workerId);
+  }
+
+  setGauges(workerId: number, inflight: number, endpoints: [string, number, number][]): void {
+    this.gauges.set(workerId, { inflight, endpoints });
+  }
+
+  /** Latest per-endpoint gauges summed over workers (each worker reports once a second). */
+  endpointGauges(): Map<string, EndpointGauges> {
+    const out = new Map<string, EndpointGauges>();
+    for (const g of this.gauges.values()) {
+      for (const [key, inflight, connections] of g.endpoints) {
+        const e = out.get(key) ?? { inflight: 0, connections: 0 };
+        e.inflight += inflight;
+        e.connections += connections;
+        out.set(key, e);
+      }
+    }
+    return out;
   }
 
   prometheus(): string {
     this.aggregator.drainAll();
-    return renderPrometheus(this.aggregator, { workers: this.sources.workers(), configGeneration: this.sources.generation() }, { sourceWorkload: this.sourceWorkload });
+    let active = 0;
+    for (const g of this.gauges.values()) active += g.inflight;
+    const metrics: MeshletMetric[] = [{ name: 'meshlet_active_requests', help: 'Requests in flight in the data-plane workers', type: 'gauge', value: active }];
+    for (const [endpoint, g] of this.endpointGauges()) {
+      metrics.push({ name: 'meshlet_upstream_connections', help: 'Open upstream connections per endpoint (all workers)', type: 'gauge', labels: { endpoint }, value: g.connections });
+      metrics.push({ name: 'meshlet_upstream_requests_active', help: 'Requests in flight per upstream endpoint (all workers)', type: 'gauge', labels: { endpoint }, value: g.inflight });
+    }
+    return renderPrometheus(this.aggregator, { workers: this.sources.workers(), configGeneration: this.sources.generation(), metrics }, { sourceWorkload: this.sourceWorkload });
   }
 
   histograms(view: StatsView, encode = true): HistogramsReport {

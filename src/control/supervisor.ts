@@ -14,6 +14,7 @@ export interface SupervisorHooks {
   snapshot(snapshot: Snapshot): void;
   ring(workerId: number, ring: SharedArrayBuffer): void;
   exited(workerId: number): void;
+  gauges(workerId: number, inflight: number, endpoints: [string, number, number][]): void;
 }
 
 export interface SupervisorOptions {
@@ -128,7 +129,9 @@ export class Supervisor {
     return new Promise<void>((resolve, reject) => {
       let settled = false;
       worker.on('message', (msg: FromWorker) => {
-        if (msg.type === 'ring') {
+        if (msg.type === 'gauges') {
+          this.hooks.gauges(workerId, msg.inflight, msg.endpoints);
+        } else if (msg.type === 'ring') {
           this.hooks.ring(workerId, msg.ring);
         } else if (msg.type === 'applied') {
           slot.generation = msg.generation;

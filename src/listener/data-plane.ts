@@ -10,6 +10,8 @@ import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js';
 import { UwsListener } from './uws-listener.js';
 import { ListenerRuntime, WorkerState } from './worker-state.js';
 
+const GAUGES_EVERY_MS = 1000;
+
 function crashOnPurpose(): never {
   throw new Error('crash requested through the admin endpoint');
 }
@@ -57,9 +59,16 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     else if (msg.type === 'crash') setImmediate(crashOnPurpose);
   });
   send({ type: 'ready', workerId: options.workerId, generation: options.snapshot.generation });
+  const gauges = setInterval(() => {
+    const endpoints: [string, number, number][] = [];
+    for (const [key, ep] of state.gen.endpoints) endpoints.push([key, ep.inflight, ep.pool.connectionCount]);
+    send({ type: 'gauges', workerId: options.workerId, inflight: state.inflight, endpoints });
+  }, GAUGES_EVERY_MS);
+  gauges.unref();
 
   async function drain(timeoutMs: number): Promise<void> {
     state.draining = true;
+    clearInterval(gauges);
     for (const l of listeners) l.stopAccepting();
     if (state.inflight > 0) {
       await new Promise<void>((resolve) => {

@@ -11,6 +11,8 @@ export class Generation {
   readonly id: number;
   readonly clusters: ClusterRuntime[];
   readonly routes: RouteTable;
+  /** every endpoint of this generation by address:port */
+  readonly endpoints: Map<string, Endpoint>;
 
   constructor(snapshot: Snapshot, registry: PoolRegistry) {
     this.snapshot = snapshot;
@@ -18,6 +20,7 @@ export class Generation {
     const pools = registry.rebuild(snapshot.clusters.flatMap((c) => c.endpoints));
     const shared = new Map<string, Endpoint>();
     this.clusters = snapshot.clusters.map((c) => new ClusterRuntime(c, pools, shared));
+    this.endpoints = shared;
     this.routes = new RouteTable(snapshot, this.clusters);
   }
 

@@ -30,6 +30,8 @@ export type FromWorker =
   /** the worker's stats ring (shared memory), sent once at start */
   | { type: 'ring'; workerId: number; ring: SharedArrayBuffer }
   | { type: 'applied'; workerId: number; generation: number }
+  /** once a second: in-flight requests, and per endpoint [address:port, in-flight, connections] */
+  | { type: 'gauges'; workerId: number; inflight: number; endpoints: [string, number, number][] }
   | { type: 'fatal'; workerId: number; message: string }
   | { type: 'crashed'; workerId: number; message: string }
   | { type: 'drained'; workerId: number; inflight: number };

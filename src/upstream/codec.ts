@@ -35,6 +35,8 @@ export interface UpstreamHandler {
 
 export interface UpstreamPool {
   readonly origin: string;
+  /** open connections (busy or idle), for /clusters and metrics */
+  readonly connectionCount: number;
   dispatch(req: UpstreamRequest, handler: UpstreamHandler): void;
   /** Finish in-flight requests, then close every connection. */
   close(): Promise<void>;

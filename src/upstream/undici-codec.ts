@@ -92,6 +92,10 @@ class UndiciPool implements UpstreamPool {
     });
   }
 
+  get connectionCount(): number {
+    return this.pool.stats.connected;
+  }
+
   dispatch(req: UpstreamRequest, handler: UpstreamHandler): void {
     const exchange = new UndiciExchange(handler);
     this.pool.dispatch({

@@ -127,3 +127,20 @@ test('the live /stats/prometheus output parses strictly, and with promtool when 
   assert.deepEqual(complaints, []);
   assert.ok(r.status === 0 || r.status === 3, `promtool exit ${r.status}`);
 });
+
+test('/clusters shows endpoints with open upstream connections; Prometheus exports them', async () => {
+  const res = await request(`${m.url}/`, { headers: { host: 'stats-svc' } });
+  await res.body.text();
+  // Workers report gauges once a second; there is no event to wait on from outside, so poll (bounded).
+  let endpoint: { address: string; connections: number } | undefined;
+  for (let i = 0; i < 40 && (endpoint?.connections ?? 0) === 0; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    const body = JSON.parse(await admin('/clusters')) as { clusters: { subset: string | null; endpoints: { address: string; connections: number }[] }[] };
+    endpoint = body.clusters.find((c) => c.subset === 'v1')?.endpoints[0];
+  }
+  assert.equal(endpoint?.address, `127.0.0.1:${up.port}`);
+  assert.ok((endpoint?.connections ?? 0) >= 1, 'an idle keep-alive connection is counted');
+  const prom = await admin('/stats/prometheus');
+  assert.match(prom, new RegExp(`meshlet_upstream_connections\\{endpoint="127\\.0\\.0\\.1:${up.port}"\\} [1-9]`));
+  assert.match(prom, /^meshlet_active_requests \d+$/m);
+});
