@@ -22,6 +22,8 @@ type Target = (typeof TARGETS)[number];
 
 interface Settings {
   durationS: number;
+  /** measured runs per target and tool; the median (by req/s) is reported */
+  runs: number;
   connections: number;
   targets: Target[];
   meshletArgs: string[];
@@ -40,6 +42,7 @@ function readSettings(): Settings {
   if (unknown.length > 0) throw new Error(`BENCH_TARGETS: unknown target(s) ${unknown.join(', ')}; known: ${TARGETS.join(',')}`);
   return {
     durationS: positiveEnv('BENCH_DURATION', 10),
+    runs: positiveEnv('BENCH_RUNS', 3),
     connections: positiveEnv('BENCH_CONNECTIONS', 50),
     targets: targets as Target[],
     meshletArgs: (process.env.BENCH_MESHLET_ARGS ?? '').split(/\s+/).filter((a) => a !== ''),
@@ -73,6 +76,14 @@ async function measure(label: string, tool: LoadTool, spec: LoadSpec, proxy: Ser
   return { target: label, tool: tool.name, load, cpuMsPer10k: cpuMs === null ? null : (cpuMs * 10_000) / load.requests, rssMb: after?.rssMb ?? null };
 }
 
+/** Runs `once` n times and keeps the run with the median throughput (a single run here varies ±20%). */
+async function medianRun(n: number, once: () => Promise<Row>): Promise<Row> {
+  const rows: Row[] = [];
+  for (let i = 0; i < n; i++) rows.push(await once());
+  rows.sort((a, b) => (a.load?.rps ?? 0) - (b.load?.rps ?? 0));
+  return rows[Math.floor(rows.length / 2)] as Row;
+}
+
 async function benchTarget(target: Target, dir: string, upstream: Server, tools: LoadTool[], settings: Settings): Promise<Row[]> {
   const label = targetLabel(target, settings);
   process.stderr.write(`bench: ${label}: starting\n`);
@@ -82,7 +93,7 @@ async function benchTarget(target: Target, dir: string, upstream: Server, tools:
     const spec: LoadSpec = { url: `http://127.0.0.1:${(proxy ?? upstream).port}/`, host: HOST, connections: settings.connections, durationS: settings.durationS };
     await tools[0]?.run({ ...spec, durationS: WARMUP_S });
     const rows: Row[] = [];
-    for (const tool of tools) rows.push(await measure(label, tool, spec, proxy));
+    for (const tool of tools) rows.push(await medianRun(settings.runs, () => measure(label, tool, spec, proxy)));
     return rows;
   } catch (err) {
     const error = (err as Error).message;
@@ -109,7 +120,7 @@ function profileSection(settings: Settings, since: number): string {
 
 function setupLines(tools: LoadTool[], settings: Settings, upstreamKind: string): string[] {
   return [
-    `- load: ${tools.map((t) => t.name).join(' + ')}, ${settings.connections} connections, ${settings.durationS} s each after a ${WARMUP_S} s warm-up, \`Host: ${HOST}\``,
+    `- load: ${tools.map((t) => t.name).join(' + ')}, ${settings.connections} connections, ${settings.durationS} s each after a ${WARMUP_S} s warm-up, \`Host: ${HOST}\`; median of ${settings.runs} runs`,
     `- upstream: ${upstreamKind} on 127.0.0.1`,
     `- pinning: ${CAN_PIN ? 'proxy on CPU 0, upstream and load generator on CPU 1 (taskset); direct leaves CPU 0 idle' : 'none (no taskset, or one CPU)'}`,
     '- autocannon latency has 1 ms resolution; CPU and RSS are the proxy process tree\'s, RSS at the end of each run',
