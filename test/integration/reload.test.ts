@@ -157,3 +157,33 @@ test('meshlet apply CLI: exit 0 applied, 1 rejected (errors printed), --dry-run 
   assert.equal(bad.code, 1);
   assert.match(bad.output, /error: \S+ \(document 1\) ServiceEntry\/app: spec\.hosts: expected a list/);
 });
+
+test('an apply that keeps the endpoints keeps their upstream connections (no reconnect storm)', async () => {
+  let connections = 0;
+  const counter = (): void => { connections++; };
+  v1.server.on('connection', counter);
+  v2.server.on('connection', counter);
+  try {
+    // one client connection: one worker, one request at a time, so each endpoint needs exactly
+    // one pooled upstream connection, and any new one would mean a pool was rebuilt
+    const agent = new Agent({ connections: 1 });
+    const warm = async (): Promise<void> => {
+      for (let i = 0; i < 200; i++) {
+        const res = await request(`${m.url}/`, { headers: { host: 'app' }, dispatcher: agent });
+        await res.body.text();
+      }
+    };
+    await warm(); // pooled connections to both endpoints exist now (opened here or by earlier tests)
+    const opened = connections;
+    for (let i = 0; i < 5; i++) {
+      const reply = await controlRequest(socket, { op: 'apply', yaml: canary(i % 2 === 0 ? 60 : 40) });
+      assert.equal(reply.ok, true);
+    }
+    await warm();
+    assert.equal(connections - opened, 0, 'no new upstream connection after 5 applies');
+    await agent.close();
+  } finally {
+    v1.server.off('connection', counter);
+    v2.server.off('connection', counter);
+  }
+});
