@@ -15,7 +15,7 @@ import { FLAG_DC, FLAG_NONE, FLAG_UR, flagCode, flagName } from '../stats/flags.
 import { DIRECTION_INBOUND, DIRECTION_OUTBOUND } from '../stats/ring.js';
 import type { CompiledRoute } from '../routing/route.js';
 import type { RequestView } from '../routing/request-view.js';
-import type { UpstreamController, UpstreamHandler } from '../upstream/codec.js';
+import type { UpstreamController, UpstreamHandler, UpstreamRequest } from '../upstream/codec.js';
 import type { Endpoint } from '../upstream/endpoint.js';
 import type { HttpRequest, HttpResponse } from '../uws.js';
 import { noteBodyBytes } from './body-memory.js';
@@ -82,6 +82,9 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
   private destResponseOps: HeaderOpsSpec | null = null;
   private endpoint: Endpoint | null = null;
   private controller: UpstreamController | null = null;
+  private upstreamRequest: UpstreamRequest | null = null;
+  /** upstream attempts made (a reset before any response byte is retried once) */
+  private attempts = 1;
 
   // response side
   private aborted = false;
@@ -240,13 +243,29 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
     }
     if (this.query !== '') path = `${path}?${this.query}`;
     this.tUpstream = performance.now();
-    ep.pool.dispatch({
+    const upstreamRequest: UpstreamRequest = {
       method: this.method,
       path,
       headers: upstreamHeaders,
       body: this.body,
       contentLength: this.bodyKind === LENGTH_BODY ? this.contentLength : -1,
-    }, this);
+    };
+    this.upstreamRequest = upstreamRequest;
+    ep.pool.dispatch(upstreamRequest, this);
+  }
+
+  /**
+   * A pooled keep-alive connection that the upstream closed just as it was reused fails before any
+   * response byte: the request never reached the app, so it is sent once more on a fresh connection,
+   * whatever the method (Envoy's reset-before-request). Only without a request body, which the
+   * failed attempt may already have consumed.
+   */
+  private retryBeforeRequest(err: ProxyError): boolean {
+    if (!err.retryable || this.attempts > 1 || this.bodyKind !== NO_BODY || this.headPending || this.endpoint === null) return false;
+    this.attempts++;
+    this.controller = null;
+    this.endpoint.pool.dispatch(this.upstreamRequest as UpstreamRequest, this);
+    return true;
   }
 
   /** The client's headers minus hop-by-hop, plus x-forwarded-*, x-request-id and route header ops. */
@@ -416,6 +435,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
     this.tUpstreamEnd = performance.now();
     if (this.aborted || this.finished) return;
     if (this.headersSent) return this.closeClient();
+    if (this.retryBeforeRequest(err)) return;
     this.fail(err);
   }
 
