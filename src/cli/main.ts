@@ -9,6 +9,8 @@ const USAGE = `usage:
   meshlet run -c FILE.yaml [-c MORE.yaml] [--workers N] [--admin HOST:PORT] [--log-level L]
               [--drain-timeout 5s] [--control-socket PATH] [--watch]
               [--access-log PATH|stdout] [--access-log-sample 0..1] [--upstream-codec h1|undici] [--disable-stats]
+              [--http-proxy-env] [-- APP ARGS…]   (wrapper mode: runs APP once ready, exits with its code)
+  meshlet wait-ready [--timeout 30s] [--admin HOST:PORT]
   meshlet apply -f FILE.yaml [-f MORE.yaml] [--dry-run] [--if-generation N] [--socket PATH | --admin-port P]
   meshlet config [--socket PATH | --admin-port P]
   meshlet stats [--histograms [--interval] [--route SERVICE] [--json]] [--socket PATH | --admin-port P]
@@ -22,6 +24,7 @@ async function main(argv: string[]): Promise<void> {
     case 'apply': return (await import('./control-commands.js')).applyCommand(rest);
     case 'config': return (await import('./control-commands.js')).configCommand(rest);
     case 'stats': return (await import('./control-commands.js')).statsCommand(rest);
+    case 'wait-ready': return (await import('./wait-ready.js')).waitReadyCommand(rest);
     case 'demo': {
       const { runDemo } = await import('./demo.js');
       return runDemo();
@@ -41,11 +44,22 @@ function parseCodec(value: string | undefined): CodecName {
   return value;
 }
 
+/** `run … -- APP ARGS`: everything after `--` is the app; other positionals are a mistake. */
+function wrappedCommand(args: string[], positionals: string[]): string[] {
+  const dashes = args.indexOf('--');
+  const command = dashes < 0 ? [] : args.slice(dashes + 1);
+  if (positionals.length !== command.length) throw new Error(`run: unexpected argument "${positionals[0]}" (the app to wrap goes after --)`);
+  if (dashes >= 0 && command.length === 0) throw new Error('run: -- must be followed by the command to run');
+  return command;
+}
+
 function parseRun(args: string[]): RunOptions {
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     args,
+    allowPositionals: true,
     options: {
       config: { type: 'string', short: 'c', multiple: true },
+      'http-proxy-env': { type: 'boolean' },
       workers: { type: 'string' },
       admin: { type: 'string' },
       'log-level': { type: 'string' },
@@ -74,6 +88,8 @@ function parseRun(args: string[]): RunOptions {
     accessLog: values['access-log'] ?? null,
     codec: parseCodec(values['upstream-codec']),
     stats: values['disable-stats'] !== true,
+    command: wrappedCommand(args, positionals),
+    setHttpProxy: values['http-proxy-env'] === true,
     accessLogSample: values['access-log-sample'] === undefined ? 1 : parseFraction(values['access-log-sample'], '--access-log-sample'),
     drainTimeoutMs: values['drain-timeout'] === undefined ? DEFAULT_RUN_OPTIONS.drainTimeoutMs : parseDurationMs(values['drain-timeout'], '--drain-timeout'),
     upstreamIdleTimeoutMs: values['upstream-idle-timeout'] === undefined ? DEFAULT_RUN_OPTIONS.upstreamIdleTimeoutMs : parseDurationMs(values['upstream-idle-timeout'], '--upstream-idle-timeout'),

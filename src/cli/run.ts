@@ -1,5 +1,6 @@
 // `meshlet run`: load and validate the config, refuse ports another process serves, start the
 // workers, the admin endpoint and the control socket, and drain on SIGTERM/SIGINT.
+import { spawn } from 'node:child_process';
 import { watch } from 'node:fs';
 import path from 'node:path';
 import type http from 'node:http';
@@ -35,6 +36,10 @@ export interface RunOptions {
   codec: CodecName;
   /** false: workers write no stats records (to measure what stats cost) */
   stats: boolean;
+  /** wrapper mode: the app to run once meshlet is ready (empty: none) */
+  command: string[];
+  /** wrapper mode: also set HTTP_PROXY/http_proxy to the outbound listener */
+  setHttpProxy: boolean;
 }
 
 export const DEFAULT_RUN_OPTIONS: Omit<RunOptions, 'configFiles'> = {
@@ -52,6 +57,8 @@ export const DEFAULT_RUN_OPTIONS: Omit<RunOptions, 'configFiles'> = {
   accessLogSample: 1,
   codec: DEFAULT_CODEC,
   stats: true,
+  command: [],
+  setHttpProxy: false,
 };
 
 export function defaultControlSocket(adminPort: number): string {
@@ -67,8 +74,13 @@ export interface Sidecar {
   control: net.Server;
   controlPath: string;
   log: Logger;
-  /** drain and stop; resolves when every worker has exited */
-  stop(): Promise<void>;
+  /**
+   * Shutdown in order: readiness false and inbound stops accepting at once; outbound keeps serving
+   * until `until` settles (the wrapped app exited) — or, without it, until every worker has been
+   * quiet for a moment — or the drain timeout passes; then in-flight requests finish within what is
+   * left of the timeout and the workers exit.
+   */
+  stop(until?: Promise<unknown>): Promise<void>;
 }
 
 export class StartupError extends Error {}
@@ -119,12 +131,17 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
   const sidecar: Sidecar = {
     get snapshot() { return store.snapshot as Snapshot; },
     store, supervisor, stats, admin, control, controlPath, log,
-    stop() {
+    stop(until?: Promise<unknown>) {
       stopping ??= (async () => {
         log.info({ drainTimeoutMs: options.drainTimeoutMs }, 'draining');
+        const deadline = Date.now() + options.drainTimeoutMs;
         stopWatching();
         control.close();
-        await supervisor.drain(options.drainTimeoutMs);
+        const quiet = supervisor.drainInbound();
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([until ?? quiet, new Promise((r) => { timer = setTimeout(r, options.drainTimeoutMs); })]);
+        clearTimeout(timer);
+        await supervisor.drain(Math.max(0, deadline - Date.now()));
         stats.close();
         await new Promise<void>((resolve) => admin.close(() => resolve()));
         admin.closeAllConnections();
@@ -169,7 +186,7 @@ function watchFiles(files: string[], controlPath: string, log: Logger): () => vo
   };
 }
 
-/** Runs until SIGTERM/SIGINT, then drains and exits 0. */
+/** Runs until SIGTERM/SIGINT, then drains and exits 0; in wrapper mode, runs the app and exits with its code. */
 export async function runUntilSignal(options: RunOptions): Promise<void> {
   let sidecar: Sidecar;
   try {
@@ -178,10 +195,50 @@ export async function runUntilSignal(options: RunOptions): Promise<void> {
     process.stderr.write(`meshlet: ${(err as Error).message}\n`);
     process.exit(1);
   }
+  if (options.command.length > 0) return runWrapped(sidecar, options);
   const onSignal = (signal: string): void => {
     sidecar.log.info({ signal }, 'signal received');
     void sidecar.stop().then(() => process.exit(0));
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
+}
+
+const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'];
+
+/**
+ * Wrapper mode (`meshlet run … -- APP ARGS`): the app starts once every worker serves; signals are
+ * forwarded to it; a SIGTERM drains inbound at once while outbound serves the app until it exits;
+ * when the app exits (a Job finishing, say) meshlet drains and exits with the app's exit code.
+ */
+function runWrapped(sidecar: Sidecar, options: RunOptions): void {
+  const [command, ...args] = options.command as [string, ...string[]];
+  const outbound = sidecar.snapshot.listeners.find((l) => l.direction === 'outbound');
+  const env: NodeJS.ProcessEnv = { ...process.env, MESHLET_ADMIN: `${options.adminHost}:${options.adminPort}` };
+  if (outbound !== undefined) {
+    env.MESHLET_OUTBOUND = `${outbound.bind}:${outbound.port}`;
+    if (options.setHttpProxy) env.HTTP_PROXY = env.http_proxy = `http://${outbound.bind}:${outbound.port}`;
+  }
+  const child = spawn(command, args, { stdio: 'inherit', env });
+  const exited = new Promise<number>((resolve) => {
+    child.once('error', (err) => {
+      sidecar.log.error({ command, err: err.message }, 'app could not be started');
+      resolve(127);
+    });
+    child.once('exit', (code, signal) => {
+      sidecar.log.info({ command, code, signal }, 'app exited');
+      resolve(code ?? 128 + (signal === null ? 0 : (os.constants.signals[signal] ?? 0)));
+    });
+  });
+  sidecar.log.info({ command, pid: child.pid }, 'app started');
+  for (const signal of FORWARDED_SIGNALS) {
+    process.on(signal, () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      if (signal === 'SIGTERM' || signal === 'SIGINT') void sidecar.stop(exited);
+    });
+  }
+  void exited.then(async (code) => {
+    await sidecar.stop(Promise.resolve());
+    process.exit(code);
+  });
 }

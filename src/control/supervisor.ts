@@ -49,6 +49,8 @@ export class Supervisor {
   private nextWorkerId = 0;
   /** waiters for every live worker to acknowledge a generation */
   private ackWaiters: (() => void)[] = [];
+  private readonly quietSlots = new Set<number>();
+  private quietWaiters: (() => void)[] = [];
 
   private readonly hooks: SupervisorHooks;
 
@@ -146,6 +148,9 @@ export class Supervisor {
         } else if (msg.type === 'fatal') {
           this.log.error({ slot: slot.id, workerId }, msg.message);
           if (!settled) { settled = true; reject(new Error(msg.message)); }
+        } else if (msg.type === 'quiet') {
+          this.quietSlots.add(slot.id);
+          if (this.allQuiet()) for (const w of this.quietWaiters.splice(0)) w();
         } else if (msg.type === 'crashed') {
           this.log.error({ slot: slot.id, workerId, err: msg.message }, 'worker crashed');
         } else if (msg.type === 'drained' && msg.inflight > 0) {
@@ -183,6 +188,25 @@ export class Supervisor {
     const msg: ToWorker = { type: 'crash' };
     worker.postMessage(msg);
     return true;
+  }
+
+  private allQuiet(): boolean {
+    return this.slots.every((s) => s.worker === null || this.quietSlots.has(s.id));
+  }
+
+  /**
+   * First step of a shutdown: readiness goes false, inbound listeners stop accepting, outbound keeps
+   * serving. Resolves once every worker has been quiet (nothing in flight, no new request) for a
+   * moment — the caller bounds the wait with the drain timeout.
+   */
+  drainInbound(): Promise<void> {
+    this.stopping = true;
+    const msg: ToWorker = { type: 'drain-inbound' };
+    for (const slot of this.slots) slot.worker?.postMessage(msg);
+    return new Promise((resolve) => {
+      if (this.allQuiet()) resolve();
+      else this.quietWaiters.push(resolve);
+    });
   }
 
   /** Stop accepting everywhere, let in-flight requests finish (up to timeoutMs), then exit the workers. */

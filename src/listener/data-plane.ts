@@ -11,6 +11,9 @@ import { UwsListener } from './uws-listener.js';
 import { ListenerRuntime, WorkerState } from './worker-state.js';
 
 const GAUGES_EVERY_MS = 1000;
+/** a draining worker reports quiet after this long with nothing in flight and no new request */
+const QUIET_MS = 1000;
+const QUIET_CHECK_MS = 100;
 
 function crashOnPurpose(): never {
   throw new Error('crash requested through the admin endpoint');
@@ -52,6 +55,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
 
   port.on('message', (msg: ToWorker) => {
     if (msg.type === 'drain') void drain(msg.timeoutMs);
+    else if (msg.type === 'drain-inbound') drainInbound();
     else if (msg.type === 'snapshot') {
       state.gen = new Generation(msg.snapshot, registry);
       send({ type: 'applied', workerId: options.workerId, generation: msg.snapshot.generation });
@@ -65,6 +69,20 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     send({ type: 'gauges', workerId: options.workerId, inflight: state.inflight, endpoints });
   }, GAUGES_EVERY_MS);
   gauges.unref();
+
+  /** Inbound stops accepting; outbound keeps serving the app while it shuts down. */
+  function drainInbound(): void {
+    if (state.draining) return;
+    state.draining = true;
+    for (const l of listeners) if (l.runtime.inbound) l.stopAccepting();
+    const quietCheck = setInterval(() => {
+      if (state.inflight === 0 && performance.now() - state.lastStart >= QUIET_MS) {
+        clearInterval(quietCheck);
+        send({ type: 'quiet', workerId: options.workerId });
+      }
+    }, QUIET_CHECK_MS);
+    quietCheck.unref();
+  }
 
   async function drain(timeoutMs: number): Promise<void> {
     state.draining = true;

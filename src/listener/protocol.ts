@@ -20,6 +20,8 @@ export interface WorkerOptions {
 
 export type ToWorker =
   | { type: 'drain'; timeoutMs: number }
+  /** first step of a shutdown: inbound listeners stop accepting, responses carry Connection: close */
+  | { type: 'drain-inbound' }
   /** a new config generation: requests already in flight finish on the one they started with */
   | { type: 'snapshot'; snapshot: Snapshot }
   /** restart drill: the worker throws, as a bug would, and goes through its crash path */
@@ -34,4 +36,6 @@ export type FromWorker =
   | { type: 'gauges'; workerId: number; inflight: number; endpoints: [string, number, number][] }
   | { type: 'fatal'; workerId: number; message: string }
   | { type: 'crashed'; workerId: number; message: string }
-  | { type: 'drained'; workerId: number; inflight: number };
+  | { type: 'drained'; workerId: number; inflight: number }
+  /** while draining: nothing in flight and no new request for a quiet period */
+  | { type: 'quiet'; workerId: number };

@@ -122,7 +122,9 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
   /** Runs synchronously inside the uWS handler: everything is read out of `req` here. */
   start(req: HttpRequest): void {
     this.res.onAborted(this.onAbortedBound);
-    this.listener.state.inflight++;
+    const state = this.listener.state;
+    state.inflight++;
+    state.lastStart = this.t0;
     this.method = req.getCaseSensitiveMethod();
     this.path = req.getUrl();
     this.query = req.getQuery() ?? ''; // uWS returns undefined (not '') when there is no query
@@ -344,6 +346,8 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
     res.writeStatus(statusLine(this.upstreamStatus));
     const h = this.responseHeaders as string[];
     for (let i = 0; i < h.length; i += 2) res.writeHeader(h[i] as string, h[i + 1] as string);
+    // shutting down: keep-alive clients are told to reconnect (to a peer that is not leaving)
+    if (this.listener.state.draining) res.writeHeader('connection', 'close');
     this.headersSent = true;
   }
 
@@ -456,7 +460,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
     const unread = this.body !== null && this.body.readableEnded === false;
     this.status = err.status;
     this.flag = flagCode(err.flag);
-    writeError(this.res, err, this.requestId, unread);
+    writeError(this.res, err, this.requestId, unread || this.listener.state.draining);
     this.finish();
   }
 

@@ -12,6 +12,8 @@ export class WorkerState {
   /** null when access logging is off */
   readonly accessLog: AccessLog | null;
   inflight = 0;
+  /** performance.now() of the last request start (drain waits for a quiet period) */
+  lastStart = 0;
   draining = false;
   /** called when inflight drops to 0 while draining */
   onIdle: (() => void) | null = null;
