@@ -9,6 +9,7 @@ const USAGE = `usage:
   meshlet run -c FILE.yaml [-c MORE.yaml] [--workers N] [--admin HOST:PORT] [--log-level L]
               [--drain-timeout 5s] [--control-socket PATH] [--watch]
               [--access-log PATH|stdout] [--access-log-sample 0..1] [--upstream-codec h1|undici] [--disable-stats]
+              [--retry-budget-ratio 0.2] [--retry-budget-min-per-second 10]
               [--http-proxy-env] [-- APP ARGS…]   (wrapper mode: runs APP once ready, exits with its code)
   meshlet wait-ready [--timeout 30s] [--admin HOST:PORT]
   meshlet apply -f FILE.yaml [-f MORE.yaml] [--dry-run] [--if-generation N] [--socket PATH | --admin-port P]
@@ -71,6 +72,8 @@ function parseRun(args: string[]): RunOptions {
       'access-log-sample': { type: 'string' },
       'upstream-codec': { type: 'string' },
       'disable-stats': { type: 'boolean' },
+      'retry-budget-ratio': { type: 'string' },
+      'retry-budget-min-per-second': { type: 'string' },
     },
     strict: true,
   });
@@ -90,6 +93,8 @@ function parseRun(args: string[]): RunOptions {
     stats: values['disable-stats'] !== true,
     command: wrappedCommand(args, positionals),
     setHttpProxy: values['http-proxy-env'] === true,
+    retryBudgetRatio: values['retry-budget-ratio'] === undefined ? DEFAULT_RUN_OPTIONS.retryBudgetRatio : parseFraction(values['retry-budget-ratio'], '--retry-budget-ratio'),
+    retryBudgetMinPerSecond: values['retry-budget-min-per-second'] === undefined ? DEFAULT_RUN_OPTIONS.retryBudgetMinPerSecond : parsePositiveInt(values['retry-budget-min-per-second'], '--retry-budget-min-per-second'),
     accessLogSample: values['access-log-sample'] === undefined ? 1 : parseFraction(values['access-log-sample'], '--access-log-sample'),
     drainTimeoutMs: values['drain-timeout'] === undefined ? DEFAULT_RUN_OPTIONS.drainTimeoutMs : parseDurationMs(values['drain-timeout'], '--drain-timeout'),
     upstreamIdleTimeoutMs: values['upstream-idle-timeout'] === undefined ? DEFAULT_RUN_OPTIONS.upstreamIdleTimeoutMs : parseDurationMs(values['upstream-idle-timeout'], '--upstream-idle-timeout'),

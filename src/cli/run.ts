@@ -36,6 +36,9 @@ export interface RunOptions {
   codec: CodecName;
   /** false: workers write no stats records (to measure what stats cost) */
   stats: boolean;
+  /** retry budget per worker: ratio of the request rate, and a floor in retries per second */
+  retryBudgetRatio: number;
+  retryBudgetMinPerSecond: number;
   /** wrapper mode: the app to run once meshlet is ready (empty: none) */
   command: string[];
   /** wrapper mode: also set HTTP_PROXY/http_proxy to the outbound listener */
@@ -59,6 +62,8 @@ export const DEFAULT_RUN_OPTIONS: Omit<RunOptions, 'configFiles'> = {
   stats: true,
   command: [],
   setHttpProxy: false,
+  retryBudgetRatio: 0.2,
+  retryBudgetMinPerSecond: 10,
 };
 
 export function defaultControlSocket(adminPort: number): string {

@@ -3,7 +3,9 @@
 import type { Resource } from './resource.js';
 import type { Checker } from './validate/checker.js';
 import type { HeadersModel } from './validate/header-ops.js';
-import type { DirectResponseSpec, Direction, HeaderOpsSpec, LbPolicy, MatchSpec, RedirectSpec, RewriteSpec } from './snapshot.js';
+import type {
+  DirectResponseSpec, Direction, FaultSpec, HeaderOpsSpec, LbPolicy, MatchSpec, RedirectSpec, RetrySpec, RewriteSpec,
+} from './snapshot.js';
 
 export interface DestinationModel {
   /** host as written */
@@ -31,6 +33,20 @@ export interface HttpRuleModel {
   requestHeaders: HeaderOpsSpec | null;
   responseHeaders: HeaderOpsSpec | null;
   timeoutMs: number;
+  retries: RetrySpec;
+  fault: FaultSpec | null;
+  mirrors: MirrorModel[];
+}
+
+/** A mirror destination as written (`mirror` or `mirrors[].destination`), percentage defaulted. */
+export interface MirrorModel {
+  host: string;
+  subset: string | null;
+  port: number | null;
+  /** 0..100 */
+  percent: number;
+  /** path of the destination block, e.g. `spec.http[0].mirror` or `spec.http[0].mirrors[1].destination` */
+  path: string;
 }
 
 export interface VirtualServiceModel {

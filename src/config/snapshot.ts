@@ -95,6 +95,50 @@ export interface RouteSpec {
   responseHeaders: HeaderOpsSpec | null;
   /** Istio `timeout` in ms; 0 = none (Istio's default) */
   timeoutMs: number;
+  retries: RetrySpec;
+  /** null when the rule has no (effective) fault */
+  fault: FaultSpec | null;
+  /** empty when the rule mirrors nothing */
+  mirrors: MirrorSpec[];
+}
+
+/** VirtualService http[].retries, Istio semantics; always present on a RouteSpec (Istio's default when absent). */
+export interface RetrySpec {
+  /** retries after the first attempt; 0 = disabled */
+  attempts: number;
+  /** 0 = none (each try may use the whole route timeout) */
+  perTryTimeoutMs: number;
+  /** conditions (lowercase), from retryOn: any of '5xx','gateway-error','reset','connect-failure','refused-stream','retriable-4xx','retriable-status-codes','unavailable','cancelled','deadline-exceeded','resource-exhausted','internal' */
+  retryOn: string[];
+  /**
+   * bare status codes listed in retryOn ("503,reset" → [503]). They are retriable whenever this
+   * list is non-empty, whether or not retryOn names 'retriable-status-codes' (Istio adds it).
+   */
+  retriableStatusCodes: number[];
+  /** Istio retryRemoteLocalities etc. are not modelled */
+}
+
+/**
+ * VirtualService http[].fault. `delay` / `abort` are null when absent (or not injectable by
+ * meshlet: exponentialDelay, grpcStatus, http2Error). Istio: a delay or abort without `percentage`
+ * is never injected, so its percent is 0.
+ */
+export interface FaultSpec {
+  /** percent: 0..100 (fractions allowed) of requests delayed by fixedDelayMs */
+  delay: { percent: number; fixedDelayMs: number } | null;
+  /** percent: 0..100 (fractions allowed) of requests answered with httpStatus (200..599) */
+  abort: { percent: number; httpStatus: number } | null;
+}
+
+/** One mirror of VirtualService http[].mirror (+ mirrorPercentage) or http[].mirrors[]. */
+export interface MirrorSpec {
+  /** -1 when unresolved (same resolution as route destinations) */
+  clusterId: number;
+  host: string;
+  subset: string | null;
+  /** 0..100, Istio: absent mirrorPercentage = 100 */
+  percent: number;
+  unresolved: string | null;
 }
 
 /** The routes of every host name a VirtualService (or a bare ServiceEntry) answers for. */

@@ -27,6 +27,8 @@ export interface SupervisorOptions {
   accessLogSample: number;
   codec: CodecName;
   stats: boolean;
+  retryBudgetRatio: number;
+  retryBudgetMinPerSecond: number;
 }
 
 interface Slot {
@@ -118,6 +120,8 @@ export class Supervisor {
       snapshot: this.snapshot,
       codec: this.options.codec,
       stats: this.options.stats,
+      retryBudgetRatio: this.options.retryBudgetRatio,
+      retryBudgetMinPerSecond: this.options.retryBudgetMinPerSecond,
       connectionsPerEndpoint: this.options.connectionsPerEndpoint,
       upstreamIdleTimeoutMs: this.options.upstreamIdleTimeoutMs,
       connectTimeoutMs: this.options.connectTimeoutMs,

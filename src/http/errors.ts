@@ -70,3 +70,13 @@ export function internalError(err: unknown): ProxyError {
   const message = err instanceof Error ? err.message : String(err);
   return new ProxyError('INTERNAL', 500, 'IE', 'internal', false, `internal error: ${message}`);
 }
+
+/** VirtualService fault abort: the upstream is never contacted (Envoy's body and flag). */
+export function faultAbort(status: number): ProxyError {
+  return new ProxyError('FAULT_ABORT', status, 'FI', 'internal', false, 'fault filter abort');
+}
+
+/** The same failure, reported after the route's retries were used up: Envoy adds URX ("UF,URX"). */
+export function retriesExhausted(err: ProxyError): ProxyError {
+  return new ProxyError(err.code, err.status, `${err.flag},URX`, err.source, false, `${err.message} (retries exhausted)`);
+}

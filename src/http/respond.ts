@@ -16,7 +16,8 @@ export function writeError(res: HttpResponse, err: ProxyError, requestId: string
 }
 
 function bodyFor(err: ProxyError): string {
-  switch (err.flag) {
+  const comma = err.flag.indexOf(',');
+  switch (comma < 0 ? err.flag : err.flag.slice(0, comma)) {
     case 'NR': return `no route (NR): ${err.message}\n`;
     case 'NC': return `no cluster (NC): ${err.message}\n`;
     case 'UH': return `no healthy upstream (UH): ${err.message}\n`;
@@ -25,6 +26,7 @@ function bodyFor(err: ProxyError): string {
     case 'UPE': return `bad upstream response (UPE): ${err.message}\n`;
     case 'DPE': return `bad request: ${err.message}\n`;
     case 'IE': return 'internal error\n';
+    case 'FI': return 'fault filter abort\n';
     default: return `${err.message} (${err.flag})\n`;
   }
 }

@@ -4,6 +4,7 @@ import { configureWorkerLog } from '../log.js';
 import { CODECS } from '../upstream/codecs.js';
 import { PoolRegistry } from '../upstream/pool-registry.js';
 import { createRing, RingWriter } from '../stats/ring.js';
+import { RetryBudget } from '../filters/retry/retry-budget.js';
 import { AccessLog } from './access-log.js';
 import { Generation } from './generation.js';
 import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js';
@@ -30,7 +31,8 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   const ring = options.stats ? createRing() : null;
   if (ring !== null) send({ type: 'ring', workerId: options.workerId, ring });
   const accessLog = options.accessLog === null ? null : new AccessLog(options.accessLog, options.accessLogSample);
-  const state = new WorkerState(new Generation(options.snapshot, registry), ring === null ? null : new RingWriter(ring), accessLog);
+  const state = new WorkerState(new Generation(options.snapshot, registry), ring === null ? null : new RingWriter(ring), accessLog,
+    new RetryBudget(options.retryBudgetRatio, options.retryBudgetMinPerSecond));
   const listeners = options.snapshot.listeners.map((spec, i) => new UwsListener(new ListenerRuntime(spec, state, i)));
   try {
     await Promise.all(listeners.map((l) => l.listen()));

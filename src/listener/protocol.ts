@@ -16,6 +16,10 @@ export interface WorkerOptions {
   accessLogSample: number;
   /** false with --disable-stats (benchmarks: the cost of stats) */
   stats: boolean;
+  /** retries may add this share of the request rate (per worker) ... */
+  retryBudgetRatio: number;
+  /** ... but at least this many retries per second (per worker) */
+  retryBudgetMinPerSecond: number;
 }
 
 export type ToWorker =

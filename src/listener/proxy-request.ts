@@ -5,17 +5,21 @@
 import { randomUUID } from 'node:crypto';
 import type { HeaderOpsSpec } from '../config/snapshot.js';
 import {
-  badRequest, downstreamAborted, internalError, noCluster, noHealthyUpstream, noRoute, upstreamProtocolError, type ProxyError,
+  badRequest, downstreamAborted, faultAbort, internalError, noCluster, noHealthyUpstream, noRoute, retriesExhausted,
+  upstreamProtocolError, upstreamTimeout, type ProxyError,
 } from '../http/errors.js';
+import { acquireDelaySlot, releaseDelaySlot, roll } from '../filters/fault/fault.js';
+import { backoffMs } from '../filters/retry/retry-policy.js';
 import { applyHeaderOps } from '../http/header-ops.js';
 import { connectionListed, copyResponseHeaders, findHeader, getHeader, hasForbiddenChar, isHopByHop } from '../http/headers.js';
 import { writeDirect, writeError, writeRedirect } from '../http/respond.js';
 import { statusLine } from '../http/status-lines.js';
-import { FLAG_DC, FLAG_NONE, FLAG_UR, flagCode, flagName } from '../stats/flags.js';
+import { FLAG_DC, FLAG_DI, FLAG_NONE, FLAG_UR, flagCode, flagName } from '../stats/flags.js';
 import { DIRECTION_INBOUND, DIRECTION_OUTBOUND } from '../stats/ring.js';
 import type { CompiledRoute } from '../routing/route.js';
 import type { RequestView } from '../routing/request-view.js';
 import type { UpstreamController, UpstreamHandler, UpstreamRequest } from '../upstream/codec.js';
+import type { ClusterRuntime } from '../upstream/cluster.js';
 import type { Endpoint } from '../upstream/endpoint.js';
 import type { HttpRequest, HttpResponse } from '../uws.js';
 import { noteBodyBytes } from './body-memory.js';
@@ -85,6 +89,13 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
   private upstreamRequest: UpstreamRequest | null = null;
   /** upstream attempts made (a reset before any response byte is retried once) */
   private attempts = 1;
+  private cluster: ClusterRuntime | null = null;
+  /** retries taken under the route's retry policy */
+  private retriesDone = 0;
+  /** route timeout (whole request, all tries) and per-try timeout */
+  private routeTimer: NodeJS.Timeout | null = null;
+  private tryTimer: NodeJS.Timeout | null = null;
+  private delayed = false;
 
   // response side
   private aborted = false;
@@ -208,10 +219,33 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
     if (cluster === null) return this.fail(noCluster(dest.unresolved));
     this.clusterId = cluster.spec.id;
     if (dest.spec.headers !== null) this.destResponseOps = dest.spec.headers.response;
-    const ep = cluster.pick();
-    if (ep === null) return this.fail(noHealthyUpstream(cluster.name));
+    this.cluster = cluster;
     if (dest.spec.headers !== null && dest.spec.headers.request !== null) applyHeaderOps(this.headers, dest.spec.headers.request);
-    this.forward(ep, cluster.name);
+    const fault = spec.fault;
+    // Envoy's order: the delay first, then the abort; neither touches the upstream
+    if (fault !== null && fault.delay !== null && roll(fault.delay.percent) && acquireDelaySlot()) {
+      this.delayed = true;
+      this.flag = FLAG_DI;
+      setTimeout(afterFaultDelay, fault.delay.fixedDelayMs, this);
+      return;
+    }
+    this.afterFault();
+  }
+
+  /** After an injected delay (or none): maybe an injected abort, then the upstream. */
+  afterFault(): void {
+    if (this.delayed) {
+      this.delayed = false;
+      releaseDelaySlot();
+      if (this.aborted || this.finished) return;
+    }
+    const fault = (this.route as CompiledRoute).spec.fault;
+    if (fault !== null && fault.abort !== null && roll(fault.abort.percent)) return this.fail(faultAbort(fault.abort.httpStatus));
+    const cluster = this.cluster as ClusterRuntime;
+    const timeoutMs = (this.route as CompiledRoute).spec.timeoutMs;
+    if (timeoutMs > 0) this.routeTimer = setTimeout(onRouteTimeout, timeoutMs, this);
+    this.listener.state.retryBudget.noteRequest(this.t0);
+    this.forward(cluster.pick(), cluster.name);
   }
 
   private redirect(): void {
@@ -253,7 +287,77 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
       contentLength: this.bodyKind === LENGTH_BODY ? this.contentLength : -1,
     };
     this.upstreamRequest = upstreamRequest;
-    ep.pool.dispatch(upstreamRequest, this);
+    this.dispatchTry();
+  }
+
+  /** One try to the current endpoint, under the per-try timeout when the route has one. */
+  private dispatchTry(): void {
+    const perTry = this.route === null ? 0 : this.route.retry.perTryTimeoutMs;
+    if (perTry > 0) this.tryTimer = setTimeout(onTryTimeout, perTry, this);
+    (this.endpoint as Endpoint).pool.dispatch(this.upstreamRequest as UpstreamRequest, this);
+  }
+
+  /**
+   * The route's retry policy: a retriable failure or status gets another try, on a different
+   * endpoint when the cluster has one, after a jittered back-off, within the worker's retry budget.
+   * Only requests without a body are replayed (a streamed body is not kept).
+   */
+  private retryByPolicy(): boolean {
+    const route = this.route;
+    const cluster = this.cluster;
+    if (route === null || cluster === null || this.bodyKind !== NO_BODY || this.headersSent || this.headPending) return false;
+    if (this.retriesDone >= route.retry.attempts) return false;
+    if (!this.listener.state.retryBudget.tryRetry(performance.now())) return false;
+    this.retriesDone++;
+    this.clearTryTimer();
+    setTimeout(retryAfterBackoff, backoffMs(this.retriesDone), this);
+    return true;
+  }
+
+  /** Next try: another endpoint than the last one when there is one. */
+  retryNow(): void {
+    if (this.aborted || this.finished) return;
+    const cluster = this.cluster as ClusterRuntime;
+    const last = this.endpoint;
+    let ep = cluster.pick();
+    for (let i = 0; i < 3 && ep === last && cluster.endpoints.length > 1; i++) ep = cluster.pick();
+    if (ep === null) return this.fail(noHealthyUpstream(cluster.name));
+    if (last !== null) last.inflight--;
+    this.endpoint = ep;
+    ep.inflight++;
+    this.controller = null;
+    this.dispatchTry();
+  }
+
+  /** The route timeout fired: the request gets 504 UT (or its connection closed if the response started). */
+  routeTimedOut(): void {
+    this.routeTimer = null;
+    if (this.aborted || this.finished) return;
+    this.controller?.abort(upstreamTimeout((this.route as CompiledRoute).spec.timeoutMs));
+    this.fail(upstreamTimeout((this.route as CompiledRoute).spec.timeoutMs));
+  }
+
+  /** A per-try timeout fired: this try is abandoned; retried when the policy allows. */
+  tryTimedOut(): void {
+    this.tryTimer = null;
+    if (this.aborted || this.finished || this.headersSent || this.headPending) return;
+    const err = upstreamTimeout((this.route as CompiledRoute).retry.perTryTimeoutMs);
+    this.controller?.abort(err);
+    this.controller = null;
+    this.onTryFailed(err);
+  }
+
+  private clearTryTimer(): void {
+    if (this.tryTimer !== null) {
+      clearTimeout(this.tryTimer);
+      this.tryTimer = null;
+    }
+  }
+
+  /** A try failed before any response byte: retry by policy, else answer (URX once retries were used). */
+  private onTryFailed(err: ProxyError): void {
+    if (this.route !== null && this.route.retry.retriesError(err) && this.retryByPolicy()) return;
+    this.fail(this.retriesDone > 0 ? retriesExhausted(err) : err);
   }
 
   /**
@@ -266,7 +370,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
     if (!err.retryable || this.attempts > 1 || this.bodyKind !== NO_BODY || this.headPending || this.endpoint === null) return false;
     this.attempts++;
     this.controller = null;
-    this.endpoint.pool.dispatch(this.upstreamRequest as UpstreamRequest, this);
+    this.dispatchTry();
     return true;
   }
 
@@ -312,6 +416,16 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
 
   onUpstreamHeaders(status: number, raw: string[]): void {
     if (this.aborted || this.finished) return;
+    this.clearTryTimer();
+    if (this.route !== null && this.route.retry.retriesStatus(status)) {
+      const controller = this.controller;
+      if (this.retryByPolicy()) {
+        // this response is dropped: the next try answers instead
+        controller?.abort(upstreamProtocolError(`status ${status} retried`));
+        return;
+      }
+      if (this.retriesDone > 0) this.flag = flagCode('URX');
+    }
     const responseHeaders: string[] = [];
     if (!copyResponseHeaders(raw, responseHeaders)) {
       (this.controller as UpstreamController).abort(upstreamProtocolError('response header with CR, LF or NUL'));
@@ -439,8 +553,9 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
     this.tUpstreamEnd = performance.now();
     if (this.aborted || this.finished) return;
     if (this.headersSent) return this.closeClient();
+    this.clearTryTimer();
     if (this.retryBeforeRequest(err)) return;
-    this.fail(err);
+    this.onTryFailed(err);
   }
 
   // ---- ending ----
@@ -459,7 +574,8 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
     // A request body not read to the end leaves the connection unusable: close it after the reply.
     const unread = this.body !== null && this.body.readableEnded === false;
     this.status = err.status;
-    this.flag = flagCode(err.flag);
+    // stats keep one flag: the last of a combination ("UF,URX" → URX)
+    this.flag = flagCode(err.flag.slice(err.flag.lastIndexOf(',') + 1));
     writeError(this.res, err, this.requestId, unread || this.listener.state.draining);
     this.finish();
   }
@@ -483,6 +599,8 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
   finish(): void {
     if (this.finished) return;
     this.finished = true;
+    if (this.routeTimer !== null) clearTimeout(this.routeTimer);
+    this.clearTryTimer();
     if (this.body !== null) this.body.live = false;
     if (this.endpoint !== null) this.endpoint.inflight--;
     this.record();
@@ -530,6 +648,19 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
 }
 
 let failError: ProxyError | null = null;
+
+function afterFaultDelay(ctx: ProxyRequest): void {
+  ctx.afterFault();
+}
+function retryAfterBackoff(ctx: ProxyRequest): void {
+  ctx.retryNow();
+}
+function onRouteTimeout(ctx: ProxyRequest): void {
+  ctx.routeTimedOut();
+}
+function onTryTimeout(ctx: ProxyRequest): void {
+  ctx.tryTimedOut();
+}
 
 function corkedWriteHead(): void {
   (corkTarget as ProxyRequest).writeHead();

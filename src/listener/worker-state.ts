@@ -2,6 +2,7 @@
 // this one reference; a request keeps the one it started with) and the in-flight count for drain.
 import type { ListenerSpec } from '../config/snapshot.js';
 import type { RingWriter } from '../stats/ring.js';
+import type { RetryBudget } from '../filters/retry/retry-budget.js';
 import type { AccessLog } from './access-log.js';
 import type { Generation } from './generation.js';
 
@@ -12,13 +13,16 @@ export class WorkerState {
   /** null when access logging is off */
   readonly accessLog: AccessLog | null;
   inflight = 0;
+  /** retries may add at most `ratio` of this worker's request rate (default 20%, min 10/s) */
+  readonly retryBudget: RetryBudget;
   /** performance.now() of the last request start (drain waits for a quiet period) */
   lastStart = 0;
   draining = false;
   /** called when inflight drops to 0 while draining */
   onIdle: (() => void) | null = null;
-  constructor(gen: Generation, stats: RingWriter | null, accessLog: AccessLog | null) {
+  constructor(gen: Generation, stats: RingWriter | null, accessLog: AccessLog | null, retryBudget: RetryBudget) {
     this.gen = gen;
+    this.retryBudget = retryBudget;
     this.stats = stats;
     this.accessLog = accessLog;
   }

@@ -1,6 +1,7 @@
 // A VirtualService http rule compiled for matching: the matches (ORed; conditions inside one
 // match ANDed), and the resolved action. Built once per config generation.
 import type { HeaderMatchSpec, MatchSpec, RouteSpec, WeightedDestinationSpec } from '../config/snapshot.js';
+import { RetryPolicy } from '../filters/retry/retry-policy.js';
 import type { ClusterRuntime } from '../upstream/cluster.js';
 import { getHeader } from '../http/headers.js';
 import { queryParam, type RequestView } from './request-view.js';
@@ -89,8 +90,10 @@ export class CompiledRoute {
   readonly matches: CompiledMatch[];
   readonly destinations: WeightedDestination[] | null;
   readonly totalWeight: number;
+  readonly retry: RetryPolicy;
 
   constructor(spec: RouteSpec, clusters: ClusterRuntime[], index: number) {
+    this.retry = new RetryPolicy(spec.retries);
     this.spec = spec;
     this.name = spec.name;
     this.index = index;

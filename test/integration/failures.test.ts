@@ -41,10 +41,10 @@ test('upstream reset before the response → 502 UF', async () => {
   assert.equal(r.headers['x-meshlet-flags'], 'UF');
 });
 
-test('connection refused → 502 UF', async () => {
+test('connection refused → 502 UF, after Istio\'s default 2 retries on connect-failure (UF,URX)', async () => {
   const r = await get(`${m.url}/`, 'refused');
   assert.equal(r.status, 502);
-  assert.equal(r.headers['x-meshlet-flags'], 'UF');
+  assert.equal(r.headers['x-meshlet-flags'], 'UF,URX');
 });
 
 test('upstream header value with CR or NUL → 502, never forwarded', async () => {

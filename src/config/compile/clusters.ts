@@ -1,5 +1,5 @@
 // The snapshot's cluster list, built on demand: one cluster per (host, subset, port) some route
-// references (id = index), plus one inbound cluster per Sidecar ingress listener.
+// destination or mirror references (id = index), plus one inbound cluster per Sidecar ingress listener.
 import type { Catalog } from '../catalog.js';
 import type { PlannedListener } from '../listeners.js';
 import { endpointsOf, resolveDestination } from '../resolve.js';

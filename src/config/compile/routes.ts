@@ -1,10 +1,11 @@
 // Virtual hosts: one per VirtualService (its rules in order, first match wins), then one per
 // ServiceEntry host no VirtualService host covers (exactly or by wildcard), with a single
-// catch-all route named `default`.
+// catch-all route named `default` (with Istio's default retry policy, as Istio's default routes).
 import type { Catalog, OwnedVirtualService } from '../catalog.js';
 import { hostAliases, hostCovers, hostKey } from '../hosts.js';
 import type { HttpRuleModel } from '../model.js';
-import type { RouteSpec, VirtualHostSpec, WeightedDestinationSpec } from '../snapshot.js';
+import type { MirrorSpec, RouteSpec, VirtualHostSpec, WeightedDestinationSpec } from '../snapshot.js';
+import { defaultRetries } from '../validate/http-retries.js';
 import type { ClusterTable } from './clusters.js';
 
 export function compileVirtualHosts(cat: Catalog, clusters: ClusterTable): VirtualHostSpec[] {
@@ -38,6 +39,12 @@ function compileRule(owned: OwnedVirtualService, rule: HttpRuleModel, index: num
     subset: d.subset,
     headers: d.headers,
   })) ?? null;
+  const mirrors = rule.mirrors.map((m): MirrorSpec => ({
+    ...clusters.outbound(res.namespace, m.host, m.subset, m.port),
+    host: m.host,
+    subset: m.subset,
+    percent: m.percent,
+  }));
   return {
     name: rule.name ?? `${res.name}.${index}`,
     source: `VirtualService/${res.namespace}/${res.name}`,
@@ -50,6 +57,9 @@ function compileRule(owned: OwnedVirtualService, rule: HttpRuleModel, index: num
     requestHeaders: rule.requestHeaders,
     responseHeaders: rule.responseHeaders,
     timeoutMs: rule.timeoutMs,
+    retries: rule.retries,
+    fault: rule.fault,
+    mirrors,
   };
 }
 
@@ -66,5 +76,8 @@ function defaultRoute(source: string, dest: WeightedDestinationSpec): RouteSpec 
     requestHeaders: null,
     responseHeaders: null,
     timeoutMs: 0,
+    retries: defaultRetries(),
+    fault: null,
+    mirrors: [],
   };
 }

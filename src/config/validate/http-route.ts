@@ -26,7 +26,7 @@ export function readRoute(rule: Fields): DestinationModel[] | null {
     const weight = explicit ? r.number('weight', { integer: true, min: 0 }) : null;
     if (explicit && weight === null) weightsOk = false;
     weights.push(weight);
-    const dest = readDestination(r);
+    const dest = readDestination(r, 'destination');
     const headers = readHeaders(r, 'headers');
     if (dest !== null) out.push({ ...dest, weight: weight ?? 0, headers, path: item.path });
   }
@@ -42,8 +42,9 @@ export function readRoute(rule: Fields): DestinationModel[] | null {
   return out;
 }
 
-function readDestination(r: Fields): Omit<DestinationModel, 'weight' | 'headers' | 'path'> | null {
-  const d = r.object('destination', ['host', 'subset', 'port'], true);
+/** An Istio `Destination` block (host, subset, port.number) at `key`, required; null when unusable. */
+export function readDestination(r: Fields, key: string): Pick<DestinationModel, 'host' | 'subset' | 'port'> | null {
+  const d = r.object(key, ['host', 'subset', 'port'], true);
   if (d === null) return null;
   const host = d.string('host', true);
   if (host !== null) {

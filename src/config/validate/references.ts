@@ -1,23 +1,22 @@
 // References between resources that may be satisfied by a later apply: warnings, not errors.
-// Uses the same resolution as the compiler, so a warning here means a 503 at request time.
+// Uses the same resolution as the compiler, so a warning here means a 503 at request time (or,
+// for a mirror destination, no mirrored copy).
 import type { Catalog } from '../catalog.js';
 import { hostKey } from '../hosts.js';
+import type { DestinationModel, Parsed, VirtualServiceModel } from '../model.js';
 import { endpointsOf, resolveDestination } from '../resolve.js';
 
 const FIELD_PATH = { host: 'host', subset: 'subset', port: 'port.number' } as const;
 
+/** What a dangling destination means at request time: [unresolved, no endpoints]. */
+const ROUTED = ['requests routed here fail with 503 (NC) until it exists', 'requests routed here fail with 503 (UH)'] as const;
+const MIRRORED = ['no request is mirrored here until it exists', 'mirrored copies are dropped'] as const;
+
 export function checkReferences(cat: Catalog): void {
   for (const { vs } of cat.virtualServices) {
     for (const rule of vs.model.http) {
-      for (const d of rule.route ?? []) {
-        const r = resolveDestination(cat, vs.res.namespace, d.host, d.subset, d.port);
-        if (!r.ok) {
-          vs.ck.warn(`${d.path}.destination.${FIELD_PATH[r.field]}`, `${r.reason}; requests routed here fail with 503 (NC) until it exists`);
-        } else if (endpointsOf(cat, r).length === 0) {
-          const what = d.subset === null ? `host ${d.host}` : `subset ${d.subset} of host ${d.host}`;
-          vs.ck.warn(`${d.path}.destination`, `${what} has no endpoints on port ${r.port}; requests routed here fail with 503 (UH)`);
-        }
-      }
+      for (const d of rule.route ?? []) checkDestination(cat, vs, d, `${d.path}.destination`, ROUTED);
+      for (const m of rule.mirrors) checkDestination(cat, vs, m, m.path, MIRRORED);
     }
   }
   for (const dr of cat.allDestinationRules) {
@@ -33,5 +32,19 @@ export function checkReferences(cat: Catalog): void {
       const r = resolveDestination(cat, dr.res.namespace, host, s.name, null);
       if (r.ok && endpointsOf(cat, r).length === 0) dr.ck.warn(`${s.path}.labels`, `subset ${s.name} selects no endpoints of host ${host}`);
     }
+  }
+}
+
+/** Warns when the destination block at `path` resolves to nothing, or to a cluster without endpoints. */
+function checkDestination(
+  cat: Catalog, vs: Parsed<VirtualServiceModel>, d: Pick<DestinationModel, 'host' | 'subset' | 'port'>, path: string,
+  effect: readonly [string, string],
+): void {
+  const r = resolveDestination(cat, vs.res.namespace, d.host, d.subset, d.port);
+  if (!r.ok) {
+    vs.ck.warn(`${path}.${FIELD_PATH[r.field]}`, `${r.reason}; ${effect[0]}`);
+  } else if (endpointsOf(cat, r).length === 0) {
+    const what = d.subset === null ? `host ${d.host}` : `subset ${d.subset} of host ${d.host}`;
+    vs.ck.warn(path, `${what} has no endpoints on port ${r.port}; ${effect[1]}`);
   }
 }

@@ -1,5 +1,5 @@
-// Checks for the small value types Istio fields share: ports, durations, IPs, DNS names, label
-// maps, protocols, header names and values. Each is written once and used by every kind.
+// Checks for the small value types Istio fields share: ports, durations, percentages, IPs, DNS
+// names, label maps, protocols, header names and values. Each is written once and used by every kind.
 import { isIP } from 'node:net';
 import { keyPath } from './checker.js';
 import type { Fields } from './fields.js';
@@ -89,6 +89,13 @@ export function readDurationMs(f: Fields, key: string): number | null {
     return null;
   }
   return ns / 1e6;
+}
+
+/** Istio `Percent` block (`{value: 0..100}`, fractions allowed) at `key`; null when absent. `{}` is 0 (proto3). */
+export function readPercent(f: Fields, key: string): number | null {
+  const p = f.object(key, ['value']);
+  if (p === null) return null;
+  return p.number('value', { min: 0, max: 100 }) ?? 0;
 }
 
 /** Kubernetes label key (`[prefix/]name`) and value rules. */

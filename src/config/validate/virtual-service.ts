@@ -1,12 +1,16 @@
-// VirtualService: hosts, and each http rule (match, one action, rewrite, headers, timeout).
-// tcp/tls routes are reported as unsupported; gateways and exportTo are accepted and ignored.
+// VirtualService: hosts, and each http rule (match, one action, rewrite, headers, timeout, retries,
+// fault, mirrors). tcp/tls routes are reported as unsupported; gateways and exportTo are accepted
+// and ignored.
 import type { HttpRuleModel, VirtualServiceModel } from '../model.js';
 import type { Resource } from '../resource.js';
 import { hostKey } from '../hosts.js';
 import { isMap, type Item } from './checker.js';
 import { Fields } from './fields.js';
 import { readHeaders } from './header-ops.js';
+import { readFault } from './http-fault.js';
 import { readMatches } from './http-match.js';
+import { readMirrors } from './http-mirror.js';
+import { readRetries } from './http-retries.js';
 import { readDirectResponse, readRedirect, readRewrite, readRoute } from './http-route.js';
 import { hostProblem, readDurationMs } from './values.js';
 
@@ -15,7 +19,8 @@ const RULE_FIELDS = [
   'name', 'match', 'route', 'redirect', 'directResponse', 'delegate', 'rewrite', 'timeout', 'retries', 'fault',
   'mirror', 'mirrors', 'mirrorPercent', 'mirrorPercentage', 'mirror_percent', 'corsPolicy', 'headers',
 ];
-const UNSUPPORTED_RULE_FIELDS = ['retries', 'fault', 'mirror', 'mirrors', 'mirrorPercent', 'mirrorPercentage', 'mirror_percent', 'corsPolicy'];
+/** Only meaningful when the rule forwards (`route`); Istio drops them on redirect / directResponse rules. */
+const FORWARDING_FIELDS = ['retries', 'mirror', 'mirrors', 'mirrorPercentage'];
 
 export function parseVirtualService(spec: Fields, res: Resource): VirtualServiceModel {
   const hosts = spec.strings('hosts', true);
@@ -47,7 +52,7 @@ function readRule(spec: Fields, item: Item): HttpRuleModel {
   const f = Fields.of(spec.ck, item.value, item.path, RULE_FIELDS, true) ?? Fields.empty(spec.ck, item.path);
   const name = f.string('name');
   const matches = readMatches(f);
-  f.unsupported(UNSUPPORTED_RULE_FIELDS);
+  f.unsupported(['corsPolicy']);
   if (f.has('delegate')) f.ck.error(f.at('delegate'), 'delegate VirtualServices are not supported by meshlet');
   const route = readRoute(f);
   const redirect = readRedirect(f);
@@ -62,6 +67,12 @@ function readRule(spec: Fields, item: Item): HttpRuleModel {
   if (actions.length === 0 && !f.has('delegate')) f.ck.error(f.path, 'a rule needs one of route, redirect or directResponse');
   if (actions.length > 1) f.ck.error(f.path, `a rule must have exactly one of route, redirect, directResponse (found ${actions.join(' and ')})`);
   if (redirect !== null && f.has('rewrite')) f.ck.error(f.at('rewrite'), 'rewrite cannot be used together with redirect');
+  const answered = actions.find((a) => a !== 'route');
+  if (answered !== undefined) {
+    if (f.has('fault')) f.ck.error(f.at('fault'), `fault cannot be used together with ${answered}`);
+    f.unsupported(FORWARDING_FIELDS, `has no effect on a ${answered} rule, ignored`);
+  }
+  const mirrors = readMirrors(f);
   const headers = readHeaders(f, 'headers');
   const setsHost = headers?.request?.set.some(([n]) => n === 'host') || headers?.request?.add.some(([n]) => n === 'host');
   if (rewrite?.authority && setsHost) f.ck.error(f.at('headers'), 'the authority is set twice (rewrite.authority and a host header)');
@@ -77,6 +88,9 @@ function readRule(spec: Fields, item: Item): HttpRuleModel {
     requestHeaders: headers?.request ?? null,
     responseHeaders: headers?.response ?? null,
     timeoutMs: readDurationMs(f, 'timeout') ?? 0,
+    retries: readRetries(f),
+    fault: readFault(f),
+    mirrors: answered === undefined ? mirrors : [],
   };
 }
 

@@ -105,12 +105,12 @@ spec:
   const { snapshot, lines } = ok(`${serviceEntry('svc', '  colour: blue\n')}---\n${dr}---
 ${virtualService('t', `
 route: [{destination: {host: svc}}]
-retries: {attempts: 3}
+corsPolicy: {allowOrigins: [{exact: 'https://a.example'}]}
 bogus: 1`)}  tcp: [{route: [{destination: {host: svc}}]}]
 `);
   hasWarning(lines, 'ServiceEntry/svc: spec.colour:', 'unknown field, ignored');
   hasWarning(lines, 'VirtualService/t: spec.http[0].bogus:', 'unknown field, ignored');
-  hasWarning(lines, 'VirtualService/t: spec.http[0].retries:', 'not supported');
+  hasWarning(lines, 'VirtualService/t: spec.http[0].corsPolicy:', 'not supported');
   hasWarning(lines, 'VirtualService/t: spec.tcp:', 'not supported, ignored');
   hasWarning(lines, 'spec.trafficPolicy.loadBalancer.simple:', 'LEAST_CONN is deprecated');
   hasWarning(lines, 'spec.trafficPolicy.loadBalancer.localityLbSetting:', 'not yet enforced');

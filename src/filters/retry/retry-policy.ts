@@ -1,0 +1,54 @@
+// VirtualService `retries` compiled once per route: which failures and statuses are retried, and
+// the back-off between tries (Envoy: 25 ms base, exponential, full jitter, 250 ms cap).
+import type { RetrySpec } from '../../config/snapshot.js';
+import type { ProxyError } from '../../http/errors.js';
+
+const BACKOFF_BASE_MS = 25;
+const BACKOFF_MAX_MS = 250;
+
+export class RetryPolicy {
+  readonly attempts: number;
+  readonly perTryTimeoutMs: number;
+  private readonly connectFailure: boolean;
+  private readonly reset: boolean;
+  private readonly any5xx: boolean;
+  private readonly gatewayError: boolean;
+  private readonly retriable4xx: boolean;
+  private readonly codes: Set<number>;
+
+  constructor(spec: RetrySpec) {
+    const on = new Set(spec.retryOn);
+    this.attempts = spec.attempts;
+    this.perTryTimeoutMs = spec.perTryTimeoutMs;
+    this.any5xx = on.has('5xx');
+    this.gatewayError = on.has('gateway-error');
+    // HTTP/1.1 has no refused stream: a refused connection is its closest meaning
+    this.connectFailure = on.has('connect-failure') || on.has('refused-stream') || this.any5xx || this.gatewayError;
+    this.reset = on.has('reset') || this.any5xx || this.gatewayError;
+    this.retriable4xx = on.has('retriable-4xx');
+    this.codes = new Set(spec.retriableStatusCodes);
+  }
+
+  /**
+   * A failure before any response byte: connect failures (the request never left) and resets
+   * (it may have reached the app; only retried when asked for with `reset`, `5xx`, `gateway-error`).
+   */
+  retriesError(err: ProxyError): boolean {
+    if (this.attempts === 0) return false;
+    if (err.flag === 'UF') return err.retryable ? this.connectFailure : this.reset;
+    if (err.flag === 'UT') return this.any5xx || this.gatewayError || this.reset;
+    return false;
+  }
+
+  retriesStatus(status: number): boolean {
+    if (this.attempts === 0) return false;
+    if (this.codes.has(status)) return true;
+    if (status >= 500) return this.any5xx || (this.gatewayError && status >= 502 && status <= 504);
+    return status === 409 && this.retriable4xx;
+  }
+}
+
+/** Back-off before retry number `n` (1-based): uniformly random in [0, min(cap, base × (2^n − 1))]. */
+export function backoffMs(n: number): number {
+  return Math.random() * Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * (2 ** n - 1));
+}
