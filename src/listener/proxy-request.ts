@@ -9,6 +9,7 @@ import {
   upstreamProtocolError, upstreamTimeout, type ProxyError,
 } from '../http/errors.js';
 import { acquireDelaySlot, releaseDelaySlot, roll } from '../filters/fault/fault.js';
+import { sendMirrors } from '../filters/mirror/mirror.js';
 import { backoffMs } from '../filters/retry/retry-policy.js';
 import { applyHeaderOps } from '../http/header-ops.js';
 import { connectionListed, copyResponseHeaders, findHeader, getHeader, hasForbiddenChar, isHopByHop } from '../http/headers.js';
@@ -287,6 +288,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
       contentLength: this.bodyKind === LENGTH_BODY ? this.contentLength : -1,
     };
     this.upstreamRequest = upstreamRequest;
+    if (route !== null && route.mirrors !== null && this.bodyKind === NO_BODY) sendMirrors(route.mirrors, upstreamRequest);
     this.dispatchTry();
   }
 

@@ -1,6 +1,7 @@
 // A VirtualService http rule compiled for matching: the matches (ORed; conditions inside one
 // match ANDed), and the resolved action. Built once per config generation.
 import type { HeaderMatchSpec, MatchSpec, RouteSpec, WeightedDestinationSpec } from '../config/snapshot.js';
+import { CompiledMirror } from '../filters/mirror/mirror.js';
 import { RetryPolicy } from '../filters/retry/retry-policy.js';
 import type { ClusterRuntime } from '../upstream/cluster.js';
 import { getHeader } from '../http/headers.js';
@@ -91,9 +92,12 @@ export class CompiledRoute {
   readonly destinations: WeightedDestination[] | null;
   readonly totalWeight: number;
   readonly retry: RetryPolicy;
+  /** null when the rule mirrors nothing */
+  readonly mirrors: CompiledMirror[] | null;
 
   constructor(spec: RouteSpec, clusters: ClusterRuntime[], index: number) {
     this.retry = new RetryPolicy(spec.retries);
+    this.mirrors = spec.mirrors.length === 0 ? null : spec.mirrors.map((m) => new CompiledMirror(m, clusters));
     this.spec = spec;
     this.name = spec.name;
     this.index = index;

@@ -10,7 +10,9 @@ import { httpUpstream, type Upstream } from '../helpers/upstream.js';
 let ok: Upstream;
 let failing: Upstream;
 let hanging: Upstream;
+let shadow: Upstream;
 let m: Meshlet;
+const shadowSeen: { host: string; url: string }[] = [];
 const hits = { ok: 0, failing: 0, hanging: 0 };
 
 function rule(name: string, body: string): string {
@@ -29,6 +31,7 @@ before(async () => {
   ok = await httpUpstream((req, res) => { hits.ok++; req.resume(); res.end('ok'); });
   failing = await httpUpstream((req, res) => { hits.failing++; req.resume(); res.statusCode = 503; res.end('unavailable'); });
   hanging = await httpUpstream((req) => { hits.hanging++; req.resume(); });
+  shadow = await httpUpstream((req) => { shadowSeen.push({ host: req.headers.host ?? '', url: req.url ?? '' }); req.resume(); /* never answers */ });
   const both = (name: string, lb = 'ROUND_ROBIN'): string => serviceEntryYaml(name, [{ port: failing.port }, { port: ok.port }]) + `apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: ${name}}
@@ -51,12 +54,15 @@ spec: {host: pertry, trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}}
     serviceEntryYaml('abort', [{ port: ok.port }]), rule('abort', 'fault: {abort: {percentage: {value: 100}, httpStatus: 418}}\nroute: [{destination: {host: abort}}]'),
     serviceEntryYaml('delay', [{ port: ok.port }]), rule('delay', 'fault: {delay: {percentage: {value: 100}, fixedDelay: 300ms}}\nroute: [{destination: {host: delay}}]'),
     serviceEntryYaml('nopct', [{ port: ok.port }]), rule('nopct', 'fault: {abort: {httpStatus: 500}}\nroute: [{destination: {host: nopct}}]'),
+    serviceEntryYaml('shadow-svc', [{ port: shadow.port }]),
+    serviceEntryYaml('mirrored', [{ port: ok.port }]), rule('mirrored', 'mirror: {host: shadow-svc}\nroute: [{destination: {host: mirrored}}]'),
+    serviceEntryYaml('mirror0', [{ port: ok.port }]), rule('mirror0', 'mirror: {host: shadow-svc}\nmirrorPercentage: {value: 0}\nroute: [{destination: {host: mirror0}}]'),
   ].join(''), { args: ['--retry-budget-min-per-second', '100000'] }); // the budget has its own test
 });
 
 after(async () => {
   await m?.stop();
-  await Promise.all([ok, failing, hanging].map((u) => u?.close()));
+  await Promise.all([ok, failing, hanging, shadow].map((u) => u?.close()));
 });
 
 function reset(): void {
@@ -140,4 +146,22 @@ test('the retry budget (default 20% of requests, min 10/s per worker) caps retri
   } finally {
     await b.stop();
   }
+});
+
+test('mirror: a shadow copy (Host -shadow) goes out; its hanging upstream neither affects nor slows the answer', async () => {
+  shadowSeen.length = 0;
+  for (let i = 0; i < 5; i++) {
+    const t0 = Date.now();
+    const r = await get(`${m.url}/orders/${i}?x=1`, 'mirrored');
+    assert.equal(r.status, 200);
+    assert.equal(r.body, 'ok');
+    assert.ok(Date.now() - t0 < 1000, 'not waiting on the mirror');
+  }
+  // the copies travel on their own: wait until the shadow upstream has seen all five
+  while (shadowSeen.length < 5) await new Promise((r) => shadow.server.once('request', r));
+  assert.deepEqual(shadowSeen.map((s) => s.host), Array(5).fill('mirrored-shadow'));
+  assert.equal(shadowSeen[4]?.url, '/orders/4?x=1');
+  const before = shadowSeen.length;
+  for (let i = 0; i < 20; i++) assert.equal((await get(`${m.url}/`, 'mirror0')).status, 200);
+  assert.equal(shadowSeen.length, before, 'mirrorPercentage 0 mirrors nothing');
 });
