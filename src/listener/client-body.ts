@@ -4,7 +4,13 @@ import { Readable } from 'node:stream';
 import type { HttpResponse } from '../uws.js';
 import { noteBodyBytes } from './body-memory.js';
 
+/** Bodies up to this size are kept so a retry can send them again (Envoy's buffer limit idea). */
+export const REPLAY_LIMIT = 64 * 1024;
+
 export class ClientBody extends Readable {
+  /** the chunks received so far while they fit REPLAY_LIMIT; null once the body outgrew it */
+  private replay: Buffer[] | null = [];
+  private complete = false;
   private readonly res: HttpResponse;
   private paused = false;
   /** false once the response is finished or aborted: `res` must not be touched after that */
@@ -23,12 +29,29 @@ export class ClientBody extends Readable {
       chunk.set(new Uint8Array(ab));
       this.received += chunk.length;
       noteBodyBytes(chunk.length);
+      if (this.replay !== null) {
+        if (this.received <= REPLAY_LIMIT) this.replay.push(chunk);
+        else this.replay = null;
+      }
       if (!this.push(chunk) && !isLast) {
         this.paused = true;
         this.res.pause();
       }
     }
-    if (isLast) this.push(null);
+    if (isLast) {
+      this.complete = true;
+      this.push(null);
+    }
+  }
+
+  /** The whole body has arrived and was small enough to keep: a retry may send it again. */
+  get replayable(): boolean {
+    return this.complete && this.replay !== null;
+  }
+
+  /** A fresh stream of the kept body, for another try. */
+  replayStream(): Readable {
+    return Readable.from(this.replay ?? [], { objectMode: false });
   }
 
   override _read(): void {

@@ -302,12 +302,12 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
   /**
    * The route's retry policy: a retriable failure or status gets another try, on a different
    * endpoint when the cluster has one, after a jittered back-off, within the worker's retry budget.
-   * Only requests without a body are replayed (a streamed body is not kept).
+   * A request body is replayed when it arrived whole and within 64 KiB; larger ones are not retried.
    */
   private retryByPolicy(): boolean {
     const route = this.route;
     const cluster = this.cluster;
-    if (route === null || cluster === null || this.bodyKind !== NO_BODY || this.headersSent || this.headPending) return false;
+    if (route === null || cluster === null || !this.canReplay() || this.headersSent || this.headPending) return false;
     if (this.retriesDone >= route.retry.attempts) return false;
     if (!this.listener.state.retryBudget.tryRetry(performance.now())) return false;
     this.retriesDone++;
@@ -328,6 +328,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
     this.endpoint = ep;
     ep.inflight++;
     this.controller = null;
+    this.rewindBody();
     this.dispatchTry();
   }
 
@@ -365,15 +366,24 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
   /**
    * A pooled keep-alive connection that the upstream closed just as it was reused fails before any
    * response byte: the request never reached the app, so it is sent once more on a fresh connection,
-   * whatever the method (Envoy's reset-before-request). Only without a request body, which the
-   * failed attempt may already have consumed.
+   * whatever the method (Envoy's reset-before-request), when its body (if any) can be replayed.
    */
   private retryBeforeRequest(err: ProxyError): boolean {
-    if (!err.retryable || this.attempts > 1 || this.bodyKind !== NO_BODY || this.headPending || this.endpoint === null) return false;
+    if (!err.retryable || this.attempts > 1 || !this.canReplay() || this.headPending || this.endpoint === null) return false;
     this.attempts++;
     this.controller = null;
+    this.rewindBody();
     this.dispatchTry();
     return true;
+  }
+
+  /** A request can be sent again when it has no body, or its whole body was kept (≤ 64 KiB). */
+  private canReplay(): boolean {
+    return this.body === null || this.body.replayable;
+  }
+
+  private rewindBody(): void {
+    if (this.body !== null) (this.upstreamRequest as UpstreamRequest).body = this.body.replayStream();
   }
 
   /** The client's headers minus hop-by-hop, plus x-forwarded-*, x-request-id and route header ops. */

@@ -11,6 +11,7 @@ let ok: Upstream;
 let failing: Upstream;
 let hanging: Upstream;
 let shadow: Upstream;
+let sizer: Upstream;
 let m: Meshlet;
 const shadowSeen: { host: string; url: string }[] = [];
 const hits = { ok: 0, failing: 0, hanging: 0 };
@@ -31,6 +32,11 @@ before(async () => {
   ok = await httpUpstream((req, res) => { hits.ok++; req.resume(); res.end('ok'); });
   failing = await httpUpstream((req, res) => { hits.failing++; req.resume(); res.statusCode = 503; res.end('unavailable'); });
   hanging = await httpUpstream((req) => { hits.hanging++; req.resume(); });
+  sizer = await httpUpstream((req, res) => {
+    let n = 0;
+    req.on('data', (d: Buffer) => { n += d.length; });
+    req.on('end', () => res.end(String(n)));
+  });
   shadow = await httpUpstream((req) => { shadowSeen.push({ host: req.headers.host ?? '', url: req.url ?? '' }); req.resume(); /* never answers */ });
   const both = (name: string, lb = 'ROUND_ROBIN'): string => serviceEntryYaml(name, [{ port: failing.port }, { port: ok.port }]) + `apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -55,6 +61,13 @@ spec: {host: pertry, trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}}
     serviceEntryYaml('delay', [{ port: ok.port }]), rule('delay', 'fault: {delay: {percentage: {value: 100}, fixedDelay: 300ms}}\nroute: [{destination: {host: delay}}]'),
     serviceEntryYaml('nopct', [{ port: ok.port }]), rule('nopct', 'fault: {abort: {httpStatus: 500}}\nroute: [{destination: {host: nopct}}]'),
     serviceEntryYaml('shadow-svc', [{ port: shadow.port }]),
+    serviceEntryYaml('retrybody', [{ port: failing.port }, { port: sizer.port }]) + `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: retrybody}
+spec: {host: retrybody, trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}}
+---
+`, rule('retrybody', 'retries: {attempts: 2, retryOn: 5xx}\nroute: [{destination: {host: retrybody}}]'),
+    serviceEntryYaml('bodyfail', [{ port: failing.port }]), rule('bodyfail', 'retries: {attempts: 2, retryOn: 5xx}\nroute: [{destination: {host: bodyfail}}]'),
     serviceEntryYaml('mirrored', [{ port: ok.port }]), rule('mirrored', 'mirror: {host: shadow-svc}\nroute: [{destination: {host: mirrored}}]'),
     serviceEntryYaml('mirror0', [{ port: ok.port }]), rule('mirror0', 'mirror: {host: shadow-svc}\nmirrorPercentage: {value: 0}\nroute: [{destination: {host: mirror0}}]'),
   ].join(''), { args: ['--retry-budget-min-per-second', '100000'] }); // the budget has its own test
@@ -62,7 +75,7 @@ spec: {host: pertry, trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}}
 
 after(async () => {
   await m?.stop();
-  await Promise.all([ok, failing, hanging, shadow].map((u) => u?.close()));
+  await Promise.all([ok, failing, hanging, shadow, sizer].map((u) => u?.close()));
 });
 
 function reset(): void {
@@ -164,4 +177,19 @@ test('mirror: a shadow copy (Host -shadow) goes out; its hanging upstream neithe
   const before = shadowSeen.length;
   for (let i = 0; i < 20; i++) assert.equal((await get(`${m.url}/`, 'mirror0')).status, 200);
   assert.equal(shadowSeen.length, before, 'mirrorPercentage 0 mirrors nothing');
+});
+
+test('a request body up to 64 KiB is replayed on retry; a larger one is not retried', async () => {
+  const small = 'x'.repeat(10 * 1024);
+  for (let i = 0; i < 6; i++) {
+    const r = await get(`${m.url}/`, 'retrybody', { method: 'POST', body: small });
+    assert.equal(r.status, 200);
+    assert.equal(r.body, String(small.length), 'the retry carried the whole body');
+  }
+  reset();
+  assert.equal((await get(`${m.url}/`, 'bodyfail', { method: 'PUT', body: small })).status, 503);
+  assert.equal(hits.failing, 3, 'small body: first try + 2 retries');
+  reset();
+  assert.equal((await get(`${m.url}/`, 'bodyfail', { method: 'PUT', body: 'y'.repeat(100 * 1024) })).status, 503);
+  assert.equal(hits.failing, 1, 'a body over 64 KiB is not replayed');
 });
