@@ -1,10 +1,15 @@
 // The process logger: pino JSON lines on stderr (stdout stays free for the demo's and CLI's output).
-import pino from 'pino';
+// pino is loaded on first use, so a data-plane worker that never logs does not hold it.
+import { createRequire } from 'node:module';
+import type pino from 'pino';
 
 export type Logger = pino.Logger;
 
+const require = createRequire(import.meta.url);
+
 export function createLogger(level: string, name = 'meshlet'): Logger {
-  return pino({ name, level, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: true }));
+  const lib = require('pino') as typeof pino;
+  return lib({ name, level, base: { pid: process.pid } }, lib.destination({ fd: 2, sync: true }));
 }
 
 let threadLogger: Logger | null = null;

@@ -1,11 +1,10 @@
 // A data-plane worker: builds the generation, opens every listener, and drains on request.
 import type { MessagePort } from 'node:worker_threads';
 import { configureWorkerLog } from '../log.js';
-import { CODECS } from '../upstream/codecs.js';
+import { loadCodec } from '../upstream/codecs.js';
 import { PoolRegistry } from '../upstream/pool-registry.js';
 import { createRing, RingWriter } from '../stats/ring.js';
 import { RetryBudget } from '../filters/retry/retry-budget.js';
-import { AccessLog } from './access-log.js';
 import { Generation } from './generation.js';
 import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js';
 import { UwsListener } from './uws-listener.js';
@@ -23,14 +22,15 @@ function crashOnPurpose(): never {
 export async function runDataPlane(options: WorkerOptions, port: MessagePort): Promise<void> {
   const send = (msg: FromWorker): void => port.postMessage(msg);
   configureWorkerLog(options.logLevel);
-  const registry = new PoolRegistry(CODECS[options.codec], {
+  const registry = new PoolRegistry(await loadCodec(options.codec), {
     connections: options.connectionsPerEndpoint,
     idleTimeoutMs: options.upstreamIdleTimeoutMs,
     connectTimeoutMs: options.connectTimeoutMs,
   });
   const ring = options.stats ? createRing() : null;
   if (ring !== null) send({ type: 'ring', workerId: options.workerId, ring });
-  const accessLog = options.accessLog === null ? null : new AccessLog(options.accessLog, options.accessLogSample);
+  // loaded only when asked for: a worker without access logs does not hold pino
+  const accessLog = options.accessLog === null ? null : new (await import('./access-log.js')).AccessLog(options.accessLog, options.accessLogSample);
   const state = new WorkerState(new Generation(options.snapshot, registry), ring === null ? null : new RingWriter(ring), accessLog,
     new RetryBudget(options.retryBudgetRatio, options.retryBudgetMinPerSecond));
   const listeners = options.snapshot.listeners.map((spec, i) => new UwsListener(new ListenerRuntime(spec, state, i)));
