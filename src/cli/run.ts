@@ -12,33 +12,19 @@ import { startControlServer } from '../control/control-server.js';
 import { createOps } from '../control/ops.js';
 import { assertPortsFree } from '../control/port-check.js';
 import { StatsService } from '../control/stats-service.js';
-import { Supervisor } from '../control/supervisor.js';
+import { Supervisor, type SupervisorOptions } from '../control/supervisor.js';
 import type { Snapshot } from '../config/snapshot.js';
 import { createLogger, type Logger } from '../log.js';
-import { DEFAULT_CODEC, type CodecName } from '../upstream/codecs.js';
+import { DEFAULT_CODEC } from '../upstream/codecs.js';
 
-export interface RunOptions {
+export interface RunOptions extends SupervisorOptions {
   configFiles: string[];
-  workers: number;
   adminHost: string;
   adminPort: number;
   /** null = /tmp/meshlet-<admin port>.sock */
   controlSocket: string | null;
   watch: boolean;
-  logLevel: string;
   drainTimeoutMs: number;
-  connectionsPerEndpoint: number;
-  upstreamIdleTimeoutMs: number;
-  connectTimeoutMs: number;
-  /** file path, 'stdout', or null (off) */
-  accessLog: string | null;
-  accessLogSample: number;
-  codec: CodecName;
-  /** false: workers write no stats records (to measure what stats cost) */
-  stats: boolean;
-  /** retry budget per worker: ratio of the request rate, and a floor in retries per second */
-  retryBudgetRatio: number;
-  retryBudgetMinPerSecond: number;
   /** wrapper mode: the app to run once meshlet is ready (empty: none) */
   command: string[];
   /** wrapper mode: also set HTTP_PROXY/http_proxy to the outbound listener */

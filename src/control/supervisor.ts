@@ -2,9 +2,8 @@
 // and drains them all on shutdown.
 import { Worker } from 'node:worker_threads';
 import type { Snapshot } from '../config/snapshot.js';
-import type { FromWorker, ToWorker, WorkerOptions } from '../listener/protocol.js';
+import type { DataPlaneSettings, FromWorker, ToWorker, WorkerOptions } from '../listener/protocol.js';
 import type { Logger } from '../log.js';
-import type { CodecName } from '../upstream/codecs.js';
 
 const WORKER_URL = new URL('../../workers/data-plane.js', import.meta.url);
 const RESPAWN_DELAY_MS = 100;
@@ -17,18 +16,8 @@ export interface SupervisorHooks {
   gauges(workerId: number, inflight: number, endpoints: [string, number, number][]): void;
 }
 
-export interface SupervisorOptions {
+export interface SupervisorOptions extends DataPlaneSettings {
   workers: number;
-  logLevel: string;
-  connectionsPerEndpoint: number;
-  upstreamIdleTimeoutMs: number;
-  connectTimeoutMs: number;
-  accessLog: string | null;
-  accessLogSample: number;
-  codec: CodecName;
-  stats: boolean;
-  retryBudgetRatio: number;
-  retryBudgetMinPerSecond: number;
 }
 
 interface Slot {
@@ -41,6 +30,15 @@ interface Slot {
 }
 
 const APPLY_TIMEOUT_MS = 10_000;
+
+/** Only the data-plane settings travel to workers (not the CLI's other options). */
+function dataPlaneSettings(o: DataPlaneSettings): DataPlaneSettings {
+  return {
+    codec: o.codec, connectionsPerEndpoint: o.connectionsPerEndpoint, upstreamIdleTimeoutMs: o.upstreamIdleTimeoutMs,
+    connectTimeoutMs: o.connectTimeoutMs, logLevel: o.logLevel, accessLog: o.accessLog, accessLogSample: o.accessLogSample,
+    stats: o.stats, retryBudgetRatio: o.retryBudgetRatio, retryBudgetMinPerSecond: o.retryBudgetMinPerSecond,
+  };
+}
 
 export class Supervisor {
   private readonly options: SupervisorOptions;
@@ -115,20 +113,7 @@ export class Supervisor {
 
   private spawn(slot: Slot): Promise<void> {
     const workerId = this.nextWorkerId++;
-    const data: WorkerOptions = {
-      workerId,
-      snapshot: this.snapshot,
-      codec: this.options.codec,
-      stats: this.options.stats,
-      retryBudgetRatio: this.options.retryBudgetRatio,
-      retryBudgetMinPerSecond: this.options.retryBudgetMinPerSecond,
-      connectionsPerEndpoint: this.options.connectionsPerEndpoint,
-      upstreamIdleTimeoutMs: this.options.upstreamIdleTimeoutMs,
-      connectTimeoutMs: this.options.connectTimeoutMs,
-      logLevel: this.options.logLevel,
-      accessLog: this.options.accessLog,
-      accessLogSample: this.options.accessLogSample,
-    };
+    const data: WorkerOptions = { ...dataPlaneSettings(this.options), workerId, snapshot: this.snapshot };
     const worker = new Worker(WORKER_URL, { workerData: data });
     slot.worker = worker;
     slot.ready = false;

@@ -2,9 +2,8 @@
 import type { Snapshot } from '../config/snapshot.js';
 import type { CodecName } from '../upstream/codecs.js';
 
-export interface WorkerOptions {
-  workerId: number;
-  snapshot: Snapshot;
+/** How every data-plane worker runs: set once from the command line, the same for all workers. */
+export interface DataPlaneSettings {
   codec: CodecName;
   connectionsPerEndpoint: number;
   upstreamIdleTimeoutMs: number;
@@ -20,6 +19,11 @@ export interface WorkerOptions {
   retryBudgetRatio: number;
   /** ... but at least this many retries per second (per worker) */
   retryBudgetMinPerSecond: number;
+}
+
+export interface WorkerOptions extends DataPlaneSettings {
+  workerId: number;
+  snapshot: Snapshot;
 }
 
 export type ToWorker =
