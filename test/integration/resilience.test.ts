@@ -38,35 +38,26 @@ before(async () => {
     req.on('end', () => res.end(String(n)));
   });
   shadow = await httpUpstream((req) => { shadowSeen.push({ host: req.headers.host ?? '', url: req.url ?? '' }); req.resume(); /* never answers */ });
-  const both = (name: string, lb = 'ROUND_ROBIN'): string => serviceEntryYaml(name, [{ port: failing.port }, { port: ok.port }]) + `apiVersion: networking.istio.io/v1
+  /** a ServiceEntry with these two endpoints, balanced round robin (so tries alternate) */
+  const pair = (name: string, first: Upstream, second: Upstream): string => serviceEntryYaml(name, [{ port: first.port }, { port: second.port }]) + `apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: ${name}}
-spec: {host: ${name}, trafficPolicy: {loadBalancer: {simple: ${lb}}}}
+spec: {host: ${name}, trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}}
 ---
 `;
   m = await startMeshlet([
     serviceEntryYaml('slow', [{ port: hanging.port }]), rule('slow', 'timeout: 150ms\nroute: [{destination: {host: slow}}]'),
-    both('retry5xx'), rule('retry5xx', 'retries: {attempts: 3, retryOn: 5xx}\nroute: [{destination: {host: retry5xx}}]'),
+    pair('retry5xx', failing, ok), rule('retry5xx', 'retries: {attempts: 3, retryOn: 5xx}\nroute: [{destination: {host: retry5xx}}]'),
     serviceEntryYaml('always503', [{ port: failing.port }]),
     rule('always503', 'retries: {attempts: 2, retryOn: "503"}\nroute: [{destination: {host: always503}}]'),
     serviceEntryYaml('noretry', [{ port: failing.port }]), rule('noretry', 'retries: {attempts: 0}\nroute: [{destination: {host: noretry}}]'),
     serviceEntryYaml('default503', [{ port: failing.port }]), rule('default503', 'route: [{destination: {host: default503}}]'),
-    serviceEntryYaml('pertry', [{ port: hanging.port }, { port: ok.port }]) + `apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: pertry}
-spec: {host: pertry, trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}}
----
-`, rule('pertry', 'retries: {attempts: 2, perTryTimeout: 100ms, retryOn: "5xx,reset"}\nroute: [{destination: {host: pertry}}]'),
+    pair('pertry', hanging, ok), rule('pertry', 'retries: {attempts: 2, perTryTimeout: 100ms, retryOn: "5xx,reset"}\nroute: [{destination: {host: pertry}}]'),
     serviceEntryYaml('abort', [{ port: ok.port }]), rule('abort', 'fault: {abort: {percentage: {value: 100}, httpStatus: 418}}\nroute: [{destination: {host: abort}}]'),
     serviceEntryYaml('delay', [{ port: ok.port }]), rule('delay', 'fault: {delay: {percentage: {value: 100}, fixedDelay: 300ms}}\nroute: [{destination: {host: delay}}]'),
     serviceEntryYaml('nopct', [{ port: ok.port }]), rule('nopct', 'fault: {abort: {httpStatus: 500}}\nroute: [{destination: {host: nopct}}]'),
     serviceEntryYaml('shadow-svc', [{ port: shadow.port }]),
-    serviceEntryYaml('retrybody', [{ port: failing.port }, { port: sizer.port }]) + `apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: retrybody}
-spec: {host: retrybody, trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}}
----
-`, rule('retrybody', 'retries: {attempts: 2, retryOn: 5xx}\nroute: [{destination: {host: retrybody}}]'),
+    pair('retrybody', failing, sizer), rule('retrybody', 'retries: {attempts: 2, retryOn: 5xx}\nroute: [{destination: {host: retrybody}}]'),
     serviceEntryYaml('bodyfail', [{ port: failing.port }]), rule('bodyfail', 'retries: {attempts: 2, retryOn: 5xx}\nroute: [{destination: {host: bodyfail}}]'),
     serviceEntryYaml('mirrored', [{ port: ok.port }]), rule('mirrored', 'mirror: {host: shadow-svc}\nroute: [{destination: {host: mirrored}}]'),
     serviceEntryYaml('mirror0', [{ port: ok.port }]), rule('mirror0', 'mirror: {host: shadow-svc}\nmirrorPercentage: {value: 0}\nroute: [{destination: {host: mirror0}}]'),
