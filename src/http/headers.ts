@@ -40,25 +40,44 @@ export function connectionListed(value: string): Set<string> | null {
   return extra;
 }
 
+const DECIMAL_LENGTH = /^\d{1,15}$/;
+
+/** A Content-Length value meshlet accepts: 1–15 decimal digits, nothing else. */
+export function isDecimalLength(value: string): boolean {
+  return DECIMAL_LENGTH.test(value);
+}
+
+/** copyResponseHeaders' answer when a header name or value carries CR, LF or NUL. */
+export const BAD_HEADER_VALUE = -2;
+
+// lower-cased names of the headers being copied (scratch: the copy is synchronous)
+const lowered: string[] = [];
+
 /**
  * Copies upstream response headers (flat [name, value, ...], any case) into `out` for the client,
- * dropping hop-by-hop and framing headers. Returns false when a value carries CR, LF or NUL.
+ * dropping hop-by-hop and framing headers. Returns the Content-Length (-1 when absent or not a
+ * plain number), or BAD_HEADER_VALUE when a name or value carries CR, LF or NUL.
  */
-export function copyResponseHeaders(raw: string[], out: string[]): boolean {
+export function copyResponseHeaders(raw: string[], out: string[]): number {
   let listed: Set<string> | null = null;
+  let length = -1;
+  lowered.length = 0;
+  // first pass: validate, and learn what Connection lists before anything is copied
   for (let i = 0; i < raw.length; i += 2) {
     const name = (raw[i] as string).toLowerCase();
     const value = raw[i + 1] as string;
-    if (FORBIDDEN_VALUE.test(value) || FORBIDDEN_VALUE.test(name)) return false;
+    if (FORBIDDEN_VALUE.test(value) || FORBIDDEN_VALUE.test(name)) return BAD_HEADER_VALUE;
+    lowered.push(name);
     if (name === 'connection') listed = connectionListed(value);
+    else if (name === 'content-length') length = DECIMAL_LENGTH.test(value) ? Number(value) : -1;
   }
   for (let i = 0; i < raw.length; i += 2) {
-    const name = (raw[i] as string).toLowerCase();
+    const name = lowered[i >> 1] as string;
     if (HOP_BY_HOP.has(name) || RESPONSE_FRAMING.has(name)) continue;
     if (listed !== null && listed.has(name)) continue;
     out.push(name, raw[i + 1] as string);
   }
-  return true;
+  return length;
 }
 
 /** Index of the first value of `name` (lowercase) in a flat header list, or -1. */

@@ -12,7 +12,9 @@ import { acquireDelaySlot, releaseDelaySlot, roll } from '../filters/fault/fault
 import { sendMirrors } from '../filters/mirror/mirror.js';
 import { backoffMs } from '../filters/retry/retry-policy.js';
 import { applyHeaderOps } from '../http/header-ops.js';
-import { connectionListed, copyResponseHeaders, findHeader, getHeader, hasForbiddenChar, isHopByHop } from '../http/headers.js';
+import {
+  BAD_HEADER_VALUE, connectionListed, copyResponseHeaders, findHeader, getHeader, hasForbiddenChar, isDecimalLength, isHopByHop,
+} from '../http/headers.js';
 import { writeDirect, writeError, writeRedirect } from '../http/respond.js';
 import { statusLine } from '../http/status-lines.js';
 import { FLAG_DC, FLAG_DI, FLAG_NONE, FLAG_UR, flagCode, flagName } from '../stats/flags.js';
@@ -34,7 +36,6 @@ const NO_BODY = 0;
 const LENGTH_BODY = 1;
 const CHUNKED_BODY = 2;
 
-const DIGITS = /^\d{1,15}$/;
 
 // Scratch state for the synchronous copy-out and corked writes; safe because uWS callbacks and
 // cork callbacks never interleave within one thread.
@@ -177,7 +178,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
       this.bodyKind = CHUNKED_BODY;
     } else if (cl >= 0) {
       const v = h[cl] as string;
-      if (!DIGITS.test(v)) return badRequest(`invalid Content-Length "${v}"`);
+      if (!isDecimalLength(v)) return badRequest(`invalid Content-Length "${v}"`);
       this.contentLength = Number(v);
       if (this.contentLength > 0) this.bodyKind = LENGTH_BODY;
     }
@@ -439,19 +440,16 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
       if (this.retriesDone > 0) this.flag = flagCode('URX');
     }
     const responseHeaders: string[] = [];
-    if (!copyResponseHeaders(raw, responseHeaders)) {
-      (this.controller as UpstreamController).abort(upstreamProtocolError('response header with CR, LF or NUL'));
-      return this.fail(upstreamProtocolError('response header value with CR, LF or NUL'));
+    const length = copyResponseHeaders(raw, responseHeaders);
+    if (length === BAD_HEADER_VALUE) {
+      const err = upstreamProtocolError('response header with CR, LF or NUL');
+      (this.controller as UpstreamController).abort(err);
+      return this.fail(err);
     }
     const route = this.route;
     if (route !== null && route.spec.responseHeaders !== null) applyHeaderOps(responseHeaders, route.spec.responseHeaders);
     if (this.destResponseOps !== null) applyHeaderOps(responseHeaders, this.destResponseOps);
-    for (let i = 0; i < raw.length; i += 2) {
-      if ((raw[i] as string).length === 14 && (raw[i] as string).toLowerCase() === 'content-length') {
-        const v = raw[i + 1] as string;
-        this.responseLength = DIGITS.test(v) ? Number(v) : -1;
-      }
-    }
+    this.responseLength = length;
     this.upstreamStatus = status;
     this.bodyless = this.method === 'HEAD' || status === 204 || status === 304;
     this.responseHeaders = responseHeaders;
