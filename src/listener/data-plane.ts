@@ -72,12 +72,14 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   }, GAUGES_EVERY_MS);
   gauges.unref();
 
+  let quietCheck: NodeJS.Timeout | undefined;
+
   /** Inbound stops accepting; outbound keeps serving the app while it shuts down. */
   function drainInbound(): void {
     if (state.draining) return;
     state.draining = true;
     for (const l of listeners) if (l.runtime.inbound) l.stopAccepting();
-    const quietCheck = setInterval(() => {
+    quietCheck = setInterval(() => {
       if (state.inflight === 0 && performance.now() - state.lastStart >= QUIET_MS) {
         clearInterval(quietCheck);
         send({ type: 'quiet', workerId: options.workerId });
@@ -89,6 +91,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   async function drain(timeoutMs: number): Promise<void> {
     state.draining = true;
     clearInterval(gauges);
+    clearInterval(quietCheck); // the final drain supersedes the quiet watch
     for (const l of listeners) l.stopAccepting();
     if (state.inflight > 0) {
       await new Promise<void>((resolve) => {
