@@ -87,6 +87,8 @@ export interface DestinationRuleModel {
   kind: 'DestinationRule';
   host: string;
   policy: TrafficPolicyModel | null;
+  /** meshlet extension (annotation meshlet.io/load-balancer: peak-ewma): the default balancer is peak-EWMA */
+  peakEwma: boolean;
   subsets: SubsetModel[];
 }
 

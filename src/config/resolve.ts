@@ -40,7 +40,7 @@ export function resolveDestination(
   }
   const resolvedPort = port ?? declared[0] ?? DEFAULT_SERVICE_PORT;
   const levels: (TrafficPolicyModel | null)[] = [dr?.model.policy ?? null, s?.policy ?? null];
-  return { ok: true, key, subset: s, port: resolvedPort, policy: effectivePolicy(levels, resolvedPort), entries };
+  return { ok: true, key, subset: s, port: resolvedPort, policy: effectivePolicy(levels, resolvedPort, dr?.model.peakEwma ?? false), entries };
 }
 
 /** Endpoints of a resolved destination: every ServiceEntry's workloads, filtered by the subset labels. */

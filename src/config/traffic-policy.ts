@@ -12,6 +12,7 @@ export interface EffectivePolicy {
 }
 
 export const DEFAULT_LB: LbModel = { simple: 'LEAST_REQUEST', hash: null, warmupMs: 0 };
+const PEAK_EWMA_LB: LbModel = { simple: 'PEAK_EWMA', hash: null, warmupMs: 0 };
 export const DEFAULT_POOL: PoolModel = {
   maxConnections: UNLIMITED,
   connectTimeoutMs: 0,
@@ -23,8 +24,8 @@ export const DEFAULT_POOL: PoolModel = {
 };
 
 /** `levels` from least to most specific (DestinationRule, subset); nulls are skipped. */
-export function effectivePolicy(levels: readonly (TrafficPolicyModel | null)[], port: number): EffectivePolicy {
-  const out: EffectivePolicy = { lb: DEFAULT_LB, pool: DEFAULT_POOL, outlier: null };
+export function effectivePolicy(levels: readonly (TrafficPolicyModel | null)[], port: number, peakEwma = false): EffectivePolicy {
+  const out: EffectivePolicy = { lb: peakEwma ? PEAK_EWMA_LB : DEFAULT_LB, pool: DEFAULT_POOL, outlier: null };
   for (const level of levels) {
     if (level === null) continue;
     apply(out, level);

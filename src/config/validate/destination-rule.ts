@@ -29,7 +29,7 @@ export function parseDestinationRule(spec: Fields, annotations: Record<string, s
     if (name !== null && !names.has(name)) subsets.push({ name, labels, policy: subsetPolicy, path: item.path });
     if (name !== null) names.add(name);
   }
-  return { kind: 'DestinationRule', host, policy, subsets };
+  return { kind: 'DestinationRule', host, policy, peakEwma, subsets };
 }
 
 /** meshlet extension: `metadata.annotations["meshlet.io/load-balancer"]: peak-ewma`. */
