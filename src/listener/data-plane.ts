@@ -2,6 +2,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import { configureWorkerLog } from '../log.js';
 import { loadCodec } from '../upstream/codecs.js';
+import { SharedUpstreamState } from '../upstream/shared/layout.js';
 import { PoolRegistry } from '../upstream/pool-registry.js';
 import { createRing, RingWriter } from '../stats/ring.js';
 import { RetryBudget } from '../filters/retry/retry-budget.js';
@@ -26,12 +27,14 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     connections: options.connectionsPerEndpoint,
     idleTimeoutMs: options.upstreamIdleTimeoutMs,
     connectTimeoutMs: options.connectTimeoutMs,
+    maxRequestsPerConnection: 0,
   });
+  const shared = new SharedUpstreamState(options.upstreamState);
   const ring = options.stats ? createRing() : null;
   if (ring !== null) send({ type: 'ring', workerId: options.workerId, ring });
   // loaded only when asked for: a worker without access logs does not hold pino
   const accessLog = options.accessLog === null ? null : new (await import('./access-log.js')).AccessLog(options.accessLog, options.accessLogSample);
-  const state = new WorkerState(new Generation(options.snapshot, registry), ring === null ? null : new RingWriter(ring), accessLog,
+  const state = new WorkerState(new Generation(options.snapshot, registry, shared), ring === null ? null : new RingWriter(ring), accessLog,
     new RetryBudget(options.retryBudgetRatio, options.retryBudgetMinPerSecond));
   const listeners = options.snapshot.listeners.map((spec, i) => new UwsListener(new ListenerRuntime(spec, state, i)));
   try {
@@ -59,15 +62,27 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     if (msg.type === 'drain') void drain(msg.timeoutMs);
     else if (msg.type === 'drain-inbound') drainInbound();
     else if (msg.type === 'snapshot') {
-      state.gen = new Generation(msg.snapshot, registry);
+      state.gen = new Generation(msg.snapshot, registry, shared);
       send({ type: 'applied', workerId: options.workerId, generation: msg.snapshot.generation });
     }
     else if (msg.type === 'crash') setImmediate(crashOnPurpose);
   });
   send({ type: 'ready', workerId: options.workerId, generation: options.snapshot.generation });
   const gauges = setInterval(() => {
-    const endpoints: [string, number, number][] = [];
-    for (const [key, ep] of state.gen.endpoints) endpoints.push([key, ep.inflight, ep.pool.connectionCount]);
+    const byKey = new Map<string, [string, number, number]>();
+    const pools = new Set<unknown>();
+    for (const c of state.gen.clusters) {
+      for (const ep of c.endpoints) {
+        let g = byKey.get(ep.key);
+        if (g === undefined) byKey.set(ep.key, (g = [ep.key, 0, 0]));
+        g[1] += ep.inflight;
+        if (!pools.has(ep.pool)) {
+          pools.add(ep.pool);
+          g[2] += ep.pool.connectionCount;
+        }
+      }
+    }
+    const endpoints = [...byKey.values()];
     send({ type: 'gauges', workerId: options.workerId, inflight: state.inflight, endpoints });
   }, GAUGES_EVERY_MS);
   gauges.unref();

@@ -24,6 +24,8 @@ export interface DataPlaneSettings {
 export interface WorkerOptions extends DataPlaneSettings {
   workerId: number;
   snapshot: Snapshot;
+  /** sidecar-wide upstream counters (limits, outlier ejection), shared by every worker */
+  upstreamState: SharedArrayBuffer;
 }
 
 export type ToWorker =
