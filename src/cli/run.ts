@@ -1,5 +1,6 @@
 // `meshlet run`: load and validate the config, refuse ports another process serves, start the
 // workers, the admin endpoint and the control socket, and drain on SIGTERM/SIGINT.
+import { upstreamMetrics } from '../upstream/shared/report.js';
 import { spawn } from 'node:child_process';
 import { watch } from 'node:fs';
 import path from 'node:path';
@@ -90,7 +91,11 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
   } catch (err) {
     throw new StartupError((err as Error).message);
   }
-  const stats = new StatsService({ workers: () => supervisor.workerCount, generation: () => store.generation });
+  const stats = new StatsService({
+    workers: () => supervisor.workerCount,
+    generation: () => store.generation,
+    upstream: () => upstreamMetrics(supervisor.upstream.state, store.snapshot),
+  });
   const supervisor: Supervisor = new Supervisor(snapshot, options, log, {
     snapshot: (s) => stats.registerSnapshot(s),
     ring: (id, ring) => stats.addRing(id, ring),

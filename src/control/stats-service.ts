@@ -11,6 +11,8 @@ const INTERVAL_MS = 10_000;
 export interface StatsSources {
   workers(): number;
   generation(): number;
+  /** sidecar-wide upstream counters (limits, outlier ejection) as metric samples */
+  upstream?(): MeshletMetric[];
 }
 
 interface WorkerGauges {
@@ -82,6 +84,7 @@ export class StatsService {
       metrics.push({ name: 'meshlet_upstream_connections', help: 'Open upstream connections per endpoint (all workers)', type: 'gauge', labels: { endpoint }, value: g.connections });
       metrics.push({ name: 'meshlet_upstream_requests_active', help: 'Requests in flight per upstream endpoint (all workers)', type: 'gauge', labels: { endpoint }, value: g.inflight });
     }
+    if (this.sources.upstream !== undefined) metrics.push(...this.sources.upstream());
     return renderPrometheus(this.aggregator, { workers: this.sources.workers(), configGeneration: this.sources.generation(), metrics }, { sourceWorkload: this.sourceWorkload });
   }
 
