@@ -1,5 +1,5 @@
 // The admin endpoint (loopback by default): /ready for probes, stats (Prometheus text with Istio's
-// names, HDR histograms), /config_dump, /clusters, /workers, and a crash drill for one worker.
+// names, HDR histograms, latency plot SVG), /config_dump, /clusters, /workers, and a crash drill for one worker.
 // Admin traffic is rare and small: plain node:http and JSON are fine here, never on the data path.
 import http from 'node:http';
 import type { ConfigStore } from '../control/config-store.js';
@@ -15,7 +15,7 @@ export interface AdminContext {
   stats: StatsService;
 }
 
-const ENDPOINTS = '/ready /workers /stats/prometheus /stats/histograms[?interval=1] POST /stats/histograms/reset /config_dump /clusters POST /workers/N/crash';
+const ENDPOINTS = '/ready /workers /stats/prometheus /stats/histograms[?interval=1] /stats/plot[?interval=1&by=series] POST /stats/histograms/reset /config_dump /clusters POST /workers/N/crash';
 
 type Send = (status: number, body: string, type?: string) => void;
 
@@ -50,6 +50,11 @@ function route(ctx: AdminContext, method: string, url: URL, send: Send): void {
     case '/workers': return json(send, { generation: ctx.store.generation, workers: ctx.supervisor.status() });
     case '/stats/prometheus': return send(200, ctx.stats.prometheus(), PROMETHEUS_CONTENT_TYPE);
     case '/stats/histograms': return json(send, ctx.stats.histograms(url.searchParams.get('interval') === '1' ? 'interval' : 'cumulative'));
+    case '/stats/plot': {
+      const by = url.searchParams.get('by') ?? 'route';
+      if (by !== 'route' && by !== 'series') return send(400, 'by: route or series\n');
+      return send(200, ctx.stats.plot(url.searchParams.get('interval') === '1' ? 'interval' : 'cumulative', by), 'image/svg+xml');
+    }
     case '/stats/histograms/reset':
       if (!post) return send(405, 'use POST\n');
       ctx.stats.reset();

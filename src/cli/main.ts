@@ -14,7 +14,9 @@ const USAGE = `usage:
   meshlet wait-ready [--timeout 30s] [--admin HOST:PORT]
   meshlet apply -f FILE.yaml [-f MORE.yaml] [--dry-run] [--if-generation N] [--socket PATH | --admin-port P]
   meshlet config [--socket PATH | --admin-port P]
-  meshlet stats [--histograms [--interval] [--route SERVICE] [--json]] [--socket PATH | --admin-port P]
+  meshlet stats [--histograms [--interval] [--route SERVICE] [--format table|json|hlog] [--out FILE]]
+                [--socket PATH | --admin-port P]
+  meshlet stats --plot FILE.svg [--interval] [--route SERVICE] [--by route|series] [--from FILE.hlog|FILE.json …]
   meshlet demo            run the built-in canary demo (two apps + meshlet, seed's 90/10 split)
 `;
 
@@ -24,7 +26,7 @@ async function main(argv: string[]): Promise<void> {
     case 'run': return runUntilSignal(parseRun(rest));
     case 'apply': return (await import('./control-commands.js')).applyCommand(rest);
     case 'config': return (await import('./control-commands.js')).configCommand(rest);
-    case 'stats': return (await import('./control-commands.js')).statsCommand(rest);
+    case 'stats': return (await import('./stats-command.js')).statsCommand(rest);
     case 'wait-ready': return (await import('./wait-ready.js')).waitReadyCommand(rest);
     case 'demo': {
       const { runDemo } = await import('./demo.js');

@@ -1,8 +1,11 @@
 // Control-thread side of stats: one aggregator fed by every worker's ring, drained every 100 ms,
-// with a new "last interval" every 10 s; renders Prometheus text and histogram reports.
+// with a new "last interval" every 10 s; renders Prometheus text, histogram reports and plots.
 import type { Snapshot } from '../config/snapshot.js';
 import { StatsAggregator, type StatsView } from '../stats/aggregator.js';
 import { histogramsReport, type HistogramsReport } from '../stats/histograms-report.js';
+import { LineBuilder, type PlotGrouping } from '../stats/plot/lines.js';
+import { addAggregator, liveTitles } from '../stats/plot/sources.js';
+import { renderPlot } from '../stats/plot/svg.js';
 import { renderPrometheus, type MeshletMetric } from '../stats/prometheus.js';
 
 const DRAIN_EVERY_MS = 100;
@@ -91,6 +94,15 @@ export class StatsService {
   histograms(view: StatsView, encode = true): HistogramsReport {
     this.aggregator.drainAll();
     return histogramsReport(this.aggregator, view, { encode });
+  }
+
+  /** The latency percentile plot (SVG), one line per route or series; computed on demand. */
+  plot(view: StatsView, by: PlotGrouping = 'route'): string {
+    this.aggregator.drainAll();
+    const b = new LineBuilder(this.aggregator.webAssembly);
+    addAggregator(b, this.aggregator, view, by);
+    const start = view === 'interval' ? this.aggregator.intervalStartMs : this.aggregator.cumulativeStartMs;
+    return renderPlot(b.finish(), liveTitles(view, start, Date.now()));
   }
 
   reset(): void {
