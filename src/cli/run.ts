@@ -51,6 +51,7 @@ export const DEFAULT_RUN_OPTIONS: Omit<RunOptions, 'configFiles'> = {
   setHttpProxy: false,
   retryBudgetRatio: 0.2,
   retryBudgetMinPerSecond: 10,
+  tracing: null,
 };
 
 export function defaultControlSocket(adminPort: number): string {
@@ -100,7 +101,7 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
     snapshot: (s) => stats.registerSnapshot(s),
     ring: (id, ring) => stats.addRing(id, ring),
     exited: (id) => stats.removeRing(id),
-    gauges: (id, inflight, endpoints) => stats.setGauges(id, inflight, endpoints),
+    gauges: (id, inflight, endpoints, trace) => stats.setGauges(id, inflight, endpoints, trace),
   });
   const admin = await startAdmin(options.adminHost, options.adminPort, { supervisor, store, stats })
     .catch((err: Error) => { throw new StartupError(err.message); });

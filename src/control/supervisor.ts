@@ -2,7 +2,7 @@
 // and drains them all on shutdown.
 import { Worker } from 'node:worker_threads';
 import type { Snapshot } from '../config/snapshot.js';
-import type { DataPlaneSettings, FromWorker, ToWorker, WorkerOptions } from '../listener/protocol.js';
+import type { DataPlaneSettings, FromWorker, ToWorker, TraceCounts, WorkerOptions } from '../listener/protocol.js';
 import type { Logger } from '../log.js';
 import { OutlierSweeper } from './outlier-sweep.js';
 import { UpstreamSlots } from './upstream-slots.js';
@@ -15,7 +15,7 @@ export interface SupervisorHooks {
   snapshot(snapshot: Snapshot): void;
   ring(workerId: number, ring: SharedArrayBuffer): void;
   exited(workerId: number): void;
-  gauges(workerId: number, inflight: number, endpoints: [string, number, number][]): void;
+  gauges(workerId: number, inflight: number, endpoints: [string, number, number][], trace: TraceCounts | null): void;
 }
 
 export interface SupervisorOptions extends DataPlaneSettings {
@@ -39,6 +39,7 @@ function dataPlaneSettings(o: DataPlaneSettings): DataPlaneSettings {
     codec: o.codec, connectionsPerEndpoint: o.connectionsPerEndpoint, upstreamIdleTimeoutMs: o.upstreamIdleTimeoutMs,
     connectTimeoutMs: o.connectTimeoutMs, logLevel: o.logLevel, accessLog: o.accessLog, accessLogSample: o.accessLogSample,
     stats: o.stats, retryBudgetRatio: o.retryBudgetRatio, retryBudgetMinPerSecond: o.retryBudgetMinPerSecond,
+    tracing: o.tracing,
   };
 }
 
@@ -130,7 +131,7 @@ export class Supervisor {
       let settled = false;
       worker.on('message', (msg: FromWorker) => {
         if (msg.type === 'gauges') {
-          this.hooks.gauges(workerId, msg.inflight, msg.endpoints);
+          this.hooks.gauges(workerId, msg.inflight, msg.endpoints, msg.trace);
         } else if (msg.type === 'ring') {
           this.hooks.ring(workerId, msg.ring);
         } else if (msg.type === 'applied') {

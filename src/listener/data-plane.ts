@@ -1,6 +1,6 @@
 // A data-plane worker: builds the generation, opens every listener, and drains on request.
 import type { MessagePort } from 'node:worker_threads';
-import { configureWorkerLog } from '../log.js';
+import { configureWorkerLog, workerLog } from '../log.js';
 import { loadCodec } from '../upstream/codecs.js';
 import { SharedUpstreamState } from '../upstream/shared/layout.js';
 import { PoolRegistry } from '../upstream/pool-registry.js';
@@ -15,6 +15,8 @@ const GAUGES_EVERY_MS = 1000;
 /** a draining worker reports quiet after this long with nothing in flight and no new request */
 const QUIET_MS = 1000;
 const QUIET_CHECK_MS = 100;
+/** spans still queued at drain get this long to reach the collector */
+const TRACE_FLUSH_MS = 1000;
 
 function crashOnPurpose(): never {
   throw new Error('crash requested through the admin endpoint');
@@ -36,6 +38,13 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   const accessLog = options.accessLog === null ? null : new (await import('./access-log.js')).AccessLog(options.accessLog, options.accessLogSample);
   const state = new WorkerState(new Generation(options.snapshot, registry, shared), ring === null ? null : new RingWriter(ring), accessLog,
     new RetryBudget(options.retryBudgetRatio, options.retryBudgetMinPerSecond));
+  if (options.tracing !== null) {
+    // loaded only when asked for, like the access log
+    const { Tracer } = await import('../tracing/tracer.js');
+    const collector = options.tracing.endpoint;
+    state.tracer = new Tracer(options.tracing, (err, dropped, suppressed) => workerLog().warn(
+      { collector, err: err.message, dropped, failuresNotLogged: suppressed }, 'trace export failed; spans dropped'));
+  }
   const listeners = options.snapshot.listeners.map((spec, i) => new UwsListener(new ListenerRuntime(spec, state, i)));
   try {
     await Promise.all(listeners.map((l) => l.listen()));
@@ -68,7 +77,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     else if (msg.type === 'crash') setImmediate(crashOnPurpose);
   });
   send({ type: 'ready', workerId: options.workerId, generation: options.snapshot.generation });
-  const gauges = setInterval(() => {
+  const sendGauges = (): void => {
     const byKey = new Map<string, [string, number, number]>();
     const pools = new Set<unknown>();
     for (const c of state.gen.clusters) {
@@ -83,8 +92,10 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
       }
     }
     const endpoints = [...byKey.values()];
-    send({ type: 'gauges', workerId: options.workerId, inflight: state.inflight, endpoints });
-  }, GAUGES_EVERY_MS);
+    const tracer = state.tracer;
+    send({ type: 'gauges', workerId: options.workerId, inflight: state.inflight, endpoints, trace: tracer === null ? null : [tracer.exported, tracer.dropped] });
+  };
+  const gauges = setInterval(sendGauges, GAUGES_EVERY_MS);
   gauges.unref();
 
   let quietCheck: NodeJS.Timeout | undefined;
@@ -120,6 +131,10 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     const left = state.inflight;
     for (const l of listeners) l.close();
     accessLog?.flush();
+    if (state.tracer !== null) {
+      await state.tracer.shutdown(TRACE_FLUSH_MS);
+      sendGauges(); // the final span counts
+    }
     await registry.destroyAll();
     send({ type: 'drained', workerId: options.workerId, inflight: left });
     port.close();

@@ -19,6 +19,7 @@ import { writeDirect, writeError, writeRedirect } from '../http/respond.js';
 import { statusLine } from '../http/status-lines.js';
 import { FLAG_DC, FLAG_DI, FLAG_NONE, FLAG_UR, flagCode, flagName } from '../stats/flags.js';
 import { DIRECTION_INBOUND, DIRECTION_OUTBOUND } from '../stats/ring.js';
+import type { Span } from '../tracing/span.js';
 import type { CompiledRoute } from '../routing/route.js';
 import type { RequestView } from '../routing/request-view.js';
 import type { UpstreamController, UpstreamHandler, UpstreamRequest } from '../upstream/codec.js';
@@ -80,6 +81,10 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
   readonly gen: Generation;
   readonly onAbortedBound: () => void;
   requestId = '';
+  /** the mTLS peer's identity (SPIFFE URI) when known; null otherwise (set by the TLS front) */
+  peerPrincipal: string | null = null;
+  /** this hop's span when tracing is on and the request is sampled (src/tracing/) */
+  private span: Span | null = null;
   private remote = '';
   private bodyKind = NO_BODY;
   private contentLength = -1;
@@ -159,6 +164,9 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
 
     const err = this.readFraming();
     if (err !== null) return this.fail(err);
+    // tracing: continue or start the trace; the outgoing trace headers are rewritten in place
+    const tracer = this.listener.state.tracer;
+    if (tracer !== null) this.span = tracer.start(this);
     if (this.bodyKind !== NO_BODY) {
       const body = new ClientBody(this.res);
       this.body = body;
@@ -702,6 +710,9 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
       this.admission = null;
     }
     this.record();
+    if (this.span !== null) {
+      this.span.end(this.aborted ? 0 : this.status, this.flag, this.endpoint, this.gen.cluster(this.clusterId), this.peerPrincipal);
+    }
     this.listener.state.requestDone();
   }
 
