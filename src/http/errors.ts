@@ -85,3 +85,8 @@ export function retriesExhausted(err: ProxyError): ProxyError {
 export function upstreamOverflow(cluster: string): ProxyError {
   return new ProxyError('UPSTREAM_OVERFLOW', 503, 'UO', 'upstream', false, `upstream connection pool overflow in ${cluster}`);
 }
+
+/** An AuthorizationPolicy denied the request: 403 `RBAC: access denied`, flag RBAC (as Envoy). */
+export function rbacDenied(policy: string): ProxyError {
+  return new ProxyError('RBAC_DENIED', 403, 'RBAC', 'downstream', false, `denied by ${policy}`);
+}
