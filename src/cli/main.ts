@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// meshlet's command line: `run`, `demo`, `help`.
+// meshlet's command line: `run`, `demo`, `ca`, `help`.
 import { parseArgs } from 'node:util';
 import { parseDurationMs, parseFraction, parseHostPort, parsePositiveInt } from './args.js';
 import { isCodecName, type CodecName } from '../upstream/codecs.js';
@@ -16,6 +16,7 @@ const USAGE = `usage:
   meshlet config [--socket PATH | --admin-port P]
   meshlet stats [--histograms [--interval] [--route SERVICE] [--json]] [--socket PATH | --admin-port P]
   meshlet demo            run the built-in canary demo (two apps + meshlet, seed's 90/10 split)
+  meshlet ca init|issue|token|serve …   the built-in mesh CA (\`meshlet ca\` for usage)
 `;
 
 async function main(argv: string[]): Promise<void> {
@@ -25,6 +26,7 @@ async function main(argv: string[]): Promise<void> {
     case 'apply': return (await import('./control-commands.js')).applyCommand(rest);
     case 'config': return (await import('./control-commands.js')).configCommand(rest);
     case 'stats': return (await import('./control-commands.js')).statsCommand(rest);
+    case 'ca': return (await import('./ca.js')).caCommand(rest);
     case 'wait-ready': return (await import('./wait-ready.js')).waitReadyCommand(rest);
     case 'demo': {
       const { runDemo } = await import('./demo.js');
