@@ -69,7 +69,8 @@ export class CaClientIdentitySource extends BaseIdentitySource {
 
   private arm(delayMs: number, nextRetryMs: number): void {
     if (this.#closed) return;
-    this.#timer = setTimeout(() => { void this.renew(nextRetryMs); }, Math.min(delayMs, 2 ** 31 - 1)).unref();
+    // ref'd: a started source holds the process until close(), like a server
+    this.#timer = setTimeout(() => { void this.renew(nextRetryMs); }, Math.min(delayMs, 2 ** 31 - 1));
   }
 
   private async renew(retryMs: number): Promise<void> {

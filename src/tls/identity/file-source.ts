@@ -43,8 +43,9 @@ export class FileIdentitySource extends BaseIdentitySource {
       throw new Error(`${this.what}: ${(err as Error).message}`);
     }
     this.setIdentity(id);
-    // watch the directory, not the files: writers replace files by rename (and Kubernetes swaps a symlink)
-    this.#watcher = watch(this.dir, { persistent: false }, () => this.changed());
+    // watch the directory, not the files: writers replace files by rename (and Kubernetes swaps a
+    // symlink). Like a server, a started source holds the process until close().
+    this.#watcher = watch(this.dir, () => this.changed());
     this.#watcher.on('error', (err) => this.log.error({ err, dir: this.dir }, 'identity directory watch failed; the current identity stays until restart'));
     this.log.info({ spiffeId: id.spiffeId, notAfter: id.notAfter.toISOString(), dir: this.dir }, 'workload identity loaded');
     return id;

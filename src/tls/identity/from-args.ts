@@ -32,7 +32,7 @@ export function identitySourceFromArgs(args: IdentityArgs, log?: Logger): Identi
   }
   if (caGiven.length === 0) return null;
   const missing = (['ca-url', 'ca-token', 'identity'] as const).filter((f) => args[f] === undefined);
-  if (missing.length > 0) throw new Error(`--${caGiven.join(', --')} also ${missing.length === 1 ? 'needs' : 'need'} --${missing.join(' and --')} (a CA identity takes --ca-url URL --ca-token T --identity spiffe://… [--ca-root FILE])`);
+  if (missing.length > 0) throw new Error(`incomplete CA identity flags: missing --${missing.join(' and --')} (a CA identity takes --ca-url URL --ca-token T --identity spiffe://… [--ca-root FILE])`);
   return new CaClientIdentitySource({
     caUrl: args['ca-url'] as string,
     token: args['ca-token'] as string,
