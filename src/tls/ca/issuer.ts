@@ -29,8 +29,9 @@ export interface ValidityOverride {
 function window(ca: LoadedCa, ttlMs: number, override: ValidityOverride = {}): { notBefore: number; notAfter: number } {
   const now = Date.now();
   const notBefore = override.notBefore?.getTime() ?? now - CLOCK_SKEW_MS;
+  // rounded up: certificates count whole seconds, and truncating would shorten a short lifetime;
   // a leaf never outlives its root
-  const notAfter = override.notAfter?.getTime() ?? Math.min(now + ttlMs, ca.notAfter.getTime());
+  const notAfter = override.notAfter?.getTime() ?? Math.min(Math.ceil((now + ttlMs) / 1000) * 1000, ca.notAfter.getTime());
   return { notBefore, notAfter };
 }
 

@@ -1,6 +1,7 @@
 // CaClientIdentitySource: a key (generated in the piscina pool, never leaving the process) and a
 // certificate from `meshlet ca serve` — first with a one-time join token, then renewed at 80% of
 // its lifetime with the current certificate as credential, retrying with backoff on failure.
+// The next key and CSR are made as soon as a certificate arrives, so a renewal is one round trip.
 import { readFileSync } from 'node:fs';
 import { createLogger, type Logger } from '../../log.js';
 import { runCrypto } from '../ca/crypto-pool.js';
@@ -26,6 +27,8 @@ export interface CaClientOptions {
   log?: Logger;
 }
 
+type Csr = { keyPem: string; csrPem: string };
+
 const RETRY_FIRST_MS = 1000;
 const RETRY_MAX_MS = 60_000;
 
@@ -33,6 +36,8 @@ export class CaClientIdentitySource extends BaseIdentitySource {
   readonly #opts: CaClientOptions;
   readonly #trust: string | undefined;
   #timer: NodeJS.Timeout | null = null;
+  /** never rejects (null when pre-generation failed); kept across retries until a certificate arrives */
+  #nextCsr: Promise<Csr | null> | null = null;
   #closed = false;
 
   constructor(opts: CaClientOptions) {
@@ -54,13 +59,23 @@ export class CaClientIdentitySource extends BaseIdentitySource {
 
   /** New key, CSR, signature; the answer is checked as a peer would check it before it is used. */
   private async fetch(auth: SignAuth): Promise<WorkloadIdentity> {
-    const { keyPem, csrPem } = await runCrypto({ kind: 'create-csr', spiffeId: this.#opts.identity });
+    const csr = (await this.#nextCsr) ?? (await this.newCsr());
+    this.#nextCsr = Promise.resolve(csr);
+    const { keyPem, csrPem } = csr;
     const res = await requestCertificate(this.#opts.caUrl, this.#trust, auth, { csr: csrPem, ...(this.#opts.ttl === undefined ? {} : { ttl: this.#opts.ttl }) });
     const v = verifyChainAndIdentity({ cert: res.certPem, caPem: res.caPem, keyPem, expectedId: this.#opts.identity });
     return { spiffeId: v.spiffeId, certPem: res.certPem, keyPem, caPem: res.caPem, notBefore: v.notBefore, notAfter: v.notAfter };
   }
 
+  private newCsr(): Promise<Csr> {
+    return runCrypto({ kind: 'create-csr', spiffeId: this.#opts.identity });
+  }
+
   private scheduleRenewal(id: WorkloadIdentity): void {
+    this.#nextCsr = this.newCsr().catch((err: unknown) => {
+      this.log.warn({ err: (err as Error).message }, 'could not prepare the next key; the renewal will make one');
+      return null;
+    });
     // from now, not from notBefore: notBefore is backdated for clock skew
     const now = Date.now();
     const delay = Math.max(0, (id.notAfter.getTime() - now) * (this.#opts.renewAt ?? 0.8));
@@ -94,6 +109,7 @@ export class CaClientIdentitySource extends BaseIdentitySource {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#nextCsr = null;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.stopExpiryWatch();
   }
