@@ -1,11 +1,12 @@
 // `meshlet ca init | issue | token | serve`: the built-in mesh certificate authority.
 // Private keys are written 0600 and never printed or logged; stdout carries only what was asked for.
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseHostPort } from './args.js';
 import { createLogger } from '../log.js';
 import { closeCryptoPool } from '../tls/ca/crypto-pool.js';
-import { ensurePrivateDir, writeFileAtomic } from '../tls/ca/files.js';
+import { writeFileAtomic } from '../tls/ca/files.js';
 import { issueWorkloadKeyAndCert } from '../tls/ca/issuer.js';
 import { startCaServer } from '../tls/ca/server.js';
 import { initCa, loadCa } from '../tls/ca/store.js';
@@ -63,7 +64,8 @@ async function issue(args: string[]): Promise<void> {
   const ca = loadCa(dir);
   const id = parseSpiffeIdIn(required(values.identity, '--identity', 'issue'), ca.trustDomain).uri;
   const issued = await issueWorkloadKeyAndCert(ca, id, ttlMs);
-  ensurePrivateDir(out);
+  // created private; an existing directory keeps its mode (key.pem itself is 0600)
+  mkdirSync(out, { recursive: true, mode: 0o700 });
   // key first, trust bundle last: a watcher debouncing on the directory sees a complete set last
   writeFileAtomic(path.join(out, IDENTITY_FILES.key), issued.keyPem, 0o600);
   writeFileAtomic(path.join(out, IDENTITY_FILES.cert), issued.certPem, 0o644);
