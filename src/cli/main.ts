@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// meshlet's command line: `run`, `demo`, `ca`, `help`.
+// meshlet's command line: `run`, `demo`, `help`.
 import { parseArgs } from 'node:util';
 import { parseDurationMs, parseFraction, parseHostPort, parsePositiveInt } from './args.js';
 import { isCodecName, type CodecName } from '../upstream/codecs.js';
