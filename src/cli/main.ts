@@ -26,8 +26,8 @@ async function main(argv: string[]): Promise<void> {
     case 'apply': return (await import('./control-commands.js')).applyCommand(rest);
     case 'config': return (await import('./control-commands.js')).configCommand(rest);
     case 'stats': return (await import('./control-commands.js')).statsCommand(rest);
-    case 'ca': return (await import('./ca.js')).caCommand(rest);
     case 'wait-ready': return (await import('./wait-ready.js')).waitReadyCommand(rest);
+    case 'ca': return (await import('./ca.js')).caCommand(rest);
     case 'demo': {
       const { runDemo } = await import('./demo.js');
       return runDemo();
