@@ -22,6 +22,7 @@ const USAGE = `usage:
                 [--socket PATH | --admin-port P]
   meshlet stats --plot FILE.svg [--interval] [--route SERVICE] [--by route|series] [--from FILE.hlog|FILE.json …]
   meshlet demo            run the built-in canary demo (two apps + meshlet, seed's 90/10 split)
+  meshlet ca init|issue|token|serve …   the built-in mesh CA (\`meshlet ca\` for usage)
 `;
 
 async function main(argv: string[]): Promise<void> {
@@ -32,6 +33,7 @@ async function main(argv: string[]): Promise<void> {
     case 'config': return (await import('./control-commands.js')).configCommand(rest);
     case 'stats': return (await import('./stats-command.js')).statsCommand(rest);
     case 'wait-ready': return (await import('./wait-ready.js')).waitReadyCommand(rest);
+    case 'ca': return (await import('./ca.js')).caCommand(rest);
     case 'demo': {
       const { runDemo } = await import('./demo.js');
       return runDemo();
