@@ -95,6 +95,10 @@ function readClauses(
       preds.push(p);
     }
     if (preds.length === 0) r.ck.error(block.path, `\`${key}.${inner}\` must not be empty`);
+    const has = (a: AuthzAttribute) => preds.some((p) => p.attr === a);
+    if (has('serviceAccount') && (has('principal') || has('namespace'))) {
+      r.ck.error(block.path, 'cannot set serviceAccounts with namespaces or principals');
+    }
     out.push(preds);
   }
   return out;
