@@ -231,7 +231,7 @@ test('DestinationRule tls errors: SIMPLE/MUTUAL refused, user certificates with 
   assert.match(expectError(dr('subsets: [{name: v1, trafficPolicy: {tls: {mode: MUTUAL, clientCertificate: /c.pem}}}]'), 'spec.subsets[0].trafficPolicy.tls.mode', DR, 0), /MUTUAL/);
   assert.match(expectError(dr('trafficPolicy: {tls: {mode: ISTIO_MUTUAL, credentialName: x}}'), 'spec.trafficPolicy.tls.credentialName', DR, 0), /cannot specify credentialName/);
   assert.match(expectError(dr('trafficPolicy: {tls: {mode: TLS13}}'), 'spec.trafficPolicy.tls.mode', DR, 0), /unknown TLS mode TLS13/);
-  expectError(dr('trafficPolicy: {portLevelSettings: [{tls: {mode: ISTIO_MUTUAL}}]}'), 'spec.trafficPolicy.portLevelSettings[0].port.number', DR, 0);
+  expectError(dr('trafficPolicy: {portLevelSettings: [{tls: {mode: ISTIO_MUTUAL}}]}'), 'spec.trafficPolicy.portLevelSettings[0].port', DR, 0);
   expectError(dr('trafficPolicy: {portLevelSettings: [{port: {number: 0}, tls: {mode: DISABLE}}]}'), 'spec.trafficPolicy.portLevelSettings[0].port.number', DR, 0);
   warned(dr('trafficPolicy: {tls: {mode: ISTIO_MUTUAL, insecureSkipVerify: true}}'), 'spec.trafficPolicy.tls.insecureSkipVerify:', 'no effect');
 });
