@@ -5,8 +5,10 @@
 import { hostAliases, hostKey } from './hosts.js';
 import { planListeners, type PlannedListener } from './listeners.js';
 import type {
-  DestinationRuleModel, Model, Parsed, ServiceEntryModel, SidecarModel, VirtualServiceModel, WorkloadEntryModel,
+  AuthorizationPolicyModel, DestinationRuleModel, Model, Parsed, PeerAuthenticationModel, ServiceEntryModel, SidecarModel,
+  VirtualServiceModel, WorkloadEntryModel,
 } from './model.js';
+import { planPeerAuthn, type PeerAuthnPlan } from './peer-authn.js';
 import { resourceKey } from './resource.js';
 
 export interface OwnedVirtualService {
@@ -28,6 +30,10 @@ export interface Catalog {
   allDestinationRules: Parsed<DestinationRuleModel>[];
   workloadEntries: Parsed<WorkloadEntryModel>[];
   listeners: PlannedListener[];
+  /** the PeerAuthentication in effect at each level */
+  peerAuthn: PeerAuthnPlan;
+  /** every AuthorizationPolicy, in file order (all apply to this workload) */
+  authorizationPolicies: Parsed<AuthorizationPolicyModel>[];
 }
 
 const where = (p: Parsed) => `${p.res.file} (document ${p.res.doc})`;
@@ -58,6 +64,7 @@ export function buildCatalog(parsed: readonly Parsed[]): Catalog {
   for (const sc of sidecars.slice(1)) {
     sc.ck.warn('', `several Sidecars: meshlet opens the listeners of all of them (Istio applies one per workload; first is Sidecar/${sidecars[0]?.res.name})`);
   }
+  const listeners = planListeners(sidecars);
   return {
     ...claimHosts(ofKind<VirtualServiceModel>(unique, 'VirtualService')),
     serviceEntries,
@@ -65,7 +72,9 @@ export function buildCatalog(parsed: readonly Parsed[]): Catalog {
     destinationRules,
     allDestinationRules,
     workloadEntries: ofKind<WorkloadEntryModel>(unique, 'WorkloadEntry'),
-    listeners: planListeners(sidecars),
+    listeners,
+    peerAuthn: planPeerAuthn(ofKind<PeerAuthenticationModel>(unique, 'PeerAuthentication'), listeners),
+    authorizationPolicies: ofKind<AuthorizationPolicyModel>(unique, 'AuthorizationPolicy'),
   };
 }
 

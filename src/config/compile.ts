@@ -1,9 +1,11 @@
 // Validated resources → Snapshot: listeners (with their inbound clusters first), virtual hosts,
 // and the outbound clusters those routes reference. Plain data, ready to post to the workers.
 import { buildCatalog } from './catalog.js';
+import { compileAuthz } from './compile/authz.js';
 import { ClusterTable } from './compile/clusters.js';
 import { compileVirtualHosts } from './compile/routes.js';
 import type { Resource } from './resource.js';
+import { mtlsModeFor } from './peer-authn.js';
 import type { ListenerSpec, Snapshot } from './snapshot.js';
 import { parseResources } from './validate/parse.js';
 
@@ -19,8 +21,9 @@ export function compileSnapshot(resources: readonly Resource[], generation: numb
       port: l.port,
       protocol: l.protocol,
       inboundClusterId: l.direction === 'inbound' ? clusters.inbound(l) : -1,
+      mtlsMode: mtlsModeFor(cat.peerAuthn, l),
     }),
   );
   const virtualHosts = compileVirtualHosts(cat, clusters);
-  return { generation, listeners, virtualHosts, clusters: clusters.list };
+  return { generation, listeners, virtualHosts, clusters: clusters.list, authz: compileAuthz(cat) };
 }

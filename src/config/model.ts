@@ -6,6 +6,7 @@ import type { HeadersModel } from './validate/header-ops.js';
 import type {
   DirectResponseSpec, Direction, FaultSpec, HashSpec, HeaderOpsSpec, LbPolicy, MatchSpec, OutlierSpec, PoolSpec, RedirectSpec, RetrySpec, RewriteSpec,
 } from './snapshot.js';
+import type { AuthzAction, CompiledPolicy } from './security-spec.js';
 
 export interface DestinationModel {
   /** host as written */
@@ -86,6 +87,8 @@ export type OutlierModel = OutlierSpec;
 export interface DestinationRuleModel {
   kind: 'DestinationRule';
   host: string;
+  /** trafficPolicy.tls at rule, subset and port level (validate/destination-rule-tls.ts) */
+  tls: DestinationRuleTlsModel;
   policy: TrafficPolicyModel | null;
   /** meshlet extension (annotation meshlet.io/load-balancer: peak-ewma): the default balancer is peak-EWMA */
   peakEwma: boolean;
@@ -107,6 +110,8 @@ export interface WorkloadModel {
   labels: Record<string, string>;
   /** >= 1 (Istio: 0/unset means 1) */
   weight: number;
+  /** Kubernetes service account the workload runs as; null when not declared */
+  serviceAccount: string | null;
 }
 
 export type ResolutionMode = 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN';
@@ -140,7 +145,48 @@ export interface SidecarModel {
   listeners: SidecarListenerModel[];
 }
 
-export type Model = VirtualServiceModel | DestinationRuleModel | ServiceEntryModel | WorkloadEntryModel | SidecarModel;
+export type TlsModeSetting = 'DISABLE' | 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL';
+
+/** One `tls` block (ClientTLSSettings) as written. */
+export interface TlsSettingsModel {
+  mode: TlsModeSetting;
+  subjectAltNames: string[];
+  sni: string | null;
+}
+
+/** The tls of one trafficPolicy: its own, and per port (a port entry without tls means none: no inheritance). */
+export interface PolicyTlsModel {
+  tls: TlsSettingsModel | null;
+  ports: { port: number; tls: TlsSettingsModel | null }[];
+}
+
+export interface DestinationRuleTlsModel {
+  top: PolicyTlsModel;
+  /** subset name → its trafficPolicy's tls (absent: the subset sets no trafficPolicy) */
+  subsets: Record<string, PolicyTlsModel>;
+}
+
+export type MtlsModeSetting = 'UNSET' | 'DISABLE' | 'PERMISSIVE' | 'STRICT';
+
+export interface PeerAuthenticationModel {
+  kind: 'PeerAuthentication';
+  /** selector.matchLabels; null when the policy has no selector (namespace- or mesh-wide) */
+  selector: Record<string, string> | null;
+  mode: MtlsModeSetting;
+  /** portLevelMtls, in the order written */
+  ports: { port: number; mode: MtlsModeSetting }[];
+}
+
+export interface AuthorizationPolicyModel {
+  kind: 'AuthorizationPolicy';
+  /** null when the policy does not apply to a sidecar (targetRef) or cannot be enforced (CUSTOM) */
+  action: AuthzAction | null;
+  policy: CompiledPolicy;
+}
+
+export type Model =
+  | VirtualServiceModel | DestinationRuleModel | ServiceEntryModel | WorkloadEntryModel | SidecarModel
+  | PeerAuthenticationModel | AuthorizationPolicyModel;
 
 /** A resource with its typed model and the checker its issues go to. */
 export interface Parsed<M extends Model = Model> {

@@ -3,6 +3,7 @@
 // endpoints. Validation uses it to warn about dangling references; compilation to build clusters.
 import type { Catalog } from './catalog.js';
 import { hostKey } from './hosts.js';
+import { spiffeId } from './identity.js';
 import type { Parsed, ServiceEntryModel, SubsetModel, TrafficPolicyModel, WorkloadModel } from './model.js';
 import type { EndpointSpec } from './snapshot.js';
 import { effectivePolicy, type EffectivePolicy } from './traffic-policy.js';
@@ -52,7 +53,8 @@ export function endpointsOf(cat: Catalog, r: Resolved): EndpointSpec[] {
     for (const [w, source] of workloadsOf(cat, se, r.key)) {
       if (r.subset !== null && !hasLabels(w.labels, r.subset.labels)) continue;
       const named = sePort?.name == null ? undefined : w.ports[sePort.name];
-      out.push({ address: w.address, port: named ?? sePort?.targetPort ?? r.port, labels: w.labels, weight: w.weight, source, slot: -1 });
+      const serviceAccount = w.serviceAccount === null ? null : spiffeId(se.res.namespace, w.serviceAccount);
+      out.push({ address: w.address, port: named ?? sePort?.targetPort ?? r.port, labels: w.labels, weight: w.weight, source, slot: -1, serviceAccount });
     }
   }
   return out;
@@ -70,7 +72,7 @@ function workloadsOf(cat: Catalog, se: Parsed<ServiceEntryModel>, key: string): 
   // Istio: DNS resolution without endpoints resolves the host name itself.
   const host = hosts.find((h) => hostKey(h, ns) === key);
   if ((resolution === 'DNS' || resolution === 'DNS_ROUND_ROBIN') && host !== undefined && !host.startsWith('*')) {
-    return [[{ address: host.toLowerCase(), ports: {}, labels: {}, weight: 1 }, `ServiceEntry/${ns}/${se.res.name}#${host}`]];
+    return [[{ address: host.toLowerCase(), ports: {}, labels: {}, weight: 1, serviceAccount: null }, `ServiceEntry/${ns}/${se.res.name}#${host}`]];
   }
   return [];
 }

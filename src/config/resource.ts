@@ -1,11 +1,17 @@
 // One Istio resource as read from YAML, before validation: where it came from, who it is, and its
 // raw `spec`. Also the list of kinds and API versions meshlet handles.
 
-export const HANDLED_KINDS = ['Sidecar', 'ServiceEntry', 'WorkloadEntry', 'DestinationRule', 'VirtualService'] as const;
+export const HANDLED_KINDS = [
+  'Sidecar', 'ServiceEntry', 'WorkloadEntry', 'DestinationRule', 'VirtualService', 'PeerAuthentication', 'AuthorizationPolicy',
+] as const;
 export type ResourceKind = (typeof HANDLED_KINDS)[number];
 
 export const HANDLED_GROUP = 'networking.istio.io';
 export const HANDLED_VERSIONS: readonly string[] = ['v1alpha3', 'v1beta1', 'v1'];
+/** security.istio.io kinds and the versions meshlet reads for them */
+export const SECURITY_GROUP = 'security.istio.io';
+export const SECURITY_KINDS: readonly string[] = ['PeerAuthentication', 'AuthorizationPolicy'];
+export const SECURITY_VERSIONS: readonly string[] = ['v1beta1', 'v1'];
 
 export interface Resource {
   kind: ResourceKind;
@@ -25,11 +31,10 @@ export interface Resource {
 
 export function isHandled(kind: string, apiVersion: string): kind is ResourceKind {
   const slash = apiVersion.indexOf('/');
-  return (
-    (HANDLED_KINDS as readonly string[]).includes(kind) &&
-    apiVersion.slice(0, slash) === HANDLED_GROUP &&
-    HANDLED_VERSIONS.includes(apiVersion.slice(slash + 1))
-  );
+  const group = apiVersion.slice(0, slash);
+  const version = apiVersion.slice(slash + 1);
+  if (SECURITY_KINDS.includes(kind)) return group === SECURITY_GROUP && SECURITY_VERSIONS.includes(version);
+  return (HANDLED_KINDS as readonly string[]).includes(kind) && group === HANDLED_GROUP && HANDLED_VERSIONS.includes(version);
 }
 
 /** `Kind/name`, the resource label used in every issue. */

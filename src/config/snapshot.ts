@@ -1,6 +1,9 @@
 // The compiled configuration: plain data only (structured-clone safe), built once by the control
 // thread from validated Istio resources and posted to every worker. Workers turn it into runtime
 // tables (RegExp objects, maps) once per generation; the request path only looks things up.
+import type { AuthzSpec, ClusterTlsSpec, MtlsMode } from './security-spec.js';
+
+export type * from './security-spec.js';
 
 export type StringMatchKind = 'exact' | 'prefix' | 'regex';
 
@@ -205,6 +208,8 @@ export interface EndpointSpec {
   source: string;
   /** slot of (cluster, endpoint) in the sidecar-wide shared state; assigned by the control thread (-1 before) */
   slot: number;
+  /** expected peer identity `spiffe://<trust domain>/ns/<ns>/sa/<serviceAccount>`; null when none is declared */
+  serviceAccount: string | null;
 }
 
 export interface ClusterSpec {
@@ -224,6 +229,8 @@ export interface ClusterSpec {
   endpoints: EndpointSpec[];
   /** slot in the sidecar-wide shared state; assigned by the control thread (-1 before) */
   slot: number;
+  /** DestinationRule TLS origination (ISTIO_MUTUAL); null: plaintext */
+  tls: ClusterTlsSpec | null;
 }
 
 export type Direction = 'outbound' | 'inbound';
@@ -237,6 +244,8 @@ export interface ListenerSpec {
   protocol: string;
   /** inbound only: the cluster that forwards to the local app (defaultEndpoint) */
   inboundClusterId: number;
+  /** inbound: PeerAuthentication mode for this port (Istio default PERMISSIVE); outbound: DISABLE */
+  mtlsMode: MtlsMode;
 }
 
 export interface Snapshot {
@@ -244,4 +253,6 @@ export interface Snapshot {
   listeners: ListenerSpec[];
   virtualHosts: VirtualHostSpec[];
   clusters: ClusterSpec[];
+  /** AuthorizationPolicies for inbound requests; null when there are none (authz skipped) */
+  authz: AuthzSpec | null;
 }

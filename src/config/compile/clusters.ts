@@ -5,6 +5,7 @@ import type { PlannedListener } from '../listeners.js';
 import { endpointsOf, resolveDestination } from '../resolve.js';
 import type { ClusterSpec } from '../snapshot.js';
 import { DEFAULT_POOL } from '../traffic-policy.js';
+import { clusterTls } from './cluster-tls.js';
 
 export interface ClusterRef {
   clusterId: number;
@@ -48,13 +49,13 @@ export class ClusterTable {
       warmupMs: 0,
       pool: DEFAULT_POOL,
       outlier: null,
-      endpoints: [{ address, port: ep.port, labels: {}, weight: 1, source: l.origin ?? '', slot: -1 }],
+      endpoints: [{ address, port: ep.port, labels: {}, weight: 1, source: l.origin ?? '', slot: -1, serviceAccount: null }],
     });
   }
 
-  private add(c: Omit<ClusterSpec, 'id' | 'slot'>): number {
+  private add(c: Omit<ClusterSpec, 'id' | 'slot' | 'tls'>): number {
     const id = this.list.length;
-    this.list.push({ id, ...c, slot: -1 });
+    this.list.push({ id, ...c, slot: -1, tls: clusterTls(this.cat, c) });
     this.byName.set(c.name, id);
     return id;
   }

@@ -1,6 +1,7 @@
 // DestinationRule: host, subsets (unique names, label selectors) and the load-balancer policy at
 // rule and subset level. Other traffic-policy blocks are type-checked and accepted.
 import type { DestinationRuleModel, SubsetModel } from '../model.js';
+import { readDestinationRuleTls } from './destination-rule-tls.js';
 import { Fields } from './fields.js';
 import { PEAK_EWMA_ANNOTATION, readTrafficPolicy } from './traffic-policy.js';
 import { hostProblem, isDnsLabel, readLabels } from './values.js';
@@ -29,7 +30,7 @@ export function parseDestinationRule(spec: Fields, annotations: Record<string, s
     if (name !== null && !names.has(name)) subsets.push({ name, labels, policy: subsetPolicy, path: item.path });
     if (name !== null) names.add(name);
   }
-  return { kind: 'DestinationRule', host, policy, peakEwma, subsets };
+  return { kind: 'DestinationRule', host, policy, peakEwma, subsets, tls: readDestinationRuleTls(spec) };
 }
 
 /** meshlet extension: `metadata.annotations["meshlet.io/load-balancer"]: peak-ewma`. */

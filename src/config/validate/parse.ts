@@ -5,7 +5,9 @@ import type { Model, Parsed } from '../model.js';
 import { resourceLabel, type Resource, type ResourceKind } from '../resource.js';
 import { Checker } from './checker.js';
 import { Fields } from './fields.js';
+import { AUTHORIZATION_POLICY_FIELDS, parseAuthorizationPolicy } from './authorization-policy.js';
 import { DESTINATION_RULE_FIELDS, parseDestinationRule } from './destination-rule.js';
+import { PEER_AUTHENTICATION_FIELDS, parsePeerAuthentication } from './peer-authentication.js';
 import { SERVICE_ENTRY_FIELDS, parseServiceEntry } from './service-entry.js';
 import { SIDECAR_FIELDS, parseSidecar } from './sidecar.js';
 import { VIRTUAL_SERVICE_FIELDS, parseVirtualService } from './virtual-service.js';
@@ -17,11 +19,15 @@ const SPEC_FIELDS: Record<ResourceKind, readonly string[]> = {
   ServiceEntry: SERVICE_ENTRY_FIELDS,
   WorkloadEntry: WORKLOAD_FIELDS,
   Sidecar: SIDECAR_FIELDS,
+  PeerAuthentication: PEER_AUTHENTICATION_FIELDS,
+  AuthorizationPolicy: AUTHORIZATION_POLICY_FIELDS,
 };
 
 export function parseResource(res: Resource, sink: ConfigIssue[]): Parsed {
   const ck = new Checker({ file: res.file, doc: res.doc, resource: resourceLabel(res) }, sink);
-  const spec = Fields.of(ck, res.spec, 'spec', SPEC_FIELDS[res.kind], true) ?? Fields.empty(ck, 'spec');
+  // security policies may have an empty spec (an ALLOW policy without rules: allow nothing)
+  const required = res.kind !== 'PeerAuthentication' && res.kind !== 'AuthorizationPolicy';
+  const spec = Fields.of(ck, res.spec, 'spec', SPEC_FIELDS[res.kind], required) ?? Fields.empty(ck, 'spec');
   return { res, ck, model: parseSpec(res, spec) };
 }
 
@@ -37,6 +43,10 @@ function parseSpec(res: Resource, spec: Fields): Model {
       return parseWorkloadEntry(spec);
     case 'Sidecar':
       return parseSidecar(spec);
+    case 'PeerAuthentication':
+      return parsePeerAuthentication(spec, res);
+    case 'AuthorizationPolicy':
+      return parseAuthorizationPolicy(spec, res);
   }
 }
 

@@ -3,7 +3,7 @@
 import type { WorkloadEntryModel, WorkloadModel } from '../model.js';
 import { checkNumber } from './checker.js';
 import type { Fields } from './fields.js';
-import { UNIX_UNSUPPORTED, hostProblem, isDnsLabel, isIp, isUnixAddress, readLabels } from './values.js';
+import { UNIX_UNSUPPORTED, hostProblem, isDnsLabel, isDnsSubdomain, isIp, isUnixAddress, readLabels } from './values.js';
 
 export const WORKLOAD_FIELDS = ['address', 'ports', 'labels', 'network', 'locality', 'weight', 'serviceAccount'];
 
@@ -36,13 +36,17 @@ export function readWorkload(f: Fields, rules: WorkloadRules): WorkloadModel | n
   }
   const labels = readLabels(f, 'labels') ?? {};
   const weight = f.number('weight', { integer: true, min: 0, max: 2 ** 32 - 1 });
-  for (const k of ['network', 'locality', 'serviceAccount']) f.string(k);
+  for (const k of ['network', 'locality']) f.string(k);
+  const serviceAccount = f.string('serviceAccount');
+  if (serviceAccount !== null && !isDnsSubdomain(serviceAccount)) {
+    f.ck.error(f.at('serviceAccount'), `invalid service account name "${serviceAccount}" (lowercase letters, digits, '-' and '.')`);
+  }
   if (address === null) return null;
   // Istio: weight 0 is "unset", which Envoy treats as 1.
-  return { address, ports, labels, weight: weight || 1 };
+  return { address, ports, labels, weight: weight || 1, serviceAccount: serviceAccount || null };
 }
 
 export function parseWorkloadEntry(spec: Fields): WorkloadEntryModel {
   const w = readWorkload(spec, { requireIp: false, portNames: null });
-  return { kind: 'WorkloadEntry', address: '', ports: {}, labels: {}, weight: 1, ...w };
+  return { kind: 'WorkloadEntry', address: '', ports: {}, labels: {}, weight: 1, serviceAccount: null, ...w };
 }

@@ -4,15 +4,15 @@ import { DEFAULT_POOL } from '../../../src/config/traffic-policy.js';
 import { DIRECTION_INBOUND, DIRECTION_OUTBOUND, type RingWriter } from '../../../src/stats/ring.js';
 
 export function cluster(id: number, host: string, subset: string | null, port = 9080): ClusterSpec {
-  return { id, name: `outbound|${port}|${subset ?? ''}|${host}`, host, subset, port, lb: 'ROUND_ROBIN', hash: null, warmupMs: 0, pool: DEFAULT_POOL, outlier: null, endpoints: [], slot: -1 };
+  return { id, name: `outbound|${port}|${subset ?? ''}|${host}`, host, subset, port, lb: 'ROUND_ROBIN', hash: null, warmupMs: 0, pool: DEFAULT_POOL, outlier: null, endpoints: [], slot: -1, tls: null };
 }
 
 export function listener(name: string, direction: 'outbound' | 'inbound', port: number, inboundClusterId = -1): ListenerSpec {
-  return { name, direction, bind: '0.0.0.0', port, protocol: 'HTTP', inboundClusterId };
+  return { name, direction, bind: '0.0.0.0', port, protocol: 'HTTP', inboundClusterId, mtlsMode: direction === 'inbound' ? 'PERMISSIVE' : 'DISABLE' };
 }
 
 export function snapshot(generation: number, clusters: ClusterSpec[], listeners: ListenerSpec[]): Snapshot {
-  return { generation, listeners, virtualHosts: [], clusters };
+  return { generation, listeners, virtualHosts: [], clusters, authz: null };
 }
 
 export interface Rec {
