@@ -5,12 +5,15 @@ import { ClusterRuntime } from '../upstream/cluster.js';
 import type { PoolRegistry } from '../upstream/pool-registry.js';
 import type { SharedUpstreamState } from '../upstream/shared/layout.js';
 import { RouteTable } from '../routing/route-table.js';
+import { createAuthzEvaluator, type AuthzEvaluator } from '../filters/authz/index.js';
 
 export class Generation {
   readonly snapshot: Snapshot;
   readonly id: number;
   readonly clusters: ClusterRuntime[];
   readonly routes: RouteTable;
+  /** AuthorizationPolicies for inbound requests; null when there are none (the check is skipped) */
+  readonly authz: AuthzEvaluator | null;
 
   constructor(snapshot: Snapshot, registry: PoolRegistry, shared: SharedUpstreamState | null) {
     this.snapshot = snapshot;
@@ -18,6 +21,7 @@ export class Generation {
     const pools = registry.rebuild(snapshot.clusters);
     this.clusters = snapshot.clusters.map((c) => new ClusterRuntime(c, pools, shared));
     this.routes = new RouteTable(snapshot, this.clusters);
+    this.authz = createAuthzEvaluator(snapshot.authz ?? null);
   }
 
   cluster(id: number): ClusterRuntime | null {
