@@ -4,12 +4,16 @@ import { parseArgs } from 'node:util';
 import { parseDurationMs, parseFraction, parseHostPort, parsePositiveInt } from './args.js';
 import { isCodecName, type CodecName } from '../upstream/codecs.js';
 import { DEFAULT_RUN_OPTIONS, runUntilSignal, type RunOptions } from './run.js';
+import { isMtlsMode, parseUpstreamMtls, type MtlsOverlay } from '../tls/mtls-plan.js';
+import type { IdentityFiles } from '../tls/workload-identity.js';
 
 const USAGE = `usage:
   meshlet run -c FILE.yaml [-c MORE.yaml] [--workers N] [--admin HOST:PORT] [--log-level L]
               [--drain-timeout 5s] [--control-socket PATH] [--watch]
               [--access-log PATH|stdout] [--access-log-sample 0..1] [--upstream-codec h1|undici] [--disable-stats]
               [--retry-budget-ratio 0.2] [--retry-budget-min-per-second 10]
+              [--identity-cert F --identity-key F --identity-ca F]   (workload identity; re-read on change)
+              [--inbound-mtls STRICT|PERMISSIVE|DISABLE] [--upstream-mtls HOST[=SPIFFE_ID,…]]…   (stopgap mTLS settings)
               [--http-proxy-env] [-- APP ARGS…]   (wrapper mode: runs APP once ready, exits with its code)
   meshlet wait-ready [--timeout 30s] [--admin HOST:PORT]
   meshlet apply -f FILE.yaml [-f MORE.yaml] [--dry-run] [--if-generation N] [--socket PATH | --admin-port P]
@@ -54,6 +58,19 @@ function wrappedCommand(args: string[], positionals: string[]): string[] {
   return command;
 }
 
+function identityFiles(cert: string | undefined, key: string | undefined, ca: string | undefined): IdentityFiles | null {
+  if (cert === undefined && key === undefined && ca === undefined) return null;
+  if (cert === undefined || key === undefined || ca === undefined) throw new Error('run: --identity-cert, --identity-key and --identity-ca go together');
+  return { cert, key, ca };
+}
+
+function mtlsOverlay(inbound: string | undefined, upstream: string[]): MtlsOverlay | null {
+  if (inbound === undefined && upstream.length === 0) return null;
+  const mode = inbound?.toUpperCase();
+  if (mode !== undefined && !isMtlsMode(mode)) throw new Error(`--inbound-mtls: expected STRICT, PERMISSIVE or DISABLE, got "${inbound}"`);
+  return { inboundMode: mode ?? null, upstream: parseUpstreamMtls(upstream) };
+}
+
 function parseRun(args: string[]): RunOptions {
   const { values, positionals } = parseArgs({
     args,
@@ -74,6 +91,11 @@ function parseRun(args: string[]): RunOptions {
       'disable-stats': { type: 'boolean' },
       'retry-budget-ratio': { type: 'string' },
       'retry-budget-min-per-second': { type: 'string' },
+      'identity-cert': { type: 'string' },
+      'identity-key': { type: 'string' },
+      'identity-ca': { type: 'string' },
+      'inbound-mtls': { type: 'string' },
+      'upstream-mtls': { type: 'string', multiple: true },
     },
     strict: true,
   });
@@ -93,6 +115,8 @@ function parseRun(args: string[]): RunOptions {
     stats: values['disable-stats'] !== true,
     command: wrappedCommand(args, positionals),
     setHttpProxy: values['http-proxy-env'] === true,
+    identityFiles: identityFiles(values['identity-cert'], values['identity-key'], values['identity-ca']),
+    mtlsOverlay: mtlsOverlay(values['inbound-mtls'], values['upstream-mtls'] ?? []),
     retryBudgetRatio: values['retry-budget-ratio'] === undefined ? DEFAULT_RUN_OPTIONS.retryBudgetRatio : parseFraction(values['retry-budget-ratio'], '--retry-budget-ratio'),
     retryBudgetMinPerSecond: values['retry-budget-min-per-second'] === undefined ? DEFAULT_RUN_OPTIONS.retryBudgetMinPerSecond : parsePositiveInt(values['retry-budget-min-per-second'], '--retry-budget-min-per-second'),
     accessLogSample: values['access-log-sample'] === undefined ? 1 : parseFraction(values['access-log-sample'], '--access-log-sample'),

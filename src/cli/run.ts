@@ -16,6 +16,8 @@ import { Supervisor, type SupervisorOptions } from '../control/supervisor.js';
 import type { Snapshot } from '../config/snapshot.js';
 import { createLogger, type Logger } from '../log.js';
 import { DEFAULT_CODEC } from '../upstream/codecs.js';
+import { readIdentityFiles, type IdentityFiles } from '../tls/workload-identity.js';
+import { watchIdentityFiles } from '../tls/identity-watch.js';
 
 export interface RunOptions extends SupervisorOptions {
   configFiles: string[];
@@ -29,6 +31,8 @@ export interface RunOptions extends SupervisorOptions {
   command: string[];
   /** wrapper mode: also set HTTP_PROXY/http_proxy to the outbound listener */
   setHttpProxy: boolean;
+  /** --identity-cert/--identity-key/--identity-ca (stopgap identity source): read at start, re-read when they change */
+  identityFiles: IdentityFiles | null;
 }
 
 export const DEFAULT_RUN_OPTIONS: Omit<RunOptions, 'configFiles'> = {
@@ -50,6 +54,9 @@ export const DEFAULT_RUN_OPTIONS: Omit<RunOptions, 'configFiles'> = {
   setHttpProxy: false,
   retryBudgetRatio: 0.2,
   retryBudgetMinPerSecond: 10,
+  identityFiles: null,
+  identity: null,
+  mtlsOverlay: null,
 };
 
 export function defaultControlSocket(adminPort: number): string {
@@ -90,6 +97,13 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
   } catch (err) {
     throw new StartupError((err as Error).message);
   }
+  if (options.identityFiles !== null) {
+    try {
+      options = { ...options, identity: await readIdentityFiles(options.identityFiles) };
+    } catch (err) {
+      throw new StartupError((err as Error).message);
+    }
+  }
   const stats = new StatsService({ workers: () => supervisor.workerCount, generation: () => store.generation });
   const supervisor: Supervisor = new Supervisor(snapshot, options, log, {
     snapshot: (s) => stats.registerSnapshot(s),
@@ -116,9 +130,13 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
     control.close();
     throw new StartupError((err as Error).message);
   }
-  const stopWatching = options.watch ? watchFiles(options.configFiles, controlPath, log) : () => undefined;
+  const stopConfigWatch = options.watch ? watchFiles(options.configFiles, controlPath, log) : () => undefined;
+  const stopIdentityWatch = options.identityFiles === null ? () => undefined
+    : watchIdentityFiles(options.identityFiles, log, (identity) => supervisor.applyIdentity(identity));
+  const stopWatching = (): void => { stopConfigWatch(); stopIdentityWatch(); };
   const listeners = snapshot.listeners.map((l) => `${l.direction} ${l.bind}:${l.port}`);
-  log.info({ listeners, workers: supervisor.workerCount, generation: store.generation, admin: `${options.adminHost}:${options.adminPort}`, control: controlPath }, 'meshlet ready');
+  const mtls = supervisor.frontedListeners.map((f) => `${f.name} ${f.mode} via 127.0.0.1:${f.internalPort}`);
+  log.info({ listeners, ...(mtls.length > 0 ? { mtls } : {}), workers: supervisor.workerCount, generation: store.generation, admin: `${options.adminHost}:${options.adminPort}`, control: controlPath }, 'meshlet ready');
   const sidecar: Sidecar = {
     get snapshot() { return store.snapshot as Snapshot; },
     store, supervisor, stats, admin, control, controlPath, log,

@@ -159,7 +159,21 @@ export interface EndpointSpec {
   weight: number;
   /** `WorkloadEntry/<ns>/<name>` or `ServiceEntry/<ns>/<name>#<i>` */
   source: string;
+  /** expected SPIFFE id of the workload (from its service account); absent/null = not known */
+  serviceAccount?: string | null;
 }
+
+/** DestinationRule trafficPolicy.tls as meshlet applies it (only ISTIO_MUTUAL so far). */
+export interface ClusterTlsSpec {
+  mode: 'ISTIO_MUTUAL';
+  /** accepted server SPIFFE ids; empty (and no endpoint serviceAccount) = any id of the trust domain */
+  subjectAltNames: string[];
+  /** SNI sent; null = the cluster host */
+  sni: string | null;
+}
+
+/** PeerAuthentication mode of an inbound listener; absent = DISABLE. */
+export type MtlsMode = 'DISABLE' | 'PERMISSIVE' | 'STRICT';
 
 export interface ClusterSpec {
   id: number;
@@ -170,6 +184,8 @@ export interface ClusterSpec {
   port: number;
   lb: LbPolicy;
   endpoints: EndpointSpec[];
+  /** upstream TLS; absent/null = plaintext */
+  tls?: ClusterTlsSpec | null;
 }
 
 export type Direction = 'outbound' | 'inbound';
@@ -183,6 +199,8 @@ export interface ListenerSpec {
   protocol: string;
   /** inbound only: the cluster that forwards to the local app (defaultEndpoint) */
   inboundClusterId: number;
+  /** inbound only: PeerAuthentication mode; absent = DISABLE */
+  mtlsMode?: MtlsMode;
 }
 
 export interface Snapshot {

@@ -4,6 +4,11 @@ import { Worker } from 'node:worker_threads';
 import type { Snapshot } from '../config/snapshot.js';
 import type { DataPlaneSettings, FromWorker, ToWorker, WorkerOptions } from '../listener/protocol.js';
 import type { Logger } from '../log.js';
+import { createPeerTable } from '../tls/peer-table.js';
+import { applyMtlsOverlay, frontedListeners, type MtlsOverlay } from '../tls/mtls-plan.js';
+import type { WorkloadIdentity } from '../tls/workload-identity.js';
+import { FrontThread } from './front-thread.js';
+import { pickLoopbackPort } from './port-check.js';
 
 const WORKER_URL = new URL('../../workers/data-plane.js', import.meta.url);
 const RESPAWN_DELAY_MS = 100;
@@ -18,6 +23,10 @@ export interface SupervisorHooks {
 
 export interface SupervisorOptions extends DataPlaneSettings {
   workers: number;
+  /** the sidecar's workload identity at start (null/absent: none yet; see applyIdentity) */
+  identity?: WorkloadIdentity | null;
+  /** stopgap mTLS settings from the command line, laid over every compiled snapshot */
+  mtlsOverlay?: MtlsOverlay | null;
 }
 
 interface Slot {
@@ -53,28 +62,73 @@ export class Supervisor {
   private quietWaiters: (() => void)[] = [];
 
   private readonly hooks: SupervisorHooks;
+  private identity: WorkloadIdentity | null;
+  /** per listener index: internal port behind the TLS front, or 0 (fixed at start: listeners change only on restart) */
+  private frontedPorts: number[] = [];
+  private peerTable: SharedArrayBuffer | null = null;
+  private front: FrontThread | null = null;
 
   constructor(snapshot: Snapshot, options: SupervisorOptions, log: Logger, hooks: SupervisorHooks) {
+    snapshot = applyMtlsOverlay(snapshot, options.mtlsOverlay ?? null);
     this.snapshot = snapshot;
+    this.identity = options.identity ?? null;
     this.options = options;
     this.log = log;
     this.hooks = hooks;
     hooks.snapshot(snapshot);
   }
 
-  /** Resolves when every worker serves; rejects when one cannot start. */
-  start(): Promise<void> {
+  /**
+   * Resolves when every worker serves (and the TLS front, when a listener needs it); rejects when
+   * one cannot start. Fronted inbound listeners: the workers serve them on an internal loopback port
+   * first, then the front opens the public port.
+   */
+  async start(): Promise<void> {
+    const fronted = frontedListeners(this.snapshot, this.identity !== null);
+    this.frontedPorts = this.snapshot.listeners.map(() => 0);
+    for (const i of fronted) this.frontedPorts[i] = await pickLoopbackPort();
+    if (fronted.length > 0) this.peerTable = createPeerTable();
     const started: Promise<void>[] = [];
     for (let i = 0; i < this.options.workers; i++) {
       const slot: Slot = { id: i, worker: null, ready: false, restarts: 0, generation: 0 };
       this.slots.push(slot);
       started.push(this.spawn(slot));
     }
-    return Promise.all(started).then(() => undefined);
+    await Promise.all(started);
+    if (fronted.length === 0 || this.peerTable === null) return;
+    this.front = new FrontThread({
+      listeners: fronted.map((i) => {
+        const l = this.snapshot.listeners[i] as Snapshot['listeners'][number];
+        return { name: l.name, bind: l.bind, port: l.port, mode: l.mtlsMode === 'STRICT' ? 'STRICT' : 'PERMISSIVE', internalPort: this.frontedPorts[i] as number };
+      }),
+      table: this.peerTable,
+      identity: this.identity,
+      logLevel: this.options.logLevel,
+    }, this.log);
+    await this.front.start();
   }
 
   get allReady(): boolean {
-    return !this.stopping && this.slots.length > 0 && this.slots.every((s) => s.ready);
+    return !this.stopping && this.slots.length > 0 && this.slots.every((s) => s.ready) && (this.front === null || this.front.ready);
+  }
+
+  /** The listeners the TLS front owns (public port → internal port), for logs and /workers. */
+  get frontedListeners(): { name: string; port: number; internalPort: number; mode: string }[] {
+    return this.snapshot.listeners.flatMap((l, i) => ((this.frontedPorts[i] ?? 0) > 0
+      ? [{ name: l.name, port: l.port, internalPort: this.frontedPorts[i] as number, mode: l.mtlsMode ?? 'DISABLE' }] : []));
+  }
+
+  /**
+   * The sidecar's identity changed (first one, or a rotation): the front's new handshakes and the
+   * workers' new upstream connections use it; open connections keep theirs, so nothing is dropped.
+   * Resolves once the front has switched. The entry point for an IdentitySource's 'update'.
+   */
+  async applyIdentity(identity: WorkloadIdentity): Promise<void> {
+    this.identity = identity;
+    const msg: ToWorker = { type: 'identity', identity };
+    for (const slot of this.slots) slot.worker?.postMessage(msg);
+    if (this.front !== null) await this.front.applyIdentity(identity);
+    else this.log.info({ spiffeId: identity.spiffeId, notAfter: identity.notAfter.toISOString() }, 'identity rotated');
   }
 
   get workerCount(): number {
@@ -90,6 +144,7 @@ export class Supervisor {
    * it. A worker respawned meanwhile starts on it directly.
    */
   async apply(snapshot: Snapshot): Promise<void> {
+    snapshot = applyMtlsOverlay(snapshot, this.options.mtlsOverlay ?? null);
     this.hooks.snapshot(snapshot); // before any worker can write records of it
     this.snapshot = snapshot;
     const msg: ToWorker = { type: 'snapshot', snapshot };
@@ -113,7 +168,10 @@ export class Supervisor {
 
   private spawn(slot: Slot): Promise<void> {
     const workerId = this.nextWorkerId++;
-    const data: WorkerOptions = { ...dataPlaneSettings(this.options), workerId, snapshot: this.snapshot };
+    const data: WorkerOptions = {
+      ...dataPlaneSettings(this.options), workerId, snapshot: this.snapshot,
+      identity: this.identity, peerTable: this.peerTable, frontedPorts: this.frontedPorts,
+    };
     const worker = new Worker(WORKER_URL, { workerData: data });
     slot.worker = worker;
     slot.ready = false;
@@ -191,6 +249,7 @@ export class Supervisor {
   drainInbound(): Promise<void> {
     this.stopping = true;
     const msg: ToWorker = { type: 'drain-inbound' };
+    this.front?.stopAccepting();
     for (const slot of this.slots) slot.worker?.postMessage(msg);
     return new Promise((resolve) => {
       if (this.allQuiet()) resolve();
@@ -212,6 +271,9 @@ export class Supervisor {
         worker.postMessage(msg);
       }));
     }
+    this.front?.stopAccepting();
     await Promise.all(exits);
+    // last: requests in flight through the front had their connections until the workers finished them
+    await this.front?.stop();
   }
 }

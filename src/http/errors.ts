@@ -80,3 +80,8 @@ export function faultAbort(status: number): ProxyError {
 export function retriesExhausted(err: ProxyError): ProxyError {
   return new ProxyError(err.code, err.status, `${err.flag},URX`, err.source, false, `${err.message} (retries exhausted)`);
 }
+
+/** A connection on the internal listener behind the TLS front whose PROXY v2 header names no live peer slot (not from the front, or stale). */
+export function unknownPeer(): ProxyError {
+  return new ProxyError('UNKNOWN_PEER', 400, 'DPE', 'downstream', false, 'connection did not come through the TLS front');
+}

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { HeaderOpsSpec } from '../config/snapshot.js';
 import {
   badRequest, downstreamAborted, faultAbort, internalError, noCluster, noHealthyUpstream, noRoute, retriesExhausted,
-  upstreamProtocolError, upstreamTimeout, type ProxyError,
+  unknownPeer, upstreamProtocolError, upstreamTimeout, type ProxyError,
 } from '../http/errors.js';
 import { acquireDelaySlot, releaseDelaySlot, roll } from '../filters/fault/fault.js';
 import { sendMirrors } from '../filters/mirror/mirror.js';
@@ -78,6 +78,10 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
   readonly gen: Generation;
   readonly onAbortedBound: () => void;
   requestId = '';
+  /** the mTLS peer's SPIFFE id ('' when the connection was not mTLS); for authorization too */
+  peerPrincipal = '';
+  /** x-forwarded-client-cert for the local app ('' unless mTLS) */
+  private peerXfcc = '';
   private remote = '';
   private bodyKind = NO_BODY;
   private contentLength = -1;
@@ -143,7 +147,18 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
     this.query = req.getQuery() ?? ''; // uWS returns undefined (not '') when there is no query
     copyTarget = this.headers;
     req.forEach(copyHeader);
-    this.remote = Buffer.from(this.res.getRemoteAddressAsText()).toString('latin1');
+
+    const peers = this.listener.peers;
+    if (peers === null) {
+      this.remote = Buffer.from(this.res.getRemoteAddressAsText()).toString('latin1');
+    } else {
+      // behind the TLS front: the PROXY v2 source address names the peer (cached per connection)
+      const peer = peers.resolve(this.res.getProxiedRemoteAddress());
+      if (peer === null) return this.fail(unknownPeer());
+      this.remote = peer.clientIp;
+      this.peerPrincipal = peer.principal;
+      this.peerXfcc = peer.xfcc;
+    }
 
     const err = this.readFraming();
     if (err !== null) return this.fail(err);
@@ -402,6 +417,8 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
       if (listed !== null && listed.has(name)) continue;
       const value = h[i + 1] as string;
       if (name === 'x-forwarded-for') { xff = xff === '' ? value : `${xff}, ${value}`; continue; }
+      // only meshlet vouches for a client certificate: a client's own value never passes
+      if (name === 'x-forwarded-client-cert') continue;
       if (name === 'x-forwarded-proto') hasProto = true;
       else if (name === 'x-request-id') hasId = true;
       out.push(name, value);
@@ -409,6 +426,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
     out.push('x-forwarded-for', xff === '' ? this.remote : `${xff}, ${this.remote}`);
     if (!hasProto) out.push('x-forwarded-proto', this.scheme);
     if (!hasId) out.push('x-request-id', this.requestId);
+    if (this.peerXfcc !== '') out.push('x-forwarded-client-cert', this.peerXfcc);
     if (route !== null) {
       const spec = route.spec;
       if (spec.rewrite !== null && spec.rewrite.authority !== null) {
@@ -582,7 +600,8 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
 
   writeFail(err: ProxyError): void {
     // A request body not read to the end leaves the connection unusable: close it after the reply.
-    const unread = this.body !== null && this.body.readableEnded === false;
+    // (an unknown peer behind the TLS front is not trusted with the connection either)
+    const unread = (this.body !== null && this.body.readableEnded === false) || err.code === 'UNKNOWN_PEER';
     this.status = err.status;
     // stats keep one flag: the last of a combination ("UF,URX" → URX)
     this.flag = flagCode(err.flag.slice(err.flag.lastIndexOf(',') + 1));

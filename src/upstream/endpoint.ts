@@ -1,6 +1,7 @@
 // One upstream endpoint as the balancer sees it: its pool (shared across config generations
 // through the PoolRegistry) and this worker's in-flight count.
 import type { EndpointSpec } from '../config/snapshot.js';
+import type { UpstreamTls } from '../tls/outbound/client-tls.js';
 import type { UpstreamPool } from './codec.js';
 
 export class Endpoint {
@@ -17,4 +18,9 @@ export class Endpoint {
 
 export function endpointKey(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/** The pool an endpoint uses: its address, plus the TLS settings when the cluster speaks mTLS. */
+export function poolKey(address: string, port: number, tls: UpstreamTls | null): string {
+  return tls === null ? endpointKey(address, port) : `${endpointKey(address, port)}|${tls.key}`;
 }
