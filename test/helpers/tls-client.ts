@@ -18,13 +18,15 @@ export interface TlsGetOptions {
   path?: string;
   host?: string;
   headers?: Record<string, string>;
+  /** default: a fresh connection */
+  agent?: https.Agent;
 }
 
 /** Mesh certificates name no host: the server is checked by chain only here (tests look at its SAN). */
 export function tlsGet(port: number, o: TlsGetOptions): Promise<TlsReply> {
   return new Promise((resolve, reject) => {
     const req = https.request({
-      host: '127.0.0.1', port, path: o.path ?? '/', method: 'GET', agent: false, ca: o.ca, cert: o.cert, key: o.key,
+      host: '127.0.0.1', port, path: o.path ?? '/', method: 'GET', agent: o.agent ?? false, ca: o.ca, cert: o.cert, key: o.key,
       headers: { host: o.host ?? 'svc', ...o.headers }, checkServerIdentity: () => undefined, timeout: 5000,
     }, (res) => {
       const serverCert = (res.socket as TLSSocket).getPeerX509Certificate() ?? null;

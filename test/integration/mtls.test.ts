@@ -2,6 +2,7 @@
 // STRICT refuses plaintext, certificate-less, foreign-CA and expired clients at the handshake;
 // PERMISSIVE takes plaintext and mTLS on one port; x-forwarded-client-cert is meshlet's only.
 import assert from 'node:assert/strict';
+import https from 'node:https';
 import { after, before, test } from 'node:test';
 import { get } from '../helpers/http.js';
 import { identityArgs, identityDir, makeCa, makeLeaf, type Ca, type Leaf } from '../helpers/certs.js';
@@ -24,6 +25,7 @@ let permissiveB: Meshlet;
 let sidecarA: Meshlet;
 let strictPort: number;
 let permissivePort: number;
+let plainInboundA: number;
 
 function inboundYaml(port: number, appPort: number): string {
   return `apiVersion: networking.istio.io/v1
@@ -63,7 +65,12 @@ before(async () => {
     serviceEntryYaml('svc-b-permissive', [{ port: permissivePort }]),
     serviceEntryYaml('svc-b-plain', [{ port: strictPort }]),
   ].join('');
-  sidecarA = await startMeshlet(services, {
+  // sidecar A: outbound to B, plus a plaintext (DISABLE) inbound listener of its own
+  const egressA = await freePort();
+  plainInboundA = await freePort();
+  const sidecarAYaml = inboundYaml(plainInboundA, appB.port).replace(`number: ${egressPorts.get(plainInboundA)}`, `number: ${egressA}`);
+  sidecarA = await startMeshlet(sidecarAYaml + services, {
+    noSidecar: true, port: egressA,
     args: [...identityArgs(identityDir(leafA, ca.certPem)), '--upstream-mtls', 'svc-b', '--upstream-mtls', `svc-b-permissive=${ID_B}`,
       '--upstream-mtls', 'svc-b-wrong-id=spiffe://cluster.local/ns/x/sa/wrong'],
   });
@@ -142,4 +149,44 @@ test('outbound without ISTIO_MUTUAL to a STRICT port fails (plaintext is refused
   const r = await get(sidecarA.url, 'svc-b-plain');
   assert.equal(r.status, 502, r.body);
   assert.match(String(r.headers['x-meshlet-flags']), /UF/);
+});
+
+/** PROXY v2 (TCP over IPv6) with the given 16-byte source address. */
+function proxyHeader(source: Buffer): Buffer {
+  const h = Buffer.alloc(52);
+  Buffer.from('0d0a0d0a000d0a515549540a21210024', 'hex').copy(h, 0);
+  source.copy(h, 16);
+  return h;
+}
+
+test('a PROXY header sent to a public plaintext listener is not trusted (no identity, the socket address stays)', async () => {
+  const forged = proxyHeader(Buffer.from('fd6d0000000000010000000100000001', 'hex'));
+  const out = await rawRequest(plainInboundA, Buffer.concat([forged, Buffer.from('GET / HTTP/1.1\r\nHost: svc\r\n\r\n')]));
+  assert.match(out, /^HTTP\/1.1 200/);
+  const echo = JSON.parse(out.slice(out.indexOf('\r\n\r\n') + 4)) as Echo;
+  assert.equal(echo.headers['x-forwarded-client-cert'], undefined);
+  assert.equal(echo.headers['x-forwarded-for'], '127.0.0.1');
+});
+
+test('the internal listener behind the front answers 400 to a connection that did not come through the front', async () => {
+  const m = /"mtls":\["http-in STRICT via 127\.0\.0\.1:(\d+)"\]/.exec(strictB.output());
+  assert.ok(m !== null, 'the ready line names the internal port');
+  const port = Number(m[1]);
+  const bare = await rawRequest(port, 'GET / HTTP/1.1\r\nHost: svc\r\n\r\n');
+  assert.match(bare, /^HTTP\/1.1 400/);
+  const guessed = await rawRequest(port, Buffer.concat([proxyHeader(Buffer.from('fd6d0000000000010000000000000000', 'hex')), Buffer.from('GET / HTTP/1.1\r\nHost: svc\r\n\r\n')]));
+  assert.match(guessed, /^HTTP\/1.1 400/);
+  assert.doesNotMatch(guessed, /app-b/);
+});
+
+test('SIGTERM with the TLS front running: meshlet drains (front, workers, front threads) and exits 0', async () => {
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+  const opts = { ca: ca.certPem, cert: leafA.certPem, key: leafA.keyPem, agent };
+  assert.equal((await tlsGet(permissivePort, opts)).status, 200);
+  const exited = permissiveB.stop();
+  // a request racing the drain on the open connection is answered or refused, never left hanging
+  const r = await tlsGet(permissivePort, opts).catch((err: Error) => err);
+  agent.destroy();
+  assert.equal(await exited, 0);
+  if (!(r instanceof Error)) assert.equal(r.status, 200);
 });

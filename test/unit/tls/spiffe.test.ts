@@ -1,0 +1,55 @@
+// SPIFFE identity helpers: URI SANs as Node prints them, the server identity check, the CLI overlay.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Snapshot } from '../../../src/config/snapshot.js';
+import { applyMtlsOverlay, frontedListeners, parseUpstreamMtls } from '../../../src/tls/mtls-plan.js';
+import { spiffeMismatch } from '../../../src/tls/outbound/verify.js';
+import { identityFromPems, spiffeIdOf, trustDomainOf, uriSans } from '../../../src/tls/workload-identity.js';
+import { makeCa, makeLeaf } from '../../helpers/certs.js';
+
+test('URI SANs and trust domains', () => {
+  assert.deepEqual(uriSans('DNS:a.example, URI:spiffe://td/ns/a/sa/b, URI:"spiffe://td/x,y"'), ['spiffe://td/ns/a/sa/b', 'spiffe://td/x,y']);
+  assert.equal(spiffeIdOf('URI:https://x, URI:spiffe://td/a'), 'spiffe://td/a');
+  assert.equal(spiffeIdOf(undefined), '');
+  assert.equal(trustDomainOf('spiffe://cluster.local/ns/a/sa/b'), 'cluster.local');
+  assert.equal(trustDomainOf('https://cluster.local/'), '');
+});
+
+test('server identity: expected ids when given, else any id of the trust domain', () => {
+  const san = 'URI:spiffe://cluster.local/ns/b/sa/b';
+  assert.equal(spiffeMismatch(san, ['spiffe://cluster.local/ns/b/sa/b'], 'cluster.local'), null);
+  assert.match(spiffeMismatch(san, ['spiffe://cluster.local/ns/x/sa/x'], 'cluster.local') ?? '', /is not one of/);
+  assert.equal(spiffeMismatch(san, [], 'cluster.local'), null);
+  assert.match(spiffeMismatch(san, [], 'other.domain') ?? '', /outside trust domain/);
+  assert.match(spiffeMismatch('DNS:b.example', [], 'cluster.local') ?? '', /no spiffe/);
+  assert.match(spiffeMismatch(undefined, [], 'cluster.local') ?? '', /no spiffe/);
+});
+
+test('identityFromPems reads the SPIFFE id and validity, and refuses a key of another certificate', () => {
+  const ca = makeCa('mesh');
+  const a = makeLeaf(ca, 'spiffe://cluster.local/ns/a/sa/a');
+  const b = makeLeaf(ca, 'spiffe://cluster.local/ns/b/sa/b');
+  const id = identityFromPems(a.certPem, a.keyPem, ca.certPem);
+  assert.equal(id.spiffeId, 'spiffe://cluster.local/ns/a/sa/a');
+  assert.ok(id.notBefore < new Date() && id.notAfter > new Date());
+  assert.throws(() => identityFromPems(a.certPem, b.keyPem, ca.certPem), /does not match/);
+});
+
+test('the stopgap overlay: inbound modes, upstream hosts by full or short name; which listeners are fronted', () => {
+  const snapshot = {
+    generation: 1, virtualHosts: [],
+    listeners: [
+      { name: 'in', direction: 'inbound', bind: '127.0.0.1', port: 1, protocol: 'HTTP', inboundClusterId: 0 },
+      { name: 'out', direction: 'outbound', bind: '127.0.0.1', port: 2, protocol: 'HTTP', inboundClusterId: -1 },
+    ],
+    clusters: [{ id: 0, name: 'c', host: 'reviews.default.svc.cluster.local', subset: null, port: 80, lb: 'ROUND_ROBIN', endpoints: [] }],
+  } as Snapshot;
+  const out = applyMtlsOverlay(snapshot, { inboundMode: 'PERMISSIVE', upstream: parseUpstreamMtls(['reviews=spiffe://td/a,spiffe://td/b']) });
+  assert.equal(out.listeners[0]?.mtlsMode, 'PERMISSIVE');
+  assert.equal(out.listeners[1]?.mtlsMode, undefined);
+  assert.deepEqual(out.clusters[0]?.tls, { mode: 'ISTIO_MUTUAL', subjectAltNames: ['spiffe://td/a', 'spiffe://td/b'], sni: null });
+  assert.equal(snapshot.listeners[0]?.mtlsMode, undefined, 'the input is not changed');
+  assert.deepEqual(frontedListeners(out, true), [0]);
+  assert.deepEqual(frontedListeners(out, false), [], 'PERMISSIVE without an identity serves plaintext directly');
+  assert.deepEqual(frontedListeners(applyMtlsOverlay(snapshot, { inboundMode: 'STRICT', upstream: new Map() }), false), [0], 'STRICT fails closed');
+});
