@@ -671,6 +671,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
       x_request_id: this.requestId,
       user_agent: getHeader(this.headers, 'user-agent') ?? null,
       downstream_remote_address: this.remote,
+      downstream_peer_uri_san: this.peerPrincipal === '' ? null : this.peerPrincipal,
       direction: this.listener.spec.direction,
     });
   }

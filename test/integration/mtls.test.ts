@@ -56,7 +56,7 @@ before(async () => {
   egressPorts.set(permissivePort, await freePort());
   const idB = identityArgs(identityDir(leafB, ca.certPem));
   [strictB, permissiveB] = await Promise.all([
-    startMeshlet(inboundYaml(strictPort, appB.port), { noSidecar: true, workers: 2, args: [...idB, '--inbound-mtls', 'STRICT'] }),
+    startMeshlet(inboundYaml(strictPort, appB.port), { noSidecar: true, workers: 2, args: [...idB, '--inbound-mtls', 'STRICT', '--access-log', 'stdout'] }),
     startMeshlet(inboundYaml(permissivePort, appB.port), { noSidecar: true, workers: 1, args: [...idB, '--inbound-mtls', 'PERMISSIVE'] }),
   ]);
   const services = [
@@ -88,6 +88,19 @@ test('app A → sidecar A → mTLS → sidecar B → app B: app B sees A\'s SPIF
   assert.equal(echo.name, 'app-b');
   assert.equal(echo.headers['x-forwarded-client-cert'], `By=${ID_B};Hash=${certHash(leafA.certPem)};URI=${ID_A}`);
   assert.equal(echo.headers['x-forwarded-for'], '127.0.0.1, 127.0.0.1'); // app A → sidecar A, sidecar A → B's front
+});
+
+test('the access log names the mTLS peer (downstream_peer_uri_san)', { timeout: 10_000 }, async () => {
+  await get(sidecarA.url, 'svc-b', { headers: { 'x-request-id': 'mtls-access-log' } });
+  await new Promise<void>((resolve) => {
+    const check = (): void => {
+      if (!/"x_request_id":"mtls-access-log"[^\n]*"downstream_peer_uri_san":"spiffe:\/\/cluster.local\/ns\/a\/sa\/a"/.test(strictB.output())) return;
+      strictB.proc.stdout?.off('data', check);
+      resolve();
+    };
+    strictB.proc.stdout?.on('data', check); // the line is flushed within 250 ms
+    check();
+  });
 });
 
 test('a client\'s own x-forwarded-client-cert never reaches the app (mTLS and plaintext paths)', async () => {
