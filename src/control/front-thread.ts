@@ -14,7 +14,7 @@ export class FrontThread {
   private readonly log: Logger;
   private worker: Worker | null = null;
   private stopping = false;
-  private rotationWaiters: (() => void)[] = [];
+  private rotationWaiters: ((refused: string | null) => void)[] = [];
   ready = false;
   restarts = 0;
 
@@ -40,7 +40,9 @@ export class FrontThread {
           if (!settled) { settled = true; reject(new Error(msg.message)); }
         } else if (msg.type === 'rotated') {
           this.log.info({ spiffeId: msg.spiffeId, notAfter: msg.notAfter }, 'identity rotated');
-          for (const w of this.rotationWaiters.splice(0)) w();
+          for (const w of this.rotationWaiters.splice(0)) w(null);
+        } else if (msg.type === 'identity-refused') {
+          for (const w of this.rotationWaiters.splice(0)) w(msg.message);
         }
       });
       worker.on('error', (err) => {
@@ -49,7 +51,7 @@ export class FrontThread {
       });
       worker.on('exit', (code) => {
         if (this.worker === worker) { this.worker = null; this.ready = false; }
-        for (const w of this.rotationWaiters.splice(0)) w();
+        for (const w of this.rotationWaiters.splice(0)) w(null); // a respawned front starts with this.options.identity
         if (this.stopping || !settled) return;
         this.restarts++;
         this.log.error({ code, restarts: this.restarts }, 'TLS front exited; respawning');
@@ -60,13 +62,18 @@ export class FrontThread {
     });
   }
 
-  /** New handshakes use `identity`; resolves once the front has switched (or is not running). */
+  /** New handshakes use `identity`; resolves once the front has switched (or is not running), rejects when it refused the PEMs. */
   applyIdentity(identity: WorkloadIdentity): Promise<void> {
+    const previous = this.options;
     this.options = { ...this.options, identity };
     const worker = this.worker;
     if (worker === null) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.rotationWaiters.push(resolve);
+    return new Promise((resolve, reject) => {
+      this.rotationWaiters.push((refused) => {
+        if (refused === null) return resolve();
+        this.options = previous;
+        reject(new Error(`TLS front refused the identity: ${refused}`));
+      });
       this.post({ type: 'identity', identity });
     });
   }

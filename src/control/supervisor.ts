@@ -1,5 +1,6 @@
 // Starts the data-plane worker threads, restarts one that dies while the others keep serving,
 // and drains them all on shutdown.
+import tls from 'node:tls';
 import { Worker } from 'node:worker_threads';
 import type { Snapshot } from '../config/snapshot.js';
 import type { DataPlaneSettings, FromWorker, ToWorker, WorkerOptions } from '../listener/protocol.js';
@@ -7,6 +8,7 @@ import type { Logger } from '../log.js';
 import { createPeerTable } from '../tls/peer-table.js';
 import { applyMtlsOverlay, frontedListeners, type MtlsOverlay } from '../tls/mtls-plan.js';
 import type { WorkloadIdentity } from '../tls/workload-identity.js';
+import { serverContextOptions } from '../tls/tls-settings.js';
 import { FrontThread } from './front-thread.js';
 import { pickLoopbackPort } from './port-check.js';
 
@@ -86,7 +88,11 @@ export class Supervisor {
   async start(): Promise<void> {
     const fronted = frontedListeners(this.snapshot, this.identity !== null);
     this.frontedPorts = this.snapshot.listeners.map(() => 0);
-    for (const i of fronted) this.frontedPorts[i] = await pickLoopbackPort();
+    for (const i of fronted) {
+      let port = await pickLoopbackPort();
+      while (this.frontedPorts.includes(port)) port = await pickLoopbackPort(); // the kernel may hand one out twice
+      this.frontedPorts[i] = port;
+    }
     if (fronted.length > 0) this.peerTable = createPeerTable();
     const started: Promise<void>[] = [];
     for (let i = 0; i < this.options.workers; i++) {
@@ -121,9 +127,12 @@ export class Supervisor {
   /**
    * The sidecar's identity changed (first one, or a rotation): the front's new handshakes and the
    * workers' new upstream connections use it; open connections keep theirs, so nothing is dropped.
-   * Resolves once the front has switched. The entry point for an IdentitySource's 'update'.
+   * Resolves once the front has switched; throws (nothing changed) when the PEMs are unusable.
+   * The entry point for an IdentitySource's 'update'.
    */
   async applyIdentity(identity: WorkloadIdentity): Promise<void> {
+    // unusable PEMs are refused here, before any thread sees them (the running identity stays)
+    tls.createSecureContext(serverContextOptions(identity));
     this.identity = identity;
     const msg: ToWorker = { type: 'identity', identity };
     for (const slot of this.slots) slot.worker?.postMessage(msg);

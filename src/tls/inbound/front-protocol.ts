@@ -31,4 +31,6 @@ export type ToFront =
 export type FromFront =
   | { type: 'ready' }
   | { type: 'fatal'; message: string }
-  | { type: 'rotated'; spiffeId: string; notAfter: string };
+  | { type: 'rotated'; spiffeId: string; notAfter: string }
+  /** the identity's PEMs were unusable: the previous identity stays */
+  | { type: 'identity-refused'; message: string };

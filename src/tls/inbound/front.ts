@@ -2,7 +2,7 @@
 // mode, terminates mTLS, records each connection's peer in the shared peer table and forwards the
 // connection to the data-plane workers' internal uWS listener behind a PROXY v2 header.
 import type { MessagePort } from 'node:worker_threads';
-import { configureWorkerLog, workerLog } from '../../log.js';
+import { configureWorkerLog } from '../../log.js';
 import { PeerSlots } from '../peer-table.js';
 import { FrontListener } from './front-listener.js';
 import type { FromFront, FrontOptions, ToFront } from './front-protocol.js';
@@ -26,7 +26,7 @@ export async function runFront(options: FrontOptions, port: MessagePort): Promis
         for (const l of listeners) l.setIdentity(msg.identity);
         send({ type: 'rotated', spiffeId: msg.identity.spiffeId, notAfter: msg.identity.notAfter.toISOString() });
       } catch (err) {
-        workerLog().error({ err: (err as Error).message }, 'TLS front: the new identity was refused; the previous one stays');
+        send({ type: 'identity-refused', message: (err as Error).message });
       }
     } else if (msg.type === 'stop-accepting') {
       for (const l of listeners) l.stopAccepting();

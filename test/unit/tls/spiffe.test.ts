@@ -1,7 +1,9 @@
 // SPIFFE identity helpers: URI SANs as Node prints them, the server identity check, the CLI overlay.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { PeerCertificate } from 'node:tls';
 import type { Snapshot } from '../../../src/config/snapshot.js';
+import { ClientTls, upstreamTlsFor } from '../../../src/tls/outbound/client-tls.js';
 import { applyMtlsOverlay, frontedListeners, parseUpstreamMtls } from '../../../src/tls/mtls-plan.js';
 import { spiffeMismatch } from '../../../src/tls/outbound/verify.js';
 import { identityFromPems, spiffeIdOf, trustDomainOf, uriSans } from '../../../src/tls/workload-identity.js';
@@ -52,4 +54,24 @@ test('the stopgap overlay: inbound modes, upstream hosts by full or short name; 
   assert.deepEqual(frontedListeners(out, true), [0]);
   assert.deepEqual(frontedListeners(out, false), [], 'PERMISSIVE without an identity serves plaintext directly');
   assert.deepEqual(frontedListeners(applyMtlsOverlay(snapshot, { inboundMode: 'STRICT', upstream: new Map() }), false), [0], 'STRICT fails closed');
+});
+
+test('upstream TLS settings: expected ids from subjectAltNames and the endpoint service account; SNI; plaintext without identity', () => {
+  const ca = makeCa('mesh');
+  const a = makeLeaf(ca, 'spiffe://cluster.local/ns/a/sa/a');
+  const client = new ClientTls();
+  const cluster = {
+    id: 0, name: 'c', host: 'reviews.default.svc.cluster.local', subset: null, port: 80, lb: 'ROUND_ROBIN' as const, endpoints: [],
+    tls: { mode: 'ISTIO_MUTUAL' as const, subjectAltNames: ['spiffe://cluster.local/ns/r/sa/r1'], sni: null },
+  };
+  const ep = { address: '10.0.0.1', port: 9080, labels: {}, weight: 1, source: 's', serviceAccount: 'spiffe://cluster.local/ns/r/sa/r2' };
+  assert.equal(upstreamTlsFor(cluster, ep, client), null, 'no identity yet: plaintext');
+  client.update(identityFromPems(a.certPem, a.keyPem, ca.certPem));
+  const t = upstreamTlsFor(cluster, ep, client);
+  assert.deepEqual(t?.expected, ['spiffe://cluster.local/ns/r/sa/r1', 'spiffe://cluster.local/ns/r/sa/r2']);
+  assert.equal(t?.servername, 'reviews.default.svc.cluster.local');
+  assert.equal(t?.checkServerIdentity('x', { subjectaltname: 'URI:spiffe://cluster.local/ns/r/sa/r2' } as PeerCertificate), undefined);
+  assert.match(String(t?.checkServerIdentity('x', { subjectaltname: 'URI:spiffe://cluster.local/ns/q/sa/q' } as PeerCertificate)), /is not one of/);
+  assert.equal(upstreamTlsFor({ ...cluster, host: '10.0.0.1', tls: { ...cluster.tls, sni: null } }, ep, client)?.servername, undefined, 'no SNI for an IP');
+  assert.equal(upstreamTlsFor({ ...cluster, tls: null }, ep, client), null);
 });
