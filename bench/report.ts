@@ -47,10 +47,10 @@ export function machineLines(): string[] {
 }
 
 /** Writes `body` under bench/results/ and returns the path. */
-export function writeReport(repoRoot: string, startedAt: Date, body: string): string {
+export function writeReport(repoRoot: string, startedAt: Date, body: string, prefix = 'proxy-bench'): string {
   const dir = path.join(repoRoot, 'bench/results');
   mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `proxy-bench-${startedAt.toISOString().replace(/\.\d+Z$/, 'Z').replaceAll(':', '-')}.md`);
+  const file = path.join(dir, `${prefix}-${startedAt.toISOString().replace(/\.\d+Z$/, 'Z').replaceAll(':', '-')}.md`);
   writeFileSync(file, body);
   return file;
 }

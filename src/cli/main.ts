@@ -6,6 +6,7 @@ import { parseDurationMs, parseFraction, parseHostPort, parsePercent, parsePosit
 import { TRACING_DEFAULTS, type TracingSettings } from '../tracing/settings.js';
 import { isCodecName, type CodecName } from '../upstream/codecs.js';
 import { DEFAULT_RUN_OPTIONS, runUntilSignal, type RunOptions } from './run.js';
+import { IDENTITY_ARG_OPTIONS, type IdentityArgs } from '../tls/identity/from-args.js';
 
 const USAGE = `usage:
   meshlet run -c FILE.yaml [-c MORE.yaml] [--workers N] [--admin HOST:PORT] [--log-level L]
@@ -14,6 +15,7 @@ const USAGE = `usage:
               [--retry-budget-ratio 0.2] [--retry-budget-min-per-second 10]
               [--trace-otlp URL | --trace-zipkin URL] [--trace-sampling PERCENT] [--trace-service-name NAME]
               [--trace-batch-delay 1s]
+              [--identity-dir DIR | --ca-url URL --ca-token T --identity spiffe://… [--ca-root FILE]]
               [--http-proxy-env] [-- APP ARGS…]   (wrapper mode: runs APP once ready, exits with its code)
   meshlet wait-ready [--timeout 30s] [--admin HOST:PORT]
   meshlet apply -f FILE.yaml [-f MORE.yaml] [--dry-run] [--if-generation N] [--socket PATH | --admin-port P]
@@ -53,6 +55,15 @@ function parseCodec(value: string | undefined): CodecName {
   return value;
 }
 
+/** The identity flags given (checked when the sidecar starts), or null for a plaintext mesh. */
+function identityArgs(values: IdentityArgs): IdentityArgs | null {
+  const keys = Object.keys(IDENTITY_ARG_OPTIONS) as (keyof IdentityArgs)[];
+  if (keys.every((k) => values[k] === undefined)) return null;
+  const out: IdentityArgs = {};
+  for (const k of keys) if (values[k] !== undefined) out[k] = values[k];
+  return out;
+}
+
 /** `run … -- APP ARGS`: everything after `--` is the app; other positionals are a mistake. */
 function wrappedCommand(args: string[], positionals: string[]): string[] {
   const dashes = args.indexOf('--');
@@ -87,6 +98,7 @@ function parseRun(args: string[]): RunOptions {
       'trace-sampling': { type: 'string' },
       'trace-service-name': { type: 'string' },
       'trace-batch-delay': { type: 'string' },
+      ...IDENTITY_ARG_OPTIONS,
     },
     strict: true,
   });
@@ -106,6 +118,7 @@ function parseRun(args: string[]): RunOptions {
     stats: values['disable-stats'] !== true,
     command: wrappedCommand(args, positionals),
     setHttpProxy: values['http-proxy-env'] === true,
+    identityArgs: identityArgs(values),
     retryBudgetRatio: values['retry-budget-ratio'] === undefined ? DEFAULT_RUN_OPTIONS.retryBudgetRatio : parseFraction(values['retry-budget-ratio'], '--retry-budget-ratio'),
     retryBudgetMinPerSecond: values['retry-budget-min-per-second'] === undefined ? DEFAULT_RUN_OPTIONS.retryBudgetMinPerSecond : parsePositiveInt(values['retry-budget-min-per-second'], '--retry-budget-min-per-second'),
     accessLogSample: values['access-log-sample'] === undefined ? 1 : parseFraction(values['access-log-sample'], '--access-log-sample'),

@@ -17,6 +17,7 @@ import { Supervisor, type SupervisorOptions } from '../control/supervisor.js';
 import type { Snapshot } from '../config/snapshot.js';
 import { createLogger, type Logger } from '../log.js';
 import { DEFAULT_CODEC } from '../upstream/codecs.js';
+import { identitySourceFromArgs, type IdentityArgs, type IdentitySource, type WorkloadIdentity } from '../tls/identity/index.js';
 
 export interface RunOptions extends SupervisorOptions {
   configFiles: string[];
@@ -30,6 +31,8 @@ export interface RunOptions extends SupervisorOptions {
   command: string[];
   /** wrapper mode: also set HTTP_PROXY/http_proxy to the outbound listener */
   setHttpProxy: boolean;
+  /** --identity-dir, or --ca-url/--ca-token/--identity: the workload identity for mTLS; null = plaintext mesh */
+  identityArgs: IdentityArgs | null;
 }
 
 export const DEFAULT_RUN_OPTIONS: Omit<RunOptions, 'configFiles'> = {
@@ -52,6 +55,7 @@ export const DEFAULT_RUN_OPTIONS: Omit<RunOptions, 'configFiles'> = {
   retryBudgetRatio: 0.2,
   retryBudgetMinPerSecond: 10,
   tracing: null,
+  identityArgs: null,
 };
 
 export function defaultControlSocket(adminPort: number): string {
@@ -97,7 +101,17 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
     generation: () => store.generation,
     upstream: () => upstreamMetrics(supervisor.upstream.state, store.snapshot),
   });
-  const supervisor: Supervisor = new Supervisor(snapshot, options, log, {
+  // the workload identity (mTLS) is obtained before any worker starts, so listeners never serve without it
+  let identitySource: IdentitySource | null = null;
+  let identity: WorkloadIdentity | null = null;
+  try {
+    identitySource = options.identityArgs === null ? null : identitySourceFromArgs(options.identityArgs, log);
+    if (identitySource !== null) identity = await identitySource.start();
+  } catch (err) {
+    await identitySource?.close();
+    throw new StartupError(`workload identity: ${(err as Error).message}`);
+  }
+  const supervisor: Supervisor = new Supervisor(snapshot, { ...options, identity }, log, {
     snapshot: (s) => stats.registerSnapshot(s),
     ring: (id, ring) => stats.addRing(id, ring),
     exited: (id) => stats.removeRing(id),
@@ -122,9 +136,19 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
     control.close();
     throw new StartupError((err as Error).message);
   }
-  const stopWatching = options.watch ? watchFiles(options.configFiles, controlPath, log) : () => undefined;
+  const stopConfigWatch = options.watch ? watchFiles(options.configFiles, controlPath, log) : () => undefined;
+  // rotation: a renewed or rewritten identity reaches the TLS front and every worker; open
+  // connections keep theirs, new ones use the new one
+  identitySource?.on('update', (next) => {
+    supervisor.applyIdentity(next).then(
+      () => log.info({ identity: next.spiffeId, notAfter: next.notAfter.toISOString() }, 'workload identity rotated'),
+      (err: Error) => log.error({ err: err.message }, 'workload identity update refused; the previous one stays'),
+    );
+  });
+  const stopWatching = (): void => { stopConfigWatch(); void identitySource?.close(); };
   const listeners = snapshot.listeners.map((l) => `${l.direction} ${l.bind}:${l.port}`);
-  log.info({ listeners, workers: supervisor.workerCount, generation: store.generation, admin: `${options.adminHost}:${options.adminPort}`, control: controlPath }, 'meshlet ready');
+  const mtls = supervisor.frontedListeners.map((f) => `${f.name} ${f.mode} via 127.0.0.1:${f.internalPort}`);
+  log.info({ listeners, ...(mtls.length > 0 ? { mtls } : {}), workers: supervisor.workerCount, generation: store.generation, admin: `${options.adminHost}:${options.adminPort}`, control: controlPath }, 'meshlet ready');
   const sidecar: Sidecar = {
     get snapshot() { return store.snapshot as Snapshot; },
     store, supervisor, stats, admin, control, controlPath, log,

@@ -19,7 +19,8 @@ export interface OpsContext {
 }
 
 function listenerKey(l: ListenerSpec): string {
-  return `${l.direction} ${l.bind}:${l.port} ${l.name}`;
+  // the mTLS mode decides who owns the port (uWS or the TLS front): a change needs a restart too
+  return `${l.direction} ${l.bind}:${l.port} ${l.name}${l.mtlsMode === undefined || l.mtlsMode === 'DISABLE' ? '' : ` mtls=${l.mtlsMode}`}`;
 }
 
 /** Listeners are sockets every worker holds open; changing them needs a restart (said, not ignored). */

@@ -16,3 +16,15 @@ export async function assertPortsFree(listeners: ListenerSpec[]): Promise<void> 
     });
   }
 }
+
+/** A loopback port free right now (bind 0, read, close): the TLS front's internal listener port. */
+export function pickLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen({ host: '127.0.0.1', port: 0, exclusive: true }, () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
+}

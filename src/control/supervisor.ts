@@ -1,11 +1,18 @@
 // Starts the data-plane worker threads, restarts one that dies while the others keep serving,
 // and drains them all on shutdown.
+import tls from 'node:tls';
 import { Worker } from 'node:worker_threads';
 import type { Snapshot } from '../config/snapshot.js';
 import type { DataPlaneSettings, FromWorker, ToWorker, TraceCounts, WorkerOptions } from '../listener/protocol.js';
 import type { Logger } from '../log.js';
 import { OutlierSweeper } from './outlier-sweep.js';
 import { UpstreamSlots } from './upstream-slots.js';
+import { createPeerTable } from '../tls/peer-table.js';
+import { frontedListeners } from '../tls/mtls-plan.js';
+import type { WorkloadIdentity } from '../tls/workload-identity.js';
+import { serverContextOptions } from '../tls/tls-settings.js';
+import { FrontThread } from './front-thread.js';
+import { pickLoopbackPort } from './port-check.js';
 
 const WORKER_URL = new URL('../../workers/data-plane.js', import.meta.url);
 const RESPAWN_DELAY_MS = 100;
@@ -20,6 +27,8 @@ export interface SupervisorHooks {
 
 export interface SupervisorOptions extends DataPlaneSettings {
   workers: number;
+  /** the sidecar's workload identity at start (null/absent: none yet; see applyIdentity) */
+  identity?: WorkloadIdentity | null;
 }
 
 interface Slot {
@@ -59,30 +68,81 @@ export class Supervisor {
   /** sidecar-wide upstream state (connectionPool limits, outlier ejection) and its slots */
   readonly upstream = new UpstreamSlots();
   private readonly sweeper = new OutlierSweeper(this.upstream.state);
+  private identity: WorkloadIdentity | null;
+  /** per listener index: internal port behind the TLS front, or 0 (fixed at start: listeners change only on restart) */
+  private frontedPorts: number[] = [];
+  private peerTable: SharedArrayBuffer | null = null;
+  private front: FrontThread | null = null;
 
   constructor(snapshot: Snapshot, options: SupervisorOptions, log: Logger, hooks: SupervisorHooks) {
     this.upstream.assign(snapshot);
     this.sweeper.update(snapshot);
     this.snapshot = snapshot;
+    this.identity = options.identity ?? null;
     this.options = options;
     this.log = log;
     this.hooks = hooks;
     hooks.snapshot(snapshot);
   }
 
-  /** Resolves when every worker serves; rejects when one cannot start. */
-  start(): Promise<void> {
+  /**
+   * Resolves when every worker serves (and the TLS front, when a listener needs it); rejects when
+   * one cannot start. Fronted inbound listeners: the workers serve them on an internal loopback port
+   * first, then the front opens the public port.
+   */
+  async start(): Promise<void> {
+    const fronted = frontedListeners(this.snapshot, this.identity !== null);
+    this.frontedPorts = this.snapshot.listeners.map(() => 0);
+    for (const i of fronted) {
+      let port = await pickLoopbackPort();
+      while (this.frontedPorts.includes(port)) port = await pickLoopbackPort(); // the kernel may hand one out twice
+      this.frontedPorts[i] = port;
+    }
+    if (fronted.length > 0) this.peerTable = createPeerTable();
     const started: Promise<void>[] = [];
     for (let i = 0; i < this.options.workers; i++) {
       const slot: Slot = { id: i, worker: null, ready: false, restarts: 0, generation: 0 };
       this.slots.push(slot);
       started.push(this.spawn(slot));
     }
-    return Promise.all(started).then(() => undefined);
+    await Promise.all(started);
+    if (fronted.length === 0 || this.peerTable === null) return;
+    this.front = new FrontThread({
+      listeners: fronted.map((i) => {
+        const l = this.snapshot.listeners[i] as Snapshot['listeners'][number];
+        return { name: l.name, bind: l.bind, port: l.port, mode: l.mtlsMode === 'STRICT' ? 'STRICT' : 'PERMISSIVE', internalPort: this.frontedPorts[i] as number };
+      }),
+      table: this.peerTable,
+      identity: this.identity,
+      logLevel: this.options.logLevel,
+    }, this.log);
+    await this.front.start();
   }
 
   get allReady(): boolean {
-    return !this.stopping && this.slots.length > 0 && this.slots.every((s) => s.ready);
+    return !this.stopping && this.slots.length > 0 && this.slots.every((s) => s.ready) && (this.front === null || this.front.ready);
+  }
+
+  /** The listeners the TLS front owns (public port → internal port), for logs and /workers. */
+  get frontedListeners(): { name: string; port: number; internalPort: number; mode: string }[] {
+    return this.snapshot.listeners.flatMap((l, i) => ((this.frontedPorts[i] ?? 0) > 0
+      ? [{ name: l.name, port: l.port, internalPort: this.frontedPorts[i] as number, mode: l.mtlsMode ?? 'DISABLE' }] : []));
+  }
+
+  /**
+   * The sidecar's identity changed (first one, or a rotation): the front's new handshakes and the
+   * workers' new upstream connections use it; open connections keep theirs, so nothing is dropped.
+   * Resolves once the front has switched; throws (nothing changed) when the PEMs are unusable.
+   * The entry point for an IdentitySource's 'update'.
+   */
+  async applyIdentity(identity: WorkloadIdentity): Promise<void> {
+    // unusable PEMs are refused here, before any thread sees them (the running identity stays)
+    tls.createSecureContext(serverContextOptions(identity));
+    this.identity = identity;
+    const msg: ToWorker = { type: 'identity', identity };
+    for (const slot of this.slots) slot.worker?.postMessage(msg);
+    if (this.front !== null) await this.front.applyIdentity(identity);
+    else this.log.info({ spiffeId: identity.spiffeId, notAfter: identity.notAfter.toISOString() }, 'identity rotated');
   }
 
   get workerCount(): number {
@@ -123,7 +183,10 @@ export class Supervisor {
 
   private spawn(slot: Slot): Promise<void> {
     const workerId = this.nextWorkerId++;
-    const data: WorkerOptions = { ...dataPlaneSettings(this.options), workerId, snapshot: this.snapshot, upstreamState: this.upstream.state.buffer };
+    const data: WorkerOptions = {
+      ...dataPlaneSettings(this.options), workerId, snapshot: this.snapshot, upstreamState: this.upstream.state.buffer,
+      identity: this.identity, peerTable: this.peerTable, frontedPorts: this.frontedPorts,
+    };
     const worker = new Worker(WORKER_URL, { workerData: data });
     slot.worker = worker;
     slot.ready = false;
@@ -201,6 +264,7 @@ export class Supervisor {
   drainInbound(): Promise<void> {
     this.stopping = true;
     const msg: ToWorker = { type: 'drain-inbound' };
+    this.front?.stopAccepting();
     for (const slot of this.slots) slot.worker?.postMessage(msg);
     return new Promise((resolve) => {
       if (this.allQuiet()) resolve();
@@ -222,6 +286,9 @@ export class Supervisor {
         worker.postMessage(msg);
       }));
     }
+    this.front?.stopAccepting();
     await Promise.all(exits);
+    // last: requests in flight through the front had their connections until the workers finished them
+    await this.front?.stop();
   }
 }

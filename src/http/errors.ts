@@ -90,3 +90,8 @@ export function upstreamOverflow(cluster: string): ProxyError {
 export function rbacDenied(policy: string): ProxyError {
   return new ProxyError('RBAC_DENIED', 403, 'RBAC', 'downstream', false, `denied by ${policy}`);
 }
+
+/** A connection on the internal listener behind the TLS front whose PROXY v2 header names no live peer slot (not from the front, or stale). */
+export function unknownPeer(): ProxyError {
+  return new ProxyError('UNKNOWN_PEER', 400, 'DPE', 'downstream', false, 'connection did not come through the TLS front');
+}

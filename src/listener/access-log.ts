@@ -23,6 +23,8 @@ export interface AccessLogEntry {
   x_request_id: string;
   user_agent: string | null;
   downstream_remote_address: string;
+  /** the mTLS peer's SPIFFE id (Envoy's %DOWNSTREAM_PEER_URI_SAN%), null without mTLS */
+  downstream_peer_uri_san: string | null;
   direction: string;
 }
 
@@ -75,7 +77,8 @@ export class AccessLog {
       + `"bytes_sent":${e.bytes_sent},"duration_ms":${e.duration_ms},"upstream_service_time_ms":${e.upstream_service_time_ms ?? 'null'},`
       + `"upstream_host":${qn(e.upstream_host)},"upstream_cluster":${qn(e.upstream_cluster)},"route_name":${qn(e.route_name)},`
       + `"authority":${q(e.authority)},"x_request_id":${q(e.x_request_id)},"user_agent":${qn(e.user_agent)},`
-      + `"downstream_remote_address":${q(e.downstream_remote_address)},"direction":"${e.direction}"}\n`;
+      + `"downstream_remote_address":${q(e.downstream_remote_address)},"downstream_peer_uri_san":${qn(e.downstream_peer_uri_san)},`
+      + `"direction":"${e.direction}"}\n`;
     if (this.batch.length >= this.batchLimit) this.pushBatch();
   }
 

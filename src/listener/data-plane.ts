@@ -6,6 +6,9 @@ import { SharedUpstreamState } from '../upstream/shared/layout.js';
 import { PoolRegistry } from '../upstream/pool-registry.js';
 import { createRing, RingWriter } from '../stats/ring.js';
 import { RetryBudget } from '../filters/retry/retry-budget.js';
+import { ClientTls } from '../tls/outbound/client-tls.js';
+import { PeerLookup } from '../tls/peer-lookup.js';
+import type { WorkloadIdentity } from '../tls/workload-identity.js';
 import { Generation } from './generation.js';
 import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js';
 import { UwsListener } from './uws-listener.js';
@@ -36,8 +39,16 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   if (ring !== null) send({ type: 'ring', workerId: options.workerId, ring });
   // loaded only when asked for: a worker without access logs does not hold pino
   const accessLog = options.accessLog === null ? null : new (await import('./access-log.js')).AccessLog(options.accessLog, options.accessLogSample);
-  const state = new WorkerState(new Generation(options.snapshot, registry, shared), ring === null ? null : new RingWriter(ring), accessLog,
+  let clientTls: ClientTls | null = null;
+  if (options.identity !== null) {
+    clientTls = new ClientTls();
+    clientTls.update(options.identity);
+  }
+  const peers = options.peerTable === null ? null : new PeerLookup(options.peerTable);
+  peers?.setOwnId(options.identity?.spiffeId ?? '');
+  const state = new WorkerState(new Generation(options.snapshot, registry, shared, clientTls), ring === null ? null : new RingWriter(ring), accessLog,
     new RetryBudget(options.retryBudgetRatio, options.retryBudgetMinPerSecond));
+  state.clientTls = clientTls;
   if (options.tracing !== null) {
     // loaded only when asked for, like the access log
     const { Tracer } = await import('../tracing/tracer.js');
@@ -45,7 +56,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     state.tracer = new Tracer(options.tracing, (err, dropped, suppressed) => workerLog().warn(
       { collector, err: err.message, dropped, failuresNotLogged: suppressed }, 'trace export failed; spans dropped'));
   }
-  const listeners = options.snapshot.listeners.map((spec, i) => new UwsListener(new ListenerRuntime(spec, state, i)));
+  const listeners = options.snapshot.listeners.map((spec, i) => new UwsListener(new ListenerRuntime(spec, state, i, peers, options.frontedPorts[i] ?? 0)));
   try {
     await Promise.all(listeners.map((l) => l.listen()));
   } catch (err) {
@@ -70,8 +81,9 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   port.on('message', (msg: ToWorker) => {
     if (msg.type === 'drain') void drain(msg.timeoutMs);
     else if (msg.type === 'drain-inbound') drainInbound();
+    else if (msg.type === 'identity') applyIdentity(msg.identity);
     else if (msg.type === 'snapshot') {
-      state.gen = new Generation(msg.snapshot, registry, shared);
+      state.gen = new Generation(msg.snapshot, registry, shared, state.clientTls);
       send({ type: 'applied', workerId: options.workerId, generation: msg.snapshot.generation });
     }
     else if (msg.type === 'crash') setImmediate(crashOnPurpose);
@@ -99,6 +111,25 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   gauges.unref();
 
   let quietCheck: NodeJS.Timeout | undefined;
+
+  /**
+   * Rotation: one new client secure context for new upstream connections (pooled ones keep theirs).
+   * The first identity rebuilds the generation so ISTIO_MUTUAL clusters get their mTLS pools.
+   */
+  function applyIdentity(identity: WorkloadIdentity): void {
+    try {
+      const first = state.clientTls === null;
+      const next = state.clientTls ?? new ClientTls();
+      next.update(identity);
+      peers?.setOwnId(identity.spiffeId);
+      if (first) {
+        state.clientTls = next;
+        state.gen = new Generation(state.gen.snapshot, registry, shared, next);
+      }
+    } catch (err) {
+      workerLog().error({ err: (err as Error).message }, 'identity update refused; the previous identity stays');
+    }
+  }
 
   /** Inbound stops accepting; outbound keeps serving the app while it shuts down. */
   function drainInbound(): void {

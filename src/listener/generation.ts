@@ -1,6 +1,7 @@
 // Everything a worker needs to serve one config generation, built once when the snapshot
 // arrives: runtime clusters (sharing pools kept across generations) and the route table.
 import type { Snapshot } from '../config/snapshot.js';
+import { upstreamTlsFor, type ClientTls } from '../tls/outbound/client-tls.js';
 import { ClusterRuntime } from '../upstream/cluster.js';
 import type { PoolRegistry } from '../upstream/pool-registry.js';
 import type { SharedUpstreamState } from '../upstream/shared/layout.js';
@@ -15,11 +16,13 @@ export class Generation {
   /** AuthorizationPolicies for inbound requests; null when there are none (the check is skipped) */
   readonly authz: AuthzEvaluator | null;
 
-  constructor(snapshot: Snapshot, registry: PoolRegistry, shared: SharedUpstreamState | null) {
+  /** `clientTls`: this worker's identity for ISTIO_MUTUAL clusters; null = none yet (plaintext) */
+  constructor(snapshot: Snapshot, registry: PoolRegistry, shared: SharedUpstreamState | null, clientTls: ClientTls | null = null) {
     this.snapshot = snapshot;
     this.id = snapshot.generation;
-    const pools = registry.rebuild(snapshot.clusters);
-    this.clusters = snapshot.clusters.map((c) => new ClusterRuntime(c, pools, shared));
+    const tls = snapshot.clusters.map((c) => c.endpoints.map((e) => upstreamTlsFor(c, e, clientTls)));
+    const pools = registry.rebuild(snapshot.clusters, tls);
+    this.clusters = snapshot.clusters.map((c, i) => new ClusterRuntime(c, pools, shared, tls[i] ?? []));
     this.routes = new RouteTable(snapshot, this.clusters);
     this.authz = createAuthzEvaluator(snapshot.authz ?? null);
   }

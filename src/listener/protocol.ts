@@ -1,6 +1,7 @@
 // Messages between the control thread and data-plane workers.
 import type { Snapshot } from '../config/snapshot.js';
 import type { TracingSettings } from '../tracing/settings.js';
+import type { WorkloadIdentity } from '../tls/workload-identity.js';
 import type { CodecName } from '../upstream/codecs.js';
 
 /** How every data-plane worker runs: set once from the command line, the same for all workers. */
@@ -29,6 +30,15 @@ export interface WorkerOptions extends DataPlaneSettings {
   snapshot: Snapshot;
   /** sidecar-wide upstream counters (limits, outlier ejection), shared by every worker */
   upstreamState: SharedArrayBuffer;
+  /** the sidecar's identity (outbound mTLS, x-forwarded-client-cert's By=); null = none yet */
+  identity: WorkloadIdentity | null;
+  /** the peer table the TLS front writes; null when no listener is fronted */
+  peerTable: SharedArrayBuffer | null;
+  /**
+   * per Snapshot.listeners index: the internal 127.0.0.1 port this listener is served on when the
+   * TLS front owns its public port (its connections carry a trusted PROXY v2 header), else 0
+   */
+  frontedPorts: number[];
 }
 
 export type ToWorker =
@@ -38,7 +48,9 @@ export type ToWorker =
   /** a new config generation: requests already in flight finish on the one they started with */
   | { type: 'snapshot'; snapshot: Snapshot }
   /** restart drill: the worker throws, as a bug would, and goes through its crash path */
-  | { type: 'crash' };
+  | { type: 'crash' }
+  /** identity rotation: new upstream connections use it; pooled ones keep running */
+  | { type: 'identity'; identity: WorkloadIdentity };
 
 /** a worker's span counts since it started: [exported, dropped] */
 export type TraceCounts = [number, number];

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { HeaderOpsSpec } from '../config/snapshot.js';
 import {
   badRequest, downstreamAborted, faultAbort, internalError, noCluster, noHealthyUpstream, noRoute, retriesExhausted,
-  rbacDenied, upstreamOverflow, upstreamProtocolError, upstreamTimeout, type ProxyError,
+  rbacDenied, unknownPeer, upstreamOverflow, upstreamProtocolError, upstreamTimeout, type ProxyError,
 } from '../http/errors.js';
 import { AuthzRequest, type AuthzEvaluator, type AuthzResult } from '../filters/authz/index.js';
 import { acquireDelaySlot, releaseDelaySlot, roll } from '../filters/fault/fault.js';
@@ -82,10 +82,12 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
   readonly gen: Generation;
   readonly onAbortedBound: () => void;
   requestId = '';
-  /** the mTLS peer's identity (SPIFFE URI) when known; null otherwise (set by the TLS front) */
+  /** the mTLS peer's SPIFFE id when the connection came through the TLS front; null otherwise */
   peerPrincipal: string | null = null;
   /** this hop's span when tracing is on and the request is sampled (src/tracing/) */
   private span: Span | null = null;
+  /** x-forwarded-client-cert for the local app ('' unless mTLS) */
+  private peerXfcc = '';
   private remote = '';
   private bodyKind = NO_BODY;
   private contentLength = -1;
@@ -161,7 +163,18 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
     this.query = req.getQuery() ?? ''; // uWS returns undefined (not '') when there is no query
     copyTarget = this.headers;
     req.forEach(copyHeader);
-    this.remote = Buffer.from(this.res.getRemoteAddressAsText()).toString('latin1');
+
+    const peers = this.listener.peers;
+    if (peers === null) {
+      this.remote = Buffer.from(this.res.getRemoteAddressAsText()).toString('latin1');
+    } else {
+      // behind the TLS front: the PROXY v2 source address names the peer (cached per connection)
+      const peer = peers.resolve(this.res.getProxiedRemoteAddress());
+      if (peer === null) return this.fail(unknownPeer());
+      this.remote = peer.clientIp;
+      this.peerPrincipal = peer.principal === '' ? null : peer.principal;
+      this.peerXfcc = peer.xfcc;
+    }
 
     const err = this.readFraming();
     if (err !== null) return this.fail(err);
@@ -504,6 +517,8 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
       if (listed !== null && listed.has(name)) continue;
       const value = h[i + 1] as string;
       if (name === 'x-forwarded-for') { xff = xff === '' ? value : `${xff}, ${value}`; continue; }
+      // only meshlet vouches for a client certificate: a client's own value never passes
+      if (name === 'x-forwarded-client-cert') continue;
       if (name === 'x-forwarded-proto') hasProto = true;
       else if (name === 'x-request-id') hasId = true;
       out.push(name, value);
@@ -511,6 +526,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
     out.push('x-forwarded-for', xff === '' ? this.remote : `${xff}, ${this.remote}`);
     if (!hasProto) out.push('x-forwarded-proto', this.scheme);
     if (!hasId) out.push('x-request-id', this.requestId);
+    if (this.peerXfcc !== '') out.push('x-forwarded-client-cert', this.peerXfcc);
     if (route !== null) {
       const spec = route.spec;
       if (spec.rewrite !== null && spec.rewrite.authority !== null) {
@@ -691,7 +707,8 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
 
   writeFail(err: ProxyError): void {
     // A request body not read to the end leaves the connection unusable: close it after the reply.
-    const unread = this.body !== null && this.body.readableEnded === false;
+    // (an unknown peer behind the TLS front is not trusted with the connection either)
+    const unread = (this.body !== null && this.body.readableEnded === false) || err.code === 'UNKNOWN_PEER';
     this.status = err.status;
     // stats keep one flag: the last of a combination ("UF,URX" → URX)
     this.flag = flagCode(err.flag.slice(err.flag.lastIndexOf(',') + 1));
@@ -771,6 +788,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
       x_request_id: this.requestId,
       user_agent: getHeader(this.headers, 'user-agent') ?? null,
       downstream_remote_address: this.remote,
+      downstream_peer_uri_san: this.peerPrincipal,
       direction: this.listener.spec.direction,
     });
   }

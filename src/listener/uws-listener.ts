@@ -16,7 +16,8 @@ export class UwsListener {
   }
 
   listen(): Promise<void> {
-    const { bind, port, name } = this.runtime.spec;
+    const { listenBind: bind, listenPort: port } = this.runtime;
+    const name = this.runtime.spec.name;
     return new Promise((resolve, reject) => {
       this.app.listen(bind, port, (socket) => {
         if (socket === false) reject(new Error(`listener ${name}: cannot listen on ${bind}:${port}`));

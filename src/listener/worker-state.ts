@@ -4,6 +4,8 @@ import type { ListenerSpec } from '../config/snapshot.js';
 import type { RingWriter } from '../stats/ring.js';
 import type { RetryBudget } from '../filters/retry/retry-budget.js';
 import type { Tracer } from '../tracing/tracer.js';
+import type { ClientTls } from '../tls/outbound/client-tls.js';
+import type { PeerLookup } from '../tls/peer-lookup.js';
 import type { AccessLog } from './access-log.js';
 import type { Generation } from './generation.js';
 
@@ -23,6 +25,8 @@ export class WorkerState {
   draining = false;
   /** called when inflight drops to 0 while draining */
   onIdle: (() => void) | null = null;
+  /** the sidecar's identity for outbound mTLS; null until one is configured */
+  clientTls: ClientTls | null = null;
   constructor(gen: Generation, stats: RingWriter | null, accessLog: AccessLog | null, retryBudget: RetryBudget) {
     this.gen = gen;
     this.retryBudget = retryBudget;
@@ -40,10 +44,21 @@ export class ListenerRuntime {
   readonly inbound: boolean;
   /** index in Snapshot.listeners (listeners only change on restart, so it holds across generations) */
   readonly index: number;
-  constructor(spec: ListenerSpec, state: WorkerState, index: number) {
+  /**
+   * Non-null only on the internal listener behind the TLS front: there (and only there) the PROXY
+   * v2 source address is trusted and names the connection's peer. A public listener never reads it.
+   */
+  readonly peers: PeerLookup | null;
+  /** where this worker's uWS app listens: the spec's address, or 127.0.0.1:<internal> behind the front */
+  readonly listenBind: string;
+  readonly listenPort: number;
+  constructor(spec: ListenerSpec, state: WorkerState, index: number, peers: PeerLookup | null = null, internalPort = 0) {
     this.spec = spec;
     this.state = state;
     this.inbound = spec.direction === 'inbound';
     this.index = index;
+    this.peers = internalPort > 0 ? peers : null;
+    this.listenBind = internalPort > 0 ? '127.0.0.1' : spec.bind;
+    this.listenPort = internalPort > 0 ? internalPort : spec.port;
   }
 }

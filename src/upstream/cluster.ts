@@ -11,6 +11,7 @@ import { poolKey } from './pool-registry.js';
 import { Admission } from './shared/admission.js';
 import { C_VERSION, type SharedUpstreamState } from './shared/layout.js';
 import { OutlierDetector } from './shared/outlier.js';
+import type { UpstreamTls } from '../tls/outbound/client-tls.js';
 
 export class ClusterRuntime {
   readonly spec: ClusterSpec;
@@ -32,11 +33,12 @@ export class ClusterRuntime {
   private exclude: Endpoint | null = null;
   private readonly acceptBound: (i: number) => boolean;
 
-  constructor(spec: ClusterSpec, pools: Map<string, UpstreamPool>, shared: SharedUpstreamState | null) {
+  /** `tls[i]`: the TLS settings of endpoint i (null: plaintext) */
+  constructor(spec: ClusterSpec, pools: Map<string, UpstreamPool>, shared: SharedUpstreamState | null, tls: readonly (UpstreamTls | null)[] = []) {
     this.spec = spec;
     this.name = spec.name;
     this.balancer = createBalancer(spec.lb);
-    this.endpoints = spec.endpoints.map((e) => new Endpoint(e, pools.get(poolKey(spec, e)) as UpstreamPool, shared));
+    this.endpoints = spec.endpoints.map((e, i) => new Endpoint(e, pools.get(poolKey(spec, e, tls[i] ?? null)) as UpstreamPool, shared));
     this.available = this.endpoints;
     const slotted = shared !== null && spec.slot >= 0;
     this.i32 = slotted ? shared.i32 : null;

@@ -3,6 +3,7 @@
 // start / data / end / error, and a controller whose pause/resume/abort is the backpressure.
 import type { Readable } from 'node:stream';
 import type { ProxyError } from '../http/errors.js';
+import type { UpstreamTls } from '../tls/outbound/client-tls.js';
 
 export interface UpstreamRequest {
   method: string;
@@ -56,5 +57,6 @@ export interface PoolOptions {
 
 export interface UpstreamCodec {
   readonly name: string;
-  createPool(address: string, port: number, options: PoolOptions): UpstreamPool;
+  /** `tls` non-null: the pool's connections speak mesh mTLS (ISTIO_MUTUAL) */
+  createPool(address: string, port: number, options: PoolOptions, tls?: UpstreamTls | null): UpstreamPool;
 }

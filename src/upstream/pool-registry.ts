@@ -1,9 +1,14 @@
-// Upstream pools of one worker, keyed by endpoint address:port (plus the DestinationRule pool
-// settings when a cluster sets its own). A new config generation reuses the pools of endpoints it
-// still has (no reconnect storm) and closes the others gracefully.
+// Upstream pools of one worker, keyed by endpoint address:port, plus the DestinationRule pool
+// settings when a cluster sets its own and the TLS settings for mTLS clusters. A new config
+// generation reuses the pools of endpoints it still has (no reconnect storm) and closes the
+// others gracefully.
 import type { ClusterSpec, EndpointSpec } from '../config/snapshot.js';
+import type { UpstreamTls } from '../tls/outbound/client-tls.js';
 import type { PoolOptions, UpstreamCodec, UpstreamPool } from './codec.js';
 import { endpointKey } from './endpoint.js';
+
+/** TLS settings of endpoint j of cluster i (null: plaintext) */
+export type TlsTable = readonly (readonly (UpstreamTls | null)[])[];
 
 export class PoolRegistry {
   private readonly codec: UpstreamCodec;
@@ -18,15 +23,16 @@ export class PoolRegistry {
   get size(): number { return this.pools.size; }
 
   /** Builds the pool set for a new generation; returns the pool of each (cluster, endpoint) by poolKey. */
-  rebuild(clusters: readonly ClusterSpec[]): Map<string, UpstreamPool> {
+  rebuild(clusters: readonly ClusterSpec[], tls: TlsTable): Map<string, UpstreamPool> {
     const next = new Map<string, UpstreamPool>();
-    for (const c of clusters) {
-      for (const e of c.endpoints) {
-        const key = poolKey(c, e);
-        if (next.has(key)) continue;
-        next.set(key, this.pools.get(key) ?? this.codec.createPool(e.address, e.port, this.optionsFor(c)));
-      }
-    }
+    clusters.forEach((c, i) => {
+      c.endpoints.forEach((e, j) => {
+        const t = tls[i]?.[j] ?? null;
+        const key = poolKey(c, e, t);
+        if (next.has(key)) return;
+        next.set(key, this.pools.get(key) ?? this.codec.createPool(e.address, e.port, this.optionsFor(c), t));
+      });
+    });
     for (const [key, pool] of this.pools) {
       if (!next.has(key)) void pool.close().catch(() => undefined);
     }
@@ -53,10 +59,12 @@ export class PoolRegistry {
   }
 }
 
-/** Pools are shared by clusters whose pool settings agree (the common case: none set). */
-export function poolKey(c: ClusterSpec, e: EndpointSpec): string {
-  const key = endpointKey(e.address, e.port);
+/** Pools are shared by clusters whose pool and TLS settings agree (the common case: none set). */
+export function poolKey(c: ClusterSpec, e: EndpointSpec, tls: UpstreamTls | null): string {
+  let key = endpointKey(e.address, e.port);
   const p = c.pool;
-  if (p.idleTimeoutMs === 0 && p.connectTimeoutMs === 0 && p.maxRequestsPerConnection === 0) return key;
-  return `${key}|i${p.idleTimeoutMs}|c${p.connectTimeoutMs}|r${p.maxRequestsPerConnection}`;
+  if (p.idleTimeoutMs !== 0 || p.connectTimeoutMs !== 0 || p.maxRequestsPerConnection !== 0) {
+    key = `${key}|i${p.idleTimeoutMs}|c${p.connectTimeoutMs}|r${p.maxRequestsPerConnection}`;
+  }
+  return tls === null ? key : `${key}|${tls.key}`;
 }

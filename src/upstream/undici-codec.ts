@@ -5,6 +5,7 @@ import type { Dispatcher } from 'undici';
 import {
   ProxyError, upstreamConnectFailure, upstreamProtocolError, upstreamResetMidResponse, upstreamTimeout,
 } from '../http/errors.js';
+import type { UpstreamTls } from '../tls/outbound/client-tls.js';
 import type { PoolOptions, UpstreamCodec, UpstreamController, UpstreamHandler, UpstreamPool, UpstreamRequest } from './codec.js';
 
 type Controller = Dispatcher.DispatchController;
@@ -114,9 +115,22 @@ class UndiciPool implements UpstreamPool {
   destroy(): Promise<void> { return this.pool.destroy(); }
 }
 
+/** The undici codec does not speak mesh mTLS: such a cluster fails its requests (UF) rather than go out in plaintext. */
+class NoTlsPool implements UpstreamPool {
+  readonly origin: string;
+  readonly connectionCount = 0;
+  constructor(address: string, port: number) { this.origin = `https://${address}:${port}`; }
+  dispatch(_req: UpstreamRequest, handler: UpstreamHandler): void {
+    handler.onUpstreamStart({ pause() {}, resume() {}, abort() {} });
+    handler.onUpstreamError(upstreamConnectFailure('ISTIO_MUTUAL upstreams need the h1 codec (--upstream-codec h1)', false));
+  }
+  close(): Promise<void> { return Promise.resolve(); }
+  destroy(): Promise<void> { return Promise.resolve(); }
+}
+
 export const undiciCodec: UpstreamCodec = {
   name: 'undici',
-  createPool(address: string, port: number, options: PoolOptions): UpstreamPool {
-    return new UndiciPool(address, port, options);
+  createPool(address: string, port: number, options: PoolOptions, tls: UpstreamTls | null = null): UpstreamPool {
+    return tls === null ? new UndiciPool(address, port, options) : new NoTlsPool(address, port);
   },
 };

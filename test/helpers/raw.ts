@@ -7,7 +7,7 @@ import { once } from 'node:events';
  * (Content-Length reached), or `deadlineMs` passes with nothing more (uWS drops malformed requests
  * without a status, and there is no event for "nothing was sent").
  */
-export async function rawRequest(port: number, text: string, deadlineMs = 1500): Promise<string> {
+export async function rawRequest(port: number, text: string | Buffer, deadlineMs = 1500): Promise<string> {
   const socket = net.connect(port, '127.0.0.1');
   await once(socket, 'connect');
   socket.write(text);

@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import {
   ProxyError, badRequest, internalError, upstreamConnectFailure, upstreamProtocolError, upstreamResetMidResponse,
 } from '../../http/errors.js';
+import { connectTls, type UpstreamTls } from '../../tls/outbound/client-tls.js';
 import type { Exchange } from './exchange.js';
 import { CHUNKED_SUFFIX, lengthSuffix, noBodySuffix } from './request-writer.js';
 import { ResponseParser, S_DONE, type ResponseSink } from './response-parser.js';
@@ -58,15 +59,17 @@ export class Connection implements ResponseSink {
   private reqDone = false;
   private waitingDrain = false;
 
-  constructor(owner: ConnectionOwner, address: string, port: number) {
+  constructor(owner: ConnectionOwner, address: string, port: number, tls: UpstreamTls | null = null) {
     this.owner = owner;
     this.since = Date.now();
     this.parser = new ResponseParser(this);
-    const socket = net.connect({ host: address, port });
+    // mTLS: usable once the handshake and the server's SPIFFE id check passed; a failure of
+    // either arrives as 'error' while CONNECTING, i.e. a connect failure (UF, retryable)
+    const socket = tls === null ? net.connect({ host: address, port }) : connectTls(address, port, tls);
     this.socket = socket;
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
-    socket.on('connect', this.onConnect);
+    socket.on(tls === null ? 'connect' : 'secureConnect', this.onConnect);
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('error', this.onError);

@@ -1,12 +1,13 @@
 // meshlet's own HTTP/1.1 client codec ('h1'): keep-alive pools (pool.ts) of connections
 // (connection.ts) writing requests (request-writer.ts) and parsing responses (response-parser.ts).
+import type { UpstreamTls } from '../../tls/outbound/client-tls.js';
 import type { PoolOptions, UpstreamCodec, UpstreamPool } from '../codec.js';
 import { H1Pool } from './pool.js';
 
 export const h1Codec: UpstreamCodec = {
   name: 'h1',
-  createPool(address: string, port: number, options: PoolOptions): UpstreamPool {
-    return new H1Pool(address, port, options);
+  createPool(address: string, port: number, options: PoolOptions, tls: UpstreamTls | null = null): UpstreamPool {
+    return new H1Pool(address, port, options, tls);
   },
 };
 

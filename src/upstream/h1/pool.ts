@@ -2,6 +2,7 @@
 // served FIFO from a bounded queue, and one pool-level sweep timer (running only while the pool
 // has connections) for idle and connect timeouts: nothing is allocated per request for timing.
 import { upstreamConnectFailure, upstreamProtocolError, type ProxyError } from '../../http/errors.js';
+import type { UpstreamTls } from '../../tls/outbound/client-tls.js';
 import type { PoolOptions, UpstreamHandler, UpstreamPool, UpstreamRequest } from '../codec.js';
 import { CONNECTING, Connection, IDLE, type ConnectionOwner } from './connection.js';
 import { Exchange, type ExchangeOwner } from './exchange.js';
@@ -20,6 +21,8 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
   private readonly connectTimeoutMs: number;
   private readonly sweepMs: number;
   readonly maxRequestsPerConnection: number;
+  /** null: plaintext; otherwise every connection is mesh mTLS */
+  private readonly tls: UpstreamTls | null;
 
   /** every connection, connecting or not */
   private readonly all: Connection[] = [];
@@ -35,12 +38,13 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
   private destroyed = false;
   private closeWaiters: (() => void)[] = [];
 
-  constructor(address: string, port: number, options: PoolOptions) {
+  constructor(address: string, port: number, options: PoolOptions, tls: UpstreamTls | null = null) {
     this.address = address;
     this.port = port;
+    this.tls = tls;
     const host = address.includes(':') ? `[${address}]` : address;
     this.hostHeader = `${host}:${port}`;
-    this.origin = `http://${host}:${port}`;
+    this.origin = `${tls === null ? 'http' : 'https'}://${host}:${port}`;
     this.maxConnections = Math.max(1, options.connections | 0);
     this.idleTimeoutMs = options.idleTimeoutMs;
     this.connectTimeoutMs = options.connectTimeoutMs;
@@ -165,7 +169,7 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
   /** Opens connections for waiting exchanges not already covered by connections on their way. */
   private pump(): void {
     while (this.queueLive > this.connecting && this.all.length < this.maxConnections && !this.destroyed) {
-      const conn = new Connection(this, this.address, this.port);
+      const conn = new Connection(this, this.address, this.port, this.tls);
       conn.index = this.all.length;
       this.all.push(conn);
       this.connecting++;
