@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { positiveEnv } from '../bench/measure.js';
-import { freePort, httpStatus, launch, runToEnd, stopAll, stopChildrenOnExit, waitUntil } from '../bench/proc.js';
+import { freePort, hasCommand, httpStatus, launch, runToEnd, stopAll, stopChildrenOnExit, waitUntil } from '../bench/proc.js';
 import { autocannonDrive, k6Drive, type DriveSpec } from './drive.js';
 import { fetchHistograms, resetHistograms, routeStats } from './meshlet-stats.js';
 import { SCENARIOS, type Scenario } from './scenarios.js';
@@ -117,6 +117,10 @@ async function main(): Promise<void> {
   if (scenarios.length === 0 || scenarios.length < names.filter((n) => n !== 'all').length) {
     process.stderr.write(`usage: npm run load -- <scenario…|all> [--k6]\nscenarios:\n${SCENARIOS.map((s) => `  ${s.name.padEnd(17)} ${s.summary}`).join('\n')}\n`
       + 'env: LOAD_DURATION (s, 10), LOAD_RATE (req/s, 1000; 0 = max), LOAD_CONNECTIONS (50), LOAD_WORKERS (meshlet workers, 1)\n');
+    process.exit(2);
+  }
+  if (args.includes('--k6') && !hasCommand('k6')) {
+    process.stderr.write('load: --k6: k6 is not installed here; run without --k6 for the autocannon version\n');
     process.exit(2);
   }
   let ok = true;
