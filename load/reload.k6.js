@@ -1,8 +1,7 @@
 // @ts-check
-// k6 scenario: the seed canary while its config is reloaded. `npm run load -- reload --k6` applies
-// load/config/reload-50-50.yaml (90/10 → 50/50) with `meshlet apply` halfway; by hand, run that apply
-// mid-run yourself. Thresholds: zero failed requests, and a v2 share that shows the reload took
-// effect (≈ 30% over the run: 10% before, 50% after).
+// k6 scenario: the seed canary reloaded to 50/50 mid-run (`npm run load -- reload --k6` does the
+// `meshlet apply` of load/config/reload-50-50.yaml halfway; by hand, apply it yourself mid-run).
+// Thresholds: zero failed requests; v2 share ≈ 30% over the run (10% before, 50% after) shows the reload.
 import http from 'k6/http';
 import { check } from 'k6';
 import { Counter, Rate } from 'k6/metrics';
