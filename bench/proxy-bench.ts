@@ -14,10 +14,11 @@ import { HAS_NGINX, HOST, startMeshlet, startNginxProxy, startUpstream, type Ser
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const WARMUP_S = 2;
 /**
+ * meshlet-resilience: the route has retries, outlier detection and a consistent-hash balancer;
  * meshlet-undici: the undici reference codec instead of meshlet's h1 codec; meshlet-nostats: no
  * stats records (the cost of stats); meshlet-accesslog: an access log line per request to a file.
  */
-const TARGETS = ['direct', 'meshlet', 'meshlet-undici', 'meshlet-nostats', 'meshlet-accesslog', 'nginx'] as const;
+const TARGETS = ['direct', 'meshlet', 'meshlet-resilience', 'meshlet-undici', 'meshlet-nostats', 'meshlet-accesslog', 'nginx'] as const;
 type Target = (typeof TARGETS)[number];
 
 interface Settings {
@@ -54,6 +55,7 @@ function startProxy(target: Target, dir: string, upstream: Server, settings: Set
     case 'direct': return Promise.resolve(null);
     case 'nginx': return startNginxProxy(dir, upstream.port);
     case 'meshlet': return startMeshlet(dir, upstream.port, { repoRoot: REPO_ROOT, extraArgs: settings.meshletArgs, profileDir: settings.profileDir });
+    case 'meshlet-resilience': return startMeshlet(dir, upstream.port, { repoRoot: REPO_ROOT, extraArgs: settings.meshletArgs, profileDir: null, resilience: true });
     case 'meshlet-undici': return startMeshlet(dir, upstream.port, { repoRoot: REPO_ROOT, extraArgs: [...settings.meshletArgs, '--upstream-codec', 'undici'], profileDir: null });
     case 'meshlet-nostats': return startMeshlet(dir, upstream.port, { repoRoot: REPO_ROOT, extraArgs: [...settings.meshletArgs, '--disable-stats'], profileDir: null });
     case 'meshlet-accesslog': return startMeshlet(dir, upstream.port, { repoRoot: REPO_ROOT, extraArgs: [...settings.meshletArgs, '--access-log', path.join(dir, 'access.log')], profileDir: null });

@@ -89,7 +89,15 @@ export function startNginxProxy(dir: string, upstreamPort: number): Promise<Serv
   return startNginx('nginx-proxy', dir, PROXY_CPU, upstreamBlock, location);
 }
 
-function meshletConfig(listenerPort: number, upstreamPort: number): string {
+/** retries + outlier detection + a consistent-hash balancer: the resilience features' cost (issue 5) */
+const RESILIENCE_POLICY = `
+  trafficPolicy:
+    loadBalancer: {consistentHash: {useSourceIp: true}}
+    outlierDetection: {consecutive5xxErrors: 5, interval: 10s, baseEjectionTime: 30s}`;
+const RESILIENCE_RETRIES = `
+    retries: {attempts: 2, retryOn: "connect-failure,reset,5xx"}`;
+
+function meshletConfig(listenerPort: number, upstreamPort: number, resilience = false): string {
   return `apiVersion: networking.istio.io/v1beta1
 kind: Sidecar
 metadata: {name: bench}
@@ -113,7 +121,7 @@ apiVersion: networking.istio.io/v1beta1
 kind: DestinationRule
 metadata: {name: ${HOST}}
 spec:
-  host: ${HOST}
+  host: ${HOST}${resilience ? RESILIENCE_POLICY : ''}
   subsets:
   - {name: v1, labels: {version: v1}}
 ---
@@ -125,7 +133,7 @@ spec:
   http:
   - match: [{uri: {prefix: /}}]
     route:
-    - destination: {host: ${HOST}, subset: v1}
+    - destination: {host: ${HOST}, subset: v1}${resilience ? RESILIENCE_RETRIES : ''}
 `;
 }
 
@@ -136,13 +144,15 @@ export interface MeshletOptions {
   profileDir: string | null;
   /** data-plane workers (default 1) */
   workers?: number;
+  /** route with retries + outlier detection + consistent hashing */
+  resilience?: boolean;
 }
 
 /** `meshlet run --workers 1` (or opts.workers) pinned to the proxy CPU; ready when the admin /ready answers 200 */
 export async function startMeshlet(dir: string, upstreamPort: number, opts: MeshletOptions): Promise<Server> {
   const [port, adminPort] = [await freePort(), await freePort()];
   const config = path.join(dir, 'meshlet.yaml');
-  writeFileSync(config, meshletConfig(port, upstreamPort));
+  writeFileSync(config, meshletConfig(port, upstreamPort, opts.resilience === true));
   const nodeArgs = opts.profileDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', opts.profileDir];
   const child = launch('meshlet', PROXY_CPU, process.execPath, [...nodeArgs, path.join(opts.repoRoot, 'dist/src/cli/main.js'),
     'run', '-c', config, '--workers', String(opts.workers ?? 1), '--admin', `127.0.0.1:${adminPort}`, '--log-level', 'warn', ...opts.extraArgs]);

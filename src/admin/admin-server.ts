@@ -1,5 +1,5 @@
 // The admin endpoint (loopback by default): /ready for probes, stats (Prometheus text with Istio's
-// names, HDR histograms), /config_dump, /clusters, /workers, and a crash drill for one worker.
+// names, HDR histograms, latency plot SVG), /config_dump, /clusters, /workers, and a crash drill for one worker.
 // Admin traffic is rare and small: plain node:http and JSON are fine here, never on the data path.
 import http from 'node:http';
 import type { ConfigStore } from '../control/config-store.js';
@@ -7,6 +7,7 @@ import type { StatsService } from '../control/stats-service.js';
 import type { Supervisor } from '../control/supervisor.js';
 import { PROMETHEUS_CONTENT_TYPE } from '../stats/prometheus.js';
 import { endpointKey } from '../upstream/endpoint.js';
+import { clusterCounters, endpointState } from '../upstream/shared/report.js';
 
 export interface AdminContext {
   supervisor: Supervisor;
@@ -14,7 +15,7 @@ export interface AdminContext {
   stats: StatsService;
 }
 
-const ENDPOINTS = '/ready /workers /stats/prometheus /stats/histograms[?interval=1] POST /stats/histograms/reset /config_dump /clusters POST /workers/N/crash';
+const ENDPOINTS = '/ready /workers /stats/prometheus /stats/histograms[?interval=1] /stats/plot[?interval=1&by=series] POST /stats/histograms/reset /config_dump /clusters POST /workers/N/crash';
 
 type Send = (status: number, body: string, type?: string) => void;
 
@@ -22,16 +23,22 @@ function json(send: Send, value: unknown): void {
   send(200, `${JSON.stringify(value, null, 2)}\n`, 'application/json');
 }
 
-function clusters(store: ConfigStore, stats: StatsService): unknown {
-  const snap = store.snapshot;
+function clusters(ctx: AdminContext): unknown {
+  const snap = ctx.store.snapshot;
   if (snap === null) return [];
-  const gauges = stats.endpointGauges();
+  const gauges = ctx.stats.endpointGauges();
+  const shared = ctx.supervisor.upstream.state;
   return snap.clusters.map((c) => ({
-    name: c.name, host: c.host, subset: c.subset, port: c.port, lb: c.lb,
+    name: c.name, host: c.host, subset: c.subset, port: c.port, lb: c.lb, hash: c.hash, warmupMs: c.warmupMs,
+    connectionPool: c.pool, outlierDetection: c.outlier, counters: clusterCounters(shared, c),
     endpoints: c.endpoints.map((e) => {
       const address = endpointKey(e.address, e.port);
       const g = gauges.get(address);
-      return { address, labels: e.labels, weight: e.weight, inflight: g?.inflight ?? 0, connections: g?.connections ?? 0 };
+      const s = endpointState(shared, e.slot);
+      return {
+        address, labels: e.labels, weight: e.weight, inflight: g?.inflight ?? 0, connections: g?.connections ?? 0,
+        health: s?.ejected === true ? 'ejected' : 'healthy', ...(s === null ? {} : { outlier: s }),
+      };
     }),
   }));
 }
@@ -43,12 +50,17 @@ function route(ctx: AdminContext, method: string, url: URL, send: Send): void {
     case '/workers': return json(send, { generation: ctx.store.generation, workers: ctx.supervisor.status() });
     case '/stats/prometheus': return send(200, ctx.stats.prometheus(), PROMETHEUS_CONTENT_TYPE);
     case '/stats/histograms': return json(send, ctx.stats.histograms(url.searchParams.get('interval') === '1' ? 'interval' : 'cumulative'));
+    case '/stats/plot': {
+      const by = url.searchParams.get('by') ?? 'route';
+      if (by !== 'route' && by !== 'series') return send(400, 'by: route or series\n');
+      return send(200, ctx.stats.plot(url.searchParams.get('interval') === '1' ? 'interval' : 'cumulative', by), 'image/svg+xml');
+    }
     case '/stats/histograms/reset':
       if (!post) return send(405, 'use POST\n');
       ctx.stats.reset();
       return send(200, 'reset\n');
     case '/config_dump': return json(send, { generation: ctx.store.generation, files: ctx.store.files, snapshot: ctx.store.snapshot });
-    case '/clusters': return json(send, { generation: ctx.store.generation, clusters: clusters(ctx.store, ctx.stats) });
+    case '/clusters': return json(send, { generation: ctx.store.generation, clusters: clusters(ctx) });
     default: {
       const crash = /^\/workers\/(\d+)\/crash$/.exec(url.pathname);
       if (crash === null) return send(404, `admin endpoints: ${ENDPOINTS}\n`);

@@ -26,3 +26,9 @@ export function parseFraction(value: string, flag: string): number {
   if (value.trim() === '' || !(n >= 0 && n <= 1)) throw new Error(`${flag}: expected a number from 0 to 1, got "${value}"`);
   return n;
 }
+
+export function parsePercent(value: string, flag: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n >= 0 && n <= 100)) throw new Error(`${flag}: expected a percentage from 0 to 100, got "${value}"`);
+  return n;
+}

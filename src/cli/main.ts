@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // meshlet's command line: `run`, `demo`, `help`.
+import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { parseDurationMs, parseFraction, parseHostPort, parsePositiveInt } from './args.js';
+import { parseDurationMs, parseFraction, parseHostPort, parsePercent, parsePositiveInt } from './args.js';
+import { TRACING_DEFAULTS, type TracingSettings } from '../tracing/settings.js';
 import { isCodecName, type CodecName } from '../upstream/codecs.js';
 import { DEFAULT_RUN_OPTIONS, runUntilSignal, type RunOptions } from './run.js';
 
@@ -10,12 +12,17 @@ const USAGE = `usage:
               [--drain-timeout 5s] [--control-socket PATH] [--watch]
               [--access-log PATH|stdout] [--access-log-sample 0..1] [--upstream-codec h1|undici] [--disable-stats]
               [--retry-budget-ratio 0.2] [--retry-budget-min-per-second 10]
+              [--trace-otlp URL | --trace-zipkin URL] [--trace-sampling PERCENT] [--trace-service-name NAME]
+              [--trace-batch-delay 1s]
               [--http-proxy-env] [-- APP ARGS…]   (wrapper mode: runs APP once ready, exits with its code)
   meshlet wait-ready [--timeout 30s] [--admin HOST:PORT]
   meshlet apply -f FILE.yaml [-f MORE.yaml] [--dry-run] [--if-generation N] [--socket PATH | --admin-port P]
   meshlet config [--socket PATH | --admin-port P]
-  meshlet stats [--histograms [--interval] [--route SERVICE] [--json]] [--socket PATH | --admin-port P]
+  meshlet stats [--histograms [--interval] [--route SERVICE] [--format table|json|hlog] [--out FILE]]
+                [--socket PATH | --admin-port P]
+  meshlet stats --plot FILE.svg [--interval] [--route SERVICE] [--by route|series] [--from FILE.hlog|FILE.json …]
   meshlet demo            run the built-in canary demo (two apps + meshlet, seed's 90/10 split)
+  meshlet ca init|issue|token|serve …   the built-in mesh CA (\`meshlet ca\` for usage)
 `;
 
 async function main(argv: string[]): Promise<void> {
@@ -24,8 +31,9 @@ async function main(argv: string[]): Promise<void> {
     case 'run': return runUntilSignal(parseRun(rest));
     case 'apply': return (await import('./control-commands.js')).applyCommand(rest);
     case 'config': return (await import('./control-commands.js')).configCommand(rest);
-    case 'stats': return (await import('./control-commands.js')).statsCommand(rest);
+    case 'stats': return (await import('./stats-command.js')).statsCommand(rest);
     case 'wait-ready': return (await import('./wait-ready.js')).waitReadyCommand(rest);
+    case 'ca': return (await import('./ca.js')).caCommand(rest);
     case 'demo': {
       const { runDemo } = await import('./demo.js');
       return runDemo();
@@ -74,6 +82,11 @@ function parseRun(args: string[]): RunOptions {
       'disable-stats': { type: 'boolean' },
       'retry-budget-ratio': { type: 'string' },
       'retry-budget-min-per-second': { type: 'string' },
+      'trace-otlp': { type: 'string' },
+      'trace-zipkin': { type: 'string' },
+      'trace-sampling': { type: 'string' },
+      'trace-service-name': { type: 'string' },
+      'trace-batch-delay': { type: 'string' },
     },
     strict: true,
   });
@@ -98,6 +111,41 @@ function parseRun(args: string[]): RunOptions {
     accessLogSample: values['access-log-sample'] === undefined ? 1 : parseFraction(values['access-log-sample'], '--access-log-sample'),
     drainTimeoutMs: values['drain-timeout'] === undefined ? DEFAULT_RUN_OPTIONS.drainTimeoutMs : parseDurationMs(values['drain-timeout'], '--drain-timeout'),
     upstreamIdleTimeoutMs: values['upstream-idle-timeout'] === undefined ? DEFAULT_RUN_OPTIONS.upstreamIdleTimeoutMs : parseDurationMs(values['upstream-idle-timeout'], '--upstream-idle-timeout'),
+    tracing: parseTracing(values),
+  };
+}
+
+/** --trace-otlp URL or --trace-zipkin URL turns tracing on; the other --trace-* flags need one of them. */
+function parseTracing(values: Record<string, string | boolean | string[] | undefined>): TracingSettings | null {
+  const otlp = values['trace-otlp'] as string | undefined;
+  const zipkin = values['trace-zipkin'] as string | undefined;
+  if (otlp !== undefined && zipkin !== undefined) throw new Error('--trace-otlp and --trace-zipkin: choose one collector');
+  const endpoint = otlp ?? zipkin;
+  if (endpoint === undefined) {
+    for (const flag of ['trace-sampling', 'trace-service-name', 'trace-batch-delay']) {
+      if (values[flag] !== undefined) throw new Error(`--${flag} needs --trace-otlp URL or --trace-zipkin URL`);
+    }
+    return null;
+  }
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    throw new Error(`--trace-${otlp !== undefined ? 'otlp' : 'zipkin'}: expected an http:// URL, got "${endpoint}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`--trace-${otlp !== undefined ? 'otlp' : 'zipkin'}: expected an http:// or https:// URL, got "${endpoint}"`);
+  const sampling = values['trace-sampling'] as string | undefined;
+  const delay = values['trace-batch-delay'] as string | undefined;
+  const batchDelayMs = delay === undefined ? TRACING_DEFAULTS.batchDelayMs : parseDurationMs(delay, '--trace-batch-delay');
+  if (!(batchDelayMs >= 1)) throw new Error(`--trace-batch-delay: expected at least 1ms, got "${delay}"`);
+  return {
+    ...TRACING_DEFAULTS,
+    exporter: otlp !== undefined ? 'otlp' : 'zipkin',
+    endpoint,
+    serviceName: (values['trace-service-name'] as string | undefined) ?? 'meshlet',
+    nodeId: `meshlet~${os.hostname()}~${process.pid}`,
+    samplingPercent: sampling === undefined ? TRACING_DEFAULTS.samplingPercent : parsePercent(sampling, '--trace-sampling'),
+    batchDelayMs,
   };
 }
 

@@ -1,5 +1,6 @@
 // `meshlet run`: load and validate the config, refuse ports another process serves, start the
 // workers, the admin endpoint and the control socket, and drain on SIGTERM/SIGINT.
+import { upstreamMetrics } from '../upstream/shared/report.js';
 import { spawn } from 'node:child_process';
 import { watch } from 'node:fs';
 import path from 'node:path';
@@ -50,6 +51,7 @@ export const DEFAULT_RUN_OPTIONS: Omit<RunOptions, 'configFiles'> = {
   setHttpProxy: false,
   retryBudgetRatio: 0.2,
   retryBudgetMinPerSecond: 10,
+  tracing: null,
 };
 
 export function defaultControlSocket(adminPort: number): string {
@@ -90,12 +92,16 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
   } catch (err) {
     throw new StartupError((err as Error).message);
   }
-  const stats = new StatsService({ workers: () => supervisor.workerCount, generation: () => store.generation });
+  const stats = new StatsService({
+    workers: () => supervisor.workerCount,
+    generation: () => store.generation,
+    upstream: () => upstreamMetrics(supervisor.upstream.state, store.snapshot),
+  });
   const supervisor: Supervisor = new Supervisor(snapshot, options, log, {
     snapshot: (s) => stats.registerSnapshot(s),
     ring: (id, ring) => stats.addRing(id, ring),
     exited: (id) => stats.removeRing(id),
-    gauges: (id, inflight, endpoints) => stats.setGauges(id, inflight, endpoints),
+    gauges: (id, inflight, endpoints, trace) => stats.setGauges(id, inflight, endpoints, trace),
   });
   const admin = await startAdmin(options.adminHost, options.adminPort, { supervisor, store, stats })
     .catch((err: Error) => { throw new StartupError(err.message); });

@@ -72,8 +72,9 @@ function readEnvelope(file: string, doc: number, value: unknown, issues: ConfigI
   }
   if (!isDnsSubdomain(name)) ck.error('metadata.name', `invalid name "${name}" (lowercase letters, digits, '-' and '.')`);
   if (!isDnsLabel(namespace)) ck.error('metadata.namespace', `invalid namespace "${namespace}" (lowercase letters, digits and '-')`);
+  const annotations = m?.stringMap('annotations') ?? {};
   if (ck.errors > 0) return null;
-  return { kind, apiVersion, name, namespace, spec: value['spec'], file, doc };
+  return { kind, apiVersion, name, namespace, annotations, spec: value['spec'], file, doc };
 }
 
 /** Reads and parses every file; unreadable files are reported as errors. */

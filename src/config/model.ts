@@ -4,7 +4,7 @@ import type { Resource } from './resource.js';
 import type { Checker } from './validate/checker.js';
 import type { HeadersModel } from './validate/header-ops.js';
 import type {
-  DirectResponseSpec, Direction, FaultSpec, HeaderOpsSpec, LbPolicy, MatchSpec, RedirectSpec, RetrySpec, RewriteSpec,
+  DirectResponseSpec, Direction, FaultSpec, HashSpec, HeaderOpsSpec, LbPolicy, MatchSpec, OutlierSpec, PoolSpec, RedirectSpec, RetrySpec, RewriteSpec,
 } from './snapshot.js';
 
 export interface DestinationModel {
@@ -58,15 +58,37 @@ export interface VirtualServiceModel {
 export interface SubsetModel {
   name: string;
   labels: Record<string, string>;
-  /** null when the subset sets no loadBalancer (inherits the rule's) */
-  lb: LbPolicy | null;
+  /** null when the subset sets no trafficPolicy (the rule's applies) */
+  policy: TrafficPolicyModel | null;
   path: string;
 }
+
+/** One trafficPolicy: each component null when not set at this level (Istio merges per component). */
+export interface TrafficPolicyModel {
+  lb: LbModel | null;
+  pool: PoolModel | null;
+  outlier: OutlierModel | null;
+  /** portLevelSettings: a port's components replace the level's, never merge into them */
+  ports: { port: number; policy: TrafficPolicyModel }[];
+}
+
+export interface LbModel {
+  simple: LbPolicy;
+  hash: HashModel | null;
+  /** slow start window (warmupDurationSecs), 0 = off */
+  warmupMs: number;
+}
+
+export type HashModel = HashSpec;
+export type PoolModel = PoolSpec;
+export type OutlierModel = OutlierSpec;
 
 export interface DestinationRuleModel {
   kind: 'DestinationRule';
   host: string;
-  lb: LbPolicy | null;
+  policy: TrafficPolicyModel | null;
+  /** meshlet extension (annotation meshlet.io/load-balancer: peak-ewma): the default balancer is peak-EWMA */
+  peakEwma: boolean;
   subsets: SubsetModel[];
 }
 

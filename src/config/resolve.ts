@@ -3,8 +3,9 @@
 // endpoints. Validation uses it to warn about dangling references; compilation to build clusters.
 import type { Catalog } from './catalog.js';
 import { hostKey } from './hosts.js';
-import type { Parsed, ServiceEntryModel, SubsetModel, WorkloadModel } from './model.js';
-import type { EndpointSpec, LbPolicy } from './snapshot.js';
+import type { Parsed, ServiceEntryModel, SubsetModel, TrafficPolicyModel, WorkloadModel } from './model.js';
+import type { EndpointSpec } from './snapshot.js';
+import { effectivePolicy, type EffectivePolicy } from './traffic-policy.js';
 
 /** Port used when neither the destination nor the ServiceEntry names one (plain HTTP). */
 export const DEFAULT_SERVICE_PORT = 80;
@@ -14,7 +15,7 @@ export interface Resolved {
   key: string;
   subset: SubsetModel | null;
   port: number;
-  lb: LbPolicy;
+  policy: EffectivePolicy;
   entries: Parsed<ServiceEntryModel>[];
 }
 
@@ -37,8 +38,9 @@ export function resolveDestination(
   if (port !== null && declared.length > 0 && !declared.includes(port)) {
     return { ok: false, field: 'port', reason: `port ${port} is not a port of the ServiceEntry for host ${host}` };
   }
-  const lb = s?.lb ?? dr?.model.lb ?? 'LEAST_REQUEST';
-  return { ok: true, key, subset: s, port: port ?? declared[0] ?? DEFAULT_SERVICE_PORT, lb, entries };
+  const resolvedPort = port ?? declared[0] ?? DEFAULT_SERVICE_PORT;
+  const levels: (TrafficPolicyModel | null)[] = [dr?.model.policy ?? null, s?.policy ?? null];
+  return { ok: true, key, subset: s, port: resolvedPort, policy: effectivePolicy(levels, resolvedPort, dr?.model.peakEwma ?? false), entries };
 }
 
 /** Endpoints of a resolved destination: every ServiceEntry's workloads, filtered by the subset labels. */
@@ -50,7 +52,7 @@ export function endpointsOf(cat: Catalog, r: Resolved): EndpointSpec[] {
     for (const [w, source] of workloadsOf(cat, se, r.key)) {
       if (r.subset !== null && !hasLabels(w.labels, r.subset.labels)) continue;
       const named = sePort?.name == null ? undefined : w.ports[sePort.name];
-      out.push({ address: w.address, port: named ?? sePort?.targetPort ?? r.port, labels: w.labels, weight: w.weight, source });
+      out.push({ address: w.address, port: named ?? sePort?.targetPort ?? r.port, labels: w.labels, weight: w.weight, source, slot: -1 });
     }
   }
   return out;

@@ -13,6 +13,8 @@ export interface Resource {
   name: string;
   /** metadata.namespace, "default" when absent */
   namespace: string;
+  /** metadata.annotations (string values) */
+  annotations?: Record<string, string>;
   /** `spec` exactly as parsed from YAML (unknown shape until validated) */
   spec: unknown;
   /** file name as given, or `<apply>` */

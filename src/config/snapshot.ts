@@ -149,7 +149,51 @@ export interface VirtualHostSpec {
   routes: RouteSpec[];
 }
 
-export type LbPolicy = 'LEAST_REQUEST' | 'ROUND_ROBIN' | 'RANDOM' | 'PASSTHROUGH';
+/** PEAK_EWMA is meshlet's extension (annotation meshlet.io/load-balancer: peak-ewma). */
+export type LbPolicy = 'LEAST_REQUEST' | 'ROUND_ROBIN' | 'RANDOM' | 'PASSTHROUGH' | 'PEAK_EWMA';
+
+/** DestinationRule loadBalancer.consistentHash. */
+export interface HashSpec {
+  key: 'header' | 'cookie' | 'sourceIp' | 'query';
+  /** header name (lowercase), cookie name or query parameter name; '' for sourceIp */
+  name: string;
+  cookiePath: string;
+  /** httpCookie.ttl in ms; 0 = never generate the cookie (hash only when the client sends it) */
+  cookieTtlMs: number;
+  /** Istio's default is a ring hash */
+  algorithm: 'ring' | 'maglev';
+  /** ring: minimum ring size (default 1024); maglev: table size, prime (default 65537) */
+  size: number;
+}
+
+/** DestinationRule connectionPool with Istio's defaults applied: 4294967295 = unlimited, 0 ms = meshlet's default. */
+export interface PoolSpec {
+  /** tcp.maxConnections: upstream connections in use by this cluster, sidecar-wide */
+  maxConnections: number;
+  connectTimeoutMs: number;
+  /** http.http1MaxPendingRequests: requests waiting for a connection, sidecar-wide */
+  maxPendingRequests: number;
+  /** http.http2MaxRequests: requests in flight to this cluster, sidecar-wide */
+  maxRequests: number;
+  /** 0 = unlimited */
+  maxRequestsPerConnection: number;
+  /** http.maxRetries: retries in flight to this cluster, sidecar-wide */
+  maxRetries: number;
+  idleTimeoutMs: number;
+}
+
+/** DestinationRule outlierDetection with Envoy's defaults where Istio leaves a field unset. */
+export interface OutlierSpec {
+  /** 0 = off */
+  consecutive5xx: number;
+  /** 0 = off */
+  consecutiveGateway: number;
+  intervalMs: number;
+  baseEjectionMs: number;
+  maxEjectionPercent: number;
+  /** below this share of healthy endpoints, balance over all of them (Envoy's panic threshold); 0 = never */
+  minHealthPercent: number;
+}
 
 export interface EndpointSpec {
   address: string;
@@ -159,6 +203,8 @@ export interface EndpointSpec {
   weight: number;
   /** `WorkloadEntry/<ns>/<name>` or `ServiceEntry/<ns>/<name>#<i>` */
   source: string;
+  /** slot of (cluster, endpoint) in the sidecar-wide shared state; assigned by the control thread (-1 before) */
+  slot: number;
 }
 
 export interface ClusterSpec {
@@ -169,7 +215,15 @@ export interface ClusterSpec {
   subset: string | null;
   port: number;
   lb: LbPolicy;
+  /** consistent hashing (replaces lb) or null */
+  hash: HashSpec | null;
+  /** slow start window, 0 = off */
+  warmupMs: number;
+  pool: PoolSpec;
+  outlier: OutlierSpec | null;
   endpoints: EndpointSpec[];
+  /** slot in the sidecar-wide shared state; assigned by the control thread (-1 before) */
+  slot: number;
 }
 
 export type Direction = 'outbound' | 'inbound';

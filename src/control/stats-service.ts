@@ -1,8 +1,12 @@
 // Control-thread side of stats: one aggregator fed by every worker's ring, drained every 100 ms,
-// with a new "last interval" every 10 s; renders Prometheus text and histogram reports.
+// with a new "last interval" every 10 s; renders Prometheus text, histogram reports and plots.
 import type { Snapshot } from '../config/snapshot.js';
+import type { TraceCounts } from '../listener/protocol.js';
 import { StatsAggregator, type StatsView } from '../stats/aggregator.js';
 import { histogramsReport, type HistogramsReport } from '../stats/histograms-report.js';
+import { LineBuilder, type PlotGrouping } from '../stats/plot/lines.js';
+import { addAggregator, liveTitles } from '../stats/plot/sources.js';
+import { renderPlot } from '../stats/plot/svg.js';
 import { renderPrometheus, type MeshletMetric } from '../stats/prometheus.js';
 
 const DRAIN_EVERY_MS = 100;
@@ -11,11 +15,15 @@ const INTERVAL_MS = 10_000;
 export interface StatsSources {
   workers(): number;
   generation(): number;
+  /** sidecar-wide upstream counters (limits, outlier ejection) as metric samples */
+  upstream?(): MeshletMetric[];
 }
 
 interface WorkerGauges {
   inflight: number;
   endpoints: [string, number, number][];
+  /** spans [exported, dropped] since the worker started; null when tracing is off */
+  trace: TraceCounts | null;
 }
 
 /** Per-endpoint totals over every worker: in-flight requests and open upstream connections. */
@@ -31,6 +39,9 @@ export class StatsService {
   private readonly drainTimer: NodeJS.Timeout;
   private readonly intervalTimer: NodeJS.Timeout;
   readonly sourceWorkload: string;
+  /** span counts of workers that have exited (a respawned worker starts again from 0) */
+  private readonly retiredTrace: TraceCounts = [0, 0];
+  private tracing = false;
 
   constructor(sources: StatsSources, sourceWorkload = 'unknown') {
     this.sources = sources;
@@ -52,11 +63,28 @@ export class StatsService {
 
   removeRing(workerId: number): void {
     this.aggregator.removeRing(String(workerId));
+    const trace = this.gauges.get(workerId)?.trace;
+    if (trace != null) {
+      this.retiredTrace[0] += trace[0];
+      this.retiredTrace[1] += trace[1];
+    }
     this.gauges.delete(workerId);
   }
 
-  setGauges(workerId: number, inflight: number, endpoints: [string, number, number][]): void {
-    this.gauges.set(workerId, { inflight, endpoints });
+  setGauges(workerId: number, inflight: number, endpoints: [string, number, number][], trace: TraceCounts | null = null): void {
+    this.gauges.set(workerId, { inflight, endpoints, trace });
+    if (trace !== null) this.tracing = true;
+  }
+
+  /** Spans [exported, dropped] over every worker, past and present (as last reported: once a second). */
+  traceCounts(): TraceCounts {
+    const out: TraceCounts = [this.retiredTrace[0], this.retiredTrace[1]];
+    for (const g of this.gauges.values()) {
+      if (g.trace === null) continue;
+      out[0] += g.trace[0];
+      out[1] += g.trace[1];
+    }
+    return out;
   }
 
   /** Latest per-endpoint gauges summed over workers (each worker reports once a second). */
@@ -82,12 +110,27 @@ export class StatsService {
       metrics.push({ name: 'meshlet_upstream_connections', help: 'Open upstream connections per endpoint (all workers)', type: 'gauge', labels: { endpoint }, value: g.connections });
       metrics.push({ name: 'meshlet_upstream_requests_active', help: 'Requests in flight per upstream endpoint (all workers)', type: 'gauge', labels: { endpoint }, value: g.inflight });
     }
+    if (this.sources.upstream !== undefined) metrics.push(...this.sources.upstream());
+    if (this.tracing) {
+      const [exported, dropped] = this.traceCounts();
+      metrics.push({ name: 'meshlet_trace_spans_exported_total', help: 'Spans accepted by the trace collector', type: 'counter', value: exported });
+      metrics.push({ name: 'meshlet_trace_spans_dropped_total', help: 'Spans lost: queue full, collector error or timeout', type: 'counter', value: dropped });
+    }
     return renderPrometheus(this.aggregator, { workers: this.sources.workers(), configGeneration: this.sources.generation(), metrics }, { sourceWorkload: this.sourceWorkload });
   }
 
   histograms(view: StatsView, encode = true): HistogramsReport {
     this.aggregator.drainAll();
     return histogramsReport(this.aggregator, view, { encode });
+  }
+
+  /** The latency percentile plot (SVG), one line per route or series; computed on demand. */
+  plot(view: StatsView, by: PlotGrouping = 'route'): string {
+    this.aggregator.drainAll();
+    const b = new LineBuilder(this.aggregator.webAssembly);
+    addAggregator(b, this.aggregator, view, by);
+    const start = view === 'interval' ? this.aggregator.intervalStartMs : this.aggregator.cumulativeStartMs;
+    return renderPlot(b.finish(), liveTitles(view, start, Date.now()));
   }
 
   reset(): void {

@@ -2,8 +2,10 @@
 // and drains them all on shutdown.
 import { Worker } from 'node:worker_threads';
 import type { Snapshot } from '../config/snapshot.js';
-import type { DataPlaneSettings, FromWorker, ToWorker, WorkerOptions } from '../listener/protocol.js';
+import type { DataPlaneSettings, FromWorker, ToWorker, TraceCounts, WorkerOptions } from '../listener/protocol.js';
 import type { Logger } from '../log.js';
+import { OutlierSweeper } from './outlier-sweep.js';
+import { UpstreamSlots } from './upstream-slots.js';
 
 const WORKER_URL = new URL('../../workers/data-plane.js', import.meta.url);
 const RESPAWN_DELAY_MS = 100;
@@ -13,7 +15,7 @@ export interface SupervisorHooks {
   snapshot(snapshot: Snapshot): void;
   ring(workerId: number, ring: SharedArrayBuffer): void;
   exited(workerId: number): void;
-  gauges(workerId: number, inflight: number, endpoints: [string, number, number][]): void;
+  gauges(workerId: number, inflight: number, endpoints: [string, number, number][], trace: TraceCounts | null): void;
 }
 
 export interface SupervisorOptions extends DataPlaneSettings {
@@ -37,6 +39,7 @@ function dataPlaneSettings(o: DataPlaneSettings): DataPlaneSettings {
     codec: o.codec, connectionsPerEndpoint: o.connectionsPerEndpoint, upstreamIdleTimeoutMs: o.upstreamIdleTimeoutMs,
     connectTimeoutMs: o.connectTimeoutMs, logLevel: o.logLevel, accessLog: o.accessLog, accessLogSample: o.accessLogSample,
     stats: o.stats, retryBudgetRatio: o.retryBudgetRatio, retryBudgetMinPerSecond: o.retryBudgetMinPerSecond,
+    tracing: o.tracing,
   };
 }
 
@@ -53,8 +56,13 @@ export class Supervisor {
   private quietWaiters: (() => void)[] = [];
 
   private readonly hooks: SupervisorHooks;
+  /** sidecar-wide upstream state (connectionPool limits, outlier ejection) and its slots */
+  readonly upstream = new UpstreamSlots();
+  private readonly sweeper = new OutlierSweeper(this.upstream.state);
 
   constructor(snapshot: Snapshot, options: SupervisorOptions, log: Logger, hooks: SupervisorHooks) {
+    this.upstream.assign(snapshot);
+    this.sweeper.update(snapshot);
     this.snapshot = snapshot;
     this.options = options;
     this.log = log;
@@ -90,6 +98,8 @@ export class Supervisor {
    * it. A worker respawned meanwhile starts on it directly.
    */
   async apply(snapshot: Snapshot): Promise<void> {
+    this.upstream.assign(snapshot); // slots first: workers build their clusters on them
+    this.sweeper.update(snapshot);
     this.hooks.snapshot(snapshot); // before any worker can write records of it
     this.snapshot = snapshot;
     const msg: ToWorker = { type: 'snapshot', snapshot };
@@ -113,7 +123,7 @@ export class Supervisor {
 
   private spawn(slot: Slot): Promise<void> {
     const workerId = this.nextWorkerId++;
-    const data: WorkerOptions = { ...dataPlaneSettings(this.options), workerId, snapshot: this.snapshot };
+    const data: WorkerOptions = { ...dataPlaneSettings(this.options), workerId, snapshot: this.snapshot, upstreamState: this.upstream.state.buffer };
     const worker = new Worker(WORKER_URL, { workerData: data });
     slot.worker = worker;
     slot.ready = false;
@@ -121,7 +131,7 @@ export class Supervisor {
       let settled = false;
       worker.on('message', (msg: FromWorker) => {
         if (msg.type === 'gauges') {
-          this.hooks.gauges(workerId, msg.inflight, msg.endpoints);
+          this.hooks.gauges(workerId, msg.inflight, msg.endpoints, msg.trace);
         } else if (msg.type === 'ring') {
           this.hooks.ring(workerId, msg.ring);
         } else if (msg.type === 'applied') {

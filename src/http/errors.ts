@@ -80,3 +80,13 @@ export function faultAbort(status: number): ProxyError {
 export function retriesExhausted(err: ProxyError): ProxyError {
   return new ProxyError(err.code, err.status, `${err.flag},URX`, err.source, false, `${err.message} (retries exhausted)`);
 }
+
+/** A DestinationRule connectionPool limit is reached: Envoy UO, refused at once. */
+export function upstreamOverflow(cluster: string): ProxyError {
+  return new ProxyError('UPSTREAM_OVERFLOW', 503, 'UO', 'upstream', false, `upstream connection pool overflow in ${cluster}`);
+}
+
+/** An AuthorizationPolicy denied the request: 403 `RBAC: access denied`, flag RBAC (as Envoy). */
+export function rbacDenied(policy: string): ProxyError {
+  return new ProxyError('RBAC_DENIED', 403, 'RBAC', 'downstream', false, `denied by ${policy}`);
+}

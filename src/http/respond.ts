@@ -23,10 +23,12 @@ function bodyFor(err: ProxyError): string {
     case 'UH': return `no healthy upstream (UH): ${err.message}\n`;
     case 'UF': return `upstream connect failure (UF): ${err.message}\n`;
     case 'UT': return `upstream request timeout (UT)\n`;
+    case 'UO': return `upstream connection pool overflow (UO): ${err.message}\n`;
     case 'UPE': return `bad upstream response (UPE): ${err.message}\n`;
     case 'DPE': return `bad request: ${err.message}\n`;
     case 'IE': return 'internal error\n';
     case 'FI': return 'fault filter abort\n';
+    case 'RBAC': return 'RBAC: access denied';
     default: return `${err.message} (${err.flag})\n`;
   }
 }

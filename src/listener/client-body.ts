@@ -16,6 +16,8 @@ export class ClientBody extends Readable {
   /** false once the response is finished or aborted: `res` must not be touched after that */
   live = true;
   received = 0;
+  /** told once when the last byte has arrived (mirrors wait for the whole body) */
+  onComplete: { bodyComplete(): void } | null = null;
 
   constructor(res: HttpResponse) {
     super({ highWaterMark: 64 * 1024 });
@@ -41,6 +43,7 @@ export class ClientBody extends Readable {
     if (isLast) {
       this.complete = true;
       this.push(null);
+      if (this.onComplete !== null) this.onComplete.bodyComplete();
     }
   }
 

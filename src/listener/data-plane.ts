@@ -1,7 +1,8 @@
 // A data-plane worker: builds the generation, opens every listener, and drains on request.
 import type { MessagePort } from 'node:worker_threads';
-import { configureWorkerLog } from '../log.js';
+import { configureWorkerLog, workerLog } from '../log.js';
 import { loadCodec } from '../upstream/codecs.js';
+import { SharedUpstreamState } from '../upstream/shared/layout.js';
 import { PoolRegistry } from '../upstream/pool-registry.js';
 import { createRing, RingWriter } from '../stats/ring.js';
 import { RetryBudget } from '../filters/retry/retry-budget.js';
@@ -14,6 +15,8 @@ const GAUGES_EVERY_MS = 1000;
 /** a draining worker reports quiet after this long with nothing in flight and no new request */
 const QUIET_MS = 1000;
 const QUIET_CHECK_MS = 100;
+/** spans still queued at drain get this long to reach the collector */
+const TRACE_FLUSH_MS = 1000;
 
 function crashOnPurpose(): never {
   throw new Error('crash requested through the admin endpoint');
@@ -26,13 +29,22 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     connections: options.connectionsPerEndpoint,
     idleTimeoutMs: options.upstreamIdleTimeoutMs,
     connectTimeoutMs: options.connectTimeoutMs,
+    maxRequestsPerConnection: 0,
   });
+  const shared = new SharedUpstreamState(options.upstreamState);
   const ring = options.stats ? createRing() : null;
   if (ring !== null) send({ type: 'ring', workerId: options.workerId, ring });
   // loaded only when asked for: a worker without access logs does not hold pino
   const accessLog = options.accessLog === null ? null : new (await import('./access-log.js')).AccessLog(options.accessLog, options.accessLogSample);
-  const state = new WorkerState(new Generation(options.snapshot, registry), ring === null ? null : new RingWriter(ring), accessLog,
+  const state = new WorkerState(new Generation(options.snapshot, registry, shared), ring === null ? null : new RingWriter(ring), accessLog,
     new RetryBudget(options.retryBudgetRatio, options.retryBudgetMinPerSecond));
+  if (options.tracing !== null) {
+    // loaded only when asked for, like the access log
+    const { Tracer } = await import('../tracing/tracer.js');
+    const collector = options.tracing.endpoint;
+    state.tracer = new Tracer(options.tracing, (err, dropped, suppressed) => workerLog().warn(
+      { collector, err: err.message, dropped, failuresNotLogged: suppressed }, 'trace export failed; spans dropped'));
+  }
   const listeners = options.snapshot.listeners.map((spec, i) => new UwsListener(new ListenerRuntime(spec, state, i)));
   try {
     await Promise.all(listeners.map((l) => l.listen()));
@@ -59,17 +71,31 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     if (msg.type === 'drain') void drain(msg.timeoutMs);
     else if (msg.type === 'drain-inbound') drainInbound();
     else if (msg.type === 'snapshot') {
-      state.gen = new Generation(msg.snapshot, registry);
+      state.gen = new Generation(msg.snapshot, registry, shared);
       send({ type: 'applied', workerId: options.workerId, generation: msg.snapshot.generation });
     }
     else if (msg.type === 'crash') setImmediate(crashOnPurpose);
   });
   send({ type: 'ready', workerId: options.workerId, generation: options.snapshot.generation });
-  const gauges = setInterval(() => {
-    const endpoints: [string, number, number][] = [];
-    for (const [key, ep] of state.gen.endpoints) endpoints.push([key, ep.inflight, ep.pool.connectionCount]);
-    send({ type: 'gauges', workerId: options.workerId, inflight: state.inflight, endpoints });
-  }, GAUGES_EVERY_MS);
+  const sendGauges = (): void => {
+    const byKey = new Map<string, [string, number, number]>();
+    const pools = new Set<unknown>();
+    for (const c of state.gen.clusters) {
+      for (const ep of c.endpoints) {
+        let g = byKey.get(ep.key);
+        if (g === undefined) byKey.set(ep.key, (g = [ep.key, 0, 0]));
+        g[1] += ep.inflight;
+        if (!pools.has(ep.pool)) {
+          pools.add(ep.pool);
+          g[2] += ep.pool.connectionCount;
+        }
+      }
+    }
+    const endpoints = [...byKey.values()];
+    const tracer = state.tracer;
+    send({ type: 'gauges', workerId: options.workerId, inflight: state.inflight, endpoints, trace: tracer === null ? null : [tracer.exported, tracer.dropped] });
+  };
+  const gauges = setInterval(sendGauges, GAUGES_EVERY_MS);
   gauges.unref();
 
   let quietCheck: NodeJS.Timeout | undefined;
@@ -105,6 +131,10 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     const left = state.inflight;
     for (const l of listeners) l.close();
     accessLog?.flush();
+    if (state.tracer !== null) {
+      await state.tracer.shutdown(TRACE_FLUSH_MS);
+      sendGauges(); // the final span counts
+    }
     await registry.destroyAll();
     send({ type: 'drained', workerId: options.workerId, inflight: left });
     port.close();

@@ -2,8 +2,8 @@
 // arrives: runtime clusters (sharing pools kept across generations) and the route table.
 import type { Snapshot } from '../config/snapshot.js';
 import { ClusterRuntime } from '../upstream/cluster.js';
-import type { Endpoint } from '../upstream/endpoint.js';
 import type { PoolRegistry } from '../upstream/pool-registry.js';
+import type { SharedUpstreamState } from '../upstream/shared/layout.js';
 import { RouteTable } from '../routing/route-table.js';
 
 export class Generation {
@@ -11,16 +11,12 @@ export class Generation {
   readonly id: number;
   readonly clusters: ClusterRuntime[];
   readonly routes: RouteTable;
-  /** every endpoint of this generation by address:port */
-  readonly endpoints: Map<string, Endpoint>;
 
-  constructor(snapshot: Snapshot, registry: PoolRegistry) {
+  constructor(snapshot: Snapshot, registry: PoolRegistry, shared: SharedUpstreamState | null) {
     this.snapshot = snapshot;
     this.id = snapshot.generation;
-    const pools = registry.rebuild(snapshot.clusters.flatMap((c) => c.endpoints));
-    const shared = new Map<string, Endpoint>();
+    const pools = registry.rebuild(snapshot.clusters);
     this.clusters = snapshot.clusters.map((c) => new ClusterRuntime(c, pools, shared));
-    this.endpoints = shared;
     this.routes = new RouteTable(snapshot, this.clusters);
   }
 

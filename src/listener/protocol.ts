@@ -1,5 +1,6 @@
 // Messages between the control thread and data-plane workers.
 import type { Snapshot } from '../config/snapshot.js';
+import type { TracingSettings } from '../tracing/settings.js';
 import type { CodecName } from '../upstream/codecs.js';
 
 /** How every data-plane worker runs: set once from the command line, the same for all workers. */
@@ -19,11 +20,15 @@ export interface DataPlaneSettings {
   retryBudgetRatio: number;
   /** ... but at least this many retries per second (per worker) */
   retryBudgetMinPerSecond: number;
+  /** --trace-otlp / --trace-zipkin …; null: tracing off (trace headers pass through untouched) */
+  tracing: TracingSettings | null;
 }
 
 export interface WorkerOptions extends DataPlaneSettings {
   workerId: number;
   snapshot: Snapshot;
+  /** sidecar-wide upstream counters (limits, outlier ejection), shared by every worker */
+  upstreamState: SharedArrayBuffer;
 }
 
 export type ToWorker =
@@ -35,13 +40,16 @@ export type ToWorker =
   /** restart drill: the worker throws, as a bug would, and goes through its crash path */
   | { type: 'crash' };
 
+/** a worker's span counts since it started: [exported, dropped] */
+export type TraceCounts = [number, number];
+
 export type FromWorker =
   | { type: 'ready'; workerId: number; generation: number }
   /** the worker's stats ring (shared memory), sent once at start */
   | { type: 'ring'; workerId: number; ring: SharedArrayBuffer }
   | { type: 'applied'; workerId: number; generation: number }
   /** once a second: in-flight requests, and per endpoint [address:port, in-flight, connections] */
-  | { type: 'gauges'; workerId: number; inflight: number; endpoints: [string, number, number][] }
+  | { type: 'gauges'; workerId: number; inflight: number; endpoints: [string, number, number][]; trace: TraceCounts | null }
   | { type: 'fatal'; workerId: number; message: string }
   | { type: 'crashed'; workerId: number; message: string }
   | { type: 'drained'; workerId: number; inflight: number }

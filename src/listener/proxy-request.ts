@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { HeaderOpsSpec } from '../config/snapshot.js';
 import {
   badRequest, downstreamAborted, faultAbort, internalError, noCluster, noHealthyUpstream, noRoute, retriesExhausted,
-  upstreamProtocolError, upstreamTimeout, type ProxyError,
+  upstreamOverflow, upstreamProtocolError, upstreamTimeout, type ProxyError,
 } from '../http/errors.js';
 import { acquireDelaySlot, releaseDelaySlot, roll } from '../filters/fault/fault.js';
 import { sendMirrors } from '../filters/mirror/mirror.js';
@@ -19,10 +19,13 @@ import { writeDirect, writeError, writeRedirect } from '../http/respond.js';
 import { statusLine } from '../http/status-lines.js';
 import { FLAG_DC, FLAG_DI, FLAG_NONE, FLAG_UR, flagCode, flagName } from '../stats/flags.js';
 import { DIRECTION_INBOUND, DIRECTION_OUTBOUND } from '../stats/ring.js';
+import type { Span } from '../tracing/span.js';
 import type { CompiledRoute } from '../routing/route.js';
 import type { RequestView } from '../routing/request-view.js';
 import type { UpstreamController, UpstreamHandler, UpstreamRequest } from '../upstream/codec.js';
 import type { ClusterRuntime } from '../upstream/cluster.js';
+import { OVERFLOW, QUEUED, type Admission, type AdmissionWaiter } from '../upstream/shared/admission.js';
+import { requestHashKey } from './hash-key.js';
 import type { Endpoint } from '../upstream/endpoint.js';
 import type { HttpRequest, HttpResponse } from '../uws.js';
 import { noteBodyBytes } from './body-memory.js';
@@ -63,7 +66,7 @@ function flushPendingHeads(): void {
   pendingHeads.length = 0;
 }
 
-export class ProxyRequest implements RequestView, UpstreamHandler {
+export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWaiter {
   // RequestView
   method = '';
   path = '';
@@ -78,6 +81,10 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
   readonly gen: Generation;
   readonly onAbortedBound: () => void;
   requestId = '';
+  /** the mTLS peer's identity (SPIFFE URI) when known; null otherwise (set by the TLS front) */
+  peerPrincipal: string | null = null;
+  /** this hop's span when tracing is on and the request is sampled (src/tracing/) */
+  private span: Span | null = null;
   private remote = '';
   private bodyKind = NO_BODY;
   private contentLength = -1;
@@ -98,6 +105,16 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
   private routeTimer: NodeJS.Timeout | null = null;
   private tryTimer: NodeJS.Timeout | null = null;
   private delayed = false;
+  /** connectionPool limits: the unit this request holds (or waits for), and a held retry */
+  private admission: Admission | null = null;
+  private admissionQueued = false;
+  private retryHeld = false;
+  /** consistent-hash key of this request (-2: not computed yet, -1: none) */
+  private keyHash = -2;
+  /** Set-Cookie for a consistent-hash cookie meshlet generated for this client */
+  setCookie: string | null = null;
+  /** performance.now() when the current try was dispatched (peak-EWMA latency) */
+  private tTry = 0;
 
   // response side
   private aborted = false;
@@ -147,6 +164,9 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
 
     const err = this.readFraming();
     if (err !== null) return this.fail(err);
+    // tracing: continue or start the trace; the outgoing trace headers are rewritten in place
+    const tracer = this.listener.state.tracer;
+    if (tracer !== null) this.span = tracer.start(this);
     if (this.bodyKind !== NO_BODY) {
       const body = new ClientBody(this.res);
       this.body = body;
@@ -194,7 +214,8 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
       const cluster = gen.cluster(this.listener.spec.inboundClusterId);
       if (cluster === null) return this.fail(noCluster(`inbound listener ${this.listener.spec.name} has no cluster`));
       this.clusterId = cluster.spec.id;
-      return this.forward(cluster.pick(), cluster.name);
+      this.cluster = cluster;
+      return this.admit(cluster);
     }
     const vh = gen.routes.find(this.authority);
     if (vh === null) return this.fail(noRoute(this.authority, this.path));
@@ -247,7 +268,40 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
     const timeoutMs = (this.route as CompiledRoute).spec.timeoutMs;
     if (timeoutMs > 0) this.routeTimer = setTimeout(onRouteTimeout, timeoutMs, this);
     this.listener.state.retryBudget.noteRequest(this.t0);
-    this.forward(cluster.pick(), cluster.name);
+    this.admit(cluster);
+  }
+
+  /** connectionPool limits (sidecar-wide): go, wait for a unit, or 503 UO at once. */
+  private admit(cluster: ClusterRuntime): void {
+    const admission = cluster.admission;
+    if (admission !== null) {
+      const r = admission.tryAdmit(this);
+      if (r === OVERFLOW) return this.fail(upstreamOverflow(cluster.name));
+      this.admission = admission;
+      if (r === QUEUED) {
+        this.admissionQueued = true;
+        return;
+      }
+    }
+    this.forward(cluster.pick(this.hashKeyOf(cluster), null), cluster.name);
+  }
+
+  /** AdmissionWaiter: a unit freed up for this waiting request. */
+  admitted(): void {
+    this.admissionQueued = false;
+    if (this.aborted || this.finished) {
+      (this.admission as Admission).release();
+      this.admission = null;
+      return;
+    }
+    const cluster = this.cluster as ClusterRuntime;
+    this.forward(cluster.pick(this.hashKeyOf(cluster), null), cluster.name);
+  }
+
+  private hashKeyOf(cluster: ClusterRuntime): number {
+    if (cluster.hash === null) return -1;
+    if (this.keyHash === -2) this.keyHash = requestHashKey(this, cluster.hash, this.remote);
+    return this.keyHash;
   }
 
   private redirect(): void {
@@ -267,7 +321,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
   private forward(ep: Endpoint | null, clusterName: string): void {
     if (ep === null) return this.fail(noHealthyUpstream(clusterName));
     this.endpoint = ep;
-    ep.inflight++;
+    ep.begin();
     const route = this.route;
     const upstreamHeaders = this.upstreamHeaders(route);
     let path = this.path;
@@ -289,7 +343,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
       contentLength: this.bodyKind === LENGTH_BODY ? this.contentLength : -1,
     };
     this.upstreamRequest = upstreamRequest;
-    if (route !== null && route.mirrors !== null && this.bodyKind === NO_BODY) sendMirrors(route.mirrors, upstreamRequest);
+    if (route !== null && route.mirrors !== null) this.mirror(route);
     this.dispatchTry();
   }
 
@@ -297,6 +351,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
   private dispatchTry(): void {
     const perTry = this.route === null ? 0 : this.route.retry.perTryTimeoutMs;
     if (perTry > 0) this.tryTimer = setTimeout(onTryTimeout, perTry, this);
+    this.tTry = performance.now();
     (this.endpoint as Endpoint).pool.dispatch(this.upstreamRequest as UpstreamRequest, this);
   }
 
@@ -310,6 +365,10 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
     const cluster = this.cluster;
     if (route === null || cluster === null || !this.canReplay() || this.headersSent || this.headPending) return false;
     if (this.retriesDone >= route.retry.attempts) return false;
+    if (!this.retryHeld && this.admission !== null) {
+      if (!this.admission.tryRetry()) return false; // maxRetries in flight
+      this.retryHeld = true;
+    }
     if (!this.listener.state.retryBudget.tryRetry(performance.now())) return false;
     this.retriesDone++;
     this.clearTryTimer();
@@ -322,12 +381,11 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
     if (this.aborted || this.finished) return;
     const cluster = this.cluster as ClusterRuntime;
     const last = this.endpoint;
-    let ep = cluster.pick();
-    for (let i = 0; i < 3 && ep === last && cluster.endpoints.length > 1; i++) ep = cluster.pick();
+    const ep = cluster.pick(this.hashKeyOf(cluster), last);
     if (ep === null) return this.fail(noHealthyUpstream(cluster.name));
-    if (last !== null) last.inflight--;
+    if (last !== null) last.end();
     this.endpoint = ep;
-    ep.inflight++;
+    ep.begin();
     this.controller = null;
     this.rewindBody();
     this.dispatchTry();
@@ -348,6 +406,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
     const err = upstreamTimeout((this.route as CompiledRoute).retry.perTryTimeoutMs);
     this.controller?.abort(err);
     this.controller = null;
+    this.reportLocalFailure();
     this.onTryFailed(err);
   }
 
@@ -376,6 +435,29 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
     this.rewindBody();
     this.dispatchTry();
     return true;
+  }
+
+  /** Outlier detection: a try failed before any response (connect failure, reset, timeout). */
+  private reportLocalFailure(): void {
+    const cluster = this.cluster;
+    if (cluster !== null && cluster.outlier !== null && this.endpoint !== null) cluster.outlier.onLocalFailure(this.endpoint);
+  }
+
+  /** Shadow copies: now when there is no body (or it is already whole), else once it has arrived within the replay buffer. */
+  private mirror(route: CompiledRoute): void {
+    const body = this.body;
+    if (body === null) return sendMirrors(route.mirrors as NonNullable<CompiledRoute['mirrors']>, this.upstreamRequest as UpstreamRequest, null, 0);
+    body.onComplete = this;
+    if (body.replayable) this.bodyComplete();
+  }
+
+  /** ClientBody: the whole request body arrived (kept for replay when ≤ 64 KiB; larger bodies are not mirrored). */
+  bodyComplete(): void {
+    const body = this.body as ClientBody;
+    body.onComplete = null;
+    const route = this.route;
+    if (route === null || route.mirrors === null || !body.replayable) return;
+    sendMirrors(route.mirrors, this.upstreamRequest as UpstreamRequest, body, body.received);
   }
 
   /** A request can be sent again when it has no body, or its whole body was kept (≤ 64 KiB). */
@@ -430,6 +512,11 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
   onUpstreamHeaders(status: number, raw: string[]): void {
     if (this.aborted || this.finished) return;
     this.clearTryTimer();
+    const cluster = this.cluster;
+    if (cluster !== null && this.endpoint !== null) {
+      if (cluster.outlier !== null) cluster.outlier.onStatus(this.endpoint, status);
+      if (cluster.spec.lb === 'PEAK_EWMA') this.endpoint.observeLatency(performance.now() - this.tTry, Date.now());
+    }
     if (this.route !== null && this.route.retry.retriesStatus(status)) {
       const controller = this.controller;
       if (this.retryByPolicy()) {
@@ -449,6 +536,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
     const route = this.route;
     if (route !== null && route.spec.responseHeaders !== null) applyHeaderOps(responseHeaders, route.spec.responseHeaders);
     if (this.destResponseOps !== null) applyHeaderOps(responseHeaders, this.destResponseOps);
+    if (this.setCookie !== null) responseHeaders.push('set-cookie', this.setCookie);
     this.responseLength = length;
     this.upstreamStatus = status;
     this.bodyless = this.method === 'HEAD' || status === 204 || status === 304;
@@ -564,6 +652,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
     if (this.aborted || this.finished) return;
     if (this.headersSent) return this.closeClient();
     this.clearTryTimer();
+    if (err.source === 'upstream') this.reportLocalFailure();
     if (this.retryBeforeRequest(err)) return;
     this.onTryFailed(err);
   }
@@ -612,8 +701,18 @@ export class ProxyRequest implements RequestView, UpstreamHandler {
     if (this.routeTimer !== null) clearTimeout(this.routeTimer);
     this.clearTryTimer();
     if (this.body !== null) this.body.live = false;
-    if (this.endpoint !== null) this.endpoint.inflight--;
+    if (this.endpoint !== null) this.endpoint.end();
+    const admission = this.admission;
+    if (admission !== null) {
+      if (this.retryHeld) admission.releaseRetry();
+      if (this.admissionQueued) admission.cancel(this);
+      else admission.release();
+      this.admission = null;
+    }
     this.record();
+    if (this.span !== null) {
+      this.span.end(this.aborted ? 0 : this.status, this.flag, this.endpoint, this.gen.cluster(this.clusterId), this.peerPrincipal);
+    }
     this.listener.state.requestDone();
   }
 

@@ -3,6 +3,7 @@
 import type { ListenerSpec } from '../config/snapshot.js';
 import type { RingWriter } from '../stats/ring.js';
 import type { RetryBudget } from '../filters/retry/retry-budget.js';
+import type { Tracer } from '../tracing/tracer.js';
 import type { AccessLog } from './access-log.js';
 import type { Generation } from './generation.js';
 
@@ -13,6 +14,8 @@ export class WorkerState {
   /** null when access logging is off */
   readonly accessLog: AccessLog | null;
   inflight = 0;
+  /** null when tracing is off: requests then pay one null check */
+  tracer: Tracer | null = null;
   /** retries may add at most `ratio` of this worker's request rate (default 20%, min 10/s) */
   readonly retryBudget: RetryBudget;
   /** performance.now() of the last request start (drain waits for a quiet period) */

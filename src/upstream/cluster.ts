@@ -1,33 +1,114 @@
-// A cluster (service host + subset + port) at run time: its endpoints and balancer.
-import type { ClusterSpec } from '../config/snapshot.js';
+// A cluster (service host + subset + port) at run time: its endpoints, the view of them that is
+// not ejected, its balancer or consistent-hash table, and its sidecar-wide limits and outlier
+// detector. Built once per config generation; `pick` is the per-request entry.
+import type { ClusterSpec, HashSpec } from '../config/snapshot.js';
 import type { UpstreamPool } from './codec.js';
-import { createBalancer, type Balancer } from './balancer.js';
-import { Endpoint, endpointKey } from './endpoint.js';
+import { createBalancer, pickWarming, type Balancer } from './balancer.js';
+import { Endpoint } from './endpoint.js';
+import { hash32 } from './hash/hash32.js';
+import { Maglev, RingHash, type HashTable } from './hash/table.js';
+import { poolKey } from './pool-registry.js';
+import { Admission } from './shared/admission.js';
+import { C_VERSION, type SharedUpstreamState } from './shared/layout.js';
+import { OutlierDetector } from './shared/outlier.js';
 
 export class ClusterRuntime {
   readonly spec: ClusterSpec;
   readonly name: string;
   readonly endpoints: Endpoint[];
+  /** null when no connectionPool limit is set (the request path then skips admission entirely) */
+  readonly admission: Admission | null;
+  readonly outlier: OutlierDetector | null;
+  readonly hash: HashSpec | null;
+  private readonly table: HashTable | null;
   private readonly balancer: Balancer;
+  private readonly i32: Int32Array | null;
+  private readonly versionAt: number;
+  private available: Endpoint[];
+  private availableVersion = -1;
+  /** slow start: Date.now() until which some endpoint is still warming (0 = none) */
+  private warmUntil = 0;
+  // lookup filter state (set before each hash lookup; avoids a closure per request)
+  private exclude: Endpoint | null = null;
+  private readonly acceptBound: (i: number) => boolean;
 
-  constructor(spec: ClusterSpec, pools: Map<string, UpstreamPool>, shared: Map<string, Endpoint>) {
+  constructor(spec: ClusterSpec, pools: Map<string, UpstreamPool>, shared: SharedUpstreamState | null) {
     this.spec = spec;
     this.name = spec.name;
     this.balancer = createBalancer(spec.lb);
-    this.endpoints = spec.endpoints.map((e) => {
-      // One Endpoint object per address:port within a generation, so in-flight counts are shared
-      // by every cluster (subset) that contains it.
-      const key = endpointKey(e.address, e.port);
-      let ep = shared.get(key);
-      if (ep === undefined) {
-        ep = new Endpoint(e, pools.get(key) as UpstreamPool);
-        shared.set(key, ep);
-      }
-      return ep;
-    });
+    this.endpoints = spec.endpoints.map((e) => new Endpoint(e, pools.get(poolKey(spec, e)) as UpstreamPool, shared));
+    this.available = this.endpoints;
+    const slotted = shared !== null && spec.slot >= 0;
+    this.i32 = slotted ? shared.i32 : null;
+    this.versionAt = slotted ? shared.cl(spec.slot) + C_VERSION : -1;
+    const p = spec.pool;
+    const limited = p.maxConnections < 0x7fffffff || p.maxPendingRequests < 0x7fffffff || p.maxRequests < 0x7fffffff || p.maxRetries < 0x7fffffff;
+    this.admission = slotted && limited ? new Admission(shared, spec.slot, p) : null;
+    this.outlier = slotted && spec.outlier !== null ? new OutlierDetector(spec.outlier, shared, spec.slot, this.endpoints.length) : null;
+    this.hash = spec.hash;
+    this.table = spec.hash === null ? null : buildTable(spec.hash, this.endpoints);
+    if (spec.warmupMs > 0) this.warmUntil = Math.max(0, ...this.endpoints.map((e) => e.firstSeen)) + spec.warmupMs;
+    this.acceptBound = (i: number) => this.accept(i);
   }
 
-  pick(): Endpoint | null {
-    return this.balancer.pick(this.endpoints);
+  /**
+   * The endpoint for one try. `keyHash` is the request's consistent-hash key (-1: none, or the
+   * cluster does not hash); `exclude` is the endpoint a retry moves away from, when another exists.
+   */
+  pick(keyHash: number, exclude: Endpoint | null): Endpoint | null {
+    const eps = this.outlier === null ? this.endpoints : this.healthy();
+    if (this.table !== null && keyHash >= 0) {
+      this.exclude = eps.length > 1 ? exclude : null;
+      const i = this.table.lookup(keyHash, this.acceptBound);
+      this.exclude = null;
+      if (i >= 0) return this.endpoints[i] as Endpoint;
+      if (eps.length === 0) return null;
+    }
+    let ep: Endpoint | null;
+    if (this.warmUntil !== 0) {
+      const now = Date.now();
+      if (now < this.warmUntil) ep = pickWarming(eps, this.spec.warmupMs, now);
+      else {
+        this.warmUntil = 0;
+        ep = this.balancer.pick(eps);
+      }
+    } else {
+      ep = this.balancer.pick(eps);
+    }
+    for (let i = 0; i < 3 && ep === exclude && ep !== null && eps.length > 1; i++) ep = this.balancer.pick(eps);
+    if (ep === exclude && exclude !== null && eps.length > 1) ep = eps[(eps.indexOf(exclude) + 1) % eps.length] as Endpoint;
+    return ep;
   }
+
+  private accept(i: number): boolean {
+    const ep = this.endpoints[i] as Endpoint;
+    if (ep === this.exclude) return false;
+    return this.outlier === null || this.available === this.endpoints || !ep.ejected();
+  }
+
+  /**
+   * Endpoints not ejected, rebuilt when any worker ejects or returns one. Below minHealthPercent
+   * healthy, every endpoint is used (Envoy's panic mode); with the default 0% that never happens.
+   */
+  private healthy(): Endpoint[] {
+    const version = Atomics.load(this.i32 as Int32Array, this.versionAt);
+    if (version === this.availableVersion) return this.available;
+    this.availableVersion = version;
+    const healthy = this.endpoints.filter((e) => !e.ejected());
+    const minHealth = this.spec.outlier?.minHealthPercent ?? 0;
+    const panic = minHealth > 0 && healthy.length * 100 < minHealth * this.endpoints.length;
+    this.available = panic || healthy.length === this.endpoints.length ? this.endpoints : healthy;
+    return this.available;
+  }
+}
+
+function buildTable(hash: HashSpec, endpoints: readonly Endpoint[]): HashTable {
+  const names = endpoints.map((e) => e.key);
+  if (hash.algorithm === 'maglev') return new Maglev(names, hash.size);
+  return new RingHash(names, endpoints.map((e) => e.spec.weight), hash.size);
+}
+
+/** The 32-bit hash of a consistent-hash key (never negative, so -1 can mean "no key"). */
+export function hashKey(key: string): number {
+  return hash32(key);
 }

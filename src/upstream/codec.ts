@@ -50,6 +50,8 @@ export interface PoolOptions {
   /** close idle keep-alive connections after this long (kept below common upstream defaults of 5 s) */
   idleTimeoutMs: number;
   connectTimeoutMs: number;
+  /** close a connection after this many requests (DestinationRule maxRequestsPerConnection); 0 = no limit */
+  maxRequestsPerConnection: number;
 }
 
 export interface UpstreamCodec {

@@ -87,6 +87,7 @@ class UndiciPool implements UpstreamPool {
       keepAliveTimeout: options.idleTimeoutMs,
       keepAliveMaxTimeout: options.idleTimeoutMs,
       connectTimeout: options.connectTimeoutMs,
+      ...(options.maxRequestsPerConnection > 0 ? { maxRequestsPerClient: options.maxRequestsPerConnection } : {}),
       headersTimeout: 0,
       bodyTimeout: 0,
     });

@@ -4,6 +4,7 @@ import type { Catalog } from '../catalog.js';
 import type { PlannedListener } from '../listeners.js';
 import { endpointsOf, resolveDestination } from '../resolve.js';
 import type { ClusterSpec } from '../snapshot.js';
+import { DEFAULT_POOL } from '../traffic-policy.js';
 
 export interface ClusterRef {
   clusterId: number;
@@ -27,7 +28,9 @@ export class ClusterTable {
     const known = this.byName.get(name);
     if (known !== undefined) return { clusterId: known, unresolved: null };
     const endpoints = endpointsOf(this.cat, r);
-    return { clusterId: this.add({ name, host: r.key, subset, port: r.port, lb: r.lb, endpoints }), unresolved: null };
+    const { lb, pool, outlier } = r.policy;
+    const spec = { name, host: r.key, subset, port: r.port, lb: lb.simple, hash: lb.hash, warmupMs: lb.warmupMs, pool, outlier, endpoints };
+    return { clusterId: this.add(spec), unresolved: null };
   }
 
   /** `inbound|<port>||` forwarding to the Sidecar ingress defaultEndpoint. */
@@ -41,13 +44,17 @@ export class ClusterTable {
       subset: null,
       port: l.port,
       lb: 'ROUND_ROBIN',
-      endpoints: [{ address, port: ep.port, labels: {}, weight: 1, source: l.origin ?? '' }],
+      hash: null,
+      warmupMs: 0,
+      pool: DEFAULT_POOL,
+      outlier: null,
+      endpoints: [{ address, port: ep.port, labels: {}, weight: 1, source: l.origin ?? '', slot: -1 }],
     });
   }
 
-  private add(c: Omit<ClusterSpec, 'id'>): number {
+  private add(c: Omit<ClusterSpec, 'id' | 'slot'>): number {
     const id = this.list.length;
-    this.list.push({ id, ...c });
+    this.list.push({ id, ...c, slot: -1 });
     this.byName.set(c.name, id);
     return id;
   }

@@ -1,29 +1,19 @@
 // DestinationRule: host, subsets (unique names, label selectors) and the load-balancer policy at
 // rule and subset level. Other traffic-policy blocks are type-checked and accepted.
 import type { DestinationRuleModel, SubsetModel } from '../model.js';
-import type { LbPolicy } from '../snapshot.js';
 import { Fields } from './fields.js';
+import { PEAK_EWMA_ANNOTATION, readTrafficPolicy } from './traffic-policy.js';
 import { hostProblem, isDnsLabel, readLabels } from './values.js';
 
 export const DESTINATION_RULE_FIELDS = ['host', 'trafficPolicy', 'subsets', 'exportTo', 'workloadSelector'];
-const POLICY_FIELDS = ['loadBalancer', 'connectionPool', 'outlierDetection', 'tls', 'portLevelSettings', 'tunnel', 'proxyProtocol'];
-const LB_FIELDS = ['simple', 'consistentHash', 'localityLbSetting', 'warmupDurationSecs', 'warmup'];
-const SIMPLE: Record<string, LbPolicy> = {
-  UNSPECIFIED: 'LEAST_REQUEST',
-  LEAST_REQUEST: 'LEAST_REQUEST',
-  LEAST_CONN: 'LEAST_REQUEST',
-  ROUND_ROBIN: 'ROUND_ROBIN',
-  RANDOM: 'RANDOM',
-  PASSTHROUGH: 'PASSTHROUGH',
-};
-
-export function parseDestinationRule(spec: Fields): DestinationRuleModel {
+export function parseDestinationRule(spec: Fields, annotations: Record<string, string> = {}): DestinationRuleModel {
+  const peakEwma = readPeakEwma(spec, annotations);
   const host = spec.string('host', true) ?? '';
   if (host !== '') {
     const problem = hostProblem(host, { wildcard: true, star: false, ip: false });
     if (problem !== null) spec.ck.error(spec.at('host'), problem);
   }
-  const lb = readPolicy(spec);
+  const policy = readTrafficPolicy(spec, peakEwma);
   spec.strings('exportTo');
   spec.object('workloadSelector', ['matchLabels'])?.entries('matchLabels');
   const subsets: SubsetModel[] = [];
@@ -35,30 +25,18 @@ export function parseDestinationRule(spec: Fields): DestinationRuleModel {
     if (name !== null && !isDnsLabel(name)) s.ck.error(s.at('name'), `invalid subset name "${name}" (lowercase letters, digits and '-')`);
     if (name !== null && names.has(name)) s.ck.error(s.at('name'), `duplicate subset name ${name}`);
     const labels = readLabels(s, 'labels') ?? {};
-    const subsetLb = readPolicy(s);
-    if (name !== null && !names.has(name)) subsets.push({ name, labels, lb: subsetLb, path: item.path });
+    const subsetPolicy = readTrafficPolicy(s, peakEwma);
+    if (name !== null && !names.has(name)) subsets.push({ name, labels, policy: subsetPolicy, path: item.path });
     if (name !== null) names.add(name);
   }
-  return { kind: 'DestinationRule', host, lb, subsets };
+  return { kind: 'DestinationRule', host, policy, peakEwma, subsets };
 }
 
-/** `trafficPolicy` at `f`: the simple LB policy it sets, or null. */
-function readPolicy(f: Fields): LbPolicy | null {
-  const p = f.object('trafficPolicy', POLICY_FIELDS);
-  if (p === null) return null;
-  if (Object.keys(p.raw).length === 0) p.ck.error(p.path, 'traffic policy must have at least one field');
-  for (const block of ['connectionPool', 'outlierDetection', 'tls', 'tunnel', 'proxyProtocol']) p.entries(block);
-  p.list('portLevelSettings');
-  const lb = p.object('loadBalancer', LB_FIELDS);
-  if (lb === null) return null;
-  lb.unsupported(['consistentHash', 'localityLbSetting'], 'not yet enforced by meshlet, ignored');
-  const simple = lb.string('simple');
-  if (simple === null) return null;
-  const policy = SIMPLE[simple];
-  if (policy === undefined) {
-    lb.ck.error(lb.at('simple'), `unknown load balancer ${simple} (one of ${Object.keys(SIMPLE).join(', ')})`);
-    return null;
-  }
-  if (simple === 'LEAST_CONN') lb.ck.warn(lb.at('simple'), 'LEAST_CONN is deprecated; it means LEAST_REQUEST');
-  return policy;
+/** meshlet extension: `metadata.annotations["meshlet.io/load-balancer"]: peak-ewma`. */
+function readPeakEwma(spec: Fields, annotations: Record<string, string>): boolean {
+  const v = annotations[PEAK_EWMA_ANNOTATION];
+  if (v === undefined) return false;
+  if (v === 'peak-ewma') return true;
+  spec.ck.warn(`metadata.annotations.${PEAK_EWMA_ANNOTATION}`, `unknown load balancer "${v}" (meshlet knows peak-ewma); ignored`);
+  return false;
 }

@@ -30,7 +30,7 @@ function parseSpec(res: Resource, spec: Fields): Model {
     case 'VirtualService':
       return parseVirtualService(spec, res);
     case 'DestinationRule':
-      return parseDestinationRule(spec);
+      return parseDestinationRule(spec, res.annotations);
     case 'ServiceEntry':
       return parseServiceEntry(spec);
     case 'WorkloadEntry':

@@ -5,6 +5,7 @@ import type { MirrorSpec } from '../../config/snapshot.js';
 import type { ProxyError } from '../../http/errors.js';
 import type { UpstreamController, UpstreamHandler, UpstreamRequest } from '../../upstream/codec.js';
 import type { ClusterRuntime } from '../../upstream/cluster.js';
+import type { ClientBody } from '../../listener/client-body.js';
 import { roll } from '../fault/fault.js';
 
 export class CompiledMirror {
@@ -33,19 +34,20 @@ export function shadowAuthority(authority: string): string {
 }
 
 /**
- * Sends the shadow copies of a request without a body (a streamed body is not kept, so requests
- * with one are not mirrored).
+ * Sends the shadow copies of a request. A request with a body is mirrored once the body has
+ * arrived whole within the replay buffer (`body`, `length`); larger bodies are not mirrored.
  */
-export function sendMirrors(mirrors: CompiledMirror[], req: UpstreamRequest): void {
+export function sendMirrors(mirrors: CompiledMirror[], req: UpstreamRequest, body: ClientBody | null, length: number): void {
   for (const mirror of mirrors) {
     const cluster = mirror.cluster;
     if (cluster === null || !roll(mirror.percent)) continue;
-    const ep = cluster.pick();
+    const ep = cluster.pick(-1, null);
     if (ep === null) continue;
     const headers = req.headers.slice();
     for (let i = 0; i < headers.length; i += 2) {
       if (headers[i] === 'host') headers[i + 1] = shadowAuthority(headers[i + 1] as string);
     }
-    ep.pool.dispatch({ method: req.method, path: req.path, headers, body: null, contentLength: -1 }, SHADOW_SINK);
+    const copy = body === null ? null : body.replayStream();
+    ep.pool.dispatch({ method: req.method, path: req.path, headers, body: copy, contentLength: body === null ? -1 : length }, SHADOW_SINK);
   }
 }

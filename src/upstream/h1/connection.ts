@@ -16,6 +16,8 @@ export const ACTIVE = 2;
 export const CLOSED = 3;
 
 export interface ConnectionOwner {
+  /** 0 = no limit */
+  readonly maxRequestsPerConnection: number;
   onConnected(conn: Connection): void;
   onConnectFailed(conn: Connection, detail: string): void;
   /** The exchange ended cleanly and the connection can carry another. */
@@ -186,7 +188,8 @@ export class Connection implements ResponseSink {
   /** The response is complete: reuse or close, then tell the handler (after the pool has the connection back). */
   private complete(trailing: boolean): void {
     const ex = this.ex as Exchange;
-    const reuse = !trailing && this.parser.keepAlive && this.reqDone && !ex.isHead && !this.pendingEof;
+    const limit = this.owner.maxRequestsPerConnection;
+    const reuse = !trailing && this.parser.keepAlive && this.reqDone && !ex.isHead && !this.pendingEof && (limit === 0 || this.requests < limit);
     this.ex = null;
     ex.conn = null;
     ex.done = true;

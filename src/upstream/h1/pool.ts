@@ -19,6 +19,7 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
   private readonly idleTimeoutMs: number;
   private readonly connectTimeoutMs: number;
   private readonly sweepMs: number;
+  readonly maxRequestsPerConnection: number;
 
   /** every connection, connecting or not */
   private readonly all: Connection[] = [];
@@ -43,6 +44,7 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
     this.maxConnections = Math.max(1, options.connections | 0);
     this.idleTimeoutMs = options.idleTimeoutMs;
     this.connectTimeoutMs = options.connectTimeoutMs;
+    this.maxRequestsPerConnection = options.maxRequestsPerConnection;
     const shortest = Math.min(positiveOr(options.idleTimeoutMs), positiveOr(options.connectTimeoutMs));
     // Idle sockets close within [idle, idle + idle/8] of their last use.
     this.sweepMs = Math.max(5, Math.min(1000, Math.floor(shortest / 8)));

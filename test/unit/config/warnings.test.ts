@@ -113,9 +113,9 @@ bogus: 1`)}  tcp: [{route: [{destination: {host: svc}}]}]
   hasWarning(lines, 'VirtualService/t: spec.http[0].corsPolicy:', 'not supported');
   hasWarning(lines, 'VirtualService/t: spec.tcp:', 'not supported, ignored');
   hasWarning(lines, 'spec.trafficPolicy.loadBalancer.simple:', 'LEAST_CONN is deprecated');
-  hasWarning(lines, 'spec.trafficPolicy.loadBalancer.localityLbSetting:', 'not yet enforced');
-  hasWarning(lines, 'spec.subsets[0].trafficPolicy.loadBalancer.consistentHash:', 'not yet enforced');
+  hasWarning(lines, 'spec.trafficPolicy.loadBalancer.localityLbSetting:', 'not modelled');
   assert.equal(snapshot.clusters[0]?.lb, 'LEAST_REQUEST');
+  assert.equal(snapshot.clusters[0]?.pool.maxConnections, 10);
 });
 
 test('rules after a catch-all rule are unreachable: warning', () => {

@@ -50,7 +50,7 @@ test('connect timeout → UF, retryable (a listener whose accept queue is full)'
     fillers.push(s);
   }
   await sleep(50);
-  const pool = h1Codec.createPool('127.0.0.1', port, { connections: 2, idleTimeoutMs: 1000, connectTimeoutMs: 200 });
+  const pool = h1Codec.createPool('127.0.0.1', port, { connections: 2, idleTimeoutMs: 1000, connectTimeoutMs: 200, maxRequestsPerConnection: 0 });
   try {
     const t0 = Date.now();
     const o = await exchange(pool, request('GET', '/', port));

@@ -285,7 +285,7 @@ test('socket fuzz: mutated responses through the whole codec end exactly once, n
     }
     void writeParts(req.socket, parts).then(() => setTimeout(() => req.socket.end(), 20));
   });
-  const pool = h1Codec.createPool('127.0.0.1', srv.port, { connections: 24, idleTimeoutMs: 1000, connectTimeoutMs: 1000 });
+  const pool = h1Codec.createPool('127.0.0.1', srv.port, { connections: 24, idleTimeoutMs: 1000, connectTimeoutMs: 1000, maxRequestsPerConnection: 0 });
   const deadline = Date.now() + 6000;
   let done = 0;
   try {

@@ -1,9 +1,10 @@
 // Small hand-made snapshots and a record writer for the stats tests.
 import type { ClusterSpec, ListenerSpec, Snapshot } from '../../../src/config/snapshot.js';
+import { DEFAULT_POOL } from '../../../src/config/traffic-policy.js';
 import { DIRECTION_INBOUND, DIRECTION_OUTBOUND, type RingWriter } from '../../../src/stats/ring.js';
 
 export function cluster(id: number, host: string, subset: string | null, port = 9080): ClusterSpec {
-  return { id, name: `outbound|${port}|${subset ?? ''}|${host}`, host, subset, port, lb: 'ROUND_ROBIN', endpoints: [] };
+  return { id, name: `outbound|${port}|${subset ?? ''}|${host}`, host, subset, port, lb: 'ROUND_ROBIN', hash: null, warmupMs: 0, pool: DEFAULT_POOL, outlier: null, endpoints: [], slot: -1 };
 }
 
 export function listener(name: string, direction: 'outbound' | 'inbound', port: number, inboundClusterId = -1): ListenerSpec {

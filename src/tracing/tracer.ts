@@ -1,0 +1,58 @@
+// A worker's tracer: per request, propagate() the trace headers and, when sampled, open a Span
+// that the request ends into the batcher; unsampled requests allocate nothing here.
+import { SpanBatcher, type ExportErrorLogger, type SpanExporter } from './batcher.js';
+import { OtlpExporter } from './exporter-otlp.js';
+import { ZipkinExporter } from './exporter-zipkin.js';
+import { propagate, TraceContext } from './propagation.js';
+import { RatioSampler } from './sampler.js';
+import type { TracingSettings } from './settings.js';
+import { Span, SPAN_KIND_CLIENT, SPAN_KIND_SERVER } from './span.js';
+
+/** What the tracer reads from a request (ProxyRequest has these). */
+export interface TracedRequest {
+  /** the copied-out request headers, flat [name, value, …]; trace headers are rewritten in place */
+  readonly headers: string[];
+  readonly method: string;
+  readonly path: string;
+  readonly authority: string;
+  readonly requestId: string;
+  readonly listener: { readonly inbound: boolean };
+}
+
+export function createExporter(s: TracingSettings): SpanExporter {
+  return s.exporter === 'otlp'
+    ? new OtlpExporter(s.endpoint, s.serviceName, s.nodeId, s.exportTimeoutMs)
+    : new ZipkinExporter(s.endpoint, s.serviceName, s.nodeId, s.exportTimeoutMs);
+}
+
+export class Tracer {
+  readonly sampler: RatioSampler;
+  readonly batcher: SpanBatcher;
+  private readonly ctx = new TraceContext();
+
+  constructor(settings: TracingSettings, logError: ExportErrorLogger, exporter: SpanExporter = createExporter(settings)) {
+    this.sampler = new RatioSampler(settings.samplingPercent);
+    this.batcher = new SpanBatcher(exporter, { maxBatch: settings.maxBatch, maxQueue: settings.maxQueue, delayMs: settings.batchDelayMs }, logError);
+  }
+
+  /** At request start (after the headers are copied out): returns this hop's span when sampled. */
+  start(req: TracedRequest): Span | null {
+    const c = this.ctx;
+    propagate(req.headers, this.sampler, c);
+    if (!c.sampled) return null;
+    return new Span(this.batcher, c.traceId, c.spanId, c.parentId, req.listener.inbound ? SPAN_KIND_SERVER : SPAN_KIND_CLIENT, c.debug,
+      req.method, req.path, req.authority, req.requestId);
+  }
+
+  get exported(): number {
+    return this.batcher.exported;
+  }
+
+  get dropped(): number {
+    return this.batcher.dropped;
+  }
+
+  shutdown(timeoutMs: number): Promise<void> {
+    return this.batcher.shutdown(timeoutMs);
+  }
+}
