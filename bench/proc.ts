@@ -25,8 +25,9 @@ export function hasCommand(name: string): boolean {
 /** taskset needs a second CPU to be of use: the proxy goes on CPU 0, upstream and load on CPU 1 */
 export const CAN_PIN = hasCommand('taskset') && os.availableParallelism() > 1;
 
-export function launch(name: string, cpu: number, cmd: string, args: string[]): Child {
-  const [file, argv] = CAN_PIN ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];
+/** `cpu` null: not pinned */
+export function launch(name: string, cpu: number | null, cmd: string, args: string[]): Child {
+  const [file, argv] = CAN_PIN && cpu !== null ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];
   const proc = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let stdout = '';
@@ -60,7 +61,7 @@ export async function stopAll(graceMs?: number): Promise<void> {
 }
 
 /** Runs a command to completion, killing it after `timeoutMs`. */
-export async function runToEnd(name: string, cpu: number, cmd: string, args: string[], timeoutMs: number): Promise<Child & { code: number }> {
+export async function runToEnd(name: string, cpu: number | null, cmd: string, args: string[], timeoutMs: number): Promise<Child & { code: number }> {
   const child = launch(name, cpu, cmd, args);
   const timer = setTimeout(() => child.proc.kill('SIGKILL'), timeoutMs);
   const code = await child.exited;

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadTools, type LoadSpec, type LoadTool } from './load.js';
 import { CAN_PIN, stopAll, stopChildrenOnExit } from './proc.js';
-import { treeUsage } from './proc-stats.js';
+import { measure, medianRun, positiveEnv } from './measure.js';
 import { renderSelfTime, topSelfTime } from './profile.js';
 import { machineLines, renderTable, writeReport, type Row } from './report.js';
 import { HAS_NGINX, HOST, startMeshlet, startNginxProxy, startUpstream, type Server } from './servers.js';
@@ -29,12 +29,6 @@ interface Settings {
   targets: Target[];
   meshletArgs: string[];
   profileDir: string | null;
-}
-
-function positiveEnv(name: string, fallback: number): number {
-  const n = Number(process.env[name] ?? fallback);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name}: expected a positive integer, got "${process.env[name]}"`);
-  return n;
 }
 
 function readSettings(): Settings {
@@ -66,24 +60,6 @@ function startProxy(target: Target, dir: string, upstream: Server, settings: Set
     case 'meshlet-nostats': return startMeshlet(dir, upstream.port, { repoRoot: REPO_ROOT, extraArgs: [...settings.meshletArgs, '--disable-stats'], profileDir: null });
     case 'meshlet-accesslog': return startMeshlet(dir, upstream.port, { repoRoot: REPO_ROOT, extraArgs: [...settings.meshletArgs, '--access-log', path.join(dir, 'access.log')], profileDir: null });
   }
-}
-
-/** One measured load run; the proxy's CPU time is read around it and its RSS at its end. */
-async function measure(label: string, tool: LoadTool, spec: LoadSpec, proxy: Server | null): Promise<Row> {
-  const before = proxy === null ? null : treeUsage(proxy.child.pid);
-  const load = await tool.run(spec);
-  const after = proxy === null ? null : treeUsage(proxy.child.pid);
-  const cpuMs = before === null || after === null ? null : after.cpuMs - before.cpuMs;
-  process.stderr.write(`bench: ${label} / ${tool.name}: ${load.rps.toFixed(0)} req/s, ${load.errors} errors\n`);
-  return { target: label, tool: tool.name, load, cpuMsPer10k: cpuMs === null ? null : (cpuMs * 10_000) / load.requests, rssMb: after?.rssMb ?? null };
-}
-
-/** Runs `once` n times and keeps the run with the median throughput (a single run here varies ±20%). */
-async function medianRun(n: number, once: () => Promise<Row>): Promise<Row> {
-  const rows: Row[] = [];
-  for (let i = 0; i < n; i++) rows.push(await once());
-  rows.sort((a, b) => (a.load?.rps ?? 0) - (b.load?.rps ?? 0));
-  return rows[Math.floor(rows.length / 2)] as Row;
 }
 
 async function benchTarget(target: Target, dir: string, upstream: Server, tools: LoadTool[], settings: Settings): Promise<Row[]> {

@@ -17,7 +17,7 @@ export interface Row {
   error?: string;
 }
 
-function fixed(n: number | null | undefined, digits: number): string {
+export function fixed(n: number | null | undefined, digits: number): string {
   return n === null || n === undefined || !Number.isFinite(n) ? '–' : n.toFixed(digits);
 }
 
@@ -46,7 +46,7 @@ export function machineLines(): string[] {
     `- node: ${process.version}`, `- CPU: ${cpuModel()}`, `- load average before the run (1/5/15 min): ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`];
 }
 
-/** Writes `body` under bench/results/ and returns the path. */
+/** Writes `body` under bench/results/<prefix>-<ISO date>.md and returns the path. */
 export function writeReport(repoRoot: string, startedAt: Date, body: string, prefix = 'proxy-bench'): string {
   const dir = path.join(repoRoot, 'bench/results');
   mkdirSync(dir, { recursive: true });

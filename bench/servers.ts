@@ -17,11 +17,11 @@ export interface Server {
   stop(): Promise<number>;
 }
 
-function server(name: string, port: number, child: Child): Server {
+export function server(name: string, port: number, child: Child): Server {
   return { name, port, child, stop: () => stop(child) };
 }
 
-async function answers200(child: Child, port: number): Promise<void> {
+export async function answers200(child: Child, port: number): Promise<void> {
   await waitUntil(child, async () => (await httpStatus(port, '/', HOST)) === 200);
 }
 
@@ -142,18 +142,20 @@ export interface MeshletOptions {
   extraArgs: string[];
   /** run node with --cpu-prof into this directory */
   profileDir: string | null;
+  /** data-plane workers (default 1) */
+  workers?: number;
   /** route with retries + outlier detection + consistent hashing */
   resilience?: boolean;
 }
 
-/** `meshlet run --workers 1` pinned to the proxy CPU; ready when the admin /ready answers 200 */
+/** `meshlet run --workers 1` (or opts.workers) pinned to the proxy CPU; ready when the admin /ready answers 200 */
 export async function startMeshlet(dir: string, upstreamPort: number, opts: MeshletOptions): Promise<Server> {
   const [port, adminPort] = [await freePort(), await freePort()];
   const config = path.join(dir, 'meshlet.yaml');
   writeFileSync(config, meshletConfig(port, upstreamPort, opts.resilience === true));
   const nodeArgs = opts.profileDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', opts.profileDir];
   const child = launch('meshlet', PROXY_CPU, process.execPath, [...nodeArgs, path.join(opts.repoRoot, 'dist/src/cli/main.js'),
-    'run', '-c', config, '--workers', '1', '--admin', `127.0.0.1:${adminPort}`, '--log-level', 'warn', ...opts.extraArgs]);
+    'run', '-c', config, '--workers', String(opts.workers ?? 1), '--admin', `127.0.0.1:${adminPort}`, '--log-level', 'warn', ...opts.extraArgs]);
   await waitUntil(child, async () => (await httpStatus(adminPort, '/ready')) === 200);
   const status = await httpStatus(port, '/', HOST);
   if (status !== 200) process.stderr.write(`bench: warning: meshlet answered GET / (Host: ${HOST}) with ${status}\n`);

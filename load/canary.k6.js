@@ -1,18 +1,17 @@
+// @ts-check
 // k6 scenario: the seed's 90/10 canary through meshlet's outbound listener, with a threshold on
-// the v2 share. Run against `npm start` (meshlet demo on 127.0.0.1:15001):
-//   k6 run load/canary.k6.js            (MESHLET_URL=http://127.0.0.1:15001 by default)
-// The demo apps answer JSON with their version; the check counts v2 answers.
+// the v2 share. Against `npm start` (meshlet demo on 127.0.0.1:15001): `k6 run load/canary.k6.js`;
+// with its own upstreams and meshlet: `npm run load -- canary --k6`. The apps answer JSON with their version.
 import http from 'k6/http';
 import { check } from 'k6';
 import { Rate } from 'k6/metrics';
+import { base, constantRate } from './k6-common.js';
 
 const v2Share = new Rate('v2_share');
-const base = __ENV.MESHLET_URL || 'http://127.0.0.1:15001';
 
+/** @type {import('k6/options').Options} */
 export const options = {
-  scenarios: {
-    canary: { executor: 'constant-arrival-rate', rate: 500, timeUnit: '1s', duration: '30s', preAllocatedVUs: 50 },
-  },
+  scenarios: constantRate(500, '30s'),
   thresholds: {
     http_req_failed: ['rate<0.001'],
     v2_share: ['rate>0.07', 'rate<0.13'],
