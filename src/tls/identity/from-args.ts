@@ -11,6 +11,7 @@ export const IDENTITY_ARG_OPTIONS = {
   'ca-token': { type: 'string' },
   identity: { type: 'string' },
   'ca-root': { type: 'string' },
+  'identity-ttl': { type: 'string' },
 } as const;
 
 export interface IdentityArgs {
@@ -19,9 +20,11 @@ export interface IdentityArgs {
   'ca-token'?: string | undefined;
   identity?: string | undefined;
   'ca-root'?: string | undefined;
+  /** certificate lifetime asked of the CA (it caps it at its --max-ttl) */
+  'identity-ttl'?: string | undefined;
 }
 
-const CA_FLAGS = ['ca-url', 'ca-token', 'identity', 'ca-root'] as const;
+const CA_FLAGS = ['ca-url', 'ca-token', 'identity', 'ca-root', 'identity-ttl'] as const;
 
 /** null when no identity flag is given (plain-text mesh); throws on an incomplete or mixed set. */
 export function identitySourceFromArgs(args: IdentityArgs, log?: Logger): IdentitySource | null {
@@ -38,6 +41,7 @@ export function identitySourceFromArgs(args: IdentityArgs, log?: Logger): Identi
     token: args['ca-token'] as string,
     identity: args.identity as string,
     ...(args['ca-root'] === undefined ? {} : { caFile: args['ca-root'] }),
+    ...(args['identity-ttl'] === undefined ? {} : { ttl: args['identity-ttl'] }),
     ...(log === undefined ? {} : { log }),
   });
 }

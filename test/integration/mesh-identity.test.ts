@@ -1,0 +1,181 @@
+// The mesh as a user runs it: `meshlet ca serve` issues identities to two sidecars that join with
+// one-time tokens (`--ca-url --ca-token --identity`); app A → sidecar A → mTLS → sidecar B (STRICT,
+// AuthorizationPolicy by principal, path, method) → app B. Certificates live 6 s, so both sidecars
+// renew several times while requests flow: not one request may fail. A token cannot be used twice.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { Pool } from 'undici';
+import { get } from '../helpers/http.js';
+import { istioMutualYaml, peerAuthenticationYaml } from '../helpers/certs.js';
+import { MAIN, serviceEntryYaml, startMeshlet, type Meshlet } from '../helpers/meshlet.js';
+import { freePort } from '../helpers/ports.js';
+import { echoUpstream, type Upstream } from '../helpers/upstream.js';
+
+const ID_A = 'spiffe://cluster.local/ns/shop/sa/frontend';
+const ID_B = 'spiffe://cluster.local/ns/shop/sa/orders';
+const TTL = '6s';
+
+let caDir: string;
+let serve: ChildProcess;
+let caUrl: string;
+let appB: Upstream;
+let sidecarA: Meshlet;
+let sidecarB: Meshlet;
+let inboundB: number;
+
+function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    p.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    p.once('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+async function token(identity: string): Promise<string> {
+  const r = await cli(['ca', 'token', '--dir', caDir, '--identity', identity]);
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout.trim();
+}
+
+function caArgs(identity: string, tok: string): string[] {
+  return ['--ca-url', caUrl, '--ca-token', tok, '--identity', identity, '--ca-root', path.join(caDir, 'ca.pem'), '--identity-ttl', TTL];
+}
+
+/** resolves once `m` has logged `text` `times` times (log lines are events; bounded by the test timeout) */
+function logged(m: Meshlet, text: string, times: number): Promise<void> {
+  const count = (): number => m.output().split(text).length - 1;
+  return new Promise((resolve) => {
+    if (count() >= times) return resolve();
+    const check = (): void => {
+      if (count() < times) return;
+      m.proc.stderr?.off('data', check);
+      m.proc.stdout?.off('data', check);
+      resolve();
+    };
+    m.proc.stderr?.on('data', check);
+    m.proc.stdout?.on('data', check);
+  });
+}
+
+before(async () => {
+  caDir = path.join(mkdtempSync(path.join(os.tmpdir(), 'meshlet-mesh-')), 'ca');
+  const init = await cli(['ca', 'init', '--dir', caDir]);
+  assert.equal(init.code, 0, init.stderr);
+  serve = spawn(process.execPath, [MAIN, 'ca', 'serve', '--dir', caDir, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let serveLog = '';
+  caUrl = await new Promise<string>((resolve, reject) => {
+    serve.stderr?.on('data', (d: Buffer) => {
+      serveLog += d.toString();
+      const m = /"url":"(https:\/\/127\.0\.0\.1:\d+)".*"msg":"mesh CA serving"/.exec(serveLog);
+      if (m !== null) resolve(m[1] as string);
+    });
+    serve.once('exit', (code) => reject(new Error(`ca serve exited ${code}:\n${serveLog}`)));
+  });
+  appB = await echoUpstream('orders-app');
+  const inbound = await freePort();
+  inboundB = inbound;
+  const egressB = await freePort();
+  sidecarB = await startMeshlet(`apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: orders, namespace: shop}
+spec:
+  ingress:
+  - port: {number: ${inbound}, protocol: HTTP, name: http-in}
+    defaultEndpoint: 127.0.0.1:${appB.port}
+  egress:
+  - port: {number: ${egressB}, protocol: HTTP}
+    hosts: ["*/*"]
+---
+${peerAuthenticationYaml('STRICT')}apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: orders}
+spec:
+  action: ALLOW
+  rules:
+  - from: [{source: {principals: ["cluster.local/ns/shop/sa/frontend"]}}]
+    to: [{operation: {methods: [GET], paths: ["/orders*"]}}]
+`, { noSidecar: true, workers: 2, args: caArgs(ID_B, await token(ID_B)) });
+  sidecarA = await startMeshlet(serviceEntryYaml('orders', [{ port: inbound }]) + istioMutualYaml('orders', [ID_B]), {
+    workers: 2, args: caArgs(ID_A, await token(ID_A)),
+  });
+});
+
+after(async () => {
+  await Promise.all([sidecarA?.stop(), sidecarB?.stop()]);
+  await appB?.close();
+  serve?.kill('SIGTERM');
+  if (serve !== undefined && serve.exitCode === null) await once(serve, 'exit');
+});
+
+test('identities from the mesh CA: B\'s app sees A\'s SPIFFE id; authorization by principal, path and method', async () => {
+  const r = await get(`${sidecarA.url}/orders/1`, 'orders');
+  assert.equal(r.status, 200, r.body);
+  const echo = JSON.parse(r.body) as { headers: Record<string, string> };
+  assert.match(echo.headers['x-forwarded-client-cert'] ?? '', new RegExp(`^By=${ID_B};Hash=[0-9a-f]{64};URI=${ID_A}$`));
+  const wrongPath = await get(`${sidecarA.url}/admin`, 'orders');
+  assert.equal(wrongPath.status, 403);
+  assert.equal(wrongPath.body, 'RBAC: access denied');
+  assert.equal((await get(`${sidecarA.url}/orders/1`, 'orders', { method: 'DELETE' })).status, 403);
+});
+
+test('another principal (a third sidecar with its own CA identity) is denied by B\'s policy', async () => {
+  const intruder = 'spiffe://cluster.local/ns/shop/sa/intruder';
+  const other = await startMeshlet(serviceEntryYaml('orders', [{ port: inboundB }]) + istioMutualYaml('orders', [ID_B]), {
+    workers: 1, args: caArgs(intruder, await token(intruder)),
+  });
+  try {
+    const r = await get(`${other.url}/orders/1`, 'orders');
+    assert.equal(r.status, 403);
+    assert.equal(r.body, 'RBAC: access denied');
+  } finally {
+    await other.stop();
+  }
+});
+
+test('a join token cannot be used twice', async () => {
+  const tok = await token('spiffe://cluster.local/ns/shop/sa/once');
+  const first = await startMeshlet('', { workers: 1, args: caArgs('spiffe://cluster.local/ns/shop/sa/once', tok) });
+  await first.stop();
+  const again = await startMeshlet('', { workers: 1, args: caArgs('spiffe://cluster.local/ns/shop/sa/once', tok) }).then(
+    async (m) => { await m.stop(); return 'started'; },
+    (err: Error) => err.message,
+  );
+  assert.match(again, /join token already used/);
+});
+
+test(`rotation under load: certificates of ${TTL} renewed by both sidecars while requests flow, zero failures`, { timeout: 60_000 }, async () => {
+  const pool = new Pool(sidecarA.url, { connections: 4 });
+  let ok = 0;
+  const failures: string[] = [];
+  let stop = false;
+  const loop = async (): Promise<void> => {
+    while (!stop) {
+      try {
+        const r = await pool.request({ path: '/orders/x', method: 'GET', headers: { host: 'orders' } });
+        await r.body.dump();
+        if (r.statusCode === 200) ok++;
+        else failures.push(String(r.statusCode));
+      } catch (err) {
+        failures.push(String(err));
+      }
+    }
+  };
+  const loops = Promise.all([loop(), loop(), loop(), loop()]);
+  const fromA = sidecarA.output().split('workload identity rotated').length - 1;
+  const fromB = sidecarB.output().split('workload identity rotated').length - 1;
+  // two renewals each, under load (each certificate lives 6 s, renewed at 80%)
+  await Promise.all([logged(sidecarA, 'workload identity rotated', fromA + 2), logged(sidecarB, 'workload identity rotated', fromB + 2)]);
+  stop = true;
+  await loops;
+  await pool.close();
+  assert.deepEqual(failures, []);
+  assert.ok(ok > 50, `${ok} requests`);
+});
