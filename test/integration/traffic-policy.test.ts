@@ -122,6 +122,9 @@ before(async () => {
     serviceEntryYaml('flaky', [{ port: bad.port }, { port: good1.port }, { port: good2.port }]),
     dr('flaky', 'loadBalancer: {simple: ROUND_ROBIN}\noutlierDetection: {consecutive5xxErrors: 2, interval: 100ms, baseEjectionTime: 500ms, maxEjectionPercent: 100}'),
     vs('flaky', 'retries: {attempts: 0}\nroute: [{destination: {host: flaky}}]'),
+    serviceEntryYaml('panicky', [{ port: bad.port }, { port: good1.port }, { port: good2.port }]),
+    dr('panicky', 'loadBalancer: {simple: ROUND_ROBIN}\noutlierDetection: {consecutive5xxErrors: 1, interval: 60s, baseEjectionTime: 60s, maxEjectionPercent: 100, minHealthPercent: 100}'),
+    vs('panicky', 'retries: {attempts: 0}\nroute: [{destination: {host: panicky}}]'),
     serviceEntryYaml('sticky', hashEndpoints),
     dr('sticky', 'loadBalancer: {consistentHash: {httpHeaderName: x-user}}'),
     serviceEntryYaml('maglev', hashEndpoints),
@@ -216,6 +219,17 @@ test('outlierDetection: consecutive 5xx eject an endpoint for every worker; /clu
   flakyHits.good = 0;
   for (let i = 0; i < 30; i++) assert.equal((await fresh('/', 'flaky')).status, 200);
   assert.ok(flakyHits.good >= 5, `returned endpoint got ${flakyHits.good} of 30`);
+});
+
+test('outlierDetection minHealthPercent: below it every endpoint is used again (Envoy panic mode)', async () => {
+  flakyFails = true;
+  flakyHits.bad = 0;
+  for (let i = 0; i < 30; i++) await get(`${m.url}/`, 'panicky');
+  const c = (await clusters()).find((x) => x.name.includes('||panicky.'));
+  assert.equal(c?.endpoints.filter((e) => e.health === 'ejected').length, 1, 'the failing endpoint is ejected');
+  // 2 of 3 healthy (67%) < minHealthPercent 100%: the ejected endpoint still gets its share
+  assert.ok(flakyHits.bad >= 5, `ejected endpoint got ${flakyHits.bad} of 30 in panic mode`);
+  flakyFails = false;
 });
 
 async function owners(host: string, keys: string[], header: (k: string) => { path: string; headers: Record<string, string> }): Promise<Map<string, string>> {

@@ -19,9 +19,14 @@ export class RingHash implements HashTable {
 
   constructor(names: readonly string[], weights: readonly number[], minSize: number) {
     const total = weights.reduce((a, b) => a + b, 0) || 1;
+    // points per unit of weight, rounded up to a power of two: removing or adding an endpoint
+    // rarely changes it, so the other endpoints keep exactly their points and only the changed
+    // endpoint's keys move (the ring holds between minSize and 2 × minSize points)
+    let perWeight = 1;
+    while (perWeight * total < minSize) perWeight *= 2;
     const entries: [number, number][] = [];
     for (let i = 0; i < names.length; i++) {
-      const replicas = Math.max(1, Math.ceil((minSize * (weights[i] ?? 1)) / total));
+      const replicas = Math.max(1, Math.round(perWeight * (weights[i] ?? 1)));
       for (let r = 0; r < replicas; r++) entries.push([hash32(`${names[i]}_${r}`), i]);
     }
     // ties broken by endpoint name order so the ring does not depend on input order
