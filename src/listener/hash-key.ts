@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import type { HashSpec } from '../config/snapshot.js';
 import { getHeader } from '../http/headers.js';
+import { queryParam } from '../routing/request-view.js';
 import { hashKey } from '../upstream/cluster.js';
 
 export interface HashKeySource {
@@ -34,20 +35,6 @@ export function requestHashKey(src: HashKeySource, spec: HashSpec, remote: strin
       return hashKey(fresh);
     }
   }
-}
-
-/** First value of `name` in a raw query string (not percent-decoded: the key only needs to be stable). */
-export function queryParam(query: string, name: string): string | null {
-  let i = 0;
-  while (i <= query.length) {
-    let end = query.indexOf('&', i);
-    if (end < 0) end = query.length;
-    const eq = query.indexOf('=', i);
-    const keyEnd = eq >= 0 && eq < end ? eq : end;
-    if (keyEnd - i === name.length && query.startsWith(name, i)) return keyEnd === end ? '' : query.slice(keyEnd + 1, end);
-    i = end + 1;
-  }
-  return null;
 }
 
 /** Value of cookie `name` across the request's Cookie headers, or null. */

@@ -1,7 +1,5 @@
 // OTLP/HTTP with the JSON protobuf mapping (`POST /v1/traces`): resourceSpans → scopeSpans → spans,
 // hex ids, unix-nano times as strings, SpanKind and status codes as enum integers.
-import type { SpanExporter } from './batcher.js';
-import { JsonPoster } from './http-post.js';
 import { traceId128 } from './ids.js';
 import { spanAttributes, unixNanos, type Span } from './span.js';
 
@@ -36,26 +34,4 @@ export function otlpBody(spans: readonly Span[], serviceName: string, nodeId: st
       }],
     }],
   });
-}
-
-export class OtlpExporter implements SpanExporter {
-  private readonly poster: JsonPoster;
-  private readonly serviceName: string;
-  private readonly nodeId: string;
-  readonly target: string;
-
-  constructor(endpoint: string, serviceName: string, nodeId: string, timeoutMs: number) {
-    this.poster = new JsonPoster(endpoint, timeoutMs);
-    this.target = endpoint;
-    this.serviceName = serviceName;
-    this.nodeId = nodeId;
-  }
-
-  export(spans: Span[]): Promise<void> {
-    return this.poster.post(otlpBody(spans, this.serviceName, this.nodeId));
-  }
-
-  close(): void {
-    this.poster.close();
-  }
 }

@@ -1,7 +1,5 @@
 // Zipkin v2 JSON (`POST /api/v2/spans`): an array of spans with hex ids, microsecond timestamp and
 // duration, kind SERVER/CLIENT, local and remote endpoints and string tags.
-import type { SpanExporter } from './batcher.js';
-import { JsonPoster } from './http-post.js';
 import { SPAN_KIND_SERVER, spanAttributes, type Span } from './span.js';
 
 const IPV4 = /^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
@@ -42,26 +40,4 @@ export function zipkinBody(spans: readonly Span[], serviceName: string, nodeId: 
       tags,
     };
   }));
-}
-
-export class ZipkinExporter implements SpanExporter {
-  private readonly poster: JsonPoster;
-  private readonly serviceName: string;
-  private readonly nodeId: string;
-  readonly target: string;
-
-  constructor(endpoint: string, serviceName: string, nodeId: string, timeoutMs: number) {
-    this.poster = new JsonPoster(endpoint, timeoutMs);
-    this.target = endpoint;
-    this.serviceName = serviceName;
-    this.nodeId = nodeId;
-  }
-
-  export(spans: Span[]): Promise<void> {
-    return this.poster.post(zipkinBody(spans, this.serviceName, this.nodeId));
-  }
-
-  close(): void {
-    this.poster.close();
-  }
 }

@@ -2,6 +2,8 @@
 // deadline; anything but a 2xx answer is an error (the batch counts as dropped).
 import http from 'node:http';
 import https from 'node:https';
+import type { SpanExporter } from './batcher.js';
+import type { Span } from './span.js';
 
 export class JsonPoster {
   readonly url: URL;
@@ -43,5 +45,30 @@ export class JsonPoster {
 
   close(): void {
     this.agent.destroy();
+  }
+}
+
+/** A collector endpoint taking JSON batches; `body` renders a batch in its format (OTLP or Zipkin). */
+export class JsonSpanExporter implements SpanExporter {
+  private readonly poster: JsonPoster;
+  readonly target: string;
+
+  constructor(
+    endpoint: string,
+    private readonly body: (spans: readonly Span[], serviceName: string, nodeId: string) => string,
+    private readonly serviceName: string,
+    private readonly nodeId: string,
+    timeoutMs: number,
+  ) {
+    this.poster = new JsonPoster(endpoint, timeoutMs);
+    this.target = endpoint;
+  }
+
+  export(spans: Span[]): Promise<void> {
+    return this.poster.post(this.body(spans, this.serviceName, this.nodeId));
+  }
+
+  close(): void {
+    this.poster.close();
   }
 }

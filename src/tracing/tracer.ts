@@ -1,8 +1,9 @@
 // A worker's tracer: per request, propagate() the trace headers and, when sampled, open a Span
 // that the request ends into the batcher; unsampled requests allocate nothing here.
 import { SpanBatcher, type ExportErrorLogger, type SpanExporter } from './batcher.js';
-import { OtlpExporter } from './exporter-otlp.js';
-import { ZipkinExporter } from './exporter-zipkin.js';
+import { otlpBody } from './exporter-otlp.js';
+import { zipkinBody } from './exporter-zipkin.js';
+import { JsonSpanExporter } from './http-post.js';
 import { propagate, TraceContext } from './propagation.js';
 import { RatioSampler } from './sampler.js';
 import type { TracingSettings } from './settings.js';
@@ -21,8 +22,8 @@ export interface TracedRequest {
 
 export function createExporter(s: TracingSettings): SpanExporter {
   return s.exporter === 'otlp'
-    ? new OtlpExporter(s.endpoint, s.serviceName, s.nodeId, s.exportTimeoutMs)
-    : new ZipkinExporter(s.endpoint, s.serviceName, s.nodeId, s.exportTimeoutMs);
+    ? new JsonSpanExporter(s.endpoint, otlpBody, s.serviceName, s.nodeId, s.exportTimeoutMs)
+    : new JsonSpanExporter(s.endpoint, zipkinBody, s.serviceName, s.nodeId, s.exportTimeoutMs);
 }
 
 export class Tracer {

@@ -127,3 +127,58 @@ spec:
 ---
 `;
 }
+
+export interface CliRun { code: number | null; stdout: string; stderr: string }
+
+/** Runs `meshlet ARGS…` to its end (killed after 20 s), with its output. */
+export function runCli(args: string[]): Promise<CliRun> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    p.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const kill = setTimeout(() => p.kill('SIGKILL'), 20_000);
+    p.once('exit', (code) => { clearTimeout(kill); resolve({ code, stdout, stderr }); });
+  });
+}
+
+/** A VirtualService for host `name` with one http rule (`body`: YAML lines of the rule). */
+export function virtualServiceYaml(name: string, body: string): string {
+  return `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ${name}}
+spec:
+  hosts: [${name}]
+  http:
+  - ${body.trim().replace(/\n/g, '\n    ')}
+---
+`;
+}
+
+export interface CaServe {
+  proc: ChildProcess;
+  /** https://127.0.0.1:PORT */
+  url: string;
+  /** everything it printed so far */
+  log(): string;
+}
+
+/** `meshlet ca serve --dir DIR` on a free loopback port; resolves on its "mesh CA serving" line. */
+export function startCaServe(dir: string, extra: string[] = []): Promise<CaServe> {
+  const proc = spawn(process.execPath, [MAIN, 'ca', 'serve', '--dir', dir, '--listen', '127.0.0.1:0', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+  return new Promise<CaServe>((resolve, reject) => {
+    let url = '';
+    proc.stderr?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /"url":"(https:\/\/127\.0\.0\.1:\d+)".*"msg":"mesh CA serving"/.exec(out);
+      if (m !== null && url === '') {
+        url = m[1] as string;
+        resolve({ proc, url, log: () => out });
+      }
+    });
+    proc.once('exit', (code) => reject(new Error(`ca serve exited ${code}:\n${out}`)));
+  });
+}

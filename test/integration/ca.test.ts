@@ -2,7 +2,7 @@
 // requests over HTTPS on 127.0.0.1 (join token, renewal by client certificate, every refusal and
 // its reason), and CaClientIdentitySource renewing a short-lived certificate before it expires.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -19,31 +19,21 @@ import { CaRequestError, requestCertificate, type SignAuth } from '../../src/tls
 import type { WorkloadIdentity } from '../../src/tls/identity/source.js';
 import { sanEntries, spiffeIdOf } from '../../src/tls/identity/spiffe.js';
 import { verifyChainAndIdentity } from '../../src/tls/identity/verify.js';
-import { MAIN } from '../helpers/meshlet.js';
+import { runCli, startCaServe, type CliRun } from '../helpers/meshlet.js';
 import { captureLog, newCa, tmpDir } from '../unit/tls/helpers.js';
 
 const WEB = 'spiffe://cluster.local/ns/default/sa/web';
 const DB = 'spiffe://cluster.local/ns/default/sa/db';
 const T = { timeout: 30_000 };
 
-interface Run { code: number | null; stdout: string; stderr: string }
-function cli(args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    p.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    const kill = setTimeout(() => p.kill('SIGKILL'), 20_000);
-    p.once('exit', (code) => { clearTimeout(kill); resolve({ code, stdout, stderr }); });
-  });
-}
+type Run = CliRun;
+const cli = runCli;
 
 const root = tmpDir('ca-it');
 const caDir = path.join(root, 'ca');
 let initRun: Run;
 let serve: ChildProcess;
-let serveLog = '';
+let getServeLog = (): string => '';
 let caUrl = '';
 let caPem = '';
 
@@ -54,24 +44,18 @@ before(async () => {
   initRun = await cli(['ca', 'init', '--dir', caDir, '--trust-domain', 'cluster.local']);
   assert.equal(initRun.code, 0, initRun.stderr);
   caPem = readFileSync(path.join(caDir, 'ca.pem'), 'utf8');
-  serve = spawn(process.execPath, [MAIN, 'ca', 'serve', '--dir', caDir, '--listen', '127.0.0.1:0', '--max-ttl', '1h'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  serve.stdout?.on('data', (d: Buffer) => { serveLog += d.toString(); });
-  caUrl = await new Promise<string>((resolve, reject) => {
-    serve.stderr?.on('data', (d: Buffer) => {
-      serveLog += d.toString();
-      const m = /"url":"(https:\/\/127\.0\.0\.1:\d+)".*"msg":"mesh CA serving"/.exec(serveLog);
-      if (m !== null && caUrl === '') resolve(m[1] as string);
-    });
-    serve.once('exit', (code) => reject(new Error(`ca serve exited ${code}:\n${serveLog}`)));
-  });
+  const ca = await startCaServe(caDir, ['--max-ttl', '1h']);
+  serve = ca.proc;
+  caUrl = ca.url;
+  getServeLog = ca.log;
 });
 
 after(async () => {
   serve.kill('SIGTERM');
   const [code] = await once(serve, 'exit');
-  assert.equal(code, 0, serveLog);
-  for (const line of keyLines()) assert.ok(!serveLog.includes(line), 'the CA key never appears in the serve logs');
-  assert.ok(!serveLog.includes('PRIVATE KEY'));
+  assert.equal(code, 0, getServeLog());
+  for (const line of keyLines()) assert.ok(!getServeLog().includes(line), 'the CA key never appears in the serve logs');
+  assert.ok(!getServeLog().includes('PRIVATE KEY'));
   await closeCryptoPool();
 });
 

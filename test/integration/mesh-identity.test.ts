@@ -3,7 +3,7 @@
 // AuthorizationPolicy by principal, path, method) → app B. Certificates live 6 s, so both sidecars
 // renew several times while requests flow: not one request may fail. A token cannot be used twice.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import { Pool } from 'undici';
 import { get } from '../helpers/http.js';
 import { istioMutualYaml, peerAuthenticationYaml } from '../helpers/certs.js';
-import { MAIN, serviceEntryYaml, startMeshlet, type Meshlet } from '../helpers/meshlet.js';
+import { runCli, serviceEntryYaml, startCaServe, startMeshlet, type Meshlet } from '../helpers/meshlet.js';
 import { freePort } from '../helpers/ports.js';
 import { echoUpstream, type Upstream } from '../helpers/upstream.js';
 
@@ -28,16 +28,7 @@ let sidecarA: Meshlet;
 let sidecarB: Meshlet;
 let inboundB: number;
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    p.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    p.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = runCli;
 
 async function token(identity: string): Promise<string> {
   const r = await cli(['ca', 'token', '--dir', caDir, '--identity', identity]);
@@ -69,16 +60,9 @@ before(async () => {
   caDir = path.join(mkdtempSync(path.join(os.tmpdir(), 'meshlet-mesh-')), 'ca');
   const init = await cli(['ca', 'init', '--dir', caDir]);
   assert.equal(init.code, 0, init.stderr);
-  serve = spawn(process.execPath, [MAIN, 'ca', 'serve', '--dir', caDir, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let serveLog = '';
-  caUrl = await new Promise<string>((resolve, reject) => {
-    serve.stderr?.on('data', (d: Buffer) => {
-      serveLog += d.toString();
-      const m = /"url":"(https:\/\/127\.0\.0\.1:\d+)".*"msg":"mesh CA serving"/.exec(serveLog);
-      if (m !== null) resolve(m[1] as string);
-    });
-    serve.once('exit', (code) => reject(new Error(`ca serve exited ${code}:\n${serveLog}`)));
-  });
+  const ca = await startCaServe(caDir);
+  serve = ca.proc;
+  caUrl = ca.url;
   appB = await echoUpstream('orders-app');
   const inbound = await freePort();
   inboundB = inbound;

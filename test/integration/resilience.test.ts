@@ -3,7 +3,7 @@
 // answered 503 is not repeated), perTryTimeout, and fault injection (abort FI, delay).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { serviceEntryYaml, startMeshlet, type Meshlet } from '../helpers/meshlet.js';
+import { serviceEntryYaml, startMeshlet, virtualServiceYaml, type Meshlet } from '../helpers/meshlet.js';
 import { get } from '../helpers/http.js';
 import { httpUpstream, type Upstream } from '../helpers/upstream.js';
 
@@ -16,17 +16,7 @@ let m: Meshlet;
 const shadowSeen: { host: string; url: string }[] = [];
 const hits = { ok: 0, failing: 0, hanging: 0 };
 
-function rule(name: string, body: string): string {
-  return `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: ${name}}
-spec:
-  hosts: [${name}]
-  http:
-  - ${body.trim().replace(/\n/g, '\n    ')}
----
-`;
-}
+const rule = virtualServiceYaml;
 
 before(async () => {
   ok = await httpUpstream((req, res) => { hits.ok++; req.resume(); res.end('ok'); });

@@ -9,7 +9,7 @@ import { Agent, request } from 'undici';
 import { controlRequest } from '../../src/control/control-client.js';
 import { defaultControlSocket } from '../../src/cli/run.js';
 import { get, getJson } from '../helpers/http.js';
-import { serviceEntryYaml, sidecarYaml, startMeshlet, type Meshlet } from '../helpers/meshlet.js';
+import { serviceEntryYaml, sidecarYaml, startMeshlet, virtualServiceYaml, type Meshlet } from '../helpers/meshlet.js';
 import { freePort } from '../helpers/ports.js';
 import { echoUpstream, httpUpstream, type Upstream } from '../helpers/upstream.js';
 
@@ -46,17 +46,7 @@ spec:
 `;
 }
 
-function vs(name: string, body: string): string {
-  return `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: ${name}}
-spec:
-  hosts: [${name}]
-  http:
-  - ${body.trim().replace(/\n/g, '\n    ')}
----
-`;
-}
+const vs = virtualServiceYaml;
 
 async function up(handler: Parameters<typeof httpUpstream>[0]): Promise<Upstream> {
   const u = await httpUpstream(handler);

@@ -6,7 +6,8 @@ import type net from 'node:net';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import { SpanBatcher } from '../../../src/tracing/batcher.js';
-import { OtlpExporter, otlpBody } from '../../../src/tracing/exporter-otlp.js';
+import { otlpBody } from '../../../src/tracing/exporter-otlp.js';
+import { JsonSpanExporter } from '../../../src/tracing/http-post.js';
 import { zipkinBody } from '../../../src/tracing/exporter-zipkin.js';
 import { Span, SPAN_KIND_CLIENT, SPAN_KIND_SERVER, unixNanos, type SpanSink } from '../../../src/tracing/span.js';
 
@@ -113,7 +114,7 @@ function spansIn(body: any): number {
 test('batcher: a full batch leaves at once; the rest after the delay; exported counted', async () => {
   const rx = await receiver();
   const errors: Error[] = [];
-  const b = new SpanBatcher(new OtlpExporter(`http://127.0.0.1:${rx.port}/v1/traces`, 'svc', 'n', 5000),
+  const b = new SpanBatcher(new JsonSpanExporter(`http://127.0.0.1:${rx.port}/v1/traces`, otlpBody, 'svc', 'n', 5000),
     { maxBatch: 10, maxQueue: 100, delayMs: 200 }, (err) => errors.push(err));
   const first = rx.next();
   for (let i = 0; i < 10; i++) span(SPAN_KIND_CLIENT, '', b).end(200, 0, null, null, null);
@@ -134,7 +135,7 @@ test('batcher: beyond maxQueue spans are dropped; a failing or absent collector 
   const rx = await receiver();
   rx.status = 500;
   const logged: number[] = [];
-  const b = new SpanBatcher(new OtlpExporter(`http://127.0.0.1:${rx.port}/v1/traces`, 'svc', 'n', 5000),
+  const b = new SpanBatcher(new JsonSpanExporter(`http://127.0.0.1:${rx.port}/v1/traces`, otlpBody, 'svc', 'n', 5000),
     { maxBatch: 1000, maxQueue: 5, delayMs: 60_000 }, (_err, dropped) => logged.push(dropped));
   for (let i = 0; i < 8; i++) span(SPAN_KIND_CLIENT, '', b).end(200, 0, null, null, null);
   assert.equal(b.queued, 5);
@@ -148,7 +149,7 @@ test('batcher: beyond maxQueue spans are dropped; a failing or absent collector 
   await rx.close();
 
   // nothing listens on that port any more: connection refused
-  const gone = new SpanBatcher(new OtlpExporter(`http://127.0.0.1:${rx.port}/v1/traces`, 'svc', 'n', 5000),
+  const gone = new SpanBatcher(new JsonSpanExporter(`http://127.0.0.1:${rx.port}/v1/traces`, otlpBody, 'svc', 'n', 5000),
     { maxBatch: 2, maxQueue: 100, delayMs: 60_000 }, (_err, dropped) => logged.push(dropped));
   for (let i = 0; i < 6; i++) span(SPAN_KIND_CLIENT, '', gone).end(200, 0, null, null, null);
   await gone.shutdown(5000);
