@@ -18,15 +18,20 @@ export interface OpsContext {
   extra?: Record<string, OpHandler>;
 }
 
-function listenerKey(l: ListenerSpec): string {
-  // the mTLS mode decides who owns the port (uWS or the TLS front): a change needs a restart too
-  return `${l.direction} ${l.bind}:${l.port} ${l.name}${l.mtlsMode === undefined || l.mtlsMode === 'DISABLE' ? '' : ` mtls=${l.mtlsMode}`}`;
+/**
+ * What a listener's socket depends on. The PeerAuthentication mode counts only where it puts the
+ * port behind the TLS front (STRICT, or PERMISSIVE with an identity): who owns the port changes
+ * only on restart. Without an identity, PERMISSIVE and DISABLE are the same plaintext listener.
+ */
+function listenerKey(l: ListenerSpec, hasIdentity: boolean): string {
+  const fronted = l.direction === 'inbound' && (l.mtlsMode === 'STRICT' || (l.mtlsMode === 'PERMISSIVE' && hasIdentity));
+  return `${l.direction} ${l.bind}:${l.port} ${l.name}${fronted ? ` mtls=${l.mtlsMode}` : ''}`;
 }
 
 /** Listeners are sockets every worker holds open; changing them needs a restart (said, not ignored). */
-function listenerChange(before: Snapshot, after: Snapshot): string | null {
-  const a = before.listeners.map(listenerKey).sort().join(', ');
-  const b = after.listeners.map(listenerKey).sort().join(', ');
+function listenerChange(before: Snapshot, after: Snapshot, hasIdentity: boolean): string | null {
+  const a = before.listeners.map((l) => listenerKey(l, hasIdentity)).sort().join(', ');
+  const b = after.listeners.map((l) => listenerKey(l, hasIdentity)).sort().join(', ');
   return a === b ? null : `listeners would change from [${a}] to [${b}]; listeners (Sidecar ports) change only on restart`;
 }
 
@@ -66,7 +71,7 @@ export function createOps(ctx: OpsContext): Record<string, OpHandler> {
     }
     const plan = store.plan(sources);
     if (!plan.ok) return { ok: false, generation: store.generation, errors: describeIssues(plan.errors), warnings: describeIssues(plan.warnings) };
-    const change = store.snapshot === null ? null : listenerChange(store.snapshot, plan.snapshot);
+    const change = store.snapshot === null ? null : listenerChange(store.snapshot, plan.snapshot, ctx.supervisor.hasIdentity);
     if (change !== null) return { ok: false, generation: store.generation, errors: [change] };
     if (dryRun) return { ok: true, dryRun: true, generation: store.generation, diff: plan.diff, warnings: describeIssues(plan.warnings) };
     await ctx.supervisor.apply(plan.snapshot);

@@ -124,6 +124,11 @@ export class Supervisor {
   }
 
   /** The listeners the TLS front owns (public port → internal port), for logs and /workers. */
+  /** whether the sidecar has a workload identity (mTLS possible) */
+  get hasIdentity(): boolean {
+    return this.identity !== null;
+  }
+
   get frontedListeners(): { name: string; port: number; internalPort: number; mode: string }[] {
     return this.snapshot.listeners.flatMap((l, i) => ((this.frontedPorts[i] ?? 0) > 0
       ? [{ name: l.name, port: l.port, internalPort: this.frontedPorts[i] as number, mode: l.mtlsMode ?? 'DISABLE' }] : []));

@@ -105,3 +105,19 @@ test('policies hot-reload: removing the DENY lets /admin/* through; an empty pol
   assert.equal(reply.ok, true, JSON.stringify(reply));
   assert.equal((await get(`${inbound}/other`, 'svc', { method: 'DELETE' })).status, 200);
 });
+
+test('PeerAuthentication hot-reloads where the port stays plaintext; STRICT (the TLS front takes the port) needs a restart', async () => {
+  const socket = defaultControlSocket(m.adminPort);
+  const pa = (mode: string) => `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default}
+spec: {mtls: {mode: ${mode}}}
+---
+`;
+  const disable = await controlRequest(socket, { op: 'apply', yaml: sidecar + pa('DISABLE') });
+  assert.equal(disable.ok, true, JSON.stringify(disable));
+  const strict = await controlRequest(socket, { op: 'apply', yaml: sidecar + pa('STRICT') });
+  assert.equal(strict.ok, false);
+  assert.match(JSON.stringify(strict), /mtls=STRICT.*restart/);
+  assert.equal((await get(`${inbound}/anything`, 'svc')).status, 200, 'the running config keeps serving');
+});
