@@ -323,7 +323,8 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
   admitted(): void {
     this.admissionQueued = false;
     if (this.aborted || this.finished) {
-      (this.admission as Admission).release();
+      // finish() cancels a waiting request, so this is only a safety net: give the unit back
+      this.admission?.release();
       this.admission = null;
       return;
     }
