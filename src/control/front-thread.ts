@@ -3,7 +3,7 @@
 // connections are lost; the peer table is reset by the new front).
 import { Worker } from 'node:worker_threads';
 import type { FromFront, FrontOptions, ToFront } from '../tls/inbound/front-protocol.js';
-import type { WorkloadIdentity } from '../tls/workload-identity.js';
+import type { WorkloadIdentity } from '../tls/identity/source.js';
 import type { Logger } from '../log.js';
 
 const FRONT_URL = new URL('../../workers/tls-front.js', import.meta.url);

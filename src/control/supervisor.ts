@@ -9,7 +9,7 @@ import { OutlierSweeper } from './outlier-sweep.js';
 import { UpstreamSlots } from './upstream-slots.js';
 import { createPeerTable } from '../tls/peer-table.js';
 import { frontedListeners } from '../tls/mtls-plan.js';
-import type { WorkloadIdentity } from '../tls/workload-identity.js';
+import type { WorkloadIdentity } from '../tls/identity/source.js';
 import { serverContextOptions } from '../tls/tls-settings.js';
 import { FrontThread } from './front-thread.js';
 import { pickLoopbackPort } from './port-check.js';

@@ -8,7 +8,7 @@ import { createRing, RingWriter } from '../stats/ring.js';
 import { RetryBudget } from '../filters/retry/retry-budget.js';
 import { ClientTls } from '../tls/outbound/client-tls.js';
 import { PeerLookup } from '../tls/peer-lookup.js';
-import type { WorkloadIdentity } from '../tls/workload-identity.js';
+import type { WorkloadIdentity } from '../tls/identity/source.js';
 import { Generation } from './generation.js';
 import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js';
 import { UwsListener } from './uws-listener.js';

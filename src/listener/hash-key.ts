@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import type { HashSpec } from '../config/snapshot.js';
 import { getHeader } from '../http/headers.js';
 import { queryParam } from '../routing/request-view.js';
-import { hashKey } from '../upstream/cluster.js';
+import { hash32 } from '../upstream/hash/hash32.js';
 
 export interface HashKeySource {
   headers: string[];
@@ -13,26 +13,26 @@ export interface HashKeySource {
   setCookie: string | null;
 }
 
-/** The key's 32-bit hash, or -1 when the request has no key (the cluster's balancer picks at random). */
+/** The key's 32-bit hash (never negative), or -1 when the request has no key (the cluster's balancer picks at random). */
 export function requestHashKey(src: HashKeySource, spec: HashSpec, remote: string): number {
   switch (spec.key) {
     case 'header': {
       const v = getHeader(src.headers, spec.name);
-      return v === undefined || v === null ? -1 : hashKey(v);
+      return v === undefined || v === null ? -1 : hash32(v);
     }
     case 'sourceIp':
-      return hashKey(remote);
+      return hash32(remote);
     case 'query': {
       const v = queryParam(src.query, spec.name);
-      return v === null ? -1 : hashKey(v);
+      return v === null ? -1 : hash32(v);
     }
     case 'cookie': {
       const v = cookieValue(src.headers, spec.name);
-      if (v !== null) return hashKey(v);
+      if (v !== null) return hash32(v);
       if (spec.cookieTtlMs <= 0) return -1;
       const fresh = randomBytes(8).toString('hex');
       src.setCookie = `${spec.name}=${fresh}; Max-Age=${Math.floor(spec.cookieTtlMs / 1000)}${spec.cookiePath === '' ? '' : `; Path=${spec.cookiePath}`}; HttpOnly`;
-      return hashKey(fresh);
+      return hash32(fresh);
     }
   }
 }

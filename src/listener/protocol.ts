@@ -1,7 +1,7 @@
 // Messages between the control thread and data-plane workers.
 import type { Snapshot } from '../config/snapshot.js';
 import type { TracingSettings } from '../tracing/settings.js';
-import type { WorkloadIdentity } from '../tls/workload-identity.js';
+import type { WorkloadIdentity } from '../tls/identity/source.js';
 import type { CodecName } from '../upstream/codecs.js';
 
 /** How every data-plane worker runs: set once from the command line, the same for all workers. */

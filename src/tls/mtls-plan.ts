@@ -1,16 +1,20 @@
 // Which inbound listeners the TLS front owns (from the PeerAuthentication mode compiled per listener).
-import type { Snapshot } from '../config/snapshot.js';
+import type { ListenerSpec, Snapshot } from '../config/snapshot.js';
 
 /**
- * Indexes of the listeners the TLS front owns: inbound in STRICT (with or without an identity: it
- * fails closed until one arrives), or PERMISSIVE with an identity (without one there is nothing to
- * terminate and plaintext is served directly).
+ * Whether the TLS front owns this listener's port: inbound in STRICT (with or without an identity:
+ * it fails closed until one arrives), or PERMISSIVE with an identity (without one there is nothing
+ * to terminate and plaintext is served directly).
  */
+export function isFronted(l: ListenerSpec, hasIdentity: boolean): boolean {
+  return l.direction === 'inbound' && (l.mtlsMode === 'STRICT' || (l.mtlsMode === 'PERMISSIVE' && hasIdentity));
+}
+
+/** Indexes of the listeners the TLS front owns. */
 export function frontedListeners(snapshot: Snapshot, hasIdentity: boolean): number[] {
   const out: number[] = [];
   snapshot.listeners.forEach((l, i) => {
-    if (l.direction !== 'inbound') return;
-    if (l.mtlsMode === 'STRICT' || (l.mtlsMode === 'PERMISSIVE' && hasIdentity)) out.push(i);
+    if (isFronted(l, hasIdentity)) out.push(i);
   });
   return out;
 }

@@ -3,7 +3,7 @@
 // mesh may be capped at 1.2 (only ECDHE + AEAD suites are offered for 1.2). Outbound speaks 1.3
 // only: every Istio-era server (Envoy, meshlet) offers it, and 1.3 avoids a round trip.
 import type { SecureContextOptions } from 'node:tls';
-import type { WorkloadIdentity } from './workload-identity.js';
+import type { WorkloadIdentity } from './identity/source.js';
 
 export const ALPN = ['http/1.1'];
 export const INBOUND_MIN_VERSION = 'TLSv1.2';

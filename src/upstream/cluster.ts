@@ -5,10 +5,9 @@ import type { ClusterSpec, HashSpec } from '../config/snapshot.js';
 import type { UpstreamPool } from './codec.js';
 import { createBalancer, pickWarming, type Balancer } from './balancer.js';
 import { Endpoint } from './endpoint.js';
-import { hash32 } from './hash/hash32.js';
 import { Maglev, RingHash, type HashTable } from './hash/table.js';
 import { poolKey } from './pool-registry.js';
-import { Admission } from './shared/admission.js';
+import { Admission, binds } from './shared/admission.js';
 import { C_VERSION, type SharedUpstreamState } from './shared/layout.js';
 import { OutlierDetector } from './shared/outlier.js';
 import type { UpstreamTls } from '../tls/outbound/client-tls.js';
@@ -44,7 +43,7 @@ export class ClusterRuntime {
     this.i32 = slotted ? shared.i32 : null;
     this.versionAt = slotted ? shared.cl(spec.slot) + C_VERSION : -1;
     const p = spec.pool;
-    const limited = p.maxConnections < 0x7fffffff || p.maxPendingRequests < 0x7fffffff || p.maxRequests < 0x7fffffff || p.maxRetries < 0x7fffffff;
+    const limited = binds(p.maxConnections) || binds(p.maxPendingRequests) || binds(p.maxRequests) || binds(p.maxRetries);
     this.admission = slotted && limited ? new Admission(shared, spec.slot, p) : null;
     this.outlier = slotted && spec.outlier !== null ? new OutlierDetector(spec.outlier, shared, spec.slot, this.endpoints.length) : null;
     this.hash = spec.hash;
@@ -108,9 +107,4 @@ function buildTable(hash: HashSpec, endpoints: readonly Endpoint[]): HashTable {
   const names = endpoints.map((e) => e.key);
   if (hash.algorithm === 'maglev') return new Maglev(names, hash.size);
   return new RingHash(names, endpoints.map((e) => e.spec.weight), hash.size);
-}
-
-/** The 32-bit hash of a consistent-hash key (never negative, so -1 can mean "no key"). */
-export function hashKey(key: string): number {
-  return hash32(key);
 }

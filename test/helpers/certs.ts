@@ -5,6 +5,8 @@ import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import forge from 'node-forge';
+import type { WorkloadIdentity } from '../../src/tls/identity/source.js';
+import { verifyChainAndIdentity } from '../../src/tls/identity/verify.js';
 
 const { pki } = forge;
 
@@ -130,4 +132,10 @@ spec:
     tls: {mode: ISTIO_MUTUAL${subjectAltNames.length > 0 ? `, subjectAltNames: [${subjectAltNames.map((x) => `"${x}"`).join(', ')}]` : ''}}
 ---
 `;
+}
+
+/** The WorkloadIdentity of `leaf` as the identity sources build it (checked: key, chain, SPIFFE id). */
+export function identityOf(leaf: Leaf, caPem: string): WorkloadIdentity {
+  const v = verifyChainAndIdentity({ cert: leaf.certPem, caPem, keyPem: leaf.keyPem });
+  return { spiffeId: v.spiffeId, certPem: leaf.certPem, keyPem: leaf.keyPem, caPem, notBefore: v.notBefore, notAfter: v.notAfter };
 }

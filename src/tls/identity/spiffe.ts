@@ -80,3 +80,21 @@ export function sanEntries(san: string | undefined): string[] {
   }
   return out;
 }
+
+/** Every `URI:` entry of a certificate's subjectAltName string. */
+export function uriSans(san: string | undefined): string[] {
+  return sanEntries(san).filter((e) => e.startsWith('URI:')).map((e) => e.slice(4));
+}
+
+/** The first spiffe:// URI SAN of a peer certificate the TLS layer already verified, or ''. */
+export function spiffeUriIn(san: string | undefined): string {
+  for (const uri of uriSans(san)) if (uri.startsWith('spiffe://')) return uri;
+  return '';
+}
+
+/** spiffe://<trust domain>/... → the trust domain ('' when not a SPIFFE id); lenient, for comparisons. */
+export function trustDomainOf(spiffeId: string): string {
+  if (!spiffeId.startsWith('spiffe://')) return '';
+  const slash = spiffeId.indexOf('/', 9);
+  return spiffeId.slice(9, slash < 0 ? spiffeId.length : slash);
+}

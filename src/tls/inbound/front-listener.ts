@@ -10,7 +10,8 @@ import type { Duplex } from 'node:stream';
 import { workerLog } from '../../log.js';
 import type { PeerSlots } from '../peer-table.js';
 import { ALPN, HANDSHAKE_TIMEOUT_MS, serverContextOptions } from '../tls-settings.js';
-import { spiffeIdOf, type WorkloadIdentity } from '../workload-identity.js';
+import type { WorkloadIdentity } from '../identity/source.js';
+import { spiffeUriIn } from '../identity/spiffe.js';
 import type { FrontListenerSpec } from './front-protocol.js';
 import { proxyV2Header } from './proxy-v2.js';
 import { splice, type SpliceOwner } from './splice.js';
@@ -99,7 +100,7 @@ export class FrontListener implements SpliceOwner {
       socket.destroy(); // cannot happen with requestCert + rejectUnauthorized; fail closed anyway
       return;
     }
-    this.forward(socket, spiffeIdOf(cert.subjectAltName), createHash('sha256').update(cert.raw).digest(), null);
+    this.forward(socket, spiffeUriIn(cert.subjectAltName), createHash('sha256').update(cert.raw).digest(), null);
   }
 
   private forward(socket: net.Socket, principal: string, certHash: Buffer | null, first: Buffer | null): void {

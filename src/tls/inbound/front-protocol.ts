@@ -1,5 +1,5 @@
 // Messages between the control thread and the TLS front thread.
-import type { WorkloadIdentity } from '../workload-identity.js';
+import type { WorkloadIdentity } from '../identity/source.js';
 
 /** One public inbound port the front owns, and the internal uWS port its connections go to. */
 export interface FrontListenerSpec {

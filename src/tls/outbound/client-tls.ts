@@ -4,7 +4,8 @@
 import tls, { type PeerCertificate, type SecureContext } from 'node:tls';
 import type { ClusterSpec, EndpointSpec } from '../../config/snapshot.js';
 import { ALPN, clientContextOptions } from '../tls-settings.js';
-import { trustDomainOf, type WorkloadIdentity } from '../workload-identity.js';
+import type { WorkloadIdentity } from '../identity/source.js';
+import { trustDomainOf } from '../identity/spiffe.js';
 import { spiffeMismatch } from './verify.js';
 
 export class ClientTls {

@@ -1,7 +1,7 @@
 // Server identity check for mesh mTLS: the peer is named by its SPIFFE URI SAN, not a hostname.
 // Accepted: one of the expected ids (DestinationRule subjectAltNames, the endpoint's service
 // account); with none expected, any id of the local trust domain (Istio's behaviour).
-import { trustDomainOf, uriSans } from '../workload-identity.js';
+import { trustDomainOf, uriSans } from '../identity/spiffe.js';
 
 /** null when accepted, else why not. */
 export function spiffeMismatch(subjectAltName: string | undefined, expected: readonly string[], trustDomain: string): string | null {

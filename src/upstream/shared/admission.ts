@@ -18,6 +18,11 @@ export const OVERFLOW = -1;
 
 const POLL_MS = 2;
 
+/** A limit an Int32 counter can reach; larger ones (Istio's 2^32-1 default) never bind. */
+export function binds(limit: number): boolean {
+  return limit < 0x7fffffff;
+}
+
 export class Admission {
   private readonly i32: Int32Array;
   private readonly cl: number;
@@ -68,7 +73,7 @@ export class Admission {
 
   /** A retry may start when fewer than maxRetries are in flight; hold it until releaseRetry(). */
   tryRetry(): boolean {
-    if (this.maxRetries >= 0x7fffffff) return true;
+    if (!binds(this.maxRetries)) return true;
     if (Atomics.add(this.i32, this.cl + C_RETRIES, 1) >= this.maxRetries) {
       Atomics.sub(this.i32, this.cl + C_RETRIES, 1);
       Atomics.add(this.i32, this.cl + C_RETRY_OVERFLOW, 1);
@@ -78,7 +83,7 @@ export class Admission {
   }
 
   releaseRetry(): void {
-    if (this.maxRetries < 0x7fffffff) Atomics.sub(this.i32, this.cl + C_RETRIES, 1);
+    if (binds(this.maxRetries)) Atomics.sub(this.i32, this.cl + C_RETRIES, 1);
   }
 
   pump(): void {

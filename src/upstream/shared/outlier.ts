@@ -74,16 +74,12 @@ export class OutlierDetector {
       }
       if (Atomics.compareExchange(i32, this.cl + C_EJECTED, ejected, ejected + 1) === ejected) break;
     }
-    this.state.f64[this.state.fp(slotOf(this.state, ep.base)) + F_EJECTED_AT] = Date.now();
+    this.state.f64[this.state.fp(ep.spec.slot) + F_EJECTED_AT] = Date.now();
     Atomics.add(i32, ep.base + E_MULTIPLIER, 1);
     Atomics.add(i32, ep.base + E_EJECTIONS, 1);
     Atomics.add(i32, this.cl + C_EJECTIONS, 1);
     Atomics.add(i32, this.cl + C_VERSION, 1);
   }
-}
-
-function slotOf(state: SharedUpstreamState, base: number): number {
-  return (base - state.ep(0)) / (state.ep(1) - state.ep(0));
 }
 
 /** Envoy's max_ejection_time default: ejection time grows with each ejection up to 300 s (or base, if larger). */

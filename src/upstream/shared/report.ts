@@ -1,6 +1,7 @@
 // Reads the shared upstream state for the admin endpoint and metrics (control thread): per
 // cluster its limits' counters and ejections, per endpoint its ejection state and load.
 import type { ClusterSpec, Snapshot } from '../../config/snapshot.js';
+import type { MeshletMetric } from '../../stats/prometheus.js';
 import {
   C_ACTIVE, C_EJECTED, C_EJECTIONS, C_OVERFLOW, C_PENDING, C_RETRIES, C_RETRY_OVERFLOW, E_ACTIVE, E_CONSECUTIVE_5XX,
   E_CONSECUTIVE_GATEWAY, E_EJECTED, E_EJECTIONS, E_MULTIPLIER, F_EJECTED_AT, type SharedUpstreamState,
@@ -58,8 +59,8 @@ export function endpointState(state: SharedUpstreamState, slot: number): Endpoin
 }
 
 /** Metric samples (name, help, type, labels, value) for every cluster with a slot. */
-export function upstreamMetrics(state: SharedUpstreamState, snapshot: Snapshot | null): { name: string; help: string; type: 'counter' | 'gauge'; labels: Record<string, string>; value: number }[] {
-  const out: { name: string; help: string; type: 'counter' | 'gauge'; labels: Record<string, string>; value: number }[] = [];
+export function upstreamMetrics(state: SharedUpstreamState, snapshot: Snapshot | null): MeshletMetric[] {
+  const out: MeshletMetric[] = [];
   if (snapshot === null) return out;
   for (const c of snapshot.clusters) {
     const k = clusterCounters(state, c);

@@ -7,13 +7,13 @@ import { ClientTls, upstreamTlsFor } from '../../../src/tls/outbound/client-tls.
 import { DEFAULT_POOL } from '../../../src/config/traffic-policy.js';
 import { frontedListeners } from '../../../src/tls/mtls-plan.js';
 import { spiffeMismatch } from '../../../src/tls/outbound/verify.js';
-import { identityFromPems, spiffeIdOf, trustDomainOf, uriSans } from '../../../src/tls/workload-identity.js';
-import { makeCa, makeLeaf } from '../../helpers/certs.js';
+import { spiffeUriIn, trustDomainOf, uriSans } from '../../../src/tls/identity/spiffe.js';
+import { identityOf, makeCa, makeLeaf } from '../../helpers/certs.js';
 
 test('URI SANs and trust domains', () => {
   assert.deepEqual(uriSans('DNS:a.example, URI:spiffe://td/ns/a/sa/b, URI:"spiffe://td/x,y"'), ['spiffe://td/ns/a/sa/b', 'spiffe://td/x,y']);
-  assert.equal(spiffeIdOf('URI:https://x, URI:spiffe://td/a'), 'spiffe://td/a');
-  assert.equal(spiffeIdOf(undefined), '');
+  assert.equal(spiffeUriIn('URI:https://x, URI:spiffe://td/a'), 'spiffe://td/a');
+  assert.equal(spiffeUriIn(undefined), '');
   assert.equal(trustDomainOf('spiffe://cluster.local/ns/a/sa/b'), 'cluster.local');
   assert.equal(trustDomainOf('https://cluster.local/'), '');
 });
@@ -28,14 +28,14 @@ test('server identity: expected ids when given, else any id of the trust domain'
   assert.match(spiffeMismatch(undefined, [], 'cluster.local') ?? '', /no spiffe/);
 });
 
-test('identityFromPems reads the SPIFFE id and validity, and refuses a key of another certificate', () => {
+test('a workload identity reads the SPIFFE id and validity, and refuses a key of another certificate', () => {
   const ca = makeCa('mesh');
   const a = makeLeaf(ca, 'spiffe://cluster.local/ns/a/sa/a');
   const b = makeLeaf(ca, 'spiffe://cluster.local/ns/b/sa/b');
-  const id = identityFromPems(a.certPem, a.keyPem, ca.certPem);
+  const id = identityOf(a, ca.certPem);
   assert.equal(id.spiffeId, 'spiffe://cluster.local/ns/a/sa/a');
   assert.ok(id.notBefore < new Date() && id.notAfter > new Date());
-  assert.throws(() => identityFromPems(a.certPem, b.keyPem, ca.certPem), /does not match/);
+  assert.throws(() => identityOf({ ...a, keyPem: b.keyPem }, ca.certPem), /does not belong to the certificate/);
 });
 
 test('which listeners the TLS front owns: STRICT always (fails closed), PERMISSIVE only with an identity', () => {
@@ -58,7 +58,7 @@ test('upstream TLS settings: expected ids from subjectAltNames and the endpoint 
   };
   const ep = { address: '10.0.0.1', port: 9080, labels: {}, weight: 1, source: 's', slot: -1, serviceAccount: 'spiffe://cluster.local/ns/r/sa/r2' };
   assert.equal(upstreamTlsFor(cluster, ep, client), null, 'no identity yet: plaintext');
-  client.update(identityFromPems(a.certPem, a.keyPem, ca.certPem));
+  client.update(identityOf(a, ca.certPem));
   const t = upstreamTlsFor(cluster, ep, client);
   assert.deepEqual(t?.expected, ['spiffe://cluster.local/ns/r/sa/r1', 'spiffe://cluster.local/ns/r/sa/r2']);
   assert.equal(t?.servername, 'reviews.default.svc.cluster.local');
