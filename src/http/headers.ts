@@ -56,17 +56,18 @@ const lowered: string[] = [];
 /**
  * Copies upstream response headers (flat [name, value, ...], any case) into `out` for the client,
  * dropping hop-by-hop and framing headers. Returns the Content-Length (-1 when absent or not a
- * plain number), or BAD_HEADER_VALUE when a name or value carries CR, LF or NUL.
+ * plain number), or BAD_HEADER_VALUE when a name or value carries CR, LF or NUL (`validated`:
+ * the codec already refused those, as the h1 parser does).
  */
-export function copyResponseHeaders(raw: string[], out: string[]): number {
+export function copyResponseHeaders(raw: string[], out: string[], validated = false): number {
   let listed: Set<string> | null = null;
   let length = -1;
   lowered.length = 0;
-  // first pass: validate, and learn what Connection lists before anything is copied
+  // first pass: validate (unless the codec did), and learn what Connection lists before anything is copied
   for (let i = 0; i < raw.length; i += 2) {
     const name = (raw[i] as string).toLowerCase();
     const value = raw[i + 1] as string;
-    if (FORBIDDEN_VALUE.test(value) || FORBIDDEN_VALUE.test(name)) return BAD_HEADER_VALUE;
+    if (!validated && (FORBIDDEN_VALUE.test(value) || FORBIDDEN_VALUE.test(name))) return BAD_HEADER_VALUE;
     lowered.push(name);
     if (name === 'connection') listed = connectionListed(value);
     else if (name === 'content-length') length = DECIMAL_LENGTH.test(value) ? Number(value) : -1;

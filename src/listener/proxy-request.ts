@@ -30,6 +30,7 @@ import { requestHashKey } from './hash-key.js';
 import type { Endpoint } from '../upstream/endpoint.js';
 import type { HttpRequest, HttpResponse } from '../uws.js';
 import { noteBodyBytes } from './body-memory.js';
+import { remoteAddressText } from './remote-address.js';
 import { workerLog } from '../log.js';
 import type { AccessLog } from './access-log.js';
 import { ClientBody } from './client-body.js';
@@ -166,7 +167,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
 
     const peers = this.listener.peers;
     if (peers === null) {
-      this.remote = Buffer.from(this.res.getRemoteAddressAsText()).toString('latin1');
+      this.remote = remoteAddressText(this.res);
     } else {
       // behind the TLS front: the PROXY v2 source address names the peer (cached per connection)
       const peer = peers.resolve(this.res.getProxiedRemoteAddress());
@@ -564,7 +565,8 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
       if (this.retriesDone > 0) this.flag = flagCode('URX');
     }
     const responseHeaders: string[] = [];
-    const length = copyResponseHeaders(raw, responseHeaders);
+    const controller = this.controller as UpstreamController;
+    const length = copyResponseHeaders(raw, responseHeaders, controller.headersValidated);
     if (length === BAD_HEADER_VALUE) {
       const err = upstreamProtocolError('response header with CR, LF or NUL');
       (this.controller as UpstreamController).abort(err);
@@ -579,11 +581,20 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
     this.bodyless = this.method === 'HEAD' || status === 204 || status === 304;
     this.responseHeaders = responseHeaders;
     this.headPending = true;
+    // the h1 codec says when the read that carried this head has been delivered (onUpstreamReadEnd)
+    if (controller.signalsReadEnd) return;
     pendingHeads.push(this);
     if (!headFlushScheduled) {
       headFlushScheduled = true;
       queueMicrotask(flushPendingHeads);
     }
+  }
+
+  /** The read that carried the head had no body bytes for it (or not all of them): the head leaves now. */
+  onUpstreamReadEnd(): void {
+    if (!this.headPending || this.aborted || this.finished) return;
+    corkTarget = this;
+    this.res.cork(corkedWriteHead);
   }
 
   /** In cork: status and headers, once; called before the first body write or the end. */
@@ -620,7 +631,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
         this.responseDone = true;
         if (this.upstreamEnded) this.finish();
       } else if (!ok) {
-        this.pending = chunk;
+        this.pending = Buffer.from(chunk); // the codec may reuse chunk's memory after this call
         this.pendingBase = base;
         this.waitWritable();
       }

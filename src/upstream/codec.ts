@@ -18,6 +18,10 @@ export interface UpstreamRequest {
 }
 
 export interface UpstreamController {
+  /** the codec calls onUpstreamReadEnd after each read it delivered (h1); otherwise handlers flush on their own */
+  readonly signalsReadEnd: boolean;
+  /** response header names are tokens and values carry no CR, LF or NUL: the codec checked them */
+  readonly headersValidated: boolean;
   pause(): void;
   resume(): void;
   abort(reason: Error): void;
@@ -28,7 +32,14 @@ export interface UpstreamHandler {
   onUpstreamStart(controller: UpstreamController): void;
   /** status and flat raw headers [name, value, ...] (names in any case). 1xx never arrive here. */
   onUpstreamHeaders(status: number, headers: string[]): void;
+  /** A body chunk, valid during the call only (it may be a view of a reused read buffer): copy what is kept. */
   onUpstreamData(chunk: Buffer): void;
+  /**
+   * Everything one upstream read carried has been delivered (codecs whose controller has
+   * signalsReadEnd): a handler holding a response head back, to send it with the first body
+   * bytes in one write, sends it now.
+   */
+  onUpstreamReadEnd?(): void;
   onUpstreamEnd(): void;
   /** At most once, instead of onUpstreamEnd; the error is already typed (flag, status, retryable). */
   onUpstreamError(err: ProxyError): void;

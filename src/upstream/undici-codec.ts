@@ -12,6 +12,8 @@ type Controller = Dispatcher.DispatchController;
 
 /** Adapts undici's handler callbacks to UpstreamHandler; one per request. */
 class UndiciExchange implements Dispatcher.DispatchHandler, UpstreamController {
+  readonly signalsReadEnd = false;
+  readonly headersValidated = false;
   private readonly handler: UpstreamHandler;
   private controller: Controller | null = null;
   private started = false;
@@ -121,7 +123,7 @@ class NoTlsPool implements UpstreamPool {
   readonly connectionCount = 0;
   constructor(address: string, port: number) { this.origin = `https://${address}:${port}`; }
   dispatch(_req: UpstreamRequest, handler: UpstreamHandler): void {
-    handler.onUpstreamStart({ pause() {}, resume() {}, abort() {} });
+    handler.onUpstreamStart({ signalsReadEnd: false, headersValidated: false, pause() {}, resume() {}, abort() {} });
     handler.onUpstreamError(upstreamConnectFailure('ISTIO_MUTUAL upstreams need the h1 codec (--upstream-codec h1)', false));
   }
   close(): Promise<void> { return Promise.resolve(); }

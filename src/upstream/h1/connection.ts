@@ -27,6 +27,14 @@ export interface ConnectionOwner {
   remove(conn: Connection, prev: number): void;
 }
 
+/**
+ * Plaintext upstream sockets read into this one buffer (net's `onread`): no allocation per read
+ * and no Readable stream in between. Safe because a read is parsed and delivered synchronously;
+ * whatever must outlive the callback (input held while paused, a body chunk the client cannot
+ * take yet) is copied out.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
 export class Connection implements ResponseSink {
   state = CONNECTING;
   /** slot in the owner's connection list */
@@ -65,12 +73,14 @@ export class Connection implements ResponseSink {
     this.parser = new ResponseParser(this);
     // mTLS: usable once the handshake and the server's SPIFFE id check passed; a failure of
     // either arrives as 'error' while CONNECTING, i.e. a connect failure (UF, retryable)
-    const socket = tls === null ? net.connect({ host: address, port }) : connectTls(address, port, tls);
+    const socket = tls === null
+      ? net.connect({ host: address, port, onread: { buffer: READ_BUFFER, callback: this.onRead } })
+      : connectTls(address, port, tls);
     this.socket = socket;
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
     socket.on(tls === null ? 'connect' : 'secureConnect', this.onConnect);
-    socket.on('data', this.onData);
+    if (tls !== null) socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
@@ -129,7 +139,7 @@ export class Connection implements ResponseSink {
       const buf = this.pendingBuf;
       if (buf !== null) {
         this.pendingBuf = null;
-        this.process(buf, this.pendingOff);
+        this.process(buf, this.pendingOff, buf.length);
         if (this.paused || this.state !== ACTIVE) return;
       }
       if (this.pendingEof) {
@@ -215,20 +225,32 @@ export class Connection implements ResponseSink {
     this.owner.onConnected(this);
   };
 
+  /** plaintext: READ_BUFFER[0, nread) */
+  private readonly onRead = (nread: number, _buf: Uint8Array): boolean => {
+    this.received(READ_BUFFER, nread);
+    return true; // pausing goes through socket.pause()
+  };
+
+  /** mesh mTLS: a fresh chunk from the TLS socket */
   private readonly onData = (chunk: Buffer): void => {
+    this.received(chunk, chunk.length);
+  };
+
+  private received(buf: Buffer, end: number): void {
     if (this.state !== ACTIVE) {
       if (this.state === IDLE) this.destroy(); // unsolicited bytes: the connection cannot be trusted
       return;
     }
     this.responseStarted = true;
     if (this.paused || this.pendingBuf !== null) {
-      // only if the socket delivers while paused: keep the order, parse on resume
-      this.pendingBuf = this.pendingBuf === null ? chunk : Buffer.concat([this.pendingBuf.subarray(this.pendingOff), chunk]);
+      // only if the socket delivers while paused: keep the order (a copy), parse on resume
+      const held = this.pendingBuf === null ? null : this.pendingBuf.subarray(this.pendingOff);
+      this.pendingBuf = held === null ? Buffer.from(buf.subarray(0, end)) : Buffer.concat([held, buf.subarray(0, end)]);
       this.pendingOff = 0;
       return;
     }
-    this.process(chunk, 0);
-  };
+    this.process(buf, 0, end);
+  }
 
   private readonly onEnd = (): void => this.peerClosed();
 
@@ -256,12 +278,12 @@ export class Connection implements ResponseSink {
 
   // ---- response side ----
 
-  private process(buf: Buffer, off: number): void {
+  private process(buf: Buffer, off: number, end: number): void {
     const ex = this.ex as Exchange;
     let r: number;
     this.inFeed = true;
     try {
-      r = this.parser.feed(buf, off);
+      r = this.parser.feed(buf, off, end);
     } catch (err) {
       // a handler callback threw: the exchange cannot continue
       this.inFeed = false;
@@ -277,13 +299,15 @@ export class Connection implements ResponseSink {
     }
     const done = this.parser.state === S_DONE;
     if (this.paused) {
-      if (r < buf.length || done) {
-        this.pendingBuf = buf;
-        this.pendingOff = r;
+      if (r < end || done) {
+        // kept past this call: a copy (buf may be READ_BUFFER)
+        this.pendingBuf = Buffer.from(buf.subarray(r, end));
+        this.pendingOff = 0;
       }
       return;
     }
-    if (done) this.complete(r < buf.length);
+    if (done) this.complete(r < end);
+    else if (this.headersDelivered) ex.handler.onUpstreamReadEnd?.();
   }
 
   /** The upstream closed its side while this exchange was running. */

@@ -11,6 +11,8 @@ export interface ExchangeOwner {
 }
 
 export class Exchange implements UpstreamController {
+  readonly signalsReadEnd = true;
+  readonly headersValidated = true;
   readonly owner: ExchangeOwner;
   readonly handler: UpstreamHandler;
   readonly method: string;

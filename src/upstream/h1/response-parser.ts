@@ -6,7 +6,7 @@ import { COLON, COMMA, CR, HEX, HTAB, LF, SEMI, SP, TOKEN, asciiBytes, lowerEqua
 export interface ResponseSink {
   /** The final (>= 200) response head. Return false to make feed() return right after it. */
   onResponseHead(status: number, headers: string[]): boolean;
-  /** A body slice (a view of the fed buffer). Return false to make feed() return right after it. */
+  /** A body slice: a view of the fed buffer, valid during the call only. Return false to make feed() return right after it. */
   onResponseBody(chunk: Buffer): boolean;
 }
 
@@ -107,13 +107,12 @@ export class ResponseParser {
   }
 
   /**
-   * Parses buf[start..]. Returns the offset just past what was consumed: buf.length when it needs
+   * Parses buf[start..end). Returns the offset just past what was consumed: `end` when it needs
    * more, less when the message is complete (S_DONE; the rest is not this message's) or when the
    * sink returned false. Returns -1 on malformed input (`error` says why; state is S_ERROR).
    */
-  feed(buf: Buffer, start = 0): number {
+  feed(buf: Buffer, start = 0, end = buf.length): number {
     let pos = start;
-    const end = buf.length;
     for (;;) {
       switch (this.state) {
         case S_HEAD:
@@ -126,7 +125,7 @@ export class ResponseParser {
           if (pos >= end) return pos;
           const avail = end - pos;
           const n = avail < this.remaining ? avail : this.remaining;
-          const chunk = pos === 0 && n === end ? buf : buf.subarray(pos, pos + n);
+          const chunk = pos === 0 && n === buf.length ? buf : buf.subarray(pos, pos + n);
           pos += n;
           this.remaining -= n;
           this.bodyBytes += n;
@@ -136,7 +135,7 @@ export class ResponseParser {
         }
         case S_BODY_EOF: {
           if (pos >= end) return pos;
-          const chunk = pos === 0 ? buf : buf.subarray(pos, end);
+          const chunk = pos === 0 && end === buf.length ? buf : buf.subarray(pos, end);
           this.bodyBytes += end - pos;
           pos = end;
           if (!this.sink.onResponseBody(chunk)) return pos;
@@ -187,7 +186,8 @@ export class ResponseParser {
     if (this.partialLen > 0) {
       const p = this.partial as Buffer;
       if (p[this.partialLen - 1] === CR && b[pos] !== LF) return this.fail('bare CR in response head');
-      const lf = b.indexOf(LF, pos);
+      let lf = b.indexOf(LF, pos);
+      if (lf >= end) lf = -1; // b may be a reused buffer longer than this read
       const take = lf < 0 ? end - pos : lf + 1 - pos;
       if (this.headBytes + this.partialLen + take > MAX_HEAD_BYTES) return this.fail('response head larger than 64 KiB');
       this.appendPartial(b, pos, pos + take);
