@@ -1,5 +1,6 @@
 // Header rules for forwarding: hop-by-hop removal, x-forwarded-*, x-request-id, and the
 // CR/LF/NUL check that uWS does not do for values meshlet writes out.
+import { lowerHeaderName } from './header-names.js';
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1 plus the legacy ones proxies strip). Lowercase. */
 const HOP_BY_HOP = new Set([
@@ -62,13 +63,12 @@ const lowered: string[] = [];
 export function copyResponseHeaders(raw: string[], out: string[], validated = false): number {
   let listed: Set<string> | null = null;
   let length = -1;
-  lowered.length = 0;
   // first pass: validate (unless the codec did), and learn what Connection lists before anything is copied
   for (let i = 0; i < raw.length; i += 2) {
-    const name = (raw[i] as string).toLowerCase();
+    const name = lowerHeaderName(raw[i] as string);
     const value = raw[i + 1] as string;
     if (!validated && (FORBIDDEN_VALUE.test(value) || FORBIDDEN_VALUE.test(name))) return BAD_HEADER_VALUE;
-    lowered.push(name);
+    lowered[i >> 1] = name; // indexed: no resizing per response
     if (name === 'connection') listed = connectionListed(value);
     else if (name === 'content-length') length = DECIMAL_LENGTH.test(value) ? Number(value) : -1;
   }

@@ -2,7 +2,6 @@
 // routing, the upstream handler for the codec, and the only object that touches `res`.
 // Order: copy out of uWS → validate → route → pick destination → pick endpoint → dispatch;
 // every failure on the way becomes a typed ProxyError written by respond.ts, exactly once.
-import { randomUUID } from 'node:crypto';
 import type { HeaderOpsSpec } from '../config/snapshot.js';
 import {
   badRequest, downstreamAborted, faultAbort, internalError, noCluster, noHealthyUpstream, noRoute, retriesExhausted,
@@ -13,6 +12,7 @@ import { acquireDelaySlot, releaseDelaySlot, roll } from '../filters/fault/fault
 import { sendMirrors } from '../filters/mirror/mirror.js';
 import { backoffMs } from '../filters/retry/retry-policy.js';
 import { applyHeaderOps } from '../http/header-ops.js';
+import { newRequestId } from '../http/request-id.js';
 import {
   BAD_HEADER_VALUE, connectionListed, copyResponseHeaders, findHeader, getHeader, hasForbiddenChar, isDecimalLength, isHopByHop,
 } from '../http/headers.js';
@@ -218,7 +218,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
       if (this.contentLength > 0) this.bodyKind = LENGTH_BODY;
     }
     if (this.authority === '') return badRequest('missing Host header');
-    if (this.requestId === '') this.requestId = randomUUID();
+    if (this.requestId === '') this.requestId = newRequestId();
     return null;
   }
 

@@ -33,25 +33,44 @@ export function lengthSuffix(length: number): string {
 export function buildHead(method: string, path: string, headers: string[], defaultHost: string): string | null {
   if (!isTokenString(method)) return invalid(`invalid request method "${method}"`);
   if (!isValidPath(path)) return invalid('invalid request path');
-  let head = `${method} ${path} HTTP/1.1\r\n`;
+  // the pieces go into a reused array joined once: one flat string, no chain of partial concatenations
+  // (indexed writes and one final length: setting length 0 would drop the array's capacity)
+  const parts = PARTS;
+  parts[0] = method;
+  parts[1] = ' ';
+  parts[2] = path;
+  parts[3] = ' HTTP/1.1\r\n';
+  let n = 4;
   let host = false;
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i] as string;
     const value = headers[i + 1] as string;
     if (!isTokenString(name)) return invalid(`invalid request header name "${name}"`);
     if (!isValidHeaderValue(value)) return invalid(`invalid request header ${name} value`);
-    const n = name.length;
-    if (n === 4 && (name === 'host' || name.toLowerCase() === 'host')) {
+    const len = name.length;
+    if (len === 4 && (name === 'host' || name.toLowerCase() === 'host')) {
       if (host) return invalid('duplicate host header');
       host = true;
-    } else if ((n === 14 || n === 17) && isFraming(name)) {
+    } else if ((len === 14 || len === 17) && isFraming(name)) {
       continue;
     }
-    head += `${name}: ${value}\r\n`;
+    parts[n] = name;
+    parts[n + 1] = ': ';
+    parts[n + 2] = value;
+    parts[n + 3] = '\r\n';
+    n += 4;
   }
-  if (!host) head += `host: ${defaultHost}\r\n`;
-  return head;
+  if (!host) {
+    parts[n] = 'host: ';
+    parts[n + 1] = defaultHost;
+    parts[n + 2] = '\r\n';
+    n += 3;
+  }
+  parts.length = n;
+  return parts.join('');
 }
+
+const PARTS: string[] = [];
 
 function isFraming(name: string): boolean {
   if (name === 'content-length' || name === 'transfer-encoding') return true;

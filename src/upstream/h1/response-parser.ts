@@ -1,6 +1,7 @@
 // Incremental HTTP/1.x response parser over Buffers, across arbitrary split points: status line,
 // headers, 1xx skipping, and Content-Length / chunked (extensions, trailers) / close-delimited
 // framing. Body bytes are zero-copy subarrays. Bad input never throws: feed() returns -1.
+import { knownHeaderName } from '../../http/header-names.js';
 import { COLON, COMMA, CR, HEX, HTAB, LF, SEMI, SP, TOKEN, asciiBytes, lowerEquals } from './chars.js';
 
 export interface ResponseSink {
@@ -279,7 +280,7 @@ export class ResponseParser {
       this.connectionTokens(b, vs, ve);
     }
     const l = b as unknown as Latin1;
-    this.headers.push(l.latin1Slice(ls, nameEnd), l.latin1Slice(vs, ve));
+    this.headers.push(knownHeaderName(b, ls, nameEnd) ?? l.latin1Slice(ls, nameEnd), l.latin1Slice(vs, ve));
     return i + 2;
   }
 
