@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadTools, type LoadSpec, type LoadTool } from './load.js';
-import { measure, medianOf, medianRun, positiveEnv } from './measure.js';
+import { measure, medianOf, positiveEnv } from './measure.js';
 import { fixedRateTool, type FixedRateResult, type FixedRateTool } from './openloop.js';
 import { medianResult, renderLatencyTable, type LatencyRow } from './peer-report.js';
 import { HAS_HAPROXY, startHaproxy, startHttpProxy } from './peers.js';
@@ -66,46 +66,122 @@ function startProxy(target: Target, dir: string, upstream: Server): Promise<Serv
   }
 }
 
-/** `runs` fixed-rate runs; the median of each percentile and of the proxy's CPU per 10k requests */
-async function latencyAt(name: string, rate: number, fixedTool: FixedRateTool, port: number, proxy: Server | null, s: Settings): Promise<LatencyRow> {
-  const results: FixedRateResult[] = [];
-  const cpu: number[] = [];
-  for (let i = 0; i < s.runs; i++) {
-    const before = proxy === null ? null : treeUsage(proxy.child.pid);
-    const r = await fixedTool.run({ port, host: HOST, connections: s.connections, durationS: s.durationS, rate });
-    if (before !== null && proxy !== null) cpu.push(((treeUsage(proxy.child.pid).cpuMs - before.cpuMs) * 10_000) / r.completed);
-    process.stderr.write(`bench: ${name} @ ${rate}/s: p50 ${r.p50Ms.toFixed(2)} p99 ${r.p99Ms.toFixed(2)} ms, ${r.achievedRps.toFixed(0)} req/s, ${r.errors} errors\n`);
-    results.push(r);
-  }
-  return { target: name, rate, result: medianResult(results), cpuMsPer10k: cpu.length === 0 ? null : medianOf(cpu) };
+/** One fixed-rate run with the proxy's CPU per 10k completed requests (null for direct). */
+async function latencyOnce(t: Running, rate: number, fixedTool: FixedRateTool, s: Settings): Promise<[FixedRateResult, number | null]> {
+  const proxy = t.proxy;
+  const before = proxy === null ? null : treeUsage(proxy.child.pid);
+  const r = await fixedTool.run({ port: t.port, host: HOST, connections: s.connections, durationS: s.durationS, rate });
+  const cpu = before === null || proxy === null ? null : ((treeUsage(proxy.child.pid).cpuMs - before.cpuMs) * 10_000) / r.completed;
+  process.stderr.write(`bench: ${t.name} @ ${rate}/s: p50 ${r.p50Ms.toFixed(2)} p99 ${r.p99Ms.toFixed(2)} ms, ${r.achievedRps.toFixed(0)} req/s, ${r.errors} errors\n`);
+  return [r, cpu];
 }
 
-async function benchTarget(target: Target, dir: string, upstream: Server, tool: LoadTool, fixedTool: FixedRateTool, s: Settings): Promise<[Row, LatencyRow[]]> {
+/** A target started for the whole bench: every proxy runs at once (idle ones cost nothing) so runs can interleave. */
+interface Running {
+  target: Target;
+  name: string;
+  proxy: Server | null;
+  port: number;
+  /** set when it failed to start or failed a run: it is skipped from then on */
+  error: string | null;
+  rows: Row[];
+  latency: Map<number, { results: FixedRateResult[]; cpu: number[] }>;
+}
+
+async function startTarget(target: Target, dir: string, upstream: Server, tool: LoadTool, s: Settings): Promise<Running> {
   const name = label(target);
   process.stderr.write(`bench: ${name}: starting\n`);
-  let proxy: Server | null = null;
+  const t: Running = { target, name, proxy: null, port: upstream.port, error: null, rows: [], latency: new Map() };
   try {
-    proxy = await startProxy(target, dir, upstream);
-    const port = (proxy ?? upstream).port;
-    const spec: LoadSpec = { url: `http://127.0.0.1:${port}/`, host: HOST, connections: s.connections, durationS: s.durationS };
-    await tool.run({ ...spec, durationS: WARMUP_S });
-    const row = await medianRun(s.runs, () => measure(name, tool, spec, proxy));
-    const latency: LatencyRow[] = [];
-    for (const rate of s.rates) latency.push(await latencyAt(name, rate, fixedTool, port, proxy, s));
-    return [row, latency];
+    t.proxy = await startProxy(target, dir, upstream);
+    t.port = (t.proxy ?? upstream).port;
+    await tool.run({ url: `http://127.0.0.1:${t.port}/`, host: HOST, connections: s.connections, durationS: WARMUP_S });
   } catch (err) {
-    const error = (err as Error).message;
-    process.stderr.write(`bench: ${name} failed: ${error}\n`);
-    return [{ target: name, tool: tool.name, load: null, cpuMsPer10k: null, rssMb: null, error },
-      s.rates.map((rate) => ({ target: name, rate, result: null, cpuMsPer10k: null, error }))];
-  } finally {
-    await proxy?.stop();
+    fail(t, err);
   }
+  return t;
+}
+
+function fail(t: Running, err: unknown): void {
+  t.error = (err as Error).message;
+  process.stderr.write(`bench: ${t.name} failed: ${t.error}\n`);
+}
+
+/**
+ * Round after round, each target once per round (direct, meshlet, nginx, direct, …): this VM's
+ * speed drifts by ±20–30% over minutes, so targets measured minutes apart are not comparable;
+ * within a round they are, and the paired ratios below compare rounds, not medians.
+ */
+async function throughputRounds(targets: Running[], tool: LoadTool, s: Settings): Promise<void> {
+  for (let round = 0; round < s.runs; round++) {
+    for (const t of targets) {
+      if (t.error !== null) continue;
+      try {
+        const spec: LoadSpec = { url: `http://127.0.0.1:${t.port}/`, host: HOST, connections: s.connections, durationS: s.durationS };
+        t.rows.push(await measure(t.name, tool, spec, t.proxy));
+      } catch (err) {
+        fail(t, err);
+      }
+    }
+  }
+}
+
+async function latencyRounds(targets: Running[], fixedTool: FixedRateTool, s: Settings): Promise<void> {
+  for (const rate of s.rates) {
+    for (let round = 0; round < s.runs; round++) {
+      for (const t of targets) {
+        if (t.error !== null) continue;
+        try {
+          const [r, cpu] = await latencyOnce(t, rate, fixedTool, s);
+          const at = t.latency.get(rate) ?? { results: [], cpu: [] };
+          at.results.push(r);
+          if (cpu !== null) at.cpu.push(cpu);
+          t.latency.set(rate, at);
+        } catch (err) {
+          fail(t, err);
+        }
+      }
+    }
+  }
+}
+
+/** the run with the median throughput (its CPU and RSS with it), or the failure */
+function throughputRow(t: Running, tool: LoadTool): Row {
+  if (t.rows.length === 0) {
+    return { target: t.name, tool: tool.name, load: null, cpuMsPer10k: null, rssMb: null, error: t.error ?? 'no run' };
+  }
+  const sorted = [...t.rows].sort((a, b) => (a.load?.rps ?? 0) - (b.load?.rps ?? 0));
+  return sorted[Math.floor(sorted.length / 2)] as Row;
+}
+
+function latencyRows(t: Running, s: Settings): LatencyRow[] {
+  return s.rates.map((rate) => {
+    const at = t.latency.get(rate);
+    if (at === undefined || at.results.length === 0) return { target: t.name, rate, result: null, cpuMsPer10k: null, error: t.error ?? 'no run' };
+    return { target: t.name, rate, result: medianResult(at.results), cpuMsPer10k: at.cpu.length === 0 ? null : medianOf(at.cpu) };
+  });
+}
+
+/** Per target: the median over rounds of its req/s over the reference's req/s in the same round. */
+function pairedRatios(targets: Running[], reference: string): string | null {
+  const ref = targets.find((t) => t.name === reference);
+  if (ref === undefined || ref.rows.length === 0) return null;
+  const lines = targets.filter((t) => t !== ref && t.rows.length > 0).map((t) => {
+    const n = Math.min(t.rows.length, ref.rows.length);
+    const ratios: number[] = [];
+    for (let i = 0; i < n; i++) ratios.push((t.rows[i]?.load?.rps ?? NaN) / (ref.rows[i]?.load?.rps ?? NaN));
+    const cpu: number[] = [];
+    for (let i = 0; i < n; i++) cpu.push((t.rows[i]?.cpuMsPer10k ?? NaN) / (ref.rows[i]?.cpuMsPer10k ?? NaN));
+    const each = ratios.map((r) => `${r.toFixed(2)}×`).join(', ');
+    return `| ${t.name} | ${each} | **${medianOf(ratios).toFixed(2)}×** | ${Number.isFinite(medianOf(cpu)) ? `${medianOf(cpu).toFixed(2)}×` : '–'} |`;
+  });
+  return [`| target | req/s ÷ ${reference}'s, each round | median | CPU per request ÷ ${reference}'s (median) |`, '| --- | --- | ---: | ---: |', ...lines].join('\n');
 }
 
 function setupLines(tool: LoadTool, fixedTool: FixedRateTool, s: Settings, upstreamKind: string, skipped: string[]): string[] {
   return [
     `- max throughput: ${tool.name}, ${s.connections} connections, ${s.durationS} s after a ${WARMUP_S} s warm-up, \`Host: ${HOST}\`; the median run of ${s.runs}`,
+    `- every target runs at once and the runs interleave (round 1: each target once, round 2: …), so drift of this VM's speed over minutes hits all targets alike; paired ratios compare targets within a round`,
     `- fixed rates ${s.rates.join(', ')} req/s: ${fixedTool.openLoop ? 'bench/openloop (open loop: latency from the intended send time, no coordinated omission)' : 'autocannon -R (closed loop: NOT coordinated-omission free; no C compiler here)'}, ${s.connections} keep-alive connections, ${s.durationS} s; each figure the median over ${s.runs} runs`,
     `- upstream: ${upstreamKind} on 127.0.0.1; proxies: meshlet --workers 1 and --workers ${ALL_WORKERS}, nginx (1 worker, keep-alive upstream), HAProxy (nbthread 1, http-reuse always), http-proxy (node, keep-alive agent)`,
     `- pinning: ${CAN_PIN ? 'every proxy (all its workers) on CPU 0, upstream and load generator on CPU 1 (taskset): with 2 CPUs, several meshlet workers share CPU 0' : 'none (no taskset, or one CPU)'}`,
@@ -128,20 +204,26 @@ async function main(): Promise<void> {
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   const rows: Row[] = [];
   const latency: LatencyRow[] = [];
+  const running: Running[] = [];
   let upstreamKind: string;
   try {
     const upstream = await startUpstream(dir);
     upstreamKind = upstream.kind;
-    for (const target of s.targets.filter(available)) {
-      const [row, lat] = await benchTarget(target, dir, upstream, tool, fixedTool, s);
-      rows.push(row);
-      latency.push(...lat);
+    for (const target of s.targets.filter(available)) running.push(await startTarget(target, dir, upstream, tool, s));
+    await throughputRounds(running, tool, s);
+    await latencyRounds(running, fixedTool, s);
+    for (const t of running) {
+      rows.push(throughputRow(t, tool));
+      latency.push(...latencyRows(t, s));
     }
+    for (const t of running) await t.proxy?.stop();
     await upstream.stop();
   } finally {
     await stopAll();
   }
-  const tables = `## Max throughput\n\n${renderTable(rows)}\n\n## Latency at fixed rates\n\n${renderLatencyTable(latency)}\n`;
+  const paired = ['nginx', 'direct'].map((ref) => pairedRatios(running, ref)).filter((t): t is string => t !== null);
+  const pairedSection = paired.length === 0 ? '' : `\n## Paired ratios (targets interleaved: each round runs every target once)\n\n${paired.join('\n\n')}\n`;
+  const tables = `## Max throughput\n\n${renderTable(rows)}\n${pairedSection}\n## Latency at fixed rates\n\n${renderLatencyTable(latency)}\n`;
   const body = `# meshlet peer bench\n\n${[...machine, ...setupLines(tool, fixedTool, s, upstreamKind, skipped)].join('\n')}\n\n${tables}`;
   process.stdout.write(`\n${tables}`);
   process.stdout.write(`\nbench: wrote ${path.relative(REPO_ROOT, writeReport(REPO_ROOT, startedAt, body, 'peer-bench'))}\n`);
