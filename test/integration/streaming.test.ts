@@ -1,6 +1,8 @@
 // Bodies stream both ways without being buffered whole: 50 MB up and down under a 64 MB RSS
-// growth bound, a slow reader holds the upstream back, a client abort aborts the upstream.
+// growth bound, a slow reader holds the upstream back and still gets every byte in order, a client
+// abort aborts the upstream.
 import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { once } from 'node:events';
 import { Readable } from 'node:stream';
@@ -12,6 +14,7 @@ import { httpUpstream, type Upstream } from '../helpers/upstream.js';
 
 const MB = 1024 * 1024;
 const CHUNK = Buffer.alloc(64 * 1024, 'x');
+const RANDOM_BODY = randomBytes(8 * MB);
 
 let up: Upstream;
 let m: Meshlet;
@@ -25,6 +28,22 @@ before(async () => {
       let size = 0;
       req.on('data', (d: Buffer) => { size += d.length; });
       req.on('end', () => res.end(String(size)));
+      return;
+    }
+    if (url.pathname === '/random') {
+      // RANDOM_BODY in uneven writes, with a Content-Length
+      res.writeHead(200, { 'content-length': String(RANDOM_BODY.length) });
+      let at = 0;
+      const pump = (): void => {
+        while (at < RANDOM_BODY.length) {
+          const n = Math.min(RANDOM_BODY.length - at, 1000 + ((at * 7) % 50_000));
+          const ok = res.write(RANDOM_BODY.subarray(at, at + n));
+          at += n;
+          if (!ok) { res.once('drain', pump); return; }
+        }
+        res.end();
+      };
+      pump();
       return;
     }
     if (url.pathname === '/download' || url.pathname === '/big') {
@@ -101,4 +120,32 @@ test('a client that stops reading holds the upstream back; closing it aborts the
   socket.destroy();
   await bigState.closed;
   assert.equal(bigState.finished, false, 'the upstream response was aborted, not completed');
+});
+
+test('a client that reads in bursts with pauses gets a Content-Length body byte for byte (backpressure resumes at the right offset)', async () => {
+  const socket = net.connect(m.port, '127.0.0.1');
+  await once(socket, 'connect');
+  socket.write('GET /random HTTP/1.1\r\nHost: files\r\nConnection: close\r\n\r\n');
+  const parts: Buffer[] = [];
+  let bytes = 0;
+  let pauses = 0;
+  socket.on('data', (d: Buffer) => {
+    parts.push(d);
+    bytes += d.length;
+    // stop reading every ~512 KiB for a moment: meshlet's writes to this client fail part-way and resume on writable
+    if (bytes > (pauses + 1) * 512 * 1024 && pauses < 12) {
+      pauses++;
+      socket.pause();
+      setImmediate(() => setTimeout(() => socket.resume(), 30));
+    }
+  });
+  await once(socket, 'end');
+  const raw = Buffer.concat(parts);
+  const headEnd = raw.indexOf('\r\n\r\n');
+  assert.ok(headEnd > 0, 'a response head');
+  assert.match(raw.subarray(0, headEnd).toString('latin1'), /^HTTP\/1\.1 200 /);
+  const body = raw.subarray(headEnd + 4);
+  assert.equal(body.length, RANDOM_BODY.length);
+  assert.equal(createHash('sha256').update(body).digest('hex'), createHash('sha256').update(RANDOM_BODY).digest('hex'));
+  assert.ok(pauses >= 8, `the client paused ${pauses} times`);
 });
