@@ -30,7 +30,7 @@ export class RingHash implements HashTable {
       for (let r = 0; r < replicas; r++) entries.push([hash32(`${names[i]}_${r}`), i]);
     }
     // ties broken by endpoint name order so the ring does not depend on input order
-    entries.sort((a, b) => a[0] - b[0] || (names[a[1]] as string).localeCompare(names[b[1]] as string));
+    entries.sort((a, b) => a[0] - b[0] || byCodeUnits(names[a[1]] as string, names[b[1]] as string));
     this.points = Uint32Array.from(entries, (e) => e[0]);
     this.owners = Int32Array.from(entries, (e) => e[1]);
   }
@@ -65,7 +65,7 @@ export class Maglev implements HashTable {
     this.table = new Int32Array(m).fill(-1);
     const n = names.length;
     if (n === 0) return;
-    const order = names.map((_, i) => i).sort((a, b) => (names[a] as string).localeCompare(names[b] as string));
+    const order = names.map((_, i) => i).sort((a, b) => byCodeUnits(names[a] as string, names[b] as string));
     const offset = order.map((i) => hash32(names[i] as string, 0x9e3779b9) % m);
     const skip = order.map((i) => (hash32(names[i] as string, 0x7f4a7c15) % (m - 1)) + 1);
     const next = new Array<number>(n).fill(0);
@@ -97,4 +97,9 @@ export class Maglev implements HashTable {
     for (let i = 0; i < m; i++) if (accept(this.table[i] as number)) return this.table[i] as number;
     return -1;
   }
+}
+
+/** Plain code-unit order: the same on every sidecar whatever its locale (localeCompare is ICU collation). */
+function byCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
