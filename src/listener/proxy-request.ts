@@ -625,9 +625,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
     this.bytesSent += chunk.length;
     noteBodyBytes(chunk.length);
     if (this.responseLength >= 0) {
-      // uWS's write offset counts body bytes it accepted: every earlier chunk was accepted whole
-      // (a partial one pauses the upstream until onWritable has flushed it), so no getWriteOffset() call
-      const base = this.bytesSent - chunk.length;
+      const base = res.getWriteOffset();
       const [ok, done] = res.tryEnd(chunk, this.responseLength);
       if (done) {
         this.responseDone = true;
