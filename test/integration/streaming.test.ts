@@ -72,7 +72,7 @@ before(async () => {
 after(async () => {
   await m?.stop();
   await up?.close();
-});
+}, { timeout: 30_000 });
 
 function body(totalBytes: number): Readable {
   let sent = 0;
@@ -85,7 +85,10 @@ function body(totalBytes: number): Readable {
   });
 }
 
-test('50 MB upload with Content-Length and chunked, 50 MB download: RSS grows < 64 MB', async () => {
+// each test bounds its time: a stall fails the test instead of hanging the suite
+const LIMIT = { timeout: 60_000 };
+
+test('50 MB upload with Content-Length and chunked, 50 MB download: RSS grows < 64 MB', LIMIT, async () => {
   const pid = m.proc.pid as number;
   const base = rssBytes(pid);
   const watch = watchRss(pid);
@@ -103,7 +106,7 @@ test('50 MB upload with Content-Length and chunked, 50 MB download: RSS grows < 
   assert.ok(growth < 64 * MB, `RSS grew ${(growth / MB).toFixed(1)} MB`);
 });
 
-test('a client that stops reading holds the upstream back; closing it aborts the upstream request', async () => {
+test('a client that stops reading holds the upstream back; closing it aborts the upstream request', LIMIT, async () => {
   const pid = m.proc.pid as number;
   const base = rssBytes(pid);
   const socket = net.connect(m.port, '127.0.0.1');
@@ -122,7 +125,7 @@ test('a client that stops reading holds the upstream back; closing it aborts the
   assert.equal(bigState.finished, false, 'the upstream response was aborted, not completed');
 });
 
-test('a client that reads in bursts with pauses gets a Content-Length body byte for byte (backpressure resumes at the right offset)', async () => {
+test('a client that reads in bursts with pauses gets a Content-Length body byte for byte (backpressure resumes at the right offset)', LIMIT, async () => {
   const socket = net.connect(m.port, '127.0.0.1');
   await once(socket, 'connect');
   socket.write('GET /random HTTP/1.1\r\nHost: files\r\nConnection: close\r\n\r\n');
