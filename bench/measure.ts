@@ -25,8 +25,13 @@ export async function measure(label: string, tool: LoadTool, spec: LoadSpec, pro
 export async function medianRun(n: number, once: () => Promise<Row>): Promise<Row> {
   const rows: Row[] = [];
   for (let i = 0; i < n; i++) rows.push(await once());
-  rows.sort((a, b) => (a.load?.rps ?? 0) - (b.load?.rps ?? 0));
-  return rows[Math.floor(rows.length / 2)] as Row;
+  return medianRow(rows);
+}
+
+/** The run with the median throughput (its CPU and RSS come with it); rows must not be empty. */
+export function medianRow(rows: Row[]): Row {
+  const sorted = [...rows].sort((a, b) => (a.load?.rps ?? 0) - (b.load?.rps ?? 0));
+  return sorted[Math.floor(sorted.length / 2)] as Row;
 }
 
 /** The median of the finite values (NaN when none): for latency percentiles, each taken separately. */

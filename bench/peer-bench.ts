@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadTools, type LoadSpec, type LoadTool } from './load.js';
-import { measure, medianOf, positiveEnv } from './measure.js';
+import { measure, medianOf, medianRow, positiveEnv } from './measure.js';
 import { fixedRateTool, type FixedRateResult, type FixedRateTool } from './openloop.js';
 import { medianResult, renderLatencyTable, type LatencyRow } from './peer-report.js';
 import { HAS_HAPROXY, startHaproxy, startHttpProxy } from './peers.js';
@@ -150,8 +150,7 @@ function throughputRow(t: Running, tool: LoadTool): Row {
   if (t.rows.length === 0) {
     return { target: t.name, tool: tool.name, load: null, cpuMsPer10k: null, rssMb: null, error: t.error ?? 'no run' };
   }
-  const sorted = [...t.rows].sort((a, b) => (a.load?.rps ?? 0) - (b.load?.rps ?? 0));
-  return sorted[Math.floor(sorted.length / 2)] as Row;
+  return medianRow(t.rows);
 }
 
 function latencyRows(t: Running, s: Settings): LatencyRow[] {

@@ -569,7 +569,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
     const length = copyResponseHeaders(raw, responseHeaders, controller.headersValidated);
     if (length === BAD_HEADER_VALUE) {
       const err = upstreamProtocolError('response header with CR, LF or NUL');
-      (this.controller as UpstreamController).abort(err);
+      controller.abort(err);
       return this.fail(err);
     }
     const route = this.route;

@@ -54,7 +54,6 @@ export class Connection implements ResponseSink {
   private inFeed = false;
   /** unprocessed input kept while paused (also: a completed response whose end waits for resume) */
   private pendingBuf: Buffer | null = null;
-  private pendingOff = 0;
   private pendingEof = false;
   private responseStarted = false;
   private headersDelivered = false;
@@ -139,7 +138,7 @@ export class Connection implements ResponseSink {
       const buf = this.pendingBuf;
       if (buf !== null) {
         this.pendingBuf = null;
-        this.process(buf, this.pendingOff, buf.length);
+        this.process(buf, 0, buf.length);
         if (this.paused || this.state !== ACTIVE) return;
       }
       if (this.pendingEof) {
@@ -244,9 +243,8 @@ export class Connection implements ResponseSink {
     this.responseStarted = true;
     if (this.paused || this.pendingBuf !== null) {
       // only if the socket delivers while paused: keep the order (a copy), parse on resume
-      const held = this.pendingBuf === null ? null : this.pendingBuf.subarray(this.pendingOff);
+      const held = this.pendingBuf;
       this.pendingBuf = held === null ? Buffer.from(buf.subarray(0, end)) : Buffer.concat([held, buf.subarray(0, end)]);
-      this.pendingOff = 0;
       return;
     }
     this.process(buf, 0, end);
@@ -302,7 +300,6 @@ export class Connection implements ResponseSink {
       if (r < end || done) {
         // kept past this call: a copy (buf may be READ_BUFFER)
         this.pendingBuf = Buffer.from(buf.subarray(r, end));
-        this.pendingOff = 0;
       }
       return;
     }
