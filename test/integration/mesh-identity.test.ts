@@ -28,10 +28,8 @@ let sidecarA: Meshlet;
 let sidecarB: Meshlet;
 let inboundB: number;
 
-const cli = runCli;
-
 async function token(identity: string): Promise<string> {
-  const r = await cli(['ca', 'token', '--dir', caDir, '--identity', identity]);
+  const r = await runCli(['ca', 'token', '--dir', caDir, '--identity', identity]);
   assert.equal(r.code, 0, r.stderr);
   return r.stdout.trim();
 }
@@ -58,7 +56,7 @@ function logged(m: Meshlet, text: string, times: number): Promise<void> {
 
 before(async () => {
   caDir = path.join(mkdtempSync(path.join(os.tmpdir(), 'meshlet-mesh-')), 'ca');
-  const init = await cli(['ca', 'init', '--dir', caDir]);
+  const init = await runCli(['ca', 'init', '--dir', caDir]);
   assert.equal(init.code, 0, init.stderr);
   const ca = await startCaServe(caDir);
   serve = ca.proc;
