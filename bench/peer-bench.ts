@@ -1,5 +1,5 @@
 // `npm run bench:peers`: direct vs meshlet (1 worker, all workers) vs nginx vs HAProxy vs node's
-// http-proxy against one upstream: max throughput (wrk, else autocannon) and open-loop latency at
+// http-proxy vs the uWS + raw socket floor (what this runtime allows at all) against one upstream: max throughput (wrk, else autocannon) and open-loop latency at
 // fixed rates (bench/openloop), each the median of BENCH_RUNS runs; a Markdown report. Not a test.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -9,7 +9,7 @@ import { loadTools, type LoadSpec, type LoadTool } from './load.js';
 import { measure, medianOf, medianRow, positiveEnv } from './measure.js';
 import { fixedRateTool, type FixedRateResult, type FixedRateTool } from './openloop.js';
 import { medianResult, renderLatencyTable, type LatencyRow } from './peer-report.js';
-import { HAS_HAPROXY, startHaproxy, startHttpProxy } from './peers.js';
+import { HAS_HAPROXY, startHaproxy, startHttpProxy, startUwsFloor } from './peers.js';
 import { CAN_PIN, stopAll, stopChildrenOnExit } from './proc.js';
 import { treeUsage } from './proc-stats.js';
 import { machineLines, renderTable, writeReport, type Row } from './report.js';
@@ -18,7 +18,7 @@ import { HAS_NGINX, HOST, startMeshlet, startNginxProxy, startUpstream, type Ser
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const WARMUP_S = 2;
 const ALL_WORKERS = os.availableParallelism();
-const TARGETS = ['direct', 'meshlet-1w', 'meshlet-all', 'nginx', 'haproxy', 'http-proxy'] as const;
+const TARGETS = ['direct', 'meshlet-1w', 'meshlet-all', 'nginx', 'haproxy', 'http-proxy', 'uws-floor'] as const;
 type Target = (typeof TARGETS)[number];
 
 interface Settings {
@@ -63,6 +63,7 @@ function startProxy(target: Target, dir: string, upstream: Server): Promise<Serv
     case 'nginx': return startNginxProxy(dir, upstream.port);
     case 'haproxy': return startHaproxy(dir, upstream.port);
     case 'http-proxy': return startHttpProxy(REPO_ROOT, upstream.port);
+    case 'uws-floor': return startUwsFloor(REPO_ROOT, upstream.port);
   }
 }
 
@@ -182,7 +183,7 @@ function setupLines(tool: LoadTool, fixedTool: FixedRateTool, s: Settings, upstr
     `- max throughput: ${tool.name}, ${s.connections} connections, ${s.durationS} s after a ${WARMUP_S} s warm-up, \`Host: ${HOST}\`; the median run of ${s.runs}`,
     `- every target runs at once and the runs interleave (round 1: each target once, round 2: …), so drift of this VM's speed over minutes hits all targets alike; paired ratios compare targets within a round`,
     `- fixed rates ${s.rates.join(', ')} req/s: ${fixedTool.openLoop ? 'bench/openloop (open loop: latency from the intended send time, no coordinated omission)' : 'autocannon -R (closed loop: NOT coordinated-omission free; no C compiler here)'}, ${s.connections} keep-alive connections, ${s.durationS} s; each figure the median over ${s.runs} runs`,
-    `- upstream: ${upstreamKind} on 127.0.0.1; proxies: meshlet --workers 1 and --workers ${ALL_WORKERS}, nginx (1 worker, keep-alive upstream), HAProxy (nbthread 1, http-reuse always), http-proxy (node, keep-alive agent)`,
+    `- upstream: ${upstreamKind} on 127.0.0.1; proxies: meshlet --workers 1 and --workers ${ALL_WORKERS}, nginx (1 worker, keep-alive upstream), HAProxy (nbthread 1, http-reuse always), http-proxy (node, keep-alive agent), uws-floor (bench/uws-floor-server.ts: uWS inbound + a raw net.Socket pool, GET and Content-Length only, no routing, copying, validation or stats: the least a Node proxy can do per request)`,
     `- pinning: ${CAN_PIN ? 'every proxy (all its workers) on CPU 0, upstream and load generator on CPU 1 (taskset): with 2 CPUs, several meshlet workers share CPU 0' : 'none (no taskset, or one CPU)'}`,
     '- CPU and RSS are the proxy process tree\'s (RSS at the end of the throughput run); CPU per 10k requests also at each fixed rate',
     ...skipped.map((t) => `- skipped: ${t} (not installed)`),
@@ -220,7 +221,7 @@ async function main(): Promise<void> {
   } finally {
     await stopAll();
   }
-  const paired = ['nginx', 'direct'].map((ref) => pairedRatios(running, ref)).filter((t): t is string => t !== null);
+  const paired = ['nginx', 'direct', 'uws-floor'].map((ref) => pairedRatios(running, ref)).filter((t): t is string => t !== null);
   const pairedSection = paired.length === 0 ? '' : `\n## Paired ratios (targets interleaved: each round runs every target once)\n\n${paired.join('\n\n')}\n`;
   const tables = `## Max throughput\n\n${renderTable(rows)}\n${pairedSection}\n## Latency at fixed rates\n\n${renderLatencyTable(latency)}\n`;
   const body = `# meshlet peer bench\n\n${[...machine, ...setupLines(tool, fixedTool, s, upstreamKind, skipped)].join('\n')}\n\n${tables}`;

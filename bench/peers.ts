@@ -1,5 +1,6 @@
 // The peer bench's other proxies, each pinned to the proxy CPU and waited for: HAProxy (one
-// thread, keep-alive and connection reuse to the upstream) and node's http-proxy package.
+// thread, keep-alive and connection reuse to the upstream), node's http-proxy package and the
+// uWS + raw socket floor (bench/uws-floor-server.ts).
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { freePort, hasCommand, launch } from './proc.js';
@@ -35,6 +36,14 @@ export async function startHaproxy(dir: string, upstreamPort: number): Promise<S
   const child = launch('haproxy', PROXY_CPU, 'haproxy', ['-db', '-f', conf]);
   await answers200(child, port);
   return server('haproxy', port, child);
+}
+
+/** dist/bench/uws-floor-server.js: uWS + a raw net.Socket client, the least a Node proxy can do per request */
+export async function startUwsFloor(repoRoot: string, upstreamPort: number): Promise<Server> {
+  const port = await freePort();
+  const child = launch('uws-floor', PROXY_CPU, process.execPath, [path.join(repoRoot, 'dist/bench/uws-floor-server.js'), String(port), String(upstreamPort)]);
+  await answers200(child, port);
+  return server('uws-floor', port, child);
 }
 
 /** dist/bench/http-proxy-server.js on node */

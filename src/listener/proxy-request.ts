@@ -622,9 +622,16 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
   writeChunk(chunk: Buffer): void {
     const res = this.res;
     this.writeHead();
+    const whole = this.bytesSent === 0 && chunk.length === this.responseLength && chunk.length <= WHOLE_BODY_MAX;
     this.bytesSent += chunk.length;
     noteBodyBytes(chunk.length);
-    if (this.responseLength >= 0) {
+    if (whole) {
+      // the whole (small) body in one chunk: uWS keeps what the client cannot take yet, so no
+      // offset bookkeeping and no [ok, done] pair
+      res.end(chunk);
+      this.responseDone = true;
+      if (this.upstreamEnded) this.finish();
+    } else if (this.responseLength >= 0) {
       const base = res.getWriteOffset();
       const [ok, done] = res.tryEnd(chunk, this.responseLength);
       if (done) {
@@ -824,6 +831,9 @@ function onRouteTimeout(ctx: ProxyRequest): void {
 function onTryTimeout(ctx: ProxyRequest): void {
   ctx.tryTimedOut();
 }
+
+/** A body this small that arrives whole is ended in one call (uWS buffers it if the client is slow). */
+const WHOLE_BODY_MAX = 64 * 1024;
 
 function corkedWriteHead(): void {
   (corkTarget as ProxyRequest).writeHead();

@@ -33,14 +33,9 @@ export function lengthSuffix(length: number): string {
 export function buildHead(method: string, path: string, headers: string[], defaultHost: string): string | null {
   if (!isTokenString(method)) return invalid(`invalid request method "${method}"`);
   if (!isValidPath(path)) return invalid('invalid request path');
-  // the pieces go into a reused array joined once: one flat string, no chain of partial concatenations
-  // (indexed writes and one final length: setting length 0 would drop the array's capacity)
-  const parts = PARTS;
-  parts[0] = method;
-  parts[1] = ' ';
-  parts[2] = path;
-  parts[3] = ' HTTP/1.1\r\n';
-  let n = 4;
+  // plain concatenation: V8 builds a rope the socket write flattens straight into its buffer;
+  // measured faster than joining a reused array (whose length reset is a runtime call)
+  let head = `${method} ${path} HTTP/1.1\r\n`;
   let host = false;
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i] as string;
@@ -54,23 +49,11 @@ export function buildHead(method: string, path: string, headers: string[], defau
     } else if ((len === 14 || len === 17) && isFraming(name)) {
       continue;
     }
-    parts[n] = name;
-    parts[n + 1] = ': ';
-    parts[n + 2] = value;
-    parts[n + 3] = '\r\n';
-    n += 4;
+    head += name + ': ' + value + '\r\n';
   }
-  if (!host) {
-    parts[n] = 'host: ';
-    parts[n + 1] = defaultHost;
-    parts[n + 2] = '\r\n';
-    n += 3;
-  }
-  parts.length = n;
-  return parts.join('');
+  if (!host) head += 'host: ' + defaultHost + '\r\n';
+  return head;
 }
-
-const PARTS: string[] = [];
 
 function isFraming(name: string): boolean {
   if (name === 'content-length' || name === 'transfer-encoding') return true;
