@@ -55,7 +55,12 @@ export const FIELDS = 12;
 export const DIRECTION_OUTBOUND = 0;
 export const DIRECTION_INBOUND = 1;
 
-export const DEFAULT_RING_CAPACITY = 65536;
+/**
+ * 16,384 records (1.5 MiB per worker): 0.5 s of requests at 30,000/s, five drain periods. Its
+ * pages are all touched once the ring wraps, so this is resident memory: 65,536 cost 6.3 MiB of
+ * RSS per worker for headroom a 100 ms drain never used (same throughput, measured A/B).
+ */
+export const DEFAULT_RING_CAPACITY = 16384;
 export const MAX_RING_CAPACITY = 1 << 22;
 
 /** Bytes of a ring's SharedArrayBuffer for `capacity` records. */

@@ -21,11 +21,11 @@ function drainSeqs(reader: RingReader, max?: number): number[] {
 
 const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
-test('createRing: power-of-two capacity, header set, default 65536 records', () => {
+test('createRing: power-of-two capacity, header set, default 16384 records', () => {
   const sab = createRing();
-  assert.equal(sab.byteLength, ringBytes(65536));
-  assert.equal(sab.byteLength, HEADER_BYTES + 65536 * FIELDS * 8);
-  assert.equal(new RingReader(sab).capacity, 65536);
+  assert.equal(sab.byteLength, ringBytes(16384));
+  assert.equal(sab.byteLength, HEADER_BYTES + 16384 * FIELDS * 8);
+  assert.equal(new RingReader(sab).capacity, 16384);
   assert.throws(() => createRing(1000), RangeError);
   assert.throws(() => createRing(1), RangeError);
   assert.throws(() => new RingReader(new SharedArrayBuffer(1024)), TypeError);
