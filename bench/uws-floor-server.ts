@@ -64,7 +64,26 @@ function connect(): Upstream {
   const up: Upstream = { socket: null as unknown as net.Socket, res: null, held: null };
   up.socket = net.connect({ port: upstreamPort, host: '127.0.0.1', onread: { buffer: READ_BUFFER, callback: onRead.bind(up) } });
   up.socket.setNoDelay(true);
+  up.socket.on('error', ignore);
+  up.socket.on('close', onClose.bind(up));
   return up;
+}
+
+function ignore(): void {}
+
+/** The upstream closed this connection: out of the pool, and a request waiting on it gets a 502. */
+function onClose(this: Upstream): void {
+  const at = idle.indexOf(this);
+  if (at >= 0) idle.splice(at, 1);
+  const res = this.res as (HttpResponse & { aborted?: boolean }) | null;
+  this.res = null;
+  if (res === null || res.aborted === true) return;
+  corkRes = res;
+  res.cork(corked502);
+}
+
+function corked502(): void {
+  corkRes.writeStatus('502 Bad Gateway').end();
 }
 
 function onAborted(this: HttpResponse & { aborted?: boolean }): void {
