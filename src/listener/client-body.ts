@@ -47,6 +47,11 @@ export class ClientBody extends Readable {
     }
   }
 
+  /** Flow-control state in one line, for the debug log when the client goes away mid-request. */
+  describe(): string {
+    return `client body received=${this.received} complete=${this.complete} uwsPaused=${this.paused} buffered=${this.readableLength} flowing=${this.readableFlowing}`;
+  }
+
   /** The whole body has arrived and was small enough to keep: a retry may send it again. */
   get replayable(): boolean {
     return this.complete && this.replay !== null;

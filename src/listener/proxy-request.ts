@@ -743,6 +743,14 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
 
   private onAborted(): void {
     if (this.finished) return;
+    const log = workerLog();
+    if (log.isLevelEnabled('debug')) {
+      log.debug({
+        method: this.method, path: this.path, upstreamStatus: this.upstreamStatus, bytesSent: this.bytesSent, responseLength: this.responseLength,
+        headPending: this.headPending, pendingChunk: this.pending?.length ?? 0, responseDone: this.responseDone, upstreamEnded: this.upstreamEnded,
+        body: this.body?.describe() ?? null, upstream: this.controller?.describe() ?? null,
+      }, 'client connection closed before the response ended');
+    }
     this.aborted = true;
     this.flag = FLAG_DC;
     this.controller?.abort(downstreamAborted());

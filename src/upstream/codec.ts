@@ -25,6 +25,8 @@ export interface UpstreamController {
   pause(): void;
   resume(): void;
   abort(reason: Error): void;
+  /** Flow-control state in one line, for the debug log when a client goes away mid-exchange. */
+  describe(): string;
 }
 
 export interface UpstreamHandler {

@@ -25,6 +25,7 @@ class UndiciExchange implements Dispatcher.DispatchHandler, UpstreamController {
 
   pause(): void { this.controller?.pause(); }
   resume(): void { this.controller?.resume(); }
+  describe(): string { return `undici exchange paused=${this.controller?.paused ?? 'n/a'}`; }
   abort(reason: Error): void {
     if (this.finished) return;
     this.finished = true;
@@ -123,7 +124,7 @@ class NoTlsPool implements UpstreamPool {
   readonly connectionCount = 0;
   constructor(address: string, port: number) { this.origin = `https://${address}:${port}`; }
   dispatch(_req: UpstreamRequest, handler: UpstreamHandler): void {
-    handler.onUpstreamStart({ signalsReadEnd: false, headersValidated: false, pause() {}, resume() {}, abort() {} });
+    handler.onUpstreamStart({ signalsReadEnd: false, headersValidated: false, pause() {}, resume() {}, abort() {}, describe: () => 'no TLS pool' });
     handler.onUpstreamError(upstreamConnectFailure('ISTIO_MUTUAL upstreams need the h1 codec (--upstream-codec h1)', false));
   }
   close(): Promise<void> { return Promise.resolve(); }

@@ -66,7 +66,8 @@ before(async () => {
     }
     res.end('ok');
   });
-  m = await startMeshlet(serviceEntryYaml('files', [{ port: up.port }]));
+  // debug: a client connection that closes mid-request is logged with its flow-control state
+  m = await startMeshlet(serviceEntryYaml('files', [{ port: up.port }]), { args: ['--log-level', 'debug'] });
 });
 
 after(async () => {
@@ -88,7 +89,16 @@ function body(totalBytes: number): Readable {
 // each test bounds its time: a stall fails the test instead of hanging the suite
 const LIMIT = { timeout: 60_000 };
 
-test('50 MB upload with Content-Length and chunked, 50 MB download: RSS grows < 64 MB', LIMIT, async () => {
+/** A failure carries meshlet's last log lines (a stalled stream is logged when uWS closes it). */
+async function withMeshletLog(fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n--- meshlet log (tail) ---\n${m.output().slice(-6000)}`, { cause: err });
+  }
+}
+
+test('50 MB upload with Content-Length and chunked, 50 MB download: RSS grows < 64 MB', LIMIT, () => withMeshletLog(async () => {
   const pid = m.proc.pid as number;
   const base = rssBytes(pid);
   const watch = watchRss(pid);
@@ -104,7 +114,7 @@ test('50 MB upload with Content-Length and chunked, 50 MB download: RSS grows < 
   }
   const growth = watch.stop() - base;
   assert.ok(growth < 64 * MB, `RSS grew ${(growth / MB).toFixed(1)} MB`);
-});
+}));
 
 test('a client that stops reading holds the upstream back; closing it aborts the upstream request', LIMIT, async () => {
   const pid = m.proc.pid as number;

@@ -125,6 +125,14 @@ export class Connection implements ResponseSink {
     if (ex.paused) this.pauseReading();
   }
 
+  /** Flow-control state, for Exchange.describe(). */
+  describe(): string {
+    const s = this.socket;
+    return `connection state=${this.state} paused=${this.paused} socketPaused=${s.isPaused()} held=${this.pendingBuf?.length ?? 0} ` +
+      `pendingEof=${this.pendingEof} headWritten=${this.headWritten} reqDone=${this.reqDone} bodyRemaining=${this.bodyRemaining} ` +
+      `waitingDrain=${this.waitingDrain} writableLength=${s.writableLength} needDrain=${s.writableNeedDrain} bytesWritten=${s.bytesWritten} bytesRead=${s.bytesRead}`;
+  }
+
   pauseReading(): void {
     if (this.paused) return;
     this.paused = true;

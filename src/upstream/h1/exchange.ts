@@ -48,6 +48,10 @@ export class Exchange implements UpstreamController {
     if (this.conn !== null) this.conn.resumeReading();
   }
 
+  describe(): string {
+    return `h1 exchange done=${this.done} paused=${this.paused} queued=${this.queued} ${this.conn === null ? 'no connection' : this.conn.describe()}`;
+  }
+
   abort(_reason: Error): void {
     if (this.done) return;
     this.done = true;
