@@ -35,13 +35,21 @@ export class ClientBody extends Readable {
         if (this.received <= REPLAY_LIMIT) this.replay.push(chunk);
         else this.replay = null;
       }
-      if (!this.push(chunk) && !isLast) {
+      // (after the response ended, res is gone: nothing to pause, the rest is read and dropped)
+      if (!this.push(chunk) && !isLast && this.live && !this.paused) {
         this.paused = true;
         this.res.pause();
       }
     }
     if (isLast) {
       this.complete = true;
+      // An ended stream never calls _read again: a pause from this same read (uWS delivers every
+      // chunk it has read, and a chunked body's end marker in a call of its own) must be lifted
+      // here, or the connection's next request is never read and uWS times the client out.
+      if (this.paused) {
+        this.paused = false;
+        if (this.live) this.res.resume();
+      }
       this.push(null);
       if (this.onComplete !== null) this.onComplete.bodyComplete();
     }

@@ -24,6 +24,15 @@ const bigState = { written: 0, finished: false, closed: Promise.resolve() as Pro
 before(async () => {
   up = await httpUpstream((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname === '/slow-upload') {
+      // reads the body only after a while: meshlet's upstream socket backs up, then the client's
+      req.pause();
+      let size = 0;
+      req.on('data', (d: Buffer) => { size += d.length; });
+      req.on('end', () => res.end(String(size)));
+      setTimeout(() => req.resume(), 300);
+      return;
+    }
     if (url.pathname === '/upload') {
       let size = 0;
       req.on('data', (d: Buffer) => { size += d.length; });
@@ -161,4 +170,43 @@ test('a client that reads in bursts with pauses gets a Content-Length body byte 
   assert.equal(body.length, RANDOM_BODY.length);
   assert.equal(createHash('sha256').update(body).digest('hex'), createHash('sha256').update(RANDOM_BODY).digest('hex'));
   assert.ok(pauses >= 8, `the client paused ${pauses} times`);
+});
+
+/** Reads from `socket` until `done(text so far)` says a whole response is there, or `ms` pass. */
+async function readResponse(socket: net.Socket, done: (text: string) => boolean, ms: number): Promise<string> {
+  let text = '';
+  return new Promise((resolve) => {
+    const timer = setTimeout(finish, ms);
+    function onData(d: Buffer): void {
+      text += d.toString('latin1');
+      if (done(text)) finish();
+    }
+    function finish(): void {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      resolve(text);
+    }
+    socket.on('data', onData);
+  });
+}
+
+test('a chunked upload that backs up (client paused) and ends in the same read leaves the connection reading: the next request is answered', LIMIT, async () => {
+  const socket = net.connect(m.port, '127.0.0.1');
+  await once(socket, 'connect');
+  const piece = Buffer.alloc(16 * 1024, 'y');
+  const parts: Buffer[] = [Buffer.from('PUT /slow-upload HTTP/1.1\r\nhost: files\r\ntransfer-encoding: chunked\r\n\r\n')];
+  const pieces = 256; // 4 MiB: more than the socket buffers, so the client side gets paused
+  for (let i = 0; i < pieces; i++) parts.push(Buffer.from('4000\r\n'), piece, Buffer.from('\r\n'));
+  parts.push(Buffer.from('0\r\n\r\n')); // the end marker right behind the last chunk: one read with it
+  socket.write(Buffer.concat(parts));
+  const expected = String(pieces * piece.length);
+  const first = await readResponse(socket, (t) => t.endsWith(`\r\n\r\n${expected}`), 20_000);
+  assert.match(first, /^HTTP\/1\.1 200/, 'the upload is answered');
+  assert.ok(first.endsWith(expected), `the upstream got the whole body: ${first.slice(-40)}`);
+  // the next request on the same keep-alive connection: uWS must be reading again (its idle
+  // timeout would close the connection after 10 s with this request unread)
+  socket.write('GET /ok HTTP/1.1\r\nhost: files\r\n\r\n');
+  const second = await readResponse(socket, (t) => t.endsWith('\r\n\r\nok'), 5_000);
+  socket.destroy();
+  assert.match(second, /^HTTP\/1\.1 200/, `the next request on the connection is answered (got ${JSON.stringify(second.slice(0, 60))})`);
 });

@@ -24,7 +24,10 @@ export function createToken(caDir: string, spiffeId: string, ttlMs: number, now 
   const dir = path.join(caDir, TOKENS_DIR);
   ensurePrivateDir(dir);
   prune(dir, now);
-  const token = randomBytes(32).toString('base64url');
+  // never a leading '-': `--ca-token TOKEN` would read it as an option (1 token in 64 otherwise)
+  let token: string;
+  do token = randomBytes(32).toString('base64url');
+  while (token.startsWith('-'));
   const record: TokenRecord = { spiffeId, expiresAt: now + ttlMs, createdAt: now };
   writeFileAtomic(fileOf(caDir, hashOf(token), false), JSON.stringify(record), 0o600);
   return { token, expiresAt: new Date(record.expiresAt) };
