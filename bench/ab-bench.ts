@@ -96,8 +96,9 @@ async function main(): Promise<void> {
   } finally {
     await stopAll();
   }
-  const body = `# meshlet A/B bench (same CPU, same time)\n\n${machineLines().join('\n')}\n${report([rootA, rootB], results, tool, durationS)}\n`;
-  process.stdout.write(`\n${report([rootA, rootB], results, tool, durationS)}\n`);
+  const table = report([rootA, rootB], results, tool, durationS);
+  const body = `# meshlet A/B bench (same CPU, same time)\n\n${machineLines().join('\n')}\n${table}\n`;
+  process.stdout.write(`\n${table}\n`);
   process.stdout.write(`\nbench: wrote ${path.relative(REPO_ROOT, writeReport(REPO_ROOT, startedAt, body, 'ab-bench'))}\n`);
   if (results.some((r) => r.a.errors + r.b.errors > 0)) process.exitCode = 1;
 }

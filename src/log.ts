@@ -19,6 +19,11 @@ export function configureWorkerLog(level: string): void {
   threadLevel = level;
 }
 
+/** Whether this thread logs debug lines, answered without loading pino (a worker that never logs does not hold it). */
+export function workerDebugEnabled(): boolean {
+  return threadLevel === 'debug' || threadLevel === 'trace';
+}
+
 /** This thread's logger for rare events (created on first use; never on the request path's happy side). */
 export function workerLog(): Logger {
   threadLogger ??= createLogger(threadLevel, 'meshlet-worker');

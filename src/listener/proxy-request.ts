@@ -31,7 +31,7 @@ import type { Endpoint } from '../upstream/endpoint.js';
 import type { HttpRequest, HttpResponse } from '../uws.js';
 import { noteBodyBytes } from './body-memory.js';
 import { remoteAddressText } from './remote-address.js';
-import { workerLog } from '../log.js';
+import { workerDebugEnabled, workerLog } from '../log.js';
 import type { AccessLog } from './access-log.js';
 import { ClientBody } from './client-body.js';
 import type { Generation } from './generation.js';
@@ -629,14 +629,12 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
       // the whole (small) body in one chunk: uWS keeps what the client cannot take yet, so no
       // offset bookkeeping and no [ok, done] pair
       res.end(chunk);
-      this.responseDone = true;
-      if (this.upstreamEnded) this.finish();
+      this.bodyWritten();
     } else if (this.responseLength >= 0) {
       const base = res.getWriteOffset();
       const [ok, done] = res.tryEnd(chunk, this.responseLength);
       if (done) {
-        this.responseDone = true;
-        if (this.upstreamEnded) this.finish();
+        this.bodyWritten();
       } else if (!ok) {
         this.pending = Buffer.from(chunk); // the codec may reuse chunk's memory after this call
         this.pendingBase = base;
@@ -645,6 +643,12 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
     } else if (!res.write(chunk)) {
       this.waitWritable();
     }
+  }
+
+  /** Every body byte is with uWS: the request finishes now, or when the upstream's end arrives. */
+  private bodyWritten(): void {
+    this.responseDone = true;
+    if (this.upstreamEnded) this.finish();
   }
 
   private waitWritable(): void {
@@ -662,8 +666,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
       const [ok, done] = this.res.tryEnd(pending.subarray(offset - this.pendingBase), this.responseLength);
       if (done) {
         this.pending = null;
-        this.responseDone = true;
-        if (this.upstreamEnded) this.finish();
+        this.bodyWritten();
         return true;
       }
       if (!ok) return false;
@@ -743,9 +746,8 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
 
   private onAborted(): void {
     if (this.finished) return;
-    const log = workerLog();
-    if (log.isLevelEnabled('debug')) {
-      log.debug({
+    if (workerDebugEnabled()) {
+      workerLog().debug({
         method: this.method, path: this.path, upstreamStatus: this.upstreamStatus, bytesSent: this.bytesSent, responseLength: this.responseLength,
         headPending: this.headPending, pendingChunk: this.pending?.length ?? 0, responseDone: this.responseDone, upstreamEnded: this.upstreamEnded,
         body: this.body?.describe() ?? null, upstream: this.controller?.describe() ?? null,

@@ -11,19 +11,29 @@ export async function rawRequest(port: number, text: string | Buffer, deadlineMs
   const socket = net.connect(port, '127.0.0.1');
   await once(socket, 'connect');
   socket.write(text);
-  let out = '';
-  let timer: NodeJS.Timeout | undefined;
-  await new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, deadlineMs);
-    socket.on('data', (d: Buffer) => {
-      out += d.toString('latin1');
-      if (complete(out)) resolve();
-    });
-    socket.once('close', () => resolve());
-    socket.once('error', () => resolve());
-  });
-  clearTimeout(timer);
+  const out = await readResponse(socket, deadlineMs);
   socket.destroy();
+  return out;
+}
+
+/**
+ * What comes back on an open `socket` until the server closes, one response is complete
+ * (Content-Length reached) or `deadlineMs` passes with it incomplete; the socket stays open, so a
+ * next request can follow on the same connection.
+ */
+export async function readResponse(socket: net.Socket, deadlineMs: number): Promise<string> {
+  let out = '';
+  let settle: () => void = () => {};
+  const onData = (d: Buffer): void => {
+    out += d.toString('latin1');
+    if (complete(out)) settle();
+  };
+  const ended = (): void => settle();
+  const timer = setTimeout(ended, deadlineMs);
+  socket.on('data', onData).on('close', ended).on('error', ended);
+  await new Promise<void>((resolve) => { settle = resolve; });
+  clearTimeout(timer);
+  socket.off('data', onData).off('close', ended).off('error', ended);
   return out;
 }
 

@@ -10,6 +10,7 @@ import { after, before, test } from 'node:test';
 import { request } from 'undici';
 import { serviceEntryYaml, startMeshlet, type Meshlet } from '../helpers/meshlet.js';
 import { rssBytes, watchRss } from '../helpers/proc.js';
+import { readResponse } from '../helpers/raw.js';
 import { httpUpstream, type Upstream } from '../helpers/upstream.js';
 
 const MB = 1024 * 1024;
@@ -172,24 +173,6 @@ test('a client that reads in bursts with pauses gets a Content-Length body byte 
   assert.ok(pauses >= 8, `the client paused ${pauses} times`);
 });
 
-/** Reads from `socket` until `done(text so far)` says a whole response is there, or `ms` pass. */
-async function readResponse(socket: net.Socket, done: (text: string) => boolean, ms: number): Promise<string> {
-  let text = '';
-  return new Promise((resolve) => {
-    const timer = setTimeout(finish, ms);
-    function onData(d: Buffer): void {
-      text += d.toString('latin1');
-      if (done(text)) finish();
-    }
-    function finish(): void {
-      clearTimeout(timer);
-      socket.off('data', onData);
-      resolve(text);
-    }
-    socket.on('data', onData);
-  });
-}
-
 test('a chunked upload that backs up (client paused) and ends in the same read leaves the connection reading: the next request is answered', LIMIT, async () => {
   const socket = net.connect(m.port, '127.0.0.1');
   await once(socket, 'connect');
@@ -200,13 +183,13 @@ test('a chunked upload that backs up (client paused) and ends in the same read l
   parts.push(Buffer.from('0\r\n\r\n')); // the end marker right behind the last chunk: one read with it
   socket.write(Buffer.concat(parts));
   const expected = String(pieces * piece.length);
-  const first = await readResponse(socket, (t) => t.endsWith(`\r\n\r\n${expected}`), 20_000);
+  const first = await readResponse(socket, 20_000);
   assert.match(first, /^HTTP\/1\.1 200/, 'the upload is answered');
   assert.ok(first.endsWith(expected), `the upstream got the whole body: ${first.slice(-40)}`);
   // the next request on the same keep-alive connection: uWS must be reading again (its idle
   // timeout would close the connection after 10 s with this request unread)
   socket.write('GET /ok HTTP/1.1\r\nhost: files\r\n\r\n');
-  const second = await readResponse(socket, (t) => t.endsWith('\r\n\r\nok'), 5_000);
+  const second = await readResponse(socket, 5_000);
   socket.destroy();
   assert.match(second, /^HTTP\/1\.1 200/, `the next request on the connection is answered (got ${JSON.stringify(second.slice(0, 60))})`);
 });
