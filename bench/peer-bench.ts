@@ -1,6 +1,7 @@
 // `npm run bench:peers`: direct vs meshlet (1 worker, all workers) vs nginx vs HAProxy vs node's
-// http-proxy vs the uWS + raw socket floor (what this runtime allows at all) against one upstream: max throughput (wrk, else autocannon) and open-loop latency at
-// fixed rates (bench/openloop), each the median of BENCH_RUNS runs; a Markdown report. Not a test.
+// http-proxy vs the uWS + raw socket floor (what this runtime allows at all) against one upstream:
+// max throughput (wrk, else autocannon) and open-loop latency at fixed rates (bench/openloop),
+// each the median of BENCH_RUNS runs; a Markdown report. Not a test.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
