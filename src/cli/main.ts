@@ -11,6 +11,7 @@ import { IDENTITY_ARG_OPTIONS, type IdentityArgs } from '../tls/identity/from-ar
 const USAGE = `usage:
   meshlet run -c FILE.yaml [-c MORE.yaml] [--workers N] [--admin HOST:PORT] [--log-level L]
               [--drain-timeout 5s] [--control-socket PATH] [--watch]
+              [--accept-http10] [--downstream-idle-timeout 60s] [--request-headers-timeout 10s]
               [--access-log PATH|stdout] [--access-log-sample 0..1] [--upstream-codec h1|undici] [--disable-stats]
               [--retry-budget-ratio 0.2] [--retry-budget-min-per-second 10]
               [--trace-otlp URL | --trace-zipkin URL] [--trace-sampling PERCENT] [--trace-service-name NAME]
@@ -85,6 +86,9 @@ function parseRun(args: string[]): RunOptions {
       'log-level': { type: 'string' },
       'drain-timeout': { type: 'string' },
       'upstream-idle-timeout': { type: 'string' },
+      'accept-http10': { type: 'boolean' },
+      'downstream-idle-timeout': { type: 'string' },
+      'request-headers-timeout': { type: 'string' },
       'control-socket': { type: 'string' },
       watch: { type: 'boolean' },
       'access-log': { type: 'string' },
@@ -125,6 +129,21 @@ function parseRun(args: string[]): RunOptions {
     drainTimeoutMs: values['drain-timeout'] === undefined ? DEFAULT_RUN_OPTIONS.drainTimeoutMs : parseDurationMs(values['drain-timeout'], '--drain-timeout'),
     upstreamIdleTimeoutMs: values['upstream-idle-timeout'] === undefined ? DEFAULT_RUN_OPTIONS.upstreamIdleTimeoutMs : parseDurationMs(values['upstream-idle-timeout'], '--upstream-idle-timeout'),
     tracing: parseTracing(values),
+    h1: parseH1(values),
+  };
+}
+
+/** The HTTP/1.1 listener's settings; HTTP/1.0 is also accepted with Istio's ISTIO_META_HTTP10=1. */
+function parseH1(values: Record<string, string | boolean | string[] | undefined>): RunOptions['h1'] {
+  const d = DEFAULT_RUN_OPTIONS.h1;
+  const seconds = (flag: string, fallback: number): number => {
+    const v = values[flag] as string | undefined;
+    return v === undefined ? fallback : Math.max(1, Math.ceil(parseDurationMs(v, `--${flag}`) / 1000));
+  };
+  return {
+    acceptHttp10: values['accept-http10'] === true || process.env.ISTIO_META_HTTP10 === '1',
+    idleTimeoutS: seconds('downstream-idle-timeout', d.idleTimeoutS),
+    requestTimeoutS: seconds('request-headers-timeout', d.requestTimeoutS),
   };
 }
 

@@ -56,6 +56,7 @@ export const DEFAULT_RUN_OPTIONS: Omit<RunOptions, 'configFiles'> = {
   retryBudgetMinPerSecond: 10,
   tracing: null,
   identityArgs: null,
+  h1: { acceptHttp10: false, idleTimeoutS: 60, requestTimeoutS: 10 },
 };
 
 export function defaultControlSocket(adminPort: number): string {

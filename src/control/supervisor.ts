@@ -48,7 +48,7 @@ function dataPlaneSettings(o: DataPlaneSettings): DataPlaneSettings {
     codec: o.codec, connectionsPerEndpoint: o.connectionsPerEndpoint, upstreamIdleTimeoutMs: o.upstreamIdleTimeoutMs,
     connectTimeoutMs: o.connectTimeoutMs, logLevel: o.logLevel, accessLog: o.accessLog, accessLogSample: o.accessLogSample,
     stats: o.stats, retryBudgetRatio: o.retryBudgetRatio, retryBudgetMinPerSecond: o.retryBudgetMinPerSecond,
-    tracing: o.tracing,
+    tracing: o.tracing, h1: o.h1,
   };
 }
 
@@ -246,8 +246,8 @@ export class Supervisor {
   }
 
   /**
-   * Restart drill: make one worker crash (it throws, as a bug would). Worker.terminate() is not
-   * used: a thread stopped with uWS sockets open aborts the whole process.
+   * Restart drill: make one worker crash (it throws, as a bug would) and go through its own crash
+   * path, which closes its listeners and connections before the thread exits.
    */
   crash(slotId: number): boolean {
     const worker = this.slots[slotId]?.worker;

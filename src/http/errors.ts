@@ -95,3 +95,36 @@ export function rbacDenied(policy: string): ProxyError {
 export function unknownPeer(): ProxyError {
   return new ProxyError('UNKNOWN_PEER', 400, 'DPE', 'downstream', false, 'connection did not come through the TLS front');
 }
+
+// Requests meshlet's HTTP/1.1 listener refuses while reading them (flag DPE, as Envoy's codec
+// errors): each reply closes the connection, since what follows on it cannot be framed safely.
+
+/** A request head over the size or header-count limit: 431 (Envoy's default limits). */
+export function headersTooLarge(detail: string): ProxyError {
+  return new ProxyError('HEADERS_TOO_LARGE', 431, 'DPE', 'downstream', false, detail);
+}
+
+/** A request version other than HTTP/1.1 or 1.0: 505. */
+export function versionNotSupported(version: string): ProxyError {
+  return new ProxyError('VERSION_NOT_SUPPORTED', 505, 'DPE', 'downstream', false, `${version} is not supported`);
+}
+
+/** HTTP/1.0 while it is not accepted: 426, as Envoy answers under Istio's default. */
+export function upgradeRequired(): ProxyError {
+  return new ProxyError('UPGRADE_REQUIRED', 426, 'DPE', 'downstream', false, 'HTTP/1.0 is not accepted (use HTTP/1.1)');
+}
+
+/** A transfer coding or method meshlet cannot forward: 501 (RFC 9112 §6.1). */
+export function notImplemented(detail: string): ProxyError {
+  return new ProxyError('NOT_IMPLEMENTED', 501, 'DPE', 'downstream', false, detail);
+}
+
+/** An Expect other than 100-continue: 417 (RFC 9110 §10.1.1). */
+export function expectationFailed(detail: string): ProxyError {
+  return new ProxyError('EXPECTATION_FAILED', 417, 'DPE', 'downstream', false, detail);
+}
+
+/** The request head (or its body) stopped arriving: 408. */
+export function requestTimeout(detail: string): ProxyError {
+  return new ProxyError('REQUEST_TIMEOUT', 408, 'DPE', 'downstream', false, detail);
+}

@@ -1,5 +1,5 @@
 // Header rules for forwarding: hop-by-hop removal, x-forwarded-*, x-request-id, and the
-// CR/LF/NUL check that uWS does not do for values meshlet writes out.
+// CR/LF/NUL check for values meshlet writes out.
 import { lowerHeaderName } from './header-names.js';
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1 plus the legacy ones proxies strip). Lowercase. */
@@ -8,7 +8,7 @@ const HOP_BY_HOP = new Set([
   'te', 'trailer', 'transfer-encoding', 'upgrade',
 ]);
 
-/** Headers meshlet frames itself on the way back out through uWS (it writes its own Date, Content-Length). */
+/** Headers meshlet frames itself on the way back out (the listener writes its own Date, Content-Length). */
 const RESPONSE_FRAMING = new Set(['content-length', 'date']);
 
 const FORBIDDEN_VALUE = /[\r\n\0]/;

@@ -1,18 +1,22 @@
-// The one place that writes synthetic replies (errors, redirects, direct responses): a short
-// text body and `x-meshlet-flags` carrying the Envoy-style response flag.
-import type { HttpResponse } from '../uws.js';
+// The one place that shapes synthetic replies (errors, redirects, direct responses): a short
+// text body and `x-meshlet-flags` carrying the Envoy-style response flag. The downstream adapter
+// frames and writes them (ResponseSink.reply).
 import type { ProxyError } from './errors.js';
 import { statusLine } from './status-lines.js';
 
 export const FLAGS_HEADER = 'x-meshlet-flags';
 
-/** Must run inside res.cork (or synchronously inside the uWS request handler). */
-export function writeError(res: HttpResponse, err: ProxyError, requestId: string, closeConnection: boolean): void {
-  res.writeStatus(statusLine(err.status));
-  res.writeHeader(FLAGS_HEADER, err.flag);
-  res.writeHeader('content-type', 'text/plain; charset=utf-8');
-  if (requestId !== '') res.writeHeader('x-request-id', requestId);
-  res.end(bodyFor(err), closeConnection);
+export interface Reply {
+  /** flat [lowercase name, value, ...], no framing headers */
+  headers: string[];
+  /** the body's bytes, one char per byte (latin1) */
+  body: string;
+}
+
+export function errorReply(err: ProxyError, requestId: string): Reply {
+  const headers = [FLAGS_HEADER, err.flag, 'content-type', 'text/plain; charset=utf-8'];
+  if (requestId !== '') headers.push('x-request-id', requestId);
+  return { headers, body: bodyFor(err) };
 }
 
 function bodyFor(err: ProxyError): string {
@@ -25,7 +29,7 @@ function bodyFor(err: ProxyError): string {
     case 'UT': return `upstream request timeout (UT)\n`;
     case 'UO': return `upstream connection pool overflow (UO): ${err.message}\n`;
     case 'UPE': return `bad upstream response (UPE): ${err.message}\n`;
-    case 'DPE': return `bad request: ${err.message}\n`;
+    case 'DPE': return err.status === 400 ? `bad request: ${err.message}\n` : `${statusLine(err.status).slice(4).toLowerCase()}: ${err.message}\n`;
     case 'IE': return 'internal error\n';
     case 'FI': return 'fault filter abort\n';
     case 'RBAC': return 'RBAC: access denied';
@@ -33,16 +37,18 @@ function bodyFor(err: ProxyError): string {
   }
 }
 
-export function writeRedirect(res: HttpResponse, code: number, location: string, requestId: string): void {
-  res.writeStatus(statusLine(code));
-  res.writeHeader('location', location);
-  res.writeHeader('x-request-id', requestId);
-  res.end();
+export function redirectReply(location: string, requestId: string): Reply {
+  return { headers: ['location', location, 'x-request-id', requestId], body: '' };
 }
 
-export function writeDirect(res: HttpResponse, status: number, body: string, requestId: string): void {
-  res.writeStatus(statusLine(status));
-  res.writeHeader('content-type', 'text/plain; charset=utf-8');
-  res.writeHeader('x-request-id', requestId);
-  res.end(body);
+export function directReply(body: string, requestId: string): Reply {
+  return { headers: ['content-type', 'text/plain; charset=utf-8', 'x-request-id', requestId], body: utf8AsLatin1(body) };
+}
+
+/** Replies are written as latin1 (one char, one byte): a UTF-8 body from the config is turned into its bytes first. */
+function utf8AsLatin1(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    if (s.charCodeAt(i) > 0x7f) return Buffer.from(s, 'utf8').toString('latin1');
+  }
+  return s;
 }

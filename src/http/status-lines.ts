@@ -1,4 +1,4 @@
-// "200 OK"-style status lines for uWS writeStatus, built once for every code node knows.
+// "200 OK"-style status lines for response heads, built once for every code node knows.
 import { STATUS_CODES } from 'node:http';
 
 const lines: string[] = [];

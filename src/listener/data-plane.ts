@@ -11,7 +11,7 @@ import { PeerLookup } from '../tls/peer-lookup.js';
 import type { WorkloadIdentity } from '../tls/identity/source.js';
 import { Generation } from './generation.js';
 import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js';
-import { UwsListener } from './uws-listener.js';
+import { H1Listener } from '../downstream/h1/listener.js';
 import { ListenerRuntime, WorkerState } from './worker-state.js';
 
 const GAUGES_EVERY_MS = 1000;
@@ -56,7 +56,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     state.tracer = new Tracer(options.tracing, (err, dropped, suppressed) => workerLog().warn(
       { collector, err: err.message, dropped, failuresNotLogged: suppressed }, 'trace export failed; spans dropped'));
   }
-  const listeners = options.snapshot.listeners.map((spec, i) => new UwsListener(new ListenerRuntime(spec, state, i, peers, options.frontedPorts[i] ?? 0)));
+  const listeners = options.snapshot.listeners.map((spec, i) => new H1Listener(new ListenerRuntime(spec, state, i, peers, options.frontedPorts[i] ?? 0), options.h1));
   try {
     await Promise.all(listeners.map((l) => l.listen()));
   } catch (err) {
@@ -65,9 +65,8 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     return;
   }
 
-  // A worker thread that exits with uWS sockets open aborts the whole process (libuv asserts on
-  // open handles), so a crash closes every listener and connection first, then exits the thread;
-  // the supervisor respawns it while the other workers keep serving.
+  // A crash closes every listener and connection first (clients see a close, not a hang), then
+  // exits the thread; the supervisor respawns it while the other workers keep serving.
   const crash = (err: unknown): void => {
     send({ type: 'crashed', workerId: options.workerId, message: err instanceof Error ? err.stack ?? err.message : String(err) });
     for (const l of listeners) l.close();

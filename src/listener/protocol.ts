@@ -3,6 +3,7 @@ import type { Snapshot } from '../config/snapshot.js';
 import type { TracingSettings } from '../tracing/settings.js';
 import type { WorkloadIdentity } from '../tls/identity/source.js';
 import type { CodecName } from '../upstream/codecs.js';
+import type { H1Settings } from '../downstream/h1/connection.js';
 
 /** How every data-plane worker runs: set once from the command line, the same for all workers. */
 export interface DataPlaneSettings {
@@ -23,6 +24,8 @@ export interface DataPlaneSettings {
   retryBudgetMinPerSecond: number;
   /** --trace-otlp / --trace-zipkin …; null: tracing off (trace headers pass through untouched) */
   tracing: TracingSettings | null;
+  /** the HTTP/1.1 listener: HTTP/1.0, idle and request time-outs */
+  h1: H1Settings;
 }
 
 export interface WorkerOptions extends DataPlaneSettings {

@@ -1,7 +1,7 @@
-// One proxied request, from the uWS callback to the last byte: it is the request view for
-// routing, the upstream handler for the codec, and the only object that touches `res`.
-// Order: copy out of uWS → validate → route → pick destination → pick endpoint → dispatch;
-// every failure on the way becomes a typed ProxyError written by respond.ts, exactly once.
+// One proxied request, from its parsed head to the last byte: it is the request view for
+// routing, the upstream handler for the codec, and the only object that writes to its sink.
+// Order: head → route → pick destination → pick endpoint → dispatch; every failure on the way
+// becomes a typed ProxyError shaped by respond.ts, written exactly once.
 import type { HeaderOpsSpec } from '../config/snapshot.js';
 import {
   badRequest, downstreamAborted, faultAbort, internalError, noCluster, noHealthyUpstream, noRoute, retriesExhausted,
@@ -14,10 +14,9 @@ import { backoffMs } from '../filters/retry/retry-policy.js';
 import { applyHeaderOps } from '../http/header-ops.js';
 import { newRequestId } from '../http/request-id.js';
 import {
-  BAD_HEADER_VALUE, connectionListed, copyResponseHeaders, findHeader, getHeader, hasForbiddenChar, isDecimalLength, isHopByHop,
+  BAD_HEADER_VALUE, connectionListed, copyResponseHeaders, findHeader, getHeader, isHopByHop,
 } from '../http/headers.js';
-import { writeDirect, writeError, writeRedirect } from '../http/respond.js';
-import { statusLine } from '../http/status-lines.js';
+import { directReply, errorReply, redirectReply } from '../http/respond.js';
 import { FLAG_DC, FLAG_DI, FLAG_NONE, FLAG_UR, flagCode, flagName } from '../stats/flags.js';
 import { DIRECTION_INBOUND, DIRECTION_OUTBOUND } from '../stats/ring.js';
 import type { Span } from '../tracing/span.js';
@@ -28,47 +27,27 @@ import type { ClusterRuntime } from '../upstream/cluster.js';
 import { OVERFLOW, QUEUED, type Admission, type AdmissionWaiter } from '../upstream/shared/admission.js';
 import { requestHashKey } from './hash-key.js';
 import type { Endpoint } from '../upstream/endpoint.js';
-import type { HttpRequest, HttpResponse } from '../uws.js';
+import type { ExchangeHandler, ResponseSink } from '../downstream/exchange.js';
+import type { RequestHead } from '../downstream/h1/request-head.js';
 import { noteBodyBytes } from './body-memory.js';
-import { remoteAddressText } from './remote-address.js';
 import { workerDebugEnabled, workerLog } from '../log.js';
 import type { AccessLog } from './access-log.js';
-import { ClientBody } from './client-body.js';
+import type { ClientBody } from './client-body.js';
 import type { Generation } from './generation.js';
 import type { ListenerRuntime } from './worker-state.js';
 
-const NO_BODY = 0;
-const LENGTH_BODY = 1;
-const CHUNKED_BODY = 2;
-
-
-// Scratch state for the synchronous copy-out and corked writes; safe because uWS callbacks and
-// cork callbacks never interleave within one thread.
-let copyTarget: string[] = [];
-function copyHeader(name: string, value: string): void {
-  copyTarget.push(name, value);
-}
-let corkTarget: ProxyRequest | null = null;
-let corkChunk: Buffer | null = null;
-
 // Response heads wait for the body's first bytes (or the end) so that head and body leave in one
-// corked write: one send() instead of two. Heads still pending when the current upstream read
-// has been fully processed are flushed by one microtask for all of them.
+// write: one send() instead of two. Heads still pending when the current upstream read has been
+// fully processed are flushed by one microtask for all of them (codecs without read-end signals).
 const pendingHeads: ProxyRequest[] = [];
 let headFlushScheduled = false;
 function flushPendingHeads(): void {
   headFlushScheduled = false;
-  for (let i = 0; i < pendingHeads.length; i++) {
-    const ctx = pendingHeads[i] as ProxyRequest;
-    if (ctx.headPending) {
-      corkTarget = ctx;
-      ctx.res.cork(corkedWriteHead);
-    }
-  }
+  for (let i = 0; i < pendingHeads.length; i++) (pendingHeads[i] as ProxyRequest).onUpstreamReadEnd();
   pendingHeads.length = 0;
 }
 
-export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWaiter {
+export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWaiter, ExchangeHandler {
   // RequestView
   method = '';
   path = '';
@@ -78,11 +57,14 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
   headers: string[] = [];
   listenerPort: number;
 
-  readonly res: HttpResponse;
+  readonly sink: ResponseSink;
   readonly listener: ListenerRuntime;
   readonly gen: Generation;
-  readonly onAbortedBound: () => void;
   requestId = '';
+  /** 11 or 10 (the client's HTTP version) */
+  private version = 11;
+  /** the request target had a '?' (kept when forwarding, also with an empty query) */
+  private hasQuery = false;
   /** the mTLS peer's SPIFFE id when the connection came through the TLS front; null otherwise */
   peerPrincipal: string | null = null;
   /** this hop's span when tracing is on and the request is sampled (src/tracing/) */
@@ -90,7 +72,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
   /** x-forwarded-client-cert for the local app ('' unless mTLS) */
   private peerXfcc = '';
   private remote = '';
-  private bodyKind = NO_BODY;
+  /** the client's Content-Length when it sent one, -1 otherwise (chunked or no body) */
   private contentLength = -1;
   private body: ClientBody | null = null;
 
@@ -130,11 +112,9 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
   private upstreamStatus = 0;
   private bodyless = false;
   private responseLength = -1;
-  private responseDone = false;
   private upstreamEnded = false;
-  private pending: Buffer | null = null;
-  private pendingBase = 0;
-  private writableHooked = false;
+  /** the client could not take the last chunk: the upstream is paused until it drains */
+  private waitingWritable = false;
   bytesSent = 0;
 
   // stats record fields
@@ -145,81 +125,47 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
   private flag = FLAG_NONE;
   private clusterId = -1;
 
-  constructor(res: HttpResponse, listener: ListenerRuntime) {
-    this.res = res;
+  constructor(sink: ResponseSink, listener: ListenerRuntime) {
+    this.sink = sink;
     this.listener = listener;
     this.listenerPort = listener.spec.port;
     this.gen = listener.state.gen;
-    this.onAbortedBound = () => this.onAborted();
   }
 
-  /** Runs synchronously inside the uWS handler: everything is read out of `req` here. */
-  start(req: HttpRequest): void {
-    this.res.onAborted(this.onAbortedBound);
+  /** The downstream adapter parsed (and validated) the head: the request path starts here. */
+  start(head: RequestHead, body: ClientBody | null): void {
     const state = this.listener.state;
     state.inflight++;
     state.lastStart = this.t0;
-    this.method = req.getCaseSensitiveMethod();
-    this.path = req.getUrl();
-    this.query = req.getQuery() ?? ''; // uWS returns undefined (not '') when there is no query
-    copyTarget = this.headers;
-    req.forEach(copyHeader);
+    this.method = head.method;
+    this.path = head.path;
+    this.query = head.query;
+    this.hasQuery = head.hasQuery;
+    this.headers = head.headers;
+    this.authority = head.authority;
+    this.version = head.version;
+    this.body = body;
+    if (body !== null && head.contentLength > 0) this.contentLength = head.contentLength;
 
     const peers = this.listener.peers;
     if (peers === null) {
-      this.remote = remoteAddressText(this.res);
+      this.remote = this.sink.remoteAddress;
     } else {
-      // behind the TLS front: the PROXY v2 source address names the peer (cached per connection)
-      const peer = peers.resolve(this.res.getProxiedRemoteAddress());
+      // behind the TLS front: the PROXY v2 source address names the peer (cached per slot)
+      const peer = peers.resolve(this.sink.proxiedAddress);
       if (peer === null) return this.fail(unknownPeer());
       this.remote = peer.clientIp;
       this.peerPrincipal = peer.principal === '' ? null : peer.principal;
       this.peerXfcc = peer.xfcc;
     }
 
-    const err = this.readFraming();
-    if (err !== null) return this.fail(err);
+    if (this.authority === '') return this.fail(badRequest('missing Host header'));
+    const id = findHeader(this.headers, 'x-request-id');
+    this.requestId = id < 0 ? newRequestId() : this.headers[id] as string;
     // tracing: continue or start the trace; the outgoing trace headers are rewritten in place
     const tracer = this.listener.state.tracer;
     if (tracer !== null) this.span = tracer.start(this);
-    if (this.bodyKind !== NO_BODY) {
-      const body = new ClientBody(this.res);
-      this.body = body;
-      this.res.onData((ab, isLast) => body.accept(ab, isLast));
-    }
     this.route_();
-  }
-
-  /** Validates header values and works out how the request body is framed. */
-  private readFraming(): ProxyError | null {
-    const h = this.headers;
-    let te = -1;
-    let cl = -1;
-    for (let i = 0; i < h.length; i += 2) {
-      const name = h[i] as string;
-      const value = h[i + 1] as string;
-      if (hasForbiddenChar(value)) return badRequest(`header ${name} has a CR, LF or NUL character`);
-      if (name === 'host') this.authority = value;
-      else if (name === 'x-request-id') this.requestId = value;
-      else if (name === 'transfer-encoding') te = i + 1;
-      else if (name === 'content-length') {
-        if (cl >= 0 && h[cl] !== value) return badRequest('conflicting Content-Length headers');
-        cl = i + 1;
-      }
-    }
-    if (te >= 0) {
-      if (cl >= 0) return badRequest('both Transfer-Encoding and Content-Length');
-      if ((h[te] as string).toLowerCase() !== 'chunked') return badRequest(`unsupported Transfer-Encoding "${h[te]}"`);
-      this.bodyKind = CHUNKED_BODY;
-    } else if (cl >= 0) {
-      const v = h[cl] as string;
-      if (!isDecimalLength(v)) return badRequest(`invalid Content-Length "${v}"`);
-      this.contentLength = Number(v);
-      if (this.contentLength > 0) this.bodyKind = LENGTH_BODY;
-    }
-    if (this.authority === '') return badRequest('missing Host header');
-    if (this.requestId === '') this.requestId = newRequestId();
-    return null;
   }
 
   /** Route → destination → endpoint → dispatch. */
@@ -251,8 +197,10 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
     if (spec.redirect !== null) return this.redirect();
     if (spec.directResponse !== null) {
       this.status = spec.directResponse.status;
-      writeDirect(this.res, spec.directResponse.status, spec.directResponse.body, this.requestId);
-      return this.finish();
+      const reply = directReply(spec.directResponse.body, this.requestId);
+      this.finish();
+      this.sink.reply(spec.directResponse.status, reply.headers, reply.body, this.bodyUnread());
+      return;
     }
     const dest = route.pickDestination();
     const cluster = dest.cluster;
@@ -349,8 +297,9 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
     const path = r.uri ?? this.path;
     const location = `${r.scheme ?? this.scheme}://${authority}${path}${this.query === '' ? '' : `?${this.query}`}`;
     this.status = r.code;
-    writeRedirect(this.res, r.code, location, this.requestId);
+    const reply = redirectReply(location, this.requestId);
     this.finish();
+    this.sink.reply(r.code, reply.headers, reply.body, this.bodyUnread());
   }
 
   private forward(ep: Endpoint | null, clusterName: string): void {
@@ -368,14 +317,14 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
         if (path === '') path = '/';
       }
     }
-    if (this.query !== '') path = `${path}?${this.query}`;
+    if (this.hasQuery) path = `${path}?${this.query}`;
     this.tUpstream = performance.now();
     const upstreamRequest: UpstreamRequest = {
       method: this.method,
       path,
       headers: upstreamHeaders,
       body: this.body,
-      contentLength: this.bodyKind === LENGTH_BODY ? this.contentLength : -1,
+      contentLength: this.contentLength,
     };
     this.upstreamRequest = upstreamRequest;
     if (route !== null && route.mirrors !== null) this.mirror(route);
@@ -593,116 +542,47 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
   /** The read that carried the head had no body bytes for it (or not all of them): the head leaves now. */
   onUpstreamReadEnd(): void {
     if (!this.headPending || this.aborted || this.finished) return;
-    corkTarget = this;
-    this.res.cork(corkedWriteHead);
+    this.writeHead();
+    this.sink.flush();
   }
 
-  /** In cork: status and headers, once; called before the first body write or the end. */
-  writeHead(): void {
+  /** Status and headers to the sink, once; before the first body bytes or the end (the sink sends them together). */
+  private writeHead(): void {
     if (!this.headPending) return;
     this.headPending = false;
-    const res = this.res;
     this.status = this.upstreamStatus;
-    res.writeStatus(statusLine(this.upstreamStatus));
-    const h = this.responseHeaders as string[];
-    for (let i = 0; i < h.length; i += 2) res.writeHeader(h[i] as string, h[i + 1] as string);
-    // shutting down: keep-alive clients are told to reconnect (to a peer that is not leaving)
-    if (this.listener.state.draining) res.writeHeader('connection', 'close');
+    this.sink.head(this.upstreamStatus, this.responseHeaders as string[], this.responseLength, this.bodyless);
     this.headersSent = true;
   }
 
   onUpstreamData(chunk: Buffer): void {
     if (this.aborted || this.finished || this.bodyless) return;
-    corkTarget = this;
-    corkChunk = chunk;
-    this.res.cork(corkedWriteChunk);
-  }
-
-  /** In cork: one body chunk, with Content-Length framing when the upstream gave a length. */
-  writeChunk(chunk: Buffer): void {
-    const res = this.res;
     this.writeHead();
-    const whole = this.bytesSent === 0 && chunk.length === this.responseLength && chunk.length <= WHOLE_BODY_MAX;
     this.bytesSent += chunk.length;
     noteBodyBytes(chunk.length);
-    if (whole) {
-      // the whole (small) body in one chunk: uWS keeps what the client cannot take yet, so no
-      // offset bookkeeping and no [ok, done] pair
-      res.end(chunk);
-      this.bodyWritten();
-    } else if (this.responseLength >= 0) {
-      const base = res.getWriteOffset();
-      const [ok, done] = res.tryEnd(chunk, this.responseLength);
-      if (done) {
-        this.bodyWritten();
-      } else if (!ok) {
-        this.pending = Buffer.from(chunk); // the codec may reuse chunk's memory after this call
-        this.pendingBase = base;
-        this.waitWritable();
-      }
-    } else if (!res.write(chunk)) {
-      this.waitWritable();
+    if (!this.sink.data(chunk)) {
+      // the client is slow: the upstream waits until it has taken what it was given
+      this.waitingWritable = true;
+      (this.controller as UpstreamController).pause();
     }
   }
 
-  /** Every body byte is with uWS: the request finishes now, or when the upstream's end arrives. */
-  private bodyWritten(): void {
-    this.responseDone = true;
-    if (this.upstreamEnded) this.finish();
-  }
-
-  private waitWritable(): void {
-    (this.controller as UpstreamController).pause();
-    if (!this.writableHooked) {
-      this.writableHooked = true;
-      this.res.onWritable((offset) => this.onWritable(offset));
-    }
-  }
-
-  private onWritable(offset: number): boolean {
-    if (this.aborted || this.finished) return true;
-    const pending = this.pending;
-    if (pending !== null) {
-      const [ok, done] = this.res.tryEnd(pending.subarray(offset - this.pendingBase), this.responseLength);
-      if (done) {
-        this.pending = null;
-        this.bodyWritten();
-        return true;
-      }
-      if (!ok) return false;
-      this.pending = null;
-    }
+  /** ExchangeHandler: the client took what it was given. */
+  onWritable(): void {
+    if (!this.waitingWritable || this.aborted || this.finished) return;
+    this.waitingWritable = false;
     (this.controller as UpstreamController).resume();
-    return true;
   }
 
   onUpstreamEnd(): void {
     this.tUpstreamEnd = performance.now();
     if (this.aborted || this.finished) return;
     this.upstreamEnded = true;
-    if (this.responseLength >= 0 && !this.bodyless) {
-      if (this.responseDone) return this.finish();
-      if (this.responseLength === 0) {
-        corkTarget = this;
-        this.res.cork(corkedEnd);
-        return;
-      }
-      // still flushing a pending chunk (finish happens in onWritable) or the upstream ended early
-      if (this.pending === null) this.closeClient();
-      return;
-    }
-    corkTarget = this;
-    this.res.cork(corkedEnd);
-  }
-
-  /** In cork: ends a chunked, empty or bodyless response. */
-  end(): void {
+    // an upstream that ended before its Content-Length: the client must not take it as complete
+    if (this.responseLength >= 0 && !this.bodyless && this.bytesSent < this.responseLength) return this.closeClient();
     this.writeHead();
-    if (!this.bodyless) this.res.end();
-    else if (this.responseLength >= 0) this.res.endWithoutBody(this.responseLength);
-    else this.res.endWithoutBody(); // an explicit undefined reads as a garbage length in uWS
-
     this.finish();
+    this.sink.end();
   }
 
   onUpstreamError(err: ProxyError): void {
@@ -722,34 +602,43 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
     if (this.aborted || this.finished) return;
     if (this.headersSent) return this.closeClient();
     this.headPending = false; // a head not yet written is replaced by the error reply
-    corkTarget = this;
-    failError = err;
-    this.res.cork(corkedFail);
-  }
-
-  writeFail(err: ProxyError): void {
-    // A request body not read to the end leaves the connection unusable: close it after the reply.
-    // (an unknown peer behind the TLS front is not trusted with the connection either)
-    const unread = (this.body !== null && this.body.readableEnded === false) || err.code === 'UNKNOWN_PEER';
     this.status = err.status;
     // stats keep one flag: the last of a combination ("UF,URX" → URX)
     this.flag = flagCode(err.flag.slice(err.flag.lastIndexOf(',') + 1));
-    writeError(this.res, err, this.requestId, unread || this.listener.state.draining);
+    // a request that cannot be read or trusted (DPE: framing, headers, an unknown peer behind
+    // the TLS front) closes the connection after the reply: what follows on it is not trusted
+    const close = this.bodyUnread() || err.flag === 'DPE' || this.listener.state.draining;
+    const reply = errorReply(err, this.requestId);
     this.finish();
+    this.sink.reply(err.status, reply.headers, reply.body, close);
+  }
+
+  /** A request body not read to the end leaves the connection unusable: close it after the reply. */
+  private bodyUnread(): boolean {
+    return this.body !== null && this.body.readableEnded === false;
+  }
+
+  /** ExchangeHandler: the request body's framing broke (or it stopped arriving). */
+  onBodyError(err: ProxyError): void {
+    if (this.aborted || this.finished) return;
+    this.controller?.abort(err);
+    this.body?.destroy(err);
+    this.fail(err);
   }
 
   private closeClient(): void {
     this.flag = FLAG_UR;
     this.finish();
-    this.res.close();
+    this.sink.reset();
   }
 
-  private onAborted(): void {
+  /** ExchangeHandler: the client went away before the response ended. */
+  onAborted(): void {
     if (this.finished) return;
     if (workerDebugEnabled()) {
       workerLog().debug({
         method: this.method, path: this.path, upstreamStatus: this.upstreamStatus, bytesSent: this.bytesSent, responseLength: this.responseLength,
-        headPending: this.headPending, pendingChunk: this.pending?.length ?? 0, responseDone: this.responseDone, upstreamEnded: this.upstreamEnded,
+        headPending: this.headPending, waitingWritable: this.waitingWritable, upstreamEnded: this.upstreamEnded,
         body: this.body?.describe() ?? null, upstream: this.controller?.describe() ?? null,
       }, 'client connection closed before the response ended');
     }
@@ -803,7 +692,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
       start_time: new Date(Date.now() - (now - this.t0)).toISOString(),
       method: this.method,
       path: this.query === '' ? this.path : `${this.path}?${this.query}`,
-      protocol: 'HTTP/1.1',
+      protocol: this.version === 10 ? 'HTTP/1.0' : 'HTTP/1.1',
       response_code: this.aborted ? 0 : this.status,
       response_flags: flagName(this.flag),
       bytes_received: this.body === null ? 0 : this.body.received,
@@ -823,7 +712,6 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
   }
 }
 
-let failError: ProxyError | null = null;
 // one attribute object and result per worker: the authz check is synchronous
 const AUTHZ_ATTRS = new AuthzRequest();
 const AUTHZ_RESULT: AuthzResult = { allowed: true, policy: null, audit: null };
@@ -842,33 +730,18 @@ function onTryTimeout(ctx: ProxyRequest): void {
   ctx.tryTimedOut();
 }
 
-/** A body this small that arrives whole is ended in one call (uWS buffers it if the client is slow). */
-const WHOLE_BODY_MAX = 64 * 1024;
-
-function corkedWriteHead(): void {
-  (corkTarget as ProxyRequest).writeHead();
-}
-function corkedWriteChunk(): void {
-  (corkTarget as ProxyRequest).writeChunk(corkChunk as Buffer);
-}
-function corkedEnd(): void {
-  (corkTarget as ProxyRequest).end();
-}
-function corkedFail(): void {
-  (corkTarget as ProxyRequest).writeFail(failError as ProxyError);
-}
-
-/** The uWS handler body: never lets an exception reach uWS (that would abort the process). */
-export function handleRequest(res: HttpResponse, req: HttpRequest, listener: ListenerRuntime): void {
-  const ctx = new ProxyRequest(res, listener);
+/** Starts one request; an exception (a bug) becomes a 500 for it, never a crash of the worker. */
+export function startRequest(sink: ResponseSink, listener: ListenerRuntime, head: RequestHead, body: ClientBody | null): ExchangeHandler {
+  const ctx = new ProxyRequest(sink, listener);
   try {
-    ctx.start(req);
+    ctx.start(head, body);
   } catch (err) {
     workerLog().error({ err: (err as Error).stack ?? String(err), path: ctx.path, authority: ctx.authority }, 'internal error handling a request');
     try {
       ctx.fail(internalError(err));
     } catch {
-      // res may be unusable; nothing else can be done without risking an uncaught exception
+      // the sink may be unusable; nothing else can be done without risking an uncaught exception
     }
   }
+  return ctx;
 }

@@ -1,4 +1,4 @@
-// What route matching reads from a request; filled once by the listener from the uWS request.
+// What route matching reads from a request; filled once from the parsed request head.
 
 export interface RequestView {
   method: string;

@@ -44,9 +44,8 @@ export class PeerLookup {
   }
 
   /** The peer named by a 16-byte PROXY v2 source address; null when it names no live slot (forged, stale, or absent). */
-  resolve(address: ArrayBuffer): PeerInfo | null {
-    if (address.byteLength !== 16) return null;
-    const a = new Uint8Array(address);
+  resolve(a: Uint8Array | null): PeerInfo | null {
+    if (a === null || a.length !== 16) return null;
     if (a[0] !== ADDRESS_PREFIX_0 || a[1] !== ADDRESS_PREFIX_1) return null;
     const slot = ((a[2] as number) << 8) | (a[3] as number);
     if (slot >= this.capacity) return null;

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 
 /**
  * Sends `text` and returns what comes back until the server closes, the response is complete
- * (Content-Length reached), or `deadlineMs` passes with nothing more (uWS drops malformed requests
+ * (Content-Length reached), or `deadlineMs` passes with nothing more (a server may drop a malformed request
  * without a status, and there is no event for "nothing was sent").
  */
 export async function rawRequest(port: number, text: string | Buffer, deadlineMs = 1500): Promise<string> {

@@ -63,7 +63,7 @@ test('request header values with NUL, CR or LF are answered 400 or dropped, neve
   const before = echoHits;
   for (const bad of ['a\0b', 'a\rInjected: 1', 'a\nInjected: 1']) {
     const answer = await raw(`GET / HTTP/1.1\r\nHost: echo\r\nX-Inject: ${bad}\r\nConnection: close\r\n\r\n`);
-    assert.ok(answer === '' || /^HTTP\/1\.1 400 /.test(answer), `answer to ${JSON.stringify(bad)}: ${JSON.stringify(answer.slice(0, 40))}`);
+    assert.match(answer, /^HTTP\/1\.1 400 /, `answer to ${JSON.stringify(bad)}`);
   }
   assert.equal(echoHits, before, 'nothing was forwarded');
   const ok = await raw('GET / HTTP/1.1\r\nHost: echo\r\nConnection: close\r\n\r\n');
@@ -72,10 +72,10 @@ test('request header values with NUL, CR or LF are answered 400 or dropped, neve
 
 test('a Content-Length that is not a number → 400 DPE', async () => {
   const r = await raw('POST / HTTP/1.1\r\nHost: echo\r\nContent-Length: 1x\r\nConnection: close\r\n\r\n');
-  assert.ok(r === '' || /^HTTP\/1\.1 400 [^]*x-meshlet-flags: DPE/i.test(r), `answer: ${JSON.stringify(r.slice(0, 80))}`);
+  assert.match(r, /^HTTP\/1\.1 400 [^]*x-meshlet-flags: DPE/i);
 });
 
 test('both Content-Length and Transfer-Encoding → 400', async () => {
   const r = await raw('POST / HTTP/1.1\r\nHost: echo\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n');
-  assert.ok(r === '' || /^HTTP\/1\.1 400 /.test(r), `answer: ${JSON.stringify(r.slice(0, 40))}`);
+  assert.match(r, /^HTTP\/1\.1 400 /);
 });

@@ -99,7 +99,7 @@ function body(totalBytes: number): Readable {
 // each test bounds its time: a stall fails the test instead of hanging the suite
 const LIMIT = { timeout: 60_000 };
 
-/** A failure carries meshlet's last log lines (a stalled stream is logged when uWS closes it). */
+/** A failure carries meshlet's last log lines (a client that goes away mid-stream is logged with the flow-control state). */
 async function withMeshletLog(fn: () => Promise<void>): Promise<void> {
   try {
     await fn();
@@ -186,8 +186,8 @@ test('a chunked upload that backs up (client paused) and ends in the same read l
   const first = await readResponse(socket, 20_000);
   assert.match(first, /^HTTP\/1\.1 200/, 'the upload is answered');
   assert.ok(first.endsWith(expected), `the upstream got the whole body: ${first.slice(-40)}`);
-  // the next request on the same keep-alive connection: uWS must be reading again (its idle
-  // timeout would close the connection after 10 s with this request unread)
+  // the next request on the same keep-alive connection: the connection must be reading again
+  // (a pause left behind would leave this request unread until the request time-out)
   socket.write('GET /ok HTTP/1.1\r\nhost: files\r\n\r\n');
   const second = await readResponse(socket, 5_000);
   socket.destroy();

@@ -15,6 +15,7 @@ import { spiffeUriIn } from '../identity/spiffe.js';
 import type { FrontListenerSpec } from './front-protocol.js';
 import { proxyV2Header } from './proxy-v2.js';
 import { splice, type SpliceOwner } from './splice.js';
+import { clientAddress } from '../../downstream/client-address.js';
 
 const TLS_HANDSHAKE = 0x16;
 
@@ -104,7 +105,7 @@ export class FrontListener implements SpliceOwner {
   }
 
   private forward(socket: net.Socket, principal: string, certHash: Buffer | null, first: Buffer | null): void {
-    const slot = this.slots.alloc(clientIp(socket.remoteAddress), principal, certHash);
+    const slot = this.slots.alloc(clientAddress(socket.remoteAddress), principal, certHash);
     if (slot < 0) {
       this.refused++;
       socket.destroy();
@@ -113,10 +114,4 @@ export class FrontListener implements SpliceOwner {
     this.open.add(socket);
     splice(socket, this.spec.internalPort, proxyV2Header(this.slots, slot), first, slot, this);
   }
-}
-
-/** '::ffff:10.0.0.1' (a v4 client on a dual-stack socket) → '10.0.0.1', as uWS would show it. */
-function clientIp(address: string | undefined): string {
-  if (address === undefined) return '';
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }

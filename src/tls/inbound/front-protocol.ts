@@ -1,7 +1,7 @@
 // Messages between the control thread and the TLS front thread.
 import type { WorkloadIdentity } from '../identity/source.js';
 
-/** One public inbound port the front owns, and the internal uWS port its connections go to. */
+/** One public inbound port the front owns, and the internal port its connections go to. */
 export interface FrontListenerSpec {
   name: string;
   bind: string;

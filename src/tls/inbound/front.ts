@@ -1,6 +1,6 @@
 // The TLS front thread: owns the public port of every inbound listener in PERMISSIVE or STRICT
 // mode, terminates mTLS, records each connection's peer in the shared peer table and forwards the
-// connection to the data-plane workers' internal uWS listener behind a PROXY v2 header.
+// connection to the data-plane workers' internal listener behind a PROXY v2 header.
 import type { MessagePort } from 'node:worker_threads';
 import { configureWorkerLog } from '../../log.js';
 import { PeerSlots } from '../peer-table.js';

@@ -12,6 +12,27 @@ export function proxyV2Header(slots: PeerSlots, slot: number): Buffer {
   SIGNATURE.copy(buf, 0);
   HEAD.copy(buf, 12);
   slots.address(slot, buf, 16);
-  // destination ::, source port 0, destination port 0 (uWS exposes no port anyway)
+  // destination ::, source port 0, destination port 0 (the slot is what names the peer)
   return buf;
+}
+
+/** readProxyV2's answers besides an offset: more bytes are needed, or this is not the front's header. */
+export const PROXY_INCOMPLETE = -1;
+export const PROXY_INVALID = -2;
+
+/**
+ * The data-plane side: reads the header at buf[start, end) of a connection on the internal
+ * listener. Returns the offset after it (and the 16-byte source address that names the peer
+ * slot), PROXY_INCOMPLETE, or PROXY_INVALID (anything but the front's own header: the connection is dropped).
+ */
+export function readProxyV2(buf: Buffer, start: number, end: number, out: { proxiedAddress: Uint8Array | null }): number {
+  const have = end - start;
+  const n = Math.min(have, 16);
+  for (let i = 0; i < n; i++) {
+    const expected = i < 12 ? SIGNATURE[i] : HEAD[i - 12];
+    if (buf[start + i] !== expected) return PROXY_INVALID;
+  }
+  if (have < PROXY_V2_LENGTH) return PROXY_INCOMPLETE;
+  out.proxiedAddress = new Uint8Array(buf.subarray(start + 16, start + 32));
+  return start + PROXY_V2_LENGTH;
 }

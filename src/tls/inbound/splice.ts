@@ -1,4 +1,4 @@
-// Forwards one accepted connection (TLS-terminated or plaintext) to the internal uWS listener:
+// Forwards one accepted connection (TLS-terminated or plaintext) to the internal listener:
 // the PROXY v2 header naming its peer-table slot goes first, then bytes flow both ways until either
 // side closes. The slot is released when the client connection is gone.
 import net from 'node:net';

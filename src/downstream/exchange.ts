@@ -1,0 +1,42 @@
+// The seam between a downstream protocol adapter (the client's side of a request) and the
+// request path: the adapter hands the request path a parsed head, a body stream and a
+// ResponseSink; the request path answers through the sink and hears about the client through
+// ExchangeHandler. Neither side sees the other's sockets or framing.
+import type { ProxyError } from '../http/errors.js';
+
+/** What the request path writes the response to. Exactly one of end(), reply() or reset() ends it. */
+export interface ResponseSink {
+  /** the client's address as text (the TLS front's PROXY header names the peer instead) */
+  readonly remoteAddress: string;
+  /** 16 bytes naming the peer-table slot when the connection came through the TLS front; null otherwise */
+  readonly proxiedAddress: Uint8Array | null;
+  /**
+   * The response head: `headers` flat [lowercase name, value, ...] without framing or hop-by-hop
+   * headers; `contentLength` -1 when unknown; `bodyless` for HEAD, 204 and 304. It is held back
+   * until the first body bytes, the end or flush(), so that head and body leave in one write.
+   */
+  head(status: number, headers: string[], contentLength: number, bodyless: boolean): void;
+  /** A held head leaves now. */
+  flush(): void;
+  /** Body bytes (valid during the call only). false: the client is slow, wait for onWritable(). */
+  data(chunk: Buffer): boolean;
+  /** The response is complete. */
+  end(): void;
+  /** A whole synthetic reply (built by src/http/respond.ts); `close` closes the connection after it. */
+  reply(status: number, headers: string[], body: string, close: boolean): void;
+  /** The response cannot be completed: the client connection is reset. */
+  reset(): void;
+  /** Request body flow control: stop and restart reading the client. */
+  pauseBody(): void;
+  resumeBody(): void;
+}
+
+/** What the adapter tells the request path about the client. */
+export interface ExchangeHandler {
+  /** The client went away before the response ended. */
+  onAborted(): void;
+  /** The client took what data() could not: send more. */
+  onWritable(): void;
+  /** The request body's framing broke or it stopped arriving: answer `err` (or reset) and close. */
+  onBodyError(err: ProxyError): void;
+}

@@ -1,0 +1,556 @@
+// One client connection of meshlet's HTTP/1.1 listener: reads into the worker's one input buffer
+// (net `onread`: no allocation per read), parses each request head strictly, feeds the body
+// through its framing decoder, answers requests in order (pipelined requests wait, held, until
+// the response before them is complete), and writes each response head with its first body bytes
+// in one write. A request it cannot read safely gets its status and the connection is closed:
+// after a framing error nothing that follows on the connection can be trusted (RFC 9112 §6.3).
+import net from 'node:net';
+import type { ProxyError } from '../../http/errors.js';
+import { badRequest, headersTooLarge, internalError, requestTimeout, unknownPeer, upgradeRequired } from '../../http/errors.js';
+import { errorReply } from '../../http/respond.js';
+import { statusLine } from '../../http/status-lines.js';
+import { ClientBody } from '../../listener/client-body.js';
+import { noteBodyBytes } from '../../listener/body-memory.js';
+import { workerLog } from '../../log.js';
+import { clientAddress } from '../client-address.js';
+import { dateHeader, tick } from '../clock.js';
+import type { ExchangeHandler, ResponseSink } from '../exchange.js';
+import { BodyDecoder, type BodyTarget } from './body-decoder.js';
+import { PROXY_INCOMPLETE, PROXY_INVALID, readProxyV2 } from '../../tls/inbound/proxy-v2.js';
+import { CHUNKED_BODY, MAX_HEAD_BYTES, NO_BODY, parseRequestHead, RequestHead } from './request-head.js';
+
+/** How the listener's connections behave; the same for every connection of a listener. */
+export interface H1Settings {
+  /** serve HTTP/1.0 requests (Envoy's accept_http_10); otherwise 426 */
+  acceptHttp10: boolean;
+  /** a keep-alive connection with no request for this many seconds is closed */
+  idleTimeoutS: number;
+  /** a request head (or a stalled request body) must arrive within this many seconds: else 408 */
+  requestTimeoutS: number;
+}
+
+export interface ConnectionOwner {
+  readonly settings: H1Settings;
+  /** shutting down: every response says Connection: close */
+  readonly draining: boolean;
+  /** the request path for one parsed request */
+  startExchange(sink: H1Connection, head: RequestHead, body: ClientBody | null): ExchangeHandler;
+  /** a request refused while it was read (no exchange was started): one stats record */
+  refused(err: ProxyError, bytesSent: number): void;
+  closed(conn: H1Connection): void;
+}
+
+/** Every connection of this worker reads into this buffer; what must outlive a read is copied. */
+const IN_BUFFER = Buffer.allocUnsafe(64 * 1024);
+const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
+const EMPTY = Buffer.alloc(0);
+const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+/** pipelined input held while a response is in progress; beyond it the connection stops reading */
+const MAX_HELD = 64 * 1024;
+/** a connection closed after a reply keeps draining the client's input this long, so the reply is not lost to a reset */
+const LINGER_MS = 2000;
+/** bodies up to this size are written to the socket as one string with their head */
+const SMALL_BODY = 16 * 1024;
+
+const PROXY = 0;
+const READY = 1;
+const BODY = 2;
+const WAITING = 3;
+const CLOSING = 4;
+const CLOSED = 5;
+
+const PAUSED_BY_BODY = 1;
+const PAUSED_BY_HELD = 2;
+
+export class H1Connection implements ResponseSink, BodyTarget {
+  readonly socket: net.Socket;
+  readonly remoteAddress: string;
+  proxiedAddress: Uint8Array | null = null;
+  private readonly owner: ConnectionOwner;
+  private state: number;
+  /** input not processed yet (a partial head, or pipelined requests waiting for their turn) */
+  private held: Buffer | null = null;
+  /** tick of the last read, and of the first byte of a head still incomplete (-1: none) */
+  lastTick = tick;
+  private headTick = -1;
+  private paused = 0;
+  private inProcess = false;
+  /** the client sent FIN: requests already received are answered, then the connection closes */
+  private peerEnded = false;
+  /** a pipelined request's turn is scheduled (processHeld) */
+  private heldScheduled = false;
+
+  // the exchange in progress
+  private readonly request = new RequestHead();
+  private handler: ExchangeHandler | null = null;
+  private body: ClientBody | null = null;
+  private readonly decoder = new BodyDecoder();
+  private responseDone = true;
+  private closeAfter = false;
+  private version = 11;
+  private headMethod = false;
+  /** the response head waiting for its first body bytes ('' when none) */
+  private pendingHead = '';
+  private chunkedOut = false;
+  private waitingDrain = false;
+
+  constructor(socket: net.Socket, owner: ConnectionOwner, proxied: boolean) {
+    this.owner = owner;
+    this.socket = socket;
+    this.state = proxied ? PROXY : READY;
+    this.remoteAddress = clientAddress(socket.remoteAddress);
+    socket.on('drain', this.onDrain.bind(this));
+    socket.on('end', this.onEnd.bind(this));
+    socket.on('error', ignore);
+    socket.on('close', this.onClose.bind(this));
+  }
+
+  /** The onread callback: `n` bytes in IN_BUFFER. */
+  onRead(n: number): void {
+    if (this.state >= CLOSING) return;
+    this.lastTick = tick;
+    try {
+      if (this.held === null) this.process(IN_BUFFER, 0, n);
+      else {
+        const buf = Buffer.concat([this.held, IN_BUFFER.subarray(0, n)]);
+        this.held = null;
+        this.process(buf, 0, buf.length);
+      }
+    } catch (err) {
+      // a bug: never let it reach the event loop (it would take the worker down with every connection)
+      workerLog().error({ err: (err as Error).stack ?? String(err) }, 'internal error reading a request');
+      this.refuse(internalError(err));
+    }
+  }
+
+  private process(buf: Buffer, start: number, end: number): void {
+    this.inProcess = true;
+    while (start < end) {
+      const state = this.state;
+      if (state === READY) {
+        // RFC 9112 §2.2: empty lines before a request line are ignored
+        while (start + 1 < end && buf[start] === 13 && buf[start + 1] === 10) start += 2;
+        if (start === end) break;
+        const at = this.readHead(buf, start, end);
+        if (at < 0) break;
+        start = at;
+      } else if (state === BODY) {
+        const used = this.decoder.feed(buf, start, end, this);
+        if (used < 0) {
+          this.bodyFailed(badRequest(`request body: ${this.decoder.error}`));
+          break;
+        }
+        start += used;
+        if (this.decoder.done) this.bodyEnded();
+      } else if (state === WAITING) {
+        // pipelined: the next request waits until this response is complete
+        this.hold(buf, start, end);
+        if (this.held !== null && this.held.length > MAX_HELD) this.pause(PAUSED_BY_HELD);
+        break;
+      } else if (state === PROXY) {
+        const at = readProxyV2(buf, start, end, this);
+        if (at === PROXY_INVALID) {
+          this.state = READY;
+          this.refuse(unknownPeer());
+          break;
+        }
+        if (at === PROXY_INCOMPLETE) {
+          this.hold(buf, start, end);
+          break;
+        }
+        start = at;
+        this.state = READY;
+      } else {
+        break; // closing: input is drained and dropped
+      }
+    }
+    this.inProcess = false;
+  }
+
+  /** Reads one request head from buf[start, end): returns where its body starts, or -1 (held, or refused). */
+  private readHead(buf: Buffer, start: number, end: number): number {
+    // (buf may be the shared input buffer: bytes past `end` are another read's)
+    let headEnd = buf.indexOf(CRLFCRLF, start);
+    if (headEnd > end - 4) headEnd = -1;
+    if (headEnd < 0) {
+      if (end - start > MAX_HEAD_BYTES) this.refuse(headersTooLarge(`request head over ${MAX_HEAD_BYTES} bytes`));
+      else if (hasBareLf(buf, start, end)) this.refuse(badRequest('bare LF in the request head'));
+      else {
+        if (this.headTick < 0) this.headTick = tick;
+        this.hold(buf, start, end);
+      }
+      return -1;
+    }
+    if (headEnd - start > MAX_HEAD_BYTES) {
+      this.refuse(headersTooLarge(`request head over ${MAX_HEAD_BYTES} bytes`));
+      return -1;
+    }
+    const head = this.request;
+    head.reset();
+    const err = parseRequestHead(latin1(buf, start, headEnd), head);
+    if (err !== null) {
+      this.refuse(err);
+      return -1;
+    }
+    if (head.version === 10 && !this.owner.settings.acceptHttp10) {
+      this.version = 10;
+      this.refuse(upgradeRequired());
+      return -1;
+    }
+    this.headTick = -1;
+    this.begin(head);
+    return headEnd + 4;
+  }
+
+  /** Starts the exchange for a parsed head: the request path takes it from here. */
+  private begin(head: RequestHead): void {
+    this.version = head.version;
+    this.headMethod = head.method === 'HEAD';
+    this.closeAfter = !head.keepAlive;
+    this.responseDone = false;
+    this.pendingHead = '';
+    this.chunkedOut = false;
+    let body: ClientBody | null = null;
+    if (head.bodyKind !== NO_BODY) {
+      body = new ClientBody(this);
+      this.decoder.reset(head.bodyKind === CHUNKED_BODY ? -1 : head.contentLength);
+      this.state = BODY;
+      if (head.expectContinue) this.socket.write(CONTINUE, 'latin1');
+    } else {
+      this.state = WAITING;
+    }
+    this.body = body;
+    this.handler = this.owner.startExchange(this, head, body);
+  }
+
+  // ---- request body ----
+
+  bodyBytes(buf: Buffer, start: number, end: number): void {
+    const body = this.body as ClientBody;
+    const chunk = Buffer.allocUnsafe(end - start);
+    buf.copy(chunk, 0, start, end);
+    noteBodyBytes(chunk.length);
+    body.accept(chunk, false);
+  }
+
+  private bodyEnded(): void {
+    (this.body as ClientBody).accept(EMPTY, true);
+    this.state = WAITING;
+    if (this.responseDone) this.exchangeDone();
+  }
+
+  private bodyFailed(err: ProxyError): void {
+    this.closeAfter = true;
+    const handler = this.handler;
+    if (handler !== null && !this.responseDone) handler.onBodyError(err);
+    else this.close();
+  }
+
+  // ---- ResponseSink ----
+
+  head(status: number, headers: string[], contentLength: number, bodyless: boolean): void {
+    let s = statusPrefix(status) + 'date: ' + dateHeader + '\r\n';
+    for (let i = 0; i < headers.length; i += 2) s += headers[i] + ': ' + headers[i + 1] + '\r\n';
+    if (bodyless) {
+      if (contentLength >= 0 && status !== 204 && status !== 304) s += 'content-length: ' + contentLength + '\r\n';
+    } else if (contentLength >= 0) {
+      s += 'content-length: ' + contentLength + '\r\n';
+    } else if (this.version === 11) {
+      s += 'transfer-encoding: chunked\r\n';
+      this.chunkedOut = true;
+    } else {
+      this.closeAfter = true; // an HTTP/1.0 client reads to the close
+    }
+    if (this.closeAfter || this.owner.draining) {
+      this.closeAfter = true;
+      s += 'connection: close\r\n\r\n';
+    } else {
+      s += this.version === 10 ? 'connection: keep-alive\r\n\r\n' : '\r\n';
+    }
+    this.pendingHead = s;
+  }
+
+  flush(): void {
+    if (this.pendingHead === '' || this.state >= CLOSING) return;
+    this.socket.write(this.pendingHead, 'latin1');
+    this.pendingHead = '';
+  }
+
+  data(chunk: Buffer): boolean {
+    if (this.state === CLOSED) return true;
+    const n = chunk.length;
+    const head = this.pendingHead;
+    this.pendingHead = '';
+    let ok: boolean;
+    if (n <= SMALL_BODY) {
+      // one string: it owns its bytes, so the chunk (a view of a reused read buffer) may change after this call
+      const text = latin1(chunk, 0, n);
+      ok = this.socket.write(this.chunkedOut ? `${head}${n.toString(16)}\r\n${text}\r\n` : head + text, 'latin1');
+    } else {
+      const socket = this.socket;
+      socket.cork();
+      if (this.chunkedOut) socket.write(`${head}${n.toString(16)}\r\n`, 'latin1');
+      else if (head !== '') socket.write(head, 'latin1');
+      socket.write(Buffer.from(chunk));
+      ok = this.chunkedOut ? socket.write('\r\n', 'latin1') : socket.writableLength < socket.writableHighWaterMark;
+      socket.uncork();
+    }
+    if (!ok) this.waitingDrain = true;
+    return ok;
+  }
+
+  end(): void {
+    const out = this.chunkedOut ? `${this.pendingHead}0\r\n\r\n` : this.pendingHead;
+    this.pendingHead = '';
+    if (out !== '' && this.state !== CLOSED) this.socket.write(out, 'latin1');
+    this.responseEnded();
+  }
+
+  reply(status: number, headers: string[], body: string, close: boolean): void {
+    if (close) this.closeAfter = true;
+    this.chunkedOut = false;
+    this.head(status, headers, body.length, this.headMethod);
+    const out = this.headMethod ? this.pendingHead : this.pendingHead + body;
+    this.pendingHead = '';
+    if (this.state !== CLOSED) this.socket.write(out, 'latin1');
+    this.responseEnded();
+  }
+
+  reset(): void {
+    this.responseDone = true;
+    this.handler = null;
+    this.close();
+  }
+
+  pauseBody(): void {
+    this.pause(PAUSED_BY_BODY);
+  }
+
+  resumeBody(): void {
+    this.resume(PAUSED_BY_BODY);
+  }
+
+  // ---- the end of an exchange ----
+
+  private responseEnded(): void {
+    this.responseDone = true;
+    if (this.state === BODY) {
+      // answered before the request body was read: the rest of it cannot be told from a next request
+      this.closeAfter = true;
+      this.handler = null;
+      this.body = null;
+      this.resume(PAUSED_BY_BODY);
+      this.closeGracefully();
+    } else if (this.state === WAITING) {
+      this.exchangeDone();
+    }
+  }
+
+  /** Request read and response written: the connection takes its next request, or closes. */
+  private exchangeDone(): void {
+    this.handler = null;
+    this.body = null;
+    if (this.closeAfter) return this.closeGracefully();
+    this.state = READY;
+    this.waitingDrain = false;
+    if (this.inProcess) return; // (inside process() the loop goes on by itself)
+    if (this.held === null) {
+      if (this.peerEnded) this.closeGracefully();
+      return;
+    }
+    this.resume(PAUSED_BY_HELD);
+    // the next pipelined request, once this call stack (the previous response) has unwound; input
+    // that arrives meanwhile is appended to `held`, so the order stays
+    this.heldScheduled = true;
+    setImmediate(processHeld, this);
+  }
+
+  /** @internal a pipelined request's turn */
+  runHeld(): void {
+    this.heldScheduled = false;
+    const held = this.held;
+    if (held === null || this.state !== READY) return;
+    this.held = null;
+    try {
+      this.process(held, 0, held.length);
+    } catch (err) {
+      workerLog().error({ err: (err as Error).stack ?? String(err) }, 'internal error reading a request');
+      this.refuse(internalError(err));
+    }
+    // the client has finished sending: what is left is an incomplete head that can never complete
+    if (this.peerEnded && this.state === READY) this.closeGracefully();
+  }
+
+  /** A request that cannot be read: its status, then the connection closes. */
+  private refuse(err: ProxyError): void {
+    if (this.state >= CLOSING) return;
+    const handler = this.handler;
+    if (handler !== null && !this.responseDone) {
+      // (an exchange in progress: it answers, and the connection closes after it)
+      this.closeAfter = true;
+      handler.onBodyError(err);
+      return;
+    }
+    const { headers, body } = errorReply(err, '');
+    this.closeAfter = true;
+    if (this.socket.destroyed) return;
+    this.headMethod = false;
+    this.chunkedOut = false;
+    this.head(err.status, headers, body.length, false);
+    const out = this.pendingHead + body;
+    this.pendingHead = '';
+    this.socket.write(out, 'latin1');
+    this.owner.refused(err, out.length);
+    this.closeGracefully();
+  }
+
+  /** The last response is written: FIN after it, keep reading (and dropping) a while so a reset does not eat it. */
+  private closeGracefully(): void {
+    if (this.state >= CLOSING) return;
+    this.state = CLOSING;
+    this.held = null;
+    this.paused = 0;
+    this.socket.resume();
+    this.socket.end();
+    setTimeout(destroySocket, LINGER_MS, this.socket).unref();
+  }
+
+  /** Closes now (no reply can be written). */
+  close(): void {
+    if (this.state === CLOSED) return;
+    this.socket.destroy();
+  }
+
+  /** Drain: an idle keep-alive connection closes now; a busy one after its response (which says Connection: close). */
+  closeIfIdle(): boolean {
+    if (this.state !== READY || this.held !== null) return false;
+    this.closeGracefully();
+    return true;
+  }
+
+  /** Once a second: the head and idle time-outs (one sweep per listener, see H1Listener). */
+  sweep(now: number): void {
+    const s = this.owner.settings;
+    if (this.state === READY) {
+      if (this.headTick >= 0) {
+        if (now - this.headTick >= s.requestTimeoutS) this.refuse(requestTimeout('the request head did not arrive in time'));
+      } else if (now - this.lastTick >= s.idleTimeoutS) {
+        this.closeGracefully();
+      }
+    } else if (this.state === BODY && this.paused === 0 && now - this.lastTick >= s.requestTimeoutS) {
+      this.bodyFailed(requestTimeout('the request body stopped arriving'));
+    }
+  }
+
+  // ---- socket events ----
+
+  private onDrain(): void {
+    if (!this.waitingDrain) return;
+    this.waitingDrain = false;
+    this.handler?.onWritable();
+  }
+
+  /** The client finished sending (FIN): an exchange in progress still gets its response. */
+  private onEnd(): void {
+    this.peerEnded = true;
+    if (this.state === CLOSING || this.state === CLOSED) return this.close();
+    if (this.state === BODY) return this.close(); // the body can never complete
+    // a response in progress, or pipelined requests waiting for their turn: they are answered first
+    if (this.state === WAITING || this.heldScheduled) return;
+    this.close();
+  }
+
+  private onClose(): void {
+    const wasOpen = this.state !== CLOSED;
+    this.state = CLOSED;
+    this.held = null;
+    const handler = this.handler;
+    this.handler = null;
+    if (handler !== null && !this.responseDone) handler.onAborted();
+    if (wasOpen) this.owner.closed(this);
+  }
+
+  // ---- input bookkeeping ----
+
+  private hold(buf: Buffer, start: number, end: number): void {
+    if (start >= end) return;
+    if (buf !== IN_BUFFER && start === 0 && end === buf.length) {
+      this.held = this.held === null ? buf : Buffer.concat([this.held, buf]);
+      return;
+    }
+    const copy = Buffer.allocUnsafe(end - start);
+    buf.copy(copy, 0, start, end);
+    this.held = this.held === null ? copy : Buffer.concat([this.held, copy]);
+  }
+
+  private pause(reason: number): void {
+    if (this.paused === 0 && this.state < CLOSING) this.socket.pause();
+    this.paused |= reason;
+  }
+
+  private resume(reason: number): void {
+    if ((this.paused & reason) === 0) return;
+    this.paused &= ~reason;
+    if (this.paused === 0 && this.state < CLOSING) this.socket.resume();
+  }
+
+  /** Flow-control state in one line, for the debug log when a client goes away mid-response. */
+  describe(): string {
+    return `client connection state=${this.state} paused=${this.paused} held=${this.held?.length ?? 0} waitingDrain=${this.waitingDrain} ` +
+      `buffered=${this.socket.writableLength}`;
+  }
+}
+
+/**
+ * Serves an accepted socket (accepted paused: `pauseOnConnect`). net.Server cannot read accepted
+ * sockets into a caller's buffer, so the accepted socket gives its handle to a socket that does,
+ * and is closed without it.
+ */
+export function adopt(accepted: net.Socket, owner: ConnectionOwner, proxied: boolean): H1Connection {
+  const holder = accepted as unknown as { _handle: unknown };
+  const handle = holder._handle;
+  holder._handle = null;
+  accepted.destroy();
+  const socket = new net.Socket({
+    handle, allowHalfOpen: true, onread: { buffer: IN_BUFFER, callback: onSocketRead as (n: number) => boolean },
+  } as net.SocketConstructorOpts) as net.Socket & { h1: H1Connection };
+  const conn = new H1Connection(socket, owner, proxied);
+  socket.h1 = conn;
+  socket.resume();
+  return conn;
+}
+
+/** The onread callback: `this` is the socket, which carries its connection. */
+function onSocketRead(this: net.Socket & { h1: H1Connection }, n: number): void {
+  this.h1.onRead(n);
+}
+
+/** Buffer's own latin1 slicer (what toString('latin1') calls after checking its arguments). */
+function latin1(buf: Buffer, start: number, end: number): string {
+  return (buf as Buffer & { latin1Slice(start: number, end: number): string }).latin1Slice(start, end);
+}
+
+function processHeld(conn: H1Connection): void {
+  conn.runHeld();
+}
+
+function destroySocket(socket: net.Socket): void {
+  socket.destroy();
+}
+
+function ignore(): void {}
+
+/** A bare LF (one not preceded by CR) in buf[start, end). */
+function hasBareLf(buf: Buffer, start: number, end: number): boolean {
+  let i = buf.indexOf(10, start);
+  while (i >= 0 && i < end) {
+    if (i === start || buf[i - 1] !== 13) return true;
+    i = buf.indexOf(10, i + 1);
+  }
+  return false;
+}
+
+const STATUS_PREFIXES: string[] = [];
+function statusPrefix(status: number): string {
+  return STATUS_PREFIXES[status] ??= `HTTP/1.1 ${statusLine(status)}\r\n`;
+}
