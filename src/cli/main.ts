@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { parseDurationMs, parseFraction, parseHostPort, parsePercent, parsePositiveInt } from './args.js';
 import { TRACING_DEFAULTS, type TracingSettings } from '../tracing/settings.js';
 import { isCodecName, type CodecName } from '../upstream/codecs.js';
+import { isPathNormalization, PATH_NORMALIZATIONS, type PathNormalization } from '../http/path-normalize.js';
 import { DEFAULT_RUN_OPTIONS, runUntilSignal, type RunOptions } from './run.js';
 import { IDENTITY_ARG_OPTIONS, type IdentityArgs } from '../tls/identity/from-args.js';
 
@@ -13,6 +14,7 @@ const USAGE = `usage:
               [--drain-timeout 5s] [--control-socket PATH] [--watch]
               [--access-log PATH|stdout] [--access-log-sample 0..1] [--upstream-codec h1|undici] [--disable-stats]
               [--retry-budget-ratio 0.2] [--retry-budget-min-per-second 10]
+              [--path-normalization BASE|MERGE_SLASHES|DECODE_AND_MERGE_SLASHES|NONE]
               [--trace-otlp URL | --trace-zipkin URL] [--trace-sampling PERCENT] [--trace-service-name NAME]
               [--trace-batch-delay 1s]
               [--identity-dir DIR | --ca-url URL --ca-token T --identity spiffe://… [--ca-root FILE] [--identity-ttl 24h]]
@@ -55,6 +57,12 @@ function parseCodec(value: string | undefined): CodecName {
   return value;
 }
 
+function parsePathNormalization(value: string | undefined): PathNormalization {
+  if (value === undefined) return DEFAULT_RUN_OPTIONS.pathNormalization;
+  if (!isPathNormalization(value)) throw new Error(`--path-normalization: expected ${PATH_NORMALIZATIONS.join(', ')}; got "${value}"`);
+  return value;
+}
+
 /** The identity flags given (checked when the sidecar starts), or null for a plaintext mesh. */
 function identityArgs(values: IdentityArgs): IdentityArgs | null {
   const keys = Object.keys(IDENTITY_ARG_OPTIONS) as (keyof IdentityArgs)[];
@@ -93,6 +101,7 @@ function parseRun(args: string[]): RunOptions {
       'disable-stats': { type: 'boolean' },
       'retry-budget-ratio': { type: 'string' },
       'retry-budget-min-per-second': { type: 'string' },
+      'path-normalization': { type: 'string' },
       'trace-otlp': { type: 'string' },
       'trace-zipkin': { type: 'string' },
       'trace-sampling': { type: 'string' },
@@ -125,6 +134,7 @@ function parseRun(args: string[]): RunOptions {
     drainTimeoutMs: values['drain-timeout'] === undefined ? DEFAULT_RUN_OPTIONS.drainTimeoutMs : parseDurationMs(values['drain-timeout'], '--drain-timeout'),
     upstreamIdleTimeoutMs: values['upstream-idle-timeout'] === undefined ? DEFAULT_RUN_OPTIONS.upstreamIdleTimeoutMs : parseDurationMs(values['upstream-idle-timeout'], '--upstream-idle-timeout'),
     tracing: parseTracing(values),
+    pathNormalization: parsePathNormalization(values['path-normalization']),
   };
 }
 

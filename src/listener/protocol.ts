@@ -3,6 +3,7 @@ import type { Snapshot } from '../config/snapshot.js';
 import type { TracingSettings } from '../tracing/settings.js';
 import type { WorkloadIdentity } from '../tls/identity/source.js';
 import type { CodecName } from '../upstream/codecs.js';
+import type { PathNormalization } from '../http/path-normalize.js';
 
 /** How every data-plane worker runs: set once from the command line, the same for all workers. */
 export interface DataPlaneSettings {
@@ -23,6 +24,8 @@ export interface DataPlaneSettings {
   retryBudgetMinPerSecond: number;
   /** --trace-otlp / --trace-zipkin …; null: tracing off (trace headers pass through untouched) */
   tracing: TracingSettings | null;
+  /** --path-normalization (Istio MeshConfig pathNormalization.normalization); default BASE */
+  pathNormalization: PathNormalization;
 }
 
 export interface WorkerOptions extends DataPlaneSettings {

@@ -13,6 +13,7 @@ import { sendMirrors } from '../filters/mirror/mirror.js';
 import { backoffMs } from '../filters/retry/retry-policy.js';
 import { applyHeaderOps } from '../http/header-ops.js';
 import { newRequestId } from '../http/request-id.js';
+import { normalizeRequestTarget } from '../http/path-normalize.js';
 import {
   BAD_HEADER_VALUE, connectionListed, copyResponseHeaders, findHeader, getHeader, hasForbiddenChar, isDecimalLength, isHopByHop,
 } from '../http/headers.js';
@@ -179,6 +180,8 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
 
     const err = this.readFraming();
     if (err !== null) return this.fail(err);
+    // routing, authorization and the app all see the normalised path (Istio's pathNormalization)
+    if (!normalizeRequestTarget(this, state.pathNormalization)) return this.fail(badRequest('%00 in the request path'));
     // tracing: continue or start the trace; the outgoing trace headers are rewritten in place
     const tracer = this.listener.state.tracer;
     if (tracer !== null) this.span = tracer.start(this);
