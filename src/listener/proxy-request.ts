@@ -198,12 +198,16 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
     const h = this.headers;
     let te = -1;
     let cl = -1;
+    let host = false;
     for (let i = 0; i < h.length; i += 2) {
       const name = h[i] as string;
       const value = h[i + 1] as string;
       if (hasForbiddenChar(value)) return badRequest(`header ${name} has a CR, LF or NUL character`);
-      if (name === 'host') this.authority = value;
-      else if (name === 'x-request-id') this.requestId = value;
+      if (name === 'host') {
+        if (host) return badRequest('more than one Host header');
+        host = true;
+        this.authority = value;
+      } else if (name === 'x-request-id') this.requestId = value;
       else if (name === 'transfer-encoding') te = i + 1;
       else if (name === 'content-length') {
         if (cl >= 0 && h[cl] !== value) return badRequest('conflicting Content-Length headers');

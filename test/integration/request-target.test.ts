@@ -1,13 +1,16 @@
 // The request target as routing and authorization see it: paths arrive normalised as Istio's BASE
 // does (encoded unreserved characters decoded, `.`/`..` resolved, `\` → `/`, fragment dropped,
 // `%00` refused), the app receives that normalised path, and encodings cannot slip past an
-// AuthorizationPolicy or a route; --path-normalization picks the other Istio modes. Raw sockets:
-// no client library would send these.
+// AuthorizationPolicy or a route; --path-normalization picks the other Istio modes. The Host header:
+// two are refused, and `Connection: host` does not strip it. Raw sockets: no client library
+// would send these.
 import assert from 'node:assert/strict';
+import net from 'node:net';
+import { once } from 'node:events';
 import { after, before, test } from 'node:test';
 import { runCli, serviceEntryYaml, startMeshlet, writeConfig, type Meshlet } from '../helpers/meshlet.js';
 import { freePort } from '../helpers/ports.js';
-import { rawRequest } from '../helpers/raw.js';
+import { rawRequest, readResponse } from '../helpers/raw.js';
 import { echoUpstream, type Upstream } from '../helpers/upstream.js';
 
 let app: Upstream;
@@ -173,4 +176,31 @@ test('an unknown --path-normalization is refused at start, naming the choices', 
   const r = await runCli(['run', '-c', writeConfig(serviceEntryYaml('svc', [])), '--path-normalization', 'STRICT']);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /--path-normalization: expected NONE, BASE, MERGE_SLASHES, DECODE_AND_MERGE_SLASHES; got "STRICT"/);
+});
+
+test('two Host headers → 400 DPE without reaching the app; the connection serves the next request', async () => {
+  appHits = 0;
+  for (const hosts of ['Host: svc\r\nHost: other\r\n', 'Host: other\r\nhost: svc\r\n']) {
+    const socket = net.connect(m.port, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write(`GET /public/a HTTP/1.1\r\n${hosts}\r\n`);
+    const r = parse(await readResponse(socket, 2000));
+    assert.equal(r.status, 400, r.raw.slice(0, 120));
+    assert.equal(r.flags, 'DPE');
+    assert.match(r.body, /Host/);
+    socket.write('GET /public/b HTTP/1.1\r\nHost: svc\r\n\r\n');
+    assert.equal(appUrl(parse(await readResponse(socket, 2000))), '/public/b');
+    socket.destroy();
+  }
+  assert.equal(appHits, 2);
+});
+
+test('Connection: host (with other names) keeps Host for the app; the other named headers are dropped', async () => {
+  for (const port of [m.port, denyPort]) {
+    const r = await send(port, '/public/h', 'Host: svc\r\nX-Hop: 1\r\nConnection: x-hop, host\r\n');
+    assert.equal(r.status, 200, r.raw.slice(0, 120));
+    const seen = JSON.parse(r.body) as { headers: Record<string, string> };
+    assert.equal(seen.headers.host, 'svc', `port ${port}`);
+    assert.equal(seen.headers['x-hop'], undefined);
+  }
 });
