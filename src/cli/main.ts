@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { parseDurationMs, parseFraction, parseHostPort, parsePercent, parsePositiveInt } from './args.js';
 import { TRACING_DEFAULTS, type TracingSettings } from '../tracing/settings.js';
 import { isCodecName, type CodecName } from '../upstream/codecs.js';
+import { isPathNormalization, PATH_NORMALIZATIONS, type PathNormalization } from '../http/path-normalize.js';
 import { DEFAULT_RUN_OPTIONS, runUntilSignal, type RunOptions } from './run.js';
 import { IDENTITY_ARG_OPTIONS, type IdentityArgs } from '../tls/identity/from-args.js';
 
@@ -14,6 +15,7 @@ const USAGE = `usage:
               [--accept-http10] [--downstream-idle-timeout 60s] [--request-headers-timeout 10s]
               [--access-log PATH|stdout] [--access-log-sample 0..1] [--upstream-codec h1|undici] [--disable-stats]
               [--retry-budget-ratio 0.2] [--retry-budget-min-per-second 10]
+              [--path-normalization BASE|MERGE_SLASHES|DECODE_AND_MERGE_SLASHES|NONE]
               [--trace-otlp URL | --trace-zipkin URL] [--trace-sampling PERCENT] [--trace-service-name NAME]
               [--trace-batch-delay 1s]
               [--identity-dir DIR | --ca-url URL --ca-token T --identity spiffe://… [--ca-root FILE] [--identity-ttl 24h]]
@@ -53,6 +55,12 @@ async function main(argv: string[]): Promise<void> {
 function parseCodec(value: string | undefined): CodecName {
   if (value === undefined) return DEFAULT_RUN_OPTIONS.codec;
   if (!isCodecName(value)) throw new Error(`--upstream-codec: expected h1 or undici, got "${value}"`);
+  return value;
+}
+
+function parsePathNormalization(value: string | undefined): PathNormalization {
+  if (value === undefined) return DEFAULT_RUN_OPTIONS.pathNormalization;
+  if (!isPathNormalization(value)) throw new Error(`--path-normalization: expected ${PATH_NORMALIZATIONS.join(', ')}; got "${value}"`);
   return value;
 }
 
@@ -97,6 +105,7 @@ function parseRun(args: string[]): RunOptions {
       'disable-stats': { type: 'boolean' },
       'retry-budget-ratio': { type: 'string' },
       'retry-budget-min-per-second': { type: 'string' },
+      'path-normalization': { type: 'string' },
       'trace-otlp': { type: 'string' },
       'trace-zipkin': { type: 'string' },
       'trace-sampling': { type: 'string' },
@@ -129,6 +138,7 @@ function parseRun(args: string[]): RunOptions {
     drainTimeoutMs: values['drain-timeout'] === undefined ? DEFAULT_RUN_OPTIONS.drainTimeoutMs : parseDurationMs(values['drain-timeout'], '--drain-timeout'),
     upstreamIdleTimeoutMs: values['upstream-idle-timeout'] === undefined ? DEFAULT_RUN_OPTIONS.upstreamIdleTimeoutMs : parseDurationMs(values['upstream-idle-timeout'], '--upstream-idle-timeout'),
     tracing: parseTracing(values),
+    pathNormalization: parsePathNormalization(values['path-normalization']),
     h1: parseH1(values),
   };
 }

@@ -17,6 +17,7 @@ import { Supervisor, type SupervisorOptions } from '../control/supervisor.js';
 import type { Snapshot } from '../config/snapshot.js';
 import { createLogger, type Logger } from '../log.js';
 import { DEFAULT_CODEC } from '../upstream/codecs.js';
+import { DEFAULT_PATH_NORMALIZATION } from '../http/path-normalize.js';
 import { identitySourceFromArgs, type IdentityArgs, type IdentitySource, type WorkloadIdentity } from '../tls/identity/index.js';
 
 export interface RunOptions extends SupervisorOptions {
@@ -55,6 +56,7 @@ export const DEFAULT_RUN_OPTIONS: Omit<RunOptions, 'configFiles'> = {
   retryBudgetRatio: 0.2,
   retryBudgetMinPerSecond: 10,
   tracing: null,
+  pathNormalization: DEFAULT_PATH_NORMALIZATION,
   identityArgs: null,
   h1: { acceptHttp10: false, idleTimeoutS: 60, requestTimeoutS: 10 },
 };

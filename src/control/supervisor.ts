@@ -48,7 +48,7 @@ function dataPlaneSettings(o: DataPlaneSettings): DataPlaneSettings {
     codec: o.codec, connectionsPerEndpoint: o.connectionsPerEndpoint, upstreamIdleTimeoutMs: o.upstreamIdleTimeoutMs,
     connectTimeoutMs: o.connectTimeoutMs, logLevel: o.logLevel, accessLog: o.accessLog, accessLogSample: o.accessLogSample,
     stats: o.stats, retryBudgetRatio: o.retryBudgetRatio, retryBudgetMinPerSecond: o.retryBudgetMinPerSecond,
-    tracing: o.tracing, h1: o.h1,
+    tracing: o.tracing, h1: o.h1, pathNormalization: o.pathNormalization,
   };
 }
 

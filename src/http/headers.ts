@@ -28,14 +28,16 @@ export function isToken(name: string): boolean {
 
 /**
  * Names listed in a Connection header value ("close", "keep-alive" and "upgrade" are common and
- * already hop-by-hop). Returns null when nothing extra must be dropped: the usual case.
+ * already hop-by-hop). Returns null when nothing extra must be dropped: the usual case. `host` is
+ * never one of them: it names the request's target, not the connection, and `Connection: host`
+ * must not take it away from the app.
  */
 export function connectionListed(value: string): Set<string> | null {
   if (value === '' || value === 'keep-alive' || value === 'close' || value === 'Keep-Alive' || value === 'Close') return null;
   let extra: Set<string> | null = null;
   for (const part of value.split(',')) {
     const name = part.trim().toLowerCase();
-    if (name === '' || HOP_BY_HOP.has(name)) continue;
+    if (name === '' || name === 'host' || HOP_BY_HOP.has(name)) continue;
     (extra ??= new Set()).add(name);
   }
   return extra;

@@ -49,6 +49,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   const state = new WorkerState(new Generation(options.snapshot, registry, shared, clientTls), ring === null ? null : new RingWriter(ring), accessLog,
     new RetryBudget(options.retryBudgetRatio, options.retryBudgetMinPerSecond));
   state.clientTls = clientTls;
+  state.pathNormalization = options.pathNormalization;
   if (options.tracing !== null) {
     // loaded only when asked for, like the access log
     const { Tracer } = await import('../tracing/tracer.js');

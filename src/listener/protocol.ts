@@ -4,6 +4,7 @@ import type { TracingSettings } from '../tracing/settings.js';
 import type { WorkloadIdentity } from '../tls/identity/source.js';
 import type { CodecName } from '../upstream/codecs.js';
 import type { H1Settings } from '../downstream/h1/connection.js';
+import type { PathNormalization } from '../http/path-normalize.js';
 
 /** How every data-plane worker runs: set once from the command line, the same for all workers. */
 export interface DataPlaneSettings {
@@ -26,6 +27,8 @@ export interface DataPlaneSettings {
   tracing: TracingSettings | null;
   /** the HTTP/1.1 listener: HTTP/1.0, idle and request time-outs */
   h1: H1Settings;
+  /** --path-normalization (Istio MeshConfig pathNormalization.normalization); default BASE */
+  pathNormalization: PathNormalization;
 }
 
 export interface WorkerOptions extends DataPlaneSettings {

@@ -13,6 +13,7 @@ import { sendMirrors } from '../filters/mirror/mirror.js';
 import { backoffMs } from '../filters/retry/retry-policy.js';
 import { applyHeaderOps } from '../http/header-ops.js';
 import { newRequestId } from '../http/request-id.js';
+import { normalizeRequestTarget } from '../http/path-normalize.js';
 import {
   BAD_HEADER_VALUE, connectionListed, copyResponseHeaders, findHeader, getHeader, isHopByHop,
 } from '../http/headers.js';
@@ -162,6 +163,8 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
     if (this.authority === '') return this.fail(badRequest('missing Host header'));
     const id = findHeader(this.headers, 'x-request-id');
     this.requestId = id < 0 ? newRequestId() : this.headers[id] as string;
+    // routing, authorization and the app all see the normalised path (Istio's pathNormalization)
+    if (!normalizeRequestTarget(this, state.pathNormalization)) return this.fail(badRequest('%00 in the request path'));
     // tracing: continue or start the trace; the outgoing trace headers are rewritten in place
     const tracer = this.listener.state.tracer;
     if (tracer !== null) this.span = tracer.start(this);

@@ -8,6 +8,7 @@ import type { ClientTls } from '../tls/outbound/client-tls.js';
 import type { PeerLookup } from '../tls/peer-lookup.js';
 import type { AccessLog } from './access-log.js';
 import type { Generation } from './generation.js';
+import { DEFAULT_PATH_NORMALIZATION, type PathNormalization } from '../http/path-normalize.js';
 
 export class WorkerState {
   gen: Generation;
@@ -27,6 +28,8 @@ export class WorkerState {
   onIdle: (() => void) | null = null;
   /** the sidecar's identity for outbound mTLS; null until one is configured */
   clientTls: ClientTls | null = null;
+  /** how request paths are normalised before routing and authorization (--path-normalization) */
+  pathNormalization: PathNormalization = DEFAULT_PATH_NORMALIZATION;
   constructor(gen: Generation, stats: RingWriter | null, accessLog: AccessLog | null, retryBudget: RetryBudget) {
     this.gen = gen;
     this.retryBudget = retryBudget;

@@ -4,7 +4,7 @@
 
 export interface AuthzAttributes {
   method: string;
-  /** path without the query string, as received (the evaluator removes dot segments itself) */
+  /** path without the query string, already normalised (src/http/path-normalize.ts): compared as is */
   path: string;
   /** Host / :authority as received (Istio compares it case-insensitively, port included) */
   host: string;

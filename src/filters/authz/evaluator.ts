@@ -5,7 +5,7 @@
 import type { AuthzPredicate, AuthzSpec, CompiledPolicy } from '../../config/security-spec.js';
 import type { AuthzAttributes } from './attributes.js';
 import { cidrContains, parseIp } from './ip.js';
-import { anyRegion, asciiLower, regionEquals, removeDotSegments } from './string-match.js';
+import { anyRegion, asciiLower, regionEquals } from './string-match.js';
 
 export interface AuthzResult {
   allowed: boolean;
@@ -33,7 +33,6 @@ export class AuthzEvaluator {
   private saStart = -1;
   private saEnd = -1;
   private host: string | null = null;
-  private path: string | null = null;
 
   constructor(spec: AuthzSpec) {
     this.spec = spec;
@@ -45,7 +44,6 @@ export class AuthzEvaluator {
     this.ipFamily = -1;
     this.principalParsed = false;
     this.host = null;
-    this.path = null;
     const { deny, allow, audit } = this.spec;
     out.audit = this.firstMatch(audit);
     const denied = this.firstMatch(deny);
@@ -128,10 +126,8 @@ export class AuthzEvaluator {
       }
       case 'method':
         return anyRegion(p.strings, req.method, 0, req.method.length);
-      case 'path': {
-        const path = (this.path ??= removeDotSegments(req.path));
-        return anyRegion(p.strings, path, 0, path.length);
-      }
+      case 'path':
+        return anyRegion(p.strings, req.path, 0, req.path.length);
       case 'port':
         return p.ports.includes(req.port);
       case 'header': {

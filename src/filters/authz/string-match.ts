@@ -36,19 +36,3 @@ export function asciiLower(s: string): string {
   }
   return s;
 }
-
-/** RFC 3986 remove_dot_segments (Istio normalizes paths before authz); allocates only when a dot segment is present. */
-export function removeDotSegments(path: string): string {
-  if (path.indexOf('/.') < 0 || path.charCodeAt(0) !== 47) return path;
-  const out: string[] = [];
-  const parts = path.split('/');
-  for (let i = 1; i < parts.length; i++) {
-    const seg = parts[i] as string;
-    const last = i === parts.length - 1;
-    if (seg === '.' || seg === '..') {
-      if (seg === '..') out.pop();
-      if (last) out.push('');
-    } else out.push(seg);
-  }
-  return '/' + out.join('/');
-}
