@@ -13,6 +13,21 @@ let nulHeader: Upstream;
 let echo: Upstream;
 let echoHits = 0;
 let m: Meshlet;
+let refusedPort = 0;
+
+/** A DNS ServiceEntry whose one endpoint is a name that never resolves (.invalid, RFC 6761). */
+function dnsServiceEntry(host: string, address: string): string {
+  return `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ${host}}
+spec:
+  hosts: [${host}]
+  resolution: DNS
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  endpoints: [{address: ${address}, ports: {http: 80}}]
+---
+`;
+}
 
 before(async () => {
   reset = await rawUpstream((socket) => socket.resetAndDestroy());
@@ -20,10 +35,11 @@ before(async () => {
   nulHeader = await rawUpstream((socket) => socket.end('HTTP/1.1 200 OK\r\nX-Bad: a\0b\r\nContent-Length: 2\r\n\r\nok'));
   echo = await echoUpstream('echo');
   echo.server.on('request', () => { echoHits++; });
-  const refused = await freePort();
+  refusedPort = await freePort();
   m = await startMeshlet(
     serviceEntryYaml('reset', [{ port: reset.port }]) +
-    serviceEntryYaml('refused', [{ port: refused }]) +
+    serviceEntryYaml('refused', [{ port: refusedPort }]) +
+    dnsServiceEntry('unresolvable', 'nowhere.invalid') +
     serviceEntryYaml('bad-header', [{ port: badHeader.port }]) +
     serviceEntryYaml('nul-header', [{ port: nulHeader.port }]) +
     serviceEntryYaml('echo', [{ port: echo.port }]),
@@ -35,16 +51,28 @@ after(async () => {
   await Promise.all([reset, badHeader, nulHeader, echo].map((u) => u?.close()));
 });
 
-test('upstream reset before the response → 502 UF', async () => {
+test('upstream reset after the request, before the response → 503 UC with Envoy\'s body', async () => {
   const r = await get(`${m.url}/`, 'reset');
-  assert.equal(r.status, 502);
-  assert.equal(r.headers['x-meshlet-flags'], 'UF');
+  assert.equal(r.status, 503);
+  assert.equal(r.headers['x-meshlet-flags'], 'UC');
+  assert.equal(r.body, 'upstream connect error or disconnect/reset before headers. reset reason: connection termination');
 });
 
-test('connection refused → 502 UF, after Istio\'s default 2 retries on connect-failure (UF,URX)', async () => {
+test('connection refused → 503 UF after Istio\'s default 2 retries on connect-failure (UF,URX); the body names no address', async () => {
   const r = await get(`${m.url}/`, 'refused');
-  assert.equal(r.status, 502);
+  assert.equal(r.status, 503);
   assert.equal(r.headers['x-meshlet-flags'], 'UF,URX');
+  assert.equal(r.body, 'upstream connect error or disconnect/reset before headers. retried and the latest reset reason: '
+    + 'remote connection failure, transport failure reason: delayed connect error: Connection refused');
+  assert.ok(!r.body.includes('127.0.0.1') && !r.body.includes(String(refusedPort)), r.body);
+});
+
+test('a DNS name that does not resolve → 503 UF; the body does not echo the name', async () => {
+  const r = await get(`${m.url}/`, 'unresolvable');
+  assert.equal(r.status, 503);
+  assert.match(String(r.headers['x-meshlet-flags']), /^UF/);
+  assert.ok(!r.body.includes('nowhere.invalid'), r.body);
+  assert.match(r.body, /^upstream connect error or disconnect\/reset before headers\. (retried and the latest )?reset reason: remote connection failure$/);
 });
 
 test('upstream header value with CR or NUL → 502, never forwarded', async () => {

@@ -11,7 +11,7 @@ interface Bad {
   name: string;
   parts: (string | Buffer)[];
   close?: boolean;
-  flag: 'UPE' | 'UR' | 'UF';
+  flag: 'UPE' | 'UR' | 'UC';
   /** headers are delivered before the error (UR cases) */
   headers?: boolean;
 }
@@ -48,7 +48,7 @@ const bad: Bad[] = [
   { name: 'truncated chunked body', parts: ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n10\r\nabc'], close: true, flag: 'UR', headers: true },
   { name: 'chunked body without the last chunk', parts: ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n'], close: true, flag: 'UR', headers: true },
   { name: 'truncated Content-Length body', parts: ['HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this'], close: true, flag: 'UR', headers: true },
-  { name: 'truncated head', parts: ['HTTP/1.1 200 OK\r\nContent-Len'], close: true, flag: 'UF' },
+  { name: 'truncated head', parts: ['HTTP/1.1 200 OK\r\nContent-Len'], close: true, flag: 'UC' },
 ];
 
 let server: RawServer;
