@@ -33,16 +33,17 @@ function bodyFor(err: ProxyError): string {
   }
 }
 
-export function writeRedirect(res: HttpResponse, code: number, location: string, requestId: string): void {
+/** `closeConnection`: shutting down, the client is told to reconnect (Connection: close) and the connection ends. */
+export function writeRedirect(res: HttpResponse, code: number, location: string, requestId: string, closeConnection: boolean): void {
   res.writeStatus(statusLine(code));
   res.writeHeader('location', location);
   res.writeHeader('x-request-id', requestId);
-  res.end();
+  res.end(undefined, closeConnection);
 }
 
-export function writeDirect(res: HttpResponse, status: number, body: string, requestId: string): void {
+export function writeDirect(res: HttpResponse, status: number, body: string, requestId: string, closeConnection: boolean): void {
   res.writeStatus(statusLine(status));
   res.writeHeader('content-type', 'text/plain; charset=utf-8');
   res.writeHeader('x-request-id', requestId);
-  res.end(body);
+  res.end(body, closeConnection);
 }

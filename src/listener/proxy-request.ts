@@ -253,7 +253,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
     if (spec.redirect !== null) return this.redirect();
     if (spec.directResponse !== null) {
       this.status = spec.directResponse.status;
-      writeDirect(this.res, spec.directResponse.status, spec.directResponse.body, this.requestId);
+      writeDirect(this.res, spec.directResponse.status, spec.directResponse.body, this.requestId, this.listener.state.draining);
       return this.finish();
     }
     const dest = route.pickDestination();
@@ -351,7 +351,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
     const path = r.uri ?? this.path;
     const location = `${r.scheme ?? this.scheme}://${authority}${path}${this.query === '' ? '' : `?${this.query}`}`;
     this.status = r.code;
-    writeRedirect(this.res, r.code, location, this.requestId);
+    writeRedirect(this.res, r.code, location, this.requestId, this.listener.state.draining);
     this.finish();
   }
 
