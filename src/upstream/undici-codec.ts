@@ -95,9 +95,7 @@ function mapError(err: Error, started: boolean): ProxyError {
   if (err instanceof ProxyError) return err;
   const code = (err as { code?: string }).code ?? '';
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return upstreamTimeout(0);
-  if (code === 'HPE_INVALID_HEADER_TOKEN' || code.startsWith('HPE_') || code === 'UND_ERR_INVALID_ARG') {
-    return started ? upstreamResetMidResponse(err.message) : upstreamProtocolError(err.message);
-  }
+  if (code.startsWith('HPE_') || code === 'UND_ERR_INVALID_ARG') return upstreamProtocolError(err.message);
   const detail = `${code || err.name} ${err.message}`.trim();
   if (started) return upstreamResetMidResponse(detail);
   if (code === 'UND_ERR_CONNECT_TIMEOUT') return upstreamConnectFailure('connection timeout', detail);

@@ -300,8 +300,9 @@ export class Connection implements ResponseSink {
     this.inFeed = false;
     if (this.ex !== ex) return; // aborted from a callback
     if (r < 0) {
-      const detail = this.parser.error;
-      this.failExchange(this.headersDelivered ? upstreamResetMidResponse(detail) : upstreamProtocolError(detail));
+      // malformed framing (a bare LF after a chunk size, say) is a protocol error wherever it is
+      // found, as in Envoy; a client whose response had started has its connection closed
+      this.failExchange(upstreamProtocolError(this.parser.error));
       return;
     }
     const done = this.parser.state === S_DONE;
