@@ -13,6 +13,7 @@ const USAGE = `usage:
   meshlet run -c FILE.yaml [-c MORE.yaml] [--workers N] [--admin HOST:PORT] [--log-level L]
               [--drain-timeout 5s] [--control-socket PATH] [--watch]
               [--accept-http10] [--downstream-idle-timeout 60s] [--request-headers-timeout 10s]
+              [--max-connections-per-endpoint 1024] [--upstream-queue-timeout 1s] [--upstream-idle-timeout 4s]
               [--access-log PATH|stdout] [--access-log-sample 0..1] [--upstream-codec h1|undici] [--disable-stats]
               [--retry-budget-ratio 0.2] [--retry-budget-min-per-second 10]
               [--path-normalization BASE|MERGE_SLASHES|DECODE_AND_MERGE_SLASHES|NONE]
@@ -97,6 +98,8 @@ function parseRun(args: string[]): RunOptions {
       'accept-http10': { type: 'boolean' },
       'downstream-idle-timeout': { type: 'string' },
       'request-headers-timeout': { type: 'string' },
+      'max-connections-per-endpoint': { type: 'string' },
+      'upstream-queue-timeout': { type: 'string' },
       'control-socket': { type: 'string' },
       watch: { type: 'boolean' },
       'access-log': { type: 'string' },
@@ -137,6 +140,8 @@ function parseRun(args: string[]): RunOptions {
     accessLogSample: values['access-log-sample'] === undefined ? 1 : parseFraction(values['access-log-sample'], '--access-log-sample'),
     drainTimeoutMs: values['drain-timeout'] === undefined ? DEFAULT_RUN_OPTIONS.drainTimeoutMs : parseDurationMs(values['drain-timeout'], '--drain-timeout'),
     upstreamIdleTimeoutMs: values['upstream-idle-timeout'] === undefined ? DEFAULT_RUN_OPTIONS.upstreamIdleTimeoutMs : parseDurationMs(values['upstream-idle-timeout'], '--upstream-idle-timeout'),
+    connectionsPerEndpoint: values['max-connections-per-endpoint'] === undefined ? DEFAULT_RUN_OPTIONS.connectionsPerEndpoint : parsePositiveInt(values['max-connections-per-endpoint'], '--max-connections-per-endpoint'),
+    upstreamQueueTimeoutMs: values['upstream-queue-timeout'] === undefined ? DEFAULT_RUN_OPTIONS.upstreamQueueTimeoutMs : parseQueueTimeout(values['upstream-queue-timeout']),
     tracing: parseTracing(values),
     pathNormalization: parsePathNormalization(values['path-normalization']),
     h1: parseH1(values),
@@ -155,6 +160,13 @@ function parseH1(values: Record<string, string | boolean | string[] | undefined>
     idleTimeoutS: seconds('downstream-idle-timeout', d.idleTimeoutS),
     requestTimeoutS: seconds('request-headers-timeout', d.requestTimeoutS),
   };
+}
+
+/** A wait for a connection is always bounded: 0 (no bound) is refused. */
+function parseQueueTimeout(value: string): number {
+  const ms = parseDurationMs(value, '--upstream-queue-timeout');
+  if (!(ms >= 1)) throw new Error(`--upstream-queue-timeout: expected at least 1ms, got "${value}"`);
+  return ms;
 }
 
 /** --trace-otlp URL or --trace-zipkin URL turns tracing on; the other --trace-* flags need one of them. */

@@ -44,7 +44,8 @@ export const DEFAULT_RUN_OPTIONS: Omit<RunOptions, 'configFiles'> = {
   watch: false,
   logLevel: 'info',
   drainTimeoutMs: 5000,
-  connectionsPerEndpoint: 256,
+  connectionsPerEndpoint: 1024,
+  upstreamQueueTimeoutMs: 1000,
   upstreamIdleTimeoutMs: 4000,
   connectTimeoutMs: 10_000,
   accessLog: null,
@@ -76,9 +77,10 @@ export interface Sidecar {
   log: Logger;
   /**
    * Shutdown in order: readiness false and inbound stops accepting at once; outbound keeps serving
-   * until `until` settles (the wrapped app exited) — or, without it, until every worker has been
-   * quiet for a moment — or the drain timeout passes; then in-flight requests finish within what is
-   * left of the timeout and the workers exit.
+   * until `until` settles (the wrapped app exited; at most the drain timeout) — or, without it,
+   * until every worker has been quiet for a moment, for at most half the drain timeout; then no
+   * listener accepts, requests in flight finish within what is left of the timeout, and the workers
+   * exit as soon as none is left.
    */
   stop(until?: Promise<unknown>): Promise<void>;
 }
@@ -162,8 +164,11 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
         stopWatching();
         control.close();
         const quiet = supervisor.drainInbound();
+        // Without a wrapped app, "quiet" stands in for "the app is done with outbound"; under steady
+        // load it never comes, so it gets half the timeout and what is then in flight the other half.
+        const outboundMs = until === undefined ? options.drainTimeoutMs / 2 : options.drainTimeoutMs;
         let timer: NodeJS.Timeout | undefined;
-        await Promise.race([until ?? quiet, new Promise((r) => { timer = setTimeout(r, options.drainTimeoutMs); })]);
+        await Promise.race([until ?? quiet, new Promise((r) => { timer = setTimeout(r, outboundMs); })]);
         clearTimeout(timer);
         await supervisor.drain(Math.max(0, deadline - Date.now()));
         stats.close();

@@ -45,7 +45,8 @@ const APPLY_TIMEOUT_MS = 10_000;
 /** Only the data-plane settings travel to workers (not the CLI's other options). */
 function dataPlaneSettings(o: DataPlaneSettings): DataPlaneSettings {
   return {
-    codec: o.codec, connectionsPerEndpoint: o.connectionsPerEndpoint, upstreamIdleTimeoutMs: o.upstreamIdleTimeoutMs,
+    codec: o.codec, connectionsPerEndpoint: o.connectionsPerEndpoint, upstreamQueueTimeoutMs: o.upstreamQueueTimeoutMs,
+    upstreamIdleTimeoutMs: o.upstreamIdleTimeoutMs,
     connectTimeoutMs: o.connectTimeoutMs, logLevel: o.logLevel, accessLog: o.accessLog, accessLogSample: o.accessLogSample,
     stats: o.stats, retryBudgetRatio: o.retryBudgetRatio, retryBudgetMinPerSecond: o.retryBudgetMinPerSecond,
     tracing: o.tracing, h1: o.h1, pathNormalization: o.pathNormalization,

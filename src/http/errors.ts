@@ -10,7 +10,9 @@ export class ProxyError extends Error {
   readonly flag: string;
   readonly source: ErrorSource;
   readonly retryable: boolean;
-  constructor(code: string, status: number, flag: string, source: ErrorSource, retryable: boolean, message: string) {
+  /** What happened, with addresses and errno: for the access log and logs, never for a reply body. */
+  readonly detail: string;
+  constructor(code: string, status: number, flag: string, source: ErrorSource, retryable: boolean, message: string, detail = '') {
     super(message);
     this.name = 'ProxyError';
     this.code = code;
@@ -18,7 +20,30 @@ export class ProxyError extends Error {
     this.flag = flag;
     this.source = source;
     this.retryable = retryable;
+    this.detail = detail;
   }
+}
+
+/** The start of Envoy's local reply to a request whose upstream failed before any response header. */
+export const RESET_BEFORE_HEADERS = 'upstream connect error or disconnect/reset before headers. ';
+
+/** Envoy's reset reasons (Http::Utility::resetReasonToString) for the failures meshlet tells apart. */
+export type ConnectFailureReason = 'remote connection failure' | 'local connection failure' | 'connection timeout';
+
+/** Envoy's transport failure reasons for connect errors: the OS's text for the errno, never an address. */
+const TRANSPORT_FAILURE: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'Connection refused',
+  ECONNRESET: 'Connection reset by peer',
+  EHOSTUNREACH: 'No route to host',
+  ENETUNREACH: 'Network is unreachable',
+  ETIMEDOUT: 'Connection timed out',
+  EADDRNOTAVAIL: 'Cannot assign requested address',
+};
+
+/** `, transport failure reason: delayed connect error: …` for a known errno code, else ''. */
+function transportFailure(errno: string): string {
+  const text = TRANSPORT_FAILURE[errno];
+  return text === undefined ? '' : `, transport failure reason: delayed connect error: ${text}`;
 }
 
 /** No route matched: Envoy NR. */
@@ -36,9 +61,24 @@ export function noHealthyUpstream(cluster: string): ProxyError {
   return new ProxyError('NO_HEALTHY_UPSTREAM', 503, 'UH', 'internal', false, `no healthy upstream in ${cluster}`);
 }
 
-/** Connection refused, reset or closed before any response byte: Envoy UF. */
-export function upstreamConnectFailure(detail: string, beforeRequestSent: boolean): ProxyError {
-  return new ProxyError('UPSTREAM_CONNECT_FAILURE', 502, 'UF', 'upstream', beforeRequestSent, `upstream connect error or disconnect/reset before headers: ${detail}`);
+/**
+ * No connection could be made (refused, unreachable, TLS handshake or peer identity refused,
+ * connect timeout): 503 UF, as Envoy. The request never left, so it can be retried. `errno` (e.g.
+ * ECONNREFUSED) picks Envoy's transport failure reason; `detail` (addresses) goes to logs only.
+ */
+export function upstreamConnectFailure(reason: ConnectFailureReason, detail: string, errno = ''): ProxyError {
+  return new ProxyError('UPSTREAM_CONNECT_FAILURE', 503, 'UF', 'upstream', true,
+    `${RESET_BEFORE_HEADERS}reset reason: ${reason}${transportFailure(errno)}`, detail);
+}
+
+/**
+ * The connection was closed or reset after the request went out and before any response header:
+ * 503 UC (Envoy's upstream connection termination). `retryable`: the request cannot have reached
+ * the app (a reused keep-alive connection the upstream had closed, or a request still waiting).
+ */
+export function upstreamConnectionTermination(detail: string, retryable: boolean): ProxyError {
+  return new ProxyError('UPSTREAM_CONNECTION_TERMINATION', 503, 'UC', 'upstream', retryable,
+    `${RESET_BEFORE_HEADERS}reset reason: connection termination`, detail);
 }
 
 /** Upstream sent something that is not valid HTTP/1.1 (or a forbidden header value): Envoy UPE. */
@@ -76,14 +116,19 @@ export function faultAbort(status: number): ProxyError {
   return new ProxyError('FAULT_ABORT', status, 'FI', 'internal', false, 'fault filter abort');
 }
 
-/** The same failure, reported after the route's retries were used up: Envoy adds URX ("UF,URX"). */
+/** The same failure, reported after the route's retries were used up: Envoy adds URX ("UF,URX") and says so in the body. */
 export function retriesExhausted(err: ProxyError): ProxyError {
-  return new ProxyError(err.code, err.status, `${err.flag},URX`, err.source, false, `${err.message} (retries exhausted)`);
+  const m = err.message;
+  const message = m.startsWith(RESET_BEFORE_HEADERS) ? `${RESET_BEFORE_HEADERS}retried and the latest ${m.slice(RESET_BEFORE_HEADERS.length)}` : `${m} (retries exhausted)`;
+  return new ProxyError(err.code, err.status, `${err.flag},URX`, err.source, false, message, err.detail);
 }
 
-/** A DestinationRule connectionPool limit is reached: Envoy UO, refused at once. */
-export function upstreamOverflow(cluster: string): ProxyError {
-  return new ProxyError('UPSTREAM_OVERFLOW', 503, 'UO', 'upstream', false, `upstream connection pool overflow in ${cluster}`);
+/**
+ * A connection limit is reached: a DestinationRule connectionPool limit (refused at once), or the
+ * per-worker connection cap of an endpoint whose wait timed out. 503 UO with Envoy's body.
+ */
+export function upstreamOverflow(detail: string): ProxyError {
+  return new ProxyError('UPSTREAM_OVERFLOW', 503, 'UO', 'internal', false, `${RESET_BEFORE_HEADERS}reset reason: overflow`, detail);
 }
 
 /** An AuthorizationPolicy denied the request: 403 `RBAC: access denied`, flag RBAC (as Envoy). */

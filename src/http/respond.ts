@@ -25,9 +25,9 @@ function bodyFor(err: ProxyError): string {
     case 'NR': return `no route (NR): ${err.message}\n`;
     case 'NC': return `no cluster (NC): ${err.message}\n`;
     case 'UH': return `no healthy upstream (UH): ${err.message}\n`;
-    case 'UF': return `upstream connect failure (UF): ${err.message}\n`;
+    // Envoy's own words, which name no address: the detail is in the access log
+    case 'UF': case 'UC': case 'UO': return err.message;
     case 'UT': return `upstream request timeout (UT)\n`;
-    case 'UO': return `upstream connection pool overflow (UO): ${err.message}\n`;
     case 'UPE': return `bad upstream response (UPE): ${err.message}\n`;
     case 'DPE': return err.status === 400 ? `bad request: ${err.message}\n` : `${statusLine(err.status).slice(4).toLowerCase()}: ${err.message}\n`;
     case 'IE': return 'internal error\n';

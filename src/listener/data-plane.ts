@@ -30,6 +30,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   configureWorkerLog(options.logLevel);
   const registry = new PoolRegistry(await loadCodec(options.codec), {
     connections: options.connectionsPerEndpoint,
+    queueTimeoutMs: options.upstreamQueueTimeoutMs,
     idleTimeoutMs: options.upstreamIdleTimeoutMs,
     connectTimeoutMs: options.connectTimeoutMs,
     maxRequestsPerConnection: 0,

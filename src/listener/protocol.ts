@@ -9,7 +9,10 @@ import type { PathNormalization } from '../http/path-normalize.js';
 /** How every data-plane worker runs: set once from the command line, the same for all workers. */
 export interface DataPlaneSettings {
   codec: CodecName;
+  /** the safety cap: connections one worker may open to one endpoint (--max-connections-per-endpoint) */
   connectionsPerEndpoint: number;
+  /** a request waiting for a connection at that cap gets 503 UO after this long (--upstream-queue-timeout) */
+  upstreamQueueTimeoutMs: number;
   upstreamIdleTimeoutMs: number;
   connectTimeoutMs: number;
   logLevel: string;

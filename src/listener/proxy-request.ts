@@ -125,6 +125,8 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
   private status = 0;
   private flag = FLAG_NONE;
   private clusterId = -1;
+  /** the last upstream failure's detail (addresses, errno), for the access log only */
+  private failDetail: string | null = null;
 
   constructor(sink: ResponseSink, listener: ListenerRuntime) {
     this.sink = sink;
@@ -591,6 +593,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
   onUpstreamError(err: ProxyError): void {
     this.tUpstreamEnd = performance.now();
     if (this.aborted || this.finished) return;
+    if (err.detail !== '') this.failDetail = err.detail;
     if (this.headersSent) return this.closeClient();
     this.clearTryTimer();
     if (err.source === 'upstream') this.reportLocalFailure();
@@ -711,6 +714,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
       downstream_remote_address: this.remote,
       downstream_peer_uri_san: this.peerPrincipal,
       direction: this.listener.spec.direction,
+      upstream_transport_failure_reason: this.failDetail,
     });
   }
 }

@@ -1,6 +1,6 @@
 // Envoy-style response flags as small fixed numbers, so a stats record can carry one in a
 // Float64 slot: 0 is '-' (no flag). Codes are stable (they cross threads and may be logged);
-// append new flags at the end, never renumber. Codes 16..63 are free for future flags.
+// append new flags at the end, never renumber. Codes 17..63 are free for future flags.
 
 export const FLAG_NONE = 0;
 export const FLAG_NR = 1;
@@ -18,13 +18,15 @@ export const FLAG_UO = 12;
 export const FLAG_DI = 13;
 export const FLAG_FI = 14;
 export const FLAG_RBAC = 15;
+/** upstream connection termination: closed or reset after the request went out, before a response */
+export const FLAG_UC = 16;
 
 /** Codes are < MAX_FLAG_CODES (the aggregator packs status and flag into one number with it). */
 export const MAX_FLAG_CODES = 64;
 
 /** Code → name; index = code. */
 export const FLAG_NAMES: readonly string[] = Object.freeze([
-  '-', 'NR', 'NC', 'UH', 'UF', 'UPE', 'UR', 'UT', 'DPE', 'IE', 'DC', 'URX', 'UO', 'DI', 'FI', 'RBAC',
+  '-', 'NR', 'NC', 'UH', 'UF', 'UPE', 'UR', 'UT', 'DPE', 'IE', 'DC', 'URX', 'UO', 'DI', 'FI', 'RBAC', 'UC',
 ]);
 
 const BY_NAME = new Map<string, number>(FLAG_NAMES.map((name, code) => [name, code]));

@@ -78,6 +78,22 @@ export class ClusterRuntime {
     }
     for (let i = 0; i < 3 && ep === exclude && ep !== null && eps.length > 1; i++) ep = this.balancer.pick(eps);
     if (ep === exclude && exclude !== null && eps.length > 1) ep = eps[(eps.indexOf(exclude) + 1) % eps.length] as Endpoint;
+    if (ep !== null && ep.pool.saturated && eps.length > 1) return this.unsaturated(eps, ep, exclude);
+    return ep;
+  }
+
+  /**
+   * `ep`'s pool has every connection it may open busy: a request sent there would wait. Another
+   * endpoint that can take it now goes first (from a random start, so they share the load);
+   * when every one is saturated, `ep` it is, and the wait is bounded by the queue timeout.
+   */
+  private unsaturated(eps: readonly Endpoint[], ep: Endpoint, exclude: Endpoint | null): Endpoint {
+    const n = eps.length;
+    const start = Math.floor(Math.random() * n);
+    for (let k = 0; k < n; k++) {
+      const e = eps[(start + k) % n] as Endpoint;
+      if (e !== exclude && !e.pool.saturated) return e;
+    }
     return ep;
   }
 

@@ -56,11 +56,21 @@ export interface UpstreamPool {
   close(): Promise<void>;
   /** Close everything now. */
   destroy(): Promise<void>;
+  /**
+   * Every connection the pool may open is open and busy: a request dispatched now would wait (up
+   * to queueTimeoutMs). The balancer prefers another endpoint of the cluster.
+   */
+  readonly saturated: boolean;
 }
 
+/** Requests waiting for a connection in one pool beyond this fail at once (503 UO). */
+export const MAX_QUEUED = 16 * 1024;
+
 export interface PoolOptions {
-  /** max connections per endpoint per worker */
+  /** max connections per endpoint per worker (the safety cap; see PoolRegistry for DestinationRule limits) */
   connections: number;
+  /** a request waiting because every allowed connection is busy fails with 503 UO after this long; 0 = no limit */
+  queueTimeoutMs: number;
   /** close idle keep-alive connections after this long (kept below common upstream defaults of 5 s) */
   idleTimeoutMs: number;
   connectTimeoutMs: number;

@@ -2,10 +2,11 @@
 // settings when a cluster sets its own and the TLS settings for mTLS clusters. A new config
 // generation reuses the pools of endpoints it still has (no reconnect storm) and closes the
 // others gracefully.
-import type { ClusterSpec, EndpointSpec } from '../config/snapshot.js';
+import type { ClusterSpec, EndpointSpec, PoolSpec } from '../config/snapshot.js';
 import type { UpstreamTls } from '../tls/outbound/client-tls.js';
 import type { PoolOptions, UpstreamCodec, UpstreamPool } from './codec.js';
 import { endpointKey } from './endpoint.js';
+import { binds } from './shared/admission.js';
 
 /** TLS settings of endpoint j of cluster i (null: plaintext) */
 export type TlsTable = readonly (readonly (UpstreamTls | null)[])[];
@@ -43,7 +44,8 @@ export class PoolRegistry {
   private optionsFor(c: ClusterSpec): PoolOptions {
     const p = c.pool;
     return {
-      connections: this.options.connections,
+      connections: connectionCap(this.options.connections, p),
+      queueTimeoutMs: this.options.queueTimeoutMs,
       idleTimeoutMs: p.idleTimeoutMs > 0 ? p.idleTimeoutMs : this.options.idleTimeoutMs,
       connectTimeoutMs: p.connectTimeoutMs > 0 ? p.connectTimeoutMs : this.options.connectTimeoutMs,
       maxRequestsPerConnection: p.maxRequestsPerConnection,
@@ -59,12 +61,21 @@ export class PoolRegistry {
   }
 }
 
+/**
+ * Connections one worker may open to one endpoint of the cluster: the safety cap
+ * (--max-connections-per-endpoint), or the cluster's DestinationRule tcp.maxConnections when that
+ * is set higher — that limit then governs, sidecar-wide, through the cluster's Admission.
+ */
+export function connectionCap(safetyCap: number, p: PoolSpec): number {
+  return binds(p.maxConnections) && p.maxConnections > safetyCap ? p.maxConnections : safetyCap;
+}
+
 /** Pools are shared by clusters whose pool and TLS settings agree (the common case: none set). */
 export function poolKey(c: ClusterSpec, e: EndpointSpec, tls: UpstreamTls | null): string {
   let key = endpointKey(e.address, e.port);
   const p = c.pool;
-  if (p.idleTimeoutMs !== 0 || p.connectTimeoutMs !== 0 || p.maxRequestsPerConnection !== 0) {
-    key = `${key}|i${p.idleTimeoutMs}|c${p.connectTimeoutMs}|r${p.maxRequestsPerConnection}`;
+  if (p.idleTimeoutMs !== 0 || p.connectTimeoutMs !== 0 || p.maxRequestsPerConnection !== 0 || binds(p.maxConnections)) {
+    key = `${key}|i${p.idleTimeoutMs}|c${p.connectTimeoutMs}|r${p.maxRequestsPerConnection}|m${p.maxConnections}`;
   }
   return tls === null ? key : `${key}|${tls.key}`;
 }

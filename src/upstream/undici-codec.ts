@@ -3,10 +3,13 @@
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import {
-  ProxyError, upstreamConnectFailure, upstreamProtocolError, upstreamResetMidResponse, upstreamTimeout,
+  ProxyError, downstreamAborted, upstreamConnectFailure, upstreamConnectionTermination, upstreamOverflow, upstreamProtocolError,
+  upstreamResetMidResponse, upstreamTimeout,
 } from '../http/errors.js';
 import type { UpstreamTls } from '../tls/outbound/client-tls.js';
-import type { PoolOptions, UpstreamCodec, UpstreamController, UpstreamHandler, UpstreamPool, UpstreamRequest } from './codec.js';
+import {
+  MAX_QUEUED, type PoolOptions, type UpstreamCodec, type UpstreamController, type UpstreamHandler, type UpstreamPool, type UpstreamRequest,
+} from './codec.js';
 
 type Controller = Dispatcher.DispatchController;
 
@@ -14,27 +17,43 @@ type Controller = Dispatcher.DispatchController;
 class UndiciExchange implements Dispatcher.DispatchHandler, UpstreamController {
   readonly signalsReadEnd = false;
   readonly headersValidated = false;
-  private readonly handler: UpstreamHandler;
+  readonly handler: UpstreamHandler;
+  readonly request: UpstreamRequest;
+  private readonly pool: UndiciPool;
   private controller: Controller | null = null;
   private started = false;
-  private finished = false;
+  /** the handler got its end or error, or the caller aborted */
+  finished = false;
+  /** handed to undici (holds one of the pool's connections until undici is done with it) */
+  sent = false;
+  /** Date.now() when it started waiting for a connection */
+  queuedAt = 0;
 
-  constructor(handler: UpstreamHandler) {
+  constructor(pool: UndiciPool, request: UpstreamRequest, handler: UpstreamHandler) {
+    this.pool = pool;
+    this.request = request;
     this.handler = handler;
   }
 
   pause(): void { this.controller?.pause(); }
   resume(): void { this.controller?.resume(); }
-  describe(): string { return `undici exchange paused=${this.controller?.paused ?? 'n/a'}`; }
+  describe(): string { return `undici exchange sent=${this.sent} paused=${this.controller?.paused ?? 'n/a'}`; }
   abort(reason: Error): void {
     if (this.finished) return;
     this.finished = true;
-    this.controller?.abort(reason);
+    this.controller?.abort(reason); // before onRequestStart: aborted there
+  }
+
+  /** Fails a request that never reached undici (queue timeout, pool closed). */
+  fail(err: ProxyError): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.handler.onUpstreamError(err);
   }
 
   onRequestStart(controller: Controller): void {
     this.controller = controller;
-    this.handler.onUpstreamStart(this);
+    if (this.finished) controller.abort(downstreamAborted());
   }
 
   onResponseStart(_controller: Controller, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
@@ -55,38 +74,55 @@ class UndiciExchange implements Dispatcher.DispatchHandler, UpstreamController {
   }
 
   onResponseEnd(): void {
+    this.pool.released(this);
     if (this.finished) return;
     this.finished = true;
     this.handler.onUpstreamEnd();
   }
 
   onResponseError(_controller: Controller, err: Error): void {
+    this.pool.released(this);
     if (this.finished) return;
     this.finished = true;
     this.handler.onUpstreamError(mapError(err, this.started));
   }
 }
 
+/** errno codes of a connection that could not be made */
+const CONNECT_ERRNOS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN']);
+
 function mapError(err: Error, started: boolean): ProxyError {
   if (err instanceof ProxyError) return err;
   const code = (err as { code?: string }).code ?? '';
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return upstreamTimeout(0);
-  if (code === 'HPE_INVALID_HEADER_TOKEN' || code.startsWith('HPE_') || code === 'UND_ERR_INVALID_ARG') {
-    return started ? upstreamResetMidResponse(err.message) : upstreamProtocolError(err.message);
-  }
-  if (started) return upstreamResetMidResponse(`${code} ${err.message}`);
-  return upstreamConnectFailure(`${code || err.name} ${err.message}`.trim(), code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT');
+  if (code.startsWith('HPE_') || code === 'UND_ERR_INVALID_ARG') return upstreamProtocolError(err.message);
+  const detail = `${code || err.name} ${err.message}`.trim();
+  if (started) return upstreamResetMidResponse(detail);
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') return upstreamConnectFailure('connection timeout', detail);
+  if (CONNECT_ERRNOS.has(code)) return upstreamConnectFailure('remote connection failure', detail, code);
+  return upstreamConnectionTermination(detail, false);
 }
 
+/**
+ * One undici Pool per endpoint. Requests beyond `connections` in flight wait here (not in undici's
+ * unbounded queue), so the pool can say it is saturated and a wait past queueTimeoutMs is a 503 UO.
+ */
 class UndiciPool implements UpstreamPool {
   readonly origin: string;
   private readonly pool: Pool;
+  private readonly maxInflight: number;
+  private readonly queueTimeoutMs: number;
+  private inflight = 0;
+  private waiting: UndiciExchange[] = [];
+  private timer: NodeJS.Timeout | null = null;
 
   constructor(address: string, port: number, options: PoolOptions) {
     const host = address.includes(':') ? `[${address}]` : address;
     this.origin = `http://${host}:${port}`;
+    this.maxInflight = Math.max(1, options.connections | 0);
+    this.queueTimeoutMs = options.queueTimeoutMs;
     this.pool = new Pool(this.origin, {
-      connections: options.connections,
+      connections: this.maxInflight,
       pipelining: 1,
       keepAliveTimeout: options.idleTimeoutMs,
       keepAliveMaxTimeout: options.idleTimeoutMs,
@@ -101,8 +137,28 @@ class UndiciPool implements UpstreamPool {
     return this.pool.stats.connected;
   }
 
+  get saturated(): boolean {
+    return this.inflight >= this.maxInflight;
+  }
+
   dispatch(req: UpstreamRequest, handler: UpstreamHandler): void {
-    const exchange = new UndiciExchange(handler);
+    const ex = new UndiciExchange(this, req, handler);
+    handler.onUpstreamStart(ex);
+    if (ex.finished) return;
+    if (this.inflight < this.maxInflight) return this.send(ex);
+    if (this.waiting.length >= MAX_QUEUED) return ex.fail(upstreamOverflow(`${this.origin}: ${MAX_QUEUED} requests already wait for a connection`));
+    ex.queuedAt = Date.now();
+    this.waiting.push(ex);
+    if (this.timer === null && this.queueTimeoutMs > 0) {
+      this.timer = setInterval(expireWaiting, Math.max(5, Math.min(1000, this.queueTimeoutMs >> 3)), this);
+      this.timer.unref();
+    }
+  }
+
+  private send(ex: UndiciExchange): void {
+    this.inflight++;
+    ex.sent = true;
+    const req = ex.request;
     this.pool.dispatch({
       origin: this.origin,
       method: req.method as Dispatcher.HttpMethod,
@@ -111,21 +167,72 @@ class UndiciPool implements UpstreamPool {
       body: req.body,
       // undici treats a set content-length as the body framing; otherwise it streams chunked.
       reset: false,
-    }, exchange);
+    }, ex);
   }
 
-  close(): Promise<void> { return this.pool.close(); }
-  destroy(): Promise<void> { return this.pool.destroy(); }
+  /** undici is done with `ex`: its connection can take the next waiting request. */
+  released(ex: UndiciExchange): void {
+    if (!ex.sent) return;
+    ex.sent = false;
+    this.inflight--;
+    while (this.waiting.length > 0 && this.inflight < this.maxInflight) {
+      const next = this.waiting.shift() as UndiciExchange;
+      if (!next.finished) this.send(next);
+    }
+    this.stopTimerIfIdle();
+  }
+
+  expire(now: number): void {
+    let n = 0;
+    while (n < this.waiting.length) {
+      const ex = this.waiting[n] as UndiciExchange;
+      if (!ex.finished && now - ex.queuedAt < this.queueTimeoutMs) break;
+      n++;
+    }
+    if (n === 0) return;
+    const expired = this.waiting.splice(0, n);
+    for (const ex of expired) ex.fail(upstreamOverflow(`${this.origin}: no connection within ${this.queueTimeoutMs} ms (${this.maxInflight} per worker, all busy)`));
+    this.stopTimerIfIdle();
+  }
+
+  private stopTimerIfIdle(): void {
+    if (this.waiting.length === 0 && this.timer !== null) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+
+  private failWaiting(why: string): void {
+    const waiting = this.waiting;
+    this.waiting = [];
+    this.stopTimerIfIdle();
+    for (const ex of waiting) ex.fail(upstreamConnectFailure('local connection failure', why));
+  }
+
+  close(): Promise<void> {
+    this.failWaiting('upstream pool closed');
+    return this.pool.close();
+  }
+
+  destroy(): Promise<void> {
+    this.failWaiting('upstream pool destroyed');
+    return this.pool.destroy();
+  }
+}
+
+function expireWaiting(pool: UndiciPool): void {
+  pool.expire(Date.now());
 }
 
 /** The undici codec does not speak mesh mTLS: such a cluster fails its requests (UF) rather than go out in plaintext. */
 class NoTlsPool implements UpstreamPool {
   readonly origin: string;
   readonly connectionCount = 0;
+  readonly saturated = false;
   constructor(address: string, port: number) { this.origin = `https://${address}:${port}`; }
   dispatch(_req: UpstreamRequest, handler: UpstreamHandler): void {
     handler.onUpstreamStart({ signalsReadEnd: false, headersValidated: false, pause() {}, resume() {}, abort() {}, describe: () => 'no TLS pool' });
-    handler.onUpstreamError(upstreamConnectFailure('ISTIO_MUTUAL upstreams need the h1 codec (--upstream-codec h1)', false));
+    handler.onUpstreamError(upstreamConnectFailure('local connection failure', 'ISTIO_MUTUAL upstreams need the h1 codec (--upstream-codec h1)'));
   }
   close(): Promise<void> { return Promise.resolve(); }
   destroy(): Promise<void> { return Promise.resolve(); }

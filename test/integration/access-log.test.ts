@@ -7,6 +7,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { Agent, request } from 'undici';
 import { serviceEntryYaml, startMeshlet } from '../helpers/meshlet.js';
+import { freePort } from '../helpers/ports.js';
 import { httpUpstream } from '../helpers/upstream.js';
 
 async function send(url: string, n: number, host: string): Promise<void> {
@@ -26,14 +27,18 @@ async function send(url: string, n: number, host: string): Promise<void> {
 test('every request of 2 workers is logged, and lines are flushed by SIGTERM', async () => {
   const up = await httpUpstream((req, res) => { req.resume(); res.end('hello'); });
   const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'meshlet-al-')), 'access.log');
-  const m = await startMeshlet(serviceEntryYaml('logged', [{ port: up.port }]), { workers: 2, args: ['--access-log', file] });
+  const refusedPort = await freePort();
+  const m = await startMeshlet(serviceEntryYaml('logged', [{ port: up.port }]) + serviceEntryYaml('refused', [{ port: refusedPort }]),
+    { workers: 2, args: ['--access-log', file] });
   await send(m.url, 1000, 'logged');
   const nr = await request(`${m.url}/`, { headers: { host: 'nobody', 'user-agent': 'quote " backslash \\ tab\t end' } });
   await nr.body.text();
+  const uf = await request(`${m.url}/`, { headers: { host: 'refused' } });
+  assert.ok(!(await uf.body.text()).includes(String(refusedPort)), 'the reply names no address');
   assert.equal(await m.stop(), 0);
   await up.close();
   const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  assert.equal(lines.length, 1001);
+  assert.equal(lines.length, 1002);
   const ok = lines.find((l) => l.response_code === 200);
   assert.ok(ok !== undefined);
   assert.equal(ok.method, 'GET');
@@ -48,6 +53,10 @@ test('every request of 2 workers is logged, and lines are flushed by SIGTERM', a
   const miss = lines.find((l) => l.response_code === 404);
   assert.equal(miss?.response_flags, 'NR');
   assert.equal(miss?.user_agent, 'quote " backslash \\ tab\t end', 'escaped, and read back as sent');
+  assert.equal(ok.upstream_transport_failure_reason, null);
+  const failed = lines.find((l) => l.response_code === 503);
+  assert.equal(failed?.response_flags, 'URX', 'UF,URX: the access log keeps the last flag');
+  assert.match(String(failed?.upstream_transport_failure_reason), new RegExp(`ECONNREFUSED 127\\.0\\.0\\.1:${refusedPort}`), 'the address is in the access log');
 });
 
 test('--access-log-sample 0.25 logs about a quarter of requests', async () => {

@@ -35,7 +35,9 @@ export class RetryPolicy {
    */
   retriesError(err: ProxyError): boolean {
     if (this.attempts === 0) return false;
-    if (err.flag === 'UF') return err.retryable ? this.connectFailure : this.reset;
+    if (err.flag === 'UF') return this.connectFailure;
+    // a reused keep-alive connection the upstream had closed: the request never reached the app
+    if (err.flag === 'UC') return err.retryable ? this.connectFailure : this.reset;
     if (err.flag === 'UT') return this.any5xx || this.gatewayError || this.reset;
     return false;
   }

@@ -4,7 +4,8 @@
 import net from 'node:net';
 import type { Readable } from 'node:stream';
 import {
-  ProxyError, badRequest, internalError, upstreamConnectFailure, upstreamProtocolError, upstreamResetMidResponse,
+  ProxyError, badRequest, internalError, upstreamConnectFailure, upstreamConnectionTermination, upstreamProtocolError,
+  upstreamResetMidResponse,
 } from '../../http/errors.js';
 import { connectTls, type UpstreamTls } from '../../tls/outbound/client-tls.js';
 import type { Exchange } from './exchange.js';
@@ -20,7 +21,7 @@ export interface ConnectionOwner {
   /** 0 = no limit */
   readonly maxRequestsPerConnection: number;
   onConnected(conn: Connection): void;
-  onConnectFailed(conn: Connection, detail: string): void;
+  onConnectFailed(conn: Connection, err: ProxyError): void;
   /** The exchange ended cleanly and the connection can carry another. */
   release(conn: Connection): void;
   /** The connection is gone (state was `prev`). */
@@ -181,17 +182,17 @@ export class Connection implements ResponseSink {
   goneError(detail: string): ProxyError {
     if (this.headersDelivered) return upstreamResetMidResponse(detail);
     // retryable: a reused keep-alive connection closed before any byte of the response
-    return upstreamConnectFailure(detail, !this.responseStarted && this.requests > 1);
+    return upstreamConnectionTermination(detail, !this.responseStarted && this.requests > 1);
   }
 
   connectTimedOut(ms: number): void {
-    if (this.state === CONNECTING) this.connectFailed(`connect timeout after ${ms} ms`);
+    if (this.state === CONNECTING) this.connectFailed(upstreamConnectFailure('connection timeout', `connect timeout after ${ms} ms`));
   }
 
-  private connectFailed(detail: string): void {
+  private connectFailed(err: ProxyError): void {
     this.state = CLOSED;
     this.socket.destroy();
-    this.owner.onConnectFailed(this, detail);
+    this.owner.onConnectFailed(this, err);
   }
 
   private failExchange(err: ProxyError): void {
@@ -261,7 +262,7 @@ export class Connection implements ResponseSink {
   private readonly onEnd = (): void => this.peerClosed();
 
   private readonly onClose = (): void => {
-    if (this.state === CONNECTING) this.connectFailed('connection closed while connecting');
+    if (this.state === CONNECTING) this.connectFailed(upstreamConnectFailure('remote connection failure', 'connection closed while connecting'));
     else this.peerClosed();
   };
 
@@ -277,7 +278,7 @@ export class Connection implements ResponseSink {
   private readonly onError = (err: Error): void => {
     const code = (err as { code?: string }).code;
     const detail = code === undefined ? err.message : `${code} ${err.message}`;
-    if (this.state === CONNECTING) this.connectFailed(detail);
+    if (this.state === CONNECTING) this.connectFailed(upstreamConnectFailure('remote connection failure', detail, code));
     else if (this.state === ACTIVE) this.failExchange(this.goneError(detail));
     else this.destroy();
   };
@@ -299,8 +300,9 @@ export class Connection implements ResponseSink {
     this.inFeed = false;
     if (this.ex !== ex) return; // aborted from a callback
     if (r < 0) {
-      const detail = this.parser.error;
-      this.failExchange(this.headersDelivered ? upstreamResetMidResponse(detail) : upstreamProtocolError(detail));
+      // malformed framing (a bare LF after a chunk size, say) is a protocol error wherever it is
+      // found, as in Envoy; a client whose response had started has its connection closed
+      this.failExchange(upstreamProtocolError(this.parser.error));
       return;
     }
     const done = this.parser.state === S_DONE;

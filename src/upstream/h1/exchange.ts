@@ -26,6 +26,8 @@ export class Exchange implements UpstreamController {
   done = false;
   paused = false;
   queued = false;
+  /** Date.now() when it started waiting for a connection */
+  queuedAt = 0;
 
   constructor(owner: ExchangeOwner, handler: UpstreamHandler, method: string, body: Readable | null, contentLength: number) {
     this.owner = owner;

@@ -11,5 +11,5 @@ export const h1Codec: UpstreamCodec = {
   },
 };
 
-export { H1Pool, MAX_QUEUED } from './pool.js';
+export { H1Pool } from './pool.js';
 export { ResponseParser, MAX_HEAD_BYTES, type ResponseSink } from './response-parser.js';

@@ -1,15 +1,12 @@
 // The per-endpoint pool: at most `connections` sockets, idle ones reused LIFO, waiting exchanges
 // served FIFO from a bounded queue, and one pool-level sweep timer (running only while the pool
-// has connections) for idle and connect timeouts: nothing is allocated per request for timing.
-import { upstreamConnectFailure, upstreamProtocolError, type ProxyError } from '../../http/errors.js';
+// has connections) for idle, connect and queue timeouts: nothing is allocated per request for timing.
+import { upstreamConnectFailure, upstreamOverflow, upstreamProtocolError, type ProxyError } from '../../http/errors.js';
 import type { UpstreamTls } from '../../tls/outbound/client-tls.js';
-import type { PoolOptions, UpstreamHandler, UpstreamPool, UpstreamRequest } from '../codec.js';
+import { MAX_QUEUED, type PoolOptions, type UpstreamHandler, type UpstreamPool, type UpstreamRequest } from '../codec.js';
 import { CONNECTING, Connection, IDLE, type ConnectionOwner } from './connection.js';
 import { Exchange, type ExchangeOwner } from './exchange.js';
 import { buildHead, lastHeadError } from './request-writer.js';
-
-/** Exchanges waiting for a connection beyond this fail at once (UF, retryable). */
-export const MAX_QUEUED = 16 * 1024;
 
 export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
   readonly origin: string;
@@ -19,6 +16,7 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
   private readonly maxConnections: number;
   private readonly idleTimeoutMs: number;
   private readonly connectTimeoutMs: number;
+  private readonly queueTimeoutMs: number;
   private readonly sweepMs: number;
   readonly maxRequestsPerConnection: number;
   /** null: plaintext; otherwise every connection is mesh mTLS */
@@ -48,9 +46,10 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
     this.maxConnections = Math.max(1, options.connections | 0);
     this.idleTimeoutMs = options.idleTimeoutMs;
     this.connectTimeoutMs = options.connectTimeoutMs;
+    this.queueTimeoutMs = options.queueTimeoutMs;
     this.maxRequestsPerConnection = options.maxRequestsPerConnection;
-    const shortest = Math.min(positiveOr(options.idleTimeoutMs), positiveOr(options.connectTimeoutMs));
-    // Idle sockets close within [idle, idle + idle/8] of their last use.
+    const shortest = Math.min(positiveOr(options.idleTimeoutMs), positiveOr(options.connectTimeoutMs), positiveOr(options.queueTimeoutMs));
+    // Idle sockets close within [idle, idle + idle/8] of their last use (likewise the other timeouts).
     this.sweepMs = Math.max(5, Math.min(1000, Math.floor(shortest / 8)));
   }
 
@@ -58,19 +57,21 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
   get connectionCount(): number { return this.all.length; }
   get idleCount(): number { return this.idle.length; }
   get queued(): number { return this.queueLive; }
+  get saturated(): boolean { return this.idle.length === 0 && this.all.length >= this.maxConnections; }
 
   dispatch(req: UpstreamRequest, handler: UpstreamHandler): void {
     const ex = new Exchange(this, handler, req.method, req.body, req.contentLength);
     handler.onUpstreamStart(ex);
     if (ex.done) return; // aborted from onUpstreamStart
-    if (this.closing) return this.failNow(ex, upstreamConnectFailure('upstream pool closed', true));
+    if (this.closing) return this.failNow(ex, upstreamConnectFailure('local connection failure', 'upstream pool closed'));
     const head = buildHead(req.method, req.path, req.headers, this.hostHeader);
     if (head === null) return this.failNow(ex, upstreamProtocolError(lastHeadError()));
     ex.head = head;
     const conn = this.idle.pop();
     if (conn !== undefined) return conn.assign(ex);
-    if (this.queueLive >= MAX_QUEUED) return this.failNow(ex, upstreamConnectFailure('upstream pool queue full', true));
+    if (this.queueLive >= MAX_QUEUED) return this.failNow(ex, upstreamOverflow(`${this.origin}: ${MAX_QUEUED} requests already wait for a connection`));
     ex.queued = true;
+    ex.queuedAt = Date.now();
     this.queue.push(ex);
     this.queueLive++;
     this.pump();
@@ -93,7 +94,7 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
     for (let ex = this.dequeue(); ex !== null; ex = this.dequeue()) waiting.push(ex);
     while (this.idle.length > 0) (this.idle.pop() as Connection).destroy();
     for (const conn of this.all.slice()) conn.destroy('upstream pool destroyed');
-    for (const ex of waiting) this.failNow(ex, upstreamConnectFailure('upstream pool destroyed', true));
+    for (const ex of waiting) this.failNow(ex, upstreamConnectFailure('local connection failure', 'upstream pool destroyed'));
     this.checkClosed();
     return Promise.resolve();
   }
@@ -114,7 +115,7 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
     this.release(conn);
   }
 
-  onConnectFailed(conn: Connection, detail: string): void {
+  onConnectFailed(conn: Connection, err: ProxyError): void {
     this.detach(conn, CONNECTING);
     // This connection was opened for the oldest waiting exchange; if no other connection is open
     // or on its way, nothing will serve the rest either.
@@ -124,7 +125,7 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
     if (this.all.length === 0) {
       for (let ex = this.dequeue(); ex !== null; ex = this.dequeue()) failing.push(ex);
     }
-    for (const ex of failing) this.failNow(ex, upstreamConnectFailure(detail, true));
+    for (const ex of failing) this.failNow(ex, err);
     this.pump();
     this.checkClosed();
   }
@@ -252,7 +253,36 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
         if (conn.state === CONNECTING && now - conn.since >= this.connectTimeoutMs) conn.connectTimedOut(this.connectTimeoutMs);
       }
     }
+    if (this.queueLive > this.connecting && this.queueTimeoutMs > 0 && this.all.length >= this.maxConnections) this.expireQueued(now);
   };
+
+  /**
+   * At the connection cap, exchanges that waited longer than the queue timeout fail with 503 UO.
+   * The oldest `connecting` ones are spared: connections on their way will take them (a slow
+   * connect is the connect timeout's business). The queue is in arrival order, so the scan stops
+   * at the first exchange still within its time.
+   */
+  private expireQueued(now: number): void {
+    const q = this.queue;
+    let spared = this.connecting;
+    const expired: Exchange[] = [];
+    for (let i = this.queueHead; i < q.length; i++) {
+      const ex = q[i];
+      if (ex === undefined || !ex.queued) continue;
+      if (spared > 0) {
+        spared--;
+        continue;
+      }
+      if (now - ex.queuedAt < this.queueTimeoutMs) break;
+      ex.queued = false; // dequeue() skips it
+      this.queueLive--;
+      expired.push(ex);
+    }
+    for (const ex of expired) {
+      this.failNow(ex, upstreamOverflow(`${this.origin}: no connection within ${this.queueTimeoutMs} ms (${this.maxConnections} per worker, all busy)`));
+    }
+    this.checkClosed();
+  }
 }
 
 function positiveOr(ms: number): number {

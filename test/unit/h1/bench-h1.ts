@@ -83,7 +83,7 @@ async function main(): Promise<void> {
     for (const [label, concurrency, connections] of [['sequential keep-alive', 1, 1], ['64 concurrent / 8 conns', 64, 8]] as const) {
       for (const round of [0, 1]) {
         for (const codec of [undiciCodec, h1Codec] as UpstreamCodec[]) {
-          const pool = codec.createPool('127.0.0.1', port, { connections, idleTimeoutMs: 4000, connectTimeoutMs: 2000, maxRequestsPerConnection: 0 });
+          const pool = codec.createPool('127.0.0.1', port, { connections, idleTimeoutMs: 4000, connectTimeoutMs: 2000, maxRequestsPerConnection: 0, queueTimeoutMs: 0 });
           await run(pool, port, concurrency, 300); // warm-up
           const { rps, errors } = await run(pool, port, concurrency, seconds * 1000);
           await pool.close();

@@ -93,7 +93,7 @@ const cases: Case[] = [
   { name: 'CRLF split across writes', parts: ['HTTP/1.1 200 OK\r', '\nContent-Length: 2\r', '\n\r', '\nok'], expectBody: 'ok' },
   { name: 'truncated content-length body', response: 'HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort', close: true, expectKind: 'error', expectFlag: 'UR' },
   { name: 'truncated chunked body', response: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel', close: true, expectKind: 'error', expectFlag: 'UR' },
-  { name: 'closed before any response byte', response: '', close: true, expectKind: 'error', expectFlag: 'UF' },
+  { name: 'closed before any response byte', response: '', close: true, expectKind: 'error', expectFlag: 'UC' },
   { name: 'garbage instead of a status line', response: 'NOT HTTP AT ALL\r\n\r\n', close: true, expectKind: 'error', expectFlag: 'UPE' },
 ];
 

@@ -1,5 +1,5 @@
-// Connection-level failures through the h1 codec: refused, reset before / during the response,
-// idle keep-alive sockets closed by the upstream (noticed, or raced: UF retryable), abort, and
+// Connection-level failures through the h1 codec: refused (UF), reset before the response (UC) or
+// during it (UR), idle keep-alive sockets closed by the upstream (noticed, or raced: UC retryable), abort, and
 // request bodies that fail or are cut short by an early response.
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -15,7 +15,7 @@ import {
 
 const OK = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
 
-test('refused port → UF, retryable', { timeout: 5000 }, async () => {
+test('refused port → 503 UF, retryable; Envoy\'s words in the message, the address only in the detail', { timeout: 5000 }, async () => {
   const port = await closedPort();
   const pool = h1Codec.createPool('127.0.0.1', port, POOL_OPTIONS);
   try {
@@ -23,8 +23,11 @@ test('refused port → UF, retryable', { timeout: 5000 }, async () => {
     for (const o of results) {
       assert.equal(o.kind, 'error');
       assert.equal(o.error?.flag, 'UF');
+      assert.equal(o.error?.status, 503);
       assert.equal(o.error?.retryable, true);
-      assert.match(o.error?.message ?? '', /ECONNREFUSED/);
+      assert.equal(o.error?.message, 'upstream connect error or disconnect/reset before headers. reset reason: remote connection failure, '
+        + 'transport failure reason: delayed connect error: Connection refused');
+      assert.match(o.error?.detail ?? '', new RegExp(`ECONNREFUSED 127\\.0\\.0\\.1:${port}`));
     }
   } finally {
     await pool.destroy();
@@ -50,7 +53,7 @@ test('connect timeout → UF, retryable (a listener whose accept queue is full)'
     fillers.push(s);
   }
   await sleep(50);
-  const pool = h1Codec.createPool('127.0.0.1', port, { connections: 2, idleTimeoutMs: 1000, connectTimeoutMs: 200, maxRequestsPerConnection: 0 });
+  const pool = h1Codec.createPool('127.0.0.1', port, { connections: 2, idleTimeoutMs: 1000, connectTimeoutMs: 200, maxRequestsPerConnection: 0, queueTimeoutMs: 0 });
   try {
     const t0 = Date.now();
     const o = await exchange(pool, request('GET', '/', port));
@@ -58,7 +61,8 @@ test('connect timeout → UF, retryable (a listener whose accept queue is full)'
     assert.equal(o.kind, 'error');
     assert.equal(o.error?.flag, 'UF');
     assert.equal(o.error?.retryable, true);
-    assert.match(o.error?.message ?? '', /connect timeout/);
+    assert.equal(o.error?.message, 'upstream connect error or disconnect/reset before headers. reset reason: connection timeout');
+    assert.match(o.error?.detail ?? '', /connect timeout/);
     assert.ok(took >= 190 && took < 1000, `timed out after ${took} ms`);
   } finally {
     await pool.destroy();
@@ -67,13 +71,15 @@ test('connect timeout → UF, retryable (a listener whose accept queue is full)'
   }
 });
 
-test('accepted, then reset before any response byte → UF (fresh connection: not retryable)', { timeout: 5000 }, async () => {
+test('accepted, then reset before any response byte → 503 UC (fresh connection: not retryable)', { timeout: 5000 }, async () => {
   const srv = await startRawServer((req) => req.socket.resetAndDestroy());
   const pool = h1Codec.createPool('127.0.0.1', srv.port, POOL_OPTIONS);
   try {
     const o = await exchange(pool, request('GET', '/', srv.port));
     assert.equal(o.kind, 'error');
-    assert.equal(o.error?.flag, 'UF');
+    assert.equal(o.error?.flag, 'UC');
+    assert.equal(o.error?.status, 503);
+    assert.equal(o.error?.message, 'upstream connect error or disconnect/reset before headers. reset reason: connection termination');
     assert.equal(o.error?.retryable, false);
   } finally {
     await pool.destroy();
@@ -81,12 +87,12 @@ test('accepted, then reset before any response byte → UF (fresh connection: no
   }
 });
 
-test('accepted, then closed (FIN) before any response byte → UF', { timeout: 5000 }, async () => {
+test('accepted, then closed (FIN) before any response byte → UC', { timeout: 5000 }, async () => {
   const srv = await startRawServer((req) => req.socket.end());
   const pool = h1Codec.createPool('127.0.0.1', srv.port, POOL_OPTIONS);
   try {
     const o = await exchange(pool, request('GET', '/', srv.port));
-    assert.equal(o.error?.flag, 'UF');
+    assert.equal(o.error?.flag, 'UC');
   } finally {
     await pool.destroy();
     await srv.close();
@@ -130,7 +136,7 @@ test('an idle keep-alive connection closed by the upstream is noticed: the next 
   }
 });
 
-test('an idle connection closed as the next request is written → UF retryable', { timeout: 5000 }, async () => {
+test('an idle connection closed as the next request is written → UC retryable', { timeout: 5000 }, async () => {
   let n = 0;
   const srv = await startRawServer((req) => {
     if (n++ === 0) req.socket.write(OK);
@@ -142,7 +148,7 @@ test('an idle connection closed as the next request is written → UF retryable'
     const o = await exchange(pool, request('GET', '/2', srv.port));
     assert.equal(srv.accepted, 1, 'the second request went over the reused connection');
     assert.equal(o.kind, 'error');
-    assert.equal(o.error?.flag, 'UF');
+    assert.equal(o.error?.flag, 'UC');
     assert.equal(o.error?.retryable, true);
     // and the pool recovers
     n = 0;
@@ -277,7 +283,7 @@ test('request body longer or shorter than its Content-Length → error, nothing 
   }
 });
 
-test('pool destroy() fails in-flight and queued exchanges once each; dispatch after close() fails UF', { timeout: 5000 }, async () => {
+test('pool destroy() fails in-flight (UC) and queued (UF) exchanges once each; dispatch after close() fails UF', { timeout: 5000 }, async () => {
   const srv = await startRawServer(() => undefined); // never answers
   const pool = h1Codec.createPool('127.0.0.1', srv.port, { ...POOL_OPTIONS, connections: 1 });
   const a = new Collector();
@@ -287,7 +293,7 @@ test('pool destroy() fails in-flight and queued exchanges once each; dispatch af
   await sleep(50);
   await pool.destroy();
   const [oa, ob] = await Promise.all([a.done, b.done]);
-  assert.equal(oa.error?.flag, 'UF');
+  assert.equal(oa.error?.flag, 'UC');
   assert.equal(ob.error?.flag, 'UF');
   await sleep(20);
   assert.equal(a.endings + b.endings, 2);

@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import type { ProxyError } from '../../../src/http/errors.js';
 import type { PoolOptions, UpstreamController, UpstreamHandler, UpstreamPool, UpstreamRequest } from '../../../src/upstream/codec.js';
 
-export const POOL_OPTIONS: PoolOptions = { connections: 4, idleTimeoutMs: 2000, connectTimeoutMs: 2000, maxRequestsPerConnection: 0 };
+export const POOL_OPTIONS: PoolOptions = { connections: 4, idleTimeoutMs: 2000, connectTimeoutMs: 2000, maxRequestsPerConnection: 0, queueTimeoutMs: 0 };
 
 export interface RawRequest {
   /** the exact bytes of the head (through the blank line) */

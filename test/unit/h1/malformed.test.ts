@@ -1,5 +1,7 @@
 // Malformed upstream responses through the h1 codec: each must end the exchange exactly once with
-// the right flag (UPE before headers were delivered, UR after), never throw, never hang. The
+// the right flag (UPE for malformed input, before or after the headers were delivered; UR for a
+// body cut short by the connection closing; UC for a close before any response), never throw,
+// never hang. The
 // upstream keeps the connection open unless the case needs EOF, so detection cannot lean on it.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -11,12 +13,13 @@ interface Bad {
   name: string;
   parts: (string | Buffer)[];
   close?: boolean;
-  flag: 'UPE' | 'UR' | 'UF';
+  flag: 'UPE' | 'UR' | 'UC';
   /** headers are delivered before the error (UR cases) */
   headers?: boolean;
 }
 
 const big = 'x'.repeat(70 * 1024);
+const CHUNKED = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n';
 const manyLines = Array.from({ length: 2000 }, (_, i) => `X-Filler-${i}: ${'y'.repeat(30)}\r\n`).join('');
 
 const bad: Bad[] = [
@@ -41,14 +44,24 @@ const bad: Bad[] = [
   { name: 'non-numeric Content-Length', parts: ['HTTP/1.1 200 OK\r\nContent-Length: 5x\r\n\r\nhello'], flag: 'UPE' },
   { name: 'negative Content-Length', parts: ['HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n'], flag: 'UPE' },
   { name: '101 Switching Protocols', parts: ['HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n'], flag: 'UPE' },
-  { name: 'invalid chunk size', parts: ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n'], flag: 'UR', headers: true },
-  { name: 'empty chunk size', parts: ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\r\nhello\r\n0\r\n\r\n'], flag: 'UR', headers: true },
-  { name: 'chunk longer than its size', parts: ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhello\r\n0\r\n\r\n'], flag: 'UR', headers: true },
-  { name: 'chunk size overflow', parts: ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffff\r\n'], flag: 'UR', headers: true },
+  { name: 'invalid chunk size', parts: [`${CHUNKED}zz\r\nhello\r\n0\r\n\r\n`], flag: 'UPE', headers: true },
+  { name: 'empty chunk size', parts: [`${CHUNKED}\r\nhello\r\n0\r\n\r\n`], flag: 'UPE', headers: true },
+  { name: 'chunk longer than its size', parts: [`${CHUNKED}3\r\nhello\r\n0\r\n\r\n`], flag: 'UPE', headers: true },
+  { name: 'chunk size overflow', parts: [`${CHUNKED}fffffffffffffffffff\r\n`], flag: 'UPE', headers: true },
+  // a line in chunked framing ended by a bare LF: refused wherever it is (RFC 9112 §7.1 wants CRLF)
+  { name: 'chunk-size line ended by a bare LF', parts: [`${CHUNKED}5\nhello\r\n0\r\n\r\n`], flag: 'UPE', headers: true },
+  { name: 'second chunk-size line ended by a bare LF', parts: [`${CHUNKED}5\r\nhello\r\n5\nworld\r\n0\r\n\r\n`], flag: 'UPE', headers: true },
+  { name: 'chunk-size line ended by a bare LF, split from its size', parts: [`${CHUNKED}5`, '\nhello\r\n0\r\n\r\n'], flag: 'UPE', headers: true },
+  { name: 'chunk extension ended by a bare LF', parts: [`${CHUNKED}5;a=b\nhello\r\n0\r\n\r\n`], flag: 'UPE', headers: true },
+  { name: 'chunk data ended by a bare LF', parts: [`${CHUNKED}5\r\nhello\n0\r\n\r\n`], flag: 'UPE', headers: true },
+  { name: 'last-chunk line ended by a bare LF', parts: [`${CHUNKED}5\r\nhello\r\n0\n\r\n`], flag: 'UPE', headers: true },
+  { name: 'trailer line ended by a bare LF', parts: [`${CHUNKED}5\r\nhello\r\n0\r\nX-T: 1\n\r\n`], flag: 'UPE', headers: true },
+  { name: 'trailer section ended by a bare LF', parts: [`${CHUNKED}5\r\nhello\r\n0\r\n\n`], flag: 'UPE', headers: true },
+  { name: 'chunk-size line ended by a bare CR', parts: [`${CHUNKED}5\rhello\r\n0\r\n\r\n`], flag: 'UPE', headers: true },
   { name: 'truncated chunked body', parts: ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n10\r\nabc'], close: true, flag: 'UR', headers: true },
   { name: 'chunked body without the last chunk', parts: ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n'], close: true, flag: 'UR', headers: true },
   { name: 'truncated Content-Length body', parts: ['HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this'], close: true, flag: 'UR', headers: true },
-  { name: 'truncated head', parts: ['HTTP/1.1 200 OK\r\nContent-Len'], close: true, flag: 'UF' },
+  { name: 'truncated head', parts: ['HTTP/1.1 200 OK\r\nContent-Len'], close: true, flag: 'UC' },
 ];
 
 let server: RawServer;

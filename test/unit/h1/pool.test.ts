@@ -1,10 +1,11 @@
-// The h1 pool: the connection cap, FIFO waiting, LIFO reuse of idle connections, and the idle
-// timeout sweep.
+// The h1 pool: the connection cap, FIFO waiting, LIFO reuse of idle connections, the idle
+// timeout sweep, and the bounded wait at the cap (both codecs).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { h1Codec } from '../../../src/upstream/h1/index.js';
 import type { H1Pool } from '../../../src/upstream/h1/pool.js';
-import { POOL_OPTIONS, exchange, request, sleep, startRawServer } from './helpers.js';
+import { undiciCodec } from '../../../src/upstream/undici-codec.js';
+import { Collector, POOL_OPTIONS, exchange, request, sleep, startRawServer, type RawRequest } from './helpers.js';
 
 const OK = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
 
@@ -96,3 +97,41 @@ test('a request dispatched from onUpstreamEnd reuses the just-released connectio
     await srv.close();
   }
 });
+
+for (const codec of [h1Codec, undiciCodec]) {
+  test(`${codec.name}: at the connection cap a request waits at most the queue timeout, then 503 UO; the busy ones are untouched`, { timeout: 5000 }, async () => {
+    const held: RawRequest[] = [];
+    let arrived: () => void = () => {};
+    const srv = await startRawServer((req) => {
+      if (!req.path.startsWith('/held')) return void req.socket.write(OK);
+      held.push(req);
+      if (held.length === 2) arrived();
+    });
+    const QUEUE_MS = 150;
+    const pool = codec.createPool('127.0.0.1', srv.port, { ...POOL_OPTIONS, connections: 2, queueTimeoutMs: QUEUE_MS });
+    try {
+      const both = new Promise<void>((r) => { arrived = r; });
+      const busy = [0, 1].map((i) => exchange(pool, request('GET', `/held/${i}`, srv.port)));
+      await both;
+      assert.equal(pool.saturated, true, 'both connections busy');
+      const t0 = Date.now();
+      const over = new Collector();
+      pool.dispatch(request('GET', '/over', srv.port), over);
+      const o = await over.done;
+      const waited = Date.now() - t0;
+      assert.equal(o.kind, 'error');
+      assert.equal(o.error?.flag, 'UO');
+      assert.equal(o.error?.status, 503);
+      assert.ok(!o.error?.message.includes('127.0.0.1'), o.error?.message);
+      assert.ok(waited >= QUEUE_MS - 5 && waited < QUEUE_MS + 500, `failed after ${waited} ms`);
+      assert.equal(srv.requests.length, 2, 'the request over the cap never reached the upstream');
+      for (const r of held) r.socket.write(OK);
+      for (const b of await Promise.all(busy)) assert.equal(b.kind, 'end', b.error?.message);
+      assert.equal(pool.saturated, false);
+      assert.equal((await exchange(pool, request('GET', '/after', srv.port))).kind, 'end', 'the pool serves again');
+    } finally {
+      await pool.destroy();
+      await srv.close();
+    }
+  });
+}
