@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { serviceEntryYaml, startMeshlet, type Meshlet } from '../helpers/meshlet.js';
+import { nginxInstalled, startNginxProxy } from '../helpers/nginx.js';
 import { freePort } from '../helpers/ports.js';
 import { httpUpstream, type Upstream } from '../helpers/upstream.js';
 
@@ -179,6 +180,23 @@ test('HTTP/1.0: 426 by default (Istio\'s default), served with --accept-http10 (
   assert.deepEqual(statuses(kept.text), [200, 200], kept.text);
   assert.match(kept.text, /connection: keep-alive/i);
   assert.equal(kept.closed, true);
+});
+
+test('a stock nginx in front (proxy_http_version 1.0) gets 200 with --accept-http10, and 426 without', { skip: !nginxInstalled() && 'nginx is not installed' }, async () => {
+  const served = await startNginxProxy(m10.port);
+  const refused = await startNginxProxy(outboundPort);
+  try {
+    for (let i = 0; i < 3; i++) {
+      const r = await exchange(served.port, [`GET /through-nginx/${i} HTTP/1.1\r\nHost: echo\r\nConnection: close\r\n\r\n`]);
+      assert.deepEqual(statuses(r.text), [200], `${r.text}\n${served.output()}`);
+      assert.match(r.text, new RegExp(`"url":"/through-nginx/${i}"`));
+    }
+    const r = await exchange(refused.port, ['GET / HTTP/1.1\r\nHost: echo\r\nConnection: close\r\n\r\n']);
+    assert.deepEqual(statuses(r.text), [426], r.text);
+  } finally {
+    await served.stop();
+    await refused.stop();
+  }
 });
 
 test('Expect: 100-continue gets its interim response before the body is sent', async () => {
