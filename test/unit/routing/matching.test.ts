@@ -1,6 +1,7 @@
 // Route-matching primitives: StringMatch kinds, query parameters, Host normalisation.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import { queryParam } from '../../../src/routing/request-view.js';
 import { normalizeHost } from '../../../src/routing/route-table.js';
 import { StringMatcher } from '../../../src/routing/string-match.js';
@@ -15,6 +16,60 @@ test('StringMatch exact, prefix, regex (anchored full match)', () => {
   assert.ok(!re.test('v12x'), 'anchored at the end');
   const alt = new StringMatcher({ kind: 'regex', value: 'a|b' }, false);
   assert.ok(!alt.test('ab'), 'alternation is grouped before anchoring');
+});
+
+test('regex runs with RE2 semantics (code points, RE2 classes and flags), not JavaScript\'s', () => {
+  const re = (value: string) => new StringMatcher({ kind: 'regex', value }, false);
+  assert.ok(re('(?i)/api/.*').test('/API/x'), 'inline flag');
+  assert.ok(re('\\pL+').test('héllo'), 'Unicode letter class');
+  assert.ok(re('[[:alpha:]]+').test('abcXYZ'));
+  assert.ok(!re('[[:alpha:]]+').test('ab1'));
+  assert.ok(re('(?P<v>v[0-9]+)').test('v12'));
+  assert.ok(re('abc\\z').test('abc'));
+  assert.ok(re('\\Qa.b\\E').test('a.b'));
+  assert.ok(!re('\\Qa.b\\E').test('axb'));
+  assert.ok(re('.').test('\u{1F600}'), 'one dot, one code point (JavaScript without u: two code units)');
+  assert.ok(!re('a.c').test('a\nc'), 'dot stops at a newline');
+  assert.ok(re('(?s)a.c').test('a\nc'));
+  assert.ok(!re('\\s').test('\v'), 'RE2 \\s is [\\t\\n\\f\\r ]: no vertical tab (JavaScript: yes)');
+  assert.ok(!re('\\d').test('\u0663'), '\\d is ASCII only');
+});
+
+// Runs the matches in a worker thread, so that a backtracking engine fails the test at the
+// deadline (the worker is terminated) instead of hanging it.
+function matchInWorker(cases: [regex: string, input: string][], deadlineMs: number): Promise<boolean[]> {
+  const code = `const { parentPort, workerData } = require('node:worker_threads');
+import(workerData.url).then(({ StringMatcher }) => parentPort.postMessage(
+  workerData.cases.map(([value, input]) => new StringMatcher({ kind: 'regex', value }, false).test(input))));`;
+  const url = new URL('../../../src/routing/string-match.js', import.meta.url).href;
+  const worker = new Worker(code, { eval: true, workerData: { url, cases } });
+  return new Promise((resolve, reject) => {
+    const deadline = setTimeout(() => {
+      void worker.terminate();
+      reject(new Error(`the matches did not finish within ${deadlineMs} ms`));
+    }, deadlineMs);
+    worker.once('message', (results: boolean[]) => {
+      clearTimeout(deadline);
+      void worker.terminate();
+      resolve(results);
+    });
+    worker.once('error', (err) => {
+      clearTimeout(deadline);
+      reject(err);
+    });
+  });
+}
+
+test('regex match time is linear in the input: nested quantifiers cannot backtrack', async () => {
+  // V8's backtracking RegExp needs ~10 s for `/(a+)+` on 30 a's and a '!', twice that per extra a
+  const cases: [string, string][] = [];
+  const want: boolean[] = [];
+  for (const n of [30, 1000, 100_000]) {
+    const as = `/${'a'.repeat(n)}`;
+    cases.push(['/(a+)+', `${as}!`], ['/(a|aa)+', `${as}!`], ['(x+x+)+y', 'x'.repeat(n)], ['/(a+)+', as]);
+    want.push(false, false, false, true);
+  }
+  assert.deepEqual(await matchInWorker(cases, 5000), want);
 });
 
 test('ignoreCase lower-cases exact/prefix values and makes regex case-insensitive', () => {
