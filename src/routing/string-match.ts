@@ -12,13 +12,14 @@ export class StringMatcher {
   readonly kind: number;
   readonly value: string;
   readonly re: RE2JS | null;
+  /** `ignoreCase` (Istio ignoreUriCase) applies to exact and prefix only, as in Istio: a regex says (?i). */
   constructor(spec: StringMatchSpec, ignoreCase: boolean) {
     this.kind = spec.kind === 'exact' ? EXACT : spec.kind === 'prefix' ? PREFIX : REGEX;
     this.value = ignoreCase && this.kind !== REGEX ? spec.value.toLowerCase() : spec.value;
-    this.re = this.kind === REGEX ? RE2JS.compile(spec.value, ignoreCase ? RE2JS.CASE_INSENSITIVE : 0) : null;
+    this.re = this.kind === REGEX ? RE2JS.compile(spec.value) : null;
   }
 
-  /** `s` must already be lower-cased when the matcher was built with ignoreCase (except regex). */
+  /** `s` must already be lower-cased when an exact or prefix matcher was built with ignoreCase. */
   test(s: string): boolean {
     if (this.kind === EXACT) return s === this.value;
     if (this.kind === PREFIX) return s.startsWith(this.value);

@@ -2,7 +2,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
-import { queryParam } from '../../../src/routing/request-view.js';
+import type { StringMatchSpec } from '../../../src/config/snapshot.js';
+import { queryParam, type RequestView } from '../../../src/routing/request-view.js';
+import { CompiledMatch } from '../../../src/routing/route.js';
 import { normalizeHost } from '../../../src/routing/route-table.js';
 import { StringMatcher } from '../../../src/routing/string-match.js';
 
@@ -72,9 +74,19 @@ test('regex match time is linear in the input: nested quantifiers cannot backtra
   assert.deepEqual(await matchInWorker(cases, 5000), want);
 });
 
-test('ignoreCase lower-cases exact/prefix values and makes regex case-insensitive', () => {
+test('ignoreUriCase lower-cases exact/prefix values and paths; a regex stays as written (Istio), (?i) makes it case-insensitive', () => {
   assert.ok(new StringMatcher({ kind: 'prefix', value: '/API' }, true).test('/api/x'));
-  assert.ok(new StringMatcher({ kind: 'regex', value: '/API/.*' }, true).test('/Api/x'));
+  const match = (uri: StringMatchSpec) => new CompiledMatch({
+    name: null, uri, scheme: null, method: null, authority: null, headers: [], withoutHeaders: [], queryParams: [],
+    ignoreUriCase: true, port: 0,
+  });
+  const req = (path: string): RequestView => ({ method: 'GET', path, query: '', authority: 'svc', scheme: 'http', headers: [], listenerPort: 80 });
+  assert.ok(match({ kind: 'prefix', value: '/API' }).test(req('/Api/x')));
+  assert.ok(match({ kind: 'exact', value: '/API' }).test(req('/aPI')));
+  assert.ok(match({ kind: 'regex', value: '/API/.*' }).test(req('/API/x')));
+  assert.ok(!match({ kind: 'regex', value: '/API/.*' }).test(req('/Api/x')), 'ignoreUriCase does not apply to a regex');
+  assert.ok(!match({ kind: 'regex', value: '/api/.*' }).test(req('/Api/x')), 'nor is the path lower-cased for it');
+  assert.ok(match({ kind: 'regex', value: '(?i)/API/.*' }).test(req('/Api/x')));
 });
 
 test('queryParam finds the first value, decodes it, and tells absent from empty', () => {
