@@ -7,6 +7,7 @@ import { queryParam, type RequestView } from '../../../src/routing/request-view.
 import { CompiledMatch } from '../../../src/routing/route.js';
 import { normalizeHost } from '../../../src/routing/route-table.js';
 import { StringMatcher } from '../../../src/routing/string-match.js';
+import { indexOfScans } from '../../helpers/string-scans.js';
 
 test('StringMatch exact, prefix, regex (anchored full match)', () => {
   assert.ok(new StringMatcher({ kind: 'exact', value: '/a' }, false).test('/a'));
@@ -95,6 +96,16 @@ test('queryParam finds the first value, decodes it, and tells absent from empty'
   assert.equal(queryParam('ab=1', 'a'), null);
   assert.equal(queryParam('', 'a'), null);
   assert.equal(queryParam('a=%E0%A4%A', 'a'), '%E0%A4%A', 'malformed escapes are kept as sent');
+});
+
+test('queryParam reads a query in one pass: the work grows linearly with it', () => {
+  for (const query of ['a&'.repeat(2000), 'a=1&'.repeat(1000), `${'a&'.repeat(1000)}b=2`]) {
+    const scans = indexOfScans(() => queryParam(query, 'b'));
+    assert.ok(scans <= 2 * query.length + 2, `${scans} characters examined for a ${query.length}-character query`);
+  }
+  assert.equal(queryParam(`${'a&'.repeat(1000)}b=2`, 'b'), '2');
+  assert.equal(queryParam('a&b&c=3&b=4', 'b'), '', 'a key without = is present and empty');
+  assert.equal(queryParam('a&x=1&c=3', 'c'), '3');
 });
 
 test('normalizeHost strips port and trailing dot and lower-cases', () => {
