@@ -1,7 +1,7 @@
 // Istio StringMatch (`{exact|prefix|regex: string}`) and the regex rules: a regex is refused when
 // istiod would refuse it (longer than 1024 bytes, or not RE2 syntax as Go's regexp parses
-// it). re2js is a port of that parser, and the same engine runs the regex in the workers.
-import { RE2JS } from 're2js';
+// it). re2js is a port of that parser; the regex is compiled here exactly as the workers will.
+import { compileFullMatch } from '../../routing/string-match.js';
 import type { StringMatchSpec, StringMatchKind } from '../snapshot.js';
 import { describe, isMap, keyPath, type Checker } from './checker.js';
 
@@ -51,7 +51,7 @@ export function regexProblem(re: string): string | null {
   const bytes = Buffer.byteLength(re, 'utf8');
   if (bytes > MAX_REGEX) return `regex is too large (${bytes} bytes, max ${MAX_REGEX})`;
   try {
-    RE2JS.compile(re);
+    compileFullMatch(re);
   } catch (e) {
     const what = notRe2(re);
     const reason = (e as Error).message;
