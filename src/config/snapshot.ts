@@ -1,6 +1,6 @@
 // The compiled configuration: plain data only (structured-clone safe), built once by the control
 // thread from validated Istio resources and posted to every worker. Workers turn it into runtime
-// tables (RegExp objects, maps) once per generation; the request path only looks things up.
+// tables (compiled RE2 regexes, maps) once per generation; the request path only looks things up.
 import type { AuthzSpec, ClusterTlsSpec, MtlsMode } from './security-spec.js';
 
 export type * from './security-spec.js';

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import type { HashSpec } from '../config/snapshot.js';
 import { getHeader } from '../http/headers.js';
-import { queryParam } from '../routing/request-view.js';
+import { keyLength, queryParam } from '../routing/request-view.js';
 import { hash32 } from '../upstream/hash/hash32.js';
 
 export interface HashKeySource {
@@ -37,7 +37,11 @@ export function requestHashKey(src: HashKeySource, spec: HashSpec, remote: strin
   }
 }
 
-/** Value of cookie `name` across the request's Cookie headers, or null. */
+/**
+ * Value of cookie `name` across the request's Cookie headers, or null. One pass per header: a
+ * cookie's '=' is looked for inside that cookie only (an indexOf('=') from each cookie to the end
+ * of the header made `a;a;a…` quadratic).
+ */
 export function cookieValue(headers: readonly string[], name: string): string | null {
   for (let h = 0; h < headers.length; h += 2) {
     if (headers[h] !== 'cookie') continue;
@@ -47,7 +51,7 @@ export function cookieValue(headers: readonly string[], name: string): string | 
       while (s.charCodeAt(i) === 32) i++;
       let end = s.indexOf(';', i);
       if (end < 0) end = s.length;
-      const eq = s.indexOf('=', i);
+      const eq = i + keyLength(s, i, end);
       if (eq > i && eq < end && eq - i === name.length && s.startsWith(name, i)) {
         let v = s.slice(eq + 1, end).trim();
         if (v.length >= 2 && v.charCodeAt(0) === 34 && v.charCodeAt(v.length - 1) === 34) v = v.slice(1, -1);

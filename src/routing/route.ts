@@ -6,7 +6,7 @@ import { RetryPolicy } from '../filters/retry/retry-policy.js';
 import type { ClusterRuntime } from '../upstream/cluster.js';
 import { getHeader } from '../http/headers.js';
 import { queryParam, type RequestView } from './request-view.js';
-import { StringMatcher, PREFIX } from './string-match.js';
+import { StringMatcher, PREFIX, REGEX } from './string-match.js';
 
 class HeaderCondition {
   readonly name: string;
@@ -27,7 +27,8 @@ function conditions(specs: HeaderMatchSpec[]): HeaderCondition[] | null {
 
 export class CompiledMatch {
   readonly uri: StringMatcher | null;
-  readonly ignoreUriCase: boolean;
+  /** ignoreUriCase on an exact or prefix uri: the path is lower-cased before the compare */
+  readonly lowerPath: boolean;
   readonly method: StringMatcher | null;
   readonly authority: StringMatcher | null;
   readonly scheme: StringMatcher | null;
@@ -39,8 +40,8 @@ export class CompiledMatch {
   readonly prefixLength: number;
 
   constructor(spec: MatchSpec) {
-    this.ignoreUriCase = spec.ignoreUriCase;
     this.uri = spec.uri === null ? null : new StringMatcher(spec.uri, spec.ignoreUriCase);
+    this.lowerPath = spec.ignoreUriCase && this.uri !== null && this.uri.kind !== REGEX;
     this.method = spec.method === null ? null : new StringMatcher(spec.method, false);
     this.authority = spec.authority === null ? null : new StringMatcher(spec.authority, false);
     this.scheme = spec.scheme === null ? null : new StringMatcher(spec.scheme, false);
@@ -53,7 +54,7 @@ export class CompiledMatch {
 
   test(req: RequestView): boolean {
     if (this.port !== 0 && this.port !== req.listenerPort) return false;
-    if (this.uri !== null && !this.uri.test(this.ignoreUriCase ? req.path.toLowerCase() : req.path)) return false;
+    if (this.uri !== null && !this.uri.test(this.lowerPath ? req.path.toLowerCase() : req.path)) return false;
     if (this.method !== null && !this.method.test(req.method)) return false;
     if (this.authority !== null && !this.authority.test(req.authority)) return false;
     if (this.scheme !== null && !this.scheme.test(req.scheme)) return false;

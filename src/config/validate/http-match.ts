@@ -30,16 +30,21 @@ function readMatch(m: Fields): MatchSpec {
     m.ck.warn(m.at('gateways'), 'match applies to gateways only in Istio; meshlet (a sidecar) applies it anyway');
   }
   const sm = (key: string) => (m.has(key) ? readStringMatch(m.ck, m.get(key), m.at(key)) : null);
+  const uri = sm('uri');
+  const ignoreUriCase = m.bool('ignoreUriCase') ?? false;
+  if (ignoreUriCase && uri !== null && uri.kind === 'regex') {
+    m.ck.warn(m.at('ignoreUriCase'), 'Istio ignores case for exact and prefix uris only: this regex stays case-sensitive (write (?i) in it)');
+  }
   return {
     name: m.string('name'),
-    uri: sm('uri'),
+    uri,
     scheme: sm('scheme'),
     method: sm('method'),
     authority: sm('authority'),
     headers: readHeaderMatches(m, 'headers', true),
     withoutHeaders: readHeaderMatches(m, 'withoutHeaders', true),
     queryParams: readHeaderMatches(m, 'queryParams', false),
-    ignoreUriCase: m.bool('ignoreUriCase') ?? false,
+    ignoreUriCase,
     port: readPort(m, 'port') ?? 0,
   };
 }

@@ -1,6 +1,7 @@
-// Istio StringMatch (`{exact|prefix|regex: string}`) and the regex rules: Istio regexes are RE2
-// full matches, while the worker runs them as JavaScript `^(?:re)$`. A regex is accepted only
-// when both engines accept it and read it the same way.
+// Istio StringMatch (`{exact|prefix|regex: string}`) and the regex rules: a regex is refused when
+// istiod would refuse it (longer than 1024 bytes, or not RE2 syntax as Go's regexp parses
+// it). re2js is a port of that parser; the regex is compiled here exactly as the workers will.
+import { compileFullMatch } from '../../routing/string-match.js';
 import type { StringMatchSpec, StringMatchKind } from '../snapshot.js';
 import { describe, isMap, keyPath, type Checker } from './checker.js';
 
@@ -43,42 +44,43 @@ export function readStringMatch(ck: Checker, value: unknown, path: string): Stri
   return { kind, value: v };
 }
 
-/** Why `re` cannot be used as an Istio (RE2) full-match regex in meshlet, or null. */
+/** Why `re` cannot be used as an Istio regex, or null: the checks istiod makes (length, Go's RE2 parser). */
 export function regexProblem(re: string): string | null {
   if (re === '') return 'regex must not be empty';
-  if (re.length > MAX_REGEX) return `regex is too large (${re.length} characters, max ${MAX_REGEX})`;
-  const unsupported = re2Problem(re);
-  if (unsupported !== null) return `${unsupported}; Istio regexes use RE2 syntax (https://github.com/google/re2/wiki/Syntax)`;
+  // istiod counts bytes (Go's len): RE2's program size is at least that
+  const bytes = Buffer.byteLength(re, 'utf8');
+  if (bytes > MAX_REGEX) return `regex is too large (${bytes} bytes, max ${MAX_REGEX})`;
   try {
-    new RegExp(`^(?:${re})$`);
+    compileFullMatch(re);
   } catch (e) {
-    return `invalid regex: ${(e as Error).message}`;
+    const what = notRe2(re);
+    const reason = (e as Error).message;
+    return `${what === null ? 'invalid regex' : `${what} is not supported by RE2`}: ${reason}; ${SYNTAX}`;
   }
   return null;
 }
 
-/** Constructs RE2 rejects, or that RE2 and JavaScript read differently. */
-function re2Problem(re: string): string | null {
+const SYNTAX = 'Istio regexes use RE2 syntax (https://github.com/google/re2/wiki/Syntax)';
+
+/** Names the Perl/JavaScript construct RE2 lacks that `re` uses (for the message only), or null. */
+function notRe2(re: string): string | null {
   for (let i = 0; i < re.length; i++) {
     const c = re[i];
     if (c === '\\') {
       const n = re[i + 1] ?? '';
-      if (n >= '1' && n <= '9') return `backreference \\${n} is not supported by RE2`;
-      if (n === 'k' && re[i + 2] === '<') return 'named backreference \\k<…> is not supported by RE2';
-      if ('pPAzQEC'.includes(n) && n !== '') return `escape \\${n} is not supported by meshlet (JavaScript reads it differently from RE2)`;
+      if (n >= '1' && n <= '9') return `backreference \\${n}`;
+      if (n === 'k' && re[i + 2] === '<') return 'named backreference \\k<…>';
       i++;
-      continue;
-    }
-    if (c === '(' && re[i + 1] === '?') {
+    } else if (c === '(' && re[i + 1] === '?') {
       const rest = re.slice(i + 2, i + 4);
-      if (rest.startsWith('=')) return 'lookahead (?=…) is not supported by RE2';
-      if (rest.startsWith('!')) return 'negative lookahead (?!…) is not supported by RE2';
-      if (rest === '<=') return 'lookbehind (?<=…) is not supported by RE2';
-      if (rest === '<!') return 'negative lookbehind (?<!…) is not supported by RE2';
-      if (rest.startsWith('P')) return 'named group (?P<name>…) is not supported by meshlet; write (?<name>…)';
-      if (/^\(\?[imsU-]+[:)]/.test(re.slice(i))) return 'inline flags like (?i) are not supported by meshlet (use ignoreUriCase)';
+      if (rest.startsWith('=')) return 'lookahead (?=…)';
+      if (rest.startsWith('!')) return 'negative lookahead (?!…)';
+      if (rest === '<=') return 'lookbehind (?<=…)';
+      if (rest === '<!') return 'negative lookbehind (?<!…)';
+      if (rest === 'P=') return 'named backreference (?P=…)';
+      if (rest.startsWith('>')) return 'atomic group (?>…)';
+      if (rest.startsWith('#')) return 'comment (?#…)';
     }
-    if (c === '[' && re.startsWith('[:', i + 1)) return 'POSIX classes like [[:alpha:]] are not supported by meshlet';
   }
   return null;
 }

@@ -132,3 +132,11 @@ spec:
 `;
   hasWarning(ok(text).lines, 'VirtualService/order: spec.http[1]:', 'unreachable');
 });
+
+test('ignoreUriCase with a regex uri: a warning (Istio ignores case for exact and prefix only)', () => {
+  const { lines } = ok(`${serviceEntry('svc')}---\n${virtualService('ci', `
+match: [{uri: {regex: "/API/.*"}, ignoreUriCase: true}, {uri: {prefix: /API}, ignoreUriCase: true}]
+route: [{destination: {host: svc}}]`)}`);
+  hasWarning(lines, 'VirtualService/ci: spec.http[0].match[0].ignoreUriCase:', 'this regex stays case-sensitive (write (?i) in it)');
+  assert.ok(!lines.some((l) => l.includes('match[1].ignoreUriCase')), lines.join('\n'));
+});
