@@ -1,18 +1,22 @@
-// Typed proxy failures. Each carries the HTTP status meshlet answers with, the Envoy-style
-// response flag (also used by access logs and metrics), where it came from and whether a
-// retry could succeed. respond.ts is the one place that turns them into responses.
+// Typed proxy failures. Each carries the HTTP status meshlet answers with, its Envoy-style
+// response flags (a bit set, see src/stats/flags.ts), where it came from and whether a retry
+// could succeed. respond.ts is the one place that turns them into responses.
+import {
+  FLAG_DPE, FLAG_FI, FLAG_IE, FLAG_NC, FLAG_NR, FLAG_RBAC, FLAG_UC, FLAG_UF, FLAG_UH, FLAG_UO, FLAG_UPE, FLAG_UR, FLAG_URX, FLAG_UT, FLAG_DC,
+} from '../stats/flags.js';
 
 export type ErrorSource = 'downstream' | 'upstream' | 'internal';
 
 export class ProxyError extends Error {
   readonly code: string;
   readonly status: number;
-  readonly flag: string;
+  /** response flags (bits) */
+  readonly flag: number;
   readonly source: ErrorSource;
   readonly retryable: boolean;
   /** What happened, with addresses and errno: for the access log and logs, never for a reply body. */
   readonly detail: string;
-  constructor(code: string, status: number, flag: string, source: ErrorSource, retryable: boolean, message: string, detail = '') {
+  constructor(code: string, status: number, flag: number, source: ErrorSource, retryable: boolean, message: string, detail = '') {
     super(message);
     this.name = 'ProxyError';
     this.code = code;
@@ -48,17 +52,17 @@ function transportFailure(errno: string): string {
 
 /** No route matched: Envoy NR. */
 export function noRoute(host: string, path: string): ProxyError {
-  return new ProxyError('NO_ROUTE', 404, 'NR', 'internal', false, `no route for host "${host}" path "${path}"`);
+  return new ProxyError('NO_ROUTE', 404, FLAG_NR, 'internal', false, `no route for host "${host}" path "${path}"`);
 }
 
 /** The route's destination names no known cluster or subset: Envoy NC. */
 export function noCluster(reason: string): ProxyError {
-  return new ProxyError('NO_CLUSTER', 503, 'NC', 'internal', false, reason);
+  return new ProxyError('NO_CLUSTER', 503, FLAG_NC, 'internal', false, reason);
 }
 
 /** The cluster exists but has no (healthy) endpoint: Envoy UH. */
 export function noHealthyUpstream(cluster: string): ProxyError {
-  return new ProxyError('NO_HEALTHY_UPSTREAM', 503, 'UH', 'internal', false, `no healthy upstream in ${cluster}`);
+  return new ProxyError('NO_HEALTHY_UPSTREAM', 503, FLAG_UH, 'internal', false, `no healthy upstream in ${cluster}`);
 }
 
 /**
@@ -67,7 +71,7 @@ export function noHealthyUpstream(cluster: string): ProxyError {
  * ECONNREFUSED) picks Envoy's transport failure reason; `detail` (addresses) goes to logs only.
  */
 export function upstreamConnectFailure(reason: ConnectFailureReason, detail: string, errno = ''): ProxyError {
-  return new ProxyError('UPSTREAM_CONNECT_FAILURE', 503, 'UF', 'upstream', true,
+  return new ProxyError('UPSTREAM_CONNECT_FAILURE', 503, FLAG_UF, 'upstream', true,
     `${RESET_BEFORE_HEADERS}reset reason: ${reason}${transportFailure(errno)}`, detail);
 }
 
@@ -77,50 +81,50 @@ export function upstreamConnectFailure(reason: ConnectFailureReason, detail: str
  * the app (a reused keep-alive connection the upstream had closed, or a request still waiting).
  */
 export function upstreamConnectionTermination(detail: string, retryable: boolean): ProxyError {
-  return new ProxyError('UPSTREAM_CONNECTION_TERMINATION', 503, 'UC', 'upstream', retryable,
+  return new ProxyError('UPSTREAM_CONNECTION_TERMINATION', 503, FLAG_UC, 'upstream', retryable,
     `${RESET_BEFORE_HEADERS}reset reason: connection termination`, detail);
 }
 
 /** Upstream sent something that is not valid HTTP/1.1 (or a forbidden header value): Envoy UPE. */
 export function upstreamProtocolError(detail: string): ProxyError {
-  return new ProxyError('UPSTREAM_PROTOCOL_ERROR', 502, 'UPE', 'upstream', false, `upstream protocol error: ${detail}`);
+  return new ProxyError('UPSTREAM_PROTOCOL_ERROR', 502, FLAG_UPE, 'upstream', false, `upstream protocol error: ${detail}`);
 }
 
 /** Upstream reset after the response started: the client connection is closed, no status is possible. */
 export function upstreamResetMidResponse(detail: string): ProxyError {
-  return new ProxyError('UPSTREAM_RESET', 502, 'UR', 'upstream', false, `upstream reset mid-response: ${detail}`);
+  return new ProxyError('UPSTREAM_RESET', 502, FLAG_UR, 'upstream', false, `upstream reset mid-response: ${detail}`);
 }
 
 export function upstreamTimeout(ms: number): ProxyError {
-  return new ProxyError('UPSTREAM_TIMEOUT', 504, 'UT', 'upstream', true, `upstream request timeout after ${ms} ms`);
+  return new ProxyError('UPSTREAM_TIMEOUT', 504, FLAG_UT, 'upstream', true, `upstream request timeout after ${ms} ms`);
 }
 
 /** The request cannot be forwarded as sent: 400 with flag DPE (downstream protocol error). */
 export function badRequest(detail: string): ProxyError {
-  return new ProxyError('BAD_REQUEST', 400, 'DPE', 'downstream', false, detail);
+  return new ProxyError('BAD_REQUEST', 400, FLAG_DPE, 'downstream', false, detail);
 }
 
 /** The downstream went away. Nothing is written; used to abort the upstream side. */
 export function downstreamAborted(): ProxyError {
-  return new ProxyError('DOWNSTREAM_ABORTED', 499, 'DC', 'downstream', false, 'downstream connection closed');
+  return new ProxyError('DOWNSTREAM_ABORTED', 499, FLAG_DC, 'downstream', false, 'downstream connection closed');
 }
 
 export function internalError(err: unknown): ProxyError {
   if (err instanceof ProxyError) return err;
   const message = err instanceof Error ? err.message : String(err);
-  return new ProxyError('INTERNAL', 500, 'IE', 'internal', false, `internal error: ${message}`);
+  return new ProxyError('INTERNAL', 500, FLAG_IE, 'internal', false, `internal error: ${message}`);
 }
 
 /** VirtualService fault abort: the upstream is never contacted (Envoy's body and flag). */
 export function faultAbort(status: number): ProxyError {
-  return new ProxyError('FAULT_ABORT', status, 'FI', 'internal', false, 'fault filter abort');
+  return new ProxyError('FAULT_ABORT', status, FLAG_FI, 'internal', false, 'fault filter abort');
 }
 
 /** The same failure, reported after the route's retries were used up: Envoy adds URX ("UF,URX") and says so in the body. */
 export function retriesExhausted(err: ProxyError): ProxyError {
   const m = err.message;
   const message = m.startsWith(RESET_BEFORE_HEADERS) ? `${RESET_BEFORE_HEADERS}retried and the latest ${m.slice(RESET_BEFORE_HEADERS.length)}` : `${m} (retries exhausted)`;
-  return new ProxyError(err.code, err.status, `${err.flag},URX`, err.source, false, message, err.detail);
+  return new ProxyError(err.code, err.status, err.flag | FLAG_URX, err.source, false, message, err.detail);
 }
 
 /**
@@ -128,17 +132,17 @@ export function retriesExhausted(err: ProxyError): ProxyError {
  * per-worker connection cap of an endpoint whose wait timed out. 503 UO with Envoy's body.
  */
 export function upstreamOverflow(detail: string): ProxyError {
-  return new ProxyError('UPSTREAM_OVERFLOW', 503, 'UO', 'internal', false, `${RESET_BEFORE_HEADERS}reset reason: overflow`, detail);
+  return new ProxyError('UPSTREAM_OVERFLOW', 503, FLAG_UO, 'internal', false, `${RESET_BEFORE_HEADERS}reset reason: overflow`, detail);
 }
 
 /** An AuthorizationPolicy denied the request: 403 `RBAC: access denied`, flag RBAC (as Envoy). */
 export function rbacDenied(policy: string): ProxyError {
-  return new ProxyError('RBAC_DENIED', 403, 'RBAC', 'downstream', false, `denied by ${policy}`);
+  return new ProxyError('RBAC_DENIED', 403, FLAG_RBAC, 'downstream', false, `denied by ${policy}`);
 }
 
 /** A connection on the internal listener behind the TLS front whose PROXY v2 header names no live peer slot (not from the front, or stale). */
 export function unknownPeer(): ProxyError {
-  return new ProxyError('UNKNOWN_PEER', 400, 'DPE', 'downstream', false, 'connection did not come through the TLS front');
+  return new ProxyError('UNKNOWN_PEER', 400, FLAG_DPE, 'downstream', false, 'connection did not come through the TLS front');
 }
 
 // Requests meshlet's HTTP/1.1 listener refuses while reading them (flag DPE, as Envoy's codec
@@ -146,30 +150,30 @@ export function unknownPeer(): ProxyError {
 
 /** A request head over the size or header-count limit: 431 (Envoy's default limits). */
 export function headersTooLarge(detail: string): ProxyError {
-  return new ProxyError('HEADERS_TOO_LARGE', 431, 'DPE', 'downstream', false, detail);
+  return new ProxyError('HEADERS_TOO_LARGE', 431, FLAG_DPE, 'downstream', false, detail);
 }
 
 /** A request version other than HTTP/1.1 or 1.0: 505. */
 export function versionNotSupported(version: string): ProxyError {
-  return new ProxyError('VERSION_NOT_SUPPORTED', 505, 'DPE', 'downstream', false, `${version} is not supported`);
+  return new ProxyError('VERSION_NOT_SUPPORTED', 505, FLAG_DPE, 'downstream', false, `${version} is not supported`);
 }
 
 /** HTTP/1.0 while it is not accepted: 426, as Envoy answers under Istio's default. */
 export function upgradeRequired(): ProxyError {
-  return new ProxyError('UPGRADE_REQUIRED', 426, 'DPE', 'downstream', false, 'HTTP/1.0 is not accepted (use HTTP/1.1)');
+  return new ProxyError('UPGRADE_REQUIRED', 426, FLAG_DPE, 'downstream', false, 'HTTP/1.0 is not accepted (use HTTP/1.1)');
 }
 
 /** A transfer coding or method meshlet cannot forward: 501 (RFC 9112 §6.1). */
 export function notImplemented(detail: string): ProxyError {
-  return new ProxyError('NOT_IMPLEMENTED', 501, 'DPE', 'downstream', false, detail);
+  return new ProxyError('NOT_IMPLEMENTED', 501, FLAG_DPE, 'downstream', false, detail);
 }
 
 /** An Expect other than 100-continue: 417 (RFC 9110 §10.1.1). */
 export function expectationFailed(detail: string): ProxyError {
-  return new ProxyError('EXPECTATION_FAILED', 417, 'DPE', 'downstream', false, detail);
+  return new ProxyError('EXPECTATION_FAILED', 417, FLAG_DPE, 'downstream', false, detail);
 }
 
 /** The request head (or its body) stopped arriving: 408. */
 export function requestTimeout(detail: string): ProxyError {
-  return new ProxyError('REQUEST_TIMEOUT', 408, 'DPE', 'downstream', false, detail);
+  return new ProxyError('REQUEST_TIMEOUT', 408, FLAG_DPE, 'downstream', false, detail);
 }

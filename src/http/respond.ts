@@ -2,6 +2,7 @@
 // text body and `x-meshlet-flags` carrying the Envoy-style response flag. The downstream adapter
 // frames and writes them (ResponseSink.reply).
 import type { ProxyError } from './errors.js';
+import { FLAG_DPE, FLAG_FI, FLAG_IE, FLAG_NC, FLAG_NR, FLAG_RBAC, FLAG_UC, FLAG_UF, FLAG_UH, FLAG_UO, FLAG_UPE, FLAG_UT, flagNames } from '../stats/flags.js';
 import { statusLine } from './status-lines.js';
 
 export const FLAGS_HEADER = 'x-meshlet-flags';
@@ -14,27 +15,25 @@ export interface Reply {
 }
 
 export function errorReply(err: ProxyError, requestId: string): Reply {
-  const headers = [FLAGS_HEADER, err.flag, 'content-type', 'text/plain; charset=utf-8'];
+  const headers = [FLAGS_HEADER, flagNames(err.flag), 'content-type', 'text/plain; charset=utf-8'];
   if (requestId !== '') headers.push('x-request-id', requestId);
   return { headers, body: bodyFor(err) };
 }
 
 function bodyFor(err: ProxyError): string {
-  const comma = err.flag.indexOf(',');
-  switch (comma < 0 ? err.flag : err.flag.slice(0, comma)) {
-    case 'NR': return `no route (NR): ${err.message}\n`;
-    case 'NC': return `no cluster (NC): ${err.message}\n`;
-    case 'UH': return `no healthy upstream (UH): ${err.message}\n`;
-    // Envoy's own words, which name no address: the detail is in the access log
-    case 'UF': case 'UC': case 'UO': return err.message;
-    case 'UT': return `upstream request timeout (UT)\n`;
-    case 'UPE': return `bad upstream response (UPE): ${err.message}\n`;
-    case 'DPE': return err.status === 400 ? `bad request: ${err.message}\n` : `${statusLine(err.status).slice(4).toLowerCase()}: ${err.message}\n`;
-    case 'IE': return 'internal error\n';
-    case 'FI': return 'fault filter abort\n';
-    case 'RBAC': return 'RBAC: access denied';
-    default: return `${err.message} (${err.flag})\n`;
-  }
+  const f = err.flag;
+  if ((f & FLAG_NR) !== 0) return `no route (NR): ${err.message}\n`;
+  if ((f & FLAG_NC) !== 0) return `no cluster (NC): ${err.message}\n`;
+  if ((f & FLAG_UH) !== 0) return `no healthy upstream (UH): ${err.message}\n`;
+  // Envoy's own words, which name no address: the detail is in the access log
+  if ((f & (FLAG_UF | FLAG_UC | FLAG_UO)) !== 0) return err.message;
+  if ((f & FLAG_UT) !== 0) return 'upstream request timeout (UT)\n';
+  if ((f & FLAG_UPE) !== 0) return `bad upstream response (UPE): ${err.message}\n`;
+  if ((f & FLAG_DPE) !== 0) return err.status === 400 ? `bad request: ${err.message}\n` : `${statusLine(err.status).slice(4).toLowerCase()}: ${err.message}\n`;
+  if ((f & FLAG_IE) !== 0) return 'internal error\n';
+  if ((f & FLAG_FI) !== 0) return 'fault filter abort\n';
+  if ((f & FLAG_RBAC) !== 0) return 'RBAC: access denied';
+  return `${err.message} (${flagNames(f)})\n`;
 }
 
 export function redirectReply(location: string, requestId: string): Reply {

@@ -18,7 +18,7 @@ import {
   BAD_HEADER_VALUE, connectionListed, copyResponseHeaders, findHeader, getHeader, isHopByHop,
 } from '../http/headers.js';
 import { directReply, errorReply, redirectReply } from '../http/respond.js';
-import { FLAG_DC, FLAG_DI, FLAG_NONE, FLAG_UR, flagCode, flagName } from '../stats/flags.js';
+import { FLAG_DC, FLAG_DI, FLAG_DPE, FLAG_NONE, FLAG_UR, FLAG_URX, flagNames } from '../stats/flags.js';
 import { DIRECTION_INBOUND, DIRECTION_OUTBOUND } from '../stats/ring.js';
 import type { Span } from '../tracing/span.js';
 import type { CompiledRoute } from '../routing/route.js';
@@ -218,7 +218,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
     // Envoy's order: the delay first, then the abort; neither touches the upstream
     if (fault !== null && fault.delay !== null && roll(fault.delay.percent) && acquireDelaySlot()) {
       this.delayed = true;
-      this.flag = FLAG_DI;
+      this.flag |= FLAG_DI;
       setTimeout(afterFaultDelay, fault.delay.fixedDelayMs, this);
       return;
     }
@@ -516,7 +516,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
         controller?.abort(upstreamProtocolError(`status ${status} retried`));
         return;
       }
-      if (this.retriesDone > 0) this.flag = flagCode('URX');
+      if (this.retriesDone > 0) this.flag |= FLAG_URX;
     }
     const responseHeaders: string[] = [];
     const controller = this.controller as UpstreamController;
@@ -609,11 +609,10 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
     if (this.headersSent) return this.closeClient();
     this.headPending = false; // a head not yet written is replaced by the error reply
     this.status = err.status;
-    // stats keep one flag: the last of a combination ("UF,URX" → URX)
-    this.flag = flagCode(err.flag.slice(err.flag.lastIndexOf(',') + 1));
+    this.flag |= err.flag;
     // a request that cannot be read or trusted (DPE: framing, headers, an unknown peer behind
     // the TLS front) closes the connection after the reply: what follows on it is not trusted
-    const close = this.bodyUnread() || err.flag === 'DPE' || this.listener.state.draining;
+    const close = this.bodyUnread() || (err.flag & FLAG_DPE) !== 0 || this.listener.state.draining;
     const reply = errorReply(err, this.requestId);
     this.finish();
     this.sink.reply(err.status, reply.headers, reply.body, close);
@@ -633,7 +632,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
   }
 
   private closeClient(): void {
-    this.flag = FLAG_UR;
+    this.flag |= FLAG_UR;
     this.finish();
     this.sink.reset();
   }
@@ -649,7 +648,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
       }, 'client connection closed before the response ended');
     }
     this.aborted = true;
-    this.flag = FLAG_DC;
+    this.flag |= FLAG_DC;
     this.controller?.abort(downstreamAborted());
     this.body?.destroy(downstreamAborted());
     this.finish();
@@ -700,7 +699,7 @@ export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWait
       path: this.query === '' ? this.path : `${this.path}?${this.query}`,
       protocol: this.version === 10 ? 'HTTP/1.0' : 'HTTP/1.1',
       response_code: this.aborted ? 0 : this.status,
-      response_flags: flagName(this.flag),
+      response_flags: flagNames(this.flag),
       bytes_received: this.body === null ? 0 : this.body.received,
       bytes_sent: this.bytesSent,
       duration_ms: Math.round((now - this.t0) * 1000) / 1000,

@@ -4,7 +4,7 @@
 import { build, initWebAssemblySync, type BitBucketSize, type Histogram } from 'hdr-histogram-js';
 import type { Snapshot } from '../config/snapshot.js';
 import { BYTES_BOUNDS, bucketIndex, DURATION_BOUNDS_US } from './buckets.js';
-import { flagName } from './flags.js';
+import { FLAG_LIMIT, flagNames } from './flags.js';
 import {
   DIRECTION_INBOUND, F_BYTES_IN, F_BYTES_OUT, F_CLUSTER, F_DIRECTION, F_FLAG, F_GENERATION, F_LISTENER, F_STATUS,
   F_TOTAL_US, F_UPSTREAM_US, RingReader,
@@ -363,7 +363,7 @@ export class StatsAggregator {
     const dest = this.resolve(f[o + F_GENERATION] as number, f[o + F_DIRECTION] as number, f[o + F_LISTENER] as number, f[o + F_CLUSTER] as number);
     const status = f[o + F_STATUS] as number;
     const flag = f[o + F_FLAG] as number;
-    const outcome = status * 65536 + flag;
+    const outcome = status * FLAG_LIMIT + flag;
     let series = dest.series.get(outcome);
     if (series === undefined) series = this.newSeries(dest, outcome, status, flag);
     let totalUs = Math.round(f[o + F_TOTAL_US] as number);
@@ -426,7 +426,7 @@ export class StatsAggregator {
       service: dest.service,
       version: dest.version,
       responseCode: status,
-      responseFlags: flagName(flag),
+      responseFlags: flagNames(flag),
     };
     const s = new Series(key, this.make);
     dest.series.set(outcome, s);

@@ -1,46 +1,68 @@
-// Envoy-style response flags as small fixed numbers, so a stats record can carry one in a
-// Float64 slot: 0 is '-' (no flag). Codes are stable (they cross threads and may be logged);
-// append new flags at the end, never renumber. Codes 17..63 are free for future flags.
+// Envoy's response flags as a bit set: a request carries every flag that applied to it (a delay
+// injected, then a connect failure, then retries used up: DI,UF,URX) in one number, end to end —
+// errors, the request record, the stats ring. Names appear only where flags leave meshlet
+// (x-meshlet-flags, the access log, Prometheus labels, spans), in Envoy's rendering order. Bits
+// are stable (records cross threads): append new flags, never renumber.
 
 export const FLAG_NONE = 0;
-export const FLAG_NR = 1;
-export const FLAG_NC = 2;
-export const FLAG_UH = 3;
-export const FLAG_UF = 4;
-export const FLAG_UPE = 5;
-export const FLAG_UR = 6;
-export const FLAG_UT = 7;
-export const FLAG_DPE = 8;
-export const FLAG_IE = 9;
-export const FLAG_DC = 10;
-export const FLAG_URX = 11;
-export const FLAG_UO = 12;
-export const FLAG_DI = 13;
-export const FLAG_FI = 14;
-export const FLAG_RBAC = 15;
+export const FLAG_UH = 1 << 0;
+export const FLAG_UT = 1 << 1;
+export const FLAG_UR = 1 << 2;
+export const FLAG_UF = 1 << 3;
 /** upstream connection termination: closed or reset after the request went out, before a response */
-export const FLAG_UC = 16;
+export const FLAG_UC = 1 << 4;
+export const FLAG_UO = 1 << 5;
+export const FLAG_URX = 1 << 6;
+export const FLAG_NR = 1 << 7;
+export const FLAG_DI = 1 << 8;
+export const FLAG_FI = 1 << 9;
+export const FLAG_DC = 1 << 10;
+export const FLAG_DPE = 1 << 11;
+export const FLAG_UPE = 1 << 12;
+export const FLAG_NC = 1 << 13;
+/** meshlet's own: an AuthorizationPolicy denied the request */
+export const FLAG_RBAC = 1 << 14;
+/** meshlet's own: an internal error (a bug, logged) */
+export const FLAG_IE = 1 << 15;
 
-/** Codes are < MAX_FLAG_CODES (the aggregator packs status and flag into one number with it). */
-export const MAX_FLAG_CODES = 64;
+/** Every flag set fits below this (the aggregator packs status and flags into one number with it). */
+export const FLAG_LIMIT = 1 << 20;
 
-/** Code → name; index = code. */
-export const FLAG_NAMES: readonly string[] = Object.freeze([
-  '-', 'NR', 'NC', 'UH', 'UF', 'UPE', 'UR', 'UT', 'DPE', 'IE', 'DC', 'URX', 'UO', 'DI', 'FI', 'RBAC', 'UC',
-]);
+/** [bit, name] in Envoy's order (ResponseFlagUtils), then meshlet's own. */
+const ORDER: readonly [number, string][] = [
+  [FLAG_UH, 'UH'], [FLAG_UT, 'UT'], [FLAG_UR, 'UR'], [FLAG_UF, 'UF'], [FLAG_UC, 'UC'], [FLAG_UO, 'UO'],
+  [FLAG_URX, 'URX'], [FLAG_NR, 'NR'], [FLAG_DI, 'DI'], [FLAG_FI, 'FI'], [FLAG_DC, 'DC'], [FLAG_DPE, 'DPE'],
+  [FLAG_UPE, 'UPE'], [FLAG_NC, 'NC'], [FLAG_RBAC, 'RBAC'], [FLAG_IE, 'IE'],
+];
 
-const BY_NAME = new Map<string, number>(FLAG_NAMES.map((name, code) => [name, code]));
-BY_NAME.set('', FLAG_NONE);
+const BY_NAME = new Map<string, number>(ORDER.map(([bit, name]) => [name, bit]));
+const NAMES = new Map<number, string>([[FLAG_NONE, '-']]);
 
-/**
- * The code of one flag name ('UF', '-' or '' → 0). Returns -1 for a name without a code
- * (combinations such as "UF,URX" have none: give them a code here first).
- */
-export function flagCode(name: string): number {
-  return BY_NAME.get(name) ?? -1;
+/** The flags of a comma-separated name list ('UF,URX'; '-' or '' → 0); -1 when a name is unknown. */
+export function flagsOf(names: string): number {
+  if (names === '' || names === '-') return FLAG_NONE;
+  let bits = 0;
+  for (const name of names.split(',')) {
+    const bit = BY_NAME.get(name.trim());
+    if (bit === undefined) return -1;
+    bits |= bit;
+  }
+  return bits;
 }
 
-/** The name of a code; codes without a name render as `FLAG<code>` so they stay visible. */
-export function flagName(code: number): string {
-  return FLAG_NAMES[code] ?? `FLAG${code}`;
+/** The names of a flag set in Envoy's order, comma-separated; '-' for none (built once per set). */
+export function flagNames(bits: number): string {
+  let s = NAMES.get(bits);
+  if (s === undefined) {
+    const parts: string[] = [];
+    let known = 0;
+    for (const [bit, name] of ORDER) {
+      if ((bits & bit) !== 0) parts.push(name);
+      known |= bit;
+    }
+    if ((bits & ~known) !== 0) parts.push(`FLAGS${bits & ~known}`); // a bit without a name stays visible
+    s = parts.join(',');
+    NAMES.set(bits, s);
+  }
+  return s;
 }

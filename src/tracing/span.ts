@@ -1,7 +1,7 @@
 // One sampled hop as a small record: ids, kind, times and the request's attributes, filled at the
 // request's start and end and appended to the worker's bounded span queue; nothing is serialised
 // here (exporters do that, off the request path, per batch).
-import { flagName } from '../stats/flags.js';
+import { flagNames } from '../stats/flags.js';
 
 /** OTLP SpanKind enum values (Zipkin names them "SERVER"/"CLIENT") */
 export const SPAN_KIND_SERVER = 2;
@@ -54,7 +54,7 @@ export class Span {
     peerPrincipal: string | null): void {
     this.endMs = performance.timeOrigin + performance.now();
     this.status = status;
-    this.flags = flagName(flag);
+    this.flags = flagNames(flag);
     this.upstreamAddress = endpoint === null ? null : endpoint.key;
     this.upstreamCluster = cluster === null ? null : cluster.name;
     this.peerPrincipal = peerPrincipal;

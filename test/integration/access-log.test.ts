@@ -55,7 +55,7 @@ test('every request of 2 workers is logged, and lines are flushed by SIGTERM', a
   assert.equal(miss?.user_agent, 'quote " backslash \\ tab\t end', 'escaped, and read back as sent');
   assert.equal(ok.upstream_transport_failure_reason, null);
   const failed = lines.find((l) => l.response_code === 503);
-  assert.equal(failed?.response_flags, 'URX', 'UF,URX: the access log keeps the last flag');
+  assert.equal(failed?.response_flags, 'UF,URX', 'every flag that applied, in Envoy order');
   assert.match(String(failed?.upstream_transport_failure_reason), new RegExp(`ECONNREFUSED 127\\.0\\.0\\.1:${refusedPort}`), 'the address is in the access log');
 });
 

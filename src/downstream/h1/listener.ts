@@ -7,7 +7,6 @@ import type { ProxyError } from '../../http/errors.js';
 import type { ClientBody } from '../../listener/client-body.js';
 import { startRequest } from '../../listener/proxy-request.js';
 import type { ListenerRuntime } from '../../listener/worker-state.js';
-import { flagCode } from '../../stats/flags.js';
 import { DIRECTION_INBOUND, DIRECTION_OUTBOUND } from '../../stats/ring.js';
 import { everySecond, tick } from '../clock.js';
 import type { ExchangeHandler } from '../exchange.js';
@@ -64,7 +63,7 @@ export class H1Listener implements ConnectionOwner {
   refused(err: ProxyError, bytesSent: number): void {
     const rt = this.runtime;
     rt.state.stats?.write(rt.state.gen.id, rt.inbound ? DIRECTION_INBOUND : DIRECTION_OUTBOUND, rt.index, -1, -1, -1,
-      err.status, flagCode(err.flag), 0, -1, 0, bytesSent);
+      err.status, err.flag, 0, -1, 0, bytesSent);
   }
 
   closed(conn: H1Connection): void {

@@ -2,6 +2,7 @@
 // the back-off between tries (Envoy: 25 ms base, exponential, full jitter, 250 ms cap).
 import type { RetrySpec } from '../../config/snapshot.js';
 import type { ProxyError } from '../../http/errors.js';
+import { FLAG_UC, FLAG_UF, FLAG_UT } from '../../stats/flags.js';
 
 const BACKOFF_BASE_MS = 25;
 const BACKOFF_MAX_MS = 250;
@@ -35,10 +36,10 @@ export class RetryPolicy {
    */
   retriesError(err: ProxyError): boolean {
     if (this.attempts === 0) return false;
-    if (err.flag === 'UF') return this.connectFailure;
+    if (err.flag === FLAG_UF) return this.connectFailure;
     // a reused keep-alive connection the upstream had closed: the request never reached the app
-    if (err.flag === 'UC') return err.retryable ? this.connectFailure : this.reset;
-    if (err.flag === 'UT') return this.any5xx || this.gatewayError || this.reset;
+    if (err.flag === FLAG_UC) return err.retryable ? this.connectFailure : this.reset;
+    if (err.flag === FLAG_UT) return this.any5xx || this.gatewayError || this.reset;
     return false;
   }
 

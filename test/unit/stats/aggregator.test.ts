@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { StatsAggregator, type StatsView } from '../../../src/stats/aggregator.js';
 import { bucketCountsFromHistogram, DURATION_BUCKETS_US } from '../../../src/stats/buckets.js';
-import { FLAG_NR, FLAG_UF, flagCode, flagName, FLAG_NAMES } from '../../../src/stats/flags.js';
+import { FLAG_NR, FLAG_UF, FLAG_URX, FLAG_DI, flagNames, flagsOf } from '../../../src/stats/flags.js';
 import { createRing, RingWriter } from '../../../src/stats/ring.js';
 import { cluster, listener, put, snapshot } from './helpers.js';
 
@@ -63,15 +63,15 @@ const EXPECTED = {
   [`outbound ${REVIEWS} v3 200 -`]: 1,
 };
 
-test('flag codes: fixed numbers, both ways', () => {
-  assert.equal(flagCode('-'), 0);
-  assert.equal(flagCode('NR'), 1);
-  assert.equal(flagCode('RBAC'), 15);
-  assert.equal(flagCode('UF,URX'), -1);
-  assert.equal(flagName(0), '-');
-  assert.equal(flagName(FLAG_UF), 'UF');
-  assert.equal(flagName(40), 'FLAG40');
-  assert.deepEqual(FLAG_NAMES.slice(1, 11), ['NR', 'NC', 'UH', 'UF', 'UPE', 'UR', 'UT', 'DPE', 'IE', 'DC']);
+test('flags: a bit set, names in Envoy\'s order, both ways', () => {
+  assert.equal(flagsOf('-'), 0);
+  assert.equal(flagsOf('NR'), FLAG_NR);
+  assert.equal(flagsOf('UF,URX'), FLAG_UF | FLAG_URX);
+  assert.equal(flagsOf('XX'), -1);
+  assert.equal(flagNames(0), '-');
+  assert.equal(flagNames(FLAG_UF), 'UF');
+  assert.equal(flagNames(FLAG_URX | FLAG_UF | FLAG_DI), 'UF,URX,DI', 'Envoy renders UF before URX, then DI');
+  assert.equal(flagNames(1 << 19), 'FLAGS524288', 'a bit without a name stays visible');
 });
 
 test('records from two rings for two generations resolve to the right labels; counts equal records', () => {

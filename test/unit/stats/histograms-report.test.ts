@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { decodeFromCompressedBase64 } from 'hdr-histogram-js';
 import { StatsAggregator } from '../../../src/stats/aggregator.js';
 import { histogramsReport } from '../../../src/stats/histograms-report.js';
+import { FLAG_NR } from '../../../src/stats/flags.js';
 import { createRing, RingWriter } from '../../../src/stats/ring.js';
 import { cluster, listener, put, snapshot } from './helpers.js';
 
@@ -104,7 +105,7 @@ test('a series without upstream time reports an empty overhead distribution', ()
   agg.registerSnapshot(snapshot(1, [], [listener('outbound_0.0.0.0_9080', 'outbound', 9080)]));
   const ring = createRing(16);
   agg.addRing('w0', ring);
-  put(new RingWriter(ring), { gen: 1, status: 404, flag: 1, totalUs: 42 });
+  put(new RingWriter(ring), { gen: 1, status: 404, flag: FLAG_NR, totalUs: 42 });
   agg.drainAll();
   const s = histogramsReport(agg).series[0];
   assert.equal(s?.responseFlags, 'NR');

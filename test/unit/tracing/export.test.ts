@@ -5,6 +5,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import { once } from 'node:events';
 import { test } from 'node:test';
+import { FLAG_UF } from '../../../src/stats/flags.js';
 import { SpanBatcher } from '../../../src/tracing/batcher.js';
 import { otlpBody } from '../../../src/tracing/exporter-otlp.js';
 import { JsonSpanExporter } from '../../../src/tracing/http-post.js';
@@ -27,7 +28,7 @@ test('unix nanoseconds as decimal strings', () => {
 
 test('OTLP JSON: resourceSpans/scopeSpans/spans, hex ids (128-bit trace), enum kind, typed attributes', () => {
   const s = span();
-  s.end(503, 4, { key: '127.0.0.1:8080' }, { name: 'outbound|80||orders' }, null);
+  s.end(503, FLAG_UF, { key: '127.0.0.1:8080' }, { name: 'outbound|80||orders' }, null);
   const root = span(SPAN_KIND_SERVER, '');
   root.end(200, 0, null, null, 'spiffe://cluster.local/ns/default/sa/web');
   const body = JSON.parse(otlpBody([s, root], 'web', 'node-1')) as any;
