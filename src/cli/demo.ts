@@ -29,7 +29,7 @@ spec:
 `;
 }
 
-export async function runDemo(): Promise<void> {
+export async function runDemo(_args: string[] = []): Promise<void> {
   const apps = [await startProductApp('v1'), await startProductApp('v2')];
   const dir = mkdtempSync(path.join(os.tmpdir(), 'meshlet-demo-'));
   const sePath = path.join(dir, 'service-entry.yaml');

@@ -10,7 +10,7 @@ import os from 'node:os';
 import { startAdmin } from '../admin/admin-server.js';
 import { ConfigStore, describeIssues, readSources } from '../control/config-store.js';
 import { startControlServer } from '../control/control-server.js';
-import { createOps } from '../control/ops.js';
+import { createApplier, createOps } from '../control/ops.js';
 import { assertPortsFree } from '../control/port-check.js';
 import { StatsService } from '../control/stats-service.js';
 import { Supervisor, type SupervisorOptions } from '../control/supervisor.js';
@@ -18,6 +18,25 @@ import type { Snapshot } from '../config/snapshot.js';
 import { createLogger, type Logger } from '../log.js';
 import { DEFAULT_CODEC } from '../upstream/codecs.js';
 import { identitySourceFromArgs, type IdentityArgs, type IdentitySource, type WorkloadIdentity } from '../tls/identity/index.js';
+import type { EtcdTls } from '../store/etcd/client.js';
+import { defaultCacheDir } from '../store/cache.js';
+import { MeshSession } from '../store/mesh.js';
+import type { StoreUrl } from '../store/options.js';
+import { readRegistration, sidecarId, type Registration } from '../store/registration.js';
+
+/** `--store …`: config and the workload registry from etcd (src/store/). */
+export interface StoreRunOptions {
+  url: StoreUrl;
+  tls: EtcdTls | null;
+  /** --store-timeout: how long to wait for the store at start */
+  timeoutMs: number;
+  /** --store-cache DIR; null = under the admin port's temp dir */
+  cacheDir: string | null;
+  /** --register FILE: this sidecar's WorkloadEntry */
+  register: string | null;
+  /** --propagation-delay: inbound keeps serving this long after deregistration */
+  propagationMs: number;
+}
 
 export interface RunOptions extends SupervisorOptions {
   configFiles: string[];
@@ -33,6 +52,8 @@ export interface RunOptions extends SupervisorOptions {
   setHttpProxy: boolean;
   /** --identity-dir, or --ca-url/--ca-token/--identity: the workload identity for mTLS; null = plaintext mesh */
   identityArgs: IdentityArgs | null;
+  /** the mesh store; null = local files only */
+  store: StoreRunOptions | null;
 }
 
 export const DEFAULT_RUN_OPTIONS: Omit<RunOptions, 'configFiles'> = {
@@ -56,7 +77,10 @@ export const DEFAULT_RUN_OPTIONS: Omit<RunOptions, 'configFiles'> = {
   retryBudgetMinPerSecond: 10,
   tracing: null,
   identityArgs: null,
+  store: null,
 };
+
+const VERSION = '0.1.0';
 
 export function defaultControlSocket(adminPort: number): string {
   return `/tmp/meshlet-${adminPort}.sock`;
@@ -71,6 +95,8 @@ export interface Sidecar {
   control: net.Server;
   controlPath: string;
   log: Logger;
+  /** the mesh store session (null without --store) */
+  mesh: MeshSession | null;
   /**
    * Shutdown in order: readiness false and inbound stops accepting at once; outbound keeps serving
    * until `until` settles (the wrapped app exited) — or, without it, until every worker has been
@@ -86,20 +112,28 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
   const log = createLogger(options.logLevel);
   const store = new ConfigStore();
   const sources = await readSources(options.configFiles).catch((err: Error) => { throw new StartupError(err.message); });
-  const plan = store.plan(sources);
+  const mesh = options.store === null ? null : await openMesh(options, options.store, log);
+  const plan = store.plan(sources, mesh === null ? null : mesh.layer(mesh.initial));
   for (const w of describeIssues(plan.warnings)) log.warn(w);
-  if (!plan.ok) throw new StartupError(describeIssues(plan.errors).join('\n'));
+  if (!plan.ok) {
+    await mesh?.close();
+    throw new StartupError(describeIssues(plan.errors).join('\n'));
+  }
   store.commit(plan);
   const snapshot = plan.snapshot;
   try {
     await assertPortsFree(snapshot.listeners);
   } catch (err) {
+    await mesh?.close();
     throw new StartupError((err as Error).message);
   }
   const stats = new StatsService({
     workers: () => supervisor.workerCount,
     generation: () => store.generation,
-    upstream: () => upstreamMetrics(supervisor.upstream.state, store.snapshot),
+    upstream: () => {
+      const upstream = upstreamMetrics(supervisor.upstream.state, store.snapshot);
+      return mesh === null ? upstream : [...upstream, ...mesh.metrics()];
+    },
   });
   // the workload identity (mTLS) is obtained before any worker starts, so listeners never serve without it
   let identitySource: IdentitySource | null = null;
@@ -109,7 +143,18 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
     if (identitySource !== null) identity = await identitySource.start();
   } catch (err) {
     await identitySource?.close();
+    await mesh?.close();
     throw new StartupError(`workload identity: ${(err as Error).message}`);
+  }
+  let registration: Registration | null = null;
+  if (mesh !== null && options.store?.register != null) {
+    try {
+      registration = readRegistration(options.store.register, snapshot, sidecarId(options.adminPort), identity?.spiffeId ?? null);
+    } catch (err) {
+      await identitySource?.close();
+      await mesh.close();
+      throw new StartupError((err as Error).message);
+    }
   }
   const supervisor: Supervisor = new Supervisor(snapshot, { ...options, identity }, log, {
     snapshot: (s) => stats.registerSnapshot(s),
@@ -121,9 +166,11 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
     .catch((err: Error) => { throw new StartupError(err.message); });
   let stopping: Promise<void> | null = null;
   const controlPath = options.controlSocket ?? defaultControlSocket(options.adminPort);
+  // one queue for every config change: control socket applies and store changes
+  const applier = createApplier({ store, supervisor });
   let control: net.Server;
   try {
-    control = await startControlServer(controlPath, createOps({ store, supervisor, stats, drain: () => void sidecar.stop().then(() => process.exit(0)) }), log);
+    control = await startControlServer(controlPath, createOps({ store, supervisor, stats, applier, drain: () => void sidecar.stop().then(() => process.exit(0)) }), log);
   } catch (err) {
     admin.close();
     throw new StartupError((err as Error).message);
@@ -134,7 +181,12 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
     await supervisor.drain(0);
     admin.close();
     control.close();
+    await mesh?.close();
     throw new StartupError((err as Error).message);
+  }
+  if (mesh !== null) {
+    mesh.watch(applier, store);
+    mesh.ready(registration);
   }
   const stopConfigWatch = options.watch ? watchFiles(options.configFiles, controlPath, log) : () => undefined;
   // rotation: a renewed or rewritten identity reaches the TLS front and every worker; open
@@ -148,21 +200,25 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
   const stopWatching = (): void => { stopConfigWatch(); void identitySource?.close(); };
   const listeners = snapshot.listeners.map((l) => `${l.direction} ${l.bind}:${l.port}`);
   const mtls = supervisor.frontedListeners.map((f) => `${f.name} ${f.mode} via 127.0.0.1:${f.internalPort}`);
-  log.info({ listeners, ...(mtls.length > 0 ? { mtls } : {}), workers: supervisor.workerCount, generation: store.generation, admin: `${options.adminHost}:${options.adminPort}`, control: controlPath }, 'meshlet ready');
+  const storeInfo = mesh === null ? {} : { store: `etcd://${mesh.client.endpoints.join(',')}${mesh.keys.prefix}`, ...(registration === null ? {} : { workload: `${registration.namespace}/${registration.name}` }) };
+  log.info({ listeners, ...(mtls.length > 0 ? { mtls } : {}), workers: supervisor.workerCount, generation: store.generation, admin: `${options.adminHost}:${options.adminPort}`, control: controlPath, ...storeInfo }, 'meshlet ready');
   const sidecar: Sidecar = {
     get snapshot() { return store.snapshot as Snapshot; },
-    store, supervisor, stats, admin, control, controlPath, log,
+    store, supervisor, stats, admin, control, controlPath, log, mesh,
     stop(until?: Promise<unknown>) {
       stopping ??= (async () => {
         log.info({ drainTimeoutMs: options.drainTimeoutMs }, 'draining');
         const deadline = Date.now() + options.drainTimeoutMs;
         stopWatching();
         control.close();
+        // registered: leave the registry first; inbound serves until peers have seen it
+        await mesh?.deregister();
         const quiet = supervisor.drainInbound();
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([until ?? quiet, new Promise((r) => { timer = setTimeout(r, options.drainTimeoutMs); })]);
         clearTimeout(timer);
         await supervisor.drain(Math.max(0, deadline - Date.now()));
+        await mesh?.close();
         stats.close();
         await new Promise<void>((resolve) => admin.close(() => resolve()));
         admin.closeAllConnections();
@@ -172,6 +228,17 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
     },
   };
   return sidecar;
+}
+
+async function openMesh(options: RunOptions, store: StoreRunOptions, log: Logger): Promise<MeshSession> {
+  try {
+    return await MeshSession.open({
+      url: store.url, tls: store.tls, timeoutMs: store.timeoutMs, cacheDir: store.cacheDir ?? defaultCacheDir(options.adminPort),
+      sidecar: sidecarId(options.adminPort), propagationMs: store.propagationMs, version: VERSION,
+    }, log);
+  } catch (err) {
+    throw new StartupError((err as Error).message);
+  }
 }
 
 /** --watch: a change to any config file re-applies the whole set through the control socket path. */

@@ -69,7 +69,7 @@ test('lease: keys under it are deleted when it is not kept alive', { skip: skip 
     attach: async (id) => { await client.put('l/key', 'x', id); },
     problem: (m) => assert.fail(m),
   });
-  await keeper.start();
+  assert.equal(await keeper.start(), true);
   const lease = keeper.id as string;
   assert.equal((await client.get('l/key')).kv?.lease, lease);
   // kept alive past its TTL

@@ -44,10 +44,20 @@ export class LeaseKeeper {
     return this.leaseId;
   }
 
-  /** Grants the first lease and attaches the keys (throws when the store cannot be reached), then keeps it alive. */
-  async start(): Promise<void> {
-    await this.renew();
-    this.schedule();
+  /**
+   * Grants the first lease and attaches the keys, then keeps it alive. When the store cannot be
+   * reached, resolves false and keeps trying at every tick.
+   */
+  async start(): Promise<boolean> {
+    try {
+      await this.renew();
+      return true;
+    } catch (err) {
+      this.events.problem((err as Error).message);
+      return false;
+    } finally {
+      this.schedule();
+    }
   }
 
   private schedule(): void {
