@@ -321,8 +321,14 @@ function runWrapped(sidecar: Sidecar, options: RunOptions): void {
   sidecar.log.info({ command, pid: child.pid }, 'app started');
   for (const signal of FORWARDED_SIGNALS) {
     process.on(signal, () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      if (signal === 'SIGTERM' || signal === 'SIGINT') void sidecar.stop(exited);
+      const forward = (): void => {
+        if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      };
+      const stopping = signal === 'SIGTERM' || signal === 'SIGINT';
+      // registered: the app keeps serving until peers have seen the deregistration
+      if (stopping && sidecar.mesh !== null) void sidecar.mesh.deregister().then(forward);
+      else forward();
+      if (stopping) void sidecar.stop(exited);
     });
   }
   void exited.then(async (code) => {

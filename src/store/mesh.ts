@@ -55,6 +55,7 @@ export class MeshSession {
   private registered = false;
   private closed = false;
   private warned = new Set<string>();
+  private deregistering: Promise<void> | null = null;
   private status: SidecarStatus;
 
   private constructor(options: MeshOptions, client: EtcdClient, initial: StoreSet, fromCache: string | null, log: Logger) {
@@ -199,7 +200,12 @@ export class MeshSession {
    * First step of a drain: the WorkloadEntry is deleted and inbound keeps serving for one
    * propagation interval, so peers stop sending before the listeners close.
    */
-  async deregister(): Promise<void> {
+  deregister(): Promise<void> {
+    this.deregistering ??= this.leave();
+    return this.deregistering;
+  }
+
+  private async leave(): Promise<void> {
     const reg = this.registration;
     this.registration = null;
     this.status = { ...this.status, ready: false };

@@ -61,22 +61,23 @@ export interface MeshSidecar extends Meshlet {
 }
 
 /** Starts `meshlet run --store URL` with its own Sidecar file (egress on a free port, optional ingress). */
-export async function startMeshSidecar(url: string, opts: { app?: number; register?: string; args?: string[]; workers?: number } = {}): Promise<MeshSidecar> {
+export async function startMeshSidecar(url: string, opts: { app?: number; register?: string; args?: string[]; workers?: number; env?: NodeJS.ProcessEnv } = {}): Promise<MeshSidecar> {
   const out = await freePort();
   const inboundPort = opts.app === undefined ? null : await freePort();
   const local = writeConfig(meshSidecarYaml(out, inboundPort === null ? null : { port: inboundPort, app: opts.app as number }));
   const args = ['--store', url, ...(opts.register === undefined ? [] : ['--register', opts.register]), ...(opts.args ?? [])];
-  const m = await startMeshlet('', { noSidecar: true, files: [local], port: out, args, workers: opts.workers ?? 1 });
+  const m = await startMeshlet('', { noSidecar: true, files: [local], port: out, args, workers: opts.workers ?? 1, ...(opts.env === undefined ? {} : { env: opts.env }) });
   return { ...m, inboundPort, id: `${os.hostname().toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 50) || 'host'}-${m.adminPort}` };
 }
 
 /**
  * Resolves once `done` holds for the keys under `prefix` (key → value), checked on the initial
- * read and after every watch event; rejects after `timeoutMs`.
+ * read and after every watch event; rejects after `timeoutMs`. `revision` on the result: the
+ * revision of the event that made it hold (or of the initial read).
  */
-export async function waitForKeys(client: EtcdClient, prefix: string, done: (kvs: Map<string, string>) => boolean, timeoutMs = 15_000, what = prefix): Promise<Map<string, string>> {
+export async function waitForKeys(client: EtcdClient, prefix: string, done: (kvs: Map<string, string>) => boolean, timeoutMs = 15_000, what = prefix): Promise<Map<string, string> & { revision: number }> {
   const first = await client.range(prefix);
-  const kvs = new Map(first.kvs.map((kv) => [kv.key, kv.value]));
+  const kvs = Object.assign(new Map(first.kvs.map((kv) => [kv.key, kv.value])), { revision: first.revision });
   if (done(kvs)) return kvs;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => { watch.close(); reject(new Error(`timed out after ${timeoutMs} ms waiting on ${what}: ${JSON.stringify([...kvs.keys()])}`)); }, timeoutMs);
@@ -85,6 +86,7 @@ export async function waitForKeys(client: EtcdClient, prefix: string, done: (kvs
         for (const e of events) {
           if (e.type === 'put') kvs.set(e.kv.key, e.kv.value);
           else kvs.delete(e.kv.key);
+          kvs.revision = e.kv.modRevision;
         }
         if (done(kvs)) {
           clearTimeout(timer);
@@ -104,7 +106,7 @@ export function statuses(kvs: Map<string, string>): SidecarStatus[] {
 }
 
 /** Waits until each sidecar's status says it applied a set at `revision` or later (state as given). */
-export function waitApplied(client: EtcdClient, ids: string[], revision: number, state: 'SYNCED' | 'REJECTED' = 'SYNCED', timeoutMs = 15_000): Promise<Map<string, string>> {
+export function waitApplied(client: EtcdClient, ids: string[], revision: number, state: 'SYNCED' | 'REJECTED' = 'SYNCED', timeoutMs = 15_000): Promise<Map<string, string> & { revision: number }> {
   return waitForKeys(client, `${PREFIX}/status/`, (kvs) => {
     const byId = new Map(statuses(kvs).map((s) => [s.sidecar, s]));
     return ids.every((id) => { const s = byId.get(id); return s !== undefined && s.revision >= revision && s.state === state; });
