@@ -24,7 +24,8 @@ const USAGE = `usage:
   meshlet apply -f FILE.yaml [-f MORE.yaml] [--dry-run] [--if-generation N] [--socket PATH | --admin-port P]
   meshlet apply -f FILE.yaml [-f MORE.yaml] --store etcd://…/PREFIX [--dry-run] [--if-generation N]
   meshlet delete KIND/NAME [-n NAMESPACE] --store etcd://…/PREFIX [--dry-run] [--if-generation N]
-  meshlet mesh status --store etcd://…/PREFIX           every sidecar: workload, generation, SYNCED/STALE/REJECTED, age
+  meshlet mesh status --store etcd://…/PREFIX [--json]  every sidecar: workload, generation, SYNCED/STALE/REJECTED, age
+              (store commands also take --store-ca/--store-cert/--store-key and --store-timeout 5s)
   meshlet config [--socket PATH | --admin-port P]
   meshlet stats [--histograms [--interval] [--route SERVICE] [--format table|json|hlog] [--out FILE]]
                 [--socket PATH | --admin-port P]
@@ -120,7 +121,6 @@ function parseRun(args: string[]): RunOptions {
       ...STORE_ARG_OPTIONS,
       register: { type: 'string' },
       'store-cache': { type: 'string' },
-      'store-timeout': { type: 'string' },
       'propagation-delay': { type: 'string' },
     },
     strict: true,

@@ -1,6 +1,7 @@
 // `meshlet apply --store`, `meshlet delete --store` and `meshlet mesh status`: the mesh store's
 // commands (logic in src/store/). Exit codes: 0 ok, 1 rejected or conflict, 2 store unreachable.
 import { parseArgs } from 'node:util';
+import { parseDurationMs } from './args.js';
 import { formatIssue } from '../config/index.js';
 import { HANDLED_KINDS } from '../config/resource.js';
 import { readSources } from '../control/config-store.js';
@@ -13,11 +14,12 @@ import { newestRevision } from '../store/sync.js';
 
 const CHANGE_OPTIONS = { ...STORE_ARG_OPTIONS, 'dry-run': { type: 'boolean' }, 'if-generation': { type: 'string' } } as const;
 
-function connect(values: { store?: string; 'store-ca'?: string; 'store-cert'?: string; 'store-key'?: string }): { client: EtcdClient; url: StoreUrl } {
+function connect(values: { store?: string; 'store-ca'?: string; 'store-cert'?: string; 'store-key'?: string; 'store-timeout'?: string }): { client: EtcdClient; url: StoreUrl } {
   const url = storeUrlFrom(values.store);
   if (url === null) throw new Error('--store etcd://HOST:PORT[,HOST:PORT…]/PREFIX is required (or MESHLET_STORE)');
   const tls = readStoreTls({ ca: values['store-ca'], cert: values['store-cert'], key: values['store-key'] });
-  return { client: new EtcdClient({ endpoints: url.endpoints, tls }), url };
+  const callTimeoutMs = values['store-timeout'] === undefined ? 5000 : parseDurationMs(values['store-timeout'], '--store-timeout');
+  return { client: new EtcdClient({ endpoints: url.endpoints, tls, callTimeoutMs }), url };
 }
 
 async function withStore<T>(client: EtcdClient, run: () => Promise<T>): Promise<T> {

@@ -20,6 +20,8 @@ export const STORE_ARG_OPTIONS = {
   'store-ca': { type: 'string' },
   'store-cert': { type: 'string' },
   'store-key': { type: 'string' },
+  /** run: how long to wait for the store at start; commands: the deadline of each store call */
+  'store-timeout': { type: 'string' },
 } as const;
 
 export function parseStoreUrl(value: string): StoreUrl {
