@@ -1,9 +1,6 @@
 // `meshlet run`: load and validate the config, refuse ports another process serves, start the
 // workers, the admin endpoint and the control socket, and drain on SIGTERM/SIGINT.
 import { upstreamMetrics } from '../upstream/shared/report.js';
-import { spawn } from 'node:child_process';
-import { watch } from 'node:fs';
-import path from 'node:path';
 import type http from 'node:http';
 import type net from 'node:net';
 import os from 'node:os';
@@ -23,6 +20,8 @@ import { defaultCacheDir } from '../store/cache.js';
 import { MeshSession } from '../store/mesh.js';
 import type { StoreUrl } from '../store/options.js';
 import { readRegistration, sidecarId, type Registration } from '../store/registration.js';
+import { watchFiles } from './watch-files.js';
+import { runWrapped } from './wrapper.js';
 
 /** `--store …`: config and the workload registry from etcd (src/store/). */
 export interface StoreRunOptions {
@@ -241,39 +240,6 @@ async function openMesh(options: RunOptions, store: StoreRunOptions, log: Logger
   }
 }
 
-/** --watch: a change to any config file re-applies the whole set through the control socket path. */
-function watchFiles(files: string[], controlPath: string, log: Logger): () => void {
-  let timer: NodeJS.Timeout | null = null;
-  const reload = async (): Promise<void> => {
-    const { controlRequest } = await import('../control/control-client.js');
-    try {
-      const sources = await readSources(files);
-      const reply = await controlRequest(controlPath, { op: 'apply', files: sources });
-      if (reply.ok === true) log.info({ generation: reply.generation, diff: reply.diff }, 'config reloaded');
-      else log.error({ errors: reply.errors }, 'config reload rejected; the running config keeps serving');
-    } catch (err) {
-      log.error({ err: (err as Error).message }, 'config reload failed');
-    }
-  };
-  // Directories are watched, not files: editors and `kubectl`-style tools replace a file by
-  // renaming a new one over it, which ends a watch on the old inode.
-  const names = new Map<string, Set<string>>();
-  for (const f of files) {
-    const dir = path.dirname(path.resolve(f));
-    if (!names.has(dir)) names.set(dir, new Set());
-    names.get(dir)?.add(path.basename(f));
-  }
-  const watchers = [...names].map(([dir, base]) => watch(dir, (_event, name) => {
-    if (name === null || !base.has(name)) return;
-    if (timer !== null) clearTimeout(timer);
-    timer = setTimeout(() => void reload(), 100);
-  }));
-  return () => {
-    if (timer !== null) clearTimeout(timer);
-    for (const w of watchers) w.close();
-  };
-}
-
 /** Runs until SIGTERM/SIGINT, then drains and exits 0; in wrapper mode, runs the app and exits with its code. */
 export async function runUntilSignal(options: RunOptions): Promise<void> {
   let sidecar: Sidecar;
@@ -290,49 +256,4 @@ export async function runUntilSignal(options: RunOptions): Promise<void> {
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
-}
-
-const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'];
-
-/**
- * Wrapper mode (`meshlet run … -- APP ARGS`): the app starts once every worker serves; signals are
- * forwarded to it; a SIGTERM drains inbound at once while outbound serves the app until it exits;
- * when the app exits (a Job finishing, say) meshlet drains and exits with the app's exit code.
- */
-function runWrapped(sidecar: Sidecar, options: RunOptions): void {
-  const [command, ...args] = options.command as [string, ...string[]];
-  const outbound = sidecar.snapshot.listeners.find((l) => l.direction === 'outbound');
-  const env: NodeJS.ProcessEnv = { ...process.env, MESHLET_ADMIN: `${options.adminHost}:${options.adminPort}` };
-  if (outbound !== undefined) {
-    env.MESHLET_OUTBOUND = `${outbound.bind}:${outbound.port}`;
-    if (options.setHttpProxy) env.HTTP_PROXY = env.http_proxy = `http://${outbound.bind}:${outbound.port}`;
-  }
-  const child = spawn(command, args, { stdio: 'inherit', env });
-  const exited = new Promise<number>((resolve) => {
-    child.once('error', (err) => {
-      sidecar.log.error({ command, err: err.message }, 'app could not be started');
-      resolve(127);
-    });
-    child.once('exit', (code, signal) => {
-      sidecar.log.info({ command, code, signal }, 'app exited');
-      resolve(code ?? 128 + (signal === null ? 0 : (os.constants.signals[signal] ?? 0)));
-    });
-  });
-  sidecar.log.info({ command, pid: child.pid }, 'app started');
-  for (const signal of FORWARDED_SIGNALS) {
-    process.on(signal, () => {
-      const forward = (): void => {
-        if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      };
-      const stopping = signal === 'SIGTERM' || signal === 'SIGINT';
-      // registered: the app keeps serving until peers have seen the deregistration
-      if (stopping && sidecar.mesh !== null) void sidecar.mesh.deregister().then(forward);
-      else forward();
-      if (stopping) void sidecar.stop(exited);
-    });
-  }
-  void exited.then(async (code) => {
-    await sidecar.stop(Promise.resolve());
-    process.exit(code);
-  });
 }
