@@ -20,6 +20,7 @@ import { readStoreSet, StoreSync } from './sync.js';
 
 export const LEASE_TTL_SECONDS = 10;
 const APP_PROBE_MS = 100;
+const STATUS_RETRY_MS = 1000;
 
 export interface MeshOptions {
   url: StoreUrl;
@@ -56,6 +57,8 @@ export class MeshSession {
   private closed = false;
   private warned = new Set<string>();
   private deregistering: Promise<void> | null = null;
+  private statusChain: Promise<void> = Promise.resolve();
+  private statusRetry: NodeJS.Timeout | null = null;
   private status: SidecarStatus;
 
   private constructor(options: MeshOptions, client: EtcdClient, initial: StoreSet, fromCache: string | null, log: Logger) {
@@ -141,14 +144,35 @@ export class MeshSession {
 
   private setStatus(change: Partial<SidecarStatus>): void {
     this.status = { ...this.status, ...change, updated: new Date().toISOString() };
-    void this.writeStatus();
+    this.flushStatus();
   }
 
-  private async writeStatus(): Promise<void> {
-    const id = this.lease?.id ?? null;
-    if (id === null || this.closed) return; // written again when a lease is (re)granted
-    await this.client.put(statusKey(this.keys, this.options.sidecar), JSON.stringify(this.status), id)
-      .catch((err: Error) => this.log.debug({ err: err.message }, 'status not written'));
+  /** Writes the status; a failed write (the store away, a leader election) is retried every second until one lands. */
+  private flushStatus(): void {
+    void this.writeStatus(null).catch((err: Error) => {
+      this.log.debug({ err: err.message }, 'status not written; retrying');
+      if (this.statusRetry !== null || this.closed) return;
+      this.statusRetry = setTimeout(() => {
+        this.statusRetry = null;
+        this.flushStatus();
+      }, STATUS_RETRY_MS);
+      this.statusRetry.unref();
+    });
+  }
+
+  /**
+   * Puts the current status under `lease` (null: the current lease; none yet: written when one is
+   * granted). Writes are chained, each sending the status as it is when its turn comes, so a slow
+   * put (failing over to another member) can never land after a newer one and leave an old status.
+   */
+  private writeStatus(lease: string | null): Promise<void> {
+    const run = this.statusChain.then(async () => {
+      const id = lease ?? this.lease?.id ?? null;
+      if (id === null || this.closed) return;
+      await this.client.put(statusKey(this.keys, this.options.sidecar), JSON.stringify(this.status), id);
+    });
+    this.statusChain = run.catch(() => undefined);
+    return run;
   }
 
   /**
@@ -168,7 +192,7 @@ export class MeshSession {
   /** Puts the status and, once registered, the WorkloadEntry under lease `id` (on every new lease). */
   private async attach(id: string): Promise<void> {
     this.status = { ...this.status, updated: new Date().toISOString() };
-    await this.client.put(statusKey(this.keys, this.options.sidecar), JSON.stringify(this.status), id);
+    await this.writeStatus(id);
     const reg = this.registration;
     if (reg === null) return;
     if (!this.registered) {
@@ -209,7 +233,7 @@ export class MeshSession {
     const reg = this.registration;
     this.registration = null;
     this.status = { ...this.status, ready: false };
-    void this.writeStatus();
+    void this.writeStatus(null).catch(() => undefined);
     if (reg === null || !this.registered) return;
     try {
       await this.client.delete(workloadKey(this.keys, reg.namespace, reg.name));
@@ -232,6 +256,7 @@ export class MeshSession {
   /** Stops watching; the lease is revoked (status and registration leave the store at once). */
   async close(): Promise<void> {
     this.closed = true;
+    if (this.statusRetry !== null) clearTimeout(this.statusRetry);
     this.sync?.close();
     await this.lease?.close(true);
     this.client.close();

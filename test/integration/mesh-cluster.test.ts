@@ -42,7 +42,8 @@ test('one member of three killed during applies: nothing lost', { skip: skip ?? 
     generations.push(appliedGeneration(await storeApply(url, vs(i))));
   }
   assert.deepEqual([...generations].sort((x, y) => x - y), generations, 'generations increase');
-  await waitApplied(client, [sidecar.id], generations[7] as number, 'SYNCED', 20_000);
+  await waitApplied(client, [sidecar.id], generations[7] as number, 'SYNCED', 20_000)
+    .catch((err: Error) => { throw new Error(`${err.message}\nsidecar output:\n${sidecar.output().slice(-4000)}`); });
   assert.equal((await get(sidecar, 'shop')).headers['x-apply'], '8', 'the sidecar serves the last apply');
   await etcd.restart(0);
   const only0 = new EtcdClient({ endpoints: [etcd.endpoints[0] as string], tls: null });
