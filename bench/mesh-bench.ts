@@ -6,7 +6,7 @@
 //   - apply → every sidecar serving it (BENCH_APPLIES, 20 applies), p50/p99 of the slowest sidecar
 //     and of all sidecars;
 //   - registration → every sidecar serving the new endpoint set, and kill -9 → the entry expired
-//     (lease TTL 10 s) and every sidecar serving without it (BENCH_CHURN, 5 each);
+//     (lease TTL 10 s) and every sidecar serving without it (BENCH_CHURN, 5 each, kills 2.5 s apart);
 //   - RSS of each idle sidecar; etcd writes per apply (raft proposals committed, puts, txns).
 // Figures, not assertions. Report: bench/results/mesh-bench-<date>.md.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -212,7 +212,8 @@ async function main(): Promise<void> {
   for (const v of victims) {
     killedAt.set(v.id, Date.now());
     v.child.proc.kill('SIGKILL');
-    await new Promise((r) => setTimeout(r, 300));
+    // spaced so that each expiry propagates alone (not queued behind the previous one's applies)
+    await new Promise((r) => setTimeout(r, 2500));
   }
   for (const v of victims) {
     const key = `${keys.workloads}default/bench-${v.id}`;

@@ -5,7 +5,7 @@
 // two layers: the sidecar's local files and the store's resources (src/store/layer.ts); a control
 // socket apply replaces the local layer, a store change the store layer.
 import { readFile } from 'node:fs/promises';
-import { compileTexts, formatIssue, type ConfigIssue } from '../config/index.js';
+import { compileTexts, formatIssue, ParseMemo, type ConfigIssue } from '../config/index.js';
 import { resourceKey, type Resource } from '../config/resource.js';
 import type { Snapshot } from '../config/snapshot.js';
 import { layerSources, type StoreLayer } from '../store/layer.js';
@@ -35,6 +35,8 @@ export class ConfigStore {
   local: SourceFile[] = [];
   /** the store's resources in the running set; null without a store */
   layer: StoreLayer | null = null;
+  /** parse results of unchanged texts are reused from one plan to the next */
+  private readonly memo = new ParseMemo();
 
   /**
    * Validates and compiles `local` layered over `layer` (default: the running layers). The store
@@ -42,9 +44,10 @@ export class ConfigStore {
    * a sidecar fed only by the store serves the store's revision as its generation.
    */
   plan(local: SourceFile[], layer: StoreLayer | null = this.layer): Plan {
-    const { files, warnings: layering } = layerSources(local, layer);
+    const { files, warnings: layering } = layerSources(local, layer, this.memo.parse);
     const generation = Math.max(this.generation + 1, layer?.revision ?? 0);
-    const { snapshot, issues, resources } = compileTexts(files, generation);
+    const { snapshot, issues, resources } = compileTexts(files, generation, this.memo.parse);
+    this.memo.retain([...files.map((f) => f.file), ...this.files.map((f) => f.file)]);
     const warnings = [...layering, ...issues.filter((i) => i.severity === 'warning')];
     if (snapshot === null) return { ok: false, errors: issues.filter((i) => i.severity === 'error'), warnings };
     return { ok: true, snapshot, resources, files, diff: diffResources(this.resources, resources), warnings, local, layer };

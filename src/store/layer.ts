@@ -5,7 +5,9 @@
 // is skipped with a warning, as the loader skips an unhandled kind: it never fails the set.
 // Layering: local files first, then the store's resources; a store resource with the same
 // Kind/namespace/name as a local one is left out (the local one wins), with a warning.
-import { parseConfigText, type ConfigIssue } from '../config/index.js';
+import { parseConfigText, type ConfigIssue, type Loaded } from '../config/index.js';
+
+type Parse = (file: string, text: string) => Loaded;
 import { resourceKey } from '../config/resource.js';
 import type { SourceFile } from '../control/config-store.js';
 import { keyParts, type StoreKeys } from './keys.js';
@@ -36,9 +38,9 @@ function skippedIssue(key: string, message: string): ConfigIssue {
 }
 
 /** One store key → a source file, or why it is skipped. */
-function readKey(key: string, text: string, expect: { kind: string | null; namespace: string; name: string }): (SourceFile & { resource: string }) | string {
+function readKey(key: string, text: string, expect: { kind: string | null; namespace: string; name: string }, parse: Parse): (SourceFile & { resource: string }) | string {
   const file = `etcd:${key}`;
-  const { resources, issues } = parseConfigText(file, text);
+  const { resources, issues } = parse(file, text);
   const problem = issues.find((i) => i.severity === 'error') ?? issues.find((i) => i.message.startsWith('skipped:'));
   if (problem !== undefined) return `${problem.path === '' ? '' : `${problem.path}: `}${problem.message.replace(/^skipped: /, '')}`;
   if (resources.length !== 1) return resources.length === 0 ? 'no resource in the value' : `${resources.length} resources in one key (one per key)`;
@@ -49,19 +51,19 @@ function readKey(key: string, text: string, expect: { kind: string | null; names
   return { file, text, resource: resourceKey(r) };
 }
 
-export function storeLayer(keys: StoreKeys, set: StoreSet): StoreLayer {
+export function storeLayer(keys: StoreKeys, set: StoreSet, parse: Parse = parseConfigText): StoreLayer {
   const files: StoreLayer['files'] = [];
   const skipped: ConfigIssue[] = [];
   for (const [key, value] of [...set.config].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     if (key === keys.generation) continue;
     const parts = keyParts(key, keys.config, 3);
-    const got = parts === null ? 'not a <kind>/<namespace>/<name> key' : readKey(key, value, { kind: parts[0] as string, namespace: parts[1] as string, name: parts[2] as string });
+    const got = parts === null ? 'not a <kind>/<namespace>/<name> key' : readKey(key, value, { kind: parts[0] as string, namespace: parts[1] as string, name: parts[2] as string }, parse);
     if (typeof got === 'string') skipped.push(skippedIssue(key, got));
     else files.push(got);
   }
   for (const [key, value] of [...set.workloads].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     const parts = keyParts(key, keys.workloads, 2);
-    const got = parts === null ? 'not a <namespace>/<name> key' : readKey(key, value, { kind: 'WorkloadEntry', namespace: parts[0] as string, name: parts[1] as string });
+    const got = parts === null ? 'not a <namespace>/<name> key' : readKey(key, value, { kind: 'WorkloadEntry', namespace: parts[0] as string, name: parts[1] as string }, parse);
     if (typeof got === 'string') skipped.push(skippedIssue(key, got));
     else files.push(got);
   }
@@ -69,10 +71,10 @@ export function storeLayer(keys: StoreKeys, set: StoreSet): StoreLayer {
 }
 
 /** Local files layered over the store's resources (see the file comment). */
-export function layerSources(local: readonly SourceFile[], layer: StoreLayer | null): { files: SourceFile[]; warnings: ConfigIssue[] } {
+export function layerSources(local: readonly SourceFile[], layer: StoreLayer | null, parse: Parse = parseConfigText): { files: SourceFile[]; warnings: ConfigIssue[] } {
   if (layer === null) return { files: [...local], warnings: [] };
   const owner = new Map<string, string>();
-  for (const f of local) for (const r of parseConfigText(f.file, f.text).resources) owner.set(resourceKey(r), f.file);
+  for (const f of local) for (const r of parse(f.file, f.text).resources) owner.set(resourceKey(r), f.file);
   const warnings = [...layer.skipped];
   const files: SourceFile[] = [...local];
   for (const f of layer.files) {

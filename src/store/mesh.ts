@@ -3,7 +3,7 @@
 // control socket, the lease that carries its status and its registered WorkloadEntry, and the
 // deregistration that opens its drain.
 import net from 'node:net';
-import { formatIssue } from '../config/index.js';
+import { formatIssue, ParseMemo } from '../config/index.js';
 import type { ConfigStore } from '../control/config-store.js';
 import type { Applier } from '../control/ops.js';
 import type { Logger } from '../log.js';
@@ -56,6 +56,8 @@ export class MeshSession {
   private registered = false;
   private closed = false;
   private warned = new Set<string>();
+  /** parse results of unchanged keys, reused by each layer() */
+  private readonly memo = new ParseMemo();
   private deregistering: Promise<void> | null = null;
   private statusChain: Promise<void> = Promise.resolve();
   private statusRetry: NodeJS.Timeout | null = null;
@@ -99,7 +101,8 @@ export class MeshSession {
 
   /** The store's part of the config, for a plan; logs keys skipped (once per key and reason). */
   layer(set: StoreSet): StoreLayer {
-    const layer = storeLayer(this.keys, set);
+    const layer = storeLayer(this.keys, set, this.memo.parse);
+    this.memo.retain(layer.files.map((f) => f.file).concat(layer.skipped.map((i) => i.file)));
     for (const w of layer.skipped) {
       const text = formatIssue(w);
       if (!this.warned.has(text)) {
@@ -115,7 +118,13 @@ export class MeshSession {
     if (this.fromCache === null) this.save(this.initial);
     this.sync = new StoreSync(this.client, this.keys, this.initial, {
       set: async (set) => {
-        const reply = await applier.applyStore(this.layer(set));
+        let reply: Awaited<ReturnType<Applier['applyStore']>>;
+        try {
+          reply = await applier.applyStore(this.layer(set));
+        } catch (err) {
+          // e.g. a worker did not acknowledge in time: the set is not known to serve everywhere
+          reply = { ok: false, errors: [(err as Error).message] };
+        }
         if (reply.ok) {
           this.save(set);
           this.setStatus({ generation: set.generation, revision: set.revision, state: 'SYNCED', error: null });

@@ -51,6 +51,14 @@ function resourcesOf(keys: StoreKeys, files: readonly SourceFile[]): Map<string,
   return out;
 }
 
+/** A Sidecar in the store is every sidecar's: its listeners would be opened (or refused, until a restart) mesh-wide. */
+function sidecarWarnings(incoming: Map<string, { key: string }>): ConfigIssue[] {
+  return [...incoming.keys()].filter((k) => k.startsWith('Sidecar/')).map((k) => ({
+    severity: 'warning', file: '<store>', doc: 0, resource: k, path: '',
+    message: 'a Sidecar in the store applies to every sidecar of the mesh (a running sidecar refuses new listeners until it restarts); a sidecar\'s own Sidecar belongs in its local files',
+  }));
+}
+
 const empty = (generation: number): StoreChange => ({
   ok: true, errors: [], warnings: [], generation, added: [], changed: [], removed: [], unchanged: [], written: null, conflict: false,
 });
@@ -72,7 +80,7 @@ export async function applyToStore(client: EtcdClient, keys: StoreKeys, files: S
   const kept = layer.files.filter((f) => !incoming.has(f.resource));
   const { issues } = compileTexts([...kept, ...files], 1);
   const change = empty(set.generation);
-  change.warnings = [...layer.skipped, ...issues.filter((i) => i.severity === 'warning')];
+  change.warnings = [...layer.skipped, ...issues.filter((i) => i.severity === 'warning'), ...sidecarWarnings(incoming)];
   change.errors = issues.filter((i) => i.severity === 'error');
   if (change.errors.length > 0) return { ...change, ok: false };
   const ops: TxnOp[] = [];
