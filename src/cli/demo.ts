@@ -1,6 +1,7 @@
 // `meshlet demo` (what `npm start` runs): two product-service apps (v1, v2), meshlet with the
 // seed's DestinationRule + VirtualService exactly as written plus a ServiceEntry giving the
 // endpoints, a short burst through the outbound listener, the observed split, then keeps serving.
+// `--mesh`: the same canary through a local etcd with self-registered instances (demo-mesh.ts).
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,7 +30,9 @@ spec:
 `;
 }
 
-export async function runDemo(): Promise<void> {
+export async function runDemo(args: string[] = []): Promise<void> {
+  if (args.length > 0 && !(args.length === 1 && args[0] === '--mesh')) throw new Error(`demo: unexpected argument ${args.join(' ')} (only --mesh)`);
+  if (args[0] === '--mesh') return (await import('./demo-mesh.js')).runMeshDemo();
   const apps = [await startProductApp('v1'), await startProductApp('v2')];
   const dir = mkdtempSync(path.join(os.tmpdir(), 'meshlet-demo-'));
   const sePath = path.join(dir, 'service-entry.yaml');

@@ -8,6 +8,7 @@ import { isCodecName, type CodecName } from '../upstream/codecs.js';
 import { isPathNormalization, PATH_NORMALIZATIONS, type PathNormalization } from '../http/path-normalize.js';
 import { DEFAULT_RUN_OPTIONS, runUntilSignal, type RunOptions } from './run.js';
 import { IDENTITY_ARG_OPTIONS, type IdentityArgs } from '../tls/identity/from-args.js';
+import { readStoreTls, STORE_ARG_OPTIONS, storeUrlFrom } from '../store/options.js';
 
 const USAGE = `usage:
   meshlet run -c FILE.yaml [-c MORE.yaml] [--workers N] [--admin HOST:PORT] [--log-level L]
@@ -20,14 +21,21 @@ const USAGE = `usage:
               [--trace-otlp URL | --trace-zipkin URL] [--trace-sampling PERCENT] [--trace-service-name NAME]
               [--trace-batch-delay 1s]
               [--identity-dir DIR | --ca-url URL --ca-token T --identity spiffe://… [--ca-root FILE] [--identity-ttl 24h]]
+              [--store etcd://HOST:PORT[,…]/PREFIX [--store-ca F [--store-cert F --store-key F]] [--register WORKLOAD.yaml]
+               [--store-cache DIR] [--store-timeout 10s] [--propagation-delay 1s]]   (--store also from MESHLET_STORE)
               [--http-proxy-env] [-- APP ARGS…]   (wrapper mode: runs APP once ready, exits with its code)
   meshlet wait-ready [--timeout 30s] [--admin HOST:PORT]
   meshlet apply -f FILE.yaml [-f MORE.yaml] [--dry-run] [--if-generation N] [--socket PATH | --admin-port P]
+  meshlet apply -f FILE.yaml [-f MORE.yaml] --store etcd://…/PREFIX [--dry-run] [--if-generation N]
+  meshlet delete KIND/NAME [-n NAMESPACE] --store etcd://…/PREFIX [--dry-run] [--if-generation N]
+  meshlet mesh status --store etcd://…/PREFIX [--json]  every sidecar: workload, generation, SYNCED/STALE/REJECTED, age
+              (store commands also take --store-ca/--store-cert/--store-key and --store-timeout 5s)
   meshlet config [--socket PATH | --admin-port P]
   meshlet stats [--histograms [--interval] [--route SERVICE] [--format table|json|hlog] [--out FILE]]
                 [--socket PATH | --admin-port P]
   meshlet stats --plot FILE.svg [--interval] [--route SERVICE] [--by route|series] [--from FILE.hlog|FILE.json …]
-  meshlet demo            run the built-in canary demo (two apps + meshlet, seed's 90/10 split)
+  meshlet demo [--mesh]   run the built-in canary demo (two apps + meshlet, seed's 90/10 split);
+                          --mesh: through a local etcd, the two versions registering themselves
   meshlet ca init|issue|token|serve …   the built-in mesh CA (\`meshlet ca\` for usage)
 `;
 
@@ -35,14 +43,18 @@ async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'run': return runUntilSignal(parseRun(rest));
-    case 'apply': return (await import('./control-commands.js')).applyCommand(rest);
+    case 'apply':
+      if (usesStore(rest)) return (await import('./store-commands.js')).storeApplyCommand(rest);
+      return (await import('./control-commands.js')).applyCommand(rest);
+    case 'delete': return (await import('./store-commands.js')).storeDeleteCommand(rest);
+    case 'mesh': return (await import('./store-commands.js')).meshCommand(rest);
     case 'config': return (await import('./control-commands.js')).configCommand(rest);
     case 'stats': return (await import('./stats-command.js')).statsCommand(rest);
     case 'wait-ready': return (await import('./wait-ready.js')).waitReadyCommand(rest);
     case 'ca': return (await import('./ca.js')).caCommand(rest);
     case 'demo': {
       const { runDemo } = await import('./demo.js');
-      return runDemo();
+      return runDemo(rest);
     }
     case undefined: case 'help': case '--help': case '-h':
       process.stdout.write(USAGE);
@@ -51,6 +63,13 @@ async function main(argv: string[]): Promise<void> {
       process.stderr.write(`meshlet: unknown command "${command}"\n${USAGE}`);
       process.exit(2);
   }
+}
+
+/** `apply --store …` (or MESHLET_STORE set) writes to the mesh store instead of one sidecar's socket. */
+function usesStore(args: string[]): boolean {
+  if (args.some((a) => a === '--store' || a.startsWith('--store='))) return true;
+  const local = args.some((a) => a === '--socket' || a === '--admin-port' || a.startsWith('--socket=') || a.startsWith('--admin-port='));
+  return !local && (process.env.MESHLET_STORE ?? '') !== '';
 }
 
 function parseCodec(value: string | undefined): CodecName {
@@ -115,14 +134,22 @@ function parseRun(args: string[]): RunOptions {
       'trace-service-name': { type: 'string' },
       'trace-batch-delay': { type: 'string' },
       ...IDENTITY_ARG_OPTIONS,
+      ...STORE_ARG_OPTIONS,
+      register: { type: 'string' },
+      'store-cache': { type: 'string' },
+      'propagation-delay': { type: 'string' },
     },
     strict: true,
   });
-  if (values.config === undefined || values.config.length === 0) throw new Error('run: -c FILE.yaml is required');
+  const storeUrl = storeUrlFrom(values.store);
+  if ((values.config === undefined || values.config.length === 0) && storeUrl === null) throw new Error('run: -c FILE.yaml is required (or --store)');
+  for (const flag of ['register', 'store-cache', 'store-timeout', 'propagation-delay', 'store-ca', 'store-cert', 'store-key'] as const) {
+    if (storeUrl === null && values[flag] !== undefined) throw new Error(`--${flag} needs --store etcd://HOST:PORT/PREFIX (or MESHLET_STORE)`);
+  }
   const admin = values.admin === undefined ? null : parseHostPort(values.admin, '--admin');
   return {
     ...DEFAULT_RUN_OPTIONS,
-    configFiles: values.config,
+    configFiles: values.config ?? [],
     workers: values.workers === undefined ? DEFAULT_RUN_OPTIONS.workers : parsePositiveInt(values.workers, '--workers'),
     adminHost: admin?.host ?? DEFAULT_RUN_OPTIONS.adminHost,
     adminPort: admin?.port ?? DEFAULT_RUN_OPTIONS.adminPort,
@@ -143,6 +170,14 @@ function parseRun(args: string[]): RunOptions {
     connectionsPerEndpoint: values['max-connections-per-endpoint'] === undefined ? DEFAULT_RUN_OPTIONS.connectionsPerEndpoint : parsePositiveInt(values['max-connections-per-endpoint'], '--max-connections-per-endpoint'),
     upstreamQueueTimeoutMs: values['upstream-queue-timeout'] === undefined ? DEFAULT_RUN_OPTIONS.upstreamQueueTimeoutMs : parseQueueTimeout(values['upstream-queue-timeout']),
     tracing: parseTracing(values),
+    store: storeUrl === null ? null : {
+      url: storeUrl,
+      tls: readStoreTls({ ca: values['store-ca'], cert: values['store-cert'], key: values['store-key'] }),
+      timeoutMs: values['store-timeout'] === undefined ? 10_000 : parseDurationMs(values['store-timeout'], '--store-timeout'),
+      cacheDir: values['store-cache'] ?? null,
+      register: values.register ?? null,
+      propagationMs: values['propagation-delay'] === undefined ? 1000 : parseDurationMs(values['propagation-delay'], '--propagation-delay'),
+    },
     pathNormalization: parsePathNormalization(values['path-normalization']),
     h1: parseH1(values),
   };

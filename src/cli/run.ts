@@ -1,16 +1,13 @@
 // `meshlet run`: load and validate the config, refuse ports another process serves, start the
 // workers, the admin endpoint and the control socket, and drain on SIGTERM/SIGINT.
 import { upstreamMetrics } from '../upstream/shared/report.js';
-import { spawn } from 'node:child_process';
-import { watch } from 'node:fs';
-import path from 'node:path';
 import type http from 'node:http';
 import type net from 'node:net';
 import os from 'node:os';
 import { startAdmin } from '../admin/admin-server.js';
 import { ConfigStore, describeIssues, readSources } from '../control/config-store.js';
 import { startControlServer } from '../control/control-server.js';
-import { createOps } from '../control/ops.js';
+import { createApplier, createOps } from '../control/ops.js';
 import { assertPortsFree } from '../control/port-check.js';
 import { StatsService } from '../control/stats-service.js';
 import { Supervisor, type SupervisorOptions } from '../control/supervisor.js';
@@ -19,6 +16,27 @@ import { createLogger, type Logger } from '../log.js';
 import { DEFAULT_CODEC } from '../upstream/codecs.js';
 import { DEFAULT_PATH_NORMALIZATION } from '../http/path-normalize.js';
 import { identitySourceFromArgs, type IdentityArgs, type IdentitySource, type WorkloadIdentity } from '../tls/identity/index.js';
+import type { EtcdTls } from '../store/etcd/client.js';
+import { defaultCacheDir } from '../store/cache.js';
+import { MeshSession } from '../store/mesh.js';
+import type { StoreUrl } from '../store/options.js';
+import { readRegistration, sidecarId, type Registration } from '../store/registration.js';
+import { watchFiles } from './watch-files.js';
+import { runWrapped } from './wrapper.js';
+
+/** `--store …`: config and the workload registry from etcd (src/store/). */
+export interface StoreRunOptions {
+  url: StoreUrl;
+  tls: EtcdTls | null;
+  /** --store-timeout: how long to wait for the store at start */
+  timeoutMs: number;
+  /** --store-cache DIR; null = under the admin port's temp dir */
+  cacheDir: string | null;
+  /** --register FILE: this sidecar's WorkloadEntry */
+  register: string | null;
+  /** --propagation-delay: inbound keeps serving this long after deregistration */
+  propagationMs: number;
+}
 
 export interface RunOptions extends SupervisorOptions {
   configFiles: string[];
@@ -34,6 +52,8 @@ export interface RunOptions extends SupervisorOptions {
   setHttpProxy: boolean;
   /** --identity-dir, or --ca-url/--ca-token/--identity: the workload identity for mTLS; null = plaintext mesh */
   identityArgs: IdentityArgs | null;
+  /** the mesh store; null = local files only */
+  store: StoreRunOptions | null;
 }
 
 export const DEFAULT_RUN_OPTIONS: Omit<RunOptions, 'configFiles'> = {
@@ -60,7 +80,10 @@ export const DEFAULT_RUN_OPTIONS: Omit<RunOptions, 'configFiles'> = {
   pathNormalization: DEFAULT_PATH_NORMALIZATION,
   identityArgs: null,
   h1: { acceptHttp10: false, idleTimeoutS: 60, requestTimeoutS: 10 },
+  store: null,
 };
+
+const VERSION = '0.1.0';
 
 export function defaultControlSocket(adminPort: number): string {
   return `/tmp/meshlet-${adminPort}.sock`;
@@ -75,6 +98,8 @@ export interface Sidecar {
   control: net.Server;
   controlPath: string;
   log: Logger;
+  /** the mesh store session (null without --store) */
+  mesh: MeshSession | null;
   /**
    * Shutdown in order: readiness false and inbound stops accepting at once; outbound keeps serving
    * until `until` settles (the wrapped app exited; at most the drain timeout) — or, without it,
@@ -91,20 +116,28 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
   const log = createLogger(options.logLevel);
   const store = new ConfigStore();
   const sources = await readSources(options.configFiles).catch((err: Error) => { throw new StartupError(err.message); });
-  const plan = store.plan(sources);
+  const mesh = options.store === null ? null : await openMesh(options, options.store, log);
+  const plan = store.plan(sources, mesh === null ? null : mesh.layer(mesh.initial));
   for (const w of describeIssues(plan.warnings)) log.warn(w);
-  if (!plan.ok) throw new StartupError(describeIssues(plan.errors).join('\n'));
+  if (!plan.ok) {
+    await mesh?.close();
+    throw new StartupError(describeIssues(plan.errors).join('\n'));
+  }
   store.commit(plan);
   const snapshot = plan.snapshot;
   try {
     await assertPortsFree(snapshot.listeners);
   } catch (err) {
+    await mesh?.close();
     throw new StartupError((err as Error).message);
   }
   const stats = new StatsService({
     workers: () => supervisor.workerCount,
     generation: () => store.generation,
-    upstream: () => upstreamMetrics(supervisor.upstream.state, store.snapshot),
+    upstream: () => {
+      const upstream = upstreamMetrics(supervisor.upstream.state, store.snapshot);
+      return mesh === null ? upstream : [...upstream, ...mesh.metrics()];
+    },
   });
   // the workload identity (mTLS) is obtained before any worker starts, so listeners never serve without it
   let identitySource: IdentitySource | null = null;
@@ -114,7 +147,18 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
     if (identitySource !== null) identity = await identitySource.start();
   } catch (err) {
     await identitySource?.close();
+    await mesh?.close();
     throw new StartupError(`workload identity: ${(err as Error).message}`);
+  }
+  let registration: Registration | null = null;
+  if (mesh !== null && options.store?.register != null) {
+    try {
+      registration = readRegistration(options.store.register, snapshot, sidecarId(options.adminPort), identity?.spiffeId ?? null);
+    } catch (err) {
+      await identitySource?.close();
+      await mesh.close();
+      throw new StartupError((err as Error).message);
+    }
   }
   const supervisor: Supervisor = new Supervisor(snapshot, { ...options, identity }, log, {
     snapshot: (s) => stats.registerSnapshot(s),
@@ -126,9 +170,11 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
     .catch((err: Error) => { throw new StartupError(err.message); });
   let stopping: Promise<void> | null = null;
   const controlPath = options.controlSocket ?? defaultControlSocket(options.adminPort);
+  // one queue for every config change: control socket applies and store changes
+  const applier = createApplier({ store, supervisor });
   let control: net.Server;
   try {
-    control = await startControlServer(controlPath, createOps({ store, supervisor, stats, drain: () => void sidecar.stop().then(() => process.exit(0)) }), log);
+    control = await startControlServer(controlPath, createOps({ store, supervisor, stats, applier, drain: () => void sidecar.stop().then(() => process.exit(0)) }), log);
   } catch (err) {
     admin.close();
     throw new StartupError((err as Error).message);
@@ -139,7 +185,12 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
     await supervisor.drain(0);
     admin.close();
     control.close();
+    await mesh?.close();
     throw new StartupError((err as Error).message);
+  }
+  if (mesh !== null) {
+    mesh.watch(applier, store);
+    mesh.ready(registration);
   }
   const stopConfigWatch = options.watch ? watchFiles(options.configFiles, controlPath, log) : () => undefined;
   // rotation: a renewed or rewritten identity reaches the TLS front and every worker; open
@@ -153,16 +204,19 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
   const stopWatching = (): void => { stopConfigWatch(); void identitySource?.close(); };
   const listeners = snapshot.listeners.map((l) => `${l.direction} ${l.bind}:${l.port}`);
   const mtls = supervisor.frontedListeners.map((f) => `${f.name} ${f.mode} via 127.0.0.1:${f.internalPort}`);
-  log.info({ listeners, ...(mtls.length > 0 ? { mtls } : {}), workers: supervisor.workerCount, generation: store.generation, admin: `${options.adminHost}:${options.adminPort}`, control: controlPath }, 'meshlet ready');
+  const storeInfo = mesh === null ? {} : { store: `etcd://${mesh.client.endpoints.join(',')}${mesh.keys.prefix}`, ...(registration === null ? {} : { workload: `${registration.namespace}/${registration.name}` }) };
+  log.info({ listeners, ...(mtls.length > 0 ? { mtls } : {}), workers: supervisor.workerCount, generation: store.generation, admin: `${options.adminHost}:${options.adminPort}`, control: controlPath, ...storeInfo }, 'meshlet ready');
   const sidecar: Sidecar = {
     get snapshot() { return store.snapshot as Snapshot; },
-    store, supervisor, stats, admin, control, controlPath, log,
+    store, supervisor, stats, admin, control, controlPath, log, mesh,
     stop(until?: Promise<unknown>) {
       stopping ??= (async () => {
         log.info({ drainTimeoutMs: options.drainTimeoutMs }, 'draining');
         const deadline = Date.now() + options.drainTimeoutMs;
         stopWatching();
         control.close();
+        // registered: leave the registry first; inbound serves until peers have seen it
+        await mesh?.deregister();
         const quiet = supervisor.drainInbound();
         // Without a wrapped app, "quiet" stands in for "the app is done with outbound"; under steady
         // load it never comes, so it gets half the timeout and what is then in flight the other half.
@@ -171,6 +225,7 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
         await Promise.race([until ?? quiet, new Promise((r) => { timer = setTimeout(r, outboundMs); })]);
         clearTimeout(timer);
         await supervisor.drain(Math.max(0, deadline - Date.now()));
+        await mesh?.close();
         stats.close();
         await new Promise<void>((resolve) => admin.close(() => resolve()));
         admin.closeAllConnections();
@@ -182,37 +237,15 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
   return sidecar;
 }
 
-/** --watch: a change to any config file re-applies the whole set through the control socket path. */
-function watchFiles(files: string[], controlPath: string, log: Logger): () => void {
-  let timer: NodeJS.Timeout | null = null;
-  const reload = async (): Promise<void> => {
-    const { controlRequest } = await import('../control/control-client.js');
-    try {
-      const sources = await readSources(files);
-      const reply = await controlRequest(controlPath, { op: 'apply', files: sources });
-      if (reply.ok === true) log.info({ generation: reply.generation, diff: reply.diff }, 'config reloaded');
-      else log.error({ errors: reply.errors }, 'config reload rejected; the running config keeps serving');
-    } catch (err) {
-      log.error({ err: (err as Error).message }, 'config reload failed');
-    }
-  };
-  // Directories are watched, not files: editors and `kubectl`-style tools replace a file by
-  // renaming a new one over it, which ends a watch on the old inode.
-  const names = new Map<string, Set<string>>();
-  for (const f of files) {
-    const dir = path.dirname(path.resolve(f));
-    if (!names.has(dir)) names.set(dir, new Set());
-    names.get(dir)?.add(path.basename(f));
+async function openMesh(options: RunOptions, store: StoreRunOptions, log: Logger): Promise<MeshSession> {
+  try {
+    return await MeshSession.open({
+      url: store.url, tls: store.tls, timeoutMs: store.timeoutMs, cacheDir: store.cacheDir ?? defaultCacheDir(options.adminPort),
+      sidecar: sidecarId(options.adminPort), propagationMs: store.propagationMs, version: VERSION,
+    }, log);
+  } catch (err) {
+    throw new StartupError((err as Error).message);
   }
-  const watchers = [...names].map(([dir, base]) => watch(dir, (_event, name) => {
-    if (name === null || !base.has(name)) return;
-    if (timer !== null) clearTimeout(timer);
-    timer = setTimeout(() => void reload(), 100);
-  }));
-  return () => {
-    if (timer !== null) clearTimeout(timer);
-    for (const w of watchers) w.close();
-  };
 }
 
 /** Runs until SIGTERM/SIGINT, then drains and exits 0; in wrapper mode, runs the app and exits with its code. */
@@ -231,43 +264,4 @@ export async function runUntilSignal(options: RunOptions): Promise<void> {
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
-}
-
-const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'];
-
-/**
- * Wrapper mode (`meshlet run … -- APP ARGS`): the app starts once every worker serves; signals are
- * forwarded to it; a SIGTERM drains inbound at once while outbound serves the app until it exits;
- * when the app exits (a Job finishing, say) meshlet drains and exits with the app's exit code.
- */
-function runWrapped(sidecar: Sidecar, options: RunOptions): void {
-  const [command, ...args] = options.command as [string, ...string[]];
-  const outbound = sidecar.snapshot.listeners.find((l) => l.direction === 'outbound');
-  const env: NodeJS.ProcessEnv = { ...process.env, MESHLET_ADMIN: `${options.adminHost}:${options.adminPort}` };
-  if (outbound !== undefined) {
-    env.MESHLET_OUTBOUND = `${outbound.bind}:${outbound.port}`;
-    if (options.setHttpProxy) env.HTTP_PROXY = env.http_proxy = `http://${outbound.bind}:${outbound.port}`;
-  }
-  const child = spawn(command, args, { stdio: 'inherit', env });
-  const exited = new Promise<number>((resolve) => {
-    child.once('error', (err) => {
-      sidecar.log.error({ command, err: err.message }, 'app could not be started');
-      resolve(127);
-    });
-    child.once('exit', (code, signal) => {
-      sidecar.log.info({ command, code, signal }, 'app exited');
-      resolve(code ?? 128 + (signal === null ? 0 : (os.constants.signals[signal] ?? 0)));
-    });
-  });
-  sidecar.log.info({ command, pid: child.pid }, 'app started');
-  for (const signal of FORWARDED_SIGNALS) {
-    process.on(signal, () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      if (signal === 'SIGTERM' || signal === 'SIGINT') void sidecar.stop(exited);
-    });
-  }
-  void exited.then(async (code) => {
-    await sidecar.stop(Promise.resolve());
-    process.exit(code);
-  });
 }

@@ -4,6 +4,8 @@
 /** Istio's default trust domain (meshlet has no MeshConfig to change it). */
 export const TRUST_DOMAIN = 'cluster.local';
 export const SPIFFE_PREFIX = 'spiffe://';
+/** Set by a sidecar on the WorkloadEntry it registers: the SPIFFE ID it serves with (auto mTLS verifies it). */
+export const MESH_IDENTITY_ANNOTATION = 'meshlet.io/spiffe-id';
 /** Istio's root namespace: policies there without a selector apply mesh-wide. */
 export const ROOT_NAMESPACE = 'istio-system';
 

@@ -9,7 +9,8 @@ import { validateResources } from './validate/index.js';
 
 export { ConfigError, formatIssue, type ConfigIssue, type Severity } from './issues.js';
 export { compileSnapshot } from './compile.js';
-export { loadConfigFiles, parseConfigText } from './load.js';
+export { loadConfigFiles, parseConfigText, type Loaded } from './load.js';
+export { ParseMemo } from './parse-memo.js';
 export { validateResources } from './validate/index.js';
 export type { Resource, ResourceKind } from './resource.js';
 export type * from './snapshot.js';
@@ -27,11 +28,14 @@ export async function loadAndCompile(paths: readonly string[], generation: numbe
   return finish(await loadConfigFiles(paths), paths, generation);
 }
 
-/** Same from in-memory texts (e.g. resources applied over the control socket, file `<apply>`). */
-export function compileTexts(files: readonly { file: string; text: string }[], generation: number): CompileResult {
+/**
+ * Same from in-memory texts (e.g. resources applied over the control socket, file `<apply>`).
+ * `parse` may reuse earlier results of unchanged texts (ParseMemo).
+ */
+export function compileTexts(files: readonly { file: string; text: string }[], generation: number, parse: (file: string, text: string) => Loaded = parseConfigText): CompileResult {
   const loaded: Loaded = { resources: [], issues: [] };
   for (const f of files) {
-    const one = parseConfigText(f.file, f.text);
+    const one = parse(f.file, f.text);
     loaded.resources.push(...one.resources);
     loaded.issues.push(...one.issues);
   }

@@ -112,6 +112,9 @@ export interface WorkloadModel {
   weight: number;
   /** Kubernetes service account the workload runs as; null when not declared */
   serviceAccount: string | null;
+  /** Istio network and locality (`region/zone/subzone`), carried to the endpoint; null when not set */
+  network?: string | null;
+  locality?: string | null;
 }
 
 export type ResolutionMode = 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN';

@@ -3,7 +3,7 @@
 // endpoints. Validation uses it to warn about dangling references; compilation to build clusters.
 import type { Catalog } from './catalog.js';
 import { hostKey } from './hosts.js';
-import { spiffeId } from './identity.js';
+import { MESH_IDENTITY_ANNOTATION, spiffeId } from './identity.js';
 import type { Parsed, ServiceEntryModel, SubsetModel, TrafficPolicyModel, WorkloadModel } from './model.js';
 import type { EndpointSpec } from './snapshot.js';
 import { effectivePolicy, type EffectivePolicy } from './traffic-policy.js';
@@ -50,29 +50,37 @@ export function endpointsOf(cat: Catalog, r: Resolved): EndpointSpec[] {
   for (const se of r.entries) {
     const sePort = se.model.ports.find((p) => p.number === r.port);
     if (se.model.ports.length > 0 && sePort === undefined) continue;
-    for (const [w, source] of workloadsOf(cat, se, r.key)) {
+    for (const [w, source, identity] of workloadsOf(cat, se, r.key)) {
       if (r.subset !== null && !hasLabels(w.labels, r.subset.labels)) continue;
       const named = sePort?.name == null ? undefined : w.ports[sePort.name];
       const serviceAccount = w.serviceAccount === null ? null : spiffeId(se.res.namespace, w.serviceAccount);
-      out.push({ address: w.address, port: named ?? sePort?.targetPort ?? r.port, labels: w.labels, weight: w.weight, source, slot: -1, serviceAccount });
+      out.push({
+        address: w.address, port: named ?? sePort?.targetPort ?? r.port, labels: w.labels, weight: w.weight, source, slot: -1, serviceAccount,
+        meshIdentity: identity, network: w.network ?? null, locality: w.locality ?? null,
+      });
     }
   }
   return out;
 }
 
-function workloadsOf(cat: Catalog, se: Parsed<ServiceEntryModel>, key: string): [WorkloadModel, string][] {
+/**
+ * [workload, source, mesh identity]. Istio's workloadSelector: the WorkloadEntries of the
+ * ServiceEntry's namespace whose labels include the selector's (registered ones included: they
+ * come from the store as WorkloadEntries and carry the identity they serve with).
+ */
+function workloadsOf(cat: Catalog, se: Parsed<ServiceEntryModel>, key: string): [WorkloadModel, string, string | null][] {
   const ns = se.res.namespace;
   const { selector, endpoints, resolution, hosts } = se.model;
   if (selector !== null) {
     return cat.workloadEntries
       .filter((we) => we.res.namespace === ns && hasLabels(we.model.labels, selector))
-      .map((we) => [we.model, `WorkloadEntry/${ns}/${we.res.name}`]);
+      .map((we) => [we.model, `WorkloadEntry/${ns}/${we.res.name}`, we.res.annotations?.[MESH_IDENTITY_ANNOTATION] ?? null]);
   }
-  if (endpoints.length > 0) return endpoints.map((w, i) => [w, `ServiceEntry/${ns}/${se.res.name}#${i}`]);
+  if (endpoints.length > 0) return endpoints.map((w, i) => [w, `ServiceEntry/${ns}/${se.res.name}#${i}`, null]);
   // Istio: DNS resolution without endpoints resolves the host name itself.
   const host = hosts.find((h) => hostKey(h, ns) === key);
   if ((resolution === 'DNS' || resolution === 'DNS_ROUND_ROBIN') && host !== undefined && !host.startsWith('*')) {
-    return [[{ address: host.toLowerCase(), ports: {}, labels: {}, weight: 1, serviceAccount: null }, `ServiceEntry/${ns}/${se.res.name}#${host}`]];
+    return [[{ address: host.toLowerCase(), ports: {}, labels: {}, weight: 1, serviceAccount: null }, `ServiceEntry/${ns}/${se.res.name}#${host}`, null]];
   }
   return [];
 }

@@ -210,6 +210,15 @@ export interface EndpointSpec {
   slot: number;
   /** expected peer identity `spiffe://<trust domain>/ns/<ns>/sa/<serviceAccount>`; null when none is declared */
   serviceAccount: string | null;
+  /**
+   * the SPIFFE identity a registered workload serves with (WorkloadEntry annotation
+   * meshlet.io/spiffe-id, written by the registering sidecar): auto mTLS originates ISTIO_MUTUAL to
+   * it and verifies exactly this identity. Null/absent: not a mesh workload (plaintext unless the
+   * DestinationRule sets tls).
+   */
+  meshIdentity?: string | null;
+  network?: string | null;
+  locality?: string | null;
 }
 
 export interface ClusterSpec {
@@ -231,6 +240,8 @@ export interface ClusterSpec {
   slot: number;
   /** DestinationRule TLS origination (ISTIO_MUTUAL); null: plaintext */
   tls: ClusterTlsSpec | null;
+  /** no DestinationRule tls applies to this cluster: endpoints with a meshIdentity get ISTIO_MUTUAL (Istio's auto mTLS) */
+  autoMtls?: boolean;
 }
 
 export type Direction = 'outbound' | 'inbound';

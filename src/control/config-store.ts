@@ -1,11 +1,14 @@
 // The running configuration on the control thread: its source texts, resources, snapshot and
 // generation. `plan` validates and compiles a candidate set of files without touching the running
 // one; `commit` makes a plan current. An apply replaces the whole set (like restarting with those
-// files), so the diff can name resources added, changed and removed.
+// files), so the diff can name resources added, changed and removed. With a mesh store, the set is
+// two layers: the sidecar's local files and the store's resources (src/store/layer.ts); a control
+// socket apply replaces the local layer, a store change the store layer.
 import { readFile } from 'node:fs/promises';
-import { compileTexts, formatIssue, type ConfigIssue } from '../config/index.js';
+import { compileTexts, formatIssue, ParseMemo, type ConfigIssue } from '../config/index.js';
 import { resourceKey, type Resource } from '../config/resource.js';
 import type { Snapshot } from '../config/snapshot.js';
+import { layerSources, type StoreLayer } from '../store/layer.js';
 
 export interface SourceFile {
   file: string;
@@ -19,20 +22,35 @@ export interface ConfigDiff {
 }
 
 export type Plan =
-  | { ok: true; snapshot: Snapshot; resources: Resource[]; files: SourceFile[]; diff: ConfigDiff; warnings: ConfigIssue[] }
+  | { ok: true; snapshot: Snapshot; resources: Resource[]; files: SourceFile[]; diff: ConfigDiff; warnings: ConfigIssue[]; local: SourceFile[]; layer: StoreLayer | null }
   | { ok: false; errors: ConfigIssue[]; warnings: ConfigIssue[] };
 
 export class ConfigStore {
   generation = 0;
   snapshot: Snapshot | null = null;
   resources: Resource[] = [];
+  /** every file of the running set (local, then the store's) */
   files: SourceFile[] = [];
+  /** the sidecar's own files (-c, control socket applies) */
+  local: SourceFile[] = [];
+  /** the store's resources in the running set; null without a store */
+  layer: StoreLayer | null = null;
+  /** parse results of unchanged texts are reused from one plan to the next */
+  private readonly memo = new ParseMemo();
 
-  plan(files: SourceFile[]): Plan {
-    const { snapshot, issues, resources } = compileTexts(files, this.generation + 1);
-    const warnings = issues.filter((i) => i.severity === 'warning');
+  /**
+   * Validates and compiles `local` layered over `layer` (default: the running layers). The store
+   * revision of the layer becomes the snapshot's generation when it is ahead of the local count, so
+   * a sidecar fed only by the store serves the store's revision as its generation.
+   */
+  plan(local: SourceFile[], layer: StoreLayer | null = this.layer): Plan {
+    const { files, warnings: layering } = layerSources(local, layer, this.memo.parse);
+    const generation = Math.max(this.generation + 1, layer?.revision ?? 0);
+    const { snapshot, issues, resources } = compileTexts(files, generation, this.memo.parse);
+    this.memo.retain([...files.map((f) => f.file), ...this.files.map((f) => f.file)]);
+    const warnings = [...layering, ...issues.filter((i) => i.severity === 'warning')];
     if (snapshot === null) return { ok: false, errors: issues.filter((i) => i.severity === 'error'), warnings };
-    return { ok: true, snapshot, resources, files, diff: diffResources(this.resources, resources), warnings };
+    return { ok: true, snapshot, resources, files, diff: diffResources(this.resources, resources), warnings, local, layer };
   }
 
   commit(plan: Extract<Plan, { ok: true }>): void {
@@ -40,6 +58,8 @@ export class ConfigStore {
     this.snapshot = plan.snapshot;
     this.resources = plan.resources;
     this.files = plan.files;
+    this.local = plan.local;
+    this.layer = plan.layer;
   }
 }
 

@@ -3,6 +3,7 @@
 // worker and reply once each has acknowledged it.
 import { stringify } from 'yaml';
 import type { ListenerSpec, Snapshot } from '../config/snapshot.js';
+import type { StoreLayer } from '../store/layer.js';
 import { describeIssues, type ConfigStore, type SourceFile } from './config-store.js';
 import { RequestError, type OpHandler, type Reply } from './control-server.js';
 import type { StatsService } from './stats-service.js';
@@ -17,6 +18,16 @@ export interface OpsContext {
   drain(): void;
   /** extra ops (stats, histograms) registered by their owners */
   extra?: Record<string, OpHandler>;
+  /** the applier shared with the store's config source (created here when absent) */
+  applier?: Applier;
+}
+
+/** Every change of the running config goes through one queue: socket applies and store changes alike. */
+export interface Applier {
+  /** control socket `apply`: replaces the local layer */
+  apply(req: Record<string, unknown>): Promise<Reply>;
+  /** a new store layer (the store changed): same validation, same push, same reply */
+  applyStore(layer: StoreLayer): Promise<Reply>;
 }
 
 /**
@@ -56,8 +67,25 @@ function sourcesOf(req: Record<string, unknown>): SourceFile[] {
   throw new RequestError('apply: give yaml (string), files ([{file, text}]) or resources ([objects])');
 }
 
-export function createOps(ctx: OpsContext): Record<string, OpHandler> {
+export function createApplier(ctx: Pick<OpsContext, 'store' | 'supervisor'>): Applier {
   let queue: Promise<unknown> = Promise.resolve();
+  const queued = (run: () => Promise<Reply>): Promise<Reply> => {
+    const next = queue.then(run);
+    queue = next.catch(() => undefined);
+    return next;
+  };
+
+  async function push(local: SourceFile[], layer: StoreLayer | null, dryRun: boolean): Promise<Reply> {
+    const { store } = ctx;
+    const plan = store.plan(local, layer);
+    if (!plan.ok) return { ok: false, generation: store.generation, errors: describeIssues(plan.errors), warnings: describeIssues(plan.warnings) };
+    const change = store.snapshot === null ? null : listenerChange(store.snapshot, plan.snapshot, ctx.supervisor.hasIdentity);
+    if (change !== null) return { ok: false, generation: store.generation, errors: [change] };
+    if (dryRun) return { ok: true, dryRun: true, generation: store.generation, diff: plan.diff, warnings: describeIssues(plan.warnings) };
+    await ctx.supervisor.apply(plan.snapshot);
+    store.commit(plan);
+    return { ok: true, generation: store.generation, diff: plan.diff, warnings: describeIssues(plan.warnings) };
+  }
 
   async function apply(req: Record<string, unknown>): Promise<Reply> {
     const dryRun = req.dryRun ?? false;
@@ -69,24 +97,21 @@ export function createOps(ctx: OpsContext): Record<string, OpHandler> {
     if (ifGeneration !== undefined && ifGeneration !== store.generation) {
       return { ok: false, generation: store.generation, errors: [`running generation is ${store.generation}, not ${String(ifGeneration)}: someone applied meanwhile; re-read with \`meshlet config\``] };
     }
-    const plan = store.plan(sources);
-    if (!plan.ok) return { ok: false, generation: store.generation, errors: describeIssues(plan.errors), warnings: describeIssues(plan.warnings) };
-    const change = store.snapshot === null ? null : listenerChange(store.snapshot, plan.snapshot, ctx.supervisor.hasIdentity);
-    if (change !== null) return { ok: false, generation: store.generation, errors: [change] };
-    if (dryRun) return { ok: true, dryRun: true, generation: store.generation, diff: plan.diff, warnings: describeIssues(plan.warnings) };
-    await ctx.supervisor.apply(plan.snapshot);
-    store.commit(plan);
-    return { ok: true, generation: store.generation, diff: plan.diff, warnings: describeIssues(plan.warnings) };
+    return push(sources, store.layer, dryRun);
   }
 
   return {
-    ping: () => ({ ok: true, generation: ctx.store.generation, pid: process.pid }),
     // applies run one at a time, so ifGeneration checks and commits cannot interleave
-    apply: (req) => {
-      const run = queue.then(() => apply(req));
-      queue = run.catch(() => undefined);
-      return run;
-    },
+    apply: (req) => queued(() => apply(req)),
+    applyStore: (layer) => queued(() => push(ctx.store.local, layer, false)),
+  };
+}
+
+export function createOps(ctx: OpsContext): Record<string, OpHandler> {
+  const applier = ctx.applier ?? createApplier(ctx);
+  return {
+    ping: () => ({ ok: true, generation: ctx.store.generation, pid: process.pid }),
+    apply: (req) => applier.apply(req),
     'get-config': () => ({ ok: true, generation: ctx.store.generation, files: ctx.store.files, snapshot: ctx.store.snapshot }),
     stats: () => ({ ok: true, generation: ctx.store.generation, prometheus: ctx.stats.prometheus() }),
     histograms: (req) => {

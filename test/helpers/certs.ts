@@ -60,6 +60,8 @@ export interface LeafOptions {
   expired?: boolean;
   /** extra URI SANs after the SPIFFE id */
   uris?: string[];
+  /** IP address SANs (a server certificate for 127.0.0.1, e.g. etcd's) */
+  ips?: string[];
 }
 
 /** A workload certificate (client and server auth) whose only identity is its URI SAN. */
@@ -77,7 +79,9 @@ export function makeLeaf(ca: Ca, spiffeId: string, opts: LeafOptions = {}): Leaf
     { name: 'basicConstraints', cA: false },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
     { name: 'extKeyUsage', serverAuth: true, clientAuth: true },
-    { name: 'subjectAltName', critical: true, altNames: [spiffeId, ...(opts.uris ?? [])].map((value) => ({ type: 6, value })) },
+    { name: 'subjectAltName', critical: true, altNames: [
+      ...[spiffeId, ...(opts.uris ?? [])].map((value) => ({ type: 6, value })), ...(opts.ips ?? []).map((ip) => ({ type: 7, ip })),
+    ] },
   ]);
   cert.sign(ca.key, forge.md.sha256.create());
   return { spiffeId, certPem: pki.certificateToPem(cert), keyPem: keys.keyPem };

@@ -49,6 +49,8 @@ export interface StartOptions {
   /** do not add the generated Sidecar with a free outbound port */
   noSidecar?: boolean;
   port?: number;
+  /** environment of the meshlet process (and so of a wrapped app) */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Runs meshlet with `yaml` (plus a Sidecar on a free port). Rejects with its output if it exits first. */
@@ -60,7 +62,7 @@ export async function startMeshlet(yaml: string, opts: StartOptions = {}): Promi
   files.push(...(opts.files ?? []));
   const args = [MAIN, 'run', ...files.flatMap((f) => ['-c', f]), '--workers', String(opts.workers ?? 1),
     '--admin', `127.0.0.1:${adminPort}`, '--log-level', 'info', ...(opts.args ?? [])];
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(opts.env === undefined ? {} : { env: opts.env }) });
   let out = '';
   proc.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
   proc.stderr?.on('data', (d: Buffer) => { out += d.toString(); });

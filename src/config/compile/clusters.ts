@@ -5,7 +5,7 @@ import type { PlannedListener } from '../listeners.js';
 import { endpointsOf, resolveDestination } from '../resolve.js';
 import type { ClusterSpec } from '../snapshot.js';
 import { DEFAULT_POOL } from '../traffic-policy.js';
-import { clusterTls } from './cluster-tls.js';
+import { autoMtls, clusterTls } from './cluster-tls.js';
 
 export interface ClusterRef {
   clusterId: number;
@@ -53,9 +53,9 @@ export class ClusterTable {
     });
   }
 
-  private add(c: Omit<ClusterSpec, 'id' | 'slot' | 'tls'>): number {
+  private add(c: Omit<ClusterSpec, 'id' | 'slot' | 'tls' | 'autoMtls'>): number {
     const id = this.list.length;
-    this.list.push({ id, ...c, slot: -1, tls: clusterTls(this.cat, c) });
+    this.list.push({ id, ...c, slot: -1, tls: clusterTls(this.cat, c), autoMtls: autoMtls(this.cat, c) });
     this.byName.set(c.name, id);
     return id;
   }

@@ -1,5 +1,5 @@
 // WorkloadEntry, and the same workload shape used by ServiceEntry `endpoints[]`: address,
-// named ports, labels, weight (plus network/locality/serviceAccount, accepted).
+// named ports, labels, weight, network, locality, serviceAccount.
 import type { WorkloadEntryModel, WorkloadModel } from '../model.js';
 import { checkNumber } from './checker.js';
 import type { Fields } from './fields.js';
@@ -36,14 +36,15 @@ export function readWorkload(f: Fields, rules: WorkloadRules): WorkloadModel | n
   }
   const labels = readLabels(f, 'labels') ?? {};
   const weight = f.number('weight', { integer: true, min: 0, max: 2 ** 32 - 1 });
-  for (const k of ['network', 'locality']) f.string(k);
+  const network = f.string('network');
+  const locality = f.string('locality');
   const serviceAccount = f.string('serviceAccount');
   if (serviceAccount !== null && !isDnsSubdomain(serviceAccount)) {
     f.ck.error(f.at('serviceAccount'), `invalid service account name "${serviceAccount}" (lowercase letters, digits, '-' and '.')`);
   }
   if (address === null) return null;
   // Istio: weight 0 is "unset", which Envoy treats as 1.
-  return { address, ports, labels, weight: weight || 1, serviceAccount: serviceAccount || null };
+  return { address, ports, labels, weight: weight || 1, serviceAccount: serviceAccount || null, network: network || null, locality: locality || null };
 }
 
 export function parseWorkloadEntry(spec: Fields): WorkloadEntryModel {

@@ -46,10 +46,18 @@ export class UpstreamTls {
   }
 }
 
-/** The TLS settings of a cluster's endpoint, or null for plaintext (no tls, or no identity yet). */
+/**
+ * The TLS settings of a cluster's endpoint, or null for plaintext (no tls, or no identity yet).
+ * Auto mTLS (Istio's): without a DestinationRule tls, an endpoint registered with a mesh identity
+ * gets ISTIO_MUTUAL verifying exactly that identity; any other endpoint stays plaintext.
+ */
 export function upstreamTlsFor(cluster: ClusterSpec, ep: EndpointSpec, client: ClientTls | null): UpstreamTls | null {
   const t = cluster.tls;
-  if (t === undefined || t === null || t.mode !== 'ISTIO_MUTUAL' || client === null || client.context === null) return null;
+  if (client === null || client.context === null) return null;
+  if ((t === undefined || t === null) && cluster.autoMtls === true && typeof ep.meshIdentity === 'string') {
+    return new UpstreamTls(client, cluster.host, [ep.meshIdentity]);
+  }
+  if (t === undefined || t === null || t.mode !== 'ISTIO_MUTUAL') return null;
   const expected = ep.serviceAccount === undefined || ep.serviceAccount === null ? t.subjectAltNames : [...t.subjectAltNames, ep.serviceAccount];
   return new UpstreamTls(client, t.sni ?? cluster.host, expected);
 }
