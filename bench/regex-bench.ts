@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { RE2JS } from 're2js';
 import { StringMatcher } from '../src/routing/string-match.js';
 import { queryParam } from '../src/routing/request-view.js';
-import { cookieValue } from '../src/listener/hash-key.js';
+import { cookieValue } from '../src/request/hash-key.js';
 
 type Test = (s: string) => boolean;
 

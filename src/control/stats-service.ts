@@ -1,7 +1,7 @@
 // Control-thread side of stats: one aggregator fed by every worker's ring, drained every 100 ms,
 // with a new "last interval" every 10 s; renders Prometheus text, histogram reports and plots.
 import type { Snapshot } from '../config/snapshot.js';
-import type { TraceCounts } from '../listener/protocol.js';
+import type { TraceCounts } from '../worker/protocol.js';
 import { StatsAggregator, type StatsView } from '../stats/aggregator.js';
 import { histogramsReport, type HistogramsReport } from '../stats/histograms-report.js';
 import { LineBuilder, type PlotGrouping } from '../stats/plot/lines.js';

@@ -3,7 +3,7 @@
 import tls from 'node:tls';
 import { Worker } from 'node:worker_threads';
 import type { Snapshot } from '../config/snapshot.js';
-import type { DataPlaneSettings, FromWorker, ToWorker, TraceCounts, WorkerOptions } from '../listener/protocol.js';
+import type { DataPlaneSettings, FromWorker, ToWorker, TraceCounts, WorkerOptions } from '../worker/protocol.js';
 import type { Logger } from '../log.js';
 import { OutlierSweeper } from './outlier-sweep.js';
 import { UpstreamSlots } from './upstream-slots.js';

@@ -9,7 +9,7 @@ import { RatioSampler } from './sampler.js';
 import type { TracingSettings } from './settings.js';
 import { Span, SPAN_KIND_CLIENT, SPAN_KIND_SERVER } from './span.js';
 
-/** What the tracer reads from a request (ProxyRequest has these). */
+/** What the tracer reads from a request (Exchange has these). */
 export interface TracedRequest {
   /** the copied-out request headers, flat [name, value, …]; trace headers are rewritten in place */
   readonly headers: string[];

@@ -4,9 +4,9 @@
 // connections read through `onread` into the worker's one buffer (see connection.ts).
 import net from 'node:net';
 import type { ProxyError } from '../../http/errors.js';
-import type { ClientBody } from '../../listener/client-body.js';
-import { startRequest } from '../../listener/proxy-request.js';
-import type { ListenerRuntime } from '../../listener/worker-state.js';
+import type { ClientBody } from '../../request/client-body.js';
+import { startRequest } from '../../request/exchange.js';
+import type { ListenerRuntime } from '../../worker/worker-state.js';
 import { DIRECTION_INBOUND, DIRECTION_OUTBOUND } from '../../stats/ring.js';
 import { everySecond, tick } from '../clock.js';
 import type { ExchangeHandler } from '../exchange.js';

@@ -5,7 +5,7 @@ import type { MirrorSpec } from '../../config/snapshot.js';
 import type { ProxyError } from '../../http/errors.js';
 import type { UpstreamController, UpstreamHandler, UpstreamRequest } from '../../upstream/codec.js';
 import type { ClusterRuntime } from '../../upstream/cluster.js';
-import type { ClientBody } from '../../listener/client-body.js';
+import type { ClientBody } from '../../request/client-body.js';
 import { roll } from '../fault/fault.js';
 
 export class CompiledMirror {

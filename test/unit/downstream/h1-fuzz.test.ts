@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import { adopt, type ConnectionOwner, type H1Connection } from '../../../src/downstream/h1/connection.js';
 import type { ExchangeHandler } from '../../../src/downstream/exchange.js';
 import type { RequestHead } from '../../../src/downstream/h1/request-head.js';
-import type { ClientBody } from '../../../src/listener/client-body.js';
+import type { ClientBody } from '../../../src/request/client-body.js';
 import { prng } from '../h1/helpers.js';
 
 type Rng = () => number;

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { test } from 'node:test';
-import { ClientBody } from '../../../src/listener/client-body.js';
+import { ClientBody } from '../../../src/request/client-body.js';
 
 class StubResponse {
   paused = false;

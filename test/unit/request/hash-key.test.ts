@@ -1,7 +1,7 @@
 // The consistent-hash key's cookie lookup: Cookie header parsing, and work linear in the header.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { cookieValue } from '../../../src/listener/hash-key.js';
+import { cookieValue } from '../../../src/request/hash-key.js';
 import { indexOfScans } from '../../helpers/string-scans.js';
 
 test('cookieValue finds a cookie across Cookie headers, trims it and drops its quotes', () => {

@@ -6,7 +6,7 @@ import type { RetryBudget } from '../filters/retry/retry-budget.js';
 import type { Tracer } from '../tracing/tracer.js';
 import type { ClientTls } from '../tls/outbound/client-tls.js';
 import type { PeerLookup } from '../tls/peer-lookup.js';
-import type { AccessLog } from './access-log.js';
+import type { AccessLog } from '../request/access-log.js';
 import type { Generation } from './generation.js';
 import { DEFAULT_PATH_NORMALIZATION, type PathNormalization } from '../http/path-normalize.js';
 

@@ -39,7 +39,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   const ring = options.stats ? createRing() : null;
   if (ring !== null) send({ type: 'ring', workerId: options.workerId, ring });
   // loaded only when asked for: a worker without access logs does not hold pino
-  const accessLog = options.accessLog === null ? null : new (await import('./access-log.js')).AccessLog(options.accessLog, options.accessLogSample);
+  const accessLog = options.accessLog === null ? null : new (await import('../request/access-log.js')).AccessLog(options.accessLog, options.accessLogSample);
   let clientTls: ClientTls | null = null;
   if (options.identity !== null) {
     clientTls = new ClientTls();

@@ -34,21 +34,21 @@ import { noteBodyBytes } from './body-memory.js';
 import { workerDebugEnabled, workerLog } from '../log.js';
 import type { AccessLog } from './access-log.js';
 import type { ClientBody } from './client-body.js';
-import type { Generation } from './generation.js';
-import type { ListenerRuntime } from './worker-state.js';
+import type { Generation } from '../worker/generation.js';
+import type { ListenerRuntime } from '../worker/worker-state.js';
 
 // Response heads wait for the body's first bytes (or the end) so that head and body leave in one
 // write: one send() instead of two. Heads still pending when the current upstream read has been
 // fully processed are flushed by one microtask for all of them (codecs without read-end signals).
-const pendingHeads: ProxyRequest[] = [];
+const pendingHeads: Exchange[] = [];
 let headFlushScheduled = false;
 function flushPendingHeads(): void {
   headFlushScheduled = false;
-  for (let i = 0; i < pendingHeads.length; i++) (pendingHeads[i] as ProxyRequest).onUpstreamReadEnd();
+  for (let i = 0; i < pendingHeads.length; i++) (pendingHeads[i] as Exchange).onUpstreamReadEnd();
   pendingHeads.length = 0;
 }
 
-export class ProxyRequest implements RequestView, UpstreamHandler, AdmissionWaiter, ExchangeHandler {
+export class Exchange implements RequestView, UpstreamHandler, AdmissionWaiter, ExchangeHandler {
   // RequestView
   method = '';
   path = '';
@@ -723,22 +723,22 @@ const AUTHZ_ATTRS = new AuthzRequest();
 const AUTHZ_RESULT: AuthzResult = { allowed: true, policy: null, audit: null };
 const NO_HEADERS: string[] = [];
 
-function afterFaultDelay(ctx: ProxyRequest): void {
+function afterFaultDelay(ctx: Exchange): void {
   ctx.afterFault();
 }
-function retryAfterBackoff(ctx: ProxyRequest): void {
+function retryAfterBackoff(ctx: Exchange): void {
   ctx.retryNow();
 }
-function onRouteTimeout(ctx: ProxyRequest): void {
+function onRouteTimeout(ctx: Exchange): void {
   ctx.routeTimedOut();
 }
-function onTryTimeout(ctx: ProxyRequest): void {
+function onTryTimeout(ctx: Exchange): void {
   ctx.tryTimedOut();
 }
 
 /** Starts one request; an exception (a bug) becomes a 500 for it, never a crash of the worker. */
 export function startRequest(sink: ResponseSink, listener: ListenerRuntime, head: RequestHead, body: ClientBody | null): ExchangeHandler {
-  const ctx = new ProxyRequest(sink, listener);
+  const ctx = new Exchange(sink, listener);
   try {
     ctx.start(head, body);
   } catch (err) {
