@@ -164,7 +164,7 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
     snapshot: (s) => stats.registerSnapshot(s),
     ring: (id, ring) => stats.addRing(id, ring),
     exited: (id) => stats.removeRing(id),
-    gauges: (id, inflight, endpoints, trace) => stats.setGauges(id, inflight, endpoints, trace),
+    gauges: (id, report) => stats.setGauges(id, report),
   });
   const admin = await startAdmin(options.adminHost, options.adminPort, { supervisor, store, stats })
     .catch((err: Error) => { throw new StartupError(err.message); });

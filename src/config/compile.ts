@@ -22,6 +22,7 @@ export function compileSnapshot(resources: readonly Resource[], generation: numb
       protocol: l.protocol,
       inboundClusterId: l.direction === 'inbound' ? clusters.inbound(l) : -1,
       mtlsMode: mtlsModeFor(cat.peerAuthn, l),
+      appendForwardedFor: l.appendForwardedFor,
     }),
   );
   const virtualHosts = compileVirtualHosts(cat, clusters);

@@ -21,6 +21,8 @@ export interface PlannedListener {
   defaultEndpoint: { address: string; port: number } | null;
   /** `Sidecar/<ns>/<name> spec.ingress[0]`, or null for the built-in default */
   origin: string | null;
+  /** the Sidecar's meshlet.io/forwarded-for: append */
+  appendForwardedFor: boolean;
 }
 
 const isWildcard = (bind: string) => bind === '0.0.0.0' || bind === '::';
@@ -46,6 +48,7 @@ export function planListeners(sidecars: readonly Parsed<SidecarModel>[]): Planne
         protocol: l.port?.protocol ?? 'HTTP',
         defaultEndpoint: l.defaultEndpoint,
         origin: `Sidecar/${sc.res.namespace}/${sc.res.name} ${l.path}`,
+        appendForwardedFor: sc.model.appendForwardedFor,
       };
       const clash = conflict(planned, p);
       if (clash === null) planned.push(p);
@@ -61,6 +64,7 @@ export function planListeners(sidecars: readonly Parsed<SidecarModel>[]): Planne
       protocol: 'HTTP',
       defaultEndpoint: null,
       origin: null,
+      appendForwardedFor: false,
     };
     const clash = conflict(planned, p);
     const owner = sidecars[0];

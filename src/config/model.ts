@@ -146,6 +146,8 @@ export interface SidecarListenerModel {
 export interface SidecarModel {
   kind: 'Sidecar';
   listeners: SidecarListenerModel[];
+  /** meshlet.io/forwarded-for: append — its listeners append the client address to x-forwarded-for */
+  appendForwardedFor: boolean;
 }
 
 export type TlsModeSetting = 'DISABLE' | 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL';

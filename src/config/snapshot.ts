@@ -257,6 +257,8 @@ export interface ListenerSpec {
   inboundClusterId: number;
   /** inbound: PeerAuthentication mode for this port (Istio default PERMISSIVE); outbound: DISABLE */
   mtlsMode: MtlsMode;
+  /** append the client address to x-forwarded-for (Sidecar annotation meshlet.io/forwarded-for: append; Istio's sidecars do not) */
+  appendForwardedFor: boolean;
 }
 
 export interface Snapshot {

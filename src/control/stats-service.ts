@@ -1,7 +1,7 @@
 // Control-thread side of stats: one aggregator fed by every worker's ring, drained every 100 ms,
 // with a new "last interval" every 10 s; renders Prometheus text, histogram reports and plots.
 import type { Snapshot } from '../config/snapshot.js';
-import type { TraceCounts } from '../worker/protocol.js';
+import type { GaugesReport, TraceCounts } from '../worker/protocol.js';
 import { StatsAggregator, type StatsView } from '../stats/aggregator.js';
 import { histogramsReport, type HistogramsReport } from '../stats/histograms-report.js';
 import { LineBuilder, type PlotGrouping } from '../stats/plot/lines.js';
@@ -19,13 +19,6 @@ export interface StatsSources {
   upstream?(): MeshletMetric[];
 }
 
-interface WorkerGauges {
-  inflight: number;
-  endpoints: [string, number, number][];
-  /** spans [exported, dropped] since the worker started; null when tracing is off */
-  trace: TraceCounts | null;
-}
-
 /** Per-endpoint totals over every worker: in-flight requests and open upstream connections. */
 export interface EndpointGauges {
   inflight: number;
@@ -34,13 +27,15 @@ export interface EndpointGauges {
 
 export class StatsService {
   readonly aggregator = new StatsAggregator();
-  private readonly gauges = new Map<number, WorkerGauges>();
+  private readonly gauges = new Map<number, GaugesReport>();
   private readonly sources: StatsSources;
   private readonly drainTimer: NodeJS.Timeout;
   private readonly intervalTimer: NodeJS.Timeout;
   readonly sourceWorkload: string;
   /** span counts of workers that have exited (a respawned worker starts again from 0) */
   private readonly retiredTrace: TraceCounts = [0, 0];
+  /** filter counts of workers that have exited, by `filter action` */
+  private readonly retiredFilters = new Map<string, number>();
   private tracing = false;
 
   constructor(sources: StatsSources, sourceWorkload = 'unknown') {
@@ -63,17 +58,35 @@ export class StatsService {
 
   removeRing(workerId: number): void {
     this.aggregator.removeRing(String(workerId));
-    const trace = this.gauges.get(workerId)?.trace;
-    if (trace != null) {
-      this.retiredTrace[0] += trace[0];
-      this.retiredTrace[1] += trace[1];
+    const last = this.gauges.get(workerId);
+    if (last !== undefined) {
+      if (last.trace !== null) {
+        this.retiredTrace[0] += last.trace[0];
+        this.retiredTrace[1] += last.trace[1];
+      }
+      for (const [filter, action, n] of last.filters) {
+        const key = `${filter} ${action}`;
+        this.retiredFilters.set(key, (this.retiredFilters.get(key) ?? 0) + n);
+      }
     }
     this.gauges.delete(workerId);
   }
 
-  setGauges(workerId: number, inflight: number, endpoints: [string, number, number][], trace: TraceCounts | null = null): void {
-    this.gauges.set(workerId, { inflight, endpoints, trace });
-    if (trace !== null) this.tracing = true;
+  setGauges(workerId: number, report: GaugesReport): void {
+    this.gauges.set(workerId, report);
+    if (report.trace !== null) this.tracing = true;
+  }
+
+  /** meshlet_http_filter_total: what the HTTP filters did, over every worker past and present. */
+  private filterMetrics(): MeshletMetric[] {
+    const totals = new Map(this.retiredFilters);
+    for (const g of this.gauges.values()) {
+      for (const [filter, action, n] of g.filters) totals.set(`${filter} ${action}`, (totals.get(`${filter} ${action}`) ?? 0) + n);
+    }
+    return [...totals].map(([key, value]) => {
+      const [filter, action] = key.split(' ') as [string, string];
+      return { name: 'meshlet_http_filter_total', help: 'What the HTTP filters did (per filter and action)', type: 'counter' as const, labels: { filter, action }, value };
+    });
   }
 
   /** Spans [exported, dropped] over every worker, past and present (as last reported: once a second). */
@@ -111,6 +124,7 @@ export class StatsService {
       metrics.push({ name: 'meshlet_upstream_requests_active', help: 'Requests in flight per upstream endpoint (all workers)', type: 'gauge', labels: { endpoint }, value: g.inflight });
     }
     if (this.sources.upstream !== undefined) metrics.push(...this.sources.upstream());
+    metrics.push(...this.filterMetrics());
     if (this.tracing) {
       const [exported, dropped] = this.traceCounts();
       metrics.push({ name: 'meshlet_trace_spans_exported_total', help: 'Spans accepted by the trace collector', type: 'counter', value: exported });

@@ -3,7 +3,7 @@
 import tls from 'node:tls';
 import { Worker } from 'node:worker_threads';
 import type { Snapshot } from '../config/snapshot.js';
-import type { DataPlaneSettings, FromWorker, ToWorker, TraceCounts, WorkerOptions } from '../worker/protocol.js';
+import type { DataPlaneSettings, FromWorker, GaugesReport, ToWorker, WorkerOptions } from '../worker/protocol.js';
 import type { Logger } from '../log.js';
 import { OutlierSweeper } from './outlier-sweep.js';
 import { UpstreamSlots } from './upstream-slots.js';
@@ -22,7 +22,7 @@ export interface SupervisorHooks {
   snapshot(snapshot: Snapshot): void;
   ring(workerId: number, ring: SharedArrayBuffer): void;
   exited(workerId: number): void;
-  gauges(workerId: number, inflight: number, endpoints: [string, number, number][], trace: TraceCounts | null): void;
+  gauges(workerId: number, report: GaugesReport): void;
 }
 
 export interface SupervisorOptions extends DataPlaneSettings {
@@ -200,7 +200,7 @@ export class Supervisor {
       let settled = false;
       worker.on('message', (msg: FromWorker) => {
         if (msg.type === 'gauges') {
-          this.hooks.gauges(workerId, msg.inflight, msg.endpoints, msg.trace);
+          this.hooks.gauges(workerId, msg.report);
         } else if (msg.type === 'ring') {
           this.hooks.ring(workerId, msg.ring);
         } else if (msg.type === 'applied') {

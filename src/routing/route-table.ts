@@ -21,10 +21,12 @@ export class RouteTable {
   private readonly wildcards: [suffix: string, vh: VirtualHost][] = [];
   private catchAll: VirtualHost | null = null;
   private readonly seen = new Map<string, VirtualHost | null>();
+  private readonly vhosts: VirtualHost[] = [];
 
   constructor(snapshot: Snapshot, clusters: ClusterRuntime[]) {
     for (const spec of snapshot.virtualHosts) {
       const vh = new VirtualHost(spec.hosts, spec.routes.map((r, i) => new CompiledRoute(r, clusters, i)));
+      this.vhosts.push(vh);
       for (const host of spec.hosts) {
         if (host === '*') this.catchAll ??= vh;
         else if (host.startsWith('*.')) this.wildcards.push([host.slice(1), vh]);
@@ -32,6 +34,11 @@ export class RouteTable {
       }
     }
     this.wildcards.sort((a, b) => b[0].length - a[0].length);
+  }
+
+  /** Every compiled rule (the generation builds their filter chains). */
+  *all(): Iterable<CompiledRoute> {
+    for (const vh of this.vhosts) yield* vh.routes;
   }
 
   /** The virtual host for a Host header value, or null (404 NR). */

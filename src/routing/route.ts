@@ -3,6 +3,7 @@
 import type { HeaderMatchSpec, MatchSpec, RouteSpec, WeightedDestinationSpec } from '../config/snapshot.js';
 import { CompiledMirror } from '../filters/mirror/mirror.js';
 import { RetryPolicy } from '../filters/retry/retry-policy.js';
+import type { FilterChain } from '../filters/chain.js';
 import type { ClusterRuntime } from '../upstream/cluster.js';
 import { getHeader } from '../http/headers.js';
 import { queryParam, type RequestView } from './request-view.js';
@@ -95,6 +96,8 @@ export class CompiledRoute {
   readonly retry: RetryPolicy;
   /** null when the rule mirrors nothing */
   readonly mirrors: CompiledMirror[] | null;
+  /** its HTTP filters (src/filters/chain.ts), set by the generation; null when none apply */
+  chain: FilterChain | null = null;
 
   constructor(spec: RouteSpec, clusters: ClusterRuntime[], index: number) {
     this.retry = new RetryPolicy(spec.retries);

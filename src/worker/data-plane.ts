@@ -13,6 +13,7 @@ import { Generation } from './generation.js';
 import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js';
 import { H1Listener } from '../downstream/h1/listener.js';
 import { ListenerRuntime, WorkerState } from './worker-state.js';
+import { FilterStats } from '../filters/chain.js';
 
 const GAUGES_EVERY_MS = 1000;
 /** a draining worker reports quiet after this long with nothing in flight and no new request */
@@ -47,8 +48,9 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   }
   const peers = options.peerTable === null ? null : new PeerLookup(options.peerTable);
   peers?.setOwnId(options.identity?.spiffeId ?? '');
-  const state = new WorkerState(new Generation(options.snapshot, registry, shared, clientTls), ring === null ? null : new RingWriter(ring), accessLog,
-    new RetryBudget(options.retryBudgetRatio, options.retryBudgetMinPerSecond));
+  const filterStats = new FilterStats();
+  const state = new WorkerState(new Generation(options.snapshot, registry, shared, clientTls, filterStats), ring === null ? null : new RingWriter(ring), accessLog,
+    new RetryBudget(options.retryBudgetRatio, options.retryBudgetMinPerSecond), filterStats);
   state.clientTls = clientTls;
   state.pathNormalization = options.pathNormalization;
   if (options.tracing !== null) {
@@ -84,7 +86,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     else if (msg.type === 'drain-inbound') drainInbound();
     else if (msg.type === 'identity') applyIdentity(msg.identity);
     else if (msg.type === 'snapshot') {
-      state.gen = new Generation(msg.snapshot, registry, shared, state.clientTls);
+      state.gen = new Generation(msg.snapshot, registry, shared, state.clientTls, filterStats);
       send({ type: 'applied', workerId: options.workerId, generation: msg.snapshot.generation });
     }
     else if (msg.type === 'crash') setImmediate(crashOnPurpose);
@@ -106,7 +108,9 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     }
     const endpoints = [...byKey.values()];
     const tracer = state.tracer;
-    send({ type: 'gauges', workerId: options.workerId, inflight: state.inflight, endpoints, trace: tracer === null ? null : [tracer.exported, tracer.dropped] });
+    send({ type: 'gauges', workerId: options.workerId, report: {
+      inflight: state.inflight, endpoints, trace: tracer === null ? null : [tracer.exported, tracer.dropped], filters: filterStats.snapshot(),
+    } });
   };
   const gauges = setInterval(sendGauges, GAUGES_EVERY_MS);
   gauges.unref();
@@ -125,7 +129,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
       peers?.setOwnId(identity.spiffeId);
       if (first) {
         state.clientTls = next;
-        state.gen = new Generation(state.gen.snapshot, registry, shared, next);
+        state.gen = new Generation(state.gen.snapshot, registry, shared, next, filterStats);
       }
     } catch (err) {
       workerLog().error({ err: (err as Error).message }, 'identity update refused; the previous identity stays');

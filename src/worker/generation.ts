@@ -1,30 +1,33 @@
 // Everything a worker needs to serve one config generation, built once when the snapshot
-// arrives: runtime clusters (sharing pools kept across generations) and the route table.
+// arrives: runtime clusters (sharing pools kept across generations), the route table, and the
+// filter chains (per outbound route, and the inbound listeners' one).
 import type { Snapshot } from '../config/snapshot.js';
 import { upstreamTlsFor, type ClientTls } from '../tls/outbound/client-tls.js';
 import { ClusterRuntime } from '../upstream/cluster.js';
 import type { PoolRegistry } from '../upstream/pool-registry.js';
 import type { SharedUpstreamState } from '../upstream/shared/layout.js';
 import { RouteTable } from '../routing/route-table.js';
-import { createAuthzEvaluator, type AuthzEvaluator } from '../filters/authz/index.js';
+import { createAuthzEvaluator } from '../filters/authz/index.js';
+import { inboundChain, routeChain, type FilterChain, type FilterStats } from '../filters/chain.js';
 
 export class Generation {
   readonly snapshot: Snapshot;
   readonly id: number;
   readonly clusters: ClusterRuntime[];
   readonly routes: RouteTable;
-  /** AuthorizationPolicies for inbound requests; null when there are none (the check is skipped) */
-  readonly authz: AuthzEvaluator | null;
+  /** the inbound listeners' filter chain (AuthorizationPolicy); null when nothing applies */
+  readonly inboundChain: FilterChain | null;
 
   /** `clientTls`: this worker's identity for ISTIO_MUTUAL clusters; null = none yet (plaintext) */
-  constructor(snapshot: Snapshot, registry: PoolRegistry, shared: SharedUpstreamState | null, clientTls: ClientTls | null = null) {
+  constructor(snapshot: Snapshot, registry: PoolRegistry, shared: SharedUpstreamState | null, clientTls: ClientTls | null, filterStats: FilterStats) {
     this.snapshot = snapshot;
     this.id = snapshot.generation;
     const tls = snapshot.clusters.map((c) => c.endpoints.map((e) => upstreamTlsFor(c, e, clientTls)));
     const pools = registry.rebuild(snapshot.clusters, tls);
     this.clusters = snapshot.clusters.map((c, i) => new ClusterRuntime(c, pools, shared, tls[i] ?? []));
     this.routes = new RouteTable(snapshot, this.clusters);
-    this.authz = createAuthzEvaluator(snapshot.authz ?? null);
+    for (const route of this.routes.all()) route.chain = routeChain(route, filterStats);
+    this.inboundChain = inboundChain(createAuthzEvaluator(snapshot.authz ?? null), filterStats);
   }
 
   cluster(id: number): ClusterRuntime | null {

@@ -64,13 +64,23 @@ export type ToWorker =
 /** a worker's span counts since it started: [exported, dropped] */
 export type TraceCounts = [number, number];
 
+/** A worker's once-a-second report. */
+export interface GaugesReport {
+  inflight: number;
+  /** per endpoint [address:port, in-flight, connections] */
+  endpoints: [string, number, number][];
+  trace: TraceCounts | null;
+  /** what its HTTP filters did since it started: [filter, action, count] */
+  filters: [string, string, number][];
+}
+
 export type FromWorker =
   | { type: 'ready'; workerId: number; generation: number }
   /** the worker's stats ring (shared memory), sent once at start */
   | { type: 'ring'; workerId: number; ring: SharedArrayBuffer }
   | { type: 'applied'; workerId: number; generation: number }
   /** once a second: in-flight requests, and per endpoint [address:port, in-flight, connections] */
-  | { type: 'gauges'; workerId: number; inflight: number; endpoints: [string, number, number][]; trace: TraceCounts | null }
+  | { type: 'gauges'; workerId: number; report: GaugesReport }
   | { type: 'fatal'; workerId: number; message: string }
   | { type: 'crashed'; workerId: number; message: string }
   | { type: 'drained'; workerId: number; inflight: number }

@@ -8,6 +8,7 @@ import type { ClientTls } from '../tls/outbound/client-tls.js';
 import type { PeerLookup } from '../tls/peer-lookup.js';
 import type { AccessLog } from '../request/access-log.js';
 import type { Generation } from './generation.js';
+import type { FilterStats } from '../filters/chain.js';
 import { DEFAULT_PATH_NORMALIZATION, type PathNormalization } from '../http/path-normalize.js';
 
 export class WorkerState {
@@ -28,10 +29,13 @@ export class WorkerState {
   onIdle: (() => void) | null = null;
   /** the sidecar's identity for outbound mTLS; null until one is configured */
   clientTls: ClientTls | null = null;
+  /** what the HTTP filters did (meshlet_http_filter_total), for every generation of this worker */
+  readonly filterStats: FilterStats;
   /** how request paths are normalised before routing and authorization (--path-normalization) */
   pathNormalization: PathNormalization = DEFAULT_PATH_NORMALIZATION;
-  constructor(gen: Generation, stats: RingWriter | null, accessLog: AccessLog | null, retryBudget: RetryBudget) {
+  constructor(gen: Generation, stats: RingWriter | null, accessLog: AccessLog | null, retryBudget: RetryBudget, filterStats: FilterStats) {
     this.gen = gen;
+    this.filterStats = filterStats;
     this.retryBudget = retryBudget;
     this.stats = stats;
     this.accessLog = accessLog;

@@ -22,7 +22,9 @@ before(async () => {
   outboundPort = await freePort();
   m = await startMeshlet(`apiVersion: networking.istio.io/v1
 kind: Sidecar
-metadata: {name: app}
+metadata:
+  name: app
+  annotations: {meshlet.io/forwarded-for: append}
 spec:
   ingress:
   - port: {number: ${inboundPort}, protocol: HTTP, name: http-in}
@@ -46,7 +48,7 @@ test('inbound listener forwards any Host to the local app, path and query intact
   assert.equal(r.json.name, 'local-app');
   assert.equal(r.json.url, '/orders/7?x=1');
   assert.equal(r.json.headers.host, 'my-service.prod.svc.cluster.local');
-  assert.equal(r.json.headers['x-forwarded-for'], '127.0.0.1');
+  assert.equal(r.json.headers['x-forwarded-for'], '127.0.0.1', 'appended: the Sidecar asks for it (meshlet.io/forwarded-for: append)');
 });
 
 test('the outbound listener beside it routes by Host', async () => {

@@ -6,6 +6,7 @@ import { after, before, test } from 'node:test';
 import { serviceEntryYaml, startMeshlet, virtualServiceYaml, type Meshlet } from '../helpers/meshlet.js';
 import { get } from '../helpers/http.js';
 import { httpUpstream, type Upstream } from '../helpers/upstream.js';
+import { request } from 'undici';
 
 let ok: Upstream;
 let failing: Upstream;
@@ -123,6 +124,19 @@ test('fault delay holds the request for fixedDelay, then forwards it', async () 
   assert.equal(r.status, 200);
   assert.ok(Date.now() - t0 >= 290, `answered after ${Date.now() - t0} ms`);
   assert.equal(hits.ok, 1);
+});
+
+test('the fault filter counts what it did (meshlet_http_filter_total), reported by the workers once a second', async () => {
+  await get(`${m.url}/`, 'abort');
+  // no event tells when a worker's once-a-second report has arrived: poll, bounded
+  let prom = '';
+  for (let i = 0; i < 40; i++) {
+    prom = await (await request(`http://127.0.0.1:${m.adminPort}/stats/prometheus`)).body.text();
+    if (/meshlet_http_filter_total\{filter="fault",action="delay"\} [1-9]/.test(prom) && /meshlet_http_filter_total\{filter="fault",action="abort"\} [1-9]/.test(prom)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.match(prom, /meshlet_http_filter_total\{filter="fault",action="abort"\} [1-9]/);
+  assert.match(prom, /meshlet_http_filter_total\{filter="fault",action="delay"\} [1-9]/);
 });
 
 test('a fault without percentage is never injected', async () => {

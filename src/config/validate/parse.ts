@@ -42,7 +42,7 @@ function parseSpec(res: Resource, spec: Fields): Model {
     case 'WorkloadEntry':
       return parseWorkloadEntry(spec);
     case 'Sidecar':
-      return parseSidecar(spec);
+      return parseSidecar(spec, res.annotations);
     case 'PeerAuthentication':
       return parsePeerAuthentication(spec, res);
     case 'AuthorizationPolicy':

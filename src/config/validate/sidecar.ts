@@ -12,7 +12,10 @@ export const SIDECAR_FIELDS = ['workloadSelector', 'ingress', 'egress', 'inbound
 const INGRESS_FIELDS = ['port', 'bind', 'captureMode', 'defaultEndpoint', 'tls', 'connectionPool'];
 const EGRESS_FIELDS = ['port', 'bind', 'captureMode', 'hosts'];
 
-export function parseSidecar(spec: Fields): SidecarModel {
+/** meshlet extension: `metadata.annotations["meshlet.io/forwarded-for"]: append` (a gateway's behaviour). */
+export const FORWARDED_FOR_ANNOTATION = 'meshlet.io/forwarded-for';
+
+export function parseSidecar(spec: Fields, annotations: Record<string, string> = {}): SidecarModel {
   if (!SIDECAR_FIELDS.slice(1).some((k) => spec.has(k))) spec.ck.error(spec.path, 'empty Sidecar: set egress, ingress or outboundTrafficPolicy');
   const selector = spec.object('workloadSelector', ['labels']);
   if (selector !== null) readLabels(selector, 'labels');
@@ -33,7 +36,19 @@ export function parseSidecar(spec: Fields): SidecarModel {
     if (l.port === null && i !== egress.length - 1) spec.ck.error(item.path, 'the egress listener without port must be the last one');
     listeners.push(l);
   });
-  return { kind: 'Sidecar', listeners };
+  return { kind: 'Sidecar', listeners, appendForwardedFor: readForwardedFor(spec, annotations) };
+}
+
+/**
+ * Istio's sidecars do not append x-forwarded-for (Envoy's use_remote_address is false on sidecars;
+ * gateways append): meshlet appends the client address only when the Sidecar asks for it.
+ */
+function readForwardedFor(spec: Fields, annotations: Record<string, string>): boolean {
+  const v = annotations[FORWARDED_FOR_ANNOTATION];
+  if (v === undefined) return false;
+  if (v === 'append') return true;
+  spec.ck.warn(`metadata.annotations.${FORWARDED_FOR_ANNOTATION}`, `unknown value "${v}" (meshlet knows append); x-forwarded-for is not appended`);
+  return false;
 }
 
 function readListener(spec: Fields, item: Item, direction: Direction): SidecarListenerModel | null {

@@ -8,7 +8,7 @@ export function cluster(id: number, host: string, subset: string | null, port = 
 }
 
 export function listener(name: string, direction: 'outbound' | 'inbound', port: number, inboundClusterId = -1): ListenerSpec {
-  return { name, direction, bind: '0.0.0.0', port, protocol: 'HTTP', inboundClusterId, mtlsMode: direction === 'inbound' ? 'PERMISSIVE' : 'DISABLE' };
+  return { name, direction, bind: '0.0.0.0', port, protocol: 'HTTP', inboundClusterId, mtlsMode: direction === 'inbound' ? 'PERMISSIVE' : 'DISABLE', appendForwardedFor: false };
 }
 
 export function snapshot(generation: number, clusters: ClusterSpec[], listeners: ListenerSpec[]): Snapshot {

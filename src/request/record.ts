@@ -1,0 +1,80 @@
+// The request record, written once when a request ends, whatever the path: one fixed-size record
+// into the worker's stats ring (never blocks: a full ring counts a drop), the access log line when
+// logging is on, and the span when the request is traced.
+import { getHeader } from '../http/headers.js';
+import type { CompiledRoute } from '../routing/route.js';
+import { flagNames } from '../stats/flags.js';
+import { DIRECTION_INBOUND, DIRECTION_OUTBOUND } from '../stats/ring.js';
+import type { Span } from '../tracing/span.js';
+import type { UpstreamAttempt } from '../upstream/attempt/attempt.js';
+import type { ListenerRuntime } from '../worker/worker-state.js';
+import type { Generation } from '../worker/generation.js';
+import type { AccessLog } from './access-log.js';
+import type { ClientBody } from './client-body.js';
+
+/** What the record reads from the exchange. */
+export interface RecordSource {
+  readonly listener: ListenerRuntime;
+  readonly gen: Generation;
+  readonly route: CompiledRoute | null;
+  readonly clusterId: number;
+  readonly attempt: UpstreamAttempt | null;
+  readonly body: ClientBody | null;
+  readonly span: Span | null;
+  /** the status the client got (0 when it left first) */
+  readonly recordedStatus: number;
+  readonly flags: number;
+  readonly t0: number;
+  readonly bytesSent: number;
+  readonly method: string;
+  readonly path: string;
+  readonly query: string;
+  readonly httpVersion: number;
+  readonly authority: string;
+  readonly requestId: string;
+  readonly headers: string[];
+  readonly sourceIp: string;
+  readonly peerPrincipal: string | null;
+}
+
+export function recordRequest(r: RecordSource): void {
+  const now = performance.now();
+  const listener = r.listener;
+  const a = r.attempt;
+  const upstreamUs = a === null || a.tStart === 0 ? -1 : ((a.tEnd === 0 ? now : a.tEnd) - a.tStart) * 1000;
+  listener.state.stats?.write(
+    r.gen.id, listener.inbound ? DIRECTION_INBOUND : DIRECTION_OUTBOUND, listener.index,
+    r.route === null ? -1 : r.route.index, r.clusterId, -1,
+    r.recordedStatus, r.flags, (now - r.t0) * 1000, upstreamUs,
+    r.body === null ? 0 : r.body.received, r.bytesSent,
+  );
+  if (r.span !== null) r.span.end(r.recordedStatus, r.flags, a?.endpoint ?? null, r.gen.cluster(r.clusterId), r.peerPrincipal);
+  const log = listener.state.accessLog;
+  if (log !== null && log.sampled()) accessLogLine(log, r, now, upstreamUs);
+}
+
+function accessLogLine(log: AccessLog, r: RecordSource, now: number, upstreamUs: number): void {
+  const ep = r.attempt?.endpoint ?? null;
+  log.write({
+    start_time: new Date(Date.now() - (now - r.t0)).toISOString(),
+    method: r.method,
+    path: r.query === '' ? r.path : `${r.path}?${r.query}`,
+    protocol: r.httpVersion === 10 ? 'HTTP/1.0' : 'HTTP/1.1',
+    response_code: r.recordedStatus,
+    response_flags: flagNames(r.flags),
+    bytes_received: r.body === null ? 0 : r.body.received,
+    bytes_sent: r.bytesSent,
+    duration_ms: Math.round((now - r.t0) * 1000) / 1000,
+    upstream_service_time_ms: upstreamUs < 0 ? null : Math.round(upstreamUs) / 1000,
+    upstream_host: ep === null ? null : ep.key,
+    upstream_cluster: r.clusterId < 0 ? null : (r.gen.cluster(r.clusterId)?.name ?? null),
+    route_name: r.route === null ? null : r.route.name,
+    authority: r.authority,
+    x_request_id: r.requestId,
+    user_agent: getHeader(r.headers, 'user-agent') ?? null,
+    downstream_remote_address: r.sourceIp,
+    downstream_peer_uri_san: r.peerPrincipal,
+    direction: r.listener.spec.direction,
+    upstream_transport_failure_reason: r.attempt?.failDetail ?? null,
+  });
+}

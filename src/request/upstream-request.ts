@@ -1,0 +1,74 @@
+// The request as it goes upstream, built once per request (every try sends the same): the
+// client's headers minus hop-by-hop ones, meshlet's x-forwarded-* / x-request-id /
+// x-forwarded-client-cert, the route's authority and uri rewrites.
+import { connectionListed, findHeader, isHopByHop } from '../http/headers.js';
+import type { CompiledRoute } from '../routing/route.js';
+import type { UpstreamRequest } from '../upstream/codec.js';
+import type { ClientBody } from './client-body.js';
+
+/** What the builder reads from the exchange. */
+export interface UpstreamSource {
+  readonly method: string;
+  readonly path: string;
+  readonly query: string;
+  readonly hasQuery: boolean;
+  readonly scheme: string;
+  readonly headers: string[];
+  readonly requestId: string;
+  /** the client's address when x-forwarded-for is appended (the Sidecar asked for it), else null */
+  readonly forwardedFor: string | null;
+  /** x-forwarded-client-cert for the local app ('' unless the request came over mTLS) */
+  readonly peerXfcc: string;
+  /** index of the route match that held (rewrite.uri replaces its prefix) */
+  readonly matchIdx: number;
+}
+
+export function buildUpstreamRequest(src: UpstreamSource, route: CompiledRoute | null, body: ClientBody | null, contentLength: number): UpstreamRequest {
+  let path = src.path;
+  if (route !== null && route.spec.rewrite !== null) {
+    const rw = route.spec.rewrite;
+    if (rw.uri !== null) {
+      const prefixLength = route.matches.length === 0 ? -1 : (route.matches[src.matchIdx]?.prefixLength ?? -1);
+      path = prefixLength >= 0 ? rw.uri + path.slice(prefixLength) : rw.uri;
+      if (path === '') path = '/';
+    }
+  }
+  if (src.hasQuery) path = `${path}?${src.query}`;
+  return { method: src.method, path, headers: upstreamHeaders(src, route), body, contentLength };
+}
+
+/** The client's headers minus hop-by-hop, plus x-forwarded-*, x-request-id and the route's authority rewrite. */
+function upstreamHeaders(src: UpstreamSource, route: CompiledRoute | null): string[] {
+  const h = src.headers;
+  const out: string[] = [];
+  const connIdx = findHeader(h, 'connection');
+  const listed = connIdx < 0 ? null : connectionListed(h[connIdx] as string);
+  const append = src.forwardedFor;
+  let xff = '';
+  let hasProto = false;
+  let hasId = false;
+  for (let i = 0; i < h.length; i += 2) {
+    const name = h[i] as string;
+    if (isHopByHop(name) || name === 'expect') continue;
+    if (listed !== null && listed.has(name)) continue;
+    const value = h[i + 1] as string;
+    if (append !== null && name === 'x-forwarded-for') {
+      xff = xff === '' ? value : `${xff}, ${value}`;
+      continue;
+    }
+    // only meshlet vouches for a client certificate: a client's own value never passes
+    if (name === 'x-forwarded-client-cert') continue;
+    if (name === 'x-forwarded-proto') hasProto = true;
+    else if (name === 'x-request-id') hasId = true;
+    out.push(name, value);
+  }
+  if (append !== null) out.push('x-forwarded-for', xff === '' ? append : `${xff}, ${append}`);
+  if (!hasProto) out.push('x-forwarded-proto', src.scheme);
+  if (!hasId) out.push('x-request-id', src.requestId);
+  if (src.peerXfcc !== '') out.push('x-forwarded-client-cert', src.peerXfcc);
+  if (route !== null && route.spec.rewrite !== null && route.spec.rewrite.authority !== null) {
+    const i = findHeader(out, 'host');
+    if (i >= 0) out[i] = route.spec.rewrite.authority;
+  }
+  return out;
+}

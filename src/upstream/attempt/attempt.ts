@@ -1,0 +1,290 @@
+// One request's upstream side, wrapped around the codec seam the way undici's RetryHandler wraps
+// a dispatch handler: the codec talks to the attempt, and the attempt passes on the one response
+// that counts. It owns the connection-pool admission, the endpoint (picked by the cluster's
+// balancer; a retry goes to another one when there is one), each try under its per-try timeout,
+// the route's retry policy (back-off, retry budget, maxRetries), and the endpoint bookkeeping
+// (in flight, outlier detection, peak-EWMA latency, the admission unit given back).
+import {
+  downstreamAborted, noHealthyUpstream, retriesExhausted, upstreamOverflow, upstreamProtocolError, upstreamTimeout,
+  type ProxyError,
+} from '../../http/errors.js';
+import type { RetryBudget } from '../../filters/retry/retry-budget.js';
+import { backoffMs, type RetryPolicy } from '../../filters/retry/retry-policy.js';
+import type { ClientBody } from '../../request/client-body.js';
+import { FLAG_UC, FLAG_URX } from '../../stats/flags.js';
+import type { ClusterRuntime } from '../cluster.js';
+import type { UpstreamController, UpstreamHandler, UpstreamRequest } from '../codec.js';
+import type { Endpoint } from '../endpoint.js';
+import { OVERFLOW, QUEUED, type Admission, type AdmissionWaiter } from '../shared/admission.js';
+
+/** Where the response goes: the exchange (or a test's stub downstream). */
+export interface AttemptOwner {
+  /** A response head that is not retried: from here on the owner has the response. */
+  onAttemptHeaders(status: number, headers: string[], controller: UpstreamController): void;
+  /** Body bytes, valid during the call only. */
+  onAttemptData(chunk: Buffer): void;
+  /** Everything one upstream read carried has been delivered (h1 codec). */
+  onAttemptReadEnd(): void;
+  onAttemptEnd(): void;
+  /** The request failed upstream (retries, where allowed, were tried): answer `err`, or reset the client. */
+  onAttemptError(err: ProxyError): void;
+  /** Response flags to add to the request's record (URX when a retried request got its final status). */
+  addFlags(bits: number): void;
+}
+
+export class UpstreamAttempt implements UpstreamHandler, AdmissionWaiter {
+  private readonly owner: AttemptOwner;
+  readonly cluster: ClusterRuntime;
+  /** the route's policy; null for inbound traffic (only the reset-before-request retry applies) */
+  private readonly retry: RetryPolicy | null;
+  private readonly request: UpstreamRequest;
+  private readonly body: ClientBody | null;
+  /** consistent-hash key, -1 for none */
+  private readonly hashKey: number;
+  private readonly budget: RetryBudget;
+
+  endpoint: Endpoint | null = null;
+  controller: UpstreamController | null = null;
+  /** tries on the same endpoint for the keep-alive race (a reset before any response byte) */
+  private attempts = 1;
+  /** retries taken under the route's retry policy */
+  retriesDone = 0;
+  private tryTimer: NodeJS.Timeout | null = null;
+  /** performance.now() when the current try was dispatched (peak-EWMA latency) */
+  private tTry = 0;
+  private admission: Admission | null = null;
+  private admissionQueued = false;
+  private retryHeld = false;
+  /** a response head went to the owner: no more retries */
+  private delivered = false;
+  /** released: whatever the codec still reports is dropped */
+  private done = false;
+  /** performance.now() of the first dispatch and of the upstream's end (0: not yet) */
+  tStart = 0;
+  tEnd = 0;
+  /** the last upstream failure's detail (addresses, errno), for the access log only */
+  failDetail: string | null = null;
+
+  constructor(owner: AttemptOwner, cluster: ClusterRuntime, retry: RetryPolicy | null, request: UpstreamRequest,
+    body: ClientBody | null, hashKey: number, budget: RetryBudget) {
+    this.owner = owner;
+    this.cluster = cluster;
+    this.retry = retry;
+    this.request = request;
+    this.body = body;
+    this.hashKey = hashKey;
+    this.budget = budget;
+  }
+
+  /** connectionPool limits (sidecar-wide): go, wait for a unit, or 503 UO at once. */
+  start(): void {
+    const admission = this.cluster.admission;
+    if (admission !== null) {
+      const r = admission.tryAdmit(this);
+      if (r === OVERFLOW) return this.owner.onAttemptError(upstreamOverflow(this.cluster.name));
+      this.admission = admission;
+      if (r === QUEUED) {
+        this.admissionQueued = true;
+        return;
+      }
+    }
+    this.forward(this.cluster.pick(this.hashKey, null));
+  }
+
+  /** AdmissionWaiter: a unit freed up for this waiting request. */
+  admitted(): void {
+    this.admissionQueued = false;
+    if (this.done) {
+      // release() cancels a waiting request, so this is only a safety net: give the unit back
+      this.admission?.release();
+      this.admission = null;
+      return;
+    }
+    this.forward(this.cluster.pick(this.hashKey, null));
+  }
+
+  private forward(ep: Endpoint | null): void {
+    if (ep === null) return this.owner.onAttemptError(noHealthyUpstream(this.cluster.name));
+    this.endpoint = ep;
+    ep.begin();
+    this.tStart = performance.now();
+    this.dispatchTry();
+  }
+
+  /** One try to the current endpoint, under the per-try timeout when the route has one. */
+  private dispatchTry(): void {
+    const perTry = this.retry === null ? 0 : this.retry.perTryTimeoutMs;
+    if (perTry > 0) this.tryTimer = setTimeout(onTryTimeout, perTry, this);
+    this.tTry = performance.now();
+    (this.endpoint as Endpoint).pool.dispatch(this.request, this);
+  }
+
+  /**
+   * The route's retry policy: a retriable failure or status gets another try, on a different
+   * endpoint when the cluster has one, after a jittered back-off, within the worker's retry budget.
+   * A request body is replayed when it arrived whole and within 64 KiB; larger ones are not retried.
+   */
+  private retryByPolicy(): boolean {
+    const retry = this.retry;
+    if (retry === null || !this.canReplay() || this.delivered || this.retriesDone >= retry.attempts) return false;
+    if (!this.retryHeld && this.admission !== null) {
+      if (!this.admission.tryRetry()) return false; // maxRetries in flight
+      this.retryHeld = true;
+    }
+    if (!this.budget.tryRetry(performance.now())) return false;
+    this.retriesDone++;
+    this.clearTryTimer();
+    setTimeout(retryAfterBackoff, backoffMs(this.retriesDone), this);
+    return true;
+  }
+
+  /** Next try: another endpoint than the last one when there is one. */
+  retryNow(): void {
+    if (this.done) return;
+    const last = this.endpoint;
+    const ep = this.cluster.pick(this.hashKey, last);
+    if (ep === null) return this.owner.onAttemptError(noHealthyUpstream(this.cluster.name));
+    if (last !== null) last.end();
+    this.endpoint = ep;
+    ep.begin();
+    this.controller = null;
+    this.rewindBody();
+    this.dispatchTry();
+  }
+
+  /** A per-try timeout fired: this try is abandoned; retried when the policy allows. */
+  tryTimedOut(): void {
+    this.tryTimer = null;
+    if (this.done || this.delivered) return;
+    const err = upstreamTimeout((this.retry as RetryPolicy).perTryTimeoutMs);
+    this.controller?.abort(err);
+    this.controller = null;
+    this.reportLocalFailure();
+    this.onTryFailed(err);
+  }
+
+  /** A try failed before any response byte: retry by policy, else the owner answers (URX once retries were used). */
+  private onTryFailed(err: ProxyError): void {
+    if (this.retry !== null && this.retry.retriesError(err) && this.retryByPolicy()) return;
+    this.owner.onAttemptError(this.retriesDone > 0 ? retriesExhausted(err) : err);
+  }
+
+  /**
+   * A pooled keep-alive connection that the upstream closed just as it was reused fails before any
+   * response byte: the request never reached the app, so it is sent once more on a fresh connection,
+   * whatever the method (Envoy's reset-before-request), when its body (if any) can be replayed.
+   */
+  private retryBeforeRequest(err: ProxyError): boolean {
+    if (err.flag !== FLAG_UC || !err.retryable || this.attempts > 1 || !this.canReplay() || this.delivered || this.endpoint === null) return false;
+    this.attempts++;
+    this.controller = null;
+    this.rewindBody();
+    this.dispatchTry();
+    return true;
+  }
+
+  /** Outlier detection: a try failed before any response (connect failure, reset, timeout). */
+  private reportLocalFailure(): void {
+    const outlier = this.cluster.outlier;
+    if (outlier !== null && this.endpoint !== null) outlier.onLocalFailure(this.endpoint);
+  }
+
+  /** A request can be sent again when it has no body, or its whole body was kept (≤ 64 KiB). */
+  private canReplay(): boolean {
+    return this.body === null || this.body.replayable;
+  }
+
+  private rewindBody(): void {
+    if (this.body !== null) this.request.body = this.body.replayStream();
+  }
+
+  private clearTryTimer(): void {
+    if (this.tryTimer !== null) {
+      clearTimeout(this.tryTimer);
+      this.tryTimer = null;
+    }
+  }
+
+  /** The owner gives up on the upstream (the client left, the route timeout, a broken request body). */
+  abort(err: ProxyError): void {
+    this.controller?.abort(err);
+  }
+
+  /** Exactly once, when the request ends: the endpoint and the admission unit are given back. */
+  release(): void {
+    if (this.done) return;
+    this.done = true;
+    this.clearTryTimer();
+    if (this.endpoint !== null) this.endpoint.end();
+    const admission = this.admission;
+    if (admission !== null) {
+      if (this.retryHeld) admission.releaseRetry();
+      if (this.admissionQueued) admission.cancel(this);
+      else admission.release();
+      this.admission = null;
+    }
+  }
+
+  // ---- UpstreamHandler (the codec) ----
+
+  onUpstreamStart(controller: UpstreamController): void {
+    this.controller = controller;
+    if (this.done) controller.abort(downstreamAborted());
+  }
+
+  onUpstreamHeaders(status: number, raw: string[]): void {
+    if (this.done) return;
+    this.clearTryTimer();
+    const cluster = this.cluster;
+    const ep = this.endpoint;
+    if (ep !== null) {
+      if (cluster.outlier !== null) cluster.outlier.onStatus(ep, status);
+      if (cluster.spec.lb === 'PEAK_EWMA') ep.observeLatency(performance.now() - this.tTry, Date.now());
+    }
+    if (this.retry !== null && this.retry.retriesStatus(status)) {
+      const controller = this.controller;
+      if (this.retryByPolicy()) {
+        // this response is dropped: the next try answers instead
+        controller?.abort(upstreamProtocolError(`status ${status} retried`));
+        return;
+      }
+      if (this.retriesDone > 0) this.owner.addFlags(FLAG_URX);
+    }
+    this.delivered = true;
+    this.owner.onAttemptHeaders(status, raw, this.controller as UpstreamController);
+  }
+
+  // (a try whose response was dropped for a retry was aborted: whatever it still reports is not the response)
+  onUpstreamData(chunk: Buffer): void {
+    if (this.delivered && !this.done) this.owner.onAttemptData(chunk);
+  }
+
+  onUpstreamReadEnd(): void {
+    if (this.delivered && !this.done) this.owner.onAttemptReadEnd();
+  }
+
+  onUpstreamEnd(): void {
+    if (!this.delivered || this.done) return;
+    this.tEnd = performance.now();
+    this.owner.onAttemptEnd();
+  }
+
+  onUpstreamError(err: ProxyError): void {
+    this.tEnd = performance.now();
+    if (this.done) return;
+    if (err.detail !== '') this.failDetail = err.detail;
+    if (this.delivered) return this.owner.onAttemptError(err);
+    this.clearTryTimer();
+    if (err.source === 'upstream') this.reportLocalFailure();
+    if (this.retryBeforeRequest(err)) return;
+    this.onTryFailed(err);
+  }
+}
+
+function retryAfterBackoff(a: UpstreamAttempt): void {
+  a.retryNow();
+}
+
+function onTryTimeout(a: UpstreamAttempt): void {
+  a.tryTimedOut();
+}
