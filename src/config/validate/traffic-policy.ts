@@ -5,6 +5,7 @@ import type { HashModel, LbModel, OutlierModel, PoolModel, TrafficPolicyModel } 
 import type { LbPolicy } from '../snapshot.js';
 import { Fields } from './fields.js';
 import { MAX_TIMER_MS, readDurationMs, readPort } from './values.js';
+import { cookieAttributeProblem, cookieNameProblem } from './wire-text.js';
 
 const POLICY_FIELDS = ['loadBalancer', 'connectionPool', 'outlierDetection', 'tls', 'portLevelSettings', 'tunnel', 'proxyProtocol'];
 const PORT_POLICY_FIELDS = ['port', 'loadBalancer', 'connectionPool', 'outlierDetection', 'tls'];
@@ -99,8 +100,14 @@ function readHash(lb: Fields): HashModel | null {
   if (ip === true) keys.push(base('sourceIp', ''));
   const cookie = h.object('httpCookie', ['name', 'path', 'ttl', 'attributes']);
   if (cookie !== null) {
-    const k = base('cookie', cookie.string('name', true) ?? '');
+    const name = cookie.string('name', true) ?? '';
+    const k = base('cookie', name);
     k.cookiePath = cookie.string('path') ?? '';
+    // both go into the Set-Cookie header meshlet adds when the request has no such cookie
+    const nameProblem = name === '' ? null : cookieNameProblem(name);
+    if (nameProblem !== null) cookie.ck.error(cookie.at('name'), nameProblem);
+    const pathProblem = cookieAttributeProblem(k.cookiePath);
+    if (pathProblem !== null) cookie.ck.error(cookie.at('path'), `cookie path ${pathProblem}`);
     k.cookieTtlMs = readDurationOrZero(cookie, 'ttl');
     cookie.unsupported(['attributes']);
     keys.push(k);
