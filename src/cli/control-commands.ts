@@ -1,7 +1,7 @@
 // `meshlet apply | config` (and the socket helpers `meshlet stats` shares): talk to a running meshlet over its control socket.
 // Exit codes: 0 ok, 1 rejected, 2 unreachable.
 import { parseArgs } from 'node:util';
-import { readSources } from '../control/config-store.js';
+import { readConfigFiles } from '../config/read-files.js';
 import { controlRequest, UnreachableError } from '../control/control-client.js';
 import { defaultControlSocket } from './run.js';
 
@@ -33,7 +33,7 @@ export async function applyCommand(args: string[]): Promise<void> {
     options: { ...socketOptions, file: { type: 'string', short: 'f', multiple: true }, 'dry-run': { type: 'boolean' }, 'if-generation': { type: 'string' } },
   });
   if (values.file === undefined) throw new Error('apply: -f FILE is required');
-  const files = await readSources(values.file);
+  const files = await readConfigFiles(values.file);
   const request: Record<string, unknown> = { op: 'apply', files, dryRun: values['dry-run'] === true };
   if (values['if-generation'] !== undefined) request.ifGeneration = Number(values['if-generation']);
   const reply = await send(socketPath(values), request);

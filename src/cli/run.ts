@@ -8,7 +8,8 @@ import type http from 'node:http';
 import type net from 'node:net';
 import os from 'node:os';
 import { startAdmin } from '../admin/admin-server.js';
-import { ConfigStore, describeIssues, readSources } from '../control/config-store.js';
+import { readConfigFiles } from '../config/read-files.js';
+import { ConfigStore, describeIssues } from '../control/config-store.js';
 import { startControlServer } from '../control/control-server.js';
 import { createOps } from '../control/ops.js';
 import { assertPortsFree } from '../control/port-check.js';
@@ -85,7 +86,7 @@ export class StartupError extends Error {}
 export async function startSidecar(options: RunOptions): Promise<Sidecar> {
   const log = createLogger(options.logLevel);
   const store = new ConfigStore();
-  const sources = await readSources(options.configFiles).catch((err: Error) => { throw new StartupError(err.message); });
+  const sources = await readConfigFiles(options.configFiles).catch((err: Error) => { throw new StartupError(err.message); });
   const plan = store.plan(sources);
   for (const w of describeIssues(plan.warnings)) log.warn(w);
   if (!plan.ok) throw new StartupError(describeIssues(plan.errors).join('\n'));
@@ -180,7 +181,7 @@ function watchFiles(files: string[], controlPath: string, log: Logger): () => vo
   const reload = async (): Promise<void> => {
     const { controlRequest } = await import('../control/control-client.js');
     try {
-      const sources = await readSources(files);
+      const sources = await readConfigFiles(files);
       const reply = await controlRequest(controlPath, { op: 'apply', files: sources });
       if (reply.ok === true) log.info({ generation: reply.generation, diff: reply.diff }, 'config reloaded');
       else log.error({ errors: reply.errors }, 'config reload rejected; the running config keeps serving');

@@ -3,6 +3,7 @@
 import { compileSnapshot } from './compile.js';
 import type { ConfigIssue } from './issues.js';
 import { loadConfigFiles, parseConfigText, type Loaded } from './load.js';
+import { configTooLarge, MAX_CONFIG_BYTES } from './read-files.js';
 import type { Resource } from './resource.js';
 import type { Snapshot } from './snapshot.js';
 import { validateResources } from './validate/index.js';
@@ -10,6 +11,7 @@ import { validateResources } from './validate/index.js';
 export { ConfigError, formatIssue, type ConfigIssue, type Severity } from './issues.js';
 export { compileSnapshot } from './compile.js';
 export { loadConfigFiles, parseConfigText } from './load.js';
+export { MAX_CONFIG_BYTES, readConfigFiles } from './read-files.js';
 export { validateResources } from './validate/index.js';
 export type { Resource, ResourceKind } from './resource.js';
 export type * from './snapshot.js';
@@ -27,8 +29,16 @@ export async function loadAndCompile(paths: readonly string[], generation: numbe
   return finish(await loadConfigFiles(paths), paths, generation);
 }
 
-/** Same from in-memory texts (e.g. resources applied over the control socket, file `<apply>`). */
+/**
+ * Same from in-memory texts (e.g. resources applied over the control socket, file `<apply>`). Texts
+ * above MAX_CONFIG_BYTES together are refused before they are parsed.
+ */
 export function compileTexts(files: readonly { file: string; text: string }[], generation: number): CompileResult {
+  const bytes = files.reduce((sum, f) => sum + Buffer.byteLength(f.text), 0);
+  if (bytes > MAX_CONFIG_BYTES) {
+    const issue: ConfigIssue = { severity: 'error', file: files.length === 1 ? (files[0] as { file: string }).file : '<config>', doc: 0, resource: '<file>', path: '', message: configTooLarge(bytes) };
+    return { snapshot: null, issues: [issue], resources: [] };
+  }
   const loaded: Loaded = { resources: [], issues: [] };
   for (const f of files) {
     const one = parseConfigText(f.file, f.text);

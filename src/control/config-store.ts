@@ -2,7 +2,6 @@
 // generation. `plan` validates and compiles a candidate set of files without touching the running
 // one; `commit` makes a plan current. An apply replaces the whole set (like restarting with those
 // files), so the diff can name resources added, changed and removed.
-import { readFile } from 'node:fs/promises';
 import { compileTexts, formatIssue, type ConfigIssue } from '../config/index.js';
 import { resourceKey, type Resource } from '../config/resource.js';
 import type { Snapshot } from '../config/snapshot.js';
@@ -41,10 +40,6 @@ export class ConfigStore {
     this.resources = plan.resources;
     this.files = plan.files;
   }
-}
-
-export async function readSources(paths: readonly string[]): Promise<SourceFile[]> {
-  return Promise.all(paths.map(async (file) => ({ file, text: await readFile(file, 'utf8') })));
 }
 
 export function diffResources(before: readonly Resource[], after: readonly Resource[]): ConfigDiff {

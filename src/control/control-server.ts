@@ -5,7 +5,7 @@
 import { chmod, unlink } from 'node:fs/promises';
 import net from 'node:net';
 import type { Logger } from '../log.js';
-import { encodeFrame, FrameDecoder, FrameError } from './frame.js';
+import { DEFAULT_FRAME_LIMIT, encodeFrame, FrameDecoder, FrameError } from './frame.js';
 
 export type Reply = Record<string, unknown> & { ok: boolean };
 export type OpHandler = (request: Record<string, unknown>) => Promise<Reply> | Reply;
@@ -52,11 +52,11 @@ function serveConnection(socket: net.Socket, ops: Record<string, OpHandler>, log
       return;
     }
     // requests on one connection are answered in order
-    for (const msg of messages) chain = chain.then(() => answer(socket, msg, ops, log));
+    for (const msg of messages) chain = chain.then(() => answer(socket, msg, ops, log, frameLimit));
   });
 }
 
-async function answer(socket: net.Socket, msg: Record<string, unknown>, ops: Record<string, OpHandler>, log: Logger): Promise<void> {
+async function answer(socket: net.Socket, msg: Record<string, unknown>, ops: Record<string, OpHandler>, log: Logger, frameLimit = DEFAULT_FRAME_LIMIT): Promise<void> {
   const id = typeof msg.id === 'number' || typeof msg.id === 'string' ? msg.id : null;
   let reply: Reply;
   try {
@@ -69,5 +69,12 @@ async function answer(socket: net.Socket, msg: Record<string, unknown>, ops: Rec
     if (!(err instanceof RequestError)) log.error({ op: msg.op, err: (err as Error).message }, 'control op failed');
     reply = { ok: false, errors: [(err as Error).message] };
   }
-  if (!socket.destroyed) socket.write(encodeFrame({ id, ...reply }));
+  if (!socket.destroyed) socket.write(replyFrame(id, reply, frameLimit));
+}
+
+/** The reply's frame, or an error reply when it would be larger than a client reads (the frame limit). */
+function replyFrame(id: number | string | null, reply: Reply, limit: number): Buffer {
+  const frame = encodeFrame({ id, ...reply });
+  if (frame.length - 4 <= limit) return frame;
+  return encodeFrame({ id, ok: false, errors: [`the reply would be ${frame.length - 4} bytes, above the ${limit}-byte frame limit`] });
 }
