@@ -12,6 +12,7 @@ import { readConfigFiles } from '../config/read-files.js';
 import { ConfigStore, describeIssues } from '../control/config-store.js';
 import { startControlServer } from '../control/control-server.js';
 import { createOps } from '../control/ops.js';
+import { defaultControlSocket, securePrivateDir, SOCKET_ENV } from '../control/socket-path.js';
 import { assertPortsFree } from '../control/port-check.js';
 import { StatsService } from '../control/stats-service.js';
 import { Supervisor, type SupervisorOptions } from '../control/supervisor.js';
@@ -24,7 +25,7 @@ export interface RunOptions extends SupervisorOptions {
   configFiles: string[];
   adminHost: string;
   adminPort: number;
-  /** null = /tmp/meshlet-<admin port>.sock */
+  /** null = defaultControlSocket(adminPort), in a directory only this user can write */
   controlSocket: string | null;
   watch: boolean;
   drainTimeoutMs: number;
@@ -58,10 +59,6 @@ export const DEFAULT_RUN_OPTIONS: Omit<RunOptions, 'configFiles'> = {
   tracing: null,
   identityArgs: null,
 };
-
-export function defaultControlSocket(adminPort: number): string {
-  return `/tmp/meshlet-${adminPort}.sock`;
-}
 
 export interface Sidecar {
   readonly snapshot: Snapshot;
@@ -124,6 +121,7 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
   const controlPath = options.controlSocket ?? defaultControlSocket(options.adminPort);
   let control: net.Server;
   try {
+    if (options.controlSocket === null) await securePrivateDir(controlPath, true);
     control = await startControlServer(controlPath, createOps({ store, supervisor, stats, drain: () => void sidecar.stop().then(() => process.exit(0)) }), log);
   } catch (err) {
     admin.close();
@@ -236,7 +234,7 @@ const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIG
 function runWrapped(sidecar: Sidecar, options: RunOptions): void {
   const [command, ...args] = options.command as [string, ...string[]];
   const outbound = sidecar.snapshot.listeners.find((l) => l.direction === 'outbound');
-  const env: NodeJS.ProcessEnv = { ...process.env, MESHLET_ADMIN: `${options.adminHost}:${options.adminPort}` };
+  const env: NodeJS.ProcessEnv = { ...process.env, MESHLET_ADMIN: `${options.adminHost}:${options.adminPort}`, [SOCKET_ENV]: sidecar.controlPath };
   if (outbound !== undefined) {
     env.MESHLET_OUTBOUND = `${outbound.bind}:${outbound.port}`;
     if (options.setHttpProxy) env.HTTP_PROXY = env.http_proxy = `http://${outbound.bind}:${outbound.port}`;

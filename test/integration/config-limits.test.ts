@@ -8,7 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { defaultControlSocket } from '../../src/cli/run.js';
+import { defaultControlSocket } from '../../src/control/socket-path.js';
 import { controlRequest } from '../../src/control/control-client.js';
 import { runCli, serviceEntryYaml, sidecarYaml, startMeshlet, writeConfig, type Meshlet } from '../helpers/meshlet.js';
 import { freePort } from '../helpers/ports.js';
