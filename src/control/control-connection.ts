@@ -43,15 +43,25 @@ export class ByteBudget {
   constructor(readonly max: number) {}
 }
 
+/** What a refused connection may still send (read and dropped) before meshlet stops reading it. */
+const MAX_DRAIN_BYTES = 1024 * 1024;
+
 /**
- * Sends one error reply and half-closes `socket`; reading stops, and it is closed after `lingerMs`.
- * Closing at once would reset a client still writing (EPIPE) before it read the reply; meanwhile
- * what it writes waits in socket buffers (bounded by the kernel), never in meshlet's memory.
+ * Sends one error reply and half-closes `socket`, which is closed when the client closes its side
+ * or after `lingerMs`. Closing at once would reset a client still writing (EPIPE) before it read
+ * the reply. Meanwhile up to MAX_DRAIN_BYTES more are read and dropped, so a client that ends
+ * its request is seen closing; past that, reading stops and the rest waits in socket buffers
+ * (bounded by the kernel), never in meshlet's memory.
  */
 export function refuseConnection(socket: net.Socket, message: string, lingerMs: number): void {
   socket.removeAllListeners('data');
-  socket.pause();
   socket.setTimeout(0);
+  let drained = 0;
+  socket.on('data', (d: Buffer) => {
+    drained += d.length;
+    if (drained > MAX_DRAIN_BYTES) socket.pause();
+  });
+  socket.resume();
   socket.end(encodeFrame({ id: null, ok: false, errors: [message] }));
   const timer = setTimeout(() => socket.destroy(), lingerMs);
   timer.unref();
