@@ -100,6 +100,7 @@ fetch('${admin}/workers/0/crash', { method: 'POST', mode: 'no-cors', headers: { 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'meshlet-chromium-'));
   const browser = spawn(CHROMIUM, ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
     `--user-data-dir=${path.join(dir, 'profile')}`, '--remote-debugging-port=0', pageUrl], { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => browser.once('exit', () => resolve()));
   const killer = setTimeout(() => { browser.kill('SIGKILL'); done('timeout'); }, 30_000);
   try {
     assert.equal(await outcome, 'sent', 'the page ran its request');
@@ -108,6 +109,7 @@ fetch('${admin}/workers/0/crash', { method: 'POST', mode: 'no-cors', headers: { 
   } finally {
     clearTimeout(killer);
     browser.kill('SIGKILL');
+    await exited; // its profile is written until it is gone
     page.close();
     rmSync(dir, { recursive: true, force: true });
   }
