@@ -9,7 +9,7 @@
 import type http from 'node:http';
 import { isIP } from 'node:net';
 
-export const ADMIN_HEADER = 'x-meshlet-admin';
+const ADMIN_HEADER = 'x-meshlet-admin';
 
 export interface Refusal {
   status: number;

@@ -1,7 +1,7 @@
 // `meshlet apply | config` (and the socket helpers `meshlet stats` shares): talk to a running meshlet over its control socket.
 // Exit codes: 0 ok, 1 rejected, 2 unreachable.
 import { parseArgs } from 'node:util';
-import { readConfigFiles } from '../config/read-files.js';
+import { readConfigFiles } from '../config/index.js';
 import { controlRequest, UnreachableError } from '../control/control-client.js';
 import { DEFAULT_ADMIN_PORT, defaultControlSocket, securePrivateDir, SOCKET_ENV } from '../control/socket-path.js';
 

@@ -8,7 +8,7 @@ import type http from 'node:http';
 import type net from 'node:net';
 import os from 'node:os';
 import { startAdmin } from '../admin/admin-server.js';
-import { readConfigFiles } from '../config/read-files.js';
+import { readConfigFiles } from '../config/index.js';
 import { ConfigStore, describeIssues } from '../control/config-store.js';
 import { startControlServer } from '../control/control-server.js';
 import { createOps } from '../control/ops.js';

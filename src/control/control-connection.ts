@@ -33,7 +33,7 @@ const MIN_CHARGE = 1024;
 /** Requests queued on one connection before it stops reading. */
 const MAX_QUEUED = 8;
 
-export function charge(bytes: number): number {
+function charge(bytes: number): number {
   return Math.max(bytes, MIN_CHARGE);
 }
 

@@ -7,12 +7,12 @@ import { chmod, unlink } from 'node:fs/promises';
 import net from 'node:net';
 import type { Logger } from '../log.js';
 import { ByteBudget, ControlConnection, refuseConnection, type ControlLimits, type OpHandler } from './control-connection.js';
-import { MAX_CONFIG_BYTES } from '../config/read-files.js';
+import { MAX_CONFIG_BYTES } from '../config/index.js';
 import { DEFAULT_FRAME_LIMIT } from './frame.js';
 
 export { RequestError, type OpHandler, type Reply } from './control-connection.js';
 
-export const DEFAULT_CONTROL_LIMITS: ControlLimits = {
+const DEFAULT_CONTROL_LIMITS: ControlLimits = {
   // an apply of the largest config, with room to spare (8 MiB)
   maxRequestBytes: 2 * MAX_CONFIG_BYTES,
   maxReplyBytes: DEFAULT_FRAME_LIMIT,

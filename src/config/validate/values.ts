@@ -74,7 +74,7 @@ export function parseDurationNs(s: string): number | null {
 /** The longest timer Node.js can set (2^31-1 ms, about 24.8 days); a longer one fires at once. */
 export const MAX_TIMER_MS = 2147483647;
 /** MAX_TIMER_MS in duration syntax, for messages. */
-export const MAX_TIMER_TEXT = '596h31m23.647s';
+const MAX_TIMER_TEXT = '596h31m23.647s';
 
 export interface DurationRule {
   /** largest value in ms (default MAX_TIMER_MS: every duration meshlet waits for becomes a timer) */
