@@ -87,7 +87,9 @@ export class ControlConnection {
     this.decoder = new FrameDecoder(limits.maxRequestBytes, (bytes) => this.admit(bytes));
     socket.on('error', () => undefined);
     socket.on('data', (data: Buffer) => this.onData(data));
-    socket.setTimeout(limits.idleTimeoutMs, () => {
+    // (a listener, not setTimeout's callback, which runs once: a timeout while answering is ignored, a later one not)
+    socket.setTimeout(limits.idleTimeoutMs);
+    socket.on('timeout', () => {
       if (this.queued === 0) socket.destroy();
     });
     socket.once('close', () => {

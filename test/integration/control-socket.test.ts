@@ -158,13 +158,24 @@ test('many pipelined requests on one connection are all answered, in order', asy
   await closeAll(base, [c]);
 });
 
-test('an idle connection is closed', async () => {
+test('an idle connection is closed, also after a request that outlasted the idle timeout', async () => {
   const idleSock = path.join(dir, 'idle.sock');
-  const idle = await startControlServer(idleSock, ops, log, { idleTimeoutMs: 100 });
+  let finish: () => void = () => undefined;
+  const slow = new Promise<void>((resolve) => { finish = resolve; });
+  const idle = await startControlServer(idleSock, { ...ops, slow: async () => { await slow; return { ok: true }; } }, log, { idleTimeoutMs: 100 });
+  const sides: net.Socket[] = [];
+  idle.on('connection', (s: net.Socket) => sides.push(s));
   try {
-    const c = await client(idleSock);
-    await within(c.closed, 10_000, 'close of the idle connection'); // nothing sent: the server closes it
-    assert.deepEqual(c.replies, []);
+    const quiet = await client(idleSock);
+    await within(quiet.closed, 10_000, 'close of the idle connection'); // nothing sent: the server closes it
+    assert.deepEqual(quiet.replies, []);
+    const busy = await client(idleSock);
+    busy.s.write(encodeFrame({ id: 7, op: 'slow' }));
+    while (sides.length < 2) await once(idle, 'connection');
+    await once(sides[1] as net.Socket, 'timeout'); // idle while answering: kept open
+    finish();
+    assert.deepEqual(await busy.next(), { id: 7, ok: true });
+    await within(busy.closed, 10_000, 'close once idle after the reply');
   } finally {
     idle.close();
   }
