@@ -38,7 +38,8 @@ export function routeStats(report: HistogramsReport, host: string): RouteStats {
 
 function admin(port: number, method: 'GET' | 'POST', path: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path, timeout: 10_000 }, (res) => {
+    // the admin takes a state-changing request only with this header (no web page can send it)
+    const req = http.request({ host: '127.0.0.1', port, method, path, timeout: 10_000, headers: { 'x-meshlet-admin': '1' } }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => { body += d; });

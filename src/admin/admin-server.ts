@@ -1,5 +1,6 @@
 // The admin endpoint (loopback by default): /ready for probes, stats (Prometheus text with Istio's
 // names, HDR histograms, latency plot SVG), /config_dump, /clusters, /workers, and a crash drill for one worker.
+// Requests a web page could have sent (foreign Host, simple cross-site POST) are refused first (request-guard.ts).
 // Admin traffic is rare and small: plain node:http and JSON are fine here, never on the data path.
 import http from 'node:http';
 import type { ConfigStore } from '../control/config-store.js';
@@ -8,6 +9,7 @@ import type { Supervisor } from '../control/supervisor.js';
 import { PROMETHEUS_CONTENT_TYPE } from '../stats/prometheus.js';
 import { endpointKey } from '../upstream/endpoint.js';
 import { clusterCounters, endpointState } from '../upstream/shared/report.js';
+import { adminRefusal } from './request-guard.js';
 
 export interface AdminContext {
   supervisor: Supervisor;
@@ -74,9 +76,11 @@ function route(ctx: AdminContext, method: string, url: URL, send: Send): void {
 export function startAdmin(host: string, port: number, ctx: AdminContext): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     const send: Send = (status, body, type = 'text/plain; charset=utf-8') => {
-      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
       res.end(body);
     };
+    const refused = adminRefusal(req, host);
+    if (refused !== null) return send(refused.status, refused.body);
     try {
       route(ctx, req.method ?? 'GET', new URL(req.url ?? '/', 'http://admin'), send);
     } catch (err) {

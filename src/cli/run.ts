@@ -5,9 +5,11 @@ import type http from 'node:http';
 import type net from 'node:net';
 import os from 'node:os';
 import { startAdmin } from '../admin/admin-server.js';
-import { ConfigStore, describeIssues, readSources } from '../control/config-store.js';
+import { readConfigFiles } from '../config/index.js';
+import { ConfigStore, describeIssues } from '../control/config-store.js';
 import { startControlServer } from '../control/control-server.js';
 import { createApplier, createOps } from '../control/ops.js';
+import { defaultControlSocket, securePrivateDir } from '../control/socket-path.js';
 import { assertPortsFree } from '../control/port-check.js';
 import { StatsService } from '../control/stats-service.js';
 import { Supervisor, type SupervisorOptions } from '../control/supervisor.js';
@@ -42,7 +44,7 @@ export interface RunOptions extends SupervisorOptions {
   configFiles: string[];
   adminHost: string;
   adminPort: number;
-  /** null = /tmp/meshlet-<admin port>.sock */
+  /** null = defaultControlSocket(adminPort), in a directory only this user can write */
   controlSocket: string | null;
   watch: boolean;
   drainTimeoutMs: number;
@@ -85,10 +87,6 @@ export const DEFAULT_RUN_OPTIONS: Omit<RunOptions, 'configFiles'> = {
 
 const VERSION = '0.1.0';
 
-export function defaultControlSocket(adminPort: number): string {
-  return `/tmp/meshlet-${adminPort}.sock`;
-}
-
 export interface Sidecar {
   readonly snapshot: Snapshot;
   store: ConfigStore;
@@ -115,7 +113,7 @@ export class StartupError extends Error {}
 export async function startSidecar(options: RunOptions): Promise<Sidecar> {
   const log = createLogger(options.logLevel);
   const store = new ConfigStore();
-  const sources = await readSources(options.configFiles).catch((err: Error) => { throw new StartupError(err.message); });
+  const sources = await readConfigFiles(options.configFiles).catch((err: Error) => { throw new StartupError(err.message); });
   const mesh = options.store === null ? null : await openMesh(options, options.store, log);
   const plan = store.plan(sources, mesh === null ? null : mesh.layer(mesh.initial));
   for (const w of describeIssues(plan.warnings)) log.warn(w);
@@ -174,6 +172,7 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
   const applier = createApplier({ store, supervisor });
   let control: net.Server;
   try {
+    if (options.controlSocket === null) await securePrivateDir(controlPath, true);
     control = await startControlServer(controlPath, createOps({ store, supervisor, stats, applier, drain: () => void sidecar.stop().then(() => process.exit(0)) }), log);
   } catch (err) {
     admin.close();

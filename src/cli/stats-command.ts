@@ -8,12 +8,12 @@ import { reportToHlog } from '../stats/hlog.js';
 import { LineBuilder, type PlotGrouping } from '../stats/plot/lines.js';
 import { addFile, addReport, liveTitles } from '../stats/plot/sources.js';
 import { renderPlot } from '../stats/plot/svg.js';
-import { printList, send, socketOptions, socketPath } from './control-commands.js';
+import { printList, send, socketOptions, socketTarget, type SocketTarget } from './control-commands.js';
 
 const FORMATS = ['table', 'json', 'hlog'] as const;
 type Format = (typeof FORMATS)[number];
 
-async function fetchReport(socket: string, interval: boolean): Promise<HistogramsReport> {
+async function fetchReport(socket: SocketTarget, interval: boolean): Promise<HistogramsReport> {
   const reply = await send(socket, { op: 'histograms', interval });
   if (reply.ok !== true) {
     printList('', reply.errors);
@@ -51,7 +51,7 @@ export async function statsCommand(args: string[]): Promise<void> {
   });
   const route = values.route;
   const wanted = (service: string): boolean => route === undefined || service === route || service.startsWith(`${route}.`);
-  const socket = socketPath(values);
+  const socket = socketTarget(values);
   if (values.plot !== undefined) {
     const by = values.by ?? 'route';
     if (by !== 'route' && by !== 'series') throw new Error(`stats: --by expects route or series, got "${by}"`);

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { parseDurationMs } from './args.js';
 import { formatIssue } from '../config/index.js';
 import { HANDLED_KINDS } from '../config/resource.js';
-import { readSources } from '../control/config-store.js';
+import { readConfigFiles } from '../config/index.js';
 import { EtcdClient, EtcdError } from '../store/etcd/client.js';
 import { storeKeys } from '../store/keys.js';
 import { readStoreTls, STORE_ARG_OPTIONS, storeUrlFrom, type StoreUrl } from '../store/options.js';
@@ -75,7 +75,7 @@ function report(change: StoreChange, dryRun: boolean, verb: string): void {
 export async function storeApplyCommand(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: { ...CHANGE_OPTIONS, file: { type: 'string', short: 'f', multiple: true } } });
   if (values.file === undefined) throw new Error('apply: -f FILE is required');
-  const files = await readSources(values.file);
+  const files = await readConfigFiles(values.file);
   const options = { dryRun: values['dry-run'] === true, ifGeneration: ifGeneration(values['if-generation']) };
   const { client, url } = connect(values);
   const change = await withStore(client, () => applyToStore(client, storeKeys(url.prefix), files, options));

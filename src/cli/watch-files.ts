@@ -2,7 +2,7 @@
 // socket, as `meshlet apply` would.
 import { watch } from 'node:fs';
 import path from 'node:path';
-import { readSources } from '../control/config-store.js';
+import { readConfigFiles } from '../config/index.js';
 import type { Logger } from '../log.js';
 
 /** A change to any config file re-applies the whole set through the control socket path. */
@@ -11,7 +11,7 @@ export function watchFiles(files: string[], controlPath: string, log: Logger): (
   const reload = async (): Promise<void> => {
     const { controlRequest } = await import('../control/control-client.js');
     try {
-      const sources = await readSources(files);
+      const sources = await readConfigFiles(files);
       const reply = await controlRequest(controlPath, { op: 'apply', files: sources });
       if (reply.ok === true) log.info({ generation: reply.generation, diff: reply.diff }, 'config reloaded');
       else log.error({ errors: reply.errors }, 'config reload rejected; the running config keeps serving');

@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 import type { RunOptions, Sidecar } from './run.js';
+import { SOCKET_ENV } from '../control/socket-path.js';
 
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'];
 
@@ -14,7 +15,7 @@ const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIG
 export function runWrapped(sidecar: Sidecar, options: RunOptions): void {
   const [command, ...args] = options.command as [string, ...string[]];
   const outbound = sidecar.snapshot.listeners.find((l) => l.direction === 'outbound');
-  const env: NodeJS.ProcessEnv = { ...process.env, MESHLET_ADMIN: `${options.adminHost}:${options.adminPort}` };
+  const env: NodeJS.ProcessEnv = { ...process.env, MESHLET_ADMIN: `${options.adminHost}:${options.adminPort}`, [SOCKET_ENV]: sidecar.controlPath };
   if (outbound !== undefined) {
     env.MESHLET_OUTBOUND = `${outbound.bind}:${outbound.port}`;
     if (options.setHttpProxy) env.HTTP_PROXY = env.http_proxy = `http://${outbound.bind}:${outbound.port}`;

@@ -3,6 +3,7 @@
 import { compileSnapshot } from './compile.js';
 import type { ConfigIssue } from './issues.js';
 import { loadConfigFiles, parseConfigText, type Loaded } from './load.js';
+import { configTooLarge, MAX_CONFIG_BYTES } from './read-files.js';
 import type { Resource } from './resource.js';
 import type { Snapshot } from './snapshot.js';
 import { validateResources } from './validate/index.js';
@@ -11,6 +12,7 @@ export { ConfigError, formatIssue, type ConfigIssue, type Severity } from './iss
 export { compileSnapshot } from './compile.js';
 export { loadConfigFiles, parseConfigText, type Loaded } from './load.js';
 export { ParseMemo } from './parse-memo.js';
+export { MAX_CONFIG_BYTES, readConfigFiles } from './read-files.js';
 export { validateResources } from './validate/index.js';
 export type { Resource, ResourceKind } from './resource.js';
 export type * from './snapshot.js';
@@ -29,10 +31,16 @@ export async function loadAndCompile(paths: readonly string[], generation: numbe
 }
 
 /**
- * Same from in-memory texts (e.g. resources applied over the control socket, file `<apply>`).
- * `parse` may reuse earlier results of unchanged texts (ParseMemo).
+ * Same from in-memory texts (e.g. resources applied over the control socket, file `<apply>`). Texts
+ * above MAX_CONFIG_BYTES together are refused before they are parsed. `parse` may reuse earlier
+ * results of unchanged texts (ParseMemo).
  */
 export function compileTexts(files: readonly { file: string; text: string }[], generation: number, parse: (file: string, text: string) => Loaded = parseConfigText): CompileResult {
+  const bytes = files.reduce((sum, f) => sum + Buffer.byteLength(f.text), 0);
+  if (bytes > MAX_CONFIG_BYTES) {
+    const issue: ConfigIssue = { severity: 'error', file: files.length === 1 ? (files[0] as { file: string }).file : '<config>', doc: 0, resource: '<file>', path: '', message: configTooLarge(bytes) };
+    return { snapshot: null, issues: [issue], resources: [] };
+  }
   const loaded: Loaded = { resources: [], issues: [] };
   for (const f of files) {
     const one = parse(f.file, f.text);

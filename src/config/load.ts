@@ -1,13 +1,13 @@
 // Multi-document YAML → Resources. Checks each document's envelope (apiVersion, kind,
 // metadata.name); Istio networking kinds meshlet handles become Resources, any other kind is
 // skipped with one warning. YAML syntax errors are reported with their line.
-import { readFile } from 'node:fs/promises';
 import { parseAllDocuments } from 'yaml';
 import type { ConfigIssue } from './issues.js';
 import { isHandled, type Resource } from './resource.js';
 import { Checker, describe, isMap } from './validate/checker.js';
 import { Fields } from './validate/fields.js';
 import { isDnsLabel, isDnsSubdomain } from './validate/values.js';
+import { ConfigTooLargeError, MAX_CONFIG_BYTES, readConfigFile } from './read-files.js';
 
 export interface Loaded {
   resources: Resource[];
@@ -77,24 +77,21 @@ function readEnvelope(file: string, doc: number, value: unknown, issues: ConfigI
   return { kind, apiVersion, name, namespace, annotations, spec: value['spec'], file, doc };
 }
 
-/** Reads and parses every file; unreadable files are reported as errors. */
+/** Reads and parses every file; unreadable files, and files past the size limit, are reported as errors. */
 export async function loadConfigFiles(paths: readonly string[]): Promise<Loaded> {
-  const texts = await Promise.all(
-    paths.map(async (file) => {
-      try {
-        return { file, text: await readFile(file, 'utf8'), error: null };
-      } catch (e) {
-        return { file, text: '', error: (e as Error).message };
-      }
-    }),
-  );
   const out: Loaded = { resources: [], issues: [] };
-  for (const t of texts) {
-    if (t.error !== null) {
-      out.issues.push({ severity: 'error', file: t.file, doc: 0, resource: '<file>', path: '', message: `cannot read: ${t.error}` });
+  let left = MAX_CONFIG_BYTES;
+  for (const file of paths) {
+    let text: string;
+    try {
+      text = await readConfigFile(file, left);
+    } catch (e) {
+      const message = e instanceof ConfigTooLargeError ? e.reason : `cannot read: ${(e as Error).message}`;
+      out.issues.push({ severity: 'error', file, doc: 0, resource: '<file>', path: '', message });
       continue;
     }
-    const loaded = parseConfigText(t.file, t.text);
+    left -= Buffer.byteLength(text);
+    const loaded = parseConfigText(file, text);
     out.resources.push(...loaded.resources);
     out.issues.push(...loaded.issues);
   }

@@ -4,7 +4,6 @@
 // files), so the diff can name resources added, changed and removed. With a mesh store, the set is
 // two layers: the sidecar's local files and the store's resources (src/store/layer.ts); a control
 // socket apply replaces the local layer, a store change the store layer.
-import { readFile } from 'node:fs/promises';
 import { compileTexts, formatIssue, ParseMemo, type ConfigIssue } from '../config/index.js';
 import { resourceKey, type Resource } from '../config/resource.js';
 import type { Snapshot } from '../config/snapshot.js';
@@ -61,10 +60,6 @@ export class ConfigStore {
     this.local = plan.local;
     this.layer = plan.layer;
   }
-}
-
-export async function readSources(paths: readonly string[]): Promise<SourceFile[]> {
-  return Promise.all(paths.map(async (file) => ({ file, text: await readFile(file, 'utf8') })));
 }
 
 export function diffResources(before: readonly Resource[], after: readonly Resource[]): ConfigDiff {

@@ -18,7 +18,16 @@ export function controlRequest(path: string, request: Record<string, unknown>, t
       socket.write(encodeFrame({ id: 1, ...request }));
     });
     socket.on('data', (d: Buffer) => {
-      const [reply] = decoder.push(d);
+      let reply: Record<string, unknown> | undefined;
+      try {
+        [reply] = decoder.push(d);
+      } catch (err) {
+        // an oversized or undecodable reply: an error for the caller, never an uncaught exception
+        clearTimeout(timer);
+        socket.destroy();
+        reject(new Error(`bad reply from meshlet at ${path}: ${(err as Error).message}`));
+        return;
+      }
       if (reply !== undefined) {
         clearTimeout(timer);
         socket.end();

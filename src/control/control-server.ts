@@ -1,16 +1,27 @@
 // The control socket: a Unix socket (mode 0600) speaking length-prefixed msgpack frames.
 // Request `{id, op, ...}` → reply `{id, ok: true, ...}` or `{id, ok: false, errors: [...]}`.
 // A bad frame (oversized, not msgpack, not a map) gets an error reply and the connection closes;
-// a bad request gets an error reply; meshlet keeps serving either way.
+// a bad request gets an error reply; meshlet keeps serving either way. Connections and the bytes
+// they hold are bounded (control-connection.ts); beyond, an error reply says so.
 import { chmod, unlink } from 'node:fs/promises';
 import net from 'node:net';
 import type { Logger } from '../log.js';
-import { encodeFrame, FrameDecoder, FrameError } from './frame.js';
+import { ByteBudget, ControlConnection, refuseConnection, type ControlLimits, type OpHandler } from './control-connection.js';
+import { MAX_CONFIG_BYTES } from '../config/index.js';
+import { DEFAULT_FRAME_LIMIT } from './frame.js';
 
-export type Reply = Record<string, unknown> & { ok: boolean };
-export type OpHandler = (request: Record<string, unknown>) => Promise<Reply> | Reply;
+export { RequestError, type OpHandler, type Reply } from './control-connection.js';
 
-export class RequestError extends Error {}
+const DEFAULT_CONTROL_LIMITS: ControlLimits = {
+  // an apply of the largest config, with room to spare (8 MiB)
+  maxRequestBytes: 2 * MAX_CONFIG_BYTES,
+  maxReplyBytes: DEFAULT_FRAME_LIMIT,
+  maxConnections: 16,
+  // two requests of the largest size (16 MiB)
+  maxBufferedBytes: 4 * MAX_CONFIG_BYTES,
+  idleTimeoutMs: 60_000,
+  lingerMs: 2_000,
+};
 
 /** Refuses a socket path a live process listens on; removes a stale one. */
 async function claimPath(path: string): Promise<void> {
@@ -25,9 +36,20 @@ async function claimPath(path: string): Promise<void> {
   });
 }
 
-export async function startControlServer(path: string, ops: Record<string, OpHandler>, log: Logger, frameLimit?: number): Promise<net.Server> {
+export async function startControlServer(path: string, ops: Record<string, OpHandler>, log: Logger, limits: Partial<ControlLimits> = {}): Promise<net.Server> {
+  const l: ControlLimits = { ...DEFAULT_CONTROL_LIMITS, ...limits };
+  const budget = new ByteBudget(l.maxBufferedBytes);
+  let open = 0;
   await claimPath(path);
-  const server = net.createServer((socket) => serveConnection(socket, ops, log, frameLimit));
+  const server = net.createServer((socket) => {
+    if (open >= l.maxConnections) {
+      socket.on('error', () => undefined);
+      refuseConnection(socket, `control socket busy: ${open} connections are open (the limit); retry later`, l.lingerMs);
+      return;
+    }
+    open++;
+    new ControlConnection(socket, ops, log, l, budget, () => { open--; });
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     // umask-independent: the file is created, then restricted before anyone is told it exists
@@ -35,39 +57,4 @@ export async function startControlServer(path: string, ops: Record<string, OpHan
   });
   await chmod(path, 0o600);
   return server;
-}
-
-function serveConnection(socket: net.Socket, ops: Record<string, OpHandler>, log: Logger, frameLimit?: number): void {
-  const decoder = new FrameDecoder(frameLimit);
-  let chain = Promise.resolve();
-  socket.on('error', () => undefined);
-  socket.on('data', (data: Buffer) => {
-    let messages: Record<string, unknown>[];
-    try {
-      messages = decoder.push(data);
-    } catch (err) {
-      const message = err instanceof FrameError ? err.message : 'unreadable frame';
-      socket.end(encodeFrame({ id: null, ok: false, errors: [message] }));
-      socket.destroy();
-      return;
-    }
-    // requests on one connection are answered in order
-    for (const msg of messages) chain = chain.then(() => answer(socket, msg, ops, log));
-  });
-}
-
-async function answer(socket: net.Socket, msg: Record<string, unknown>, ops: Record<string, OpHandler>, log: Logger): Promise<void> {
-  const id = typeof msg.id === 'number' || typeof msg.id === 'string' ? msg.id : null;
-  let reply: Reply;
-  try {
-    if (id === null) throw new RequestError('request needs an id (number or string)');
-    if (typeof msg.op !== 'string') throw new RequestError('request needs an op (string)');
-    const handler = Object.hasOwn(ops, msg.op) ? ops[msg.op] : undefined;
-    if (handler === undefined) throw new RequestError(`unknown op "${msg.op}"; ops: ${Object.keys(ops).join(', ')}`);
-    reply = await handler(msg);
-  } catch (err) {
-    if (!(err instanceof RequestError)) log.error({ op: msg.op, err: (err as Error).message }, 'control op failed');
-    reply = { ok: false, errors: [(err as Error).message] };
-  }
-  if (!socket.destroyed) socket.write(encodeFrame({ id, ...reply }));
 }

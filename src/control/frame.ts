@@ -1,6 +1,7 @@
 // Control-socket framing: a 4-byte big-endian length, then one msgpack message (msgpackr). The
-// decoder accumulates bytes across reads, rejects lengths over the limit before buffering them,
-// and only hands out plain objects (msgpack can decode garbage into odd values).
+// decoder accumulates bytes across reads, reads a frame's length first and rejects one over the
+// limit (or one its owner has no room for) before buffering it, joins a frame's chunks once when it
+// is complete, and only hands out plain objects (msgpack can decode garbage into odd values).
 import { Packr } from 'msgpackr';
 
 export const DEFAULT_FRAME_LIMIT = 16 * 1024 * 1024;
@@ -17,37 +18,77 @@ export function encodeFrame(message: unknown): Buffer {
 
 export class FrameError extends Error {}
 
+export interface Frame {
+  message: Record<string, unknown>;
+  /** the frame's size on the wire (4 + body) */
+  bytes: number;
+}
+
+/**
+ * Asked for room before a frame of `bytes` (4 + body) is buffered: returns null to go on, or why
+ * not (the decoder then throws FrameError with that message).
+ */
+export type FrameAdmission = (bytes: number) => string | null;
+
 export class FrameDecoder {
-  private readonly limit: number;
   private chunks: Buffer[] = [];
   private buffered = 0;
+  /** body length of the frame being received; -1 until its 4-byte header is in */
+  private expected = -1;
 
-  constructor(limit = DEFAULT_FRAME_LIMIT) {
-    this.limit = limit;
-  }
+  constructor(
+    private readonly limit = DEFAULT_FRAME_LIMIT,
+    private readonly admit: FrameAdmission | null = null,
+  ) {}
 
   /** Bytes received but not yet a whole frame (a truncated frame at close). */
   get pending(): number {
     return this.buffered;
   }
 
-  /** Feeds bytes; returns every complete message. Throws FrameError on an oversized or undecodable frame. */
+  /** Size (4 + body) of the frame being received and already admitted, or 0. */
+  get admitted(): number {
+    return this.expected < 0 ? 0 : 4 + this.expected;
+  }
+
+  /** Feeds bytes; returns every complete message. Throws FrameError on an oversized, unadmitted or undecodable frame. */
   push(data: Buffer): Record<string, unknown>[] {
+    return this.pushFrames(data).map((f) => f.message);
+  }
+
+  /** As push, with each frame's size. */
+  pushFrames(data: Buffer): Frame[] {
     this.chunks.push(data);
     this.buffered += data.length;
-    const out: Record<string, unknown>[] = [];
-    while (this.buffered >= 4) {
+    const out: Frame[] = [];
+    for (;;) {
+      if (this.expected < 0) {
+        if (this.buffered < 4) break;
+        const length = this.header();
+        if (length > this.limit) throw new FrameError(`frame of ${length} bytes exceeds the ${this.limit}-byte limit`);
+        const refused = this.admit?.(4 + length) ?? null;
+        if (refused !== null) throw new FrameError(refused);
+        this.expected = length;
+      }
+      const size = 4 + this.expected;
+      if (this.buffered < size) break;
       const all = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks, this.buffered);
-      this.chunks = [all];
-      const length = all.readUInt32BE(0);
-      if (length > this.limit) throw new FrameError(`frame of ${length} bytes exceeds the ${this.limit}-byte limit`);
-      if (all.length < 4 + length) break;
-      out.push(decode(all.subarray(4, 4 + length)));
-      const rest = all.subarray(4 + length);
+      const rest = all.subarray(size);
       this.chunks = rest.length === 0 ? [] : [rest];
       this.buffered = rest.length;
+      this.expected = -1;
+      out.push({ message: decode(all.subarray(4, size)), bytes: size });
     }
     return out;
+  }
+
+  /** The 4-byte length at the start of the buffered bytes (which may span chunks). */
+  private header(): number {
+    const first = this.chunks[0] as Buffer;
+    if (first.length >= 4) return first.readUInt32BE(0);
+    const joined = Buffer.concat(this.chunks, this.buffered);
+    this.chunks = [joined];
+    return joined.readUInt32BE(0);
   }
 }
 

@@ -112,7 +112,8 @@ export function createOps(ctx: OpsContext): Record<string, OpHandler> {
   return {
     ping: () => ({ ok: true, generation: ctx.store.generation, pid: process.pid }),
     apply: (req) => applier.apply(req),
-    'get-config': () => ({ ok: true, generation: ctx.store.generation, files: ctx.store.files, snapshot: ctx.store.snapshot }),
+    // the source files only: the compiled snapshot is several times their size (admin /config_dump has it)
+    'get-config': () => ({ ok: true, generation: ctx.store.generation, files: ctx.store.files }),
     stats: () => ({ ok: true, generation: ctx.store.generation, prometheus: ctx.stats.prometheus() }),
     histograms: (req) => {
       if (req.interval !== undefined && typeof req.interval !== 'boolean') throw new RequestError('histograms: interval must be a boolean');

@@ -49,7 +49,7 @@ export interface StartOptions {
   /** do not add the generated Sidecar with a free outbound port */
   noSidecar?: boolean;
   port?: number;
-  /** environment of the meshlet process (and so of a wrapped app) */
+  /** environment of the meshlet process (default: this process's) */
   env?: NodeJS.ProcessEnv;
 }
 
@@ -62,7 +62,7 @@ export async function startMeshlet(yaml: string, opts: StartOptions = {}): Promi
   files.push(...(opts.files ?? []));
   const args = [MAIN, 'run', ...files.flatMap((f) => ['-c', f]), '--workers', String(opts.workers ?? 1),
     '--admin', `127.0.0.1:${adminPort}`, '--log-level', 'info', ...(opts.args ?? [])];
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(opts.env === undefined ? {} : { env: opts.env }) });
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
   let out = '';
   proc.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
   proc.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
@@ -82,9 +82,9 @@ export async function startMeshlet(yaml: string, opts: StartOptions = {}): Promi
 }
 
 /** Runs meshlet expecting it to refuse to start; resolves with exit code and output. */
-export function runMeshletExpectingExit(args: string[]): Promise<{ code: number | null; output: string }> {
+export function runMeshletExpectingExit(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
-    const proc = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
     let out = '';
     proc.stdout.on('data', (d: Buffer) => { out += d.toString(); });
     proc.stderr.on('data', (d: Buffer) => { out += d.toString(); });
@@ -133,9 +133,9 @@ spec:
 export interface CliRun { code: number | null; stdout: string; stderr: string }
 
 /** Runs `meshlet ARGS…` to its end (killed after 20 s), with its output. */
-export function runCli(args: string[]): Promise<CliRun> {
+export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<CliRun> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });

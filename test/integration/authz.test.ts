@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { request } from 'undici';
 import { controlRequest } from '../../src/control/control-client.js';
-import { defaultControlSocket } from '../../src/cli/run.js';
+import { defaultControlSocket } from '../../src/control/socket-path.js';
 import { get } from '../helpers/http.js';
 import { startMeshlet, type Meshlet } from '../helpers/meshlet.js';
 import { freePort } from '../helpers/ports.js';

@@ -73,7 +73,7 @@ test('a crashed worker is respawned while requests keep succeeding', async () =>
     for (let i = 0; i < 20; i++) await oneShot();
     const before = (await (await request(`${admin}/workers`)).body.json()) as { workers: { restarts: number }[] };
     assert.equal(before.workers[0]?.restarts, 0);
-    const crash = await request(`${admin}/workers/0/crash`, { method: 'POST' });
+    const crash = await request(`${admin}/workers/0/crash`, { method: 'POST', headers: { 'x-meshlet-admin': '1' } });
     assert.equal(crash.statusCode, 202);
     await crash.body.text();
     while (!m.output().includes('"msg":"worker crashed"')) await once(m.proc.stderr!, 'data');

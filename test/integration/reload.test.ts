@@ -7,7 +7,7 @@ import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { Agent, request } from 'undici';
 import { controlRequest } from '../../src/control/control-client.js';
-import { defaultControlSocket } from '../../src/cli/run.js';
+import { defaultControlSocket } from '../../src/control/socket-path.js';
 import { serviceEntryYaml, sidecarYaml, startMeshlet, type Meshlet } from '../helpers/meshlet.js';
 import { httpUpstream, type Upstream } from '../helpers/upstream.js';
 import { freePort } from '../helpers/ports.js';

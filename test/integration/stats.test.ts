@@ -94,7 +94,7 @@ test('overhead histogram exists beside the total latency, and reset clears the v
   const withUpstream = report.series.filter((s) => s.overhead.count > 0);
   assert.ok(withUpstream.length > 0);
   for (const s of withUpstream) assert.ok(s.overhead.p50 <= s.duration.p50, 'overhead is part of the total');
-  const reset = await request(`http://127.0.0.1:${m.adminPort}/stats/histograms/reset`, { method: 'POST' });
+  const reset = await request(`http://127.0.0.1:${m.adminPort}/stats/histograms/reset`, { method: 'POST', headers: { 'x-meshlet-admin': '1' } });
   await reset.body.text();
   const after = JSON.parse(await admin('/stats/histograms')) as { series: unknown[] };
   assert.equal(after.series.length, 0);

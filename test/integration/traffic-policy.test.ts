@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Agent, request } from 'undici';
 import { controlRequest } from '../../src/control/control-client.js';
-import { defaultControlSocket } from '../../src/cli/run.js';
+import { defaultControlSocket } from '../../src/control/socket-path.js';
 import { get, getJson } from '../helpers/http.js';
 import { serviceEntryYaml, sidecarYaml, startMeshlet, virtualServiceYaml, type Meshlet } from '../helpers/meshlet.js';
 import { freePort } from '../helpers/ports.js';

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { renameSync, statSync, writeFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { defaultControlSocket } from '../../src/control/socket-path.js';
 import { runMeshletExpectingExit, serviceEntryYaml, startMeshlet, writeConfig } from '../helpers/meshlet.js';
 import { get } from '../helpers/http.js';
 import { freePort } from '../helpers/ports.js';
@@ -55,7 +56,7 @@ test('a live control socket is refused to a second meshlet; its file is mode 060
   const up = await echoUpstream('x');
   const m = await startMeshlet(serviceEntryYaml('x', [{ port: up.port }]));
   try {
-    const sock = `/tmp/meshlet-${m.adminPort}.sock`;
+    const sock = defaultControlSocket(m.adminPort);
     assert.equal(statSync(sock).mode & 0o777, 0o600);
     const other = writeConfig(`apiVersion: networking.istio.io/v1
 kind: Sidecar

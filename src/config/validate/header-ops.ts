@@ -1,9 +1,11 @@
 // Istio `headers: {request|response: {set, add, remove}}`, used both on an http rule and on each
-// route destination. Names are checked as HTTP tokens and lower-cased; values must be safe to send.
+// route destination. Names are checked as HTTP tokens and lower-cased; values must be printable
+// ASCII (wire-text.ts), a host value a valid authority.
 import type { HeaderOpsSpec } from '../snapshot.js';
 import { keyPath } from './checker.js';
 import type { Fields } from './fields.js';
-import { headerValueProblem, isToken } from './values.js';
+import { isToken } from './values.js';
+import { authorityProblem, headerValueProblem } from './wire-text.js';
 
 export interface HeadersModel {
   request: HeaderOpsSpec | null;
@@ -28,7 +30,8 @@ function readOps(h: Fields, side: 'request' | 'response'): HeaderOpsSpec | null 
     for (const [name, value] of Object.entries(values)) {
       const path = keyPath(f.at(op), name);
       const ok = checkName(f, path, name, side === 'request');
-      const problem = headerValueProblem(value);
+      // a host header is the authority the upstream sees: the same rules as rewrite.authority
+      const problem = name.toLowerCase() === 'host' ? authorityProblem(value) : headerValueProblem(value);
       if (problem !== null) f.ck.error(path, problem);
       else if (/%[A-Z_]+(\([^)]*\))?%/.test(value)) f.ck.warn(path, 'Envoy %VARIABLE% substitution is not supported by meshlet; the value is sent as written');
       if (ok && problem === null) ops[op].push([name.toLowerCase(), value]);

@@ -28,7 +28,7 @@ export function readRetries(rule: Fields): RetrySpec {
   if (r === null) return defaultRetries();
   r.unsupported(['retryRemoteLocalities', 'retryIgnorePreviousHosts', 'backoff']);
   const attempts = r.number('attempts', { integer: true, min: 0 });
-  const perTryTimeoutMs = readDurationMs(r, 'perTryTimeout') ?? 0;
+  const perTryTimeoutMs = readDurationMs(r, 'perTryTimeout', { hint: 'omit perTryTimeout to let each try run until the route\'s timeout' }) ?? 0;
   const on = readRetryOn(r);
   if (attempts !== null && attempts > 0) {
     return { attempts, perTryTimeoutMs, retryOn: on?.retryOn ?? [...DEFAULT_RETRY_ON], retriableStatusCodes: on?.codes ?? [] };

@@ -5,6 +5,7 @@ import type { DirectResponseSpec, RedirectSpec, RewriteSpec } from '../snapshot.
 import { Fields } from './fields.js';
 import { readHeaders } from './header-ops.js';
 import { hostProblem, isDnsLabel, readPort } from './values.js';
+import { authorityProblem, uriProblem } from './wire-text.js';
 
 const REDIRECT_CODES = [301, 302, 303, 307, 308];
 const KB = 1024;
@@ -69,8 +70,8 @@ export function readRedirect(rule: Fields): RedirectSpec | null {
     r.ck.error(r.at('redirectCode'), `${code} is not a valid redirect code (one of ${REDIRECT_CODES.join(', ')})`);
   }
   const spec: RedirectSpec = {
-    uri: r.string('uri') || null,
-    authority: r.string('authority') || null,
+    uri: wireString(r, 'uri', (u) => uriProblem(u, true)),
+    authority: wireString(r, 'authority', authorityProblem),
     scheme: scheme || null,
     port: readPort(r, 'port') ?? 0,
     code: code ?? 301,
@@ -81,13 +82,49 @@ export function readRedirect(rule: Fields): RedirectSpec | null {
   return spec;
 }
 
+/** A non-empty string field sent on the wire as it is, checked by `problem`; null when absent, empty or refused. */
+function wireString(r: Fields, key: string, problem: (s: string) => string | null): string | null {
+  const s = r.string(key);
+  if (s === null || s === '') return null;
+  const why = problem(s);
+  if (why !== null) r.ck.error(r.at(key), why);
+  return s;
+}
+
 export function readRewrite(rule: Fields): RewriteSpec | null {
   const r = rule.object('rewrite', ['uri', 'authority', 'uriRegexRewrite']);
   if (r === null) return null;
   if (r.has('uriRegexRewrite')) r.ck.error(r.at('uriRegexRewrite'), 'uriRegexRewrite is not supported by meshlet');
-  const spec: RewriteSpec = { uri: r.string('uri') || null, authority: r.string('authority') || null };
+  const spec: RewriteSpec = { uri: wireString(r, 'uri', (u) => uriProblem(u, false)), authority: wireString(r, 'authority', authorityProblem) };
   if (spec.uri === null && spec.authority === null && !r.has('uriRegexRewrite')) r.ck.error(r.path, 'rewrite must specify uri or authority');
   return spec;
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The body as text: meshlet answers direct responses as `text/plain; charset=utf-8`, so `bytes`
+ * must decode to UTF-8 and `string` must be valid Unicode; anything else would be silently replaced
+ * by U+FFFD on the way out, so it is refused.
+ */
+function readBody(b: Fields): string {
+  const s = b.string('string');
+  if (s !== null) {
+    if (/\p{Cs}/u.test(s)) b.ck.error(b.at('string'), 'body contains an unpaired surrogate (\\uD800-\\uDFFF), which is not text and cannot be sent as UTF-8');
+    return s;
+  }
+  const bytes = b.string('bytes');
+  if (bytes === null) return '';
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(bytes)) {
+    b.ck.error(b.at('bytes'), 'bytes must be base64');
+    return '';
+  }
+  try {
+    return UTF8.decode(Buffer.from(bytes, 'base64'));
+  } catch {
+    b.ck.error(b.at('bytes'), 'bytes do not decode to UTF-8 text: meshlet sends direct response bodies as text/plain; charset=utf-8 and cannot send other bytes unchanged');
+    return '';
+  }
 }
 
 export function readDirectResponse(rule: Fields): DirectResponseSpec | null {
@@ -98,12 +135,10 @@ export function readDirectResponse(rule: Fields): DirectResponseSpec | null {
   let body = '';
   if (b !== null) {
     if (b.has('string') && b.has('bytes')) b.ck.error(b.path, 'body must set only one of string, bytes');
-    const s = b.string('string');
-    const bytes = b.string('bytes');
-    if (bytes !== null && !/^[A-Za-z0-9+/]*={0,2}$/.test(bytes)) b.ck.error(b.at('bytes'), 'bytes must be base64');
-    body = s ?? (bytes === null ? '' : Buffer.from(bytes, 'base64').toString('utf8'));
-    if (body.length > 1024 * KB) b.ck.error(b.path, 'direct response body must be smaller than 1MB');
-    else if (body.length > 100 * KB) b.ck.warn(b.path, 'large direct response bodies are kept in every worker');
+    body = readBody(b);
+    const size = Buffer.byteLength(body);
+    if (size > 1024 * KB) b.ck.error(b.path, 'direct response body must be smaller than 1MB');
+    else if (size > 100 * KB) b.ck.warn(b.path, 'large direct response bodies are kept in every worker');
   }
   return { status: status ?? 200, body };
 }

@@ -4,7 +4,8 @@
 import type { HashModel, LbModel, OutlierModel, PoolModel, TrafficPolicyModel } from '../model.js';
 import type { LbPolicy } from '../snapshot.js';
 import { Fields } from './fields.js';
-import { readDurationMs, readPort } from './values.js';
+import { MAX_TIMER_MS, readDurationMs, readPort } from './values.js';
+import { cookieAttributeProblem, cookieNameProblem } from './wire-text.js';
 
 const POLICY_FIELDS = ['loadBalancer', 'connectionPool', 'outlierDetection', 'tls', 'portLevelSettings', 'tunnel', 'proxyProtocol'];
 const PORT_POLICY_FIELDS = ['port', 'loadBalancer', 'connectionPool', 'outlierDetection', 'tls'];
@@ -83,7 +84,7 @@ function readWarmup(lb: Fields): number {
   if (!lb.has('warmupDurationSecs')) return 0;
   const raw = lb.get('warmupDurationSecs');
   // Istio's type is a Duration ("60s"); a bare number of seconds is accepted too.
-  if (typeof raw === 'number') return lb.number('warmupDurationSecs', { min: 0 }) === null ? 0 : raw * 1000;
+  if (typeof raw === 'number') return lb.number('warmupDurationSecs', { min: 0, max: Math.floor(MAX_TIMER_MS / 1000) }) === null ? 0 : raw * 1000;
   return readDurationMs(lb, 'warmupDurationSecs') ?? 0;
 }
 
@@ -99,8 +100,14 @@ function readHash(lb: Fields): HashModel | null {
   if (ip === true) keys.push(base('sourceIp', ''));
   const cookie = h.object('httpCookie', ['name', 'path', 'ttl', 'attributes']);
   if (cookie !== null) {
-    const k = base('cookie', cookie.string('name', true) ?? '');
+    const name = cookie.string('name', true) ?? '';
+    const k = base('cookie', name);
     k.cookiePath = cookie.string('path') ?? '';
+    // both go into the Set-Cookie header meshlet adds when the request has no such cookie
+    const nameProblem = name === '' ? null : cookieNameProblem(name);
+    if (nameProblem !== null) cookie.ck.error(cookie.at('name'), nameProblem);
+    const pathProblem = cookieAttributeProblem(k.cookiePath);
+    if (pathProblem !== null) cookie.ck.error(cookie.at('path'), `cookie path ${pathProblem}`);
     k.cookieTtlMs = readDurationOrZero(cookie, 'ttl');
     cookie.unsupported(['attributes']);
     keys.push(k);
@@ -179,7 +186,8 @@ function readOutlier(p: Fields): OutlierModel | null {
 
 function readDurationOrZero(f: Fields, key: string): number {
   if (f.get(key) === '0s' || f.get(key) === '0') return 0;
-  return readDurationMs(f, key) ?? 0;
+  // a cookie's Max-Age, never a timer: only kept to whole numbers of ms
+  return readDurationMs(f, key, { maxMs: Number.MAX_SAFE_INTEGER }) ?? 0;
 }
 
 function isPrime(n: number): boolean {

@@ -1,5 +1,5 @@
 // Checks for the small value types Istio fields share: ports, durations, percentages, IPs, DNS
-// names, label maps, protocols, header names and values. Each is written once and used by every kind.
+// names, label maps, protocols, header names (values: wire-text.ts). Each is written once and used by every kind.
 import { isIP } from 'node:net';
 import { keyPath } from './checker.js';
 import type { Fields } from './fields.js';
@@ -71,13 +71,35 @@ export function parseDurationNs(s: string): number | null {
   return Math.round(ns);
 }
 
-/** Istio duration field in ms: at least 1ms, millisecond precision. */
-export function readDurationMs(f: Fields, key: string): number | null {
+/** The longest timer Node.js can set (2^31-1 ms, about 24.8 days); a longer one fires at once. */
+export const MAX_TIMER_MS = 2147483647;
+/** MAX_TIMER_MS in duration syntax, for messages. */
+const MAX_TIMER_TEXT = '596h31m23.647s';
+
+export interface DurationRule {
+  /** largest value in ms (default MAX_TIMER_MS: every duration meshlet waits for becomes a timer) */
+  maxMs?: number;
+  /** appended to the "too long" error, e.g. how to get "no timeout" */
+  hint?: string;
+}
+
+/**
+ * Istio duration field in ms: at least 1ms, millisecond precision, and at most `rule.maxMs`.
+ * Istio's protobuf Duration allows far more, but meshlet waits for these with Node.js timers, which
+ * cannot hold more than 2^31-1 ms (a longer one fires at once): refused, naming the field and the maximum.
+ */
+export function readDurationMs(f: Fields, key: string, rule: DurationRule = {}): number | null {
   const s = f.string(key);
   if (s === null) return null;
   const ns = parseDurationNs(s);
   if (ns === null) {
     f.ck.error(f.at(key), `"${s}" is not a duration (write e.g. "1.5s", "300ms", "2m")`);
+    return null;
+  }
+  const maxMs = rule.maxMs ?? MAX_TIMER_MS;
+  if (!(ns <= maxMs * 1e6)) {
+    const max = maxMs === MAX_TIMER_MS ? `${MAX_TIMER_TEXT} (${MAX_TIMER_MS}ms, the longest timer Node.js can set)` : `${maxMs}ms`;
+    f.ck.error(f.at(key), `duration ${s} is longer than meshlet's maximum of ${max}${rule.hint === undefined ? '' : `; ${rule.hint}`}`);
     return null;
   }
   if (ns < 1e6) {
@@ -148,13 +170,4 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** RFC 7230 token: what an HTTP/1.1 header name may contain. */
 export function isToken(s: string): boolean {
   return TOKEN.test(s);
-}
-
-/** Header values must not carry control characters (CR/LF/NUL would allow header injection). */
-export function headerValueProblem(value: string): string | null {
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(value)) {
-    return 'header value contains a control character (CR, LF, NUL, …), which is not allowed';
-  }
-  return null;
 }

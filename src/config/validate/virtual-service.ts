@@ -87,7 +87,7 @@ function readRule(spec: Fields, item: Item): HttpRuleModel {
     rewrite,
     requestHeaders: headers?.request ?? null,
     responseHeaders: headers?.response ?? null,
-    timeoutMs: readDurationMs(f, 'timeout') ?? 0,
+    timeoutMs: readDurationMs(f, 'timeout', { hint: 'omit timeout for none (Istio\'s default)' }) ?? 0,
     retries: readRetries(f),
     fault: readFault(f),
     mirrors: answered === undefined ? mirrors : [],

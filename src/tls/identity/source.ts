@@ -54,9 +54,11 @@ export abstract class BaseIdentitySource extends EventEmitter implements Identit
 
   private armExpiry(id: WorkloadIdentity): void {
     this.stopExpiryWatch();
-    // setTimeout holds at most ~24.8 days; a longer-lived identity is re-armed on its next update
+    // setTimeout holds at most ~24.8 days (a longer one fires at once): a longer-lived identity
+    // waits in steps, re-armed until it has really lapsed
     const ms = Math.min(id.notAfter.getTime() - Date.now(), 2 ** 31 - 1);
     this.#expiry = setTimeout(() => {
+      if (Date.now() < id.notAfter.getTime()) return this.armExpiry(id);
       this.log.error({ spiffeId: id.spiffeId, notAfter: id.notAfter.toISOString(), source: this.what }, 'workload identity expired and was not replaced: peers will refuse it');
     }, Math.max(0, ms)).unref();
   }
