@@ -8,7 +8,7 @@ import { describeIssues, type ConfigStore, type SourceFile } from './config-stor
 import { RequestError, type OpHandler, type Reply } from './control-server.js';
 import type { StatsService } from './stats-service.js';
 import type { Supervisor } from './supervisor.js';
-import { isFronted } from '../tls/mtls-plan.js';
+import { inboundTlsMode } from '../tls/mtls-plan.js';
 
 export interface OpsContext {
   store: ConfigStore;
@@ -36,7 +36,7 @@ export interface Applier {
  * only on restart. Without an identity, PERMISSIVE and DISABLE are the same plaintext listener.
  */
 function listenerKey(l: ListenerSpec, hasIdentity: boolean): string {
-  return `${l.direction} ${l.bind}:${l.port} ${l.name}${isFronted(l, hasIdentity) ? ` mtls=${l.mtlsMode}` : ''}`;
+  return `${l.direction} ${l.bind}:${l.port} ${l.name}${inboundTlsMode(l, hasIdentity) !== null ? ` mtls=${l.mtlsMode}` : ''}`;
 }
 
 /** Listeners are sockets every worker holds open; changing them needs a restart (said, not ignored). */

@@ -140,11 +140,6 @@ export function rbacDenied(policy: string): ProxyError {
   return new ProxyError('RBAC_DENIED', 403, FLAG_RBAC, 'downstream', false, `denied by ${policy}`);
 }
 
-/** A connection on the internal listener behind the TLS front whose PROXY v2 header names no live peer slot (not from the front, or stale). */
-export function unknownPeer(): ProxyError {
-  return new ProxyError('UNKNOWN_PEER', 400, FLAG_DPE, 'downstream', false, 'connection did not come through the TLS front');
-}
-
 // Requests meshlet's HTTP/1.1 listener refuses while reading them (flag DPE, as Envoy's codec
 // errors): each reply closes the connection, since what follows on it cannot be framed safely.
 

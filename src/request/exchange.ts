@@ -13,7 +13,7 @@ import type { RequestHead } from '../downstream/h1/request-head.js';
 import { CONTINUE, WAIT, type FilterChain, type FilterContext } from '../filters/chain.js';
 import { sendMirrors } from '../filters/mirror/mirror.js';
 import {
-  badRequest, downstreamAborted, internalError, noCluster, noRoute, unknownPeer, upstreamProtocolError, upstreamTimeout,
+  badRequest, downstreamAborted, internalError, noCluster, noRoute, upstreamProtocolError, upstreamTimeout,
   type ProxyError,
 } from '../http/errors.js';
 import { applyHeaderOps } from '../http/header-ops.js';
@@ -68,11 +68,11 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
   readonly sink: ResponseSink;
   readonly listener: ListenerRuntime;
   readonly gen: Generation;
-  /** the mTLS peer's SPIFFE id when the connection came through the TLS front; null otherwise */
+  /** the mTLS peer's SPIFFE id (an mTLS connection whose certificate has one); null otherwise */
   peerPrincipal: string | null = null;
   /** x-forwarded-client-cert for the local app ('' unless mTLS) */
   peerXfcc = '';
-  /** the client address behind the TLS front ('' = read from the sink when first needed) */
+  /** the client address ('' = read from the sink when first needed) */
   private peerIp = '';
   /** this hop's span when tracing is on and the request is sampled (src/tracing/) */
   span: Span | null = null;
@@ -137,12 +137,9 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
     this.body = body;
     if (body !== null && head.contentLength > 0) this.contentLength = head.contentLength;
 
-    const peers = this.listener.peers;
-    if (peers !== null) {
-      // behind the TLS front: the PROXY v2 source address names the peer (cached per slot)
-      const peer = peers.resolve(this.sink.proxiedAddress);
-      if (peer === null) return this.fail(unknownPeer());
-      this.peerIp = peer.clientIp;
+    const peer = this.sink.peer;
+    if (peer !== null) {
+      // an mTLS connection: its peer was read once, at the handshake
       this.peerPrincipal = peer.principal === '' ? null : peer.principal;
       this.peerXfcc = peer.xfcc;
     }
@@ -157,7 +154,7 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
     this.routeRequest();
   }
 
-  /** The client's address (the TLS front's peer behind it), read only when something needs it. */
+  /** The client's address, read only when something needs it. */
   get sourceIp(): string {
     if (this.peerIp === '') this.peerIp = this.sink.remoteAddress;
     return this.peerIp;

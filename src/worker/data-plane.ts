@@ -7,7 +7,8 @@ import { PoolRegistry } from '../upstream/pool-registry.js';
 import { createRing, RingWriter } from '../stats/ring.js';
 import { RetryBudget } from '../filters/retry/retry-budget.js';
 import { ClientTls } from '../tls/outbound/client-tls.js';
-import { PeerLookup } from '../tls/peer-lookup.js';
+import { ServerTls } from '../tls/inbound/server-tls.js';
+import { HandshakeStats } from '../tls/handshake-stats.js';
 import type { WorkloadIdentity } from '../tls/identity/source.js';
 import { Generation } from './generation.js';
 import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js';
@@ -41,17 +42,17 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   if (ring !== null) send({ type: 'ring', workerId: options.workerId, ring });
   // loaded only when asked for: a worker without access logs does not hold pino
   const accessLog = options.accessLog === null ? null : new (await import('../request/access-log.js')).AccessLog(options.accessLog, options.accessLogSample);
+  const handshakes = new HandshakeStats();
   let clientTls: ClientTls | null = null;
   if (options.identity !== null) {
-    clientTls = new ClientTls();
+    clientTls = new ClientTls(handshakes);
     clientTls.update(options.identity);
   }
-  const peers = options.peerTable === null ? null : new PeerLookup(options.peerTable);
-  peers?.setOwnId(options.identity?.spiffeId ?? '');
   const filterStats = new FilterStats();
   const state = new WorkerState(new Generation(options.snapshot, registry, shared, clientTls, filterStats), ring === null ? null : new RingWriter(ring), accessLog,
     new RetryBudget(options.retryBudgetRatio, options.retryBudgetMinPerSecond), filterStats);
   state.clientTls = clientTls;
+  if (options.inboundTls.some((mode) => mode !== null)) state.serverTls = new ServerTls(options.identity, options.ticketKeys, handshakes);
   state.pathNormalization = options.pathNormalization;
   if (options.tracing !== null) {
     // loaded only when asked for, like the access log
@@ -60,7 +61,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     state.tracer = new Tracer(options.tracing, (err, dropped, suppressed) => workerLog().warn(
       { collector, err: err.message, dropped, failuresNotLogged: suppressed }, 'trace export failed; spans dropped'));
   }
-  const listeners = options.snapshot.listeners.map((spec, i) => new H1Listener(new ListenerRuntime(spec, state, i, peers, options.frontedPorts[i] ?? 0), options.h1));
+  const listeners = options.snapshot.listeners.map((spec, i) => new H1Listener(new ListenerRuntime(spec, state, i, options.inboundTls[i] ?? null), options.h1));
   try {
     await Promise.all(listeners.map((l) => l.listen()));
   } catch (err) {
@@ -84,7 +85,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   port.on('message', (msg: ToWorker) => {
     if (msg.type === 'drain') void drain(msg.timeoutMs);
     else if (msg.type === 'drain-inbound') drainInbound();
-    else if (msg.type === 'identity') applyIdentity(msg.identity);
+    else if (msg.type === 'identity') applyIdentity(msg.identity, msg.ticketKeys);
     else if (msg.type === 'snapshot') {
       state.gen = new Generation(msg.snapshot, registry, shared, state.clientTls, filterStats);
       send({ type: 'applied', workerId: options.workerId, generation: msg.snapshot.generation });
@@ -110,6 +111,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     const tracer = state.tracer;
     send({ type: 'gauges', workerId: options.workerId, report: {
       inflight: state.inflight, endpoints, trace: tracer === null ? null : [tracer.exported, tracer.dropped], filters: filterStats.snapshot(),
+      tls: handshakes.snapshot(),
     } });
   };
   const gauges = setInterval(sendGauges, GAUGES_EVERY_MS);
@@ -118,22 +120,27 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   let quietCheck: NodeJS.Timeout | undefined;
 
   /**
-   * Rotation: one new client secure context for new upstream connections (pooled ones keep theirs).
-   * The first identity rebuilds the generation so ISTIO_MUTUAL clusters get their mTLS pools.
+   * Rotation: new handshakes of the mTLS listeners present the new certificate (and issue tickets
+   * under the new keys); one new client secure context for new upstream connections. Open
+   * connections, inbound and outbound, keep theirs. The first identity rebuilds the generation so
+   * ISTIO_MUTUAL clusters get their mTLS pools. The control thread hears when it is in force.
    */
-  function applyIdentity(identity: WorkloadIdentity): void {
+  function applyIdentity(identity: WorkloadIdentity, ticketKeys: Uint8Array): void {
+    let refused: string | null = null;
     try {
+      state.serverTls?.update(identity, ticketKeys);
       const first = state.clientTls === null;
-      const next = state.clientTls ?? new ClientTls();
+      const next = state.clientTls ?? new ClientTls(handshakes);
       next.update(identity);
-      peers?.setOwnId(identity.spiffeId);
       if (first) {
         state.clientTls = next;
         state.gen = new Generation(state.gen.snapshot, registry, shared, next, filterStats);
       }
     } catch (err) {
-      workerLog().error({ err: (err as Error).message }, 'identity update refused; the previous identity stays');
+      refused = (err as Error).message;
+      workerLog().error({ err: refused }, 'identity update refused; the previous identity stays');
     }
+    send({ type: 'identity-applied', workerId: options.workerId, spiffeId: identity.spiffeId, refused });
   }
 
   /** Inbound stops accepting; outbound keeps serving the app while it shuts down. */

@@ -5,8 +5,9 @@
 // in one write. A request it cannot read safely gets its status and the connection is closed:
 // after a framing error nothing that follows on the connection can be trusted (RFC 9112 §6.3).
 import net from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { ProxyError } from '../../http/errors.js';
-import { badRequest, headersTooLarge, internalError, requestTimeout, unknownPeer, upgradeRequired } from '../../http/errors.js';
+import { badRequest, headersTooLarge, internalError, requestTimeout, upgradeRequired } from '../../http/errors.js';
 import { errorReply } from '../../http/respond.js';
 import { statusLine } from '../../http/status-lines.js';
 import { ClientBody } from '../../request/client-body.js';
@@ -16,7 +17,7 @@ import { clientAddress } from '../client-address.js';
 import { dateHeader, tick } from '../clock.js';
 import type { ExchangeHandler, ResponseSink } from '../exchange.js';
 import { BodyDecoder, type BodyTarget } from './body-decoder.js';
-import { PROXY_INCOMPLETE, PROXY_INVALID, readProxyV2 } from '../../tls/inbound/proxy-v2.js';
+import type { PeerIdentity } from '../../tls/inbound/server-tls.js';
 import { CHUNKED_BODY, MAX_HEAD_BYTES, NO_BODY, parseRequestHead, RequestHead } from './request-head.js';
 
 /** How the listener's connections behave; the same for every connection of a listener. */
@@ -52,7 +53,6 @@ const LINGER_MS = 2000;
 /** bodies up to this size are written to the socket as one string with their head */
 const SMALL_BODY = 16 * 1024;
 
-const PROXY = 0;
 const READY = 1;
 const BODY = 2;
 const WAITING = 3;
@@ -65,7 +65,8 @@ const PAUSED_BY_HELD = 2;
 export class H1Connection implements ResponseSink, BodyTarget {
   readonly socket: net.Socket;
   readonly remoteAddress: string;
-  proxiedAddress: Uint8Array | null = null;
+  /** the mTLS peer (connections of an mTLS listener that finished their handshake); null for plaintext */
+  readonly peer: PeerIdentity | null;
   private readonly owner: ConnectionOwner;
   private state: number;
   /** input not processed yet (a partial head, or pipelined requests waiting for their turn) */
@@ -94,10 +95,11 @@ export class H1Connection implements ResponseSink, BodyTarget {
   private chunkedOut = false;
   private waitingDrain = false;
 
-  constructor(socket: net.Socket, owner: ConnectionOwner, proxied: boolean) {
+  constructor(socket: net.Socket, owner: ConnectionOwner, peer: PeerIdentity | null) {
     this.owner = owner;
     this.socket = socket;
-    this.state = proxied ? PROXY : READY;
+    this.peer = peer;
+    this.state = READY;
     this.remoteAddress = clientAddress(socket.remoteAddress);
     socket.on('drain', this.onDrain.bind(this));
     socket.on('end', this.onEnd.bind(this));
@@ -105,14 +107,26 @@ export class H1Connection implements ResponseSink, BodyTarget {
     socket.on('close', this.onClose.bind(this));
   }
 
-  /** The onread callback: `n` bytes in IN_BUFFER. */
+  /** Plaintext sockets' onread callback: `n` bytes in IN_BUFFER. */
   onRead(n: number): void {
+    this.input(IN_BUFFER, n);
+  }
+
+  /**
+   * TLS sockets' 'data' chunks (decrypted; each a Buffer of its own, which `hold` may keep
+   * without a copy), and the first bytes of a PERMISSIVE plaintext connection.
+   */
+  onData(chunk: Buffer): void {
+    this.input(chunk, chunk.length);
+  }
+
+  private input(chunk: Buffer, n: number): void {
     if (this.state >= CLOSING) return;
     this.lastTick = tick;
     try {
-      if (this.held === null) this.process(IN_BUFFER, 0, n);
+      if (this.held === null) this.process(chunk, 0, n);
       else {
-        const buf = Buffer.concat([this.held, IN_BUFFER.subarray(0, n)]);
+        const buf = Buffer.concat([this.held, chunk.subarray(0, n)]);
         this.held = null;
         this.process(buf, 0, buf.length);
       }
@@ -147,19 +161,6 @@ export class H1Connection implements ResponseSink, BodyTarget {
         this.hold(buf, start, end);
         if (this.held !== null && this.held.length > MAX_HELD) this.pause(PAUSED_BY_HELD);
         break;
-      } else if (state === PROXY) {
-        const at = readProxyV2(buf, start, end, this);
-        if (at === PROXY_INVALID) {
-          this.state = READY;
-          this.refuse(unknownPeer());
-          break;
-        }
-        if (at === PROXY_INCOMPLETE) {
-          this.hold(buf, start, end);
-          break;
-        }
-        start = at;
-        this.state = READY;
       } else {
         break; // closing: input is drained and dropped
       }
@@ -506,7 +507,7 @@ export class H1Connection implements ResponseSink, BodyTarget {
  * sockets into a caller's buffer, so the accepted socket gives its handle to a socket that does,
  * and is closed without it.
  */
-export function adopt(accepted: net.Socket, owner: ConnectionOwner, proxied: boolean): H1Connection {
+export function adopt(accepted: net.Socket, owner: ConnectionOwner): H1Connection {
   const holder = accepted as unknown as { _handle: unknown };
   const handle = holder._handle;
   holder._handle = null;
@@ -514,15 +515,28 @@ export function adopt(accepted: net.Socket, owner: ConnectionOwner, proxied: boo
   const socket = new net.Socket({
     handle, allowHalfOpen: true, onread: { buffer: IN_BUFFER, callback: onSocketRead as (n: number) => boolean },
   } as net.SocketConstructorOpts) as net.Socket & { h1: H1Connection };
-  const conn = new H1Connection(socket, owner, proxied);
+  const conn = new H1Connection(socket, owner, null);
   socket.h1 = conn;
   socket.resume();
+  return conn;
+}
+
+/** Serves a TLS connection whose handshake chose HTTP/1.1: decrypted bytes arrive as 'data' chunks. */
+export function adoptSecure(socket: TLSSocket, owner: ConnectionOwner, peer: PeerIdentity): H1Connection {
+  const conn = new H1Connection(socket, owner, peer);
+  (socket as TLSSocket & { h1: H1Connection }).h1 = conn;
+  socket.on('data', onSocketData);
   return conn;
 }
 
 /** The onread callback: `this` is the socket, which carries its connection. */
 function onSocketRead(this: net.Socket & { h1: H1Connection }, n: number): void {
   this.h1.onRead(n);
+}
+
+/** A TLS socket's 'data' listener (one function for every connection). */
+function onSocketData(this: TLSSocket & { h1: H1Connection }, chunk: Buffer): void {
+  this.h1.onData(chunk);
 }
 
 /** Buffer's own latin1 slicer (what toString('latin1') calls after checking its arguments). */

@@ -1,9 +1,12 @@
 // Outbound mTLS for the h1 codec. ClientTls is the worker's client side: one secure context per
 // identity rotation (not per connection); pooled connections keep the one they were opened with.
-// UpstreamTls is what one pool needs (SNI, accepted server ids); connectTls opens a connection.
-import tls, { type PeerCertificate, type SecureContext } from 'node:tls';
+// UpstreamTls is what one pool (one endpoint) needs: SNI, accepted server ids, and the endpoint's
+// last session ticket, so a new connection resumes instead of doing a full handshake (no
+// certificate signatures to make or check); connectTls opens a connection.
+import tls, { type PeerCertificate, type SecureContext, type TLSSocket } from 'node:tls';
 import type { ClusterSpec, EndpointSpec } from '../../config/snapshot.js';
-import { ALPN, clientContextOptions } from '../tls-settings.js';
+import { OUTBOUND_ALPN, clientContextOptions } from '../tls-settings.js';
+import { HandshakeStats } from '../handshake-stats.js';
 import type { WorkloadIdentity } from '../identity/source.js';
 import { trustDomainOf } from '../identity/spiffe.js';
 import { spiffeMismatch } from './verify.js';
@@ -12,6 +15,12 @@ export class ClientTls {
   context: SecureContext | null = null;
   spiffeId = '';
   trustDomain = '';
+  /** this worker's handshake counters (shared with the server side) */
+  readonly stats: HandshakeStats;
+
+  constructor(stats: HandshakeStats = new HandshakeStats()) {
+    this.stats = stats;
+  }
 
   /** Throws (and keeps the previous context) when the PEMs are unusable. */
   update(identity: WorkloadIdentity): void {
@@ -30,6 +39,9 @@ export class UpstreamTls {
   /** distinguishes pools to the same address:port with different TLS settings */
   readonly key: string;
   readonly checkServerIdentity: (host: string, cert: PeerCertificate) => Error | undefined;
+  /** the endpoint's last session ticket, and the client context (identity) it belongs to */
+  private session: Buffer | undefined = undefined;
+  private sessionContext: SecureContext | null = null;
 
   constructor(client: ClientTls, servername: string, expected: string[]) {
     this.client = client;
@@ -44,7 +56,19 @@ export class UpstreamTls {
       return err;
     };
   }
+
+  /** A session to resume with `context`: only one made with that same context (a rotation starts afresh). */
+  sessionFor(context: SecureContext): Buffer | undefined {
+    return this.sessionContext === context ? this.session : undefined;
+  }
+
+  saveSession(context: SecureContext, session: Buffer): void {
+    this.session = session;
+    this.sessionContext = context;
+  }
 }
+
+type MeshSocket = TLSSocket & { upstreamTls: UpstreamTls; clientContext: SecureContext };
 
 /**
  * The TLS settings of a cluster's endpoint, or null for plaintext (no tls, or no identity yet).
@@ -62,15 +86,40 @@ export function upstreamTlsFor(cluster: ClusterSpec, ep: EndpointSpec, client: C
   return new UpstreamTls(client, t.sni ?? cluster.host, expected);
 }
 
-export function connectTls(address: string, port: number, t: UpstreamTls): tls.TLSSocket {
-  return tls.connect({
+/**
+ * A mesh mTLS connection to address:port, resuming the endpoint's last session when there is one.
+ * It reads into `buffer` (net's `onread`, as plaintext connections do): no allocation per read.
+ * Its handshake is counted (full or resumed) once the server's identity check passed.
+ */
+export function connectTls(address: string, port: number, t: UpstreamTls, buffer: Buffer, onread: (n: number, buf: Uint8Array) => boolean): tls.TLSSocket {
+  const context = t.client.context as SecureContext;
+  const socket = tls.connect({
     host: address,
     port,
-    secureContext: t.client.context as SecureContext,
+    secureContext: context,
     servername: t.servername,
-    ALPNProtocols: ALPN,
+    ALPNProtocols: OUTBOUND_ALPN,
     checkServerIdentity: t.checkServerIdentity,
-  });
+    session: t.sessionFor(context),
+    // (tls.connect takes net's onread option; @types/node 20 does not list it)
+    onread: { buffer, callback: onread },
+  } as tls.ConnectionOptions) as MeshSocket;
+  socket.upstreamTls = t;
+  socket.clientContext = context;
+  socket.on('session', onSession);
+  socket.once('secureConnect', onSecureConnect);
+  return socket;
+}
+
+/** A session ticket arrived (TLS 1.3: after the handshake, possibly more than one): the endpoint's next connection resumes with it. */
+function onSession(this: MeshSocket, session: Buffer): void {
+  this.upstreamTls.saveSession(this.clientContext, session);
+}
+
+function onSecureConnect(this: MeshSocket): void {
+  const stats = this.upstreamTls.client.stats;
+  if (this.isSessionReused()) stats.outboundResumed++;
+  else stats.outboundFull++;
 }
 
 function isIp(host: string): boolean {

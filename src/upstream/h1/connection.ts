@@ -29,7 +29,7 @@ export interface ConnectionOwner {
 }
 
 /**
- * Plaintext upstream sockets read into this one buffer (net's `onread`): no allocation per read
+ * Upstream sockets (plaintext and mTLS) read into this one buffer (net's `onread`): no allocation per read
  * and no Readable stream in between. Safe because a read is parsed and delivered synchronously;
  * whatever must outlive the callback (input held while paused, a body chunk the client cannot
  * take yet) is copied out.
@@ -75,12 +75,11 @@ export class Connection implements ResponseSink {
     // either arrives as 'error' while CONNECTING, i.e. a connect failure (UF, retryable)
     const socket = tls === null
       ? net.connect({ host: address, port, onread: { buffer: READ_BUFFER, callback: this.onRead } })
-      : connectTls(address, port, tls);
+      : connectTls(address, port, tls, READ_BUFFER, this.onRead);
     this.socket = socket;
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
     socket.on(tls === null ? 'connect' : 'secureConnect', this.onConnect);
-    if (tls !== null) socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
@@ -233,15 +232,10 @@ export class Connection implements ResponseSink {
     this.owner.onConnected(this);
   };
 
-  /** plaintext: READ_BUFFER[0, nread) */
+  /** READ_BUFFER[0, nread) (plaintext, and the decrypted bytes of mesh mTLS) */
   private readonly onRead = (nread: number, _buf: Uint8Array): boolean => {
     this.received(READ_BUFFER, nread);
     return true; // pausing goes through socket.pause()
-  };
-
-  /** mesh mTLS: a fresh chunk from the TLS socket */
-  private readonly onData = (chunk: Buffer): void => {
-    this.received(chunk, chunk.length);
   };
 
   private received(buf: Buffer, end: number): void {

@@ -61,7 +61,7 @@ let refPort: number;
 const owner = new EchoOwner();
 
 before(async () => {
-  ours = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (s) => { adopt(s, owner, false); });
+  ours = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (s) => { adopt(s, owner); });
   reference = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
     let body = '';
     req.on('data', (d: Buffer) => { body += d.toString('latin1'); });
