@@ -12,6 +12,7 @@ import { inboundTlsModes } from '../tls/mtls-plan.js';
 import type { WorkloadIdentity } from '../tls/identity/source.js';
 import { serverContextOptions, TICKET_KEYS_BYTES } from '../tls/tls-settings.js';
 import type { InboundTlsMode } from '../downstream/tls/acceptor.js';
+import type { HandshakeCounts } from '../tls/handshake-stats.js';
 
 const WORKER_URL = new URL('../../workers/data-plane.js', import.meta.url);
 const RESPAWN_DELAY_MS = 100;
@@ -30,6 +31,17 @@ export interface SupervisorOptions extends DataPlaneSettings {
   identity?: WorkloadIdentity | null;
 }
 
+/** One worker slot in /workers. */
+export interface WorkerStatus {
+  slot: number;
+  workerId: number | null;
+  ready: boolean;
+  restarts: number;
+  generation: number;
+  /** since the slot's worker started (once-a-second report) */
+  tlsHandshakes: { inbound: { full: number; resumed: number; failed: number }; outbound: { full: number; resumed: number } };
+}
+
 interface Slot {
   id: number;
   worker: Worker | null;
@@ -37,6 +49,8 @@ interface Slot {
   restarts: number;
   /** generation this slot's worker last acknowledged */
   generation: number;
+  /** its TLS handshakes, as last reported (once a second) */
+  handshakes: HandshakeCounts;
 }
 
 const APPLY_TIMEOUT_MS = 10_000;
@@ -97,7 +111,7 @@ export class Supervisor {
     this.inboundTls = inboundTlsModes(this.snapshot, this.identity !== null);
     const started: Promise<void>[] = [];
     for (let i = 0; i < this.options.workers; i++) {
-      const slot: Slot = { id: i, worker: null, ready: false, restarts: 0, generation: 0 };
+      const slot: Slot = { id: i, worker: null, ready: false, restarts: 0, generation: 0, handshakes: [0, 0, 0, 0, 0] };
       this.slots.push(slot);
       started.push(this.spawn(slot));
     }
@@ -156,8 +170,14 @@ export class Supervisor {
     return this.slots.length;
   }
 
-  status(): { slot: number; workerId: number | null; ready: boolean; restarts: number; generation: number }[] {
-    return this.slots.map((s) => ({ slot: s.id, workerId: s.worker?.threadId ?? null, ready: s.ready, restarts: s.restarts, generation: s.generation }));
+  status(): WorkerStatus[] {
+    return this.slots.map((s) => {
+      const [inFull, inResumed, inFailed, outFull, outResumed] = s.handshakes;
+      return {
+        slot: s.id, workerId: s.worker?.threadId ?? null, ready: s.ready, restarts: s.restarts, generation: s.generation,
+        tlsHandshakes: { inbound: { full: inFull, resumed: inResumed, failed: inFailed }, outbound: { full: outFull, resumed: outResumed } },
+      };
+    });
   }
 
   /**
@@ -201,6 +221,7 @@ export class Supervisor {
       let settled = false;
       worker.on('message', (msg: FromWorker) => {
         if (msg.type === 'gauges') {
+          slot.handshakes = msg.report.tls;
           this.hooks.gauges(workerId, msg.report);
         } else if (msg.type === 'ring') {
           this.hooks.ring(workerId, msg.ring);
@@ -238,6 +259,7 @@ export class Supervisor {
         if (slot.worker === worker) {
           slot.worker = null;
           slot.ready = false;
+          slot.handshakes = [0, 0, 0, 0, 0]; // a respawned worker counts from 0
         }
         for (const w of this.identityWaiters.splice(0)) w(); // it need not answer any more
         if (this.stopping || !settled) return;
