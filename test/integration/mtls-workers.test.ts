@@ -203,3 +203,20 @@ test('outbound: after sidecar A rotates its identity, no session of the old one 
   assert.equal(r.status, 200, r.body);
   assert.equal((JSON.parse(r.body) as Echo).headers['x-forwarded-client-cert'], `By=${ID_B};Hash=${certHash(a2.certPem)};URI=${ID_A}`);
 });
+
+test('outbound: an idle mesh mTLS connection outlives --upstream-idle-timeout (no new handshake after 2.5 s idle, where plaintext pools close after 1 s)', { timeout: 20_000 }, async () => {
+  const a = await startMeshlet(serviceEntryYaml('svc-b', [{ port: strictPort }]) + istioMutualYaml('svc-b', [ID_B]), {
+    workers: 1, args: [...identityArgs(identityDir(makeLeaf(ca, ID_A), ca.certPem)), '--upstream-idle-timeout', '1s'],
+  });
+  try {
+    assert.equal((await get(a.url, 'svc-b')).status, 200);
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.equal((await get(a.url, 'svc-b')).status, 200);
+    const w = await waitWorkers(a, (x) => sum(x, (y) => y.outbound.full + y.outbound.resumed) >= 1);
+    await new Promise((r) => setTimeout(r, 1100)); // one more report: a second handshake would show by now
+    const after = await workersTls(a);
+    assert.deepEqual(after.map((x) => x.outbound), [{ full: 1, resumed: 0 }], `one handshake for both requests: ${JSON.stringify(w)}`);
+  } finally {
+    await a.stop();
+  }
+});
