@@ -109,24 +109,34 @@ export class H1Connection implements ResponseSink, BodyTarget {
 
   /** Plaintext sockets' onread callback: `n` bytes in IN_BUFFER. */
   onRead(n: number): void {
-    this.input(IN_BUFFER, n);
-  }
-
-  /**
-   * TLS sockets' 'data' chunks (decrypted; each a Buffer of its own, which `hold` may keep
-   * without a copy), and the first bytes of a PERMISSIVE plaintext connection.
-   */
-  onData(chunk: Buffer): void {
-    this.input(chunk, chunk.length);
-  }
-
-  private input(chunk: Buffer, n: number): void {
     if (this.state >= CLOSING) return;
     this.lastTick = tick;
     try {
-      if (this.held === null) this.process(chunk, 0, n);
+      if (this.held === null) this.process(IN_BUFFER, 0, n);
       else {
-        const buf = Buffer.concat([this.held, chunk.subarray(0, n)]);
+        const buf = Buffer.concat([this.held, IN_BUFFER.subarray(0, n)]);
+        this.held = null;
+        this.process(buf, 0, buf.length);
+      }
+    } catch (err) {
+      // a bug: never let it reach the event loop (it would take the worker down with every connection)
+      workerLog().error({ err: (err as Error).stack ?? String(err) }, 'internal error reading a request');
+      this.refuse(internalError(err));
+    }
+  }
+
+  /**
+   * The second input path: TLS sockets' 'data' chunks (decrypted; each a Buffer of its own, which
+   * `hold` may keep without a copy), and the first bytes of a PERMISSIVE plaintext connection. The
+   * same as onRead with the chunk for IN_BUFFER (kept apart so the plaintext path stays as it was).
+   */
+  onData(chunk: Buffer): void {
+    if (this.state >= CLOSING) return;
+    this.lastTick = tick;
+    try {
+      if (this.held === null) this.process(chunk, 0, chunk.length);
+      else {
+        const buf = Buffer.concat([this.held, chunk]);
         this.held = null;
         this.process(buf, 0, buf.length);
       }
