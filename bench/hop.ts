@@ -102,7 +102,9 @@ async function meshletSidecar(name: string, o: HopOptions, yaml: string, identit
   const file = path.join(o.dir, `${name}.yaml`);
   writeFileSync(file, yaml);
   const idArgs = identity === null ? [] : ['--identity-dir', path.dirname(identity.cert)];
-  const child = launch(name, PROXY_CPU, process.execPath, [path.join(o.repoRoot, 'dist/src/cli/main.js'), 'run', '-c', file,
+  // BENCH_PROFILE_DIR: every thread of the sidecar writes a CPU profile there when it stops
+  const profile = process.env.BENCH_PROFILE_DIR === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', path.join(process.env.BENCH_PROFILE_DIR, name)];
+  const child = launch(name, PROXY_CPU, process.execPath, [...profile, path.join(o.repoRoot, 'dist/src/cli/main.js'), 'run', '-c', file,
     '--workers', String(o.workers), '--admin', `127.0.0.1:${admin}`, '--log-level', 'warn', ...idArgs]);
   await waitUntil(child, async () => (await httpStatus(admin, '/ready')) === 200);
   return { child, admin };
