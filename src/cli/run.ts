@@ -23,6 +23,9 @@ import { defaultCacheDir } from '../store/cache.js';
 import { MeshSession } from '../store/mesh.js';
 import type { StoreUrl } from '../store/options.js';
 import { readRegistration, sidecarId, type Registration } from '../store/registration.js';
+import { encodeOwnMetadata, type OwnMetadata } from '../telemetry/peer-metadata.js';
+import { buildWorkload, DEFAULT_CLUSTER_ID, type WorkloadMeta } from '../telemetry/workload.js';
+import { parseSpiffeId } from '../tls/identity/spiffe.js';
 import { watchFiles } from './watch-files.js';
 import { runWrapped } from './wrapper.js';
 
@@ -40,7 +43,18 @@ export interface StoreRunOptions {
   propagationMs: number;
 }
 
+/** `--workload NAME.NAMESPACE`, `--workload-label k=v`, `--cluster-id`: this workload when it is not registered. */
+export interface WorkloadFlags {
+  name: string;
+  namespace: string;
+  labels: Record<string, string>;
+}
+
 export interface RunOptions extends SupervisorOptions {
+  /** the workload from flags (null: from --register, or not known) */
+  workloadFlags: WorkloadFlags | null;
+  /** --cluster-id: Istio's CLUSTER_ID of this workload (default "Kubernetes", Istio's) */
+  clusterId: string;
   configFiles: string[];
   adminHost: string;
   adminPort: number;
@@ -83,6 +97,10 @@ export const DEFAULT_RUN_OPTIONS: Omit<RunOptions, 'configFiles'> = {
   identityArgs: null,
   h1: { acceptHttp10: false, idleTimeoutS: 60, requestTimeoutS: 10 },
   store: null,
+  workloadFlags: null,
+  clusterId: DEFAULT_CLUSTER_ID,
+  workload: null,
+  peerMetadata: null,
 };
 
 const VERSION = '0.1.0';
@@ -158,9 +176,11 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
       throw new StartupError((err as Error).message);
     }
   }
-  const supervisor: Supervisor = new Supervisor(snapshot, { ...options, identity }, log, {
+  const self = ownWorkload(options, registration, identity?.spiffeId ?? null, snapshot, log);
+  stats.setWorkload(self?.workload ?? null, identity?.spiffeId ?? '');
+  const supervisor: Supervisor = new Supervisor(snapshot, { ...options, identity, workload: self?.workload ?? null, peerMetadata: self?.metadata ?? null }, log, {
     snapshot: (s) => stats.registerSnapshot(s),
-    ring: (id, ring) => stats.addRing(id, ring),
+    ring: (id, ring, strings) => stats.addRing(id, ring, strings),
     exited: (id) => stats.removeRing(id),
     gauges: (id, report) => stats.setGauges(id, report),
   });
@@ -203,8 +223,9 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
   const stopWatching = (): void => { stopConfigWatch(); void identitySource?.close(); };
   const listeners = snapshot.listeners.map((l) => `${l.direction} ${l.bind}:${l.port}`);
   const mtls = supervisor.frontedListeners.map((f) => `${f.name} ${f.mode} via 127.0.0.1:${f.internalPort}`);
+  const workloadInfo = self === null ? {} : { workload: `${self.workload.name}.${self.workload.namespace}` };
   const storeInfo = mesh === null ? {} : { store: `etcd://${mesh.client.endpoints.join(',')}${mesh.keys.prefix}`, ...(registration === null ? {} : { workload: `${registration.namespace}/${registration.name}` }) };
-  log.info({ listeners, ...(mtls.length > 0 ? { mtls } : {}), workers: supervisor.workerCount, generation: store.generation, admin: `${options.adminHost}:${options.adminPort}`, control: controlPath, ...storeInfo }, 'meshlet ready');
+  log.info({ listeners, ...workloadInfo, ...(mtls.length > 0 ? { mtls } : {}), workers: supervisor.workerCount, generation: store.generation, admin: `${options.adminHost}:${options.adminPort}`, control: controlPath, ...storeInfo }, 'meshlet ready');
   const sidecar: Sidecar = {
     get snapshot() { return store.snapshot as Snapshot; },
     store, supervisor, stats, admin, control, controlPath, log, mesh,
@@ -234,6 +255,34 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
     },
   };
   return sidecar;
+}
+
+/**
+ * This sidecar's workload: the registered WorkloadEntry's, else the flags'; null when neither
+ * names it (no metadata is exchanged then, and the metrics say "unknown" for this side).
+ */
+function ownWorkload(options: RunOptions, registration: Registration | null, spiffe: string | null, snapshot: Snapshot, log: Logger): { workload: WorkloadMeta; metadata: OwnMetadata } | null {
+  const flags = options.workloadFlags;
+  if (registration === null && flags === null) return null;
+  let id: { namespace?: string; serviceAccount?: string } | null = null;
+  try {
+    id = spiffe === null ? null : parseSpiffeId(spiffe);
+  } catch {
+    id = null;
+  }
+  const inbound = snapshot.listeners.find((l) => l.direction === 'inbound');
+  const { workload, warnings } = registration !== null
+    ? buildWorkload({
+      name: registration.workload.name, namespace: registration.namespace, labels: registration.workload.labels, instance: registration.name,
+      cluster: options.clusterId, serviceAccount: registration.workload.serviceAccount, spiffe: id,
+    })
+    : buildWorkload({
+      name: (flags as WorkloadFlags).name, namespace: (flags as WorkloadFlags).namespace, labels: (flags as WorkloadFlags).labels,
+      instance: sidecarId(options.adminPort), cluster: options.clusterId, spiffe: id,
+    });
+  for (const w of warnings) log.warn(w);
+  const address = registration?.workload.address ?? (inbound === undefined || inbound.bind === '0.0.0.0' || inbound.bind === '::' ? '127.0.0.1' : inbound.bind);
+  return { workload, metadata: encodeOwnMetadata(workload, address) };
 }
 
 async function openMesh(options: RunOptions, store: StoreRunOptions, log: Logger): Promise<MeshSession> {

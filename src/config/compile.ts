@@ -26,5 +26,7 @@ export function compileSnapshot(resources: readonly Resource[], generation: numb
     }),
   );
   const virtualHosts = compileVirtualHosts(cat, clusters);
-  return { generation, listeners, virtualHosts, clusters: clusters.list, authz: compileAuthz(cat) };
+  const services = cat.serviceEntries.flatMap((se) => (se.model.selector === null || se.model.hosts.length === 0 ? []
+    : [{ host: se.model.hosts[0] as string, namespace: se.res.namespace, selector: se.model.selector }]));
+  return { generation, listeners, virtualHosts, clusters: clusters.list, authz: compileAuthz(cat), ...(services.length > 0 ? { services } : {}) };
 }

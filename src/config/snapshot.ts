@@ -261,6 +261,14 @@ export interface ListenerSpec {
   appendForwardedFor: boolean;
 }
 
+/** A ServiceEntry selecting workloads by label (what a sidecar's inbound traffic is for, src/telemetry/services.ts). */
+export interface ServiceSelectorSpec {
+  /** the first host, as written */
+  host: string;
+  namespace: string;
+  selector: Record<string, string>;
+}
+
 export interface Snapshot {
   generation: number;
   listeners: ListenerSpec[];
@@ -268,4 +276,6 @@ export interface Snapshot {
   clusters: ClusterSpec[];
   /** AuthorizationPolicies for inbound requests; null when there are none (authz skipped) */
   authz: AuthzSpec | null;
+  /** ServiceEntries with a workloadSelector, in file order */
+  services?: ServiceSelectorSpec[];
 }

@@ -8,6 +8,8 @@ import { LineBuilder, type PlotGrouping } from '../stats/plot/lines.js';
 import { addAggregator, liveTitles } from '../stats/plot/sources.js';
 import { renderPlot } from '../stats/plot/svg.js';
 import { renderPrometheus, type MeshletMetric } from '../stats/prometheus.js';
+import type { MetricOverrideSpec } from '../stats/overrides.js';
+import { emptyWorkload, type WorkloadMeta } from '../telemetry/workload.js';
 
 const DRAIN_EVERY_MS = 100;
 const INTERVAL_MS = 10_000;
@@ -31,16 +33,16 @@ export class StatsService {
   private readonly sources: StatsSources;
   private readonly drainTimer: NodeJS.Timeout;
   private readonly intervalTimer: NodeJS.Timeout;
-  readonly sourceWorkload: string;
   /** span counts of workers that have exited (a respawned worker starts again from 0) */
   private readonly retiredTrace: TraceCounts = [0, 0];
   /** filter counts of workers that have exited, by `filter action` */
   private readonly retiredFilters = new Map<string, number>();
   private tracing = false;
+  /** Telemetry metric overrides in effect (set with each generation) */
+  private overrides: readonly MetricOverrideSpec[] = [];
 
-  constructor(sources: StatsSources, sourceWorkload = 'unknown') {
+  constructor(sources: StatsSources) {
     this.sources = sources;
-    this.sourceWorkload = sourceWorkload;
     this.drainTimer = setInterval(() => this.aggregator.drainAll(), DRAIN_EVERY_MS).unref();
     this.intervalTimer = setInterval(() => {
       this.aggregator.drainAll();
@@ -48,12 +50,17 @@ export class StatsService {
     }, INTERVAL_MS).unref();
   }
 
+  /** This sidecar's workload (null: not known) and SPIFFE id: the reporter's side of the labels. */
+  setWorkload(workload: WorkloadMeta | null, principal: string): void {
+    this.aggregator.setWorkload(workload ?? emptyWorkload(), principal);
+  }
+
   registerSnapshot(snapshot: Snapshot): void {
     this.aggregator.registerSnapshot(snapshot);
   }
 
-  addRing(workerId: number, ring: SharedArrayBuffer): void {
-    this.aggregator.addRing(String(workerId), ring);
+  addRing(workerId: number, ring: SharedArrayBuffer, strings: SharedArrayBuffer | null = null): void {
+    this.aggregator.addRing(String(workerId), ring, strings);
   }
 
   removeRing(workerId: number): void {
@@ -130,7 +137,9 @@ export class StatsService {
       metrics.push({ name: 'meshlet_trace_spans_exported_total', help: 'Spans accepted by the trace collector', type: 'counter', value: exported });
       metrics.push({ name: 'meshlet_trace_spans_dropped_total', help: 'Spans lost: queue full, collector error or timeout', type: 'counter', value: dropped });
     }
-    return renderPrometheus(this.aggregator, { workers: this.sources.workers(), configGeneration: this.sources.generation(), metrics }, { sourceWorkload: this.sourceWorkload });
+    const refused = this.aggregator.stringsRefused;
+    if (refused > 0) metrics.push({ name: 'meshlet_stats_peers_refused_total', help: 'Peers and hosts a worker could not intern (its string table was full): their labels read "unknown"', type: 'counter', value: refused });
+    return renderPrometheus(this.aggregator, { workers: this.sources.workers(), configGeneration: this.sources.generation(), metrics }, { overrides: this.overrides });
   }
 
   histograms(view: StatsView, encode = true): HistogramsReport {

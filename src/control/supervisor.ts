@@ -20,7 +20,7 @@ const RESPAWN_DELAY_MS = 100;
 /** What the supervisor tells the stats side: rings to read, generations to resolve. */
 export interface SupervisorHooks {
   snapshot(snapshot: Snapshot): void;
-  ring(workerId: number, ring: SharedArrayBuffer): void;
+  ring(workerId: number, ring: SharedArrayBuffer, strings: SharedArrayBuffer): void;
   exited(workerId: number): void;
   gauges(workerId: number, report: GaugesReport): void;
 }
@@ -49,7 +49,7 @@ function dataPlaneSettings(o: DataPlaneSettings): DataPlaneSettings {
     upstreamIdleTimeoutMs: o.upstreamIdleTimeoutMs,
     connectTimeoutMs: o.connectTimeoutMs, logLevel: o.logLevel, accessLog: o.accessLog, accessLogSample: o.accessLogSample,
     stats: o.stats, retryBudgetRatio: o.retryBudgetRatio, retryBudgetMinPerSecond: o.retryBudgetMinPerSecond,
-    tracing: o.tracing, h1: o.h1, pathNormalization: o.pathNormalization,
+    tracing: o.tracing, h1: o.h1, pathNormalization: o.pathNormalization, workload: o.workload, peerMetadata: o.peerMetadata,
   };
 }
 
@@ -202,7 +202,7 @@ export class Supervisor {
         if (msg.type === 'gauges') {
           this.hooks.gauges(workerId, msg.report);
         } else if (msg.type === 'ring') {
-          this.hooks.ring(workerId, msg.ring);
+          this.hooks.ring(workerId, msg.ring, msg.strings);
         } else if (msg.type === 'applied') {
           slot.generation = msg.generation;
           this.notifyAcks();

@@ -4,6 +4,7 @@
 import { getHeader } from '../http/headers.js';
 import type { CompiledRoute } from '../routing/route.js';
 import { flagNames } from '../stats/flags.js';
+import { protocolCode } from '../telemetry/request.js';
 import { DIRECTION_INBOUND, DIRECTION_OUTBOUND } from '../stats/ring.js';
 import type { Span } from '../tracing/span.js';
 import type { UpstreamAttempt } from '../upstream/attempt/attempt.js';
@@ -35,6 +36,10 @@ export interface RecordSource {
   readonly headers: string[];
   readonly sourceIp: string;
   readonly peerPrincipal: string | null;
+  /** the far end and the inbound Host as ids in the worker's string table (-1: none) */
+  readonly statsPeer: number;
+  readonly statsHost: number;
+  readonly responseHeaders: string[] | null;
 }
 
 export function recordRequest(r: RecordSource): void {
@@ -46,7 +51,7 @@ export function recordRequest(r: RecordSource): void {
     r.gen.id, listener.inbound ? DIRECTION_INBOUND : DIRECTION_OUTBOUND, listener.index,
     r.route === null ? -1 : r.route.index, r.clusterId, -1,
     r.recordedStatus, r.flags, (now - r.t0) * 1000, upstreamUs,
-    r.body === null ? 0 : r.body.received, r.bytesSent,
+    r.body === null ? 0 : r.body.received, r.bytesSent, r.statsPeer, r.statsHost, protocolCode(r.headers, r.responseHeaders),
   );
   if (r.span !== null) r.span.end(r.recordedStatus, r.flags, a?.endpoint ?? null, r.gen.cluster(r.clusterId), r.peerPrincipal);
   const log = listener.state.accessLog;

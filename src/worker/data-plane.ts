@@ -5,6 +5,8 @@ import { loadCodec } from '../upstream/codecs.js';
 import { SharedUpstreamState } from '../upstream/shared/layout.js';
 import { PoolRegistry } from '../upstream/pool-registry.js';
 import { createRing, RingWriter } from '../stats/ring.js';
+import { createStringTable, StringTableWriter } from '../stats/strings.js';
+import { PeerExchange } from '../telemetry/exchange.js';
 import { RetryBudget } from '../filters/retry/retry-budget.js';
 import { ClientTls } from '../tls/outbound/client-tls.js';
 import { PeerLookup } from '../tls/peer-lookup.js';
@@ -38,7 +40,8 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   });
   const shared = new SharedUpstreamState(options.upstreamState);
   const ring = options.stats ? createRing() : null;
-  if (ring !== null) send({ type: 'ring', workerId: options.workerId, ring });
+  const strings = options.stats ? createStringTable() : null;
+  if (ring !== null && strings !== null) send({ type: 'ring', workerId: options.workerId, ring, strings });
   // loaded only when asked for: a worker without access logs does not hold pino
   const accessLog = options.accessLog === null ? null : new (await import('../request/access-log.js')).AccessLog(options.accessLog, options.accessLogSample);
   let clientTls: ClientTls | null = null;
@@ -49,8 +52,10 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   const peers = options.peerTable === null ? null : new PeerLookup(options.peerTable);
   peers?.setOwnId(options.identity?.spiffeId ?? '');
   const filterStats = new FilterStats();
-  const state = new WorkerState(new Generation(options.snapshot, registry, shared, clientTls, filterStats), ring === null ? null : new RingWriter(ring), accessLog,
+  const workload = options.workload;
+  const state = new WorkerState(new Generation(options.snapshot, registry, shared, clientTls, filterStats, workload), ring === null ? null : new RingWriter(ring), accessLog,
     new RetryBudget(options.retryBudgetRatio, options.retryBudgetMinPerSecond), filterStats);
+  state.mx = new PeerExchange(options.peerMetadata, strings === null ? null : new StringTableWriter(strings));
   state.clientTls = clientTls;
   state.pathNormalization = options.pathNormalization;
   if (options.tracing !== null) {
@@ -86,7 +91,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     else if (msg.type === 'drain-inbound') drainInbound();
     else if (msg.type === 'identity') applyIdentity(msg.identity);
     else if (msg.type === 'snapshot') {
-      state.gen = new Generation(msg.snapshot, registry, shared, state.clientTls, filterStats);
+      state.gen = new Generation(msg.snapshot, registry, shared, state.clientTls, filterStats, workload);
       send({ type: 'applied', workerId: options.workerId, generation: msg.snapshot.generation });
     }
     else if (msg.type === 'crash') setImmediate(crashOnPurpose);
@@ -129,7 +134,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
       peers?.setOwnId(identity.spiffeId);
       if (first) {
         state.clientTls = next;
-        state.gen = new Generation(state.gen.snapshot, registry, shared, next, filterStats);
+        state.gen = new Generation(state.gen.snapshot, registry, shared, next, filterStats, workload);
       }
     } catch (err) {
       workerLog().error({ err: (err as Error).message }, 'identity update refused; the previous identity stays');

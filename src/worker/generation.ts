@@ -9,6 +9,8 @@ import type { SharedUpstreamState } from '../upstream/shared/layout.js';
 import { RouteTable } from '../routing/route-table.js';
 import { createAuthzEvaluator } from '../filters/authz/index.js';
 import { inboundChain, routeChain, type FilterChain, type FilterStats } from '../filters/chain.js';
+import { selectedService } from '../telemetry/services.js';
+import type { WorkloadMeta } from '../telemetry/workload.js';
 
 export class Generation {
   readonly snapshot: Snapshot;
@@ -17,9 +19,12 @@ export class Generation {
   readonly routes: RouteTable;
   /** the inbound listeners' filter chain (AuthorizationPolicy); null when nothing applies */
   readonly inboundChain: FilterChain | null;
+  /** a ServiceEntry selects this workload: inbound metrics name it (not the request's Host) */
+  readonly inboundServiceSelected: boolean;
 
   /** `clientTls`: this worker's identity for ISTIO_MUTUAL clusters; null = none yet (plaintext) */
-  constructor(snapshot: Snapshot, registry: PoolRegistry, shared: SharedUpstreamState | null, clientTls: ClientTls | null, filterStats: FilterStats) {
+  constructor(snapshot: Snapshot, registry: PoolRegistry, shared: SharedUpstreamState | null, clientTls: ClientTls | null, filterStats: FilterStats,
+    workload: WorkloadMeta | null = null) {
     this.snapshot = snapshot;
     this.id = snapshot.generation;
     const tls = snapshot.clusters.map((c) => c.endpoints.map((e) => upstreamTlsFor(c, e, clientTls)));
@@ -28,6 +33,7 @@ export class Generation {
     this.routes = new RouteTable(snapshot, this.clusters);
     for (const route of this.routes.all()) route.chain = routeChain(route, filterStats);
     this.inboundChain = inboundChain(createAuthzEvaluator(snapshot.authz ?? null), filterStats);
+    this.inboundServiceSelected = workload !== null && selectedService(snapshot, workload) !== null;
   }
 
   cluster(id: number): ClusterRuntime | null {

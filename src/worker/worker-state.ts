@@ -10,6 +10,7 @@ import type { AccessLog } from '../request/access-log.js';
 import type { Generation } from './generation.js';
 import type { FilterStats } from '../filters/chain.js';
 import { DEFAULT_PATH_NORMALIZATION, type PathNormalization } from '../http/path-normalize.js';
+import { PeerExchange } from '../telemetry/exchange.js';
 
 export class WorkerState {
   gen: Generation;
@@ -33,6 +34,8 @@ export class WorkerState {
   readonly filterStats: FilterStats;
   /** how request paths are normalised before routing and authorization (--path-normalization) */
   pathNormalization: PathNormalization = DEFAULT_PATH_NORMALIZATION;
+  /** the metadata exchange and the stats peer ids (src/telemetry/exchange.ts) */
+  mx: PeerExchange = new PeerExchange(null, null);
   constructor(gen: Generation, stats: RingWriter | null, accessLog: AccessLog | null, retryBudget: RetryBudget, filterStats: FilterStats) {
     this.gen = gen;
     this.filterStats = filterStats;
