@@ -179,7 +179,12 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
   const self = ownWorkload(options, registration, identity?.spiffeId ?? null, snapshot, log);
   stats.setWorkload(self?.workload ?? null, identity?.spiffeId ?? '');
   const supervisor: Supervisor = new Supervisor(snapshot, { ...options, identity, workload: self?.workload ?? null, peerMetadata: self?.metadata ?? null }, log, {
-    snapshot: (s) => stats.registerSnapshot(s),
+    snapshot: (s) => {
+      stats.registerSnapshot(s);
+      if (options.tracing === null && (s.telemetry ?? []).some((t) => t.tracing.length > 0)) {
+        log.warn({ generation: s.generation }, 'a Telemetry sets tracing, but meshlet has no trace collector (--trace-otlp / --trace-zipkin): no spans are sent');
+      }
+    },
     ring: (id, ring, strings) => stats.addRing(id, ring, strings),
     exited: (id) => stats.removeRing(id),
     gauges: (id, report) => stats.setGauges(id, report),

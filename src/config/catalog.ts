@@ -6,7 +6,7 @@ import { hostAliases, hostKey } from './hosts.js';
 import { planListeners, type PlannedListener } from './listeners.js';
 import type {
   AuthorizationPolicyModel, DestinationRuleModel, Model, Parsed, PeerAuthenticationModel, ServiceEntryModel, SidecarModel,
-  VirtualServiceModel, WorkloadEntryModel,
+  TelemetryModel, VirtualServiceModel, WorkloadEntryModel,
 } from './model.js';
 import { planPeerAuthn, type PeerAuthnPlan } from './peer-authn.js';
 import { resourceKey } from './resource.js';
@@ -34,6 +34,8 @@ export interface Catalog {
   peerAuthn: PeerAuthnPlan;
   /** every AuthorizationPolicy, in file order (all apply to this workload) */
   authorizationPolicies: Parsed<AuthorizationPolicyModel>[];
+  /** every Telemetry, in file order (which apply is decided with the workload: src/telemetry/policy.ts) */
+  telemetries: Parsed<TelemetryModel>[];
 }
 
 const where = (p: Parsed) => `${p.res.file} (document ${p.res.doc})`;
@@ -75,6 +77,7 @@ export function buildCatalog(parsed: readonly Parsed[]): Catalog {
     listeners,
     peerAuthn: planPeerAuthn(ofKind<PeerAuthenticationModel>(unique, 'PeerAuthentication'), listeners),
     authorizationPolicies: ofKind<AuthorizationPolicyModel>(unique, 'AuthorizationPolicy'),
+    telemetries: ofKind<TelemetryModel>(unique, 'Telemetry'),
   };
 }
 

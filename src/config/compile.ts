@@ -28,5 +28,9 @@ export function compileSnapshot(resources: readonly Resource[], generation: numb
   const virtualHosts = compileVirtualHosts(cat, clusters);
   const services = cat.serviceEntries.flatMap((se) => (se.model.selector === null || se.model.hosts.length === 0 ? []
     : [{ host: se.model.hosts[0] as string, namespace: se.res.namespace, selector: se.model.selector }]));
-  return { generation, listeners, virtualHosts, clusters: clusters.list, authz: compileAuthz(cat), ...(services.length > 0 ? { services } : {}) };
+  const telemetry = cat.telemetries.map((t) => t.model.spec);
+  return {
+    generation, listeners, virtualHosts, clusters: clusters.list, authz: compileAuthz(cat),
+    ...(services.length > 0 ? { services } : {}), ...(telemetry.length > 0 ? { telemetry } : {}),
+  };
 }

@@ -2,8 +2,10 @@
 // thread from validated Istio resources and posted to every worker. Workers turn it into runtime
 // tables (compiled RE2 regexes, maps) once per generation; the request path only looks things up.
 import type { AuthzSpec, ClusterTlsSpec, MtlsMode } from './security-spec.js';
+import type { TelemetrySpec } from './telemetry-spec.js';
 
 export type * from './security-spec.js';
+export type * from './telemetry-spec.js';
 
 export type StringMatchKind = 'exact' | 'prefix' | 'regex';
 
@@ -278,4 +280,6 @@ export interface Snapshot {
   authz: AuthzSpec | null;
   /** ServiceEntries with a workloadSelector, in file order */
   services?: ServiceSelectorSpec[];
+  /** Telemetry resources, in file order; absent when there are none */
+  telemetry?: TelemetrySpec[];
 }

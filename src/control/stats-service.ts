@@ -9,6 +9,7 @@ import { addAggregator, liveTitles } from '../stats/plot/sources.js';
 import { renderPlot } from '../stats/plot/svg.js';
 import { renderPrometheus, type MeshletMetric } from '../stats/prometheus.js';
 import type { MetricOverrideSpec } from '../stats/overrides.js';
+import { effectiveTelemetry } from '../telemetry/policy.js';
 import { emptyWorkload, type WorkloadMeta } from '../telemetry/workload.js';
 
 const DRAIN_EVERY_MS = 100;
@@ -40,6 +41,7 @@ export class StatsService {
   private tracing = false;
   /** Telemetry metric overrides in effect (set with each generation) */
   private overrides: readonly MetricOverrideSpec[] = [];
+  private workload: WorkloadMeta | null = null;
 
   constructor(sources: StatsSources) {
     this.sources = sources;
@@ -52,11 +54,14 @@ export class StatsService {
 
   /** This sidecar's workload (null: not known) and SPIFFE id: the reporter's side of the labels. */
   setWorkload(workload: WorkloadMeta | null, principal: string): void {
+    this.workload = workload;
     this.aggregator.setWorkload(workload ?? emptyWorkload(), principal);
   }
 
+  /** A generation about to serve: its ids become resolvable, its Telemetry's metric overrides apply from now on. */
   registerSnapshot(snapshot: Snapshot): void {
     this.aggregator.registerSnapshot(snapshot);
+    this.overrides = effectiveTelemetry(snapshot.telemetry, this.workload).metrics;
   }
 
   addRing(workerId: number, ring: SharedArrayBuffer, strings: SharedArrayBuffer | null = null): void {

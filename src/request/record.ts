@@ -4,6 +4,7 @@
 import { getHeader } from '../http/headers.js';
 import type { CompiledRoute } from '../routing/route.js';
 import { flagNames } from '../stats/flags.js';
+import { evaluateFilter, type LogContext } from '../telemetry/filter-expr.js';
 import { protocolCode } from '../telemetry/request.js';
 import { DIRECTION_INBOUND, DIRECTION_OUTBOUND } from '../stats/ring.js';
 import type { Span } from '../tracing/span.js';
@@ -32,6 +33,7 @@ export interface RecordSource {
   readonly query: string;
   readonly httpVersion: number;
   readonly authority: string;
+  readonly scheme: string;
   readonly requestId: string;
   readonly headers: string[];
   readonly sourceIp: string;
@@ -55,8 +57,39 @@ export function recordRequest(r: RecordSource): void {
   );
   if (r.span !== null) r.span.end(r.recordedStatus, r.flags, a?.endpoint ?? null, r.gen.cluster(r.clusterId), r.peerPrincipal);
   const log = listener.state.accessLog;
-  if (log !== null && log.sampled()) accessLogLine(log, r, now, upstreamUs);
+  if (log !== null && logged(r, now) && log.sampled()) accessLogLine(log, r, now, upstreamUs);
 }
+
+// the filter's view of a finished request: one per worker (records are written synchronously)
+const LOG_CONTEXT: LogContext = {
+  responseCode: 0, responseSize: 0, requestSize: 0, durationMs: 0, method: '', path: '', query: '', host: '', scheme: 'http', requestId: '', mtls: false, headers: [],
+};
+
+/** Whether the request is logged: a Telemetry's accessLogging for its direction (and filter), else --access-log. */
+function logged(r: RecordSource, now: number): boolean {
+  const policy = r.gen.telemetry.accessLog[r.listener.inbound ? 1 : 0];
+  if (policy === null) return r.listener.state.accessLogFlag;
+  if (!policy.enabled) return false;
+  if (policy.filter === null) return true;
+  const c = LOG_CONTEXT;
+  c.responseCode = r.recordedStatus;
+  c.responseSize = r.bytesSent;
+  c.requestSize = r.body === null ? 0 : r.body.received;
+  c.durationMs = now - r.t0;
+  c.method = r.method;
+  c.path = r.path;
+  c.query = r.query;
+  c.host = r.authority;
+  c.scheme = r.scheme;
+  c.requestId = r.requestId;
+  c.mtls = r.peerPrincipal !== null;
+  c.headers = r.headers;
+  const yes = evaluateFilter(policy.filter, c);
+  c.headers = NO_HEADERS;
+  return yes;
+}
+
+const NO_HEADERS: string[] = [];
 
 function accessLogLine(log: AccessLog, r: RecordSource, now: number, upstreamUs: number): void {
   const ep = r.attempt?.endpoint ?? null;

@@ -42,8 +42,14 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   const ring = options.stats ? createRing() : null;
   const strings = options.stats ? createStringTable() : null;
   if (ring !== null && strings !== null) send({ type: 'ring', workerId: options.workerId, ring, strings });
-  // loaded only when asked for: a worker without access logs does not hold pino
-  const accessLog = options.accessLog === null ? null : new (await import('../request/access-log.js')).AccessLog(options.accessLog, options.accessLogSample);
+  // loaded only when asked for (--access-log, or a Telemetry turning it on): a worker without access logs does not hold pino
+  let accessLog = options.accessLog === null ? null : new (await import('../request/access-log.js')).AccessLog(options.accessLog, options.accessLogSample);
+  /** a Telemetry (or an AUDIT policy) wants access logs: without --access-log, they go to stdout (Istio's envoy provider) */
+  const ensureAccessLog = async (gen: Generation): Promise<void> => {
+    if (accessLog !== null || !gen.wantsAccessLog) return;
+    accessLog = new (await import('../request/access-log.js')).AccessLog('stdout', options.accessLogSample);
+    state.accessLog = accessLog;
+  };
   let clientTls: ClientTls | null = null;
   if (options.identity !== null) {
     clientTls = new ClientTls();
@@ -56,6 +62,8 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   const state = new WorkerState(new Generation(options.snapshot, registry, shared, clientTls, filterStats, workload), ring === null ? null : new RingWriter(ring), accessLog,
     new RetryBudget(options.retryBudgetRatio, options.retryBudgetMinPerSecond), filterStats);
   state.mx = new PeerExchange(options.peerMetadata, strings === null ? null : new StringTableWriter(strings));
+  state.accessLogFlag = options.accessLog !== null;
+  await ensureAccessLog(state.gen);
   state.clientTls = clientTls;
   state.pathNormalization = options.pathNormalization;
   if (options.tracing !== null) {
@@ -64,7 +72,18 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     const collector = options.tracing.endpoint;
     state.tracer = new Tracer(options.tracing, (err, dropped, suppressed) => workerLog().warn(
       { collector, err: err.message, dropped, failuresNotLogged: suppressed }, 'trace export failed; spans dropped'));
+    state.tracer.configure(state.gen.telemetry.tracing);
   }
+  /** A new generation serves once what it needs is ready (the access log, the tracer's sampling); then it is acknowledged. */
+  let applying: Promise<void> = Promise.resolve();
+  const useGeneration = (gen: Generation, ack: boolean): void => {
+    applying = applying.then(async () => {
+      await ensureAccessLog(gen);
+      state.tracer?.configure(gen.telemetry.tracing);
+      state.gen = gen;
+      if (ack) send({ type: 'applied', workerId: options.workerId, generation: gen.id });
+    }).catch((err: unknown) => workerLog().error({ err: (err as Error).message }, 'generation not applied'));
+  };
   const listeners = options.snapshot.listeners.map((spec, i) => new H1Listener(new ListenerRuntime(spec, state, i, peers, options.frontedPorts[i] ?? 0), options.h1));
   try {
     await Promise.all(listeners.map((l) => l.listen()));
@@ -79,7 +98,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   const crash = (err: unknown): void => {
     send({ type: 'crashed', workerId: options.workerId, message: err instanceof Error ? err.stack ?? err.message : String(err) });
     for (const l of listeners) l.close();
-    accessLog?.flush();
+    state.accessLog?.flush();
     void registry.destroyAll();
     process.exit(70);
   };
@@ -90,10 +109,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     if (msg.type === 'drain') void drain(msg.timeoutMs);
     else if (msg.type === 'drain-inbound') drainInbound();
     else if (msg.type === 'identity') applyIdentity(msg.identity);
-    else if (msg.type === 'snapshot') {
-      state.gen = new Generation(msg.snapshot, registry, shared, state.clientTls, filterStats, workload);
-      send({ type: 'applied', workerId: options.workerId, generation: msg.snapshot.generation });
-    }
+    else if (msg.type === 'snapshot') useGeneration(new Generation(msg.snapshot, registry, shared, state.clientTls, filterStats, workload), true);
     else if (msg.type === 'crash') setImmediate(crashOnPurpose);
   });
   send({ type: 'ready', workerId: options.workerId, generation: options.snapshot.generation });
@@ -134,7 +150,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
       peers?.setOwnId(identity.spiffeId);
       if (first) {
         state.clientTls = next;
-        state.gen = new Generation(state.gen.snapshot, registry, shared, next, filterStats, workload);
+        useGeneration(new Generation(state.gen.snapshot, registry, shared, next, filterStats, workload), false);
       }
     } catch (err) {
       workerLog().error({ err: (err as Error).message }, 'identity update refused; the previous identity stays');
@@ -171,7 +187,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     }
     const left = state.inflight;
     for (const l of listeners) l.close();
-    accessLog?.flush();
+    state.accessLog?.flush();
     if (state.tracer !== null) {
       await state.tracer.shutdown(TRACE_FLUSH_MS);
       sendGauges(); // the final span counts

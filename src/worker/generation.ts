@@ -9,6 +9,7 @@ import type { SharedUpstreamState } from '../upstream/shared/layout.js';
 import { RouteTable } from '../routing/route-table.js';
 import { createAuthzEvaluator } from '../filters/authz/index.js';
 import { inboundChain, routeChain, type FilterChain, type FilterStats } from '../filters/chain.js';
+import { effectiveTelemetry, type EffectiveTelemetry } from '../telemetry/policy.js';
 import { selectedService } from '../telemetry/services.js';
 import type { WorkloadMeta } from '../telemetry/workload.js';
 
@@ -21,6 +22,13 @@ export class Generation {
   readonly inboundChain: FilterChain | null;
   /** a ServiceEntry selects this workload: inbound metrics name it (not the request's Host) */
   readonly inboundServiceSelected: boolean;
+  /** the Telemetry in effect for this workload: tracing, access logging, metric overrides */
+  readonly telemetry: EffectiveTelemetry;
+
+  /** a Telemetry turns access logging on for some direction */
+  get wantsAccessLog(): boolean {
+    return this.telemetry.accessLog.some((p) => p !== null && p.enabled);
+  }
 
   /** `clientTls`: this worker's identity for ISTIO_MUTUAL clusters; null = none yet (plaintext) */
   constructor(snapshot: Snapshot, registry: PoolRegistry, shared: SharedUpstreamState | null, clientTls: ClientTls | null, filterStats: FilterStats,
@@ -34,6 +42,7 @@ export class Generation {
     for (const route of this.routes.all()) route.chain = routeChain(route, filterStats);
     this.inboundChain = inboundChain(createAuthzEvaluator(snapshot.authz ?? null), filterStats);
     this.inboundServiceSelected = workload !== null && selectedService(snapshot, workload) !== null;
+    this.telemetry = effectiveTelemetry(snapshot.telemetry, workload);
   }
 
   cluster(id: number): ClusterRuntime | null {

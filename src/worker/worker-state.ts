@@ -16,8 +16,10 @@ export class WorkerState {
   gen: Generation;
   /** this worker's stats ring: one record per finished request; null with --disable-stats */
   readonly stats: RingWriter | null;
-  /** null when access logging is off */
-  readonly accessLog: AccessLog | null;
+  /** null when access logging is off (set later when a Telemetry turns it on) */
+  accessLog: AccessLog | null;
+  /** --access-log was given: without a Telemetry saying otherwise, every request is logged */
+  accessLogFlag = false;
   inflight = 0;
   /** null when tracing is off: requests then pay one null check */
   tracer: Tracer | null = null;
