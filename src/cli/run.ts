@@ -228,7 +228,7 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
   const stopWatching = (): void => { stopConfigWatch(); void identitySource?.close(); };
   const listeners = snapshot.listeners.map((l) => `${l.direction} ${l.bind}:${l.port}`);
   const mtls = supervisor.frontedListeners.map((f) => `${f.name} ${f.mode} via 127.0.0.1:${f.internalPort}`);
-  const workloadInfo = self === null ? {} : { workload: `${self.workload.name}.${self.workload.namespace}` };
+  const workloadInfo = self === null || self.workload.name === '' ? {} : { workload: `${self.workload.name}.${self.workload.namespace}` };
   const storeInfo = mesh === null ? {} : { store: `etcd://${mesh.client.endpoints.join(',')}${mesh.keys.prefix}`, ...(registration === null ? {} : { workload: `${registration.namespace}/${registration.name}` }) };
   log.info({ listeners, ...workloadInfo, ...(mtls.length > 0 ? { mtls } : {}), workers: supervisor.workerCount, generation: store.generation, admin: `${options.adminHost}:${options.adminPort}`, control: controlPath, ...storeInfo }, 'meshlet ready');
   const sidecar: Sidecar = {
@@ -268,7 +268,6 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
  */
 function ownWorkload(options: RunOptions, registration: Registration | null, spiffe: string | null, snapshot: Snapshot, log: Logger): { workload: WorkloadMeta; metadata: OwnMetadata } | null {
   const flags = options.workloadFlags;
-  if (registration === null && flags === null) return null;
   let id: { namespace?: string; serviceAccount?: string } | null = null;
   try {
     id = spiffe === null ? null : parseSpiffeId(spiffe);
@@ -276,6 +275,13 @@ function ownWorkload(options: RunOptions, registration: Registration | null, spi
     id = null;
   }
   const inbound = snapshot.listeners.find((l) => l.direction === 'inbound');
+  const address = registration?.workload.address ?? (inbound === undefined || inbound.bind === '0.0.0.0' || inbound.bind === '::' ? '127.0.0.1' : inbound.bind);
+  if (registration === null && flags === null) {
+    // no workload named: its identity still tells the namespace and service account (peers then answer with theirs)
+    if (id?.namespace === undefined || id.serviceAccount === undefined) return null;
+    const workload: WorkloadMeta = { name: '', namespace: id.namespace, instance: sidecarId(options.adminPort), labels: {}, serviceAccount: id.serviceAccount, cluster: options.clusterId };
+    return { workload, metadata: encodeOwnMetadata(workload, address) };
+  }
   const { workload, warnings } = registration !== null
     ? buildWorkload({
       name: registration.workload.name, namespace: registration.namespace, labels: registration.workload.labels, instance: registration.name,
@@ -286,7 +292,6 @@ function ownWorkload(options: RunOptions, registration: Registration | null, spi
       instance: sidecarId(options.adminPort), cluster: options.clusterId, spiffe: id,
     });
   for (const w of warnings) log.warn(w);
-  const address = registration?.workload.address ?? (inbound === undefined || inbound.bind === '0.0.0.0' || inbound.bind === '::' ? '127.0.0.1' : inbound.bind);
   return { workload, metadata: encodeOwnMetadata(workload, address) };
 }
 

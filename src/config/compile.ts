@@ -1,6 +1,7 @@
 // Validated resources → Snapshot: listeners (with their inbound clusters first), virtual hosts,
 // and the outbound clusters those routes reference. Plain data, ready to post to the workers.
 import { buildCatalog } from './catalog.js';
+import { hostKey } from './hosts.js';
 import { compileAuthz } from './compile/authz.js';
 import { ClusterTable } from './compile/clusters.js';
 import { compileVirtualHosts } from './compile/routes.js';
@@ -27,7 +28,7 @@ export function compileSnapshot(resources: readonly Resource[], generation: numb
   );
   const virtualHosts = compileVirtualHosts(cat, clusters);
   const services = cat.serviceEntries.flatMap((se) => (se.model.selector === null || se.model.hosts.length === 0 ? []
-    : [{ host: se.model.hosts[0] as string, namespace: se.res.namespace, selector: se.model.selector }]));
+    : [{ host: hostKey(se.model.hosts[0] as string, se.res.namespace), namespace: se.res.namespace, selector: se.model.selector }]));
   const telemetry = cat.telemetries.map((t) => t.model.spec);
   return {
     generation, listeners, virtualHosts, clusters: clusters.list, authz: compileAuthz(cat),

@@ -265,7 +265,7 @@ export interface ListenerSpec {
 
 /** A ServiceEntry selecting workloads by label (what a sidecar's inbound traffic is for, src/telemetry/services.ts). */
 export interface ServiceSelectorSpec {
-  /** the first host, as written */
+  /** the first host, as a cluster names it (short names completed to name.namespace.svc.cluster.local) */
   host: string;
   namespace: string;
   selector: Record<string, string>;

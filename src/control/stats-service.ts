@@ -2,7 +2,7 @@
 // with a new "last interval" every 10 s; renders Prometheus text, histogram reports and plots.
 import type { Snapshot } from '../config/snapshot.js';
 import type { GaugesReport, TraceCounts } from '../worker/protocol.js';
-import { StatsAggregator, type StatsView } from '../stats/aggregator.js';
+import { INTERVAL_QUANTILES, StatsAggregator, type IntervalPercentiles, type StatsView } from '../stats/aggregator.js';
 import { histogramsReport, type HistogramsReport } from '../stats/histograms-report.js';
 import { LineBuilder, type PlotGrouping } from '../stats/plot/lines.js';
 import { addAggregator, liveTitles } from '../stats/plot/sources.js';
@@ -26,6 +26,26 @@ export interface StatsSources {
 export interface EndpointGauges {
   inflight: number;
   connections: number;
+}
+
+/**
+ * meshlet's exact HDR percentiles per (reporter, service) over the last completed 10 s interval:
+ * request duration and meshlet's own overhead (dashboards/meshlet-sidecar.json).
+ */
+function hdrMetrics(intervals: readonly IntervalPercentiles[]): MeshletMetric[] {
+  const out: MeshletMetric[] = [];
+  for (const p of intervals) {
+    const labels = { reporter: p.direction === 'outbound' ? 'source' : 'destination', destination_service: p.service };
+    INTERVAL_QUANTILES.forEach((quantile, i) => {
+      out.push({ name: 'meshlet_request_duration_hdr_milliseconds', help: 'Request duration percentiles (HDR histogram, 3 significant digits) over the last 10 s interval', type: 'gauge', labels: { ...labels, quantile }, value: p.duration[i] as number });
+    });
+    if (p.overhead === null) continue;
+    const overhead = p.overhead;
+    INTERVAL_QUANTILES.forEach((quantile, i) => {
+      out.push({ name: 'meshlet_proxy_overhead_hdr_milliseconds', help: 'Time meshlet adds to a request (duration minus upstream time), percentiles over the last 10 s interval', type: 'gauge', labels: { ...labels, quantile }, value: overhead[i] as number });
+    });
+  }
+  return out;
 }
 
 export class StatsService {
@@ -142,8 +162,8 @@ export class StatsService {
       metrics.push({ name: 'meshlet_trace_spans_exported_total', help: 'Spans accepted by the trace collector', type: 'counter', value: exported });
       metrics.push({ name: 'meshlet_trace_spans_dropped_total', help: 'Spans lost: queue full, collector error or timeout', type: 'counter', value: dropped });
     }
-    const refused = this.aggregator.stringsRefused;
-    if (refused > 0) metrics.push({ name: 'meshlet_stats_peers_refused_total', help: 'Peers and hosts a worker could not intern (its string table was full): their labels read "unknown"', type: 'counter', value: refused });
+    metrics.push({ name: 'meshlet_stats_peers_refused_total', help: 'Peers and hosts a worker could not intern (its string table was full): their labels read "unknown"', type: 'counter', value: this.aggregator.stringsRefused });
+    metrics.push(...hdrMetrics(this.aggregator.lastInterval));
     return renderPrometheus(this.aggregator, { workers: this.sources.workers(), configGeneration: this.sources.generation(), metrics }, { overrides: this.overrides });
   }
 

@@ -84,6 +84,7 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
   statsPeer = -1;
   statsHost = -1;
   mxReply = false;
+  upstreamPrincipal: string | null = null;
 
   // routing (RouteMatch) and the destination
   route: CompiledRoute | null = null;
@@ -453,7 +454,7 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
     if (this.routeTimer !== null) clearTimeout(this.routeTimer);
     if (this.body !== null) this.body.live = false;
     this.attempt?.release();
-    if (this.statsPeer === -2) outboundPeer(this, this.attempt?.endpoint ?? null, this.attempt?.controller ?? null);
+    if (this.statsPeer === -2) outboundPeer(this, this.attempt?.endpoint ?? null);
     recordRequest(this);
     this.listener.state.requestDone();
   }

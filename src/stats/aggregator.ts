@@ -54,6 +54,21 @@ export interface SeriesStats {
   histogram(kind: HistogramKind): Histogram;
 }
 
+/** HDR percentiles of one (reporter, service) over the last completed interval, in ms. */
+export interface IntervalPercentiles {
+  readonly direction: StatsDirection;
+  readonly service: string;
+  readonly requests: number;
+  /** [p50, p90, p99, p99.9, max] of the request duration */
+  readonly duration: readonly number[];
+  /** the same of meshlet's overhead (duration − upstream time); null when no request had an upstream */
+  readonly overhead: readonly number[] | null;
+}
+
+/** The quantiles of IntervalPercentiles, as Prometheus labels. */
+export const INTERVAL_QUANTILES = ['0.5', '0.9', '0.99', '0.999', '1'] as const;
+const PERCENTILES = [50, 90, 99, 99.9] as const;
+
 export interface AggregatorOptions {
   /** generations of snapshots kept for resolving records (default 4) */
   keepGenerations?: number;
@@ -303,6 +318,7 @@ export class StatsAggregator {
   private _recordsDrained = 0;
   private _unresolved = 0;
   private _intervalStartMs = Date.now();
+  private _lastInterval: IntervalPercentiles[] = [];
   private _cumulativeStartMs = Date.now();
 
   constructor(options: AggregatorOptions = {}) {
@@ -568,8 +584,45 @@ export class StatsAggregator {
 
   /** Starts a new interval: the interval view is what was drained since the last call. */
   rotateInterval(): void {
+    this._lastInterval = this.percentilesOfInterval();
     for (const s of this.series) this.fold(s);
     this._intervalStartMs = Date.now();
+  }
+
+  /** Percentiles per (reporter, service) of the interval the last rotateInterval() closed. */
+  get lastInterval(): readonly IntervalPercentiles[] {
+    return this._lastInterval;
+  }
+
+  /** The current interval's duration and overhead histograms merged per (direction, service), summarised. */
+  private percentilesOfInterval(): IntervalPercentiles[] {
+    const groups = new Map<string, { direction: StatsDirection; service: string; windows: Window[] }>();
+    for (const s of this.series) {
+      if (s.current.requests === 0) continue;
+      const id = `${s.key.direction}\n${s.key.service}`;
+      let g = groups.get(id);
+      if (g === undefined) groups.set(id, (g = { direction: s.key.direction, service: s.key.service, windows: [] }));
+      g.windows.push(s.current);
+    }
+    const out: IntervalPercentiles[] = [];
+    const summary = (h: Histogram): number[] => [...PERCENTILES.map((p) => h.getValueAtPercentile(p) / 1000), h.maxValue / 1000];
+    for (const g of groups.values()) {
+      const duration = this.make(64);
+      const overhead = this.make(64);
+      let requests = 0;
+      try {
+        for (const w of g.windows) {
+          requests += w.requests;
+          duration.add(w.duration);
+          if (w.overhead.totalCount > 0) overhead.add(w.overhead);
+        }
+        out.push({ direction: g.direction, service: g.service, requests, duration: summary(duration), overhead: overhead.totalCount === 0 ? null : summary(overhead) });
+      } finally {
+        duration.destroy();
+        overhead.destroy();
+      }
+    }
+    return out;
   }
 
   /** When the current interval (resp. the cumulative view) started, epoch ms. */

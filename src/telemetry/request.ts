@@ -21,6 +21,8 @@ export interface TelemetryRequest {
   statsHost: number;
   /** inbound: the caller's metadata was believed, so the response carries this sidecar's */
   mxReply: boolean;
+  /** outbound: the upstream's verified SPIFFE id, read with the response head (the connection may be reused by then) */
+  upstreamPrincipal: string | null;
 }
 
 /** Inbound request start: metadata headers taken off (always), the caller learned when believed. */
@@ -37,16 +39,19 @@ export function responseHead(r: TelemetryRequest, headers: string[], meshed: boo
   if (r.listener.inbound) {
     const own = mx.own;
     if (r.mxReply && own !== null) headers.push(PEER_METADATA_ID_HEADER, own.id, PEER_METADATA_HEADER, own.value);
-  } else if (meshed) {
-    const id = mx.outboundResponse(headers, controller.peerPrincipal ?? null);
+  } else {
+    const principal = controller.peerPrincipal ?? null;
+    r.upstreamPrincipal = principal;
+    if (!meshed) return;
+    const id = mx.outboundResponse(headers, principal);
     if (id !== -2) r.statsPeer = id;
   }
 }
 
 /** Outbound request end: without believed metadata, the endpoint's config is the peer (Istio's client fallback). */
-export function outboundPeer(r: TelemetryRequest, endpoint: Endpoint | null, controller: UpstreamController | null): void {
+export function outboundPeer(r: TelemetryRequest, endpoint: Endpoint | null): void {
   if (r.statsPeer !== -2) return;
-  r.statsPeer = endpoint === null ? -1 : r.listener.state.mx.endpointPeer(endpoint, controller?.peerPrincipal ?? null);
+  r.statsPeer = endpoint === null ? -1 : r.listener.state.mx.endpointPeer(endpoint, r.upstreamPrincipal);
 }
 
 /** PROTOCOL_HTTP, or gRPC (a request with content-type application/grpc…) with the response's grpc-status when it has one. */
