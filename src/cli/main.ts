@@ -24,7 +24,7 @@ const USAGE = `usage:
               [--identity-dir DIR | --ca-url URL --ca-token T --identity spiffe://… [--ca-root FILE] [--identity-ttl 24h]]
               [--store etcd://HOST:PORT[,…]/PREFIX [--store-ca F [--store-cert F --store-key F]] [--register WORKLOAD.yaml]
                [--store-cache DIR] [--store-timeout 10s] [--propagation-delay 1s]]   (--store also from MESHLET_STORE)
-              [--workload NAME.NAMESPACE [--workload-label KEY=VALUE …]] [--cluster-id ID]
+              [--workload NAME.NAMESPACE [--workload-label KEY=VALUE …]] [--cluster-id ID] [--jwks-refresh 20m]
                  (this workload for metrics and the metadata exchange; with --register, its WorkloadEntry says it)
               [--http-proxy-env] [-- APP ARGS…]   (wrapper mode: runs APP once ready, exits with its code)
   meshlet wait-ready [--timeout 30s] [--admin HOST:PORT]
@@ -144,6 +144,7 @@ function parseRun(args: string[]): RunOptions {
       workload: { type: 'string' },
       'workload-label': { type: 'string', multiple: true },
       'cluster-id': { type: 'string' },
+      'jwks-refresh': { type: 'string' },
     },
     strict: true,
   });
@@ -197,6 +198,7 @@ function parseRun(args: string[]): RunOptions {
     h1: parseH1(values),
     workloadFlags,
     clusterId,
+    jwksRefreshMs: values['jwks-refresh'] === undefined ? DEFAULT_RUN_OPTIONS.jwksRefreshMs : parseJwksRefresh(values['jwks-refresh']),
   };
 }
 
@@ -212,6 +214,13 @@ function parseH1(values: Record<string, string | boolean | string[] | undefined>
     idleTimeoutS: seconds('downstream-idle-timeout', d.idleTimeoutS),
     requestTimeoutS: seconds('request-headers-timeout', d.requestTimeoutS),
   };
+}
+
+/** RequestAuthentication key sets are fetched again this often (at least every second). */
+function parseJwksRefresh(value: string): number {
+  const ms = parseDurationMs(value, '--jwks-refresh');
+  if (!(ms >= 1000)) throw new Error(`--jwks-refresh: expected at least 1s, got "${value}"`);
+  return ms;
 }
 
 /** A wait for a connection is always bounded: 0 (no bound) is refused. */

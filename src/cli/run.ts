@@ -12,6 +12,7 @@ import { createApplier, createOps } from '../control/ops.js';
 import { defaultControlSocket, securePrivateDir } from '../control/socket-path.js';
 import { assertPortsFree } from '../control/port-check.js';
 import { StatsService } from '../control/stats-service.js';
+import { DEFAULT_JWKS_REFRESH_MS, JwksService } from '../control/jwks-service.js';
 import { Supervisor, type SupervisorOptions } from '../control/supervisor.js';
 import type { Snapshot } from '../config/snapshot.js';
 import { createLogger, type Logger } from '../log.js';
@@ -53,6 +54,8 @@ export interface WorkloadFlags {
 export interface RunOptions extends SupervisorOptions {
   /** the workload from flags (null: from --register, or not known) */
   workloadFlags: WorkloadFlags | null;
+  /** --jwks-refresh: how often RequestAuthentication key sets are fetched again */
+  jwksRefreshMs: number;
   /** --cluster-id: Istio's CLUSTER_ID of this workload (default "Kubernetes", Istio's) */
   clusterId: string;
   configFiles: string[];
@@ -99,6 +102,7 @@ export const DEFAULT_RUN_OPTIONS: Omit<RunOptions, 'configFiles'> = {
   store: null,
   workloadFlags: null,
   clusterId: DEFAULT_CLUSTER_ID,
+  jwksRefreshMs: DEFAULT_JWKS_REFRESH_MS,
   workload: null,
   peerMetadata: null,
 };
@@ -152,7 +156,7 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
     generation: () => store.generation,
     upstream: () => {
       const upstream = upstreamMetrics(supervisor.upstream.state, store.snapshot);
-      return mesh === null ? upstream : [...upstream, ...mesh.metrics()];
+      return [...upstream, ...jwks.metrics(), ...(mesh === null ? [] : mesh.metrics())];
     },
   });
   // the workload identity (mTLS) is obtained before any worker starts, so listeners never serve without it
@@ -177,10 +181,12 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
     }
   }
   const self = ownWorkload(options, registration, identity?.spiffeId ?? null, snapshot, log);
+  const jwks = new JwksService((u) => supervisor.applyJwks(u), log, options.jwksRefreshMs);
   stats.setWorkload(self?.workload ?? null, identity?.spiffeId ?? '');
   const supervisor: Supervisor = new Supervisor(snapshot, { ...options, identity, workload: self?.workload ?? null, peerMetadata: self?.metadata ?? null }, log, {
     snapshot: (s) => {
       stats.registerSnapshot(s);
+      jwks.update(s);
       if (options.tracing === null && (s.telemetry ?? []).some((t) => t.tracing.length > 0)) {
         log.warn({ generation: s.generation }, 'a Telemetry sets tracing, but meshlet has no trace collector (--trace-otlp / --trace-zipkin): no spans are sent');
       }
@@ -225,7 +231,7 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
       (err: Error) => log.error({ err: err.message }, 'workload identity update refused; the previous one stays'),
     );
   });
-  const stopWatching = (): void => { stopConfigWatch(); void identitySource?.close(); };
+  const stopWatching = (): void => { stopConfigWatch(); void identitySource?.close(); jwks.close(); };
   const listeners = snapshot.listeners.map((l) => `${l.direction} ${l.bind}:${l.port}`);
   const mtls = supervisor.frontedListeners.map((f) => `${f.name} ${f.mode} via 127.0.0.1:${f.internalPort}`);
   const workloadInfo = self === null || self.workload.name === '' ? {} : { workload: `${self.workload.name}.${self.workload.namespace}` };

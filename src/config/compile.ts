@@ -30,8 +30,9 @@ export function compileSnapshot(resources: readonly Resource[], generation: numb
   const services = cat.serviceEntries.flatMap((se) => (se.model.selector === null || se.model.hosts.length === 0 ? []
     : [{ host: hostKey(se.model.hosts[0] as string, se.res.namespace), namespace: se.res.namespace, selector: se.model.selector }]));
   const telemetry = cat.telemetries.map((t) => t.model.spec);
+  const jwtRules = cat.requestAuthentications.flatMap((r) => r.model.rules ?? []);
   return {
     generation, listeners, virtualHosts, clusters: clusters.list, authz: compileAuthz(cat),
-    ...(services.length > 0 ? { services } : {}), ...(telemetry.length > 0 ? { telemetry } : {}),
+    ...(services.length > 0 ? { services } : {}), ...(telemetry.length > 0 ? { telemetry } : {}), ...(jwtRules.length > 0 ? { jwtRules } : {}),
   };
 }

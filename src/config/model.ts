@@ -8,8 +8,10 @@ import type {
 } from './snapshot.js';
 import type { AuthzAction, CompiledPolicy } from './security-spec.js';
 import type { TelemetryModel } from './validate/telemetry.js';
+import type { RequestAuthenticationModel } from './validate/request-authentication.js';
 
 export type { TelemetryModel } from './validate/telemetry.js';
+export type { RequestAuthenticationModel } from './validate/request-authentication.js';
 
 export interface DestinationModel {
   /** host as written */
@@ -194,7 +196,7 @@ export interface AuthorizationPolicyModel {
 
 export type Model =
   | VirtualServiceModel | DestinationRuleModel | ServiceEntryModel | WorkloadEntryModel | SidecarModel
-  | PeerAuthenticationModel | AuthorizationPolicyModel | TelemetryModel;
+  | PeerAuthenticationModel | AuthorizationPolicyModel | TelemetryModel | RequestAuthenticationModel;
 
 /** A resource with its typed model and the checker its issues go to. */
 export interface Parsed<M extends Model = Model> {

@@ -3,7 +3,7 @@
 
 export const HANDLED_KINDS = [
   'Sidecar', 'ServiceEntry', 'WorkloadEntry', 'DestinationRule', 'VirtualService', 'PeerAuthentication', 'AuthorizationPolicy',
-  'Telemetry',
+  'Telemetry', 'RequestAuthentication',
 ] as const;
 export type ResourceKind = (typeof HANDLED_KINDS)[number];
 
@@ -11,7 +11,7 @@ export const HANDLED_GROUP = 'networking.istio.io';
 export const HANDLED_VERSIONS: readonly string[] = ['v1alpha3', 'v1beta1', 'v1'];
 /** security.istio.io kinds and the versions meshlet reads for them */
 export const SECURITY_GROUP = 'security.istio.io';
-export const SECURITY_KINDS: readonly string[] = ['PeerAuthentication', 'AuthorizationPolicy'];
+export const SECURITY_KINDS: readonly string[] = ['PeerAuthentication', 'AuthorizationPolicy', 'RequestAuthentication'];
 export const SECURITY_VERSIONS: readonly string[] = ['v1beta1', 'v1'];
 /** telemetry.istio.io: Telemetry */
 export const TELEMETRY_GROUP = 'telemetry.istio.io';

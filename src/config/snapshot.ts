@@ -1,7 +1,7 @@
 // The compiled configuration: plain data only (structured-clone safe), built once by the control
 // thread from validated Istio resources and posted to every worker. Workers turn it into runtime
 // tables (compiled RE2 regexes, maps) once per generation; the request path only looks things up.
-import type { AuthzSpec, ClusterTlsSpec, MtlsMode } from './security-spec.js';
+import type { AuthzSpec, ClusterTlsSpec, JwtRuleSpec, MtlsMode } from './security-spec.js';
 import type { TelemetrySpec } from './telemetry-spec.js';
 
 export type * from './security-spec.js';
@@ -282,4 +282,6 @@ export interface Snapshot {
   services?: ServiceSelectorSpec[];
   /** Telemetry resources, in file order; absent when there are none */
   telemetry?: TelemetrySpec[];
+  /** every RequestAuthentication's jwtRules, in file order; absent when there are none (no JWT filter) */
+  jwtRules?: JwtRuleSpec[];
 }

@@ -10,6 +10,7 @@ import { renderPlot } from '../stats/plot/svg.js';
 import { renderPrometheus, type MeshletMetric } from '../stats/prometheus.js';
 import type { MetricOverrideSpec } from '../stats/overrides.js';
 import { effectiveTelemetry } from '../telemetry/policy.js';
+import { AUDIT_FILTER } from '../filters/authz/filter.js';
 import { emptyWorkload, type WorkloadMeta } from '../telemetry/workload.js';
 
 const DRAIN_EVERY_MS = 100;
@@ -115,8 +116,11 @@ export class StatsService {
     for (const g of this.gauges.values()) {
       for (const [filter, action, n] of g.filters) totals.set(`${filter} ${action}`, (totals.get(`${filter} ${action}`) ?? 0) + n);
     }
-    return [...totals].map(([key, value]) => {
-      const [filter, action] = key.split(' ') as [string, string];
+    return [...totals].map(([key, value]): MeshletMetric => {
+      const space = key.indexOf(' ');
+      const filter = key.slice(0, space);
+      const action = key.slice(space + 1);
+      if (filter === AUDIT_FILTER) return { name: 'meshlet_authz_audit_total', help: 'Requests an AUDIT AuthorizationPolicy matched (by policy; the decision is not changed)', type: 'counter' as const, labels: { policy: action }, value };
       return { name: 'meshlet_http_filter_total', help: 'What the HTTP filters did (per filter and action)', type: 'counter' as const, labels: { filter, action }, value };
     });
   }

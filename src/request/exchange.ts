@@ -32,6 +32,7 @@ import { UpstreamAttempt, type AttemptOwner } from '../upstream/attempt/attempt.
 import type { ClusterRuntime } from '../upstream/cluster.js';
 import type { UpstreamController, UpstreamRequest } from '../upstream/codec.js';
 import type { OwnMetadata } from '../telemetry/peer-metadata.js';
+import type { JwtAuth } from '../filters/jwt/auth.js';
 import type { Generation } from '../worker/generation.js';
 import type { ListenerRuntime } from '../worker/worker-state.js';
 import { noteBodyBytes } from './body-memory.js';
@@ -85,6 +86,10 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
   statsHost = -1;
   mxReply = false;
   upstreamPrincipal: string | null = null;
+  /** the verified JWT (RequestAuthentication), set by the jwt filter */
+  auth: JwtAuth | null = null;
+  /** the AUDIT AuthorizationPolicy that matched: the request is written to the access log with it */
+  auditPolicy: string | null = null;
 
   // routing (RouteMatch) and the destination
   route: CompiledRoute | null = null;

@@ -42,6 +42,8 @@ export interface RecordSource {
   readonly statsPeer: number;
   readonly statsHost: number;
   readonly responseHeaders: string[] | null;
+  /** the AUDIT policy that matched: the request is always written to the access log */
+  readonly auditPolicy: string | null;
 }
 
 export function recordRequest(r: RecordSource): void {
@@ -57,7 +59,7 @@ export function recordRequest(r: RecordSource): void {
   );
   if (r.span !== null) r.span.end(r.recordedStatus, r.flags, a?.endpoint ?? null, r.gen.cluster(r.clusterId), r.peerPrincipal);
   const log = listener.state.accessLog;
-  if (log !== null && logged(r, now) && log.sampled()) accessLogLine(log, r, now, upstreamUs);
+  if (log !== null && (r.auditPolicy !== null || (logged(r, now) && log.sampled()))) accessLogLine(log, r, now, upstreamUs);
 }
 
 // the filter's view of a finished request: one per worker (records are written synchronously)
@@ -114,5 +116,6 @@ function accessLogLine(log: AccessLog, r: RecordSource, now: number, upstreamUs:
     downstream_peer_uri_san: r.peerPrincipal,
     direction: r.listener.spec.direction,
     upstream_transport_failure_reason: r.attempt?.failDetail ?? null,
+    authz_audit_policy: r.auditPolicy,
   });
 }

@@ -16,6 +16,7 @@ import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js';
 import { H1Listener } from '../downstream/h1/listener.js';
 import { ListenerRuntime, WorkerState } from './worker-state.js';
 import { FilterStats } from '../filters/chain.js';
+import { JwksStore } from '../filters/jwt/keys.js';
 
 const GAUGES_EVERY_MS = 1000;
 /** a draining worker reports quiet after this long with nothing in flight and no new request */
@@ -59,8 +60,10 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   peers?.setOwnId(options.identity?.spiffeId ?? '');
   const filterStats = new FilterStats();
   const workload = options.workload;
-  const state = new WorkerState(new Generation(options.snapshot, registry, shared, clientTls, filterStats, workload), ring === null ? null : new RingWriter(ring), accessLog,
+  const jwks = new JwksStore(options.jwks);
+  const state = new WorkerState(new Generation(options.snapshot, registry, shared, clientTls, filterStats, workload, jwks), ring === null ? null : new RingWriter(ring), accessLog,
     new RetryBudget(options.retryBudgetRatio, options.retryBudgetMinPerSecond), filterStats);
+  state.jwks = jwks;
   state.mx = new PeerExchange(options.peerMetadata, strings === null ? null : new StringTableWriter(strings));
   state.accessLogFlag = options.accessLog !== null;
   await ensureAccessLog(state.gen);
@@ -109,7 +112,8 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     if (msg.type === 'drain') void drain(msg.timeoutMs);
     else if (msg.type === 'drain-inbound') drainInbound();
     else if (msg.type === 'identity') applyIdentity(msg.identity);
-    else if (msg.type === 'snapshot') useGeneration(new Generation(msg.snapshot, registry, shared, state.clientTls, filterStats, workload), true);
+    else if (msg.type === 'snapshot') useGeneration(new Generation(msg.snapshot, registry, shared, state.clientTls, filterStats, workload, jwks), true);
+    else if (msg.type === 'jwks') jwks.update(msg.update);
     else if (msg.type === 'crash') setImmediate(crashOnPurpose);
   });
   send({ type: 'ready', workerId: options.workerId, generation: options.snapshot.generation });
@@ -150,7 +154,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
       peers?.setOwnId(identity.spiffeId);
       if (first) {
         state.clientTls = next;
-        useGeneration(new Generation(state.gen.snapshot, registry, shared, next, filterStats, workload), false);
+        useGeneration(new Generation(state.gen.snapshot, registry, shared, next, filterStats, workload, jwks), false);
       }
     } catch (err) {
       workerLog().error({ err: (err as Error).message }, 'identity update refused; the previous identity stays');

@@ -7,6 +7,7 @@ import type { H1Settings } from '../downstream/h1/connection.js';
 import type { PathNormalization } from '../http/path-normalize.js';
 import type { OwnMetadata } from '../telemetry/peer-metadata.js';
 import type { WorkloadMeta } from '../telemetry/workload.js';
+import type { JwksUpdate } from '../filters/jwt/keys.js';
 
 /** How every data-plane worker runs: set once from the command line, the same for all workers. */
 export interface DataPlaneSettings {
@@ -54,6 +55,8 @@ export interface WorkerOptions extends DataPlaneSettings {
    * TLS front owns its public port (its connections carry a trusted PROXY v2 header), else 0
    */
   frontedPorts: number[];
+  /** the JWKS the control thread has fetched so far (RequestAuthentication jwksUri), one per uri */
+  jwks: JwksUpdate[];
 }
 
 export type ToWorker =
@@ -65,7 +68,9 @@ export type ToWorker =
   /** restart drill: the worker throws, as a bug would, and goes through its crash path */
   | { type: 'crash' }
   /** identity rotation: new upstream connections use it; pooled ones keep running */
-  | { type: 'identity'; identity: WorkloadIdentity };
+  | { type: 'identity'; identity: WorkloadIdentity }
+  /** a jwksUri's keys were fetched (or the fetch failed: the last good keys stay) */
+  | { type: 'jwks'; update: JwksUpdate };
 
 /** a worker's span counts since it started: [exported, dropped] */
 export type TraceCounts = [number, number];

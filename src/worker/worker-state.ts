@@ -11,6 +11,7 @@ import type { Generation } from './generation.js';
 import type { FilterStats } from '../filters/chain.js';
 import { DEFAULT_PATH_NORMALIZATION, type PathNormalization } from '../http/path-normalize.js';
 import { PeerExchange } from '../telemetry/exchange.js';
+import { JwksStore } from '../filters/jwt/keys.js';
 
 export class WorkerState {
   gen: Generation;
@@ -38,6 +39,8 @@ export class WorkerState {
   pathNormalization: PathNormalization = DEFAULT_PATH_NORMALIZATION;
   /** the metadata exchange and the stats peer ids (src/telemetry/exchange.ts) */
   mx: PeerExchange = new PeerExchange(null, null);
+  /** RequestAuthentication key sets, kept across generations */
+  jwks: JwksStore = new JwksStore();
   constructor(gen: Generation, stats: RingWriter | null, accessLog: AccessLog | null, retryBudget: RetryBudget, filterStats: FilterStats) {
     this.gen = gen;
     this.filterStats = filterStats;

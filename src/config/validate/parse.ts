@@ -13,6 +13,7 @@ import { SIDECAR_FIELDS, parseSidecar } from './sidecar.js';
 import { VIRTUAL_SERVICE_FIELDS, parseVirtualService } from './virtual-service.js';
 import { WORKLOAD_FIELDS, parseWorkloadEntry } from './workload-entry.js';
 import { TELEMETRY_FIELDS, parseTelemetry } from './telemetry.js';
+import { REQUEST_AUTHENTICATION_FIELDS, parseRequestAuthentication } from './request-authentication.js';
 
 const SPEC_FIELDS: Record<ResourceKind, readonly string[]> = {
   VirtualService: VIRTUAL_SERVICE_FIELDS,
@@ -23,12 +24,13 @@ const SPEC_FIELDS: Record<ResourceKind, readonly string[]> = {
   PeerAuthentication: PEER_AUTHENTICATION_FIELDS,
   AuthorizationPolicy: AUTHORIZATION_POLICY_FIELDS,
   Telemetry: TELEMETRY_FIELDS,
+  RequestAuthentication: REQUEST_AUTHENTICATION_FIELDS,
 };
 
 export function parseResource(res: Resource, sink: ConfigIssue[]): Parsed {
   const ck = new Checker({ file: res.file, doc: res.doc, resource: resourceLabel(res) }, sink);
   // security policies may have an empty spec (an ALLOW policy without rules: allow nothing)
-  const required = res.kind !== 'PeerAuthentication' && res.kind !== 'AuthorizationPolicy' && res.kind !== 'Telemetry';
+  const required = !['PeerAuthentication', 'AuthorizationPolicy', 'Telemetry', 'RequestAuthentication'].includes(res.kind);
   const spec = Fields.of(ck, res.spec, 'spec', SPEC_FIELDS[res.kind], required) ?? Fields.empty(ck, 'spec');
   return { res, ck, model: parseSpec(res, spec) };
 }
@@ -51,6 +53,8 @@ function parseSpec(res: Resource, spec: Fields): Model {
       return parseAuthorizationPolicy(spec, res);
     case 'Telemetry':
       return parseTelemetry(spec, res);
+    case 'RequestAuthentication':
+      return parseRequestAuthentication(spec, res);
   }
 }
 
