@@ -40,6 +40,7 @@ export class PeerExchange {
   private readonly strings: StringTableWriter | null;
   private readonly decoded = new Map<string, Decoded>();
   private readonly principalOnly = new Map<string, number>();
+  private readonly hosts = new Map<string, number>();
   /** set by inbound(): whether the request's metadata was believed */
   trusted = false;
 
@@ -90,9 +91,15 @@ export class PeerExchange {
     return ep.statsPeer;
   }
 
-  /** An inbound Host as the destination_service of a workload no service selects. */
+  /** An inbound Host as the destination_service of a workload no service selects (looked up without building a string). */
   host(authority: string): number {
-    return this.intern(`H${authority}`);
+    let id = this.hosts.get(authority);
+    if (id === undefined) {
+      id = this.intern(`H${authority}`);
+      // a full table answers -1 for good: remember that too, up to a bound
+      if (id >= 0 || this.hosts.size < MAX_DECODED) this.hosts.set(authority, id);
+    }
+    return id;
   }
 
   /** stats id of believed metadata; -2 when it is malformed or does not match the principal. */

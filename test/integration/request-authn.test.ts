@@ -7,13 +7,18 @@
 // turning to garbage or hanging leaves the last good keys serving; a sidecar whose first fetch
 // hangs answers 401 after the time-out. AUDIT policies log and count, never decide.
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type JWK, type JWTPayload } from 'jose';
 import { request } from 'undici';
 import { controlRequest } from '../../src/control/control-client.js';
 import { defaultControlSocket } from '../../src/control/socket-path.js';
+import { makeCa, makeLeaf } from '../helpers/certs.js';
 import { startMeshlet, type Meshlet } from '../helpers/meshlet.js';
 import { freePort } from '../helpers/ports.js';
 import { echoUpstream, type Upstream } from '../helpers/upstream.js';
@@ -321,4 +326,54 @@ spec:
   const reset = await controlRequest(defaultControlSocket(m.adminPort), { op: 'apply', yaml: yaml() });
   assert.equal(reset.ok, true);
   assert.ok(jwksHits > 0);
+});
+
+test('jwksUri over HTTPS: the server certificate is verified (a trusted CA serves keys; an unknown one gets 401)', { timeout: 30_000 }, async () => {
+  const trusted = makeCa('jwks');
+  const untrusted = makeCa('stranger');
+  const serve = async (ca: ReturnType<typeof makeCa>, body: string): Promise<https.Server> => {
+    const leaf = makeLeaf(ca, 'spiffe://jwks.test/server', { ips: ['127.0.0.1'] });
+    const srv = https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, (_req, res) => res.end(body));
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    return srv;
+  };
+  const good = await serve(trusted, jwksBody());
+  const bad = await serve(untrusted, jwksBody());
+  const caFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'meshlet-jwks-ca-')), 'ca.pem');
+  writeFileSync(caFile, trusted.certPem);
+  const port = await freePort();
+  const out = await freePort();
+  const tlsYaml = `apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: tls}
+spec:
+  ingress: [{port: {number: ${port}, protocol: HTTP, name: http}, defaultEndpoint: "127.0.0.1:${app.port}"}]
+  egress: [{port: {number: ${out}, protocol: HTTP}, hosts: ["*/*"]}]
+---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: tls}
+spec:
+  jwtRules:
+  - {issuer: "${ISSUER}", jwksUri: "https://127.0.0.1:${(good.address() as AddressInfo).port}/keys", timeout: 2s}
+  - {issuer: "https://untrusted.test", jwksUri: "https://127.0.0.1:${(bad.address() as AddressInfo).port}/keys", timeout: 2s}
+`;
+  const s2 = await startMeshlet(tlsYaml, { noSidecar: true, env: { ...process.env, NODE_EXTRA_CA_CERTS: caFile } });
+  try {
+    const get = async (token: string): Promise<{ status: number; body: string }> => {
+      const res = await request(`http://127.0.0.1:${port}/`, { headers: { host: 'api', authorization: `Bearer ${token}` } });
+      return { status: res.statusCode, body: await res.body.text() };
+    };
+    assert.equal((await get(await sign({ sub: 'tls' }))).status, 200, 'keys fetched over HTTPS from a trusted server');
+    const refused = await get(await sign({ sub: 'x' }, { iss: 'https://untrusted.test' }));
+    assert.equal(refused.status, 401);
+    assert.equal(refused.body, 'Jwks remote fetch is failed');
+    assert.match(s2.output(), /"err":"JWKS https:\/\/127\.0\.0\.1:\d+\/keys: [^"]*(certificate|issuer)[^"]*"[^\n]*JWKS fetch failed/i, s2.output());
+  } finally {
+    await s2.stop();
+    good.closeAllConnections();
+    good.close();
+    bad.closeAllConnections();
+    bad.close();
+  }
 });
