@@ -19,10 +19,17 @@ function room(more: number): void {
   buf = bigger;
 }
 
+type Latin1Writer = Buffer & { latin1Write(s: string, offset: number, length: number): number };
+
 /** Appends a string's chars as bytes (latin1: every char of a validated head is below 0x100). */
 export function headText(s: string): void {
   const len = s.length;
   room(len);
+  if (len > 24) {
+    // a long string: one native copy beats the loop
+    n += (buf as Latin1Writer).latin1Write(s, n, len);
+    return;
+  }
   const b = buf;
   let o = n;
   for (let i = 0; i < len; i++) b[o++] = s.charCodeAt(i);
