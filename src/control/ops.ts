@@ -31,9 +31,9 @@ export interface Applier {
 }
 
 /**
- * What a listener's socket depends on. The PeerAuthentication mode counts only where it puts the
- * port behind the TLS front (STRICT, or PERMISSIVE with an identity): who owns the port changes
- * only on restart. Without an identity, PERMISSIVE and DISABLE are the same plaintext listener.
+ * What a listener's socket depends on. The PeerAuthentication mode counts only where the workers
+ * terminate TLS on the port (STRICT, or PERMISSIVE with an identity): that changes only on
+ * restart. Without an identity, PERMISSIVE and DISABLE are the same plaintext listener.
  */
 function listenerKey(l: ListenerSpec, hasIdentity: boolean): string {
   return `${l.direction} ${l.bind}:${l.port} ${l.name}${inboundTlsMode(l, hasIdentity) !== null ? ` mtls=${l.mtlsMode}` : ''}`;

@@ -7,6 +7,9 @@ import type { H1Settings } from '../downstream/h1/connection.js';
 import type { PathNormalization } from '../http/path-normalize.js';
 import type { InboundTlsMode } from '../downstream/tls/acceptor.js';
 import type { HandshakeCounts } from '../tls/handshake-stats.js';
+import type { OwnMetadata } from '../telemetry/peer-metadata.js';
+import type { WorkloadMeta } from '../telemetry/workload.js';
+import type { JwksUpdate } from '../filters/jwt/keys.js';
 
 /** How every data-plane worker runs: set once from the command line, the same for all workers. */
 export interface DataPlaneSettings {
@@ -34,6 +37,10 @@ export interface DataPlaneSettings {
   h1: H1Settings;
   /** --path-normalization (Istio MeshConfig pathNormalization.normalization); default BASE */
   pathNormalization: PathNormalization;
+  /** this sidecar's workload (--register / --workload); null when not known */
+  workload: WorkloadMeta | null;
+  /** its metadata-exchange headers, encoded once; null when the workload is not known */
+  peerMetadata: OwnMetadata | null;
 }
 
 export interface WorkerOptions extends DataPlaneSettings {
@@ -47,6 +54,8 @@ export interface WorkerOptions extends DataPlaneSettings {
   inboundTls: (InboundTlsMode | null)[];
   /** the sidecar's TLS session-ticket keys (48 bytes), the same in every worker: a session resumes on any of them */
   ticketKeys: Uint8Array;
+  /** the JWKS the control thread has fetched so far (RequestAuthentication jwksUri), one per uri */
+  jwks: JwksUpdate[];
 }
 
 export type ToWorker =
@@ -58,7 +67,9 @@ export type ToWorker =
   /** restart drill: the worker throws, as a bug would, and goes through its crash path */
   | { type: 'crash' }
   /** identity rotation (with new ticket keys): new connections use it, inbound and outbound; open ones keep theirs */
-  | { type: 'identity'; identity: WorkloadIdentity; ticketKeys: Uint8Array };
+  | { type: 'identity'; identity: WorkloadIdentity; ticketKeys: Uint8Array }
+  /** a jwksUri's keys were fetched (or the fetch failed: the last good keys stay) */
+  | { type: 'jwks'; update: JwksUpdate };
 
 /** a worker's span counts since it started: [exported, dropped] */
 export type TraceCounts = [number, number];
@@ -77,8 +88,8 @@ export interface GaugesReport {
 
 export type FromWorker =
   | { type: 'ready'; workerId: number; generation: number }
-  /** the worker's stats ring (shared memory), sent once at start */
-  | { type: 'ring'; workerId: number; ring: SharedArrayBuffer }
+  /** the worker's stats ring and string table (shared memory), sent once at start */
+  | { type: 'ring'; workerId: number; ring: SharedArrayBuffer; strings: SharedArrayBuffer }
   | { type: 'applied'; workerId: number; generation: number }
   /** once a second: in-flight requests, and per endpoint [address:port, in-flight, connections] */
   | { type: 'gauges'; workerId: number; report: GaugesReport }
