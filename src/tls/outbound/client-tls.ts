@@ -8,7 +8,7 @@ import type { ClusterSpec, EndpointSpec } from '../../config/snapshot.js';
 import { OUTBOUND_ALPN, clientContextOptions } from '../tls-settings.js';
 import { HandshakeStats } from '../handshake-stats.js';
 import type { WorkloadIdentity } from '../identity/source.js';
-import { trustDomainOf } from '../identity/spiffe.js';
+import { spiffeUriIn, trustDomainOf } from '../identity/spiffe.js';
 import { spiffeMismatch } from './verify.js';
 
 export class ClientTls {
@@ -39,9 +39,14 @@ export class UpstreamTls {
   /** distinguishes pools to the same address:port with different TLS settings */
   readonly key: string;
   readonly checkServerIdentity: (host: string, cert: PeerCertificate) => Error | undefined;
-  /** the endpoint's last session ticket, and the client context (identity) it belongs to */
+  /**
+   * The endpoint's last session ticket, the client context (identity) it belongs to, and the
+   * server's SPIFFE id verified at the session's full handshake (a resumed handshake carries no
+   * certificate, and node then shows none: the id travels with the session).
+   */
   private session: Buffer | undefined = undefined;
   private sessionContext: SecureContext | null = null;
+  private sessionPrincipal = '';
 
   constructor(client: ClientTls, servername: string, expected: string[]) {
     this.client = client;
@@ -62,13 +67,26 @@ export class UpstreamTls {
     return this.sessionContext === context ? this.session : undefined;
   }
 
-  saveSession(context: SecureContext, session: Buffer): void {
+  /** the server id that goes with sessionFor(context) */
+  get principalOfSession(): string {
+    return this.sessionPrincipal;
+  }
+
+  saveSession(context: SecureContext, session: Buffer, principal: string): void {
     this.session = session;
     this.sessionContext = context;
+    this.sessionPrincipal = principal;
   }
 }
 
-type MeshSocket = TLSSocket & { upstreamTls: UpstreamTls; clientContext: SecureContext };
+type MeshSocket = TLSSocket & {
+  upstreamTls: UpstreamTls;
+  clientContext: SecureContext;
+  /** the server id of the session offered for resumption ('' when none was offered) */
+  offeredPrincipal: string;
+  /** the server's SPIFFE id, known once the handshake (full or resumed) is done; null before */
+  meshPrincipal: string | null;
+};
 
 /**
  * The TLS settings of a cluster's endpoint, or null for plaintext (no tls, or no identity yet).
@@ -93,6 +111,7 @@ export function upstreamTlsFor(cluster: ClusterSpec, ep: EndpointSpec, client: C
  */
 export function connectTls(address: string, port: number, t: UpstreamTls, buffer: Buffer, onread: (n: number, buf: Uint8Array) => boolean): tls.TLSSocket {
   const context = t.client.context as SecureContext;
+  const session = t.sessionFor(context);
   const socket = tls.connect({
     host: address,
     port,
@@ -100,12 +119,14 @@ export function connectTls(address: string, port: number, t: UpstreamTls, buffer
     servername: t.servername,
     ALPNProtocols: OUTBOUND_ALPN,
     checkServerIdentity: t.checkServerIdentity,
-    session: t.sessionFor(context),
+    session,
     // (tls.connect takes net's onread option; @types/node 20 does not list it)
     onread: { buffer, callback: onread },
   } as tls.ConnectionOptions) as MeshSocket;
   socket.upstreamTls = t;
   socket.clientContext = context;
+  socket.offeredPrincipal = session === undefined ? '' : t.principalOfSession;
+  socket.meshPrincipal = null;
   socket.on('session', onSession);
   socket.once('secureConnect', onSecureConnect);
   return socket;
@@ -113,13 +134,28 @@ export function connectTls(address: string, port: number, t: UpstreamTls, buffer
 
 /** A session ticket arrived (TLS 1.3: after the handshake, possibly more than one): the endpoint's next connection resumes with it. */
 function onSession(this: MeshSocket, session: Buffer): void {
-  this.upstreamTls.saveSession(this.clientContext, session);
+  if (this.meshPrincipal !== null) this.upstreamTls.saveSession(this.clientContext, session, this.meshPrincipal);
 }
 
+/** (after the identity check passed) */
 function onSecureConnect(this: MeshSocket): void {
   const stats = this.upstreamTls.client.stats;
-  if (this.isSessionReused()) stats.outboundResumed++;
-  else stats.outboundFull++;
+  if (this.isSessionReused()) {
+    stats.outboundResumed++;
+    this.meshPrincipal = this.offeredPrincipal;
+  } else {
+    stats.outboundFull++;
+    this.meshPrincipal = spiffeUriIn(this.getPeerCertificate().subjectaltname);
+  }
+}
+
+/**
+ * The server's SPIFFE id on a mesh connection made by connectTls, once connected: from its
+ * certificate, or (resumed) from the session's full handshake; null when it has none.
+ */
+export function meshPeerPrincipal(socket: TLSSocket): string | null {
+  const p = (socket as MeshSocket).meshPrincipal;
+  return p === null || p === undefined || p === '' ? null : p;
 }
 
 function isIp(host: string): boolean {

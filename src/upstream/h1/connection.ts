@@ -8,8 +8,7 @@ import {
   ProxyError, badRequest, internalError, upstreamConnectFailure, upstreamConnectionTermination, upstreamProtocolError,
   upstreamResetMidResponse,
 } from '../../http/errors.js';
-import { spiffeUriIn } from '../../tls/identity/spiffe.js';
-import { connectTls, type UpstreamTls } from '../../tls/outbound/client-tls.js';
+import { connectTls, meshPeerPrincipal, type UpstreamTls } from '../../tls/outbound/client-tls.js';
 import type { Exchange } from './exchange.js';
 import { CHUNKED_SUFFIX, lengthSuffix, noBodySuffix } from './request-writer.js';
 import { ResponseParser, S_DONE, type ResponseSink } from './response-parser.js';
@@ -233,7 +232,7 @@ export class Connection implements ResponseSink {
   private readonly onConnect = (): void => {
     if (this.state !== CONNECTING) return;
     this.state = IDLE;
-    if (this.socket instanceof TLSSocket) this.peerPrincipal = spiffeUriIn(this.socket.getPeerCertificate().subjectaltname) || null;
+    if (this.socket instanceof TLSSocket) this.peerPrincipal = meshPeerPrincipal(this.socket);
     this.owner.onConnected(this);
   };
 
