@@ -45,11 +45,18 @@ function clusters(ctx: AdminContext): unknown {
   }));
 }
 
+/** The process's RSS (every thread) and the control thread's own V8 heap, in MB. */
+function processMemory(): { rssMb: number; controlHeapMb: { used: number; committed: number } } {
+  const m = process.memoryUsage();
+  const mb = (b: number): number => Math.round(b / 10485.76) / 100;
+  return { rssMb: mb(m.rss), controlHeapMb: { used: mb(m.heapUsed), committed: mb(m.heapTotal) } };
+}
+
 function route(ctx: AdminContext, method: string, url: URL, send: Send): void {
   const post = method === 'POST';
   switch (url.pathname) {
     case '/ready': return ctx.supervisor.allReady ? send(200, 'LIVE\n') : send(503, 'NOT READY\n');
-    case '/workers': return json(send, { generation: ctx.store.generation, workers: ctx.supervisor.status() });
+    case '/workers': return json(send, { generation: ctx.store.generation, process: processMemory(), workers: ctx.supervisor.status() });
     case '/stats/prometheus': return send(200, ctx.stats.prometheus(), PROMETHEUS_CONTENT_TYPE);
     case '/stats/histograms': return json(send, ctx.stats.histograms(url.searchParams.get('interval') === '1' ? 'interval' : 'cumulative'));
     case '/stats/plot': {

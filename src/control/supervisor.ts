@@ -41,6 +41,8 @@ export interface WorkerStatus {
   generation: number;
   /** since the slot's worker started (once-a-second report) */
   tlsHandshakes: { inbound: { full: number; resumed: number; failed: number }; outbound: { full: number; resumed: number } };
+  /** its V8 heap in MB, as last reported (once a second) */
+  heapMb: { used: number; committed: number };
 }
 
 interface Slot {
@@ -52,9 +54,15 @@ interface Slot {
   generation: number;
   /** its TLS handshakes, as last reported (once a second) */
   handshakes: HandshakeCounts;
+  /** its V8 heap [used, committed] bytes, as last reported */
+  heap: [number, number];
 }
 
 const APPLY_TIMEOUT_MS = 10_000;
+
+function toMb(bytes: number): number {
+  return Math.round(bytes / 10485.76) / 100;
+}
 
 /** Only the data-plane settings travel to workers (not the CLI's other options). */
 function dataPlaneSettings(o: DataPlaneSettings): DataPlaneSettings {
@@ -114,7 +122,7 @@ export class Supervisor {
     this.inboundTls = inboundTlsModes(this.snapshot, this.identity !== null);
     const started: Promise<void>[] = [];
     for (let i = 0; i < this.options.workers; i++) {
-      const slot: Slot = { id: i, worker: null, ready: false, restarts: 0, generation: 0, handshakes: [0, 0, 0, 0, 0] };
+      const slot: Slot = { id: i, worker: null, ready: false, restarts: 0, generation: 0, handshakes: [0, 0, 0, 0, 0], heap: [0, 0] };
       this.slots.push(slot);
       started.push(this.spawn(slot));
     }
@@ -186,6 +194,7 @@ export class Supervisor {
       return {
         slot: s.id, workerId: s.worker?.threadId ?? null, ready: s.ready, restarts: s.restarts, generation: s.generation,
         tlsHandshakes: { inbound: { full: inFull, resumed: inResumed, failed: inFailed }, outbound: { full: outFull, resumed: outResumed } },
+        heapMb: { used: toMb(s.heap[0]), committed: toMb(s.heap[1]) },
       };
     });
   }
@@ -232,6 +241,7 @@ export class Supervisor {
       worker.on('message', (msg: FromWorker) => {
         if (msg.type === 'gauges') {
           slot.handshakes = msg.report.tls;
+          slot.heap = msg.report.heap;
           this.hooks.gauges(workerId, msg.report);
         } else if (msg.type === 'ring') {
           this.hooks.ring(workerId, msg.ring, msg.strings);

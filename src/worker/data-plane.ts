@@ -1,4 +1,5 @@
 // A data-plane worker: builds the generation, opens every listener, and drains on request.
+import v8 from 'node:v8';
 import type { MessagePort } from 'node:worker_threads';
 import { configureWorkerLog, workerLog } from '../log.js';
 import { loadCodec } from '../upstream/codecs.js';
@@ -134,9 +135,10 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     }
     const endpoints = [...byKey.values()];
     const tracer = state.tracer;
+    const heap = v8.getHeapStatistics();
     send({ type: 'gauges', workerId: options.workerId, report: {
       inflight: state.inflight, endpoints, trace: tracer === null ? null : [tracer.exported, tracer.dropped], filters: filterStats.snapshot(),
-      tls: handshakes.snapshot(),
+      tls: handshakes.snapshot(), heap: [heap.used_heap_size, heap.total_heap_size],
     } });
   };
   const gauges = setInterval(sendGauges, GAUGES_EVERY_MS);
