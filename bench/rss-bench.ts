@@ -48,6 +48,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 async function main(): Promise<void> {
   stopChildrenOnExit();
   const durationS = positiveEnv('BENCH_DURATION', 60);
+  // e.g. BENCH_NODE_ARGS='--max-semi-space-size=2' to measure a V8 flag's trade-off
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
   const tools = loadTools(REPO_ROOT);
   const tool = tools.find((t) => t.name === 'wrk') ?? (tools[0] as LoadTool);
   const startedAt = new Date();
@@ -58,9 +60,10 @@ async function main(): Promise<void> {
   const samples: number[] = [];
   let requests = 0;
   let rps = 0;
+  let p99Ms = NaN;
   try {
     const upstream = await startUpstream(dir);
-    const meshlet = await startMeshlet(dir, upstream.port, { repoRoot: REPO_ROOT, extraArgs: [], profileDir: null });
+    const meshlet = await startMeshlet(dir, upstream.port, { repoRoot: REPO_ROOT, extraArgs: [], profileDir: null, nodeArgs });
     const adminPort = meshlet.adminPort;
     const pid = meshlet.child.pid;
     await sleep(SETTLE_MS);
@@ -70,6 +73,7 @@ async function main(): Promise<void> {
     clearInterval(sampler);
     requests = r.requests;
     rps = r.rps;
+    p99Ms = r.p99Ms;
     if (r.errors > 0) process.stderr.write(`bench: ${r.errors} errors (non-2xx or socket errors)\n`);
     points.push(await point(`right after ${durationS} s of load`, pid, adminPort));
     await sleep(SETTLE_MS);
@@ -81,7 +85,7 @@ async function main(): Promise<void> {
   }
   const mb = (n: number): string => n.toFixed(1);
   const table = [
-    `- ${tool.name}, 50 connections, ${durationS} s, meshlet --workers 1 (routing + stats on): ${requests} requests, ${rps.toFixed(0)} req/s`,
+    `- ${tool.name}, 50 connections, ${durationS} s, meshlet --workers 1 (routing + stats on)${nodeArgs.length > 0 ? `, node ${nodeArgs.join(' ')}` : ''}: ${requests} requests, ${rps.toFixed(0)} req/s, p99 ${p99Ms.toFixed(2)} ms`,
     `- RSS sampled every second under load: max ${mb(Math.max(...samples))} MB, last ${mb(samples.at(-1) ?? NaN)} MB`,
     '',
     '| when | RSS (MB) | control heap used / committed (MB) | worker heap used / committed (MB) |',

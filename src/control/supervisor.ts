@@ -59,6 +59,13 @@ interface Slot {
 }
 
 const APPLY_TIMEOUT_MS = 10_000;
+/**
+ * A worker's young generation (V8 sizes it as 3 semi-spaces: 4 MB each here). V8's default lets it
+ * grow to 48 MB under load (16 MB semi-spaces), which is most of what a loaded worker adds to RSS;
+ * with 4 MB a proxied GET still meets a scavenge only every few thousand requests, each one
+ * as short (its cost is the survivors, not the space). bench/rss-bench.ts measures the trade-off.
+ */
+const WORKER_YOUNG_GENERATION_MB = 12;
 
 function toMb(bytes: number): number {
   return Math.round(bytes / 10485.76) / 100;
@@ -233,7 +240,7 @@ export class Supervisor {
       ...dataPlaneSettings(this.options), workerId, snapshot: this.snapshot, upstreamState: this.upstream.state.buffer,
       identity: this.identity, inboundTls: this.inboundTls, ticketKeys: this.ticketKeys, jwks: [...this.jwks.values()],
     };
-    const worker = new Worker(WORKER_URL, { workerData: data });
+    const worker = new Worker(WORKER_URL, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
     slot.worker = worker;
     slot.ready = false;
     return new Promise<void>((resolve, reject) => {
