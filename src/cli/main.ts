@@ -1,5 +1,6 @@
-#!/usr/bin/env node
-// meshlet's command line: `run`, `demo`, `help`.
+#!/usr/bin/env -S node --max-semi-space-size=1
+// meshlet's command line: `run`, `demo`, `help`. (The shebang's flag: see liftSemiSpaceCap in
+// control/supervisor.ts.)
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseDurationMs, parseFraction, parseHostPort, parsePercent, parsePositiveInt } from './args.js';
