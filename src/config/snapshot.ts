@@ -183,7 +183,23 @@ export interface PoolSpec {
   /** http.maxRetries: retries in flight to this cluster, sidecar-wide */
   maxRetries: number;
   idleTimeoutMs: number;
+  /** tcp.idleTimeout of proxied TCP connections and WebSockets; absent: Istio's 1 h; 0: none */
+  tcpIdleTimeoutMs?: number;
+  /** tcp.tcpKeepalive of upstream connections; absent or null: not set (the OS default: off) */
+  tcpKeepalive?: TcpKeepaliveSpec | null;
+  /** tcp.maxConnectionDuration of proxied TCP connections and WebSockets; absent or 0: none */
+  maxConnectionDurationMs?: number;
 }
+
+/** DestinationRule connectionPool.tcp.tcpKeepalive; 0 = the OS default for that setting. */
+export interface TcpKeepaliveSpec {
+  probes: number;
+  timeMs: number;
+  intervalMs: number;
+}
+
+/** Istio's default connectionPool.tcp.idleTimeout: 1 hour. */
+export const DEFAULT_TCP_IDLE_TIMEOUT_MS = 3_600_000;
 
 /** DestinationRule outlierDetection with Envoy's defaults where Istio leaves a field unset. */
 export interface OutlierSpec {
@@ -246,6 +262,28 @@ export interface ClusterSpec {
 
 export type Direction = 'outbound' | 'inbound';
 
+/**
+ * How a listener's connections are served: HTTP/1.1 requests (http), bytes proxied to one
+ * destination (tcp), or the TLS ClientHello's SNI choosing the destination, then bytes (tls).
+ */
+export type ListenerTraffic = 'http' | 'tcp' | 'tls';
+
+/**
+ * A VirtualService `tcp[]` / `tls[]` rule, or a ServiceEntry's default route, of one TCP or TLS
+ * listener. The first route that takes a connection decides its destination.
+ */
+export interface TcpRouteSpec {
+  /** `<vs-name>.tcp.<i>` / `<vs-name>.tls.<i>`, or `default` */
+  name: string;
+  /** `VirtualService/<ns>/<name>` or `ServiceEntry/<ns>/<name>` */
+  source: string;
+  /** tls: the SNI names this route takes (lower-case; exact, `*.suffix`, or `*` for any); tcp: empty (every connection) */
+  sniHosts: string[];
+  destinations: WeightedDestinationSpec[];
+  /** sum of destination weights (> 0) */
+  totalWeight: number;
+}
+
 export interface ListenerSpec {
   /** `<direction>_<bind>_<port>` or the Sidecar port name */
   name: string;
@@ -259,6 +297,10 @@ export interface ListenerSpec {
   mtlsMode: MtlsMode;
   /** append the client address to x-forwarded-for (Sidecar annotation meshlet.io/forwarded-for: append; Istio's sidecars do not) */
   appendForwardedFor: boolean;
+  /** absent: 'http' */
+  traffic?: ListenerTraffic;
+  /** outbound tcp / tls listeners: their routes, first match wins (empty: connections are closed, NR) */
+  tcpRoutes?: TcpRouteSpec[];
 }
 
 export interface Snapshot {

@@ -36,7 +36,8 @@ export interface Applier {
  * only on restart. Without an identity, PERMISSIVE and DISABLE are the same plaintext listener.
  */
 function listenerKey(l: ListenerSpec, hasIdentity: boolean): string {
-  return `${l.direction} ${l.bind}:${l.port} ${l.name}${isFronted(l, hasIdentity) ? ` mtls=${l.mtlsMode}` : ''}`;
+  const traffic = l.traffic === undefined || l.traffic === 'http' ? '' : ` ${l.traffic}`;
+  return `${l.direction} ${l.bind}:${l.port} ${l.name}${traffic}${isFronted(l, hasIdentity) ? ` mtls=${l.mtlsMode}` : ''}`;
 }
 
 /** Listeners are sockets every worker holds open; changing them needs a restart (said, not ignored). */

@@ -4,10 +4,11 @@
 import { build, initWebAssemblySync, type BitBucketSize, type Histogram } from 'hdr-histogram-js';
 import type { Snapshot } from '../config/snapshot.js';
 import { BYTES_BOUNDS, bucketIndex, DURATION_BOUNDS_US } from './buckets.js';
+import { ConnectionTable, type ConnectionStats } from './connections.js';
 import { FLAG_LIMIT, flagNames } from './flags.js';
 import {
-  DIRECTION_INBOUND, F_BYTES_IN, F_BYTES_OUT, F_CLUSTER, F_DIRECTION, F_FLAG, F_GENERATION, F_LISTENER, F_STATUS,
-  F_TOTAL_US, F_UPSTREAM_US, RingReader,
+  DIRECTION_INBOUND, F_BYTES_IN, F_BYTES_OUT, F_CLUSTER, F_DIRECTION, F_FLAG, F_GENERATION, F_KIND, F_LISTENER, F_STATUS,
+  F_TOTAL_US, F_UPSTREAM_US, KIND_REQUEST, RingReader,
 } from './ring.js';
 
 export type StatsDirection = 'outbound' | 'inbound';
@@ -269,6 +270,8 @@ export class StatsAggregator {
   private _unresolved = 0;
   private _intervalStartMs = Date.now();
   private _cumulativeStartMs = Date.now();
+  /** connection records (TCP proxying, WebSockets): istio_tcp_* */
+  private readonly connections = new ConnectionTable();
 
   constructor(options: AggregatorOptions = {}) {
     this.keepGenerations = Math.max(1, options.keepGenerations ?? 4);
@@ -361,6 +364,12 @@ export class StatsAggregator {
 
   private readonly visit = (f: Float64Array, o: number): void => {
     const dest = this.resolve(f[o + F_GENERATION] as number, f[o + F_DIRECTION] as number, f[o + F_LISTENER] as number, f[o + F_CLUSTER] as number);
+    const kind = f[o + F_KIND] as number;
+    if (kind !== KIND_REQUEST) {
+      this.connections.record(dest, kind, f[o + F_STATUS] as number, f[o + F_FLAG] as number,
+        clampBytes(f[o + F_BYTES_IN] as number), clampBytes(f[o + F_BYTES_OUT] as number));
+      return;
+    }
     const status = f[o + F_STATUS] as number;
     const flag = f[o + F_FLAG] as number;
     const outcome = status * FLAG_LIMIT + flag;
@@ -482,8 +491,14 @@ export class StatsAggregator {
     }
   }
 
+  /** Connection counters (istio_tcp_*), cumulative, sorted by key. */
+  connectionSeries(): ConnectionStats[] {
+    return this.connections.list();
+  }
+
   /** Clears every series (counts, sums and histograms) and both views; ring state and recordsDrained stay. */
   reset(): void {
+    this.connections.reset();
     for (const s of this.series) {
       s.current.destroy();
       s.closed?.destroy();

@@ -2,6 +2,7 @@
 // standard metric names and labels, plus meshlet's own meshlet_* gauges and counters.
 import { compareSeriesKeys, type SeriesKey, type StatsAggregator } from './aggregator.js';
 import { BYTES_BUCKETS, DURATION_BUCKETS_MS } from './buckets.js';
+import { renderIstioTcpMetrics } from './prometheus-tcp.js';
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -55,7 +56,7 @@ export interface MeshletMetricsInput {
 
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
-const RESERVED_LABELS = new Set([
+export const RESERVED_LABELS = new Set([
   'reporter', 'source_workload', 'destination_service', 'destination_service_name', 'destination_version',
   'request_protocol', 'response_code', 'response_flags', 'le',
 ]);
@@ -78,7 +79,7 @@ export function formatValue(v: number): string {
   return String(v);
 }
 
-function labelPairs(labels: Readonly<Record<string, string>>): string {
+export function labelPairs(labels: Readonly<Record<string, string>>): string {
   let out = '';
   for (const name of Object.keys(labels)) {
     if (!LABEL_NAME.test(name) || name.startsWith('__')) throw new Error(`invalid label name "${name}"`);
@@ -87,12 +88,12 @@ function labelPairs(labels: Readonly<Record<string, string>>): string {
   return out;
 }
 
-function header(name: string, help: string, type: string): string {
+export function header(name: string, help: string, type: string): string {
   return `# HELP ${name} ${escapeHelp(help)}\n# TYPE ${name} ${type}\n`;
 }
 
 /** `destination_service_name`: the first DNS label of an outbound host; inbound names are kept whole. */
-export function serviceName(key: SeriesKey): string {
+export function serviceName(key: Pick<SeriesKey, 'direction' | 'service'>): string {
   if (key.direction === 'inbound') return key.service;
   const dot = key.service.indexOf('.');
   return dot > 0 ? key.service.slice(0, dot) : key.service;
@@ -226,7 +227,7 @@ export function renderMeshletMetrics(input: MeshletMetricsInput): string {
 
 /** The whole /stats/prometheus body: istio_* from `agg` (cumulative) and meshlet_* from `meshlet`. */
 export function renderPrometheus(agg: StatsAggregator, meshlet: MeshletMetricsInput, options: IstioRenderOptions = {}): string {
-  return renderIstioMetrics(collectIstioSeries(agg), options) + renderMeshletMetrics({
+  return renderIstioMetrics(collectIstioSeries(agg), options) + renderIstioTcpMetrics(agg.connectionSeries(), options) + renderMeshletMetrics({
     ...meshlet,
     ringDropped: meshlet.ringDropped ?? agg.droppedTotal,
     recordsDrained: meshlet.recordsDrained ?? agg.recordsDrained,

@@ -7,6 +7,8 @@ import type { ListenerSpec, Snapshot } from '../config/snapshot.js';
  * to terminate and plaintext is served directly).
  */
 export function isFronted(l: ListenerSpec, hasIdentity: boolean): boolean {
+  // TCP listeners terminate their mTLS in the workers (src/downstream/tcp/inbound-tls.ts)
+  if (l.traffic !== undefined && l.traffic !== 'http') return false;
   return l.direction === 'inbound' && (l.mtlsMode === 'STRICT' || (l.mtlsMode === 'PERMISSIVE' && hasIdentity));
 }
 

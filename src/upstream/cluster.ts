@@ -37,7 +37,7 @@ export class ClusterRuntime {
     this.spec = spec;
     this.name = spec.name;
     this.balancer = createBalancer(spec.lb);
-    this.endpoints = spec.endpoints.map((e, i) => new Endpoint(e, pools.get(poolKey(spec, e, tls[i] ?? null)) as UpstreamPool, shared));
+    this.endpoints = spec.endpoints.map((e, i) => new Endpoint(e, pools.get(poolKey(spec, e, tls[i] ?? null)) as UpstreamPool, shared, tls[i] ?? null));
     this.available = this.endpoints;
     const slotted = shared !== null && spec.slot >= 0;
     this.i32 = slotted ? shared.i32 : null;

@@ -12,6 +12,7 @@ import type { WorkloadIdentity } from '../tls/identity/source.js';
 import { Generation } from './generation.js';
 import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js';
 import { H1Listener } from '../downstream/h1/listener.js';
+import { TcpListener } from '../downstream/tcp/listener.js';
 import { ListenerRuntime, WorkerState } from './worker-state.js';
 import { FilterStats } from '../filters/chain.js';
 
@@ -60,7 +61,11 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     state.tracer = new Tracer(options.tracing, (err, dropped, suppressed) => workerLog().warn(
       { collector, err: err.message, dropped, failuresNotLogged: suppressed }, 'trace export failed; spans dropped'));
   }
-  const listeners = options.snapshot.listeners.map((spec, i) => new H1Listener(new ListenerRuntime(spec, state, i, peers, options.frontedPorts[i] ?? 0), options.h1));
+  const tcpSettings = { connectTimeoutMs: options.connectTimeoutMs };
+  const listeners = options.snapshot.listeners.map((spec, i) => {
+    const runtime = new ListenerRuntime(spec, state, i, peers, options.frontedPorts[i] ?? 0);
+    return spec.traffic === undefined || spec.traffic === 'http' ? new H1Listener(runtime, options.h1) : new TcpListener(runtime, tcpSettings, options.identity);
+  });
   try {
     await Promise.all(listeners.map((l) => l.listen()));
   } catch (err) {
@@ -127,6 +132,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
       const next = state.clientTls ?? new ClientTls();
       next.update(identity);
       peers?.setOwnId(identity.spiffeId);
+      for (const l of listeners) if (l instanceof TcpListener) l.setIdentity(identity);
       if (first) {
         state.clientTls = next;
         state.gen = new Generation(state.gen.snapshot, registry, shared, next, filterStats);

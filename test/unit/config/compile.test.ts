@@ -240,7 +240,7 @@ test('no Sidecar: one outbound listener 127.0.0.1:15001', () => {
   const s = snap('');
   assert.deepEqual(s, {
     generation: 1,
-    listeners: [{ name: 'outbound_127.0.0.1_15001', direction: 'outbound', bind: '127.0.0.1', port: 15001, protocol: 'HTTP', inboundClusterId: -1, mtlsMode: 'DISABLE', appendForwardedFor: false }],
+    listeners: [{ name: 'outbound_127.0.0.1_15001', direction: 'outbound', bind: '127.0.0.1', port: 15001, protocol: 'HTTP', inboundClusterId: -1, mtlsMode: 'DISABLE', appendForwardedFor: false, traffic: 'http', tcpRoutes: [] }],
     virtualHosts: [],
     clusters: [],
     authz: null,
