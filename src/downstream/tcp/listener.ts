@@ -76,14 +76,13 @@ export class TcpListener implements SessionOwner, TlsAcceptor {
     this.serve(socket, first, '', principal === '' ? null : principal);
   }
 
-  /** HelloReader: the ClientHello was read (sni '' when it named none), or the connection is not TLS (null). */
+  /**
+   * HelloReader: the ClientHello was read (sni '' when it named none), or the connection is not
+   * TLS (null). Either way the session decides: no name, no route (NR), and nothing is forwarded.
+   */
   helloRead(reader: HelloReader, sni: string | null): void {
     this.hellos.delete(reader);
-    if (sni === null) {
-      reader.socket.destroy();
-      return;
-    }
-    this.serve(reader.socket, reader.bytes, sni, null);
+    this.serve(reader.socket, sni === null ? null : reader.bytes, sni ?? '', null);
   }
 
   private serve(socket: net.Socket, first: Buffer | null, sni: string, principal: string | null): void {
