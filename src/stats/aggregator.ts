@@ -290,8 +290,13 @@ export class StatsAggregator {
 
   // ---- configuration generations ----
 
-  /** Makes `snapshot`'s ids resolvable. Call before the workers can write records of it. */
+  /**
+   * Makes `snapshot`'s ids resolvable. Call before the workers can write records of it. The rings
+   * are drained first: records of a generation about to be forgotten (reloads in quick succession)
+   * are resolved while it is still known.
+   */
   registerSnapshot(snapshot: Snapshot): void {
+    this.drainAll();
     this.generations.delete(snapshot.generation);
     this.generations.set(snapshot.generation, { snapshot, outbound: [], inbound: [] });
     while (this.generations.size > this.keepGenerations) {

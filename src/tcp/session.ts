@@ -15,16 +15,15 @@ import type { AuthzResult } from '../filters/authz/evaluator.js';
 import type { ProxyError } from '../http/errors.js';
 import { workerLog } from '../log.js';
 import { FLAG_DC, FLAG_IE, FLAG_NC, FLAG_NR, FLAG_RBAC, FLAG_UH, FLAG_UO } from '../stats/flags.js';
-import { CONN_TCP, KIND_CONN_BYTES, KIND_CONN_CLOSE, KIND_CONN_OPEN } from '../stats/ring.js';
+import { CONN_TCP, KIND_CONN_CLOSE, KIND_CONN_OPEN } from '../stats/ring.js';
 import type { ClusterRuntime } from '../upstream/cluster.js';
 import type { Endpoint } from '../upstream/endpoint.js';
 import { hash32 } from '../upstream/hash/hash32.js';
 import { TunnelConnect, type ConnectWaiter } from '../upstream/tunnel/connect.js';
-import { DEFAULT_TCP_IDLE_TIMEOUT_MS } from '../config/snapshot.js';
-import { tick } from '../downstream/clock.js';
 import type { Generation } from '../worker/generation.js';
 import type { ListenerRuntime } from '../worker/worker-state.js';
-import { BYTES_REPORT_S, logConnection, recordConnection, type ConnectionLogSource } from './record.js';
+import { ConnectionLimits } from './limits.js';
+import { logConnection, recordConnection, type ConnectionLogSource } from './record.js';
 import { Relay, type RelayOwner } from './relay.js';
 
 export interface SessionOwner {
@@ -62,13 +61,7 @@ export class TcpSession implements ConnectWaiter, RelayOwner, ConnectionLogSourc
   private flags = 0;
   private opened = false;
   private done = false;
-  private readonly startTick = tick;
-  private reportTick = tick;
-  private reportedIn = 0;
-  private reportedOut = 0;
-  /** idle and lifetime limits in ticks (seconds), 0 = none */
-  private idleTicks = 0;
-  private maxTicks = 0;
+  private limits: ConnectionLimits | null = null;
   private readonly onEarlyClose: () => void;
 
   constructor(owner: SessionOwner, listener: ListenerRuntime, down: net.Socket, first: Buffer | null, serverName: string, peerPrincipal: string | null) {
@@ -151,10 +144,7 @@ export class TcpSession implements ConnectWaiter, RelayOwner, ConnectionLogSourc
     ep.begin();
     this.upstreamHost = ep.key;
     const pool = cluster.spec.pool;
-    const idleMs = pool.tcpIdleTimeoutMs ?? DEFAULT_TCP_IDLE_TIMEOUT_MS;
-    this.idleTicks = idleMs > 0 ? Math.max(1, Math.ceil(idleMs / 1000)) : 0;
-    const maxMs = pool.maxConnectionDurationMs ?? 0;
-    this.maxTicks = maxMs > 0 ? Math.max(1, Math.ceil(maxMs / 1000)) : 0;
+    this.limits = new ConnectionLimits(pool);
     this.connecting = new TunnelConnect(ep, pool.connectTimeoutMs > 0 ? pool.connectTimeoutMs : this.owner.connectTimeoutMs,
       pool.tcpKeepalive ?? null, null, this);
   }
@@ -191,17 +181,7 @@ export class TcpSession implements ConnectWaiter, RelayOwner, ConnectionLogSourc
   sweep(now: number): void {
     const relay = this.relay;
     if (relay === null || this.done) return;
-    // (ticks are whole seconds: `>` never closes before the limit, at most a second after it)
-    if ((this.idleTicks > 0 && now - relay.lastTick > this.idleTicks) || (this.maxTicks > 0 && now - this.startTick > this.maxTicks)) {
-      relay.destroy();
-      return;
-    }
-    if (now - this.reportTick >= BYTES_REPORT_S && (relay.bytesIn !== this.reportedIn || relay.bytesOut !== this.reportedOut)) {
-      this.reportTick = now;
-      recordConnection(this, KIND_CONN_BYTES, 0, relay.bytesIn - this.reportedIn, relay.bytesOut - this.reportedOut);
-      this.reportedIn = relay.bytesIn;
-      this.reportedOut = relay.bytesOut;
-    }
+    if (!(this.limits as ConnectionLimits).check(now, relay, this)) relay.destroy();
   }
 
   relayEnded(): void {
@@ -242,7 +222,8 @@ export class TcpSession implements ConnectWaiter, RelayOwner, ConnectionLogSourc
     const bytesIn = relay === null ? 0 : relay.bytesIn;
     const bytesOut = relay === null ? 0 : relay.bytesOut;
     if (!this.opened) recordConnection(this, KIND_CONN_OPEN, this.flags, 0, 0);
-    recordConnection(this, KIND_CONN_CLOSE, this.flags, bytesIn - this.reportedIn, bytesOut - this.reportedOut);
+    const limits = this.limits;
+    recordConnection(this, KIND_CONN_CLOSE, this.flags, bytesIn - (limits?.reportedIn ?? 0), bytesOut - (limits?.reportedOut ?? 0));
     logConnection(this, this.flags, bytesIn, bytesOut);
     this.ep?.end();
     if (this.admitted) (this.cluster as ClusterRuntime).admission?.release();

@@ -54,6 +54,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     new RetryBudget(options.retryBudgetRatio, options.retryBudgetMinPerSecond), filterStats);
   state.clientTls = clientTls;
   state.pathNormalization = options.pathNormalization;
+  state.connectTimeoutMs = options.connectTimeoutMs;
   if (options.tracing !== null) {
     // loaded only when asked for, like the access log
     const { Tracer } = await import('../tracing/tracer.js');
@@ -61,10 +62,9 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     state.tracer = new Tracer(options.tracing, (err, dropped, suppressed) => workerLog().warn(
       { collector, err: err.message, dropped, failuresNotLogged: suppressed }, 'trace export failed; spans dropped'));
   }
-  const tcpSettings = { connectTimeoutMs: options.connectTimeoutMs };
   const listeners = options.snapshot.listeners.map((spec, i) => {
     const runtime = new ListenerRuntime(spec, state, i, peers, options.frontedPorts[i] ?? 0);
-    return spec.traffic === undefined || spec.traffic === 'http' ? new H1Listener(runtime, options.h1) : new TcpListener(runtime, tcpSettings, options.identity);
+    return spec.traffic === undefined || spec.traffic === 'http' ? new H1Listener(runtime, options.h1) : new TcpListener(runtime, options.identity);
   });
   try {
     await Promise.all(listeners.map((l) => l.listen()));

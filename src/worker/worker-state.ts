@@ -33,6 +33,8 @@ export class WorkerState {
   readonly filterStats: FilterStats;
   /** how request paths are normalised before routing and authorization (--path-normalization) */
   pathNormalization: PathNormalization = DEFAULT_PATH_NORMALIZATION;
+  /** connections outside the HTTP pools (TCP, WebSockets): connect timeout when the cluster sets none (--connect-timeout) */
+  connectTimeoutMs = 10_000;
   constructor(gen: Generation, stats: RingWriter | null, accessLog: AccessLog | null, retryBudget: RetryBudget, filterStats: FilterStats) {
     this.gen = gen;
     this.filterStats = filterStats;

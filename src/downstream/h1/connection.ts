@@ -4,6 +4,8 @@
 // the response before them is complete), and writes each response head with its first body bytes
 // in one write. A request it cannot read safely gets its status and the connection is closed:
 // after a framing error nothing that follows on the connection can be trusted (RFC 9112 §6.3).
+// A WebSocket upgrade leaves HTTP here: after the 101 (upgrade()), the client's bytes go to the
+// relay the request path attached (UpgradedClient.relayTo), and the listener's sweeps and close reach it.
 import net from 'node:net';
 import type { ProxyError } from '../../http/errors.js';
 import { badRequest, headersTooLarge, internalError, requestTimeout, unknownPeer, upgradeRequired } from '../../http/errors.js';
@@ -14,7 +16,7 @@ import { noteBodyBytes } from '../../request/body-memory.js';
 import { workerLog } from '../../log.js';
 import { clientAddress } from '../client-address.js';
 import { dateHeader, tick } from '../clock.js';
-import type { ExchangeHandler, ResponseSink } from '../exchange.js';
+import type { ExchangeHandler, ResponseSink, UpgradedClient, UpgradeTarget } from '../exchange.js';
 import { BodyDecoder, type BodyTarget } from './body-decoder.js';
 import { PROXY_INCOMPLETE, PROXY_INVALID, readProxyV2 } from '../../tls/inbound/proxy-v2.js';
 import { CHUNKED_BODY, MAX_HEAD_BYTES, NO_BODY, parseRequestHead, RequestHead } from './request-head.js';
@@ -58,11 +60,13 @@ const BODY = 2;
 const WAITING = 3;
 const CLOSING = 4;
 const CLOSED = 5;
+/** after a 101: bytes go to the upgrade target */
+const UPGRADED = 6;
 
 const PAUSED_BY_BODY = 1;
 const PAUSED_BY_HELD = 2;
 
-export class H1Connection implements ResponseSink, BodyTarget {
+export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
   readonly socket: net.Socket;
   readonly remoteAddress: string;
   proxiedAddress: Uint8Array | null = null;
@@ -93,6 +97,10 @@ export class H1Connection implements ResponseSink, BodyTarget {
   private pendingHead = '';
   private chunkedOut = false;
   private waitingDrain = false;
+  /** after upgrade(): what the client's bytes go to (null until relayTo) */
+  private target: UpgradeTarget | null = null;
+  /** after upgrade(): input read before the 101 (pipelined behind the request head) */
+  early: Buffer | null = null;
 
   constructor(socket: net.Socket, owner: ConnectionOwner, proxied: boolean) {
     this.owner = owner;
@@ -107,6 +115,7 @@ export class H1Connection implements ResponseSink, BodyTarget {
 
   /** The onread callback: `n` bytes in IN_BUFFER. */
   onRead(n: number): void {
+    if (this.state === UPGRADED) return this.upgradedRead(n);
     if (this.state >= CLOSING) return;
     this.lastTick = tick;
     try {
@@ -206,7 +215,8 @@ export class H1Connection implements ResponseSink, BodyTarget {
   private begin(head: RequestHead): void {
     this.version = head.version;
     this.headMethod = head.method === 'HEAD';
-    this.closeAfter = !head.keepAlive;
+    // an upgrade that gets no 101 closes after its response: the client may already be speaking the new protocol
+    this.closeAfter = !head.keepAlive || head.upgrade !== '';
     this.responseDone = false;
     this.pendingHead = '';
     this.chunkedOut = false;
@@ -326,6 +336,36 @@ export class H1Connection implements ResponseSink, BodyTarget {
     this.pause(PAUSED_BY_BODY);
   }
 
+  // ---- upgrade (WebSocket) ----
+
+  upgrade(headers: string[]): UpgradedClient | null {
+    if (this.state !== WAITING || this.socket.destroyed) return null;
+    let s = `HTTP/1.1 101 Switching Protocols\r\ndate: ${dateHeader}\r\n`;
+    for (let i = 0; i < headers.length; i += 2) s += headers[i] + ': ' + headers[i + 1] + '\r\n';
+    this.socket.write(`${s}connection: upgrade\r\nupgrade: websocket\r\n\r\n`, 'latin1');
+    this.state = UPGRADED;
+    this.responseDone = true;
+    this.handler = null;
+    this.body = null;
+    this.early = this.held;
+    this.held = null;
+    this.paused = 0;
+    this.socket.pause(); // the relay resumes it
+    return this;
+  }
+
+  relayTo(target: UpgradeTarget): void {
+    this.target = target;
+  }
+
+  private upgradedRead(n: number): void {
+    const target = this.target;
+    if (target === null) return;
+    const chunk = Buffer.allocUnsafe(n);
+    IN_BUFFER.copy(chunk, 0, 0, n);
+    target.fromDown(chunk);
+  }
+
   resumeBody(): void {
     this.resume(PAUSED_BY_BODY);
   }
@@ -415,9 +455,10 @@ export class H1Connection implements ResponseSink, BodyTarget {
     setTimeout(destroySocket, LINGER_MS, this.socket).unref();
   }
 
-  /** Closes now (no reply can be written). */
+  /** Closes now (no reply can be written); an upgraded connection ends as its protocol says. */
   close(): void {
     if (this.state === CLOSED) return;
+    if (this.state === UPGRADED && this.target !== null) return this.target.goAway();
     this.socket.destroy();
   }
 
@@ -430,6 +471,7 @@ export class H1Connection implements ResponseSink, BodyTarget {
 
   /** Once a second: the head and idle time-outs (one sweep per listener, see H1Listener). */
   sweep(now: number): void {
+    if (this.state === UPGRADED) return this.target?.sweep(now);
     const s = this.owner.settings;
     if (this.state === READY) {
       if (this.headTick >= 0) {
@@ -452,6 +494,7 @@ export class H1Connection implements ResponseSink, BodyTarget {
 
   /** The client finished sending (FIN): an exchange in progress still gets its response. */
   private onEnd(): void {
+    if (this.state === UPGRADED) return; // the relay passes the FIN on
     this.peerEnded = true;
     if (this.state === CLOSING || this.state === CLOSED) return this.close();
     if (this.state === BODY) return this.close(); // the body can never complete

@@ -16,23 +16,16 @@ import { MAX_CLIENT_HELLO, readSni, SNI_DONE, SNI_INVALID, type SniResult } from
 /** A ClientHello must arrive within this (Envoy's listener_filters_timeout is 15 s). */
 const CLIENT_HELLO_TIMEOUT_S = 15;
 
-export interface TcpListenerSettings {
-  /** connect timeout when the cluster sets none */
-  connectTimeoutMs: number;
-}
-
 export class TcpListener implements SessionOwner, TlsAcceptor {
   readonly runtime: ListenerRuntime;
-  readonly connectTimeoutMs: number;
   private readonly sessions = new Set<TcpSession>();
   private readonly hellos = new Set<HelloReader>();
   private readonly tls: InboundTls | null;
   private server: net.Server | null = null;
   private stopSweep: (() => void) | null = null;
 
-  constructor(runtime: ListenerRuntime, settings: TcpListenerSettings, identity: WorkloadIdentity | null) {
+  constructor(runtime: ListenerRuntime, identity: WorkloadIdentity | null) {
     this.runtime = runtime;
-    this.connectTimeoutMs = settings.connectTimeoutMs;
     this.tls = runtime.inbound ? new InboundTls(identity, this, runtime.spec.name) : null;
   }
 
@@ -89,6 +82,11 @@ export class TcpListener implements SessionOwner, TlsAcceptor {
     const session = new TcpSession(this, this.runtime, socket, first, sni, principal);
     this.sessions.add(session);
     session.start();
+  }
+
+  /** connect timeout when the cluster sets none (--connect-timeout) */
+  get connectTimeoutMs(): number {
+    return this.runtime.state.connectTimeoutMs;
   }
 
   sessionEnded(s: TcpSession): void {
