@@ -5,13 +5,14 @@
 // the other). Counts the bytes each way and the tick of the last byte (idle timeouts).
 import type net from 'node:net';
 import { tick } from '../downstream/clock.js';
+import { readInto, readsItself, type ReadTarget } from './read-buffer.js';
 
 export interface RelayOwner {
   /** Both sockets are closed (or destroyed): called once. */
   relayEnded(relay: Relay): void;
 }
 
-export class Relay {
+export class Relay implements ReadTarget {
   readonly down: net.Socket;
   readonly up: net.Socket;
   private readonly owner: RelayOwner;
@@ -32,19 +33,20 @@ export class Relay {
   private ended = false;
 
   /**
-   * `readsDown`: the relay listens to the downstream's 'data' events; false when the downstream's
-   * bytes arrive through fromDown() instead (a socket read into a shared buffer, see h1/connection.ts).
+   * `readsDown`: the relay takes the downstream's bytes itself ('data' events, or read-buffer.ts
+   * sockets); false when they arrive through fromDown() from elsewhere (an upgraded HTTP connection,
+   * see h1/connection.ts).
    */
   constructor(down: net.Socket, up: net.Socket, owner: RelayOwner, readsDown = true) {
     this.down = down;
     this.up = up;
     this.owner = owner;
-    if (readsDown) down.on('data', this.fromDown.bind(this));
+    if (readsDown && !readsItself(down)) down.on('data', this.fromDown.bind(this));
     down.on('end', this.onDownEnd.bind(this));
     down.on('drain', this.onDownDrain.bind(this));
     down.on('error', ignore);
     down.on('close', this.onDownClose.bind(this));
-    up.on('data', this.fromUp.bind(this));
+    if (!readsItself(up)) up.on('data', this.fromUp.bind(this));
     up.on('end', this.onUpEnd.bind(this));
     up.on('drain', this.onUpDrain.bind(this));
     up.on('error', ignore);
@@ -55,8 +57,13 @@ export class Relay {
   start(toUp: Buffer | null, toDown: Buffer | null): void {
     if (toUp !== null && toUp.length > 0) this.fromDown(toUp);
     if (toDown !== null && toDown.length > 0) this.fromUp(toDown);
+    if (readsItself(this.down)) readInto(this.down, this);
+    if (readsItself(this.up)) readInto(this.up, this);
     if (this.down.destroyed) return this.onDownClose();
     if (this.up.destroyed) return this.onUpClose();
+    // a FIN that came before the relay (with the first bytes, while the upstream connected)
+    if (this.down.readableEnded) this.onDownEnd();
+    if (this.up.readableEnded) this.onUpEnd();
     if (!this.waitingUp) this.down.resume();
     if (!this.waitingDown) this.up.resume();
   }
@@ -66,6 +73,11 @@ export class Relay {
     this.bytesIn += chunk.length;
     this.lastTick = tick;
     this.writeUp(chunk);
+  }
+
+  /** ReadTarget: upstream bytes from a socket reading into the shared buffer. */
+  fromUpstream(chunk: Buffer): void {
+    this.fromUp(chunk);
   }
 
   protected fromUp(chunk: Buffer): void {

@@ -146,7 +146,7 @@ export class TcpSession implements ConnectWaiter, RelayOwner, ConnectionLogSourc
     const pool = cluster.spec.pool;
     this.limits = new ConnectionLimits(pool);
     this.connecting = new TunnelConnect(ep, pool.connectTimeoutMs > 0 ? pool.connectTimeoutMs : this.owner.connectTimeoutMs,
-      pool.tcpKeepalive ?? null, null, this);
+      pool.tcpKeepalive ?? null, null, this, true);
   }
 
   upstreamConnected(socket: net.Socket): void {

@@ -10,6 +10,7 @@ import type { WorkloadIdentity } from '../../tls/identity/source.js';
 import type { ListenerRuntime } from '../../worker/worker-state.js';
 import { everySecond, tick } from '../clock.js';
 import { listenReusePort } from '../listen-socket.js';
+import { adoptReading } from '../../tcp/read-buffer.js';
 import { InboundTls, type TlsAcceptor } from './inbound-tls.js';
 import { MAX_CLIENT_HELLO, readSni, SNI_DONE, SNI_INVALID, type SniResult } from './sni.js';
 
@@ -61,7 +62,7 @@ export class TcpListener implements SessionOwner, TlsAcceptor {
       reader.start();
       return;
     }
-    this.serve(socket, null, '', null);
+    this.serve(adoptReading(socket), null, '', null);
   }
 
   /** TlsAcceptor: an inbound connection after its mTLS handshake (or plaintext on a PERMISSIVE port). */

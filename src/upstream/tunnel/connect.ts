@@ -8,6 +8,7 @@ import type { TcpKeepaliveSpec } from '../../config/snapshot.js';
 import { upstreamConnectFailure, type ProxyError } from '../../http/errors.js';
 import type { Endpoint } from '../endpoint.js';
 import { setKeepalive } from '../../downstream/listen-socket.js';
+import { connectReading } from '../../tcp/read-buffer.js';
 
 export interface ConnectWaiter {
   upstreamConnected(socket: net.Socket): void;
@@ -26,15 +27,19 @@ export class TunnelConnect {
   private readonly onError: (err: Error) => void;
   private readonly where: string;
 
-  /** `alpn`: protocols offered over mTLS (WebSockets: http/1.1; raw TCP: none) */
-  constructor(ep: Endpoint, timeoutMs: number, keepalive: TcpKeepaliveSpec | null, alpn: string[] | null, waiter: ConnectWaiter) {
+  /**
+   * `alpn`: protocols offered over mTLS (WebSockets: http/1.1; raw TCP: none). `shared`: a plaintext
+   * socket reads into the worker's shared buffer (src/tcp/read-buffer.ts), for a relay from the start;
+   * otherwise it emits 'data' (a WebSocket's upstream is read as HTTP first).
+   */
+  constructor(ep: Endpoint, timeoutMs: number, keepalive: TcpKeepaliveSpec | null, alpn: string[] | null, waiter: ConnectWaiter, shared = false) {
     this.waiter = waiter;
     this.keepalive = keepalive;
     this.where = ep.key;
     const { address, port } = ep.spec;
     const t = ep.tls;
     this.socket = t === null
-      ? net.connect({ host: address, port, allowHalfOpen: true, noDelay: true })
+      ? shared ? connectReading(address, port) : net.connect({ host: address, port, allowHalfOpen: true, noDelay: true })
       : tls.connect({
         host: address, port, secureContext: t.client.context as SecureContext, servername: t.servername,
         checkServerIdentity: t.checkServerIdentity, ...(alpn === null ? {} : { ALPNProtocols: alpn }),
