@@ -249,7 +249,7 @@ async function main(): Promise<void> {
     results.has('redis-benchmark GET') ? table('redis-benchmark GET', 'ops/s', null, results.get('redis-benchmark GET') as Map<Target, Sample[]>) : '',
   ].filter((s) => s !== '');
   const setup = [
-    `- pinning: ${CAN_PIN ? 'meshlet (--workers 1) and HAProxy (nbthread 1) on CPU 0; upstreams and load on CPU 1 (taskset)' : 'none (no taskset, or one CPU)'}`,
+    `- pinning: ${CAN_PIN ? 'meshlet (--workers 1) and HAProxy (nbthread 1, option splice-auto) on CPU 0; upstreams and load on CPU 1 (taskset)' : 'none (no taskset, or one CPU)'}`,
     `- ${ROUNDS} rounds, targets interleaved in each; ${DURATION_S} s per run; load average after the run: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
     `- TCP bulk: bench/tcpload, ${BULK_CONNECTIONS} connections writing 64 KiB blocks to a discarding server, every byte drained before the clock stops`,
     `- TCP connections: bench/tcpload, ${CONNECT_CONCURRENCY} loops of connect, 1 byte, half-close, wait for the close`,
