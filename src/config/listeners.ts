@@ -2,7 +2,8 @@
 // the default outbound listener 127.0.0.1:15001 when no egress listener is configured. Two
 // listeners that would collide at bind() time (same port, same or wildcard address) are an error.
 // A port's protocol decides how its connections are served (listenerTraffic): HTTP, proxied TCP
-// bytes, or TLS routed by SNI; UDP ports are not opened (Istio does not proxy UDP).
+// bytes, or TLS routed by SNI; a port whose protocol is not declared detects HTTP per connection
+// (auto, Istio's protocol sniffing); UDP ports are not opened (Istio does not proxy UDP).
 import type { Parsed, ServiceEntryModel, SidecarModel } from './model.js';
 import type { Checker } from './validate/checker.js';
 import type { Direction, ListenerTraffic } from './snapshot.js';
@@ -111,22 +112,22 @@ function conflict(planned: PlannedListener[], p: PlannedListener): string | null
 /**
  * The protocol of a Sidecar port: as written; else Istio's port naming convention
  * (`<protocol>[-<suffix>]`, e.g. `redis-cache`, `tcp`); else, for egress, what the ServiceEntries
- * declaring that port number say (when they agree); else HTTP.
+ * declaring that port number say (when they agree); else '' (not declared: sniffed).
  */
 function listenerProtocol(l: SidecarModel['listeners'][number], serviceEntries: readonly Parsed<ServiceEntryModel>[]): string {
   const port = l.port;
-  if (port === null) return 'HTTP';
+  if (port === null) return 'HTTP'; // the catch-all egress listener: meshlet's HTTP proxy port
   if (port.protocol !== null) return port.protocol;
   const named = protocolOfName(port.name);
   if (named !== null) return named;
   if (l.direction === 'outbound') {
     const declared = new Set<string>();
     for (const se of serviceEntries) {
-      for (const p of se.model.ports) if (p.number === port.number) declared.add(p.protocol ?? protocolOfName(p.name) ?? 'HTTP');
+      for (const p of se.model.ports) if (p.number === port.number) declared.add(p.protocol ?? protocolOfName(p.name) ?? '');
     }
     if (declared.size === 1) return [...declared][0] as string;
   }
-  return 'HTTP';
+  return '';
 }
 
 /** Istio's port naming convention: `name` or `name-suffix` where name is a protocol. */
@@ -142,6 +143,7 @@ export function protocolOfName(name: string | null): string | null {
  * routed by SNI outbound and proxied as TCP inbound (to the one local app). null: not proxied (UDP).
  */
 export function listenerTraffic(protocol: string, direction: Direction): ListenerTraffic | null {
+  if (protocol === '') return 'auto';
   if (HTTP_PROTOCOLS.includes(protocol)) return 'http';
   if (protocol === 'UDP') return null;
   if (protocol === 'TLS' || protocol === 'HTTPS') return direction === 'outbound' ? 'tls' : 'tcp';

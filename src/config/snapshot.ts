@@ -264,9 +264,11 @@ export type Direction = 'outbound' | 'inbound';
 
 /**
  * How a listener's connections are served: HTTP/1.1 requests (http), bytes proxied to one
- * destination (tcp), or the TLS ClientHello's SNI choosing the destination, then bytes (tls).
+ * destination (tcp), the TLS ClientHello's SNI choosing the destination, then bytes (tls), or — on
+ * a port whose protocol is not declared — HTTP when the first bytes are an HTTP request, else tcp
+ * (auto: Istio's protocol sniffing).
  */
-export type ListenerTraffic = 'http' | 'tcp' | 'tls';
+export type ListenerTraffic = 'http' | 'tcp' | 'tls' | 'auto';
 
 /**
  * A VirtualService `tcp[]` / `tls[]` rule, or a ServiceEntry's default route, of one TCP or TLS

@@ -10,6 +10,7 @@
 //   4. records: opened, bytes every few seconds, closed (record.ts), and the access log line.
 // Nothing is sent to a client that is refused: its connection is closed, as Envoy does.
 import type net from 'node:net';
+import type { UpgradedClient, UpgradeTarget } from '../downstream/exchange.js';
 import { AuthzRequest } from '../filters/authz/attributes.js';
 import type { AuthzResult } from '../filters/authz/evaluator.js';
 import type { ProxyError } from '../http/errors.js';
@@ -36,7 +37,7 @@ export interface SessionOwner {
 const ATTRS = new AuthzRequest();
 const RESULT: AuthzResult = { allowed: true, policy: null, audit: null };
 
-export class TcpSession implements ConnectWaiter, RelayOwner, ConnectionLogSource {
+export class TcpSession implements ConnectWaiter, RelayOwner, ConnectionLogSource, UpgradeTarget {
   readonly listener: ListenerRuntime;
   readonly gen: Generation;
   readonly protocol = CONN_TCP;
@@ -63,8 +64,15 @@ export class TcpSession implements ConnectWaiter, RelayOwner, ConnectionLogSourc
   private done = false;
   private limits: ConnectionLimits | null = null;
   private readonly onEarlyClose: () => void;
+  /** a sniffed HTTP-listener connection that is not HTTP: it reads the socket and hands the bytes over (relayTo) */
+  private readonly client: UpgradedClient | null;
 
-  constructor(owner: SessionOwner, listener: ListenerRuntime, down: net.Socket, first: Buffer | null, serverName: string, peerPrincipal: string | null) {
+  /**
+   * `sourceIp`: the client's address when the socket's is not it (behind the TLS front), else null;
+   * `client`: the socket is read by the HTTP listener, which passes its bytes on once the relay exists.
+   */
+  constructor(owner: SessionOwner, listener: ListenerRuntime, down: net.Socket, first: Buffer | null, serverName: string, peerPrincipal: string | null,
+    sourceIp: string | null = null, client: UpgradedClient | null = null) {
     this.owner = owner;
     this.listener = listener;
     this.gen = listener.state.gen;
@@ -72,7 +80,8 @@ export class TcpSession implements ConnectWaiter, RelayOwner, ConnectionLogSourc
     this.first = first;
     this.serverName = serverName;
     this.peerPrincipal = peerPrincipal;
-    this.sourceIp = down.remoteAddress ?? '';
+    this.client = client;
+    this.sourceIp = sourceIp ?? down.remoteAddress ?? '';
     this.onEarlyClose = this.downClosedEarly.bind(this);
   }
 
@@ -162,7 +171,8 @@ export class TcpSession implements ConnectWaiter, RelayOwner, ConnectionLogSourc
     this.down.off('close', this.onEarlyClose);
     const first = this.first;
     this.first = null;
-    this.relay = new Relay(this.down, socket, this);
+    this.relay = new Relay(this.down, socket, this, this.client === null);
+    this.client?.relayTo(this);
     this.relay.start(first, null);
   }
 
@@ -186,6 +196,16 @@ export class TcpSession implements ConnectWaiter, RelayOwner, ConnectionLogSourc
 
   relayEnded(): void {
     this.finish();
+  }
+
+  /** UpgradeTarget (a sniffed connection): the HTTP listener's reads of the client. */
+  fromDown(chunk: Buffer): void {
+    this.relay?.fromDown(chunk);
+  }
+
+  /** UpgradeTarget: the HTTP listener closes (drain timeout, shutdown). */
+  goAway(): void {
+    this.abort();
   }
 
   /** The client left before the upstream connection was made. */

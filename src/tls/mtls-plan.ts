@@ -8,7 +8,7 @@ import type { ListenerSpec, Snapshot } from '../config/snapshot.js';
  */
 export function isFronted(l: ListenerSpec, hasIdentity: boolean): boolean {
   // TCP listeners terminate their mTLS in the workers (src/downstream/tcp/inbound-tls.ts)
-  if (l.traffic !== undefined && l.traffic !== 'http') return false;
+  if (l.traffic === 'tcp' || l.traffic === 'tls') return false;
   return l.direction === 'inbound' && (l.mtlsMode === 'STRICT' || (l.mtlsMode === 'PERMISSIVE' && hasIdentity));
 }
 

@@ -64,7 +64,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   }
   const listeners = options.snapshot.listeners.map((spec, i) => {
     const runtime = new ListenerRuntime(spec, state, i, peers, options.frontedPorts[i] ?? 0);
-    return spec.traffic === undefined || spec.traffic === 'http' ? new H1Listener(runtime, options.h1) : new TcpListener(runtime, options.identity);
+    return spec.traffic === 'tcp' || spec.traffic === 'tls' ? new TcpListener(runtime, options.identity) : new H1Listener(runtime, options.h1);
   });
   try {
     await Promise.all(listeners.map((l) => l.listen()));

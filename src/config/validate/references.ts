@@ -24,11 +24,11 @@ function checkL4Listeners(cat: Catalog): void {
     const plans = planTcpRoutes(cat, l);
     for (const p of plans) if (p.rule !== null) used.add(p.rule.rule);
     if (l.direction !== 'outbound' || l.traffic === 'http') continue;
-    if (plans.length === 0) {
+    if (plans.length === 0 && l.traffic !== 'auto') {
       l.ck?.warn(`${l.path}.port`, `no ServiceEntry host reachable through this listener's hosts declares port ${l.port}, and no VirtualService ${l.traffic} rule takes it: its connections are closed (NR)`);
       continue;
     }
-    if (l.traffic !== 'tcp') continue;
+    if (l.traffic !== 'tcp' && l.traffic !== 'auto') continue;
     const [first, ...rest] = plans;
     for (const p of rest) {
       const why = `TCP port ${l.port} sends every connection to ${first?.source} (${first?.name}): this route never takes one (a connection carries no name to tell them apart)`;

@@ -20,6 +20,7 @@ import type { ExchangeHandler, ResponseSink, UpgradedClient, UpgradeTarget } fro
 import { BodyDecoder, type BodyTarget } from './body-decoder.js';
 import { PROXY_INCOMPLETE, PROXY_INVALID, readProxyV2 } from '../../tls/inbound/proxy-v2.js';
 import { CHUNKED_BODY, MAX_HEAD_BYTES, NO_BODY, parseRequestHead, RequestHead } from './request-head.js';
+import { SNIFF_MORE, SNIFF_NOT_HTTP, sniffHttp } from './sniff.js';
 
 /** How the listener's connections behave; the same for every connection of a listener. */
 export interface H1Settings {
@@ -40,6 +41,10 @@ export interface ConnectionOwner {
   /** a request refused while it was read (no exchange was started): one stats record */
   refused(err: ProxyError, bytesSent: number): void;
   closed(conn: H1Connection): void;
+  /** the port's protocol is not declared: a connection whose first bytes are not HTTP goes to notHttp() */
+  readonly sniffs?: boolean;
+  /** a sniffed connection is not HTTP: it has left HTTP (as after a 101) and is proxied as TCP */
+  notHttp?(conn: H1Connection): void;
 }
 
 /** Every connection of this worker reads into this buffer; what must outlive a read is copied. */
@@ -83,6 +88,8 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
   private peerEnded = false;
   /** a pipelined request's turn is scheduled (processHeld) */
   private heldScheduled = false;
+  /** the first bytes decide whether this is HTTP at all (a port without a declared protocol) */
+  private sniffing: boolean;
 
   // the exchange in progress
   private readonly request = new RequestHead();
@@ -106,6 +113,7 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
     this.owner = owner;
     this.socket = socket;
     this.state = proxied ? PROXY : READY;
+    this.sniffing = owner.sniffs === true;
     this.remoteAddress = clientAddress(socket.remoteAddress);
     socket.on('drain', this.onDrain.bind(this));
     socket.on('end', this.onEnd.bind(this));
@@ -137,6 +145,19 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
     while (start < end) {
       const state = this.state;
       if (state === READY) {
+        if (this.sniffing) {
+          const seen = sniffHttp(buf, start, end);
+          if (seen === SNIFF_MORE) {
+            this.hold(buf, start, end);
+            break;
+          }
+          this.sniffing = false;
+          if (seen === SNIFF_NOT_HTTP) {
+            this.hold(buf, start, end);
+            this.leaveHttp();
+            break;
+          }
+        }
         // RFC 9112 §2.2: empty lines before a request line are ignored
         while (start + 1 < end && buf[start] === 13 && buf[start + 1] === 10) start += 2;
         if (start === end) break;
@@ -356,6 +377,17 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
 
   relayTo(target: UpgradeTarget): void {
     this.target = target;
+  }
+
+  /** Not HTTP (sniffed): everything read so far goes to the TCP session the owner starts. */
+  private leaveHttp(): void {
+    this.state = UPGRADED;
+    this.early = this.held;
+    this.held = null;
+    this.paused = 0;
+    this.socket.pause(); // the relay resumes it
+    if (this.owner.notHttp !== undefined) this.owner.notHttp(this);
+    else this.close();
   }
 
   private upgradedRead(n: number): void {

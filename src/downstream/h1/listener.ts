@@ -12,11 +12,14 @@ import { everySecond, tick } from '../clock.js';
 import type { ExchangeHandler } from '../exchange.js';
 import { listenReusePort } from '../listen-socket.js';
 import { adopt, type ConnectionOwner, type H1Connection, type H1Settings } from './connection.js';
+import { TcpSession, type SessionOwner } from '../../tcp/session.js';
 import type { RequestHead } from './request-head.js';
 
-export class H1Listener implements ConnectionOwner {
+export class H1Listener implements ConnectionOwner, SessionOwner {
   readonly runtime: ListenerRuntime;
   readonly settings: H1Settings;
+  /** the port's protocol is not declared: connections that are not HTTP are proxied as TCP */
+  readonly sniffs: boolean;
   private readonly connections = new Set<H1Connection>();
   private server: net.Server | null = null;
   private stopSweep: (() => void) | null = null;
@@ -27,6 +30,7 @@ export class H1Listener implements ConnectionOwner {
     this.runtime = runtime;
     this.settings = settings;
     this.proxied = runtime.peers !== null;
+    this.sniffs = runtime.spec.traffic === 'auto';
   }
 
   listen(): Promise<void> {
@@ -69,6 +73,28 @@ export class H1Listener implements ConnectionOwner {
   closed(conn: H1Connection): void {
     this.connections.delete(conn);
   }
+
+  /** A sniffed connection that is not HTTP: proxied as TCP (its peer from the TLS front's PROXY header when fronted). */
+  notHttp(conn: H1Connection): void {
+    let principal: string | null = null;
+    let sourceIp: string | null = null;
+    const peers = this.runtime.peers;
+    if (peers !== null) {
+      const peer = peers.resolve(conn.proxiedAddress);
+      if (peer === null) return conn.close();
+      principal = peer.principal === '' ? null : peer.principal;
+      sourceIp = peer.clientIp;
+    }
+    new TcpSession(this, this.runtime, conn.socket, conn.early, '', principal, sourceIp, conn).start();
+  }
+
+  /** SessionOwner: connect timeout when the cluster sets none (--connect-timeout) */
+  get connectTimeoutMs(): number {
+    return this.runtime.state.connectTimeoutMs;
+  }
+
+  /** SessionOwner: the connection stays in `connections` (as an H1Connection) until its socket closes. */
+  sessionEnded(): void {}
 
   private sweep(): void {
     const now = tick;

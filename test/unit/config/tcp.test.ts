@@ -40,7 +40,7 @@ spec:
 `;
 }
 
-test('a Sidecar port\'s protocol: written, from its name (<protocol>[-suffix]), from the ServiceEntries on that port; UDP is not opened', () => {
+test('a Sidecar port\'s protocol: written, from its name (<protocol>[-suffix]), from the ServiceEntries on that port, else sniffed (auto); UDP is not opened', () => {
   const { snapshot, lines } = ok(sidecar(`  - port: {number: 7001, protocol: TCP}
     hosts: ["*/*"]
   - port: {number: 7002, name: redis-cache}
@@ -60,7 +60,7 @@ test('a Sidecar port\'s protocol: written, from its name (<protocol>[-suffix]), 
 `) + se('db', ['db.example'], '{number: 7003, name: db, protocol: MONGO}'));
   const traffic = Object.fromEntries(snapshot.listeners.map((l) => [l.port, `${l.protocol} ${l.traffic}`]));
   assert.deepEqual(traffic, {
-    7001: 'TCP tcp', 7002: 'REDIS tcp', 7003: 'MONGO tcp', 7004: 'HTTPS tls', 7005: 'HTTP http', 7100: 'TLS tcp', 7101: 'MYSQL tcp',
+    7001: 'TCP tcp', 7002: 'REDIS tcp', 7003: 'MONGO tcp', 7004: 'HTTPS tls', 7005: ' auto', 7100: 'TLS tcp', 7101: 'MYSQL tcp',
   });
   hasWarning(lines, 'spec.egress[5].port.protocol', 'UDP is not proxied');
   assert.ok(!lines.some((l) => l.includes('HTTP only')), lines.join('\n'));
