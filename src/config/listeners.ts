@@ -8,6 +8,7 @@ import type { Parsed, ServiceEntryModel, SidecarModel } from './model.js';
 import type { Checker } from './validate/checker.js';
 import type { Direction, ListenerTraffic } from './snapshot.js';
 import { HTTP_PROTOCOLS, PROTOCOLS } from './validate/values.js';
+import { planServiceEntryListeners } from './service-entry-listeners.js';
 
 export const DEFAULT_OUTBOUND_BIND = '127.0.0.1';
 // Istio binds inbound to the pod IP; meshlet listens on loopback unless `bind` says otherwise
@@ -97,6 +98,7 @@ export function planListeners(sidecars: readonly Parsed<SidecarModel>[], service
     if (clash === null) planned.push(p);
     else owner?.ck.warn('spec', `the default outbound listener is not opened: ${clash}`);
   }
+  planServiceEntryListeners(serviceEntries, planned, conflict);
   return planned;
 }
 

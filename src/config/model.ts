@@ -140,6 +140,8 @@ export type ResolutionMode = 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN';
 export interface ServiceEntryModel {
   kind: 'ServiceEntry';
   hosts: string[];
+  /** `addresses` as written (IPs and CIDR ranges, valid ones) */
+  addresses: string[];
   ports: ServicePortModel[];
   resolution: ResolutionMode;
   endpoints: WorkloadModel[];

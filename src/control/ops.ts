@@ -44,7 +44,7 @@ function listenerKey(l: ListenerSpec, hasIdentity: boolean): string {
 function listenerChange(before: Snapshot, after: Snapshot, hasIdentity: boolean): string | null {
   const a = before.listeners.map((l) => listenerKey(l, hasIdentity)).sort().join(', ');
   const b = after.listeners.map((l) => listenerKey(l, hasIdentity)).sort().join(', ');
-  return a === b ? null : `listeners would change from [${a}] to [${b}]; listeners (Sidecar ports) change only on restart`;
+  return a === b ? null : `listeners would change from [${a}] to [${b}]; listeners (Sidecar ports, ServiceEntry TCP ports on loopback addresses) change only on restart`;
 }
 
 function sourcesOf(req: Record<string, unknown>): SourceFile[] {
