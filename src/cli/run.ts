@@ -20,7 +20,7 @@ import { DEFAULT_PATH_NORMALIZATION } from '../http/path-normalize.js';
 import { identitySourceFromArgs, type IdentityArgs, type IdentitySource, type WorkloadIdentity } from '../tls/identity/index.js';
 import type { EtcdTls } from '../store/etcd/client.js';
 import { defaultCacheDir } from '../store/cache.js';
-import { MeshSession } from '../store/mesh.js';
+import type { MeshSession } from '../store/mesh.js';
 import type { StoreUrl } from '../store/options.js';
 import { readRegistration, sidecarId, type Registration } from '../store/registration.js';
 import { watchFiles } from './watch-files.js';
@@ -238,6 +238,8 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
 
 async function openMesh(options: RunOptions, store: StoreRunOptions, log: Logger): Promise<MeshSession> {
   try {
+    // loaded only with --store: a sidecar without a mesh store does not hold gRPC and etcd's protos
+    const { MeshSession } = await import('../store/mesh.js');
     return await MeshSession.open({
       url: store.url, tls: store.tls, timeoutMs: store.timeoutMs, cacheDir: store.cacheDir ?? defaultCacheDir(options.adminPort),
       sidecar: sidecarId(options.adminPort), propagationMs: store.propagationMs, version: VERSION,

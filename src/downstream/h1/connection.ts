@@ -10,6 +10,7 @@ import net from 'node:net';
 import type { ProxyError } from '../../http/errors.js';
 import { badRequest, headersTooLarge, internalError, requestTimeout, unknownPeer, upgradeRequired } from '../../http/errors.js';
 import { errorReply } from '../../http/respond.js';
+import { headBytes, headCrlf, headField, headNumber, headStart, headTake, headText } from '../../http/head-writer.js';
 import { statusLine } from '../../http/status-lines.js';
 import { ClientBody } from '../../request/client-body.js';
 import { noteBodyBytes } from '../../request/body-memory.js';
@@ -51,6 +52,7 @@ export interface ConnectionOwner {
 const IN_BUFFER = Buffer.allocUnsafe(64 * 1024);
 const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
 const EMPTY = Buffer.alloc(0);
+const NO_HEADERS: string[] = [];
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 /** pipelined input held while a response is in progress; beyond it the connection stops reading */
 const MAX_HELD = 64 * 1024;
@@ -100,8 +102,11 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
   private closeAfter = false;
   private version = 11;
   private headMethod = false;
-  /** the response head waiting for its first body bytes ('' when none) */
-  private pendingHead = '';
+  /** the response head waiting for its first body bytes (status 0: none) */
+  private pendingStatus = 0;
+  private pendingHeaders: string[] = NO_HEADERS;
+  /** the Content-Length to write, -1 for none */
+  private pendingLength = -1;
   private chunkedOut = false;
   private waitingDrain = false;
   /** after upgrade(): what the client's bytes go to (null until relayTo) */
@@ -239,7 +244,7 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
     // an upgrade that gets no 101 closes after its response: the client may already be speaking the new protocol
     this.closeAfter = !head.keepAlive || head.upgrade !== '';
     this.responseDone = false;
-    this.pendingHead = '';
+    this.pendingStatus = 0;
     this.chunkedOut = false;
     let body: ClientBody | null = null;
     if (head.bodyKind !== NO_BODY) {
@@ -280,48 +285,69 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
   // ---- ResponseSink ----
 
   head(status: number, headers: string[], contentLength: number, bodyless: boolean): void {
-    let s = statusPrefix(status) + 'date: ' + dateHeader + '\r\n';
-    for (let i = 0; i < headers.length; i += 2) s += headers[i] + ': ' + headers[i + 1] + '\r\n';
+    // the framing is decided now; the head's bytes are built when they leave (with the first body bytes)
+    let length = -1;
     if (bodyless) {
-      if (contentLength >= 0 && status !== 204 && status !== 304) s += 'content-length: ' + contentLength + '\r\n';
+      if (contentLength >= 0 && status !== 204 && status !== 304) length = contentLength;
     } else if (contentLength >= 0) {
-      s += 'content-length: ' + contentLength + '\r\n';
+      length = contentLength;
     } else if (this.version === 11) {
-      s += 'transfer-encoding: chunked\r\n';
       this.chunkedOut = true;
     } else {
       this.closeAfter = true; // an HTTP/1.0 client reads to the close
     }
-    if (this.closeAfter || this.owner.draining) {
-      this.closeAfter = true;
-      s += 'connection: close\r\n\r\n';
-    } else {
-      s += this.version === 10 ? 'connection: keep-alive\r\n\r\n' : '\r\n';
+    if (this.owner.draining) this.closeAfter = true;
+    this.pendingStatus = status;
+    this.pendingHeaders = headers;
+    this.pendingLength = length;
+  }
+
+  /** Starts the next message in the head writer: the pending head, if any. */
+  private buildHead(): void {
+    headStart();
+    const status = this.pendingStatus;
+    if (status === 0) return;
+    this.pendingStatus = 0;
+    headText(statusPrefix(status));
+    headField('date', dateHeader);
+    const h = this.pendingHeaders;
+    for (let i = 0; i < h.length; i += 2) headField(h[i] as string, h[i + 1] as string);
+    if (this.pendingLength >= 0) {
+      headText('content-length: ');
+      headNumber(this.pendingLength);
+      headCrlf();
+    } else if (this.chunkedOut) {
+      headText('transfer-encoding: chunked\r\n');
     }
-    this.pendingHead = s;
+    if (this.closeAfter) headText('connection: close\r\n');
+    else if (this.version === 10) headText('connection: keep-alive\r\n');
+    headCrlf();
   }
 
   flush(): void {
-    if (this.pendingHead === '' || this.state >= CLOSING) return;
-    this.socket.write(this.pendingHead, 'latin1');
-    this.pendingHead = '';
+    if (this.pendingStatus === 0 || this.state >= CLOSING) return;
+    this.buildHead();
+    this.socket.write(headTake(), 'latin1');
   }
 
   data(chunk: Buffer): boolean {
     if (this.state === CLOSED) return true;
     const n = chunk.length;
-    const head = this.pendingHead;
-    this.pendingHead = '';
+    const socket = this.socket;
     let ok: boolean;
+    this.buildHead();
+    if (this.chunkedOut) {
+      headNumber(n, 16);
+      headCrlf();
+    }
     if (n <= SMALL_BODY) {
-      // one string: it owns its bytes, so the chunk (a view of a reused read buffer) may change after this call
-      const text = latin1(chunk, 0, n);
-      ok = this.socket.write(this.chunkedOut ? `${head}${n.toString(16)}\r\n${text}\r\n` : head + text, 'latin1');
+      // head and body as one string: it owns its bytes (the chunk may be a view of a reused read buffer)
+      headBytes(chunk);
+      if (this.chunkedOut) headCrlf();
+      ok = socket.write(headTake(), 'latin1');
     } else {
-      const socket = this.socket;
       socket.cork();
-      if (this.chunkedOut) socket.write(`${head}${n.toString(16)}\r\n`, 'latin1');
-      else if (head !== '') socket.write(head, 'latin1');
+      socket.write(headTake(), 'latin1');
       socket.write(Buffer.from(chunk));
       ok = this.chunkedOut ? socket.write('\r\n', 'latin1') : socket.writableLength < socket.writableHighWaterMark;
       socket.uncork();
@@ -331,9 +357,12 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
   }
 
   end(): void {
-    const out = this.chunkedOut ? `${this.pendingHead}0\r\n\r\n` : this.pendingHead;
-    this.pendingHead = '';
-    if (out !== '' && this.state !== CLOSED) this.socket.write(out, 'latin1');
+    const pending = this.pendingStatus !== 0;
+    if ((pending || this.chunkedOut) && this.state !== CLOSED) {
+      this.buildHead();
+      if (this.chunkedOut) headText('0\r\n\r\n');
+      this.socket.write(headTake(), 'latin1');
+    }
     this.responseEnded();
   }
 
@@ -341,9 +370,9 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
     if (close) this.closeAfter = true;
     this.chunkedOut = false;
     this.head(status, headers, body.length, this.headMethod);
-    const out = this.headMethod ? this.pendingHead : this.pendingHead + body;
-    this.pendingHead = '';
-    if (this.state !== CLOSED) this.socket.write(out, 'latin1');
+    this.buildHead();
+    if (!this.headMethod) headText(body);
+    if (this.state !== CLOSED) this.socket.write(headTake(), 'latin1');
     this.responseEnded();
   }
 
@@ -469,8 +498,9 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
     this.headMethod = false;
     this.chunkedOut = false;
     this.head(err.status, headers, body.length, false);
-    const out = this.pendingHead + body;
-    this.pendingHead = '';
+    this.buildHead();
+    headText(body);
+    const out = headTake();
     this.socket.write(out, 'latin1');
     this.owner.refused(err, out.length);
     this.closeGracefully();

@@ -115,7 +115,7 @@ export class UpstreamAttempt implements UpstreamHandler, AdmissionWaiter {
   private dispatchTry(): void {
     const perTry = this.retry === null ? 0 : this.retry.perTryTimeoutMs;
     if (perTry > 0) this.tryTimer = setTimeout(onTryTimeout, perTry, this);
-    this.tTry = performance.now();
+    if (this.cluster.spec.lb === 'PEAK_EWMA') this.tTry = performance.now();
     (this.endpoint as Endpoint).pool.dispatch(this.request, this);
   }
 

@@ -105,7 +105,7 @@ export class Connection implements ResponseSink {
     if (body === null || ex.contentLength === 0) {
       this.headWritten = true;
       this.reqDone = true;
-      this.socket.write(ex.head + noBodySuffix(ex.method), 'latin1');
+      this.socket.write(ex.head, 'latin1'); // (with its framing: see UpstreamPool.dispatch)
       ex.head = '';
     } else {
       // The head waits for the first body chunk (one corked write) or the end (an empty body).
