@@ -30,7 +30,8 @@ const WS_HOST = 'ws-echo';
 
 type Target = 'direct' | 'meshlet' | 'haproxy';
 
-interface Sample { value: number; cpuMs: number | null }
+/** `value` per second; `units`: how much was moved in all (MB, connections, messages, requests) */
+interface Sample { value: number; units: number; cpuMs: number | null }
 /** workload → target → one sample per round */
 type Results = Map<string, Map<Target, Sample[]>>;
 
@@ -94,7 +95,7 @@ ${entry('tcp-sink', ports.tcp, 'TCP', upstream.sink)}${entry(WS_HOST, 80, 'HTTP'
 function haproxyConfig(port: number, sinkPort: number): string {
   return `global
   nbthread 1
-  maxconn 8000
+  maxconn 4000
 defaults
   mode tcp
   timeout connect 5s
@@ -114,11 +115,11 @@ function lastJson(out: string): Record<string, number | string> {
 }
 
 /** One measured run: the proxy's CPU time around it (null for direct). */
-async function sample(proxy: Child | null, run: () => Promise<number>): Promise<Sample> {
+async function sample(proxy: Child | null, run: () => Promise<[number, number]>): Promise<Sample> {
   const before = proxy === null ? null : treeUsage(proxy.pid).cpuMs;
-  const value = await run();
+  const [value, units] = await run();
   const cpuMs = proxy === null || before === null ? null : treeUsage(proxy.pid).cpuMs - before;
-  return { value, cpuMs };
+  return { value, units, cpuMs };
 }
 
 function put(results: Results, workload: string, target: Target, s: Sample): void {
@@ -139,7 +140,7 @@ function table(workload: string, unit: string, cpuUnit: { label: string; per: nu
   const cols = targets.length + ratios.length + (cpuUnit === null ? 0 : targets.length - 1);
   const lines = [head, `| ---: |${' ---: |'.repeat(cols)}`];
   const ratioOf = (i: number, a: Target, b: Target): number => (byTarget.get(a)?.[i]?.value ?? NaN) / (byTarget.get(b)?.[i]?.value ?? NaN);
-  const cpuOf = (s: Sample | undefined): number => (s === undefined || s.cpuMs === null || cpuUnit === null ? NaN : (s.cpuMs * cpuUnit.per) / s.value / DURATION_S);
+  const cpuOf = (s: Sample | undefined): number => (s === undefined || s.cpuMs === null || cpuUnit === null ? NaN : (s.cpuMs * cpuUnit.per) / s.units);
   for (let i = 0; i < rounds; i++) {
     const cells = [
       ...targets.map((t) => fixed(byTarget.get(t)?.[i]?.value, 1)),
@@ -204,11 +205,12 @@ async function main(): Promise<void> {
       if (r.code !== 0) throw new Error(`tcpload ${args.join(' ')} exited ${r.code}: ${r.output()}`);
       return lastJson(r.stdout());
     };
-    const wsClient = async (port: number): Promise<number> => {
+    const wsClient = async (port: number): Promise<[number, number]> => {
       const r = await runToEnd('ws-load', UPSTREAM_CPU, process.execPath, [path.join(REPO_ROOT, 'dist/bench/ws-load.js'), 'client', String(port), WS_HOST,
         String(WS_CONNECTIONS), String(WS_DEPTH), String(WS_SIZE), String(DURATION_S)], (DURATION_S + 30) * 1000);
       if (r.code !== 0) throw new Error(`ws-load exited ${r.code}: ${r.output()}`);
-      return Number(lastJson(r.stdout()).per_s);
+      const j = lastJson(r.stdout());
+      return [Number(j.per_s), Number(j.messages)];
     };
     const redisBench = async (port: number): Promise<[number, number]> => {
       const r = await runToEnd('redis-benchmark', UPSTREAM_CPU, 'redis-benchmark', ['-p', String(port), '-t', 'set,get', '-n', String(REDIS_REQUESTS), '-c', '50', '--csv'], 120_000);
@@ -219,22 +221,34 @@ async function main(): Promise<void> {
     // warm-up: every path once
     await tool(['bulk', '-p', String(ports.tcp), '-d', '1', '-c', '1']);
     await wsClient(ports.ws);
+    const viaMeshlet = (target: Target): Child | null => (target === 'meshlet' ? meshlet : null);
     for (let round = 1; round <= ROUNDS; round++) {
       process.stderr.write(`bench:tcp: round ${round} of ${ROUNDS}\n`);
       for (const [target, port, proxy] of tcpTargets) {
-        put(results, 'TCP bulk', target, await sample(proxy, async () => Number((await tool(['bulk', '-p', String(port), '-d', String(DURATION_S), '-c', String(BULK_CONNECTIONS)])).mb_per_s)));
+        put(results, 'TCP bulk', target, await sample(proxy, async () => {
+          const j = await tool(['bulk', '-p', String(port), '-d', String(DURATION_S), '-c', String(BULK_CONNECTIONS)]);
+          return [Number(j.mb_per_s), Number(j.bytes) / 1048576];
+        }));
       }
       for (const [target, port, proxy] of tcpTargets) {
-        put(results, 'TCP connections', target, await sample(proxy, async () => Number((await tool(['connect', '-p', String(port), '-d', String(DURATION_S), '-c', String(CONNECT_CONCURRENCY)])).per_s)));
+        put(results, 'TCP connections', target, await sample(proxy, async () => {
+          const j = await tool(['connect', '-p', String(port), '-d', String(DURATION_S), '-c', String(CONNECT_CONCURRENCY)]);
+          return [Number(j.per_s), Number(j.connections)];
+        }));
       }
       for (const [target, port, proxy] of [['direct', wsPort, null], ['meshlet', ports.ws, meshlet]] as [Target, number, Child | null][]) {
         put(results, 'WebSocket echo', target, await sample(proxy, () => wsClient(port)));
       }
       if (hasRedis) {
         for (const [target, port] of [['direct', redisPort], ['meshlet', ports.redis]] as [Target, number][]) {
-          const [set, get] = await redisBench(port);
-          put(results, 'redis-benchmark SET', target, { value: set, cpuMs: null });
-          put(results, 'redis-benchmark GET', target, { value: get, cpuMs: null });
+          let get = 0;
+          const set = await sample(viaMeshlet(target), async () => {
+            const [s, g] = await redisBench(port);
+            get = g;
+            return [s, 2 * REDIS_REQUESTS]; // (the CPU time covers both tests)
+          });
+          put(results, 'redis-benchmark SET', target, set);
+          put(results, 'redis-benchmark GET', target, { value: get, units: REDIS_REQUESTS, cpuMs: null });
         }
       }
     }
@@ -245,7 +259,7 @@ async function main(): Promise<void> {
     results.has('TCP bulk') ? table('TCP bulk', 'MB/s', { label: 'CPU s per GiB', per: 1.024 }, results.get('TCP bulk') as Map<Target, Sample[]>) : '',
     results.has('TCP connections') ? table('TCP connections', 'conn/s', { label: 'CPU µs per connection', per: 1000 }, results.get('TCP connections') as Map<Target, Sample[]>) : '',
     results.has('WebSocket echo') ? table('WebSocket echo', 'msg/s', { label: 'CPU µs per message', per: 1000 }, results.get('WebSocket echo') as Map<Target, Sample[]>) : '',
-    results.has('redis-benchmark SET') ? table('redis-benchmark SET', 'ops/s', null, results.get('redis-benchmark SET') as Map<Target, Sample[]>) : '',
+    results.has('redis-benchmark SET') ? table('redis-benchmark SET', 'ops/s', { label: 'CPU µs per op (SET and GET)', per: 1000 }, results.get('redis-benchmark SET') as Map<Target, Sample[]>) : '',
     results.has('redis-benchmark GET') ? table('redis-benchmark GET', 'ops/s', null, results.get('redis-benchmark GET') as Map<Target, Sample[]>) : '',
   ].filter((s) => s !== '');
   const setup = [
