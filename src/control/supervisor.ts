@@ -13,6 +13,7 @@ import type { WorkloadIdentity } from '../tls/identity/source.js';
 import { serverContextOptions } from '../tls/tls-settings.js';
 import { FrontThread } from './front-thread.js';
 import { pickLoopbackPort } from './port-check.js';
+import type { JwksUpdate } from '../filters/jwt/keys.js';
 
 const WORKER_URL = new URL('../../workers/data-plane.js', import.meta.url);
 const RESPAWN_DELAY_MS = 100;
@@ -20,7 +21,7 @@ const RESPAWN_DELAY_MS = 100;
 /** What the supervisor tells the stats side: rings to read, generations to resolve. */
 export interface SupervisorHooks {
   snapshot(snapshot: Snapshot): void;
-  ring(workerId: number, ring: SharedArrayBuffer): void;
+  ring(workerId: number, ring: SharedArrayBuffer, strings: SharedArrayBuffer): void;
   exited(workerId: number): void;
   gauges(workerId: number, report: GaugesReport): void;
 }
@@ -49,7 +50,7 @@ function dataPlaneSettings(o: DataPlaneSettings): DataPlaneSettings {
     upstreamIdleTimeoutMs: o.upstreamIdleTimeoutMs,
     connectTimeoutMs: o.connectTimeoutMs, logLevel: o.logLevel, accessLog: o.accessLog, accessLogSample: o.accessLogSample,
     stats: o.stats, retryBudgetRatio: o.retryBudgetRatio, retryBudgetMinPerSecond: o.retryBudgetMinPerSecond,
-    tracing: o.tracing, h1: o.h1, pathNormalization: o.pathNormalization,
+    tracing: o.tracing, h1: o.h1, pathNormalization: o.pathNormalization, workload: o.workload, peerMetadata: o.peerMetadata,
   };
 }
 
@@ -74,6 +75,8 @@ export class Supervisor {
   private frontedPorts: number[] = [];
   private peerTable: SharedArrayBuffer | null = null;
   private front: FrontThread | null = null;
+  /** the latest JWKS per uri, for workers started later */
+  private readonly jwks = new Map<string, JwksUpdate>();
 
   constructor(snapshot: Snapshot, options: SupervisorOptions, log: Logger, hooks: SupervisorHooks) {
     this.upstream.assign(snapshot);
@@ -151,6 +154,13 @@ export class Supervisor {
     else this.log.info({ spiffeId: identity.spiffeId, notAfter: identity.notAfter.toISOString() }, 'identity rotated');
   }
 
+  /** A jwksUri's keys (or a failed fetch) reach every worker, and workers started later. */
+  applyJwks(update: JwksUpdate): void {
+    this.jwks.set(update.uri, update);
+    const msg: ToWorker = { type: 'jwks', update };
+    for (const slot of this.slots) slot.worker?.postMessage(msg);
+  }
+
   get workerCount(): number {
     return this.slots.length;
   }
@@ -191,7 +201,7 @@ export class Supervisor {
     const workerId = this.nextWorkerId++;
     const data: WorkerOptions = {
       ...dataPlaneSettings(this.options), workerId, snapshot: this.snapshot, upstreamState: this.upstream.state.buffer,
-      identity: this.identity, peerTable: this.peerTable, frontedPorts: this.frontedPorts,
+      identity: this.identity, peerTable: this.peerTable, frontedPorts: this.frontedPorts, jwks: [...this.jwks.values()],
     };
     const worker = new Worker(WORKER_URL, { workerData: data });
     slot.worker = worker;
@@ -202,7 +212,7 @@ export class Supervisor {
         if (msg.type === 'gauges') {
           this.hooks.gauges(workerId, msg.report);
         } else if (msg.type === 'ring') {
-          this.hooks.ring(workerId, msg.ring);
+          this.hooks.ring(workerId, msg.ring, msg.strings);
         } else if (msg.type === 'applied') {
           slot.generation = msg.generation;
           this.notifyAcks();

@@ -28,6 +28,7 @@ import { workerDebugEnabled, workerLog } from '../log.js';
 import type { RequestView } from '../routing/request-view.js';
 import type { CompiledRoute } from '../routing/route.js';
 import { matchRoute, type RouteMatch } from '../routing/router.js';
+import { inboundRequest, outboundPeer, responseHead, type TelemetryRequest } from '../telemetry/request.js';
 import { FLAG_DC, FLAG_DPE, FLAG_NONE, FLAG_UR } from '../stats/flags.js';
 import type { Span } from '../tracing/span.js';
 import { UpstreamAttempt, type AttemptOwner } from '../upstream/attempt/attempt.js';
@@ -37,6 +38,8 @@ import { upstreamSwitched, webSocketRequestProblem } from '../websocket/handshak
 import { WsTunnel } from '../websocket/tunnel.js';
 import type net from 'node:net';
 import type { UpstreamController, UpstreamRequest } from '../upstream/codec.js';
+import type { OwnMetadata } from '../telemetry/peer-metadata.js';
+import type { JwtAuth } from '../filters/jwt/auth.js';
 import type { Generation } from '../worker/generation.js';
 import type { ListenerRuntime } from '../worker/worker-state.js';
 import { noteBodyBytes } from './body-memory.js';
@@ -56,7 +59,7 @@ function flushPendingHeads(): void {
   pendingHeads.length = 0;
 }
 
-export class Exchange implements RequestView, RouteMatch, FilterContext, AttemptOwner, UpgradeOwner, ExchangeHandler, UpstreamSource, RecordSource, HashKeySource {
+export class Exchange implements RequestView, RouteMatch, FilterContext, AttemptOwner, UpgradeOwner, ExchangeHandler, UpstreamSource, RecordSource, HashKeySource, TelemetryRequest {
   // the request (RequestView)
   method = '';
   path = '';
@@ -85,6 +88,15 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
   span: Span | null = null;
   /** Set-Cookie for a consistent-hash cookie meshlet generated for this client */
   setCookie: string | null = null;
+  // telemetry (src/telemetry/request.ts): the far end and the inbound Host as stats ids
+  statsPeer = -1;
+  statsHost = -1;
+  mxReply = false;
+  upstreamPrincipal: string | null = null;
+  /** the verified JWT (RequestAuthentication), set by the jwt filter */
+  auth: JwtAuth | null = null;
+  /** the AUDIT AuthorizationPolicy that matched: the request is written to the access log with it */
+  auditPolicy: string | null = null;
 
   // routing (RouteMatch) and the destination
   route: CompiledRoute | null = null;
@@ -111,7 +123,7 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
   private headersSent = false;
   /** response head received but not yet handed to the sink (see pendingHeads) */
   private headPending = false;
-  private responseHeaders: string[] | null = null;
+  responseHeaders: string[] | null = null;
   private upstreamStatus = 0;
   private bodyless = false;
   private responseLength = -1;
@@ -156,6 +168,8 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
       this.peerXfcc = peer.xfcc;
     }
     if (this.authority === '') return this.fail(badRequest('missing Host header'));
+    if (this.listener.inbound) inboundRequest(this);
+    else this.statsPeer = -2;
     if (head.upgrade !== '' && this.sink.upgrade !== undefined) {
       const problem = webSocketRequestProblem(this.method, this.headers);
       if (problem !== null) return this.fail(problem);
@@ -175,6 +189,11 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
   get sourceIp(): string {
     if (this.peerIp === '') this.peerIp = this.sink.remoteAddress;
     return this.peerIp;
+  }
+
+  /** UpstreamSource: this sidecar's metadata headers, for an outbound cluster of mesh endpoints. */
+  get peerMetadata(): OwnMetadata | null {
+    return !this.listener.inbound && this.cluster !== null && this.cluster.meshed ? this.listener.state.mx.own : null;
   }
 
   /** x-forwarded-for is appended only when the listener's Sidecar asks for it (Istio's sidecars do not). */
@@ -329,6 +348,7 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
     if (route !== null && route.spec.responseHeaders !== null) applyHeaderOps(responseHeaders, route.spec.responseHeaders);
     if (this.destResponseOps !== null) applyHeaderOps(responseHeaders, this.destResponseOps);
     if (this.setCookie !== null) responseHeaders.push('set-cookie', this.setCookie);
+    responseHead(this, responseHeaders, this.cluster?.meshed === true, controller);
     this.responseLength = length;
     this.upstreamStatus = status;
     this.bodyless = this.method === 'HEAD' || status === 204 || status === 304;
@@ -362,17 +382,18 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
     const route = this.route;
     if (route !== null && route.spec.responseHeaders !== null) applyHeaderOps(headers, route.spec.responseHeaders);
     if (this.destResponseOps !== null) applyHeaderOps(headers, this.destResponseOps);
+    responseHead(this, headers, this.cluster?.meshed === true, this.attempt as UpgradeAttempt);
     const client = (this.sink.upgrade as NonNullable<ResponseSink['upgrade']>).call(this.sink, headers);
     if (client === null) {
       socket.destroy();
       return this.onAborted();
     }
-    const attempt = this.attempt as UpgradeAttempt;
-    const tunnel = new WsTunnel(this.listener, this.gen, this.cluster as ClusterRuntime, attempt.handOff(), client, socket, rest);
+    const held = (this.attempt as UpgradeAttempt).handOff();
     this.status = 101;
     this.headersSent = true;
-    this.finish();
-    tunnel.start();
+    this.responseHeaders = headers;
+    this.finish(); // (the record: 101, and the request's stats peer)
+    new WsTunnel(this.listener, this.gen, this.cluster as ClusterRuntime, held, client, socket, rest, this.statsPeer).start();
   }
 
   /** The read that carried the head had no body bytes for it (or not all of them): the head leaves now. */
@@ -490,6 +511,7 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
     if (this.routeTimer !== null) clearTimeout(this.routeTimer);
     if (this.body !== null) this.body.live = false;
     this.attempt?.release();
+    if (this.statsPeer === -2) outboundPeer(this, this.attempt?.endpoint ?? null);
     recordRequest(this);
     this.listener.state.requestDone();
   }

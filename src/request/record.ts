@@ -4,6 +4,8 @@
 import { getHeader } from '../http/headers.js';
 import type { CompiledRoute } from '../routing/route.js';
 import { flagNames } from '../stats/flags.js';
+import { evaluateFilter, type LogContext } from '../telemetry/filter-expr.js';
+import { protocolCode } from '../telemetry/request.js';
 import { DIRECTION_INBOUND, DIRECTION_OUTBOUND } from '../stats/ring.js';
 import type { Span } from '../tracing/span.js';
 import type { Endpoint } from '../upstream/endpoint.js';
@@ -40,10 +42,17 @@ export interface RecordSource {
   readonly query: string;
   readonly httpVersion: number;
   readonly authority: string;
+  readonly scheme: string;
   readonly requestId: string;
   readonly headers: string[];
   readonly sourceIp: string;
   readonly peerPrincipal: string | null;
+  /** the far end and the inbound Host as ids in the worker's string table (-1: none) */
+  readonly statsPeer: number;
+  readonly statsHost: number;
+  readonly responseHeaders: string[] | null;
+  /** the AUDIT policy that matched: the request is always written to the access log */
+  readonly auditPolicy: string | null;
 }
 
 export function recordRequest(r: RecordSource): void {
@@ -55,12 +64,43 @@ export function recordRequest(r: RecordSource): void {
     r.gen.id, listener.inbound ? DIRECTION_INBOUND : DIRECTION_OUTBOUND, listener.index,
     r.route === null ? -1 : r.route.index, r.clusterId, -1,
     r.recordedStatus, r.flags, (now - r.t0) * 1000, upstreamUs,
-    r.body === null ? 0 : r.body.received, r.bytesSent,
+    r.body === null ? 0 : r.body.received, r.bytesSent, r.statsPeer, r.statsHost, protocolCode(r.headers, r.responseHeaders),
   );
   if (r.span !== null) r.span.end(r.recordedStatus, r.flags, a?.endpoint ?? null, r.gen.cluster(r.clusterId), r.peerPrincipal);
   const log = listener.state.accessLog;
-  if (log !== null && log.sampled()) accessLogLine(log, r, now, upstreamUs);
+  if (log !== null && (r.auditPolicy !== null || (logged(r, now) && log.sampled()))) accessLogLine(log, r, now, upstreamUs);
 }
+
+// the filter's view of a finished request: one per worker (records are written synchronously)
+const LOG_CONTEXT: LogContext = {
+  responseCode: 0, responseSize: 0, requestSize: 0, durationMs: 0, method: '', path: '', query: '', host: '', scheme: 'http', requestId: '', mtls: false, headers: [],
+};
+
+/** Whether the request is logged: a Telemetry's accessLogging for its direction (and filter), else --access-log. */
+function logged(r: RecordSource, now: number): boolean {
+  const policy = r.gen.telemetry.accessLog[r.listener.inbound ? 1 : 0];
+  if (policy === null) return r.listener.state.accessLogFlag;
+  if (!policy.enabled) return false;
+  if (policy.filter === null) return true;
+  const c = LOG_CONTEXT;
+  c.responseCode = r.recordedStatus;
+  c.responseSize = r.bytesSent;
+  c.requestSize = r.body === null ? 0 : r.body.received;
+  c.durationMs = now - r.t0;
+  c.method = r.method;
+  c.path = r.path;
+  c.query = r.query;
+  c.host = r.authority;
+  c.scheme = r.scheme;
+  c.requestId = r.requestId;
+  c.mtls = r.peerPrincipal !== null;
+  c.headers = r.headers;
+  const yes = evaluateFilter(policy.filter, c);
+  c.headers = NO_HEADERS;
+  return yes;
+}
+
+const NO_HEADERS: string[] = [];
 
 function accessLogLine(log: AccessLog, r: RecordSource, now: number, upstreamUs: number): void {
   const ep = r.attempt?.endpoint ?? null;
@@ -85,5 +125,6 @@ function accessLogLine(log: AccessLog, r: RecordSource, now: number, upstreamUs:
     downstream_peer_uri_san: r.peerPrincipal,
     direction: r.listener.spec.direction,
     upstream_transport_failure_reason: r.attempt?.failDetail ?? null,
+    authz_audit_policy: r.auditPolicy,
   });
 }

@@ -1,7 +1,9 @@
 // Connection-level counters (Istio's istio_tcp_* metrics), folded from the connection records of
 // the workers' stats rings (ring.ts KIND_CONN_*): connections opened and closed, bytes received
-// from and sent to the downstream, per destination, protocol and response flags. Cumulative only.
+// from and sent to the downstream, per (reporter, peer, service) — the aggregator's connection and
+// its labels (labels.ts) — and per protocol and response flags. Cumulative only.
 import { flagNames } from './flags.js';
+import { istioLabels, type IstioLabels, type connectionLabels } from './labels.js';
 import { CONN_WEBSOCKET, KIND_CONN_CLOSE, KIND_CONN_OPEN } from './ring.js';
 import type { StatsDirection } from './aggregator.js';
 
@@ -9,11 +11,11 @@ export type ConnectionProtocol = 'tcp' | 'websocket';
 
 export interface ConnectionKey {
   readonly direction: StatsDirection;
-  readonly service: string;
-  readonly version: string;
   readonly protocol: ConnectionProtocol;
   /** flag names, '-' for none */
   readonly responseFlags: string;
+  /** Istio's labels (request_protocol "tcp"; response_code and grpc_response_status are not TCP labels, rendered without) */
+  readonly labels: IstioLabels;
 }
 
 export interface ConnectionStats {
@@ -34,31 +36,32 @@ class Series implements ConnectionStats {
   constructor(readonly key: ConnectionKey) {}
 }
 
-/** A destination as the aggregator resolves it (direction, service, version). */
-export interface ConnectionDestination {
+/** The aggregator's (reporter, peer, service) with its labels. */
+export interface ConnectionPeer {
   readonly direction: StatsDirection;
-  readonly service: string;
-  readonly version: string;
+  readonly labels: ReturnType<typeof connectionLabels>;
 }
 
 /** Flag sets are below 2^20 (flags.ts FLAG_LIMIT): protocol and flags share one map key. */
 const PROTOCOL_STRIDE = 1 << 20;
 
 export class ConnectionTable {
-  private readonly byDestination = new Map<ConnectionDestination, Map<number, Series>>();
+  private readonly byPeer = new Map<ConnectionPeer, Map<number, Series>>();
   private series: Series[] = [];
 
   /** One connection record (kind KIND_CONN_*). Byte counts are deltas since the connection's previous record. */
-  record(dest: ConnectionDestination, kind: number, protocol: number, flags: number, bytesIn: number, bytesOut: number): void {
-    let byOutcome = this.byDestination.get(dest);
-    if (byOutcome === undefined) this.byDestination.set(dest, (byOutcome = new Map()));
-    const id = (protocol === CONN_WEBSOCKET ? 1 : 0) * PROTOCOL_STRIDE + flags;
+  record(peer: ConnectionPeer, kind: number, protocol: number, flags: number, bytesIn: number, bytesOut: number): void {
+    let byOutcome = this.byPeer.get(peer);
+    if (byOutcome === undefined) this.byPeer.set(peer, (byOutcome = new Map()));
+    const websocket = protocol === CONN_WEBSOCKET;
+    const id = (websocket ? 1 : 0) * PROTOCOL_STRIDE + flags;
     let s = byOutcome.get(id);
     if (s === undefined) {
-      s = new Series({
-        direction: dest.direction, service: dest.service, version: dest.version,
-        protocol: protocol === CONN_WEBSOCKET ? 'websocket' : 'tcp', responseFlags: flagNames(flags),
-      });
+      const responseFlags = flagNames(flags);
+      // Istio's TCP metrics say request_protocol "tcp"; a relayed WebSocket says "websocket"
+      const labels = istioLabels(peer.labels, 'tcp', 0, -1, responseFlags);
+      if (websocket) labels.request_protocol = 'websocket';
+      s = new Series({ direction: peer.direction, protocol: websocket ? 'websocket' : 'tcp', responseFlags, labels });
       byOutcome.set(id, s);
       this.series.push(s);
     }
@@ -68,7 +71,7 @@ export class ConnectionTable {
     if (bytesOut > 0) s.sentBytes += bytesOut;
   }
 
-  /** Every series, in a stable order (direction, service, version, protocol, flags). */
+  /** Every series, in a stable order (direction, service, peer workload, protocol, flags). */
   list(): ConnectionStats[] {
     return [...this.series].sort(compareKeys);
   }
@@ -78,7 +81,7 @@ export class ConnectionTable {
   }
 
   reset(): void {
-    this.byDestination.clear();
+    this.byPeer.clear();
     this.series = [];
   }
 }
@@ -87,8 +90,9 @@ function compareKeys(x: ConnectionStats, y: ConnectionStats): number {
   const a = x.key;
   const b = y.key;
   if (a.direction !== b.direction) return a.direction < b.direction ? -1 : 1;
-  if (a.service !== b.service) return a.service < b.service ? -1 : 1;
-  if (a.version !== b.version) return a.version < b.version ? -1 : 1;
+  for (const k of ['destination_service', 'source_workload', 'destination_workload', 'destination_version'] as const) {
+    if (a.labels[k] !== b.labels[k]) return a.labels[k] < b.labels[k] ? -1 : 1;
+  }
   if (a.protocol !== b.protocol) return a.protocol < b.protocol ? -1 : 1;
   if (a.responseFlags !== b.responseFlags) return a.responseFlags < b.responseFlags ? -1 : 1;
   return 0;

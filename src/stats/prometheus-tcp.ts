@@ -1,44 +1,39 @@
 // Istio's TCP metrics in the Prometheus text format: istio_tcp_connections_opened_total,
 // istio_tcp_connections_closed_total, istio_tcp_received_bytes_total and istio_tcp_sent_bytes_total,
-// with the labels of the istio_requests_* series (no response_code). request_protocol is "tcp" for
-// proxied TCP and TLS connections and "websocket" for upgraded HTTP connections.
+// with Istio's standard labels but response_code and grpc_response_status (labels.ts), Telemetry
+// overrides applied as for the HTTP metrics. request_protocol is "tcp" for proxied TCP and TLS
+// connections and "websocket" for upgraded HTTP connections.
 import type { ConnectionStats } from './connections.js';
-import { escapeLabelValue, formatValue, header, labelPairs, RESERVED_LABELS, serviceName, type IstioRenderOptions } from './prometheus.js';
+import { applyOverrides, type IstioMetric, type MetricOverrideSpec } from './overrides.js';
+import { escapeLabelValue, formatValue, header } from './prometheus.js';
 
-const METRICS: readonly [name: string, help: string, value: (s: ConnectionStats) => number][] = [
-  ['istio_tcp_connections_opened_total', 'TCP connections opened, by destination.', (s) => s.opened],
-  ['istio_tcp_connections_closed_total', 'TCP connections closed, by destination and response flags.', (s) => s.closed],
-  ['istio_tcp_received_bytes_total', 'Bytes received from the downstream on TCP connections.', (s) => s.receivedBytes],
-  ['istio_tcp_sent_bytes_total', 'Bytes sent to the downstream on TCP connections.', (s) => s.sentBytes],
+const METRICS: readonly [metric: IstioMetric, name: string, help: string, value: (s: ConnectionStats) => number][] = [
+  ['TCP_OPENED_CONNECTIONS', 'istio_tcp_connections_opened_total', 'TCP connections opened, by destination.', (s) => s.opened],
+  ['TCP_CLOSED_CONNECTIONS', 'istio_tcp_connections_closed_total', 'TCP connections closed, by destination and response flags.', (s) => s.closed],
+  ['TCP_RECEIVED_BYTES', 'istio_tcp_received_bytes_total', 'Bytes received from the downstream on TCP connections.', (s) => s.receivedBytes],
+  ['TCP_SENT_BYTES', 'istio_tcp_sent_bytes_total', 'Bytes sent to the downstream on TCP connections.', (s) => s.sentBytes],
 ];
 
-export function renderIstioTcpMetrics(series: readonly ConnectionStats[], options: IstioRenderOptions = {}): string {
+const NOT_TCP = new Set(['response_code', 'grpc_response_status']);
+
+/** `extra`: the rendered constant labels (",a=\"b\"") or ''. */
+export function renderIstioTcpMetrics(series: readonly ConnectionStats[], overrides: readonly MetricOverrideSpec[], extra: string): string {
   if (series.length === 0) return '';
-  const sourceWorkload = options.sourceWorkload ?? 'unknown';
-  let extra = '';
-  if (options.constLabels !== undefined) {
-    for (const name of Object.keys(options.constLabels)) {
-      if (RESERVED_LABELS.has(name)) throw new Error(`constLabels cannot redefine "${name}"`);
-    }
-    const pairs = labelPairs(options.constLabels);
-    if (pairs !== '') extra = `,${pairs}`;
-  }
-  const labels = series.map((s) => {
-    const k = s.key;
-    const outbound = k.direction === 'outbound';
-    return `reporter="${outbound ? 'source' : 'destination'}"`
-      + `,source_workload="${outbound ? escapeLabelValue(sourceWorkload) : 'unknown'}"`
-      + `,destination_service="${escapeLabelValue(k.service)}"`
-      + `,destination_service_name="${escapeLabelValue(serviceName(k))}"`
-      + `,destination_version="${escapeLabelValue(k.version)}"`
-      + `,request_protocol="${k.protocol}"`
-      + `,response_flags="${escapeLabelValue(k.responseFlags)}"`
-      + extra;
-  });
   let out = '';
-  for (const [name, help, value] of METRICS) {
+  for (const [metric, name, help, value] of METRICS) {
+    // series that overrides make alike are summed under one label set
+    const sums = new Map<string, number>();
+    for (const s of series) {
+      const pairs = applyOverrides(overrides, metric, s.key.labels);
+      if (pairs === null) continue;
+      let labels = '';
+      for (const [n, v] of pairs) if (!NOT_TCP.has(n)) labels += `${labels === '' ? '' : ','}${n}="${escapeLabelValue(v)}"`;
+      labels += extra;
+      sums.set(labels, (sums.get(labels) ?? 0) + value(s));
+    }
+    if (sums.size === 0) continue;
     out += header(name, help, 'counter');
-    for (let i = 0; i < series.length; i++) out += `${name}{${labels[i]}} ${formatValue(value(series[i] as ConnectionStats))}\n`;
+    for (const [labels, v] of sums) out += `${name}{${labels}} ${formatValue(v)}\n`;
   }
   return out;
 }

@@ -3,7 +3,11 @@
 // seconds while it lasts, one when it closes (ring.ts KIND_CONN_*). A long-lived connection's
 // records name its cluster in the generation current when they are written, so they stay
 // resolvable after any number of reloads (the aggregator keeps only a few generations).
+import type net from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { flagNames } from '../stats/flags.js';
+import { spiffeUriIn } from '../tls/identity/spiffe.js';
+import type { Endpoint } from '../upstream/endpoint.js';
 import { DIRECTION_INBOUND, DIRECTION_OUTBOUND } from '../stats/ring.js';
 import type { ClusterRuntime } from '../upstream/cluster.js';
 import type { Generation } from '../worker/generation.js';
@@ -20,6 +24,8 @@ export interface ConnectionSource {
   readonly cluster: ClusterRuntime | null;
   /** ring.ts CONN_TCP / CONN_WEBSOCKET */
   readonly protocol: number;
+  /** the far end as an id in the worker's string table (src/telemetry/exchange.ts), -1 when not known */
+  readonly statsPeer: number;
 }
 
 export function recordConnection(c: ConnectionSource, kind: number, flags: number, bytesIn: number, bytesOut: number): void {
@@ -38,7 +44,24 @@ export function recordConnection(c: ConnectionSource, kind: number, flags: numbe
     }
   }
   stats.writeConnection(gen.id, listener.inbound ? DIRECTION_INBOUND : DIRECTION_OUTBOUND, listener.index, clusterId, -1,
-    kind, c.protocol, flags, bytesIn, bytesOut);
+    kind, c.protocol, flags, bytesIn, bytesOut, c.statsPeer);
+}
+
+const NO_HEADERS: string[] = [];
+
+/**
+ * The far end's stats id: inbound, the peer's verified identity (a TCP connection carries no
+ * metadata headers); outbound, the endpoint's config with the upstream's verified identity.
+ */
+export function connectionPeer(listener: ListenerRuntime, endpoint: Endpoint | null, principal: string | null): number {
+  const mx = listener.state.mx;
+  if (listener.inbound) return mx.inbound(NO_HEADERS, principal);
+  return endpoint === null ? -1 : mx.endpointPeer(endpoint, principal);
+}
+
+/** The verified SPIFFE id of an upstream mTLS socket; null for plaintext. */
+export function upstreamPrincipal(socket: net.Socket): string | null {
+  return socket instanceof TLSSocket ? spiffeUriIn(socket.getPeerCertificate().subjectaltname) || null : null;
 }
 
 export interface ConnectionLogSource extends ConnectionSource {
@@ -77,5 +100,6 @@ export function logConnection(c: ConnectionLogSource, flags: number, bytesIn: nu
     downstream_peer_uri_san: c.peerPrincipal,
     direction: c.listener.spec.direction,
     upstream_transport_failure_reason: c.failDetail,
+    authz_audit_policy: null,
   });
 }

@@ -24,7 +24,7 @@ import { TunnelConnect, type ConnectWaiter } from '../upstream/tunnel/connect.js
 import type { Generation } from '../worker/generation.js';
 import type { ListenerRuntime } from '../worker/worker-state.js';
 import { ConnectionLimits } from './limits.js';
-import { logConnection, recordConnection, type ConnectionLogSource } from './record.js';
+import { connectionPeer, logConnection, recordConnection, upstreamPrincipal, type ConnectionLogSource } from './record.js';
 import { Relay, type RelayOwner } from './relay.js';
 
 export interface SessionOwner {
@@ -49,6 +49,8 @@ export class TcpSession implements ConnectWaiter, RelayOwner, ConnectionLogSourc
   cluster: ClusterRuntime | null = null;
   routeName: string | null = null;
   upstreamHost: string | null = null;
+  /** the far end's stats id (record.ts connectionPeer), set once the connection is established or refused */
+  statsPeer = -1;
   failDetail: string | null = null;
 
   private readonly owner: SessionOwner;
@@ -166,6 +168,7 @@ export class TcpSession implements ConnectWaiter, RelayOwner, ConnectionLogSourc
     }
     const cluster = this.cluster as ClusterRuntime;
     if (cluster.outlier !== null) cluster.outlier.onStatus(this.ep as Endpoint, 200);
+    this.statsPeer = connectionPeer(this.listener, this.ep, this.listener.inbound ? this.peerPrincipal : upstreamPrincipal(socket));
     this.opened = true;
     recordConnection(this, KIND_CONN_OPEN, 0, 0, 0);
     this.down.off('close', this.onEarlyClose);
@@ -241,7 +244,10 @@ export class TcpSession implements ConnectWaiter, RelayOwner, ConnectionLogSourc
     const relay = this.relay;
     const bytesIn = relay === null ? 0 : relay.bytesIn;
     const bytesOut = relay === null ? 0 : relay.bytesOut;
-    if (!this.opened) recordConnection(this, KIND_CONN_OPEN, this.flags, 0, 0);
+    if (!this.opened) {
+      this.statsPeer = connectionPeer(this.listener, this.ep, this.listener.inbound ? this.peerPrincipal : null);
+      recordConnection(this, KIND_CONN_OPEN, this.flags, 0, 0);
+    }
     const limits = this.limits;
     recordConnection(this, KIND_CONN_CLOSE, this.flags, bytesIn - (limits?.reportedIn ?? 0), bytesOut - (limits?.reportedOut ?? 0));
     logConnection(this, this.flags, bytesIn, bytesOut);

@@ -20,6 +20,8 @@ export class ClusterRuntime {
   readonly admission: Admission | null;
   readonly outlier: OutlierDetector | null;
   readonly hash: HashSpec | null;
+  /** every endpoint is reached over mesh mTLS: requests carry this sidecar's workload metadata */
+  readonly meshed: boolean;
   private readonly table: HashTable | null;
   private readonly balancer: Balancer;
   private readonly i32: Int32Array | null;
@@ -39,6 +41,7 @@ export class ClusterRuntime {
     this.balancer = createBalancer(spec.lb);
     this.endpoints = spec.endpoints.map((e, i) => new Endpoint(e, pools.get(poolKey(spec, e, tls[i] ?? null)) as UpstreamPool, shared, tls[i] ?? null));
     this.available = this.endpoints;
+    this.meshed = spec.endpoints.length > 0 && spec.endpoints.every((_e, i) => (tls[i] ?? null) !== null);
     const slotted = shared !== null && spec.slot >= 0;
     this.i32 = slotted ? shared.i32 : null;
     this.versionAt = slotted ? shared.cl(spec.slot) + C_VERSION : -1;

@@ -22,6 +22,8 @@ export interface UpstreamController {
   readonly signalsReadEnd: boolean;
   /** response header names are tokens and values carry no CR, LF or NUL: the codec checked them */
   readonly headersValidated: boolean;
+  /** the upstream's verified SPIFFE id when the connection is mesh mTLS; null (or absent) otherwise */
+  readonly peerPrincipal?: string | null;
   pause(): void;
   resume(): void;
   abort(reason: Error): void;

@@ -87,6 +87,8 @@ export class WsTunnel implements UpgradeTarget, RelayOwner, ConnectionSource {
   readonly gen: Generation;
   readonly cluster: ClusterRuntime;
   readonly protocol = CONN_WEBSOCKET;
+  /** the far end's stats id: the upgrade request's (its metadata, identity or endpoint) */
+  readonly statsPeer: number;
   private readonly relay: WsRelay;
   private readonly client: UpgradedClient;
   private readonly endpoint: Endpoint;
@@ -96,8 +98,9 @@ export class WsTunnel implements UpgradeTarget, RelayOwner, ConnectionSource {
   private done = false;
 
   constructor(listener: ListenerRuntime, gen: Generation, cluster: ClusterRuntime, held: { endpoint: Endpoint; admitted: boolean },
-    client: UpgradedClient, upstream: net.Socket, rest: Buffer | null) {
+    client: UpgradedClient, upstream: net.Socket, rest: Buffer | null, statsPeer: number) {
     this.listener = listener;
+    this.statsPeer = statsPeer;
     this.gen = gen;
     this.cluster = cluster;
     this.endpoint = held.endpoint;

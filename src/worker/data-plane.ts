@@ -5,6 +5,8 @@ import { loadCodec } from '../upstream/codecs.js';
 import { SharedUpstreamState } from '../upstream/shared/layout.js';
 import { PoolRegistry } from '../upstream/pool-registry.js';
 import { createRing, RingWriter } from '../stats/ring.js';
+import { createStringTable, StringTableWriter } from '../stats/strings.js';
+import { PeerExchange } from '../telemetry/exchange.js';
 import { RetryBudget } from '../filters/retry/retry-budget.js';
 import { ClientTls } from '../tls/outbound/client-tls.js';
 import { PeerLookup } from '../tls/peer-lookup.js';
@@ -15,6 +17,7 @@ import { H1Listener } from '../downstream/h1/listener.js';
 import { TcpListener } from '../downstream/tcp/listener.js';
 import { ListenerRuntime, WorkerState } from './worker-state.js';
 import { FilterStats } from '../filters/chain.js';
+import { JwksStore } from '../filters/jwt/keys.js';
 
 const GAUGES_EVERY_MS = 1000;
 /** a draining worker reports quiet after this long with nothing in flight and no new request */
@@ -39,9 +42,16 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   });
   const shared = new SharedUpstreamState(options.upstreamState);
   const ring = options.stats ? createRing() : null;
-  if (ring !== null) send({ type: 'ring', workerId: options.workerId, ring });
-  // loaded only when asked for: a worker without access logs does not hold pino
-  const accessLog = options.accessLog === null ? null : new (await import('../request/access-log.js')).AccessLog(options.accessLog, options.accessLogSample);
+  const strings = options.stats ? createStringTable() : null;
+  if (ring !== null && strings !== null) send({ type: 'ring', workerId: options.workerId, ring, strings });
+  // loaded only when asked for (--access-log, or a Telemetry turning it on): a worker without access logs does not hold pino
+  let accessLog = options.accessLog === null ? null : new (await import('../request/access-log.js')).AccessLog(options.accessLog, options.accessLogSample);
+  /** a Telemetry (or an AUDIT policy) wants access logs: without --access-log, they go to stdout (Istio's envoy provider) */
+  const ensureAccessLog = async (gen: Generation): Promise<void> => {
+    if (accessLog !== null || !gen.wantsAccessLog) return;
+    accessLog = new (await import('../request/access-log.js')).AccessLog('stdout', options.accessLogSample);
+    state.accessLog = accessLog;
+  };
   let clientTls: ClientTls | null = null;
   if (options.identity !== null) {
     clientTls = new ClientTls();
@@ -50,8 +60,14 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   const peers = options.peerTable === null ? null : new PeerLookup(options.peerTable);
   peers?.setOwnId(options.identity?.spiffeId ?? '');
   const filterStats = new FilterStats();
-  const state = new WorkerState(new Generation(options.snapshot, registry, shared, clientTls, filterStats), ring === null ? null : new RingWriter(ring), accessLog,
+  const workload = options.workload;
+  const jwks = new JwksStore(options.jwks);
+  const state = new WorkerState(new Generation(options.snapshot, registry, shared, clientTls, filterStats, workload, jwks), ring === null ? null : new RingWriter(ring), accessLog,
     new RetryBudget(options.retryBudgetRatio, options.retryBudgetMinPerSecond), filterStats);
+  state.jwks = jwks;
+  state.mx = new PeerExchange(options.peerMetadata, strings === null ? null : new StringTableWriter(strings));
+  state.accessLogFlag = options.accessLog !== null;
+  await ensureAccessLog(state.gen);
   state.clientTls = clientTls;
   state.pathNormalization = options.pathNormalization;
   state.connectTimeoutMs = options.connectTimeoutMs;
@@ -61,7 +77,18 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     const collector = options.tracing.endpoint;
     state.tracer = new Tracer(options.tracing, (err, dropped, suppressed) => workerLog().warn(
       { collector, err: err.message, dropped, failuresNotLogged: suppressed }, 'trace export failed; spans dropped'));
+    state.tracer.configure(state.gen.telemetry.tracing);
   }
+  /** A new generation serves once what it needs is ready (the access log, the tracer's sampling); then it is acknowledged. */
+  let applying: Promise<void> = Promise.resolve();
+  const useGeneration = (gen: Generation, ack: boolean): void => {
+    applying = applying.then(async () => {
+      await ensureAccessLog(gen);
+      state.tracer?.configure(gen.telemetry.tracing);
+      state.gen = gen;
+      if (ack) send({ type: 'applied', workerId: options.workerId, generation: gen.id });
+    }).catch((err: unknown) => workerLog().error({ err: (err as Error).message }, 'generation not applied'));
+  };
   const listeners = options.snapshot.listeners.map((spec, i) => {
     const runtime = new ListenerRuntime(spec, state, i, peers, options.frontedPorts[i] ?? 0);
     return spec.traffic === 'tcp' || spec.traffic === 'tls' ? new TcpListener(runtime, options.identity) : new H1Listener(runtime, options.h1);
@@ -79,7 +106,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   const crash = (err: unknown): void => {
     send({ type: 'crashed', workerId: options.workerId, message: err instanceof Error ? err.stack ?? err.message : String(err) });
     for (const l of listeners) l.close();
-    accessLog?.flush();
+    state.accessLog?.flush();
     void registry.destroyAll();
     process.exit(70);
   };
@@ -90,10 +117,8 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     if (msg.type === 'drain') void drain(msg.timeoutMs);
     else if (msg.type === 'drain-inbound') drainInbound();
     else if (msg.type === 'identity') applyIdentity(msg.identity);
-    else if (msg.type === 'snapshot') {
-      state.gen = new Generation(msg.snapshot, registry, shared, state.clientTls, filterStats);
-      send({ type: 'applied', workerId: options.workerId, generation: msg.snapshot.generation });
-    }
+    else if (msg.type === 'snapshot') useGeneration(new Generation(msg.snapshot, registry, shared, state.clientTls, filterStats, workload, jwks), true);
+    else if (msg.type === 'jwks') jwks.update(msg.update);
     else if (msg.type === 'crash') setImmediate(crashOnPurpose);
   });
   send({ type: 'ready', workerId: options.workerId, generation: options.snapshot.generation });
@@ -135,7 +160,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
       for (const l of listeners) if (l instanceof TcpListener) l.setIdentity(identity);
       if (first) {
         state.clientTls = next;
-        state.gen = new Generation(state.gen.snapshot, registry, shared, next, filterStats);
+        useGeneration(new Generation(state.gen.snapshot, registry, shared, next, filterStats, workload, jwks), false);
       }
     } catch (err) {
       workerLog().error({ err: (err as Error).message }, 'identity update refused; the previous identity stays');
@@ -172,7 +197,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     }
     const left = state.inflight;
     for (const l of listeners) l.close();
-    accessLog?.flush();
+    state.accessLog?.flush();
     if (state.tracer !== null) {
       await state.tracer.shutdown(TRACE_FLUSH_MS);
       sendGauges(); // the final span counts

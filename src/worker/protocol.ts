@@ -5,6 +5,9 @@ import type { WorkloadIdentity } from '../tls/identity/source.js';
 import type { CodecName } from '../upstream/codecs.js';
 import type { H1Settings } from '../downstream/h1/connection.js';
 import type { PathNormalization } from '../http/path-normalize.js';
+import type { OwnMetadata } from '../telemetry/peer-metadata.js';
+import type { WorkloadMeta } from '../telemetry/workload.js';
+import type { JwksUpdate } from '../filters/jwt/keys.js';
 
 /** How every data-plane worker runs: set once from the command line, the same for all workers. */
 export interface DataPlaneSettings {
@@ -32,6 +35,10 @@ export interface DataPlaneSettings {
   h1: H1Settings;
   /** --path-normalization (Istio MeshConfig pathNormalization.normalization); default BASE */
   pathNormalization: PathNormalization;
+  /** this sidecar's workload (--register / --workload); null when not known */
+  workload: WorkloadMeta | null;
+  /** its metadata-exchange headers, encoded once; null when the workload is not known */
+  peerMetadata: OwnMetadata | null;
 }
 
 export interface WorkerOptions extends DataPlaneSettings {
@@ -48,6 +55,8 @@ export interface WorkerOptions extends DataPlaneSettings {
    * TLS front owns its public port (its connections carry a trusted PROXY v2 header), else 0
    */
   frontedPorts: number[];
+  /** the JWKS the control thread has fetched so far (RequestAuthentication jwksUri), one per uri */
+  jwks: JwksUpdate[];
 }
 
 export type ToWorker =
@@ -59,7 +68,9 @@ export type ToWorker =
   /** restart drill: the worker throws, as a bug would, and goes through its crash path */
   | { type: 'crash' }
   /** identity rotation: new upstream connections use it; pooled ones keep running */
-  | { type: 'identity'; identity: WorkloadIdentity };
+  | { type: 'identity'; identity: WorkloadIdentity }
+  /** a jwksUri's keys were fetched (or the fetch failed: the last good keys stay) */
+  | { type: 'jwks'; update: JwksUpdate };
 
 /** a worker's span counts since it started: [exported, dropped] */
 export type TraceCounts = [number, number];
@@ -76,8 +87,8 @@ export interface GaugesReport {
 
 export type FromWorker =
   | { type: 'ready'; workerId: number; generation: number }
-  /** the worker's stats ring (shared memory), sent once at start */
-  | { type: 'ring'; workerId: number; ring: SharedArrayBuffer }
+  /** the worker's stats ring and string table (shared memory), sent once at start */
+  | { type: 'ring'; workerId: number; ring: SharedArrayBuffer; strings: SharedArrayBuffer }
   | { type: 'applied'; workerId: number; generation: number }
   /** once a second: in-flight requests, and per endpoint [address:port, in-flight, connections] */
   | { type: 'gauges'; workerId: number; report: GaugesReport }

@@ -10,13 +10,17 @@ import type { AccessLog } from '../request/access-log.js';
 import type { Generation } from './generation.js';
 import type { FilterStats } from '../filters/chain.js';
 import { DEFAULT_PATH_NORMALIZATION, type PathNormalization } from '../http/path-normalize.js';
+import { PeerExchange } from '../telemetry/exchange.js';
+import { JwksStore } from '../filters/jwt/keys.js';
 
 export class WorkerState {
   gen: Generation;
   /** this worker's stats ring: one record per finished request; null with --disable-stats */
   readonly stats: RingWriter | null;
-  /** null when access logging is off */
-  readonly accessLog: AccessLog | null;
+  /** null when access logging is off (set later when a Telemetry turns it on) */
+  accessLog: AccessLog | null;
+  /** --access-log was given: without a Telemetry saying otherwise, every request is logged */
+  accessLogFlag = false;
   inflight = 0;
   /** null when tracing is off: requests then pay one null check */
   tracer: Tracer | null = null;
@@ -33,6 +37,10 @@ export class WorkerState {
   readonly filterStats: FilterStats;
   /** how request paths are normalised before routing and authorization (--path-normalization) */
   pathNormalization: PathNormalization = DEFAULT_PATH_NORMALIZATION;
+  /** the metadata exchange and the stats peer ids (src/telemetry/exchange.ts) */
+  mx: PeerExchange = new PeerExchange(null, null);
+  /** RequestAuthentication key sets, kept across generations */
+  jwks: JwksStore = new JwksStore();
   /** connections outside the HTTP pools (TCP, WebSockets): connect timeout when the cluster sets none (--connect-timeout) */
   connectTimeoutMs = 10_000;
   constructor(gen: Generation, stats: RingWriter | null, accessLog: AccessLog | null, retryBudget: RetryBudget, filterStats: FilterStats) {

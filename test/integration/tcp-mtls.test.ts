@@ -111,14 +111,16 @@ test('A → mTLS → B (STRICT, A allowed): 16 MiB byte-exact, the reply after t
   s.end();
   assert.equal(await reply, `${sent.digest('hex')} ${256 * 64 * 1024}`);
   s.destroy();
-  await waitForMetrics(b.adminPort, (t) => metricValue(t, 'istio_tcp_connections_closed_total', 'reporter="destination"', 'destination_service="tcp-in"', 'response_flags="-"') === 1
-    && metricValue(t, 'istio_tcp_received_bytes_total', 'reporter="destination"', 'destination_service="tcp-in"') === 256 * 64 * 1024);
+  // B knows its caller by the certificate: source_principal, and the connection was mutual TLS
+  const caller = [`source_principal="${ID_A}"`, 'connection_security_policy="mutual_tls"', 'request_protocol="tcp"'];
+  await waitForMetrics(b.adminPort, (t) => metricValue(t, 'istio_tcp_connections_closed_total', 'reporter="destination"', ...caller, 'response_flags="-"') === 1
+    && metricValue(t, 'istio_tcp_received_bytes_total', 'reporter="destination"', ...caller) === 256 * 64 * 1024);
 });
 
 test('C → mTLS → B: C\'s principal is not allowed: closed without bytes, counted RBAC on B', async () => {
   const r = await tcpExchange(outC, 'let me in');
   assert.equal(r.data.length, 0);
-  await waitForMetrics(b.adminPort, (t) => metricValue(t, 'istio_tcp_connections_closed_total', 'reporter="destination"', 'response_flags="RBAC"') === 1);
+  await waitForMetrics(b.adminPort, (t) => metricValue(t, 'istio_tcp_connections_closed_total', 'reporter="destination"', `source_principal="${ID_C}"`, 'response_flags="RBAC"') === 1);
 });
 
 test('STRICT refuses plaintext and a client without a certificate at the handshake', async () => {

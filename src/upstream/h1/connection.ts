@@ -3,10 +3,12 @@
 // maps every way the exchange can end to exactly one onUpstreamEnd / onUpstreamError.
 import net from 'node:net';
 import type { Readable } from 'node:stream';
+import { TLSSocket } from 'node:tls';
 import {
   ProxyError, badRequest, internalError, upstreamConnectFailure, upstreamConnectionTermination, upstreamProtocolError,
   upstreamResetMidResponse,
 } from '../../http/errors.js';
+import { spiffeUriIn } from '../../tls/identity/spiffe.js';
 import { connectTls, type UpstreamTls } from '../../tls/outbound/client-tls.js';
 import type { Exchange } from './exchange.js';
 import { CHUNKED_SUFFIX, lengthSuffix, noBodySuffix } from './request-writer.js';
@@ -45,6 +47,8 @@ export class Connection implements ResponseSink {
   /** requests assigned so far (> 1 means this exchange reuses a keep-alive connection) */
   requests = 0;
   ex: Exchange | null = null;
+  /** mesh mTLS: the server's SPIFFE id, read once the handshake (and its identity check) passed */
+  peerPrincipal: string | null = null;
 
   private readonly owner: ConnectionOwner;
   private readonly socket: net.Socket;
@@ -230,6 +234,7 @@ export class Connection implements ResponseSink {
   private readonly onConnect = (): void => {
     if (this.state !== CONNECTING) return;
     this.state = IDLE;
+    if (this.socket instanceof TLSSocket) this.peerPrincipal = spiffeUriIn(this.socket.getPeerCertificate().subjectaltname) || null;
     this.owner.onConnected(this);
   };
 

@@ -16,6 +16,7 @@ import type { Endpoint } from '../endpoint.js';
 import { buildHead, lastHeadError } from '../h1/request-writer.js';
 import { ResponseParser, S_DONE, type ResponseSink } from '../h1/response-parser.js';
 import { TunnelConnect, type ConnectWaiter } from './connect.js';
+import { upstreamPrincipal } from '../../tcp/record.js';
 
 export interface UpgradeOwner extends AttemptOwner {
   /** The upstream switched protocols: its 101 headers (raw), the socket, bytes after the head (null: none). */
@@ -28,6 +29,8 @@ const ALPN_HTTP1 = ['http/1.1'];
 export class UpgradeAttempt implements ConnectWaiter, ResponseSink, UpstreamController {
   readonly signalsReadEnd = false;
   readonly headersValidated = true;
+  /** the upstream's verified SPIFFE id over mTLS, null for plaintext (telemetry) */
+  peerPrincipal: string | null = null;
   readonly cluster: ClusterRuntime;
   endpoint: Endpoint | null = null;
   /** performance.now() of the connect and of the response's end (0: not yet) */
@@ -94,6 +97,7 @@ export class UpgradeAttempt implements ConnectWaiter, ResponseSink, UpstreamCont
       return this.owner.onAttemptError(upstreamProtocolError(lastHeadError()));
     }
     this.socket = socket;
+    this.peerPrincipal = upstreamPrincipal(socket);
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('close', this.onClose);
