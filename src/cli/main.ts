@@ -21,7 +21,7 @@ const USAGE = `usage:
               [--path-normalization BASE|MERGE_SLASHES|DECODE_AND_MERGE_SLASHES|NONE]
               [--trace-otlp URL | --trace-zipkin URL] [--trace-sampling PERCENT] [--trace-service-name NAME]
               [--trace-batch-delay 1s]
-              [--identity-dir DIR | --ca-url URL --ca-token T --identity spiffe://… [--ca-root FILE] [--identity-ttl 24h]]
+              [--identity-dir DIR | --ca-url URL --ca-token T --identity spiffe://… [--ca-root FILE] [--identity-ttl 24h] [--identity-key-type rsa2048|ecdsa-p256]]
               [--store etcd://HOST:PORT[,…]/PREFIX [--store-ca F [--store-cert F --store-key F]] [--register WORKLOAD.yaml]
                [--store-cache DIR] [--store-timeout 10s] [--propagation-delay 1s]]   (--store also from MESHLET_STORE)
               [--workload NAME.NAMESPACE [--workload-label KEY=VALUE …]] [--cluster-id ID] [--jwks-refresh 20m]

@@ -223,7 +223,7 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
     mesh.ready(registration);
   }
   const stopConfigWatch = options.watch ? watchFiles(options.configFiles, controlPath, log) : () => undefined;
-  // rotation: a renewed or rewritten identity reaches the TLS front and every worker; open
+  // rotation: a renewed or rewritten identity reaches every worker (inbound and outbound); open
   // connections keep theirs, new ones use the new one
   identitySource?.on('update', (next) => {
     supervisor.applyIdentity(next).then(
@@ -233,7 +233,7 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
   });
   const stopWatching = (): void => { stopConfigWatch(); void identitySource?.close(); jwks.close(); };
   const listeners = snapshot.listeners.map((l) => `${l.direction} ${l.bind}:${l.port}`);
-  const mtls = supervisor.frontedListeners.map((f) => `${f.name} ${f.mode} via 127.0.0.1:${f.internalPort}`);
+  const mtls = supervisor.mtlsListeners.map((f) => `${f.name} ${f.mode}`);
   const workloadInfo = self === null || self.workload.name === '' ? {} : { workload: `${self.workload.name}.${self.workload.namespace}` };
   const storeInfo = mesh === null ? {} : { store: `etcd://${mesh.client.endpoints.join(',')}${mesh.keys.prefix}`, ...(registration === null ? {} : { workload: `${registration.namespace}/${registration.name}` }) };
   log.info({ listeners, ...workloadInfo, ...(mtls.length > 0 ? { mtls } : {}), workers: supervisor.workerCount, generation: store.generation, admin: `${options.adminHost}:${options.adminPort}`, control: controlPath, ...storeInfo }, 'meshlet ready');

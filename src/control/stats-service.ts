@@ -2,6 +2,7 @@
 // with a new "last interval" every 10 s; renders Prometheus text, histogram reports and plots.
 import type { Snapshot } from '../config/snapshot.js';
 import type { GaugesReport, TraceCounts } from '../worker/protocol.js';
+import type { HandshakeCounts } from '../tls/handshake-stats.js';
 import { INTERVAL_QUANTILES, StatsAggregator, type IntervalPercentiles, type StatsView } from '../stats/aggregator.js';
 import { histogramsReport, type HistogramsReport } from '../stats/histograms-report.js';
 import { LineBuilder, type PlotGrouping } from '../stats/plot/lines.js';
@@ -59,6 +60,8 @@ export class StatsService {
   private readonly retiredTrace: TraceCounts = [0, 0];
   /** filter counts of workers that have exited, by `filter action` */
   private readonly retiredFilters = new Map<string, number>();
+  /** TLS handshakes of workers that have exited */
+  private readonly retiredTls: HandshakeCounts = [0, 0, 0, 0, 0];
   private tracing = false;
   /** Telemetry metric overrides in effect (set with each generation) */
   private overrides: readonly MetricOverrideSpec[] = [];
@@ -97,6 +100,7 @@ export class StatsService {
         this.retiredTrace[0] += last.trace[0];
         this.retiredTrace[1] += last.trace[1];
       }
+      for (let i = 0; i < this.retiredTls.length; i++) this.retiredTls[i] = (this.retiredTls[i] as number) + (last.tls[i] ?? 0);
       for (const [filter, action, n] of last.filters) {
         const key = `${filter} ${action}`;
         this.retiredFilters.set(key, (this.retiredFilters.get(key) ?? 0) + n);
@@ -123,6 +127,27 @@ export class StatsService {
       if (filter === AUDIT_FILTER) return { name: 'meshlet_authz_audit_total', help: 'Requests an AUDIT AuthorizationPolicy matched (by policy; the decision is not changed)', type: 'counter' as const, labels: { policy: action }, value };
       return { name: 'meshlet_http_filter_total', help: 'What the HTTP filters did (per filter and action)', type: 'counter' as const, labels: { filter, action }, value };
     });
+  }
+
+  /** TLS handshakes over every worker, past and present (as last reported: once a second). */
+  handshakeCounts(): HandshakeCounts {
+    const out: HandshakeCounts = [...this.retiredTls];
+    for (const g of this.gauges.values()) for (let i = 0; i < out.length; i++) out[i] = (out[i] as number) + (g.tls[i] ?? 0);
+    return out;
+  }
+
+  /** meshlet_tls_handshakes_total{direction,resumed} and meshlet_tls_handshake_failures_total{direction="inbound"}. */
+  private tlsMetrics(): MeshletMetric[] {
+    const [inFull, inResumed, inFailed, outFull, outResumed] = this.handshakeCounts();
+    const help = 'Mesh mTLS handshakes completed, full or resumed (session ticket)';
+    const handshakes = (direction: string, resumed: string, value: number): MeshletMetric =>
+      ({ name: 'meshlet_tls_handshakes_total', help, type: 'counter', labels: { direction, resumed }, value });
+    return [
+      handshakes('inbound', 'false', inFull), handshakes('inbound', 'true', inResumed),
+      handshakes('outbound', 'false', outFull), handshakes('outbound', 'true', outResumed),
+      { name: 'meshlet_tls_handshake_failures_total', help: 'Inbound mTLS handshakes that failed (no or an untrusted certificate, plaintext on STRICT, timeout)',
+        type: 'counter', labels: { direction: 'inbound' }, value: inFailed },
+    ];
   }
 
   /** Spans [exported, dropped] over every worker, past and present (as last reported: once a second). */
@@ -161,6 +186,7 @@ export class StatsService {
     }
     if (this.sources.upstream !== undefined) metrics.push(...this.sources.upstream());
     metrics.push(...this.filterMetrics());
+    metrics.push(...this.tlsMetrics());
     if (this.tracing) {
       const [exported, dropped] = this.traceCounts();
       metrics.push({ name: 'meshlet_trace_spans_exported_total', help: 'Spans accepted by the trace collector', type: 'counter', value: exported });

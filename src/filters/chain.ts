@@ -31,7 +31,7 @@ export type FilterStatus = typeof CONTINUE | typeof STOP | typeof WAIT;
 export interface FilterContext extends RequestView {
   /** the mTLS peer's SPIFFE id; null for plaintext */
   readonly peerPrincipal: string | null;
-  /** the client's address (the TLS front's peer address behind it) */
+  /** the client's address */
   readonly sourceIp: string;
   /** the chosen destination's request header operations (outbound), null when none */
   readonly destinationRequestOps: HeaderOpsSpec | null;

@@ -148,11 +148,6 @@ export function jwtRejected(reason: string): ProxyError {
   return new ProxyError('JWT_AUTHN', 401, FLAG_NONE, 'downstream', false, reason);
 }
 
-/** A connection on the internal listener behind the TLS front whose PROXY v2 header names no live peer slot (not from the front, or stale). */
-export function unknownPeer(): ProxyError {
-  return new ProxyError('UNKNOWN_PEER', 400, FLAG_DPE, 'downstream', false, 'connection did not come through the TLS front');
-}
-
 // Requests meshlet's HTTP/1.1 listener refuses while reading them (flag DPE, as Envoy's codec
 // errors): each reply closes the connection, since what follows on it cannot be framed safely.
 

@@ -16,7 +16,7 @@ import type { RequestHead } from '../downstream/h1/request-head.js';
 import { CONTINUE, WAIT, type FilterChain, type FilterContext } from '../filters/chain.js';
 import { sendMirrors } from '../filters/mirror/mirror.js';
 import {
-  badRequest, downstreamAborted, internalError, noCluster, noRoute, unknownPeer, upstreamProtocolError, upstreamTimeout,
+  badRequest, downstreamAborted, internalError, noCluster, noRoute, upstreamProtocolError, upstreamTimeout,
   type ProxyError,
 } from '../http/errors.js';
 import { applyHeaderOps } from '../http/header-ops.js';
@@ -78,11 +78,11 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
   readonly sink: ResponseSink;
   readonly listener: ListenerRuntime;
   readonly gen: Generation;
-  /** the mTLS peer's SPIFFE id when the connection came through the TLS front; null otherwise */
+  /** the mTLS peer's SPIFFE id (an mTLS connection whose certificate has one); null otherwise */
   peerPrincipal: string | null = null;
   /** x-forwarded-client-cert for the local app ('' unless mTLS) */
   peerXfcc = '';
-  /** the client address behind the TLS front ('' = read from the sink when first needed) */
+  /** the client address ('' = read from the sink when first needed) */
   private peerIp = '';
   /** this hop's span when tracing is on and the request is sampled (src/tracing/) */
   span: Span | null = null;
@@ -158,12 +158,9 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
     this.body = body;
     if (body !== null && head.contentLength > 0) this.contentLength = head.contentLength;
 
-    const peers = this.listener.peers;
-    if (peers !== null) {
-      // behind the TLS front: the PROXY v2 source address names the peer (cached per slot)
-      const peer = peers.resolve(this.sink.proxiedAddress);
-      if (peer === null) return this.fail(unknownPeer());
-      this.peerIp = peer.clientIp;
+    const peer = this.sink.peer;
+    if (peer !== null) {
+      // an mTLS connection: its peer was read once, at the handshake
       this.peerPrincipal = peer.principal === '' ? null : peer.principal;
       this.peerXfcc = peer.xfcc;
     }
@@ -185,7 +182,7 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
     this.routeRequest();
   }
 
-  /** The client's address (the TLS front's peer behind it), read only when something needs it. */
+  /** The client's address, read only when something needs it. */
   get sourceIp(): string {
     if (this.peerIp === '') this.peerIp = this.sink.remoteAddress;
     return this.peerIp;
@@ -455,8 +452,8 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
     this.headPending = false; // a head not yet written is replaced by the error reply
     this.status = err.status;
     this.flags |= err.flag;
-    // a request that cannot be read or trusted (DPE: framing, headers, an unknown peer behind
-    // the TLS front) closes the connection after the reply: what follows on it is not trusted
+    // a request that cannot be read or trusted (DPE: framing, headers) closes the connection
+    // after the reply: what follows on it is not trusted
     const close = this.bodyUnread() || (err.flag & FLAG_DPE) !== 0 || this.listener.state.draining;
     const reply = errorReply(err, this.requestId);
     this.finish();

@@ -1,7 +1,8 @@
-// Plaintext sockets of proxied TCP connections read through net's `onread` into this worker's one
+// Sockets of proxied TCP connections (plaintext, and mesh mTLS upstreams) read through net's `onread` into this worker's one
 // buffer, as the HTTP listener's do (no Readable stream, no buffer allocated per read): each read is
 // copied out once, into the buffer the other side's write keeps.
 import net from 'node:net';
+import { connectTls, type UpstreamTls } from '../tls/outbound/client-tls.js';
 
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
@@ -52,6 +53,19 @@ export function adoptReading(accepted: net.Socket): ReadingSocket {
 
 export function connectReading(host: string, port: number): ReadingSocket {
   return reading(net.connect({ host, port, allowHalfOpen: true, noDelay: true, onread: { buffer: READ_BUFFER, callback: onRead as (n: number) => boolean } }), true);
+}
+
+/** A mesh mTLS upstream connection (the h1 codec's: session resumption, SPIFFE check, handshake counts), decrypted bytes read into the shared buffer. */
+export function connectReadingTls(host: string, port: number, t: UpstreamTls): ReadingSocket {
+  const socket = connectTls(host, port, t, READ_BUFFER, onRead as unknown as (n: number, buf: Uint8Array) => boolean);
+  socket.allowHalfOpen = true; // (connectTls leaves it off: an HTTP connection closes with its peer's FIN)
+  return reading(socket, true);
+}
+
+/** Bytes read from now on wait (in `early`) for the next readInto. */
+export function holdReads(socket: net.Socket): void {
+  const s = socket as ReadingSocket;
+  if (s.readTarget !== undefined) s.readTarget = null;
 }
 
 /** Sends the socket's bytes to `target` from now on, after those read before. */

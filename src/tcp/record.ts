@@ -4,9 +4,7 @@
 // records name its cluster in the generation current when they are written, so they stay
 // resolvable after any number of reloads (the aggregator keeps only a few generations).
 import type net from 'node:net';
-import { TLSSocket } from 'node:tls';
 import { flagNames } from '../stats/flags.js';
-import { spiffeUriIn } from '../tls/identity/spiffe.js';
 import type { Endpoint } from '../upstream/endpoint.js';
 import { DIRECTION_INBOUND, DIRECTION_OUTBOUND } from '../stats/ring.js';
 import type { ClusterRuntime } from '../upstream/cluster.js';
@@ -57,11 +55,6 @@ export function connectionPeer(listener: ListenerRuntime, endpoint: Endpoint | n
   const mx = listener.state.mx;
   if (listener.inbound) return mx.inbound(NO_HEADERS, principal);
   return endpoint === null ? -1 : mx.endpointPeer(endpoint, principal);
-}
-
-/** The verified SPIFFE id of an upstream mTLS socket; null for plaintext. */
-export function upstreamPrincipal(socket: net.Socket): string | null {
-  return socket instanceof TLSSocket ? spiffeUriIn(socket.getPeerCertificate().subjectaltname) || null : null;
 }
 
 export interface ConnectionLogSource extends ConnectionSource {

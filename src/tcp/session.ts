@@ -23,8 +23,9 @@ import { hash32 } from '../upstream/hash/hash32.js';
 import { TunnelConnect, type ConnectWaiter } from '../upstream/tunnel/connect.js';
 import type { Generation } from '../worker/generation.js';
 import type { ListenerRuntime } from '../worker/worker-state.js';
+import { meshPeerPrincipal } from '../tls/outbound/client-tls.js';
 import { ConnectionLimits } from './limits.js';
-import { connectionPeer, logConnection, recordConnection, upstreamPrincipal, type ConnectionLogSource } from './record.js';
+import { connectionPeer, logConnection, recordConnection, type ConnectionLogSource } from './record.js';
 import { Relay, type RelayOwner } from './relay.js';
 
 export interface SessionOwner {
@@ -70,11 +71,11 @@ export class TcpSession implements ConnectWaiter, RelayOwner, ConnectionLogSourc
   private readonly client: UpgradedClient | null;
 
   /**
-   * `sourceIp`: the client's address when the socket's is not it (behind the TLS front), else null;
+   * `peerPrincipal`: the mTLS peer's SPIFFE id (null: plaintext, or none in its certificate);
    * `client`: the socket is read by the HTTP listener, which passes its bytes on once the relay exists.
    */
   constructor(owner: SessionOwner, listener: ListenerRuntime, down: net.Socket, first: Buffer | null, serverName: string, peerPrincipal: string | null,
-    sourceIp: string | null = null, client: UpgradedClient | null = null) {
+    client: UpgradedClient | null = null) {
     this.owner = owner;
     this.listener = listener;
     this.gen = listener.state.gen;
@@ -83,7 +84,7 @@ export class TcpSession implements ConnectWaiter, RelayOwner, ConnectionLogSourc
     this.serverName = serverName;
     this.peerPrincipal = peerPrincipal;
     this.client = client;
-    this.sourceIp = sourceIp ?? down.remoteAddress ?? '';
+    this.sourceIp = down.remoteAddress ?? '';
     this.onEarlyClose = this.downClosedEarly.bind(this);
   }
 
@@ -157,7 +158,7 @@ export class TcpSession implements ConnectWaiter, RelayOwner, ConnectionLogSourc
     const pool = cluster.spec.pool;
     this.limits = new ConnectionLimits(pool);
     this.connecting = new TunnelConnect(ep, pool.connectTimeoutMs > 0 ? pool.connectTimeoutMs : this.owner.connectTimeoutMs,
-      pool.tcpKeepalive ?? null, null, this, true);
+      pool.tcpKeepalive ?? null, this);
   }
 
   upstreamConnected(socket: net.Socket): void {
@@ -168,7 +169,7 @@ export class TcpSession implements ConnectWaiter, RelayOwner, ConnectionLogSourc
     }
     const cluster = this.cluster as ClusterRuntime;
     if (cluster.outlier !== null) cluster.outlier.onStatus(this.ep as Endpoint, 200);
-    this.statsPeer = connectionPeer(this.listener, this.ep, this.listener.inbound ? this.peerPrincipal : upstreamPrincipal(socket));
+    this.statsPeer = connectionPeer(this.listener, this.ep, this.listener.inbound ? this.peerPrincipal : meshPeerPrincipal(socket));
     this.opened = true;
     recordConnection(this, KIND_CONN_OPEN, 0, 0, 0);
     this.down.off('close', this.onEarlyClose);

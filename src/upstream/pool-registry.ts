@@ -31,7 +31,7 @@ export class PoolRegistry {
         const t = tls[i]?.[j] ?? null;
         const key = poolKey(c, e, t);
         if (next.has(key)) return;
-        next.set(key, this.pools.get(key) ?? this.codec.createPool(e.address, e.port, this.optionsFor(c), t));
+        next.set(key, this.pools.get(key) ?? this.codec.createPool(e.address, e.port, this.optionsFor(c, t !== null), t));
       });
     });
     for (const [key, pool] of this.pools) {
@@ -41,12 +41,13 @@ export class PoolRegistry {
     return next;
   }
 
-  private optionsFor(c: ClusterSpec): PoolOptions {
+  /** `mtls`: the endpoint is a sidecar reached over mesh mTLS (see MESH_IDLE_TIMEOUT_MS) */
+  private optionsFor(c: ClusterSpec, mtls: boolean): PoolOptions {
     const p = c.pool;
     return {
       connections: connectionCap(this.options.connections, p),
       queueTimeoutMs: this.options.queueTimeoutMs,
-      idleTimeoutMs: p.idleTimeoutMs > 0 ? p.idleTimeoutMs : this.options.idleTimeoutMs,
+      idleTimeoutMs: p.idleTimeoutMs > 0 ? p.idleTimeoutMs : mtls ? Math.max(MESH_IDLE_TIMEOUT_MS, this.options.idleTimeoutMs) : this.options.idleTimeoutMs,
       connectTimeoutMs: p.connectTimeoutMs > 0 ? p.connectTimeoutMs : this.options.connectTimeoutMs,
       maxRequestsPerConnection: p.maxRequestsPerConnection,
     };
@@ -60,6 +61,14 @@ export class PoolRegistry {
     await Promise.all([...this.pools.values()].map((p) => p.destroy().catch(() => undefined)));
   }
 }
+
+/**
+ * Idle mesh mTLS connections are kept this long unless the DestinationRule sets an idleTimeout:
+ * a new one costs a TLS handshake (and the peer is a sidecar, not an app with a short keep-alive
+ * timeout). Below meshlet's own downstream idle timeout (60 s), so the client side closes first
+ * and never reuses a connection the peer is closing; Envoy's inbound side keeps them for an hour.
+ */
+export const MESH_IDLE_TIMEOUT_MS = 55_000;
 
 /**
  * Connections one worker may open to one endpoint of the cluster: the safety cap

@@ -9,7 +9,8 @@ import { createStringTable, StringTableWriter } from '../stats/strings.js';
 import { PeerExchange } from '../telemetry/exchange.js';
 import { RetryBudget } from '../filters/retry/retry-budget.js';
 import { ClientTls } from '../tls/outbound/client-tls.js';
-import { PeerLookup } from '../tls/peer-lookup.js';
+import { ServerTls } from '../tls/inbound/server-tls.js';
+import { HandshakeStats } from '../tls/handshake-stats.js';
 import type { WorkloadIdentity } from '../tls/identity/source.js';
 import { Generation } from './generation.js';
 import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js';
@@ -52,13 +53,12 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     accessLog = new (await import('../request/access-log.js')).AccessLog('stdout', options.accessLogSample);
     state.accessLog = accessLog;
   };
+  const handshakes = new HandshakeStats();
   let clientTls: ClientTls | null = null;
   if (options.identity !== null) {
-    clientTls = new ClientTls();
+    clientTls = new ClientTls(handshakes);
     clientTls.update(options.identity);
   }
-  const peers = options.peerTable === null ? null : new PeerLookup(options.peerTable);
-  peers?.setOwnId(options.identity?.spiffeId ?? '');
   const filterStats = new FilterStats();
   const workload = options.workload;
   const jwks = new JwksStore(options.jwks);
@@ -69,6 +69,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   state.accessLogFlag = options.accessLog !== null;
   await ensureAccessLog(state.gen);
   state.clientTls = clientTls;
+  if (options.inboundTls.some((mode) => mode !== null)) state.serverTls = new ServerTls(options.identity, options.ticketKeys, handshakes);
   state.pathNormalization = options.pathNormalization;
   state.connectTimeoutMs = options.connectTimeoutMs;
   if (options.tracing !== null) {
@@ -90,8 +91,8 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     }).catch((err: unknown) => workerLog().error({ err: (err as Error).message }, 'generation not applied'));
   };
   const listeners = options.snapshot.listeners.map((spec, i) => {
-    const runtime = new ListenerRuntime(spec, state, i, peers, options.frontedPorts[i] ?? 0);
-    return spec.traffic === 'tcp' || spec.traffic === 'tls' ? new TcpListener(runtime, options.identity) : new H1Listener(runtime, options.h1);
+    const runtime = new ListenerRuntime(spec, state, i, options.inboundTls[i] ?? null);
+    return spec.traffic === 'tcp' || spec.traffic === 'tls' ? new TcpListener(runtime) : new H1Listener(runtime, options.h1);
   });
   try {
     await Promise.all(listeners.map((l) => l.listen()));
@@ -116,7 +117,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   port.on('message', (msg: ToWorker) => {
     if (msg.type === 'drain') void drain(msg.timeoutMs);
     else if (msg.type === 'drain-inbound') drainInbound();
-    else if (msg.type === 'identity') applyIdentity(msg.identity);
+    else if (msg.type === 'identity') applyIdentity(msg.identity, msg.ticketKeys);
     else if (msg.type === 'snapshot') useGeneration(new Generation(msg.snapshot, registry, shared, state.clientTls, filterStats, workload, jwks), true);
     else if (msg.type === 'jwks') jwks.update(msg.update);
     else if (msg.type === 'crash') setImmediate(crashOnPurpose);
@@ -140,6 +141,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     const tracer = state.tracer;
     send({ type: 'gauges', workerId: options.workerId, report: {
       inflight: state.inflight, endpoints, trace: tracer === null ? null : [tracer.exported, tracer.dropped], filters: filterStats.snapshot(),
+      tls: handshakes.snapshot(),
     } });
   };
   const gauges = setInterval(sendGauges, GAUGES_EVERY_MS);
@@ -148,23 +150,27 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   let quietCheck: NodeJS.Timeout | undefined;
 
   /**
-   * Rotation: one new client secure context for new upstream connections (pooled ones keep theirs).
-   * The first identity rebuilds the generation so ISTIO_MUTUAL clusters get their mTLS pools.
+   * Rotation: new handshakes of the mTLS listeners present the new certificate (and issue tickets
+   * under the new keys); one new client secure context for new upstream connections. Open
+   * connections, inbound and outbound, keep theirs. The first identity rebuilds the generation so
+   * ISTIO_MUTUAL clusters get their mTLS pools. The control thread hears when it is in force.
    */
-  function applyIdentity(identity: WorkloadIdentity): void {
+  function applyIdentity(identity: WorkloadIdentity, ticketKeys: Uint8Array): void {
+    let refused: string | null = null;
     try {
+      state.serverTls?.update(identity, ticketKeys);
       const first = state.clientTls === null;
-      const next = state.clientTls ?? new ClientTls();
+      const next = state.clientTls ?? new ClientTls(handshakes);
       next.update(identity);
-      peers?.setOwnId(identity.spiffeId);
-      for (const l of listeners) if (l instanceof TcpListener) l.setIdentity(identity);
       if (first) {
         state.clientTls = next;
         useGeneration(new Generation(state.gen.snapshot, registry, shared, next, filterStats, workload, jwks), false);
       }
     } catch (err) {
-      workerLog().error({ err: (err as Error).message }, 'identity update refused; the previous identity stays');
+      refused = (err as Error).message;
+      workerLog().error({ err: refused }, 'identity update refused; the previous identity stays');
     }
+    send({ type: 'identity-applied', workerId: options.workerId, spiffeId: identity.spiffeId, refused });
   }
 
   /** Inbound stops accepting; outbound keeps serving the app while it shuts down. */

@@ -7,8 +7,9 @@
 // A WebSocket upgrade leaves HTTP here: after the 101 (upgrade()), the client's bytes go to the
 // relay the request path attached (UpgradedClient.relayTo), and the listener's sweeps and close reach it.
 import net from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { ProxyError } from '../../http/errors.js';
-import { badRequest, headersTooLarge, internalError, requestTimeout, unknownPeer, upgradeRequired } from '../../http/errors.js';
+import { badRequest, headersTooLarge, internalError, requestTimeout, upgradeRequired } from '../../http/errors.js';
 import { errorReply } from '../../http/respond.js';
 import { headBytes, headCrlf, headField, headNumber, headStart, headTake, headText } from '../../http/head-writer.js';
 import { statusLine } from '../../http/status-lines.js';
@@ -19,7 +20,7 @@ import { clientAddress } from '../client-address.js';
 import { dateHeader, tick } from '../clock.js';
 import type { ExchangeHandler, ResponseSink, UpgradedClient, UpgradeTarget } from '../exchange.js';
 import { BodyDecoder, type BodyTarget } from './body-decoder.js';
-import { PROXY_INCOMPLETE, PROXY_INVALID, readProxyV2 } from '../../tls/inbound/proxy-v2.js';
+import type { PeerIdentity } from '../../tls/inbound/server-tls.js';
 import { CHUNKED_BODY, MAX_HEAD_BYTES, NO_BODY, parseRequestHead, RequestHead } from './request-head.js';
 import { SNIFF_MORE, SNIFF_NOT_HTTP, sniffHttp } from './sniff.js';
 
@@ -61,7 +62,6 @@ const LINGER_MS = 2000;
 /** bodies up to this size are written to the socket as one string with their head */
 const SMALL_BODY = 16 * 1024;
 
-const PROXY = 0;
 const READY = 1;
 const BODY = 2;
 const WAITING = 3;
@@ -76,7 +76,8 @@ const PAUSED_BY_HELD = 2;
 export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
   readonly socket: net.Socket;
   readonly remoteAddress: string;
-  proxiedAddress: Uint8Array | null = null;
+  /** the mTLS peer (connections of an mTLS listener that finished their handshake); null for plaintext */
+  readonly peer: PeerIdentity | null;
   private readonly owner: ConnectionOwner;
   private state: number;
   /** input not processed yet (a partial head, or pipelined requests waiting for their turn) */
@@ -114,10 +115,11 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
   /** after upgrade(): input read before the 101 (pipelined behind the request head) */
   early: Buffer | null = null;
 
-  constructor(socket: net.Socket, owner: ConnectionOwner, proxied: boolean) {
+  constructor(socket: net.Socket, owner: ConnectionOwner, peer: PeerIdentity | null) {
     this.owner = owner;
     this.socket = socket;
-    this.state = proxied ? PROXY : READY;
+    this.peer = peer;
+    this.state = READY;
     this.sniffing = owner.sniffs === true;
     this.remoteAddress = clientAddress(socket.remoteAddress);
     socket.on('drain', this.onDrain.bind(this));
@@ -126,7 +128,7 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
     socket.on('close', this.onClose.bind(this));
   }
 
-  /** The onread callback: `n` bytes in IN_BUFFER. */
+  /** Plaintext sockets' onread callback: `n` bytes in IN_BUFFER. */
   onRead(n: number): void {
     if (this.state === UPGRADED) return this.upgradedRead(n);
     if (this.state >= CLOSING) return;
@@ -135,6 +137,32 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
       if (this.held === null) this.process(IN_BUFFER, 0, n);
       else {
         const buf = Buffer.concat([this.held, IN_BUFFER.subarray(0, n)]);
+        this.held = null;
+        this.process(buf, 0, buf.length);
+      }
+    } catch (err) {
+      // a bug: never let it reach the event loop (it would take the worker down with every connection)
+      workerLog().error({ err: (err as Error).stack ?? String(err) }, 'internal error reading a request');
+      this.refuse(internalError(err));
+    }
+  }
+
+  /**
+   * The second input path: TLS sockets' 'data' chunks (decrypted; each a Buffer of its own, which
+   * `hold` may keep without a copy), and the first bytes of a PERMISSIVE plaintext connection. The
+   * same as onRead with the chunk for IN_BUFFER (kept apart so the plaintext path stays as it was).
+   */
+  onData(chunk: Buffer): void {
+    if (this.state === UPGRADED) {
+      this.target?.fromDown(chunk); // (the chunk is the reader's own)
+      return;
+    }
+    if (this.state >= CLOSING) return;
+    this.lastTick = tick;
+    try {
+      if (this.held === null) this.process(chunk, 0, chunk.length);
+      else {
+        const buf = Buffer.concat([this.held, chunk]);
         this.held = null;
         this.process(buf, 0, buf.length);
       }
@@ -182,19 +210,6 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
         this.hold(buf, start, end);
         if (this.held !== null && this.held.length > MAX_HELD) this.pause(PAUSED_BY_HELD);
         break;
-      } else if (state === PROXY) {
-        const at = readProxyV2(buf, start, end, this);
-        if (at === PROXY_INVALID) {
-          this.state = READY;
-          this.refuse(unknownPeer());
-          break;
-        }
-        if (at === PROXY_INCOMPLETE) {
-          this.hold(buf, start, end);
-          break;
-        }
-        start = at;
-        this.state = READY;
       } else {
         break; // closing: input is drained and dropped
       }
@@ -611,7 +626,7 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
  * sockets into a caller's buffer, so the accepted socket gives its handle to a socket that does,
  * and is closed without it.
  */
-export function adopt(accepted: net.Socket, owner: ConnectionOwner, proxied: boolean): H1Connection {
+export function adopt(accepted: net.Socket, owner: ConnectionOwner): H1Connection {
   const holder = accepted as unknown as { _handle: unknown };
   const handle = holder._handle;
   holder._handle = null;
@@ -619,15 +634,28 @@ export function adopt(accepted: net.Socket, owner: ConnectionOwner, proxied: boo
   const socket = new net.Socket({
     handle, allowHalfOpen: true, onread: { buffer: IN_BUFFER, callback: onSocketRead as (n: number) => boolean },
   } as net.SocketConstructorOpts) as net.Socket & { h1: H1Connection };
-  const conn = new H1Connection(socket, owner, proxied);
+  const conn = new H1Connection(socket, owner, null);
   socket.h1 = conn;
   socket.resume();
+  return conn;
+}
+
+/** Serves a TLS connection whose handshake chose HTTP/1.1: decrypted bytes arrive as 'data' chunks. */
+export function adoptSecure(socket: TLSSocket, owner: ConnectionOwner, peer: PeerIdentity): H1Connection {
+  const conn = new H1Connection(socket, owner, peer);
+  (socket as TLSSocket & { h1: H1Connection }).h1 = conn;
+  socket.on('data', onSocketData);
   return conn;
 }
 
 /** The onread callback: `this` is the socket, which carries its connection. */
 function onSocketRead(this: net.Socket & { h1: H1Connection }, n: number): void {
   this.h1.onRead(n);
+}
+
+/** A TLS socket's 'data' listener (one function for every connection). */
+function onSocketData(this: TLSSocket & { h1: H1Connection }, chunk: Buffer): void {
+  this.h1.onData(chunk);
 }
 
 /** Buffer's own latin1 slicer (what toString('latin1') calls after checking its arguments). */

@@ -1,8 +1,11 @@
 // One listener of meshlet's HTTP/1.1 server in one worker. Each worker has its own listening
 // socket on the listener's port (SO_REUSEPORT, see listen-socket.ts): the kernel spreads
 // connections across workers, and a worker that stops closes only its own socket. Accepted
-// connections read through `onread` into the worker's one buffer (see connection.ts).
+// plaintext connections read through `onread` into the worker's one buffer (see connection.ts);
+// on an mTLS listener the worker terminates TLS itself (downstream/tls/acceptor.ts) and the
+// decrypted bytes arrive as 'data' chunks.
 import net from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { ProxyError } from '../../http/errors.js';
 import type { ClientBody } from '../../request/client-body.js';
 import { startRequest } from '../../request/exchange.js';
@@ -11,49 +14,72 @@ import { DIRECTION_INBOUND, DIRECTION_OUTBOUND } from '../../stats/ring.js';
 import { everySecond, tick } from '../clock.js';
 import type { ExchangeHandler } from '../exchange.js';
 import { listenReusePort } from '../listen-socket.js';
-import { adopt, type ConnectionOwner, type H1Connection, type H1Settings } from './connection.js';
-import { TcpSession, type SessionOwner } from '../../tcp/session.js';
+import { TlsAcceptor, type TlsAcceptorOwner } from '../tls/acceptor.js';
+import { dispatchSecure, INBOUND_ALPN, type SecureProtocols } from '../tls/alpn.js';
+import type { PeerIdentity } from '../../tls/inbound/server-tls.js';
+import { adopt, adoptSecure, type ConnectionOwner, type H1Connection, type H1Settings } from './connection.js';
 import type { RequestHead } from './request-head.js';
+import { TcpSession, type SessionOwner } from '../../tcp/session.js';
 
-export class H1Listener implements ConnectionOwner, SessionOwner {
+export class H1Listener implements ConnectionOwner, TlsAcceptorOwner, SecureProtocols, SessionOwner {
   readonly runtime: ListenerRuntime;
   readonly settings: H1Settings;
   /** the port's protocol is not declared: connections that are not HTTP are proxied as TCP */
   readonly sniffs: boolean;
   private readonly connections = new Set<H1Connection>();
   private server: net.Server | null = null;
+  private acceptor: TlsAcceptor | null = null;
   private stopSweep: (() => void) | null = null;
-  /** connections behind the TLS front start with its PROXY v2 header */
-  private readonly proxied: boolean;
 
   constructor(runtime: ListenerRuntime, settings: H1Settings) {
     this.runtime = runtime;
     this.settings = settings;
-    this.proxied = runtime.peers !== null;
     this.sniffs = runtime.spec.traffic === 'auto';
   }
 
   listen(): Promise<void> {
-    const { listenBind: bind, listenPort: port } = this.runtime;
-    const name = this.runtime.spec.name;
+    const { bind, port, name } = this.runtime.spec;
+    const failed = (err: Error): Error => new Error(`listener ${name}: cannot listen on ${bind}:${port}: ${err.message}`);
     let fd: number;
     try {
       fd = listenReusePort(bind, port);
     } catch (err) {
-      return Promise.reject(new Error(`listener ${name}: cannot listen on ${bind}:${port}: ${(err as Error).message}`));
+      return Promise.reject(failed(err as Error));
+    }
+    this.stopSweep = everySecond(() => this.sweep());
+    const serverTls = this.runtime.state.serverTls;
+    if (this.runtime.tls !== null && serverTls !== null) {
+      this.acceptor = new TlsAcceptor(this.runtime.tls, serverTls, this, INBOUND_ALPN);
+      return this.acceptor.listen(fd).catch((err: Error) => { throw failed(err); });
     }
     const server = net.createServer({ pauseOnConnect: true, noDelay: true, allowHalfOpen: true });
     server.on('connection', (socket) => this.accept(socket));
     this.server = server;
-    this.stopSweep = everySecond(() => this.sweep());
     return new Promise((resolve, reject) => {
-      server.once('error', (err) => reject(new Error(`listener ${name}: cannot listen on ${bind}:${port}: ${err.message}`)));
+      server.once('error', (err) => reject(failed(err)));
       server.listen({ fd }, () => resolve());
     });
   }
 
   private accept(accepted: net.Socket): void {
-    this.connections.add(adopt(accepted, this, this.proxied));
+    this.connections.add(adopt(accepted, this));
+  }
+
+  /** PERMISSIVE plaintext: served as any plaintext connection, after the bytes read to tell it from TLS. */
+  servePlain(socket: net.Socket, first: Buffer): void {
+    const conn = adopt(socket, this);
+    this.connections.add(conn);
+    conn.onData(first);
+  }
+
+  /** An mTLS connection: served by the protocol its handshake chose. */
+  serveSecure(socket: TLSSocket, peer: PeerIdentity): void {
+    dispatchSecure(socket, peer, this);
+  }
+
+  /** An mTLS connection whose handshake chose HTTP/1.1. */
+  serveH1Secure(socket: TLSSocket, peer: PeerIdentity): void {
+    this.connections.add(adoptSecure(socket, this, peer));
   }
 
   get draining(): boolean {
@@ -74,18 +100,10 @@ export class H1Listener implements ConnectionOwner, SessionOwner {
     this.connections.delete(conn);
   }
 
-  /** A sniffed connection that is not HTTP: proxied as TCP (its peer from the TLS front's PROXY header when fronted). */
+  /** A sniffed connection that is not HTTP: proxied as TCP (with its mTLS peer, if any). */
   notHttp(conn: H1Connection): void {
-    let principal: string | null = null;
-    let sourceIp: string | null = null;
-    const peers = this.runtime.peers;
-    if (peers !== null) {
-      const peer = peers.resolve(conn.proxiedAddress);
-      if (peer === null) return conn.close();
-      principal = peer.principal === '' ? null : peer.principal;
-      sourceIp = peer.clientIp;
-    }
-    new TcpSession(this, this.runtime, conn.socket, conn.early, '', principal, sourceIp, conn).start();
+    const principal = conn.peer === null || conn.peer.principal === '' ? null : conn.peer.principal;
+    new TcpSession(this, this.runtime, conn.socket, conn.early, '', principal, conn).start();
   }
 
   /** SessionOwner: connect timeout when the cluster sets none (--connect-timeout) */
@@ -106,6 +124,10 @@ export class H1Listener implements ConnectionOwner, SessionOwner {
     if (this.server !== null) {
       this.server.close();
       this.server = null;
+    }
+    if (this.acceptor !== null) {
+      this.acceptor.stopAccepting();
+      this.acceptor = null;
     }
   }
 

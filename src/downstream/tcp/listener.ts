@@ -1,62 +1,62 @@
 // One TCP or TLS listener in one worker (Sidecar ports whose protocol is not HTTP). Like the HTTP
 // listener, each worker opens its own socket on the port (SO_REUSEPORT, listen-socket.ts). An
 // accepted connection goes through what the listener needs before it can be routed — mesh mTLS
-// (inbound, by PeerAuthentication: inbound-tls.ts) or the ClientHello's SNI (outbound TLS:
-// sni.ts) — and is then proxied by a TcpSession (src/tcp/session.ts).
+// (inbound, by PeerAuthentication: the same worker TLS as HTTP listeners, downstream/tls/acceptor.ts)
+// or the ClientHello's SNI (outbound TLS: sni.ts) — and is then proxied by a TcpSession (src/tcp/session.ts).
 import net from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { workerLog } from '../../log.js';
 import { TcpSession, type SessionOwner } from '../../tcp/session.js';
-import type { WorkloadIdentity } from '../../tls/identity/source.js';
+import type { PeerIdentity } from '../../tls/inbound/server-tls.js';
 import type { ListenerRuntime } from '../../worker/worker-state.js';
 import { everySecond, tick } from '../clock.js';
 import { listenReusePort } from '../listen-socket.js';
 import { adoptReading } from '../../tcp/read-buffer.js';
-import { InboundTls, type TlsAcceptor } from './inbound-tls.js';
+import { TlsAcceptor, type TlsAcceptorOwner } from '../tls/acceptor.js';
 import { MAX_CLIENT_HELLO, readSni, SNI_DONE, SNI_INVALID, type SniResult } from './sni.js';
 
 /** A ClientHello must arrive within this (Envoy's listener_filters_timeout is 15 s). */
 const CLIENT_HELLO_TIMEOUT_S = 15;
 
-export class TcpListener implements SessionOwner, TlsAcceptor {
+export class TcpListener implements SessionOwner, TlsAcceptorOwner {
   readonly runtime: ListenerRuntime;
   private readonly sessions = new Set<TcpSession>();
   private readonly hellos = new Set<HelloReader>();
-  private readonly tls: InboundTls | null;
   private server: net.Server | null = null;
+  private acceptor: TlsAcceptor | null = null;
   private stopSweep: (() => void) | null = null;
 
-  constructor(runtime: ListenerRuntime, identity: WorkloadIdentity | null) {
+  constructor(runtime: ListenerRuntime) {
     this.runtime = runtime;
-    this.tls = runtime.inbound ? new InboundTls(identity, this, runtime.spec.name) : null;
   }
 
   listen(): Promise<void> {
-    const { listenBind: bind, listenPort: port } = this.runtime;
-    const name = this.runtime.spec.name;
+    const { bind, port, name } = this.runtime.spec;
+    const failed = (err: Error): Error => new Error(`listener ${name}: cannot listen on ${bind}:${port}: ${err.message}`);
     let fd: number;
     try {
       fd = listenReusePort(bind, port);
     } catch (err) {
-      return Promise.reject(new Error(`listener ${name}: cannot listen on ${bind}:${port}: ${(err as Error).message}`));
+      return Promise.reject(failed(err as Error));
+    }
+    this.stopSweep = everySecond(this.sweep.bind(this));
+    const serverTls = this.runtime.state.serverTls;
+    if (this.runtime.tls !== null && serverTls !== null) {
+      // mesh mTLS (PeerAuthentication, fixed at start as for HTTP ports: tls/mtls-plan.ts); no ALPN
+      this.acceptor = new TlsAcceptor(this.runtime.tls, serverTls, this, null);
+      return this.acceptor.listen(fd).catch((err: Error) => { throw failed(err); });
     }
     const server = net.createServer({ pauseOnConnect: true, noDelay: true, allowHalfOpen: true });
     server.on('connection', this.accept.bind(this));
     this.server = server;
-    this.stopSweep = everySecond(this.sweep.bind(this));
     return new Promise((resolve, reject) => {
-      server.once('error', (err) => reject(new Error(`listener ${name}: cannot listen on ${bind}:${port}: ${err.message}`)));
+      server.once('error', (err) => reject(failed(err)));
       server.listen({ fd }, () => resolve());
     });
   }
 
   private accept(socket: net.Socket): void {
-    const rt = this.runtime;
-    if (this.tls !== null) {
-      // the mode of the current generation: PeerAuthentication changes apply to new connections
-      const mode = rt.state.gen.snapshot.listeners[rt.index]?.mtlsMode ?? 'PERMISSIVE';
-      if (mode === 'STRICT' || (mode === 'PERMISSIVE' && rt.state.clientTls !== null)) return this.tls.accept(socket, mode);
-    }
-    if (rt.spec.traffic === 'tls') {
+    if (this.runtime.spec.traffic === 'tls') {
       const reader = new HelloReader(this, socket);
       this.hellos.add(reader);
       reader.start();
@@ -65,9 +65,15 @@ export class TcpListener implements SessionOwner, TlsAcceptor {
     this.serve(adoptReading(socket), null, '', null);
   }
 
-  /** TlsAcceptor: an inbound connection after its mTLS handshake (or plaintext on a PERMISSIVE port). */
-  acceptSecured(socket: net.Socket, principal: string, first: Buffer | null): void {
-    this.serve(socket, first, '', principal === '' ? null : principal);
+  /** TlsAcceptorOwner: an inbound connection after its mTLS handshake (read by the relay: 'data'). */
+  serveSecure(socket: TLSSocket, peer: PeerIdentity): void {
+    socket.pause();
+    this.serve(socket, null, '', peer.principal === '' ? null : peer.principal);
+  }
+
+  /** TlsAcceptorOwner: plaintext on a PERMISSIVE port, `first` the bytes read to tell it from TLS. */
+  servePlain(socket: net.Socket, first: Buffer): void {
+    this.serve(adoptReading(socket), first, '', null);
   }
 
   /**
@@ -94,10 +100,6 @@ export class TcpListener implements SessionOwner, TlsAcceptor {
     this.sessions.delete(s);
   }
 
-  setIdentity(identity: WorkloadIdentity): void {
-    this.tls?.setIdentity(identity);
-  }
-
   private sweep(): void {
     const now = tick;
     for (const s of this.sessions) s.sweep(now);
@@ -108,6 +110,10 @@ export class TcpListener implements SessionOwner, TlsAcceptor {
     if (this.server !== null) {
       this.server.close();
       this.server = null;
+    }
+    if (this.acceptor !== null) {
+      this.acceptor.stopAccepting();
+      this.acceptor = null;
     }
   }
 

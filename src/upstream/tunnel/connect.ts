@@ -1,17 +1,19 @@
 // One upstream connection outside the HTTP pools, for a proxied TCP connection or an upgraded
-// WebSocket: plaintext, or mesh mTLS when the endpoint has it (ISTIO_MUTUAL or auto mTLS: the
-// worker's identity, the server's SPIFFE id checked), under the cluster's connect timeout, with
-// half-close allowed and the cluster's TCP keepalive. Exactly one of connected / connectFailed is called.
-import net from 'node:net';
-import tls, { type SecureContext } from 'node:tls';
+// WebSocket: plaintext, or mesh mTLS when the endpoint has it (ISTIO_MUTUAL or auto mTLS: the same
+// client TLS as the h1 codec's, tls/outbound/client-tls.ts: the worker's identity, the server's
+// SPIFFE id checked, the endpoint's session resumed, handshakes counted), under the cluster's
+// connect timeout, with half-close allowed and the cluster's TCP keepalive. The socket reads into
+// the worker's shared buffer (tcp/read-buffer.ts): its bytes wait until a readInto names their
+// target. Exactly one of connected / connectFailed is called.
+import type net from 'node:net';
 import type { TcpKeepaliveSpec } from '../../config/snapshot.js';
 import { upstreamConnectFailure, type ProxyError } from '../../http/errors.js';
 import type { Endpoint } from '../endpoint.js';
 import { setKeepalive } from '../../downstream/listen-socket.js';
-import { connectReading } from '../../tcp/read-buffer.js';
+import { connectReading, connectReadingTls, type ReadingSocket } from '../../tcp/read-buffer.js';
 
 export interface ConnectWaiter {
-  upstreamConnected(socket: net.Socket): void;
+  upstreamConnected(socket: ReadingSocket): void;
   upstreamConnectFailed(err: ProxyError): void;
 }
 
@@ -19,7 +21,7 @@ export interface ConnectWaiter {
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 export class TunnelConnect {
-  readonly socket: net.Socket;
+  readonly socket: ReadingSocket;
   private readonly waiter: ConnectWaiter;
   private readonly keepalive: TcpKeepaliveSpec | null;
   private timer: NodeJS.Timeout | null;
@@ -27,24 +29,13 @@ export class TunnelConnect {
   private readonly onError: (err: Error) => void;
   private readonly where: string;
 
-  /**
-   * `alpn`: protocols offered over mTLS (WebSockets: http/1.1; raw TCP: none). `shared`: a plaintext
-   * socket reads into the worker's shared buffer (src/tcp/read-buffer.ts), for a relay from the start;
-   * otherwise it emits 'data' (a WebSocket's upstream is read as HTTP first).
-   */
-  constructor(ep: Endpoint, timeoutMs: number, keepalive: TcpKeepaliveSpec | null, alpn: string[] | null, waiter: ConnectWaiter, shared = false) {
+  constructor(ep: Endpoint, timeoutMs: number, keepalive: TcpKeepaliveSpec | null, waiter: ConnectWaiter) {
     this.waiter = waiter;
     this.keepalive = keepalive;
     this.where = ep.key;
     const { address, port } = ep.spec;
     const t = ep.tls;
-    this.socket = t === null
-      ? shared ? connectReading(address, port) : net.connect({ host: address, port, allowHalfOpen: true, noDelay: true })
-      : tls.connect({
-        host: address, port, secureContext: t.client.context as SecureContext, servername: t.servername,
-        checkServerIdentity: t.checkServerIdentity, ...(alpn === null ? {} : { ALPNProtocols: alpn }),
-        allowHalfOpen: true, // (honoured by tls.connect, missing from its options type)
-      } as tls.ConnectionOptions);
+    this.socket = t === null ? connectReading(address, port) : connectReadingTls(address, port, t);
     if (t !== null) this.socket.setNoDelay(true);
     this.socket.once(t === null ? 'connect' : 'secureConnect', this.onConnect.bind(this));
     this.onError = this.failed.bind(this);

@@ -16,7 +16,8 @@ import type { Endpoint } from '../endpoint.js';
 import { buildHead, lastHeadError } from '../h1/request-writer.js';
 import { ResponseParser, S_DONE, type ResponseSink } from '../h1/response-parser.js';
 import { TunnelConnect, type ConnectWaiter } from './connect.js';
-import { upstreamPrincipal } from '../../tcp/record.js';
+import { holdReads, readInto, type ReadingSocket, type ReadTarget } from '../../tcp/read-buffer.js';
+import { meshPeerPrincipal } from '../../tls/outbound/client-tls.js';
 
 export interface UpgradeOwner extends AttemptOwner {
   /** The upstream switched protocols: its 101 headers (raw), the socket, bytes after the head (null: none). */
@@ -24,9 +25,8 @@ export interface UpgradeOwner extends AttemptOwner {
 }
 
 const UPGRADE_SUFFIX = 'connection: upgrade\r\nupgrade: websocket\r\n\r\n';
-const ALPN_HTTP1 = ['http/1.1'];
 
-export class UpgradeAttempt implements ConnectWaiter, ResponseSink, UpstreamController {
+export class UpgradeAttempt implements ConnectWaiter, ResponseSink, UpstreamController, ReadTarget {
   readonly signalsReadEnd = false;
   readonly headersValidated = true;
   /** the upstream's verified SPIFFE id over mTLS, null for plaintext (telemetry) */
@@ -44,14 +44,13 @@ export class UpgradeAttempt implements ConnectWaiter, ResponseSink, UpstreamCont
   private readonly connectTimeoutMs: number;
   private readonly parser = new ResponseParser(this);
   private connecting: TunnelConnect | null = null;
-  private socket: net.Socket | null = null;
+  private socket: ReadingSocket | null = null;
   private admitted = false;
   /** the endpoint and admission unit went to the tunnel with the socket */
   private handedOff = false;
   private upgraded: string[] | null = null;
   private delivered = false;
   private done = false;
-  private readonly onData = this.read.bind(this);
   private readonly onEnd = this.ended.bind(this);
   private readonly onClose = this.closed.bind(this);
 
@@ -78,12 +77,12 @@ export class UpgradeAttempt implements ConnectWaiter, ResponseSink, UpstreamCont
     const pool = cluster.spec.pool;
     this.parser.reset(false, true);
     this.connecting = new TunnelConnect(ep, pool.connectTimeoutMs > 0 ? pool.connectTimeoutMs : this.connectTimeoutMs,
-      pool.tcpKeepalive ?? null, ALPN_HTTP1, this);
+      pool.tcpKeepalive ?? null, this);
   }
 
   // ---- ConnectWaiter ----
 
-  upstreamConnected(socket: net.Socket): void {
+  upstreamConnected(socket: ReadingSocket): void {
     this.connecting = null;
     if (this.done) {
       socket.destroy();
@@ -97,8 +96,8 @@ export class UpgradeAttempt implements ConnectWaiter, ResponseSink, UpstreamCont
       return this.owner.onAttemptError(upstreamProtocolError(lastHeadError()));
     }
     this.socket = socket;
-    this.peerPrincipal = upstreamPrincipal(socket);
-    socket.on('data', this.onData);
+    this.peerPrincipal = meshPeerPrincipal(socket);
+    readInto(socket, this);
     socket.on('end', this.onEnd);
     socket.on('close', this.onClose);
     socket.on('error', ignore);
@@ -115,6 +114,14 @@ export class UpgradeAttempt implements ConnectWaiter, ResponseSink, UpstreamCont
   }
 
   // ---- the response ----
+
+  /** ReadTarget: the upstream's bytes (each chunk the reader's own). */
+  fromUpstream(chunk: Buffer): void {
+    this.read(chunk);
+  }
+
+  /** ReadTarget: (the socket is an upstream one: never called) */
+  fromDown(): void {}
 
   private read(chunk: Buffer): void {
     if (this.done) return;
@@ -177,7 +184,7 @@ export class UpgradeAttempt implements ConnectWaiter, ResponseSink, UpstreamCont
   private detach(): void {
     const s = this.socket;
     if (s === null) return;
-    s.off('data', this.onData);
+    holdReads(s); // what comes next waits for the relay (after a 101), or is dropped with the socket
     s.off('end', this.onEnd);
     s.off('close', this.onClose);
   }
