@@ -1,8 +1,8 @@
 // WebSockets through meshlet's HTTP listener, with the `ws` package on both ends: the upgrade is
 // routed like any request (path and header matches, weighted split per connection, fault abort,
 // header operations), then messages of every kind pass both ways (text, binary, fragments,
-// ping/pong, close codes, a negotiated subprotocol and permessage-deflate); backpressure keeps
-// meshlet's memory bounded; the route timeout does not cut an upgraded connection, the idle timeout
+// ping/pong, close codes, a negotiated subprotocol and permessage-deflate); backpressure both ways
+// keeps meshlet's memory bounded; the route timeout does not cut an upgraded connection, the idle timeout
 // does; bad handshakes, an upstream answering 200 and a refusing upstream get clear, counted
 // answers; the 101 is in istio_requests_total and the connection in istio_tcp_*.
 import assert from 'node:assert/strict';
@@ -185,6 +185,33 @@ test('a slow reader slows the writer: meshlet holds a bounded amount while the u
     });
   });
   ws.resume();
+  await all;
+  ws.close();
+});
+
+test('a slow upstream reader slows the client: meshlet holds a bounded amount while the client pushes 256 MiB, and every byte arrives', { timeout: 60_000 }, async () => {
+  const ws = (await openWs(port, 'chat.test', '/', { perMessageDeflate: false, headers: { 'x-room': 'special' } })).ws as WebSocket;
+  assert.equal(await roundTrip(ws, 'who'), 'c');
+  const server = [...c.wss.clients].at(-1) as WebSocket;
+  server.pause(); // the upstream stops reading its socket
+  const rss0 = rssBytes(m.proc.pid as number);
+  const mib = Buffer.alloc(1 << 20, 2);
+  for (let i = 0; i < 256; i++) ws.send(mib, { binary: true });
+  // the client can hand its socket only what meshlet reads: it keeps most of it buffered
+  const deadline = Date.now() + 5000;
+  while (ws.bufferedAmount > 192 * (1 << 20) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  await new Promise((r) => setTimeout(r, 500));
+  assert.ok(ws.bufferedAmount > 100 * (1 << 20), `the client still holds ${ws.bufferedAmount} bytes: meshlet stopped reading`);
+  const grew = rssBytes(m.proc.pid as number) - rss0;
+  assert.ok(grew < 64 * (1 << 20), `meshlet grew by ${grew} bytes`);
+  let bytes = 0;
+  const all = new Promise<void>((resolve) => {
+    ws.on('message', (d: Buffer) => {
+      bytes += d.length;
+      if (bytes === 256 * (1 << 20)) resolve();
+    });
+  });
+  server.resume(); // (the upstream echoes: every byte comes back)
   await all;
   ws.close();
 });
