@@ -1,8 +1,13 @@
 // Raw TCP servers and clients for the TCP proxying tests: an echo, a named responder, a hashing
 // sink, a deterministic byte source, and waiting on meshlet's metrics.
 import { createHash } from 'node:crypto';
+import { closeSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import net from 'node:net';
+import path from 'node:path';
 import { request } from 'undici';
+import { REPO_ROOT } from './meshlet.js';
+import { freePort } from './ports.js';
 
 export interface TcpServer {
   server: net.Server;
@@ -36,6 +41,26 @@ export function tcpServer(onConnection: (socket: net.Socket) => void, port = 0):
       resolve(out);
     });
   });
+}
+
+export interface BlackHole {
+  port: number;
+  close(): void;
+}
+
+/**
+ * A port where connecting hangs: a socket listening with backlog 0 that never accepts, its one
+ * queue place taken, so the kernel drops further SYNs (the client retries until it gives up). Made
+ * with meshlet's native addon, as net.Server always accepts.
+ */
+export async function blackHole(): Promise<BlackHole> {
+  const addon = createRequire(import.meta.url)(path.join(REPO_ROOT, 'src/native/build/Release/reuseport.node')) as { listen(host: string, port: number, backlog: number): number };
+  const port = await freePort();
+  const fd = addon.listen('127.0.0.1', port, 0);
+  const filler = net.connect({ port, host: '127.0.0.1' });
+  filler.on('error', () => undefined);
+  await new Promise<void>((resolve) => filler.once('connect', () => resolve()));
+  return { port, close: () => { filler.destroy(); closeSync(fd); } };
 }
 
 /** Echoes every byte; a FIN from the client is answered with a FIN once everything is echoed. */

@@ -1,5 +1,5 @@
 // DestinationRule policies on proxied TCP connections: connectionPool.tcp (maxConnections holds a
-// unit per connection and overflows UO, idleTimeout, maxConnectionDuration, tcpKeepalive), the
+// unit per connection and overflows UO, connectTimeout, idleTimeout, maxConnectionDuration, tcpKeepalive), the
 // load balancer (ROUND_ROBIN, consistentHash useSourceIp) and outlier detection ejecting an
 // endpoint that refuses connections.
 import assert from 'node:assert/strict';
@@ -8,12 +8,13 @@ import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { startMeshlet, type Meshlet } from '../helpers/meshlet.js';
 import { freePort } from '../helpers/ports.js';
-import { metricValue, nameServer, tcpExchange, tcpServer, waitForMetrics, type TcpServer } from '../helpers/tcp.js';
+import { blackHole, metricValue, nameServer, tcpExchange, tcpServer, waitForMetrics, type BlackHole, type TcpServer } from '../helpers/tcp.js';
 
 let m: Meshlet;
 let a: TcpServer;
 let b: TcpServer;
 let hold: TcpServer;
+let hole: BlackHole;
 let held: net.Socket[] = [];
 const ports: Record<string, number> = {};
 
@@ -56,7 +57,8 @@ before(async () => {
     held.push(s);
     s.on('end', () => s.end());
   });
-  for (const k of ['limited', 'idle', 'lifetime', 'rr', 'hash', 'outlier', 'keepalive']) ports[k] = await freePort();
+  hole = await blackHole();
+  for (const k of ['limited', 'idle', 'lifetime', 'rr', 'hash', 'outlier', 'keepalive', 'slow']) ports[k] = await freePort();
   const refusing = await freePort();
   const yaml = `apiVersion: networking.istio.io/v1
 kind: Sidecar
@@ -68,6 +70,7 @@ ${Object.entries(ports).map(([k, p]) => egress(k, p)).join('\n')}
 ${service('limited.test', ports.limited as number, [hold.port])}${rule('limited.test', 'connectionPool: {tcp: {maxConnections: 2}}')}
 ${service('idle.test', ports.idle as number, [hold.port])}${rule('idle.test', 'connectionPool: {tcp: {idleTimeout: 1s}}')}
 ${service('lifetime.test', ports.lifetime as number, [hold.port])}${rule('lifetime.test', 'connectionPool: {tcp: {maxConnectionDuration: 1s}}')}
+${service('slow.test', ports.slow as number, [hole.port])}${rule('slow.test', 'connectionPool: {tcp: {connectTimeout: 300ms}}')}
 ${service('keepalive.test', ports.keepalive as number, [hold.port])}${rule('keepalive.test', 'connectionPool: {tcp: {tcpKeepalive: {time: 42s, interval: 7s, probes: 3}}}')}
 ${service('rr.test', ports.rr as number, [a.port, b.port])}${rule('rr.test', 'loadBalancer: {simple: ROUND_ROBIN}')}
 ${service('hash.test', ports.hash as number, [a.port, b.port])}${rule('hash.test', 'loadBalancer: {consistentHash: {useSourceIp: true}}')}
@@ -80,6 +83,7 @@ after(async () => {
   await m?.stop();
   for (const s of held) s.destroy();
   await Promise.all([a, b, hold].map((s) => s?.close()));
+  hole?.close();
 });
 
 function open(port: number): Promise<net.Socket> {
@@ -156,6 +160,15 @@ test('ROUND_ROBIN alternates endpoints per connection; consistentHash useSourceI
   const hashed = new Set<string>();
   for (let i = 0; i < 10; i++) hashed.add((await tcpExchange(ports.hash as number, '')).data.toString());
   assert.equal(hashed.size, 1, [...hashed].join());
+});
+
+test('tcp.connectTimeout 300ms: an upstream that never answers the SYN: the client\'s connection is closed without bytes at the timeout (not Istio\'s default 10 s), counted UF', { timeout: 15_000 }, async () => {
+  const t0 = performance.now();
+  const r = await tcpExchange(ports.slow as number, 'anyone?', true);
+  const ms = performance.now() - t0;
+  assert.equal(r.data.length, 0);
+  assert.ok(ms >= 250 && ms < 5000, `closed after ${ms} ms`);
+  await waitForMetrics(m.adminPort, (t) => metricValue(t, 'istio_tcp_connections_closed_total', 'destination_service="slow.test"', 'response_flags="UF"') === 1);
 });
 
 test('outlier detection: an endpoint refusing connections is ejected; the next connections all reach the healthy one', async () => {
