@@ -20,7 +20,7 @@ import {
   type ProxyError,
 } from '../http/errors.js';
 import { applyHeaderOps } from '../http/header-ops.js';
-import { BAD_HEADER_VALUE, copyResponseHeaders, findHeader } from '../http/headers.js';
+import { BAD_HEADER_VALUE, filterResponseHeaders, findHeader } from '../http/headers.js';
 import { normalizeRequestTarget } from '../http/path-normalize.js';
 import { newRequestId } from '../http/request-id.js';
 import { directReply, errorReply, redirectReply } from '../http/respond.js';
@@ -334,8 +334,9 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
   onAttemptHeaders(status: number, raw: string[], controller: UpstreamController): void {
     if (this.ended) return;
     this.controller = controller;
-    const responseHeaders: string[] = [];
-    const length = copyResponseHeaders(raw, responseHeaders, controller.headersValidated);
+    // the codec's array for this response becomes the client's (filtered in place)
+    const responseHeaders = raw;
+    const length = filterResponseHeaders(responseHeaders, controller.headersValidated);
     if (length === BAD_HEADER_VALUE) {
       const err = upstreamProtocolError('response header with CR, LF or NUL');
       controller.abort(err);
@@ -374,8 +375,8 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
       socket.destroy();
       return this.fail(upstreamProtocolError('101 without Upgrade: websocket and Connection: upgrade'));
     }
-    const headers: string[] = [];
-    copyResponseHeaders(raw, headers, true);
+    const headers = raw; // (the parser's array for this response: filtered in place, as the codec's responses are)
+    filterResponseHeaders(headers, true);
     const route = this.route;
     if (route !== null && route.spec.responseHeaders !== null) applyHeaderOps(headers, route.spec.responseHeaders);
     if (this.destResponseOps !== null) applyHeaderOps(headers, this.destResponseOps);
