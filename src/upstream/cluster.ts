@@ -39,7 +39,7 @@ export class ClusterRuntime {
     this.spec = spec;
     this.name = spec.name;
     this.balancer = createBalancer(spec.lb);
-    this.endpoints = spec.endpoints.map((e, i) => new Endpoint(e, pools.get(poolKey(spec, e, tls[i] ?? null)) as UpstreamPool, shared));
+    this.endpoints = spec.endpoints.map((e, i) => new Endpoint(e, pools.get(poolKey(spec, e, tls[i] ?? null)) as UpstreamPool, shared, tls[i] ?? null));
     this.available = this.endpoints;
     this.meshed = spec.endpoints.length > 0 && spec.endpoints.every((_e, i) => (tls[i] ?? null) !== null);
     const slotted = shared !== null && spec.slot >= 0;

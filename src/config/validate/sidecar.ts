@@ -5,7 +5,7 @@ import type { Direction } from '../snapshot.js';
 import type { Item } from './checker.js';
 import { Fields } from './fields.js';
 import {
-  HTTP_PROTOCOLS, UNIX_UNSUPPORTED, hostProblem, isDnsLabel, isIp, isUnixAddress, readLabels, readPort, readPortName, readProtocol,
+  UNIX_UNSUPPORTED, hostProblem, isDnsLabel, isIp, isUnixAddress, readLabels, readPort, readPortName, readProtocol,
 } from './values.js';
 
 export const SIDECAR_FIELDS = ['workloadSelector', 'ingress', 'egress', 'inboundConnectionPool', 'outboundTrafficPolicy'];
@@ -60,7 +60,7 @@ function readListener(spec: Fields, item: Item, direction: Direction): SidecarLi
     if (p.has('targetPort')) p.ck.error(p.at('targetPort'), 'targetPort has no effect on Sidecars');
     const number = readPort(p, 'number', true);
     const protocol = readProtocol(p, 'protocol');
-    if (protocol !== null && !HTTP_PROTOCOLS.includes(protocol)) p.ck.warn(p.at('protocol'), `meshlet proxies HTTP only; ${protocol} traffic on this port will not work`);
+    if (protocol === 'UDP') p.ck.warn(p.at('protocol'), 'UDP is not proxied (as in Istio): this listener is not opened');
     const name = readPortName(p, 'name');
     if (number !== null) port = { number, protocol, name };
   }
@@ -70,17 +70,18 @@ function readListener(spec: Fields, item: Item, direction: Direction): SidecarLi
   const capture = f.string('captureMode');
   if (capture !== null && !['DEFAULT', 'IPTABLES', 'NONE'].includes(capture)) f.ck.error(f.at('captureMode'), `unknown captureMode ${capture}`);
   let defaultEndpoint = null;
+  let hosts: string[] = [];
   if (direction === 'inbound') {
     f.unsupported(['tls'], 'TLS termination on ingress listeners is not supported by meshlet, ignored');
     f.entries('connectionPool');
     const ep = f.string('defaultEndpoint', true);
     defaultEndpoint = ep === null ? null : parseDefaultEndpoint(f, ep);
   } else {
-    readEgressHosts(f);
+    hosts = readEgressHosts(f);
   }
   if (direction === 'inbound' && (port === null || defaultEndpoint === null)) return null;
   if (p !== null && port === null) return null;
-  return { direction, port, bind: bind !== null && isIp(bind) ? bind : null, defaultEndpoint, path: f.path };
+  return { direction, port, bind: bind !== null && isIp(bind) ? bind : null, defaultEndpoint, hosts, path: f.path };
 }
 
 /** "IP:port", "[v6]:port" or ":port" (= 127.0.0.1). */
@@ -105,10 +106,12 @@ function parseDefaultEndpoint(f: Fields, ep: string): { address: string; port: n
 }
 
 /**
- * egress `hosts`: required `namespace/host` entries (`./*`, `*\/*`, `ns/*.example.com`). Checked
- * only: meshlet does not scope hosts per listener (every outbound listener routes every host).
+ * egress `hosts`: required `namespace/host` entries (`./*`, `*\/*`, `ns/*.example.com`). HTTP
+ * listeners route every host (meshlet does not scope them per listener); a TCP or TLS listener
+ * reaches the ServiceEntry hosts they name (see config/compile/tcp-plan.ts).
  */
-function readEgressHosts(f: Fields): void {
+function readEgressHosts(f: Fields): string[] {
+  const out: string[] = [];
   for (const h of f.strings('hosts', true)) {
     const slash = h.value.indexOf('/');
     const ns = h.value.slice(0, slash);
@@ -118,6 +121,8 @@ function readEgressHosts(f: Fields): void {
     else if (host !== '*') {
       const problem = hostProblem(host, { wildcard: true, star: false, ip: false });
       if (problem !== null) f.ck.error(h.path, problem);
-    }
+      else out.push(h.value);
+    } else out.push(h.value);
   }
+  return out;
 }
