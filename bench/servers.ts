@@ -156,7 +156,8 @@ export async function startMeshlet(dir: string, upstreamPort: number, opts: Mesh
   const config = path.join(dir, 'meshlet.yaml');
   writeFileSync(config, meshletConfig(port, upstreamPort, opts.resilience === true));
   const nodeArgs = [...(opts.nodeArgs ?? []), ...(opts.profileDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', opts.profileDir])];
-  const child = launch('meshlet', PROXY_CPU, process.execPath, [...nodeArgs, path.join(opts.repoRoot, 'dist/src/cli/main.js'),
+  // (the bin's shebang flags: see src/cli/main.ts)
+  const child = launch('meshlet', PROXY_CPU, process.execPath, ['--max-semi-space-size=1', '--v8-pool-size=1', ...nodeArgs, path.join(opts.repoRoot, 'dist/src/cli/main.js'),
     'run', '-c', config, '--workers', String(opts.workers ?? 1), '--admin', `127.0.0.1:${adminPort}`, '--log-level', 'warn', ...opts.extraArgs]);
   await waitUntil(child, async () => (await httpStatus(adminPort, '/ready')) === 200);
   const status = await httpStatus(port, '/', HOST);

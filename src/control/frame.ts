@@ -2,14 +2,27 @@
 // decoder accumulates bytes across reads, reads a frame's length first and rejects one over the
 // limit (or one its owner has no room for) before buffering it, joins a frame's chunks once when it
 // is complete, and only hands out plain objects (msgpack can decode garbage into odd values).
-import { Packr } from 'msgpackr';
+import { createRequire } from 'node:module';
+import type { Packr } from 'msgpackr';
 
 export const DEFAULT_FRAME_LIMIT = 16 * 1024 * 1024;
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+let packr: Packr | null = null;
+/**
+ * msgpackr, loaded by the first frame encoded or decoded (the first control-socket request): a
+ * sidecar nobody talks to over its control socket never loads it (≈ 1 MB of RSS). Framing is
+ * synchronous, hence require() (msgpackr's CommonJS build) rather than import().
+ */
+function codec(): Packr {
+  if (packr === null) {
+    const lib = createRequire(import.meta.url)('msgpackr') as typeof import('msgpackr');
+    packr = new lib.Packr({ useRecords: false, mapsAsObjects: true });
+  }
+  return packr;
+}
 
 export function encodeFrame(message: unknown): Buffer {
-  const body = packr.pack(message);
+  const body = codec().pack(message);
   const frame = Buffer.allocUnsafe(4 + body.length);
   frame.writeUInt32BE(body.length, 0);
   body.copy(frame, 4);
@@ -95,7 +108,7 @@ export class FrameDecoder {
 function decode(body: Buffer): Record<string, unknown> {
   let value: unknown;
   try {
-    value = packr.unpack(body);
+    value = codec().unpack(body);
   } catch {
     throw new FrameError('frame is not valid msgpack');
   }

@@ -2,6 +2,7 @@
 // and drains them all on shutdown.
 import { randomBytes } from 'node:crypto';
 import tls from 'node:tls';
+import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type { Snapshot } from '../config/snapshot.js';
 import type { DataPlaneSettings, FromWorker, GaugesReport, ToWorker, WorkerOptions } from '../worker/protocol.js';
@@ -66,6 +67,17 @@ const APPLY_TIMEOUT_MS = 10_000;
  * as short (its cost is the survivors, not the space). bench/rss-bench.ts measures the trade-off.
  */
 const WORKER_YOUNG_GENERATION_MB = 12;
+
+/**
+ * meshlet's launchers (the bin's shebang, npm start, the benches) give node --max-semi-space-size=1:
+ * the control thread's young generation stays at 1 MB semi-spaces (V8 grew it to 16 MB while the
+ * config was read, and gave it back only ~10 s later). V8 takes that flag over a worker's
+ * resourceLimits, so it is cleared before each worker is created (the control thread's heap was
+ * sized at start and keeps its cap).
+ */
+function liftSemiSpaceCap(): void {
+  v8.setFlagsFromString('--max-semi-space-size=0');
+}
 
 function toMb(bytes: number): number {
   return Math.round(bytes / 10485.76) / 100;
@@ -240,6 +252,7 @@ export class Supervisor {
       ...dataPlaneSettings(this.options), workerId, snapshot: this.snapshot, upstreamState: this.upstream.state.buffer,
       identity: this.identity, inboundTls: this.inboundTls, ticketKeys: this.ticketKeys, jwks: [...this.jwks.values()],
     };
+    liftSemiSpaceCap();
     const worker = new Worker(WORKER_URL, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
     slot.worker = worker;
     slot.ready = false;
