@@ -44,6 +44,8 @@ export interface WorkerStatus {
   tlsHandshakes: { inbound: { full: number; resumed: number; failed: number }; outbound: { full: number; resumed: number } };
   /** its V8 heap in MB, as last reported (once a second) */
   heapMb: { used: number; committed: number };
+  /** HTTP/1.1 connections lingering after their last reply, as last reported */
+  lingering: number;
 }
 
 interface Slot {
@@ -57,6 +59,7 @@ interface Slot {
   handshakes: HandshakeCounts;
   /** its V8 heap [used, committed] bytes, as last reported */
   heap: [number, number];
+  lingering: number;
 }
 
 const APPLY_TIMEOUT_MS = 10_000;
@@ -141,7 +144,7 @@ export class Supervisor {
     this.inboundTls = inboundTlsModes(this.snapshot, this.identity !== null);
     const started: Promise<void>[] = [];
     for (let i = 0; i < this.options.workers; i++) {
-      const slot: Slot = { id: i, worker: null, ready: false, restarts: 0, generation: 0, handshakes: [0, 0, 0, 0, 0], heap: [0, 0] };
+      const slot: Slot = { id: i, worker: null, ready: false, restarts: 0, generation: 0, handshakes: [0, 0, 0, 0, 0], heap: [0, 0], lingering: 0 };
       this.slots.push(slot);
       started.push(this.spawn(slot));
     }
@@ -214,6 +217,7 @@ export class Supervisor {
         slot: s.id, workerId: s.worker?.threadId ?? null, ready: s.ready, restarts: s.restarts, generation: s.generation,
         tlsHandshakes: { inbound: { full: inFull, resumed: inResumed, failed: inFailed }, outbound: { full: outFull, resumed: outResumed } },
         heapMb: { used: toMb(s.heap[0]), committed: toMb(s.heap[1]) },
+        lingering: s.lingering,
       };
     });
   }
@@ -262,6 +266,7 @@ export class Supervisor {
         if (msg.type === 'gauges') {
           slot.handshakes = msg.report.tls;
           slot.heap = msg.report.heap;
+          slot.lingering = msg.report.lingering;
           this.hooks.gauges(workerId, msg.report);
         } else if (msg.type === 'ring') {
           this.hooks.ring(workerId, msg.ring, msg.strings);

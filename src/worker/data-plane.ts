@@ -16,6 +16,7 @@ import type { WorkloadIdentity } from '../tls/identity/source.js';
 import { Generation } from './generation.js';
 import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js';
 import { H1Listener } from '../downstream/h1/listener.js';
+import { lingeringConnections } from '../downstream/h1/connection.js';
 import { TcpListener } from '../downstream/tcp/listener.js';
 import { ListenerRuntime, WorkerState } from './worker-state.js';
 import { FilterStats } from '../filters/chain.js';
@@ -146,7 +147,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     const heap = v8.getHeapStatistics();
     send({ type: 'gauges', workerId: options.workerId, report: {
       inflight: state.inflight, endpoints, trace: tracer === null ? null : [tracer.exported, tracer.dropped], filters: filterStats.snapshot(),
-      tls: handshakes.snapshot(), heap: [heap.used_heap_size, heap.total_heap_size],
+      tls: handshakes.snapshot(), heap: [heap.used_heap_size, heap.total_heap_size], lingering: lingeringConnections(),
     } });
   };
   const gauges = setInterval(sendGauges, GAUGES_EVERY_MS);

@@ -86,6 +86,8 @@ export interface GaugesReport {
   tls: HandshakeCounts;
   /** its V8 heap: [used, committed] bytes (the isolate's own: RSS is the process's) */
   heap: [number, number];
+  /** HTTP/1.1 connections closed after a reply that still drain the client's input (bounded by MAX_LINGERING) */
+  lingering: number;
 }
 
 export type FromWorker =

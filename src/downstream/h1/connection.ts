@@ -59,6 +59,17 @@ const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 const MAX_HELD = 64 * 1024;
 /** a connection closed after a reply keeps draining the client's input this long, so the reply is not lost to a reset */
 const LINGER_MS = 2000;
+/**
+ * Lingering connections this worker keeps at most: beyond them a closing connection is destroyed as
+ * soon as its reply is flushed (a client flooding refused requests cannot hold rate × LINGER_MS sockets).
+ */
+export const MAX_LINGERING = 1024;
+let lingering = 0;
+
+/** this worker's lingering connections now (for /workers) */
+export function lingeringConnections(): number {
+  return lingering;
+}
 /** bodies up to this size are written to the socket as one string with their head */
 const SMALL_BODY = 16 * 1024;
 
@@ -114,6 +125,8 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
   private target: UpgradeTarget | null = null;
   /** after upgrade(): input read before the 101 (pipelined behind the request head) */
   early: Buffer | null = null;
+  /** while lingering (closeGracefully): the timer that destroys the socket */
+  private lingerTimer: NodeJS.Timeout | null = null;
 
   constructor(socket: net.Socket, owner: ConnectionOwner, peer: PeerIdentity | null) {
     this.owner = owner;
@@ -528,8 +541,13 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
     this.held = null;
     this.paused = 0;
     this.socket.resume();
+    if (lingering >= MAX_LINGERING) {
+      this.socket.destroySoon(); // FIN after the reply, then closed: no linger
+      return;
+    }
     this.socket.end();
-    setTimeout(destroySocket, LINGER_MS, this.socket).unref();
+    lingering++;
+    this.lingerTimer = setTimeout(destroySocket, LINGER_MS, this.socket).unref();
   }
 
   /** Closes now (no reply can be written); an upgraded connection ends as its protocol says. */
@@ -581,6 +599,11 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
   }
 
   private onClose(): void {
+    if (this.lingerTimer !== null) {
+      clearTimeout(this.lingerTimer); // (the socket is freed now, not when the timer fires)
+      this.lingerTimer = null;
+      lingering--;
+    }
     const wasOpen = this.state !== CLOSED;
     this.state = CLOSED;
     this.held = null;
