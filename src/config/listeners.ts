@@ -2,6 +2,7 @@
 // the default outbound listener 127.0.0.1:15001 when no egress listener is configured. Two
 // listeners that would collide at bind() time (same port, same or wildcard address) are an error.
 import type { Parsed, SidecarModel } from './model.js';
+import { portProtocol } from './protocol.js';
 import type { Direction } from './snapshot.js';
 
 export const DEFAULT_OUTBOUND_BIND = '127.0.0.1';
@@ -45,7 +46,7 @@ export function planListeners(sidecars: readonly Parsed<SidecarModel>[]): Planne
         direction: l.direction,
         bind,
         port,
-        protocol: l.port?.protocol ?? 'HTTP',
+        protocol: portProtocol(l.port?.protocol ?? null, l.port?.name ?? null) ?? 'HTTP',
         defaultEndpoint: l.defaultEndpoint,
         origin: `Sidecar/${sc.res.namespace}/${sc.res.name} ${l.path}`,
         appendForwardedFor: sc.model.appendForwardedFor,

@@ -183,6 +183,10 @@ export interface PoolSpec {
   /** http.maxRetries: retries in flight to this cluster, sidecar-wide */
   maxRetries: number;
   idleTimeoutMs: number;
+  /** http.h2UpgradePolicy UPGRADE: an HTTP port's endpoints are reached over HTTP/2 (DEFAULT is the mesh default, DO_NOT_UPGRADE) */
+  h2Upgrade: boolean;
+  /** http.maxConcurrentStreams: streams per upstream HTTP/2 connection; 0 = the peer's SETTINGS_MAX_CONCURRENT_STREAMS */
+  maxConcurrentStreams: number;
 }
 
 /** DestinationRule outlierDetection with Envoy's defaults where Istio leaves a field unset. */
@@ -242,6 +246,11 @@ export interface ClusterSpec {
   tls: ClusterTlsSpec | null;
   /** no DestinationRule tls applies to this cluster: endpoints with a meshIdentity get ISTIO_MUTUAL (Istio's auto mTLS) */
   autoMtls?: boolean;
+  /**
+   * endpoints are reached over HTTP/2 (h2c, or TLS with ALPN h2): the port's protocol is HTTP2, GRPC
+   * or GRPC-WEB (config/protocol.ts), or the DestinationRule upgrades it (h2UpgradePolicy: UPGRADE)
+   */
+  http2?: boolean;
 }
 
 export type Direction = 'outbound' | 'inbound';

@@ -21,6 +21,8 @@ export const DEFAULT_POOL: PoolModel = {
   maxRequestsPerConnection: 0,
   maxRetries: UNLIMITED,
   idleTimeoutMs: 0,
+  h2Upgrade: false,
+  maxConcurrentStreams: 0,
 };
 
 /** `levels` from least to most specific (DestinationRule, subset); nulls are skipped. */

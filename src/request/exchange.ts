@@ -18,6 +18,7 @@ import {
 } from '../http/errors.js';
 import { applyHeaderOps } from '../http/header-ops.js';
 import { BAD_HEADER_VALUE, copyResponseHeaders, findHeader } from '../http/headers.js';
+import { copyTrailers } from '../http/trailers.js';
 import { normalizeRequestTarget } from '../http/path-normalize.js';
 import { newRequestId } from '../http/request-id.js';
 import { directReply, errorReply, redirectReply } from '../http/respond.js';
@@ -359,6 +360,18 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
     (this.controller as UpstreamController).resume();
   }
 
+  onAttemptTrailers(raw: string[]): void {
+    if (this.ended) return;
+    const trailers = copyTrailers(raw, (this.controller as UpstreamController).headersValidated);
+    if (trailers === null) {
+      const err = upstreamProtocolError('response trailer with CR, LF or NUL');
+      this.attempt?.abort(err);
+      return this.onAttemptError(err);
+    }
+    this.writeHead();
+    this.sink.trailers(trailers);
+  }
+
   onAttemptEnd(): void {
     if (this.ended) return;
     // an upstream that ended before its Content-Length: the client must not take it as complete
@@ -370,7 +383,7 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
 
   onAttemptError(err: ProxyError): void {
     if (this.ended) return;
-    if (this.headersSent) return this.closeClient();
+    if (this.headersSent) return this.closeClient(err.resetCode);
     this.fail(err);
   }
 
@@ -404,10 +417,10 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
     this.fail(err);
   }
 
-  private closeClient(): void {
+  private closeClient(resetCode = -1): void {
     this.flags |= FLAG_UR;
     this.finish();
-    this.sink.reset();
+    this.sink.reset(resetCode);
   }
 
   /** ExchangeHandler: the client went away before the response ended. */

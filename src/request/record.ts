@@ -59,7 +59,7 @@ function accessLogLine(log: AccessLog, r: RecordSource, now: number, upstreamUs:
     start_time: new Date(Date.now() - (now - r.t0)).toISOString(),
     method: r.method,
     path: r.query === '' ? r.path : `${r.path}?${r.query}`,
-    protocol: r.httpVersion === 10 ? 'HTTP/1.0' : 'HTTP/1.1',
+    protocol: r.httpVersion === 20 ? 'HTTP/2' : r.httpVersion === 10 ? 'HTTP/1.0' : 'HTTP/1.1',
     response_code: r.recordedStatus,
     response_flags: flagNames(r.flags),
     bytes_received: r.body === null ? 0 : r.body.received,

@@ -34,7 +34,9 @@ export function buildUpstreamRequest(src: UpstreamSource, route: CompiledRoute |
     }
   }
   if (src.hasQuery) path = `${path}?${src.query}`;
-  return { method: src.method, path, headers: upstreamHeaders(src, route), body, contentLength };
+  const te = findHeader(src.headers, 'te');
+  const teTrailers = te >= 0 && (src.headers[te] as string).includes('trailers');
+  return { method: src.method, path, headers: upstreamHeaders(src, route), body, contentLength, teTrailers };
 }
 
 /** The client's headers minus hop-by-hop, plus x-forwarded-*, x-request-id and the route's authority rewrite. */

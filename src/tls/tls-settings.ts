@@ -6,6 +6,10 @@ import type { SecureContextOptions } from 'node:tls';
 import type { WorkloadIdentity } from './identity/source.js';
 
 export const ALPN = ['http/1.1'];
+/** upstream connections of HTTP/2 clusters offer only h2 (a peer that cannot is a connect failure) */
+export const ALPN_H2 = ['h2'];
+/** the inbound TLS listener offers both; HTTP/2 is served after ALPN h2 (the bytes open with the preface) */
+export const INBOUND_ALPN = ['h2', 'http/1.1'];
 export const INBOUND_MIN_VERSION = 'TLSv1.2';
 export const OUTBOUND_MIN_VERSION = 'TLSv1.3';
 const TLS12_CIPHERS = [

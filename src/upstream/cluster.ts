@@ -44,7 +44,7 @@ export class ClusterRuntime {
     this.versionAt = slotted ? shared.cl(spec.slot) + C_VERSION : -1;
     const p = spec.pool;
     const limited = binds(p.maxConnections) || binds(p.maxPendingRequests) || binds(p.maxRequests) || binds(p.maxRetries);
-    this.admission = slotted && limited ? new Admission(shared, spec.slot, p) : null;
+    this.admission = slotted && limited ? new Admission(shared, spec.slot, p, spec.http2 === true) : null;
     this.outlier = slotted && spec.outlier !== null ? new OutlierDetector(spec.outlier, shared, spec.slot, this.endpoints.length) : null;
     this.hash = spec.hash;
     this.table = spec.hash === null ? null : buildTable(spec.hash, this.endpoints);

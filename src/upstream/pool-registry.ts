@@ -1,5 +1,6 @@
-// Upstream pools of one worker, keyed by endpoint address:port, plus the DestinationRule pool
-// settings when a cluster sets its own and the TLS settings for mTLS clusters. A new config
+// Upstream pools of one worker, keyed by endpoint address:port and protocol (HTTP/2 clusters have
+// their own pools), plus the DestinationRule pool settings when a cluster sets its own and the TLS
+// settings for mTLS clusters. A new config
 // generation reuses the pools of endpoints it still has (no reconnect storm) and closes the
 // others gracefully.
 import type { ClusterSpec, EndpointSpec, PoolSpec } from '../config/snapshot.js';
@@ -7,17 +8,21 @@ import type { UpstreamTls } from '../tls/outbound/client-tls.js';
 import type { PoolOptions, UpstreamCodec, UpstreamPool } from './codec.js';
 import { endpointKey } from './endpoint.js';
 import { binds } from './shared/admission.js';
+import { h2Codec } from './h2/index.js';
 
 /** TLS settings of endpoint j of cluster i (null: plaintext) */
 export type TlsTable = readonly (readonly (UpstreamTls | null)[])[];
 
 export class PoolRegistry {
   private readonly codec: UpstreamCodec;
+  /** the HTTP/2 codec, for clusters reached over HTTP/2 (ClusterSpec.http2) */
+  private readonly h2: UpstreamCodec;
   private readonly options: PoolOptions;
   private pools = new Map<string, UpstreamPool>();
 
-  constructor(codec: UpstreamCodec, options: PoolOptions) {
+  constructor(codec: UpstreamCodec, options: PoolOptions, h2: UpstreamCodec = h2Codec) {
     this.codec = codec;
+    this.h2 = h2;
     this.options = options;
   }
 
@@ -31,7 +36,7 @@ export class PoolRegistry {
         const t = tls[i]?.[j] ?? null;
         const key = poolKey(c, e, t);
         if (next.has(key)) return;
-        next.set(key, this.pools.get(key) ?? this.codec.createPool(e.address, e.port, this.optionsFor(c), t));
+        next.set(key, this.pools.get(key) ?? (c.http2 === true ? this.h2 : this.codec).createPool(e.address, e.port, this.optionsFor(c), t));
       });
     });
     for (const [key, pool] of this.pools) {
@@ -44,11 +49,14 @@ export class PoolRegistry {
   private optionsFor(c: ClusterSpec): PoolOptions {
     const p = c.pool;
     return {
-      connections: connectionCap(this.options.connections, p),
+      // HTTP/2: streams share connections; tcp.maxConnections caps a worker's connections to the endpoint
+      connections: c.http2 === true ? (binds(p.maxConnections) ? Math.min(p.maxConnections, this.options.connections) : this.options.connections)
+        : connectionCap(this.options.connections, p),
       queueTimeoutMs: this.options.queueTimeoutMs,
       idleTimeoutMs: p.idleTimeoutMs > 0 ? p.idleTimeoutMs : this.options.idleTimeoutMs,
       connectTimeoutMs: p.connectTimeoutMs > 0 ? p.connectTimeoutMs : this.options.connectTimeoutMs,
       maxRequestsPerConnection: p.maxRequestsPerConnection,
+      maxConcurrentStreams: p.maxConcurrentStreams,
     };
   }
 
@@ -74,6 +82,7 @@ export function connectionCap(safetyCap: number, p: PoolSpec): number {
 export function poolKey(c: ClusterSpec, e: EndpointSpec, tls: UpstreamTls | null): string {
   let key = endpointKey(e.address, e.port);
   const p = c.pool;
+  if (c.http2 === true) key = `${key}|h2${p.maxConcurrentStreams === 0 ? '' : `s${p.maxConcurrentStreams}`}`;
   if (p.idleTimeoutMs !== 0 || p.connectTimeoutMs !== 0 || p.maxRequestsPerConnection !== 0 || binds(p.maxConnections)) {
     key = `${key}|i${p.idleTimeoutMs}|c${p.connectTimeoutMs}|r${p.maxRequestsPerConnection}|m${p.maxConnections}`;
   }

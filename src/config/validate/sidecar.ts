@@ -1,6 +1,7 @@
 // Sidecar: egress listeners (port, bind, hosts) and ingress listeners (port, bind, defaultEndpoint
 // "IP:port"). Bind addresses must be IP literals; unix sockets are not supported.
 import type { SidecarListenerModel, SidecarModel } from '../model.js';
+import { protocolFromName } from '../protocol.js';
 import type { Direction } from '../snapshot.js';
 import type { Item } from './checker.js';
 import { Fields } from './fields.js';
@@ -60,8 +61,12 @@ function readListener(spec: Fields, item: Item, direction: Direction): SidecarLi
     if (p.has('targetPort')) p.ck.error(p.at('targetPort'), 'targetPort has no effect on Sidecars');
     const number = readPort(p, 'number', true);
     const protocol = readProtocol(p, 'protocol');
-    if (protocol !== null && !HTTP_PROTOCOLS.includes(protocol)) p.ck.warn(p.at('protocol'), `meshlet proxies HTTP only; ${protocol} traffic on this port will not work`);
     const name = readPortName(p, 'name');
+    // Istio's protocol selection: the protocol field, else the name's prefix (tcp-db → TCP)
+    const selected = protocol ?? protocolFromName(name);
+    if (selected !== null && !HTTP_PROTOCOLS.includes(selected)) {
+      p.ck.warn(p.at(protocol !== null ? 'protocol' : 'name'), `meshlet proxies HTTP only; ${selected} traffic on this port will not work`);
+    }
     if (number !== null) port = { number, protocol, name };
   }
   const bind = f.string('bind');

@@ -146,7 +146,7 @@ function readPool(p: Fields): PoolModel | null {
   const tcp = c.object('tcp', POOL_TCP_FIELDS);
   const http = c.object('http', POOL_HTTP_FIELDS);
   tcp?.unsupported(['tcpKeepalive', 'maxConnectionDuration']);
-  http?.unsupported(['h2UpgradePolicy', 'useClientProtocol', 'maxConcurrentStreams'], 'meshlet speaks HTTP/1.1 upstream; ignored');
+  http?.unsupported(['useClientProtocol'], 'the upstream protocol follows the port (HTTP2/GRPC) and h2UpgradePolicy; ignored');
   const perConnection = http?.number('maxRequestsPerConnection', INT32) ?? 0;
   return {
     maxConnections: positive(tcp?.number('maxConnections', INT32)),
@@ -156,7 +156,22 @@ function readPool(p: Fields): PoolModel | null {
     maxRequestsPerConnection: perConnection,
     maxRetries: positive(http?.number('maxRetries', INT32)),
     idleTimeoutMs: (http === null ? null : readDurationMs(http, 'idleTimeout')) ?? (tcp === null ? null : readDurationMs(tcp, 'idleTimeout')) ?? 0,
+    h2Upgrade: http === null ? false : readH2Upgrade(http),
+    maxConcurrentStreams: http?.number('maxConcurrentStreams', INT32) ?? 0,
   };
+}
+
+const H2_UPGRADE_POLICIES = ['DEFAULT', 'DO_NOT_UPGRADE', 'UPGRADE'];
+
+/** h2UpgradePolicy: UPGRADE sends an HTTP port's requests to its endpoints over HTTP/2; DEFAULT is the mesh default (DO_NOT_UPGRADE). */
+function readH2Upgrade(http: Fields): boolean {
+  const v = http.string('h2UpgradePolicy');
+  if (v === null) return false;
+  if (!H2_UPGRADE_POLICIES.includes(v)) {
+    http.ck.error(http.at('h2UpgradePolicy'), `unknown h2UpgradePolicy ${v} (one of ${H2_UPGRADE_POLICIES.join(', ')})`);
+    return false;
+  }
+  return v === 'UPGRADE';
 }
 
 /** Istio: 0 (or unset) means "use the default", which for these limits is unlimited. */

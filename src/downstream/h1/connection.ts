@@ -35,6 +35,8 @@ export interface ConnectionOwner {
   readonly draining: boolean;
   /** the request path for one parsed request */
   startExchange(sink: H1Connection, head: RequestHead, body: ClientBody | null): ExchangeHandler;
+  /** the connection opened with the HTTP/2 preface: it is served as HTTP/2 from `first` on (downstream/h2/) */
+  serveH2(conn: H1Connection, first: Buffer): void;
   /** a request refused while it was read (no exchange was started): one stats record */
   refused(err: ProxyError, bytesSent: number): void;
   closed(conn: H1Connection): void;
@@ -43,6 +45,8 @@ export interface ConnectionOwner {
 /** Every connection of this worker reads into this buffer; what must outlive a read is copied. */
 const IN_BUFFER = Buffer.allocUnsafe(64 * 1024);
 const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
+/** the HTTP/2 connection preface's first line, as a request head (RFC 9113 §3.4: `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`) */
+const H2_PREFACE_HEAD = Buffer.from('PRI * HTTP/2.0', 'latin1');
 const EMPTY = Buffer.alloc(0);
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 /** pipelined input held while a response is in progress; beyond it the connection stops reading */
@@ -79,6 +83,8 @@ export class H1Connection implements ResponseSink, BodyTarget {
   private peerEnded = false;
   /** a pipelined request's turn is scheduled (processHeld) */
   private heldScheduled = false;
+  /** requests started on this connection (only the first may be the HTTP/2 preface) */
+  private requests = 0;
 
   // the exchange in progress
   private readonly request = new RequestHead();
@@ -92,6 +98,8 @@ export class H1Connection implements ResponseSink, BodyTarget {
   /** the response head waiting for its first body bytes ('' when none) */
   private pendingHead = '';
   private chunkedOut = false;
+  /** trailer lines for the last chunk ('' when none) */
+  private pendingTrailers = '';
   private waitingDrain = false;
 
   constructor(socket: net.Socket, owner: ConnectionOwner, proxied: boolean) {
@@ -185,6 +193,10 @@ export class H1Connection implements ResponseSink, BodyTarget {
       this.refuse(headersTooLarge(`request head over ${MAX_HEAD_BYTES} bytes`));
       return -1;
     }
+    if (this.requests === 0 && headEnd - start === H2_PREFACE_HEAD.length && buf.compare(H2_PREFACE_HEAD, 0, H2_PREFACE_HEAD.length, start, headEnd) === 0) {
+      this.handOverToH2(buf, start, end);
+      return -1;
+    }
     const head = this.request;
     head.reset();
     const err = parseRequestHead(latin1(buf, start, headEnd), head);
@@ -202,14 +214,29 @@ export class H1Connection implements ResponseSink, BodyTarget {
     return headEnd + 4;
   }
 
+  /**
+   * h2c with prior knowledge (Envoy's AUTO codec): the connection is HTTP/2 from its first byte.
+   * It leaves this object (state CLOSED: its socket events are ignored from here on) for the
+   * listener's HTTP/2 server, with the bytes read so far (a copy: buf may be the shared buffer).
+   */
+  private handOverToH2(buf: Buffer, start: number, end: number): void {
+    const first = Buffer.allocUnsafe(end - start);
+    buf.copy(first, 0, start, end);
+    this.state = CLOSED;
+    this.held = null;
+    this.owner.serveH2(this, first);
+  }
+
   /** Starts the exchange for a parsed head: the request path takes it from here. */
   private begin(head: RequestHead): void {
+    this.requests++;
     this.version = head.version;
     this.headMethod = head.method === 'HEAD';
     this.closeAfter = !head.keepAlive;
     this.responseDone = false;
     this.pendingHead = '';
     this.chunkedOut = false;
+    this.pendingTrailers = '';
     let body: ClientBody | null = null;
     if (head.bodyKind !== NO_BODY) {
       body = new ClientBody(this);
@@ -299,8 +326,15 @@ export class H1Connection implements ResponseSink, BodyTarget {
     return ok;
   }
 
+  trailers(headers: string[]): void {
+    if (!this.chunkedOut) return;
+    let s = '';
+    for (let i = 0; i < headers.length; i += 2) s += headers[i] + ': ' + headers[i + 1] + '\r\n';
+    this.pendingTrailers = s;
+  }
+
   end(): void {
-    const out = this.chunkedOut ? `${this.pendingHead}0\r\n\r\n` : this.pendingHead;
+    const out = this.chunkedOut ? `${this.pendingHead}0\r\n${this.pendingTrailers}\r\n` : this.pendingHead;
     this.pendingHead = '';
     if (out !== '' && this.state !== CLOSED) this.socket.write(out, 'latin1');
     this.responseEnded();

@@ -1,6 +1,6 @@
-// One listener of meshlet's HTTP/1.1 server in one worker. Each worker has its own listening
-// socket on the listener's port (SO_REUSEPORT, see listen-socket.ts): the kernel spreads
-// connections across workers, and a worker that stops closes only its own socket. Accepted
+// One listener of meshlet's HTTP server in one worker: HTTP/1.1, and HTTP/2 connections handed
+// to h2/server.ts when they open with the preface. Each worker has its own listening socket on
+// the listener's port (SO_REUSEPORT, see listen-socket.ts): the kernel spreads connections across workers, and a worker that stops closes only its own socket. Accepted
 // connections read through `onread` into the worker's one buffer (see connection.ts).
 import net from 'node:net';
 import type { ProxyError } from '../../http/errors.js';
@@ -13,8 +13,10 @@ import type { ExchangeHandler } from '../exchange.js';
 import { listenReusePort } from '../listen-socket.js';
 import { adopt, type ConnectionOwner, type H1Connection, type H1Settings } from './connection.js';
 import type { RequestHead } from './request-head.js';
+import { H2Server, type H2Owner } from '../h2/server.js';
+import type { H2Stream } from '../h2/stream.js';
 
-export class H1Listener implements ConnectionOwner {
+export class H1Listener implements ConnectionOwner, H2Owner {
   readonly runtime: ListenerRuntime;
   readonly settings: H1Settings;
   private readonly connections = new Set<H1Connection>();
@@ -22,6 +24,8 @@ export class H1Listener implements ConnectionOwner {
   private stopSweep: (() => void) | null = null;
   /** connections behind the TLS front start with its PROXY v2 header */
   private readonly proxied: boolean;
+  /** HTTP/2 connections (created on the first one; see downstream/h2/server.ts) */
+  private h2: H2Server | null = null;
 
   constructor(runtime: ListenerRuntime, settings: H1Settings) {
     this.runtime = runtime;
@@ -56,8 +60,17 @@ export class H1Listener implements ConnectionOwner {
     return this.runtime.state.draining;
   }
 
-  startExchange(sink: H1Connection, head: RequestHead, body: ClientBody | null): ExchangeHandler {
+  startExchange(sink: H1Connection | H2Stream, head: RequestHead, body: ClientBody | null): ExchangeHandler {
     return startRequest(sink, this.runtime, head, body);
+  }
+
+  serveH2(conn: H1Connection, first: Buffer): void {
+    this.connections.delete(conn);
+    (this.h2 ??= new H2Server(this)).adopt(conn.socket, first, conn.remoteAddress, conn.proxiedAddress);
+  }
+
+  get idleTimeoutS(): number {
+    return this.settings.idleTimeoutS;
   }
 
   refused(err: ProxyError, bytesSent: number): void {
@@ -86,6 +99,7 @@ export class H1Listener implements ConnectionOwner {
   /** Drain: idle keep-alive connections close now; busy ones close after their response. */
   closeIdle(): void {
     for (const conn of this.connections) conn.closeIfIdle();
+    this.h2?.closeIdle();
   }
 
   /** Close every connection (after drain). */
@@ -94,5 +108,6 @@ export class H1Listener implements ConnectionOwner {
     this.stopSweep?.();
     this.stopSweep = null;
     for (const conn of this.connections) conn.close();
+    this.h2?.close();
   }
 }

@@ -2,7 +2,7 @@
 // the back-off between tries (Envoy: 25 ms base, exponential, full jitter, 250 ms cap).
 import type { RetrySpec } from '../../config/snapshot.js';
 import type { ProxyError } from '../../http/errors.js';
-import { FLAG_UC, FLAG_UF, FLAG_UT } from '../../stats/flags.js';
+import { FLAG_UC, FLAG_UF, FLAG_UR, FLAG_UT } from '../../stats/flags.js';
 
 const BACKOFF_BASE_MS = 25;
 const BACKOFF_MAX_MS = 250;
@@ -11,6 +11,7 @@ export class RetryPolicy {
   readonly attempts: number;
   readonly perTryTimeoutMs: number;
   private readonly connectFailure: boolean;
+  private readonly refusedStream: boolean;
   private readonly reset: boolean;
   private readonly any5xx: boolean;
   private readonly gatewayError: boolean;
@@ -26,6 +27,8 @@ export class RetryPolicy {
     // HTTP/1.1 has no refused stream: a refused connection is its closest meaning
     this.connectFailure = on.has('connect-failure') || on.has('refused-stream') || this.any5xx || this.gatewayError;
     this.reset = on.has('reset') || this.any5xx || this.gatewayError;
+    // HTTP/2 REFUSED_STREAM: the request was never processed (Envoy: refused-stream, and 5xx / reset cover it)
+    this.refusedStream = on.has('refused-stream') || this.reset;
     this.retriable4xx = on.has('retriable-4xx');
     this.codes = new Set(spec.retriableStatusCodes);
   }
@@ -40,6 +43,8 @@ export class RetryPolicy {
     // a reused keep-alive connection the upstream had closed: the request never reached the app
     if (err.flag === FLAG_UC) return err.retryable ? this.connectFailure : this.reset;
     if (err.flag === FLAG_UT) return this.any5xx || this.gatewayError || this.reset;
+    // an HTTP/2 stream reset before any response header (REFUSED_STREAM: never processed)
+    if (err.flag === FLAG_UR) return err.retryable ? this.refusedStream : this.reset;
     return false;
   }
 

@@ -9,7 +9,7 @@ import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { workerLog } from '../../log.js';
 import type { PeerSlots } from '../peer-table.js';
-import { ALPN, HANDSHAKE_TIMEOUT_MS, serverContextOptions } from '../tls-settings.js';
+import { HANDSHAKE_TIMEOUT_MS, INBOUND_ALPN, serverContextOptions } from '../tls-settings.js';
 import type { WorkloadIdentity } from '../identity/source.js';
 import { spiffeUriIn } from '../identity/spiffe.js';
 import type { FrontListenerSpec } from './front-protocol.js';
@@ -35,7 +35,8 @@ export class FrontListener implements SpliceOwner {
       ...(identity === null ? {} : serverContextOptions(identity)),
       requestCert: true,
       rejectUnauthorized: true,
-      ALPNProtocols: ALPN,
+      // h2 or http/1.1: the bytes are relayed as they are, and the worker sees the HTTP/2 preface
+      ALPNProtocols: INBOUND_ALPN,
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
     });
     this.tlsServer.on('secureConnection', (s: tls.TLSSocket) => this.onSecure(s));

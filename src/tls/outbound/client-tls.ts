@@ -1,4 +1,4 @@
-// Outbound mTLS for the h1 codec. ClientTls is the worker's client side: one secure context per
+// Outbound mTLS for the upstream codecs (h1, h2). ClientTls is the worker's client side: one secure context per
 // identity rotation (not per connection); pooled connections keep the one they were opened with.
 // UpstreamTls is what one pool needs (SNI, accepted server ids); connectTls opens a connection.
 import tls, { type PeerCertificate, type SecureContext } from 'node:tls';
@@ -62,13 +62,14 @@ export function upstreamTlsFor(cluster: ClusterSpec, ep: EndpointSpec, client: C
   return new UpstreamTls(client, t.sni ?? cluster.host, expected);
 }
 
-export function connectTls(address: string, port: number, t: UpstreamTls): tls.TLSSocket {
+/** `alpn`: ALPN_H2 for HTTP/2 pools (tls-settings.ts). */
+export function connectTls(address: string, port: number, t: UpstreamTls, alpn: string[] = ALPN): tls.TLSSocket {
   return tls.connect({
     host: address,
     port,
     secureContext: t.client.context as SecureContext,
     servername: t.servername,
-    ALPNProtocols: ALPN,
+    ALPNProtocols: alpn,
     checkServerIdentity: t.checkServerIdentity,
   });
 }

@@ -25,6 +25,8 @@ export interface AttemptOwner {
   onAttemptData(chunk: Buffer): void;
   /** Everything one upstream read carried has been delivered (h1 codec). */
   onAttemptReadEnd(): void;
+  /** The response's trailers (flat raw), just before onAttemptEnd. */
+  onAttemptTrailers(trailers: string[]): void;
   onAttemptEnd(): void;
   /** The request failed upstream (retries, where allowed, were tried): answer `err`, or reset the client. */
   onAttemptError(err: ProxyError): void;
@@ -261,6 +263,10 @@ export class UpstreamAttempt implements UpstreamHandler, AdmissionWaiter {
 
   onUpstreamReadEnd(): void {
     if (this.delivered && !this.done) this.owner.onAttemptReadEnd();
+  }
+
+  onUpstreamTrailers(trailers: string[]): void {
+    if (this.delivered && !this.done) this.owner.onAttemptTrailers(trailers);
   }
 
   onUpstreamEnd(): void {

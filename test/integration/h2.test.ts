@@ -1,0 +1,136 @@
+// HTTP/2 on meshlet's listeners and to upstreams: an HTTP port serves h2c with prior knowledge
+// (nghttp, Node's client), requests cross h2 ↔ h1 both ways with headers, bodies and trailers
+// intact, h2UpgradePolicy: UPGRADE sends an HTTP/1.1 client's requests over HTTP/2 (the mesh
+// default DO_NOT_UPGRADE keeps HTTP/1.1), and a malformed :path gets 400.
+import assert from 'node:assert/strict';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import http2 from 'node:http2';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { request } from 'undici';
+import { startMeshlet, serviceEntryYaml, type Meshlet } from '../helpers/meshlet.js';
+import { nghttp, nghttpHeaders, nghttpInstalled, NGHTTP_MISSING, run } from '../helpers/nghttp.js';
+import { echoUpstream, type Upstream } from '../helpers/upstream.js';
+import { h2Request, startH2Upstream, type H2Upstream } from '../helpers/h2.js';
+
+let h1: Upstream;
+let h2up: H2Upstream;
+let m: Meshlet;
+
+before(async () => {
+  h1 = await echoUpstream('h1');
+  h2up = await startH2Upstream('h2');
+  const se = (name: string, port: number, portName: string, protocol: string): string => `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ${name}}
+spec:
+  hosts: [${name}]
+  resolution: STATIC
+  ports: [{number: 80, name: ${portName}${protocol === '' ? '' : `, protocol: ${protocol}`}}]
+  endpoints: [{address: 127.0.0.1, ports: {${portName}: ${port}}}]
+---
+`;
+  const yaml = serviceEntryYaml('plain', [{ port: h1.port }])
+    // HTTP2 by the port name's prefix (Istio's protocol selection), no protocol field
+    + se('named', h2up.port, 'http2-web', '')
+    // an HTTP port whose DestinationRule upgrades it
+    + se('upgraded', h2up.port, 'http', 'HTTP')
+    + `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: upgraded}
+spec:
+  host: upgraded
+  trafficPolicy: {connectionPool: {http: {h2UpgradePolicy: UPGRADE}}}
+---
+`
+    // the same h2-only server behind an HTTP port without a DestinationRule: HTTP/1.1 is sent (and fails)
+    + se('not-upgraded', h2up.port, 'http', 'HTTP');
+  m = await startMeshlet(yaml);
+});
+
+after(async () => {
+  await m?.stop();
+  await h1?.close();
+  await h2up?.close();
+});
+
+test('an HTTP port serves h2c with prior knowledge: nghttp reaches an HTTP/1.1 upstream, :authority routes', { skip: nghttpInstalled() ? false : NGHTTP_MISSING }, async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'meshlet-h2-'));
+  const file = path.join(dir, 'body');
+  writeFileSync(file, Buffer.alloc(100_000, 97));
+  const r = await nghttp(`http://127.0.0.1:${m.port}/echo?q=1`, 'plain', ['-d', file, '-H', 'x-custom: yes']);
+  assert.equal(r.code, 0, r.stderr);
+  const h = nghttpHeaders(r.stdout);
+  assert.deepEqual(h[':status'], ['200']);
+  assert.deepEqual(h['x-upstream'], ['h1']);
+  const quiet = await nghttp(`http://127.0.0.1:${m.port}/echo?q=1`, 'plain', ['-d', file, '-H', 'x-custom: yes'], false);
+  const body = JSON.parse(quiet.stdout) as { url: string; method: string; bodySize: number; headers: Record<string, string> };
+  assert.equal(body.url, '/echo?q=1');
+  assert.equal(body.method, 'POST');
+  assert.equal(body.bodySize, 100_000);
+  assert.equal(body.headers.host, 'plain');
+  assert.equal(body.headers['x-custom'], 'yes');
+  assert.ok(body.headers['x-request-id']);
+  // no route: the NR reply over HTTP/2
+  const nr = await nghttp(`http://127.0.0.1:${m.port}/`, 'nowhere');
+  assert.deepEqual(nghttpHeaders(nr.stdout)[':status'], ['404']);
+  assert.deepEqual(nghttpHeaders(nr.stdout)['x-meshlet-flags'], ['NR']);
+});
+
+test('h2 client → HTTP2 endpoint (port named http2-*): headers, body and trailers pass; cookies are joined for HTTP/1.1 only', async () => {
+  const r = await h2Request(m.port, {
+    ':method': 'POST', ':path': '/p?x=1', ':authority': 'named', 'te': 'trailers', cookie: ['a=1', 'b=2'], 'x-custom': 'v',
+  }, Buffer.alloc(70_000, 98));
+  assert.equal(r.status, 200);
+  assert.equal(r.headers['x-upstream'], 'h2');
+  const seen = JSON.parse(r.body.toString()) as { path: string; authority: string; bytes: number; headers: Record<string, string>; version: string };
+  assert.equal(seen.version, '2.0');
+  assert.equal(seen.path, '/p?x=1');
+  assert.equal(seen.authority, 'named');
+  assert.equal(seen.bytes, 70_000);
+  assert.equal(seen.headers['x-custom'], 'v');
+  assert.equal(seen.headers.te, 'trailers');
+  assert.equal(seen.headers.cookie, 'a=1; b=2');
+  assert.deepEqual(r.trailers, { 'x-trailer': 'end', 'x-count': '70000' });
+  const nghttpOut = nghttpInstalled() ? await nghttp(`http://127.0.0.1:${m.port}/t`, 'named', ['-H', 'te: trailers']) : null;
+  if (nghttpOut !== null) assert.deepEqual(nghttpHeaders(nghttpOut.stdout)['x-trailer'], ['end']);
+});
+
+test('h2UpgradePolicy: UPGRADE sends an HTTP/1.1 client to the endpoint over HTTP/2, trailers become chunked trailers', async () => {
+  const res = await request(`http://127.0.0.1:${m.port}/up`, { method: 'PUT', headers: { host: 'upgraded', te: 'trailers' }, body: 'x'.repeat(1000) });
+  const text = await res.body.text();
+  assert.equal(res.statusCode, 200, text);
+  const seen = JSON.parse(text) as { version: string; bytes: number; authority: string };
+  assert.equal(seen.version, '2.0');
+  assert.equal(seen.bytes, 1000);
+  assert.equal(seen.authority, 'upgraded');
+  assert.equal(res.headers['transfer-encoding'], 'chunked');
+  const raw = await run('curl', ['-s', '--raw', '-H', 'host: upgraded', '-H', 'te: trailers', `http://127.0.0.1:${m.port}/raw`]);
+  assert.match(raw.stdout, /\r\n0\r\nx-trailer: end\r\nx-count: 0\r\n\r\n$/);
+});
+
+test('DO_NOT_UPGRADE is the default: an HTTP port without the policy speaks HTTP/1.1 to the endpoint (an h2-only server fails it)', async () => {
+  const res = await request(`http://127.0.0.1:${m.port}/up`, { headers: { host: 'not-upgraded' } });
+  const text = await res.body.text();
+  // the h2-only server answers an HTTP/1.1 request with a GOAWAY frame: not HTTP/1.1, so UPE
+  assert.equal(res.statusCode, 502, text);
+  assert.equal(res.headers['x-meshlet-flags'], 'UPE');
+});
+
+test('HTTP/2 requests meshlet cannot forward are refused on their stream only, and the connection lives on', async () => {
+  const session = http2.connect(`http://127.0.0.1:${m.port}`);
+  try {
+    // CONNECT (no extended CONNECT): 501 on the stream
+    const connect = await h2Request(m.port, { ':method': 'CONNECT', ':authority': 'plain:443' }, null, session);
+    assert.equal(connect.status, 501);
+    assert.match(connect.body.toString(), /CONNECT is not supported/);
+    // a :path HTTP/2 forbids: nghttp2 resets the stream (PROTOCOL_ERROR) before meshlet sees it
+    const bad = await h2Request(m.port, { ':method': 'GET', ':path': 'no-slash', ':authority': 'plain' }, null, session).then(() => null, (e: Error) => e);
+    assert.match(String(bad), /PROTOCOL_ERROR/);
+    const ok = await h2Request(m.port, { ':method': 'GET', ':path': '/fine', ':authority': 'plain' }, null, session);
+    assert.equal(ok.status, 200);
+  } finally {
+    session.close();
+  }
+});
