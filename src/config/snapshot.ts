@@ -123,14 +123,18 @@ export interface RetrySpec {
 
 /**
  * VirtualService http[].fault. `delay` / `abort` are null when absent (or not injectable by
- * meshlet: exponentialDelay, grpcStatus, http2Error). Istio: a delay or abort without `percentage`
- * is never injected, so its percent is 0.
+ * meshlet: exponentialDelay, http2Error). Istio: a delay or abort without `percentage` is never
+ * injected, so its percent is 0.
  */
 export interface FaultSpec {
   /** percent: 0..100 (fractions allowed) of requests delayed by fixedDelayMs */
   delay: { percent: number; fixedDelayMs: number } | null;
-  /** percent: 0..100 (fractions allowed) of requests answered with httpStatus (200..599) */
-  abort: { percent: number; httpStatus: number } | null;
+  /**
+   * percent: 0..100 (fractions allowed) of requests answered with httpStatus (200..599), or with
+   * gRPC status grpcStatus (0..16; -1 when httpStatus is used): a gRPC request gets HTTP 200 and
+   * that grpc-status, any other request the status's HTTP equivalent
+   */
+  abort: { percent: number; httpStatus: number; grpcStatus: number } | null;
 }
 
 /** One mirror of VirtualService http[].mirror (+ mirrorPercentage) or http[].mirrors[]. */

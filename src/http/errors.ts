@@ -18,6 +18,8 @@ export class ProxyError extends Error {
   readonly detail: string;
   /** HTTP/2 error code for a client stream reset because of this error (an upstream's RST_STREAM code passed on); -1: the sink's default */
   readonly resetCode: number;
+  /** the gRPC status a gRPC request's reply carries (a fault's grpcStatus); -1: derived from the flags (respond.ts) */
+  grpcStatus = -1;
   constructor(code: string, status: number, flag: number, source: ErrorSource, retryable: boolean, message: string, detail = '', resetCode = -1) {
     super(message);
     this.resetCode = resetCode;
@@ -131,9 +133,14 @@ export function internalError(err: unknown): ProxyError {
   return new ProxyError('INTERNAL', 500, FLAG_IE, 'internal', false, `internal error: ${message}`);
 }
 
-/** VirtualService fault abort: the upstream is never contacted (Envoy's body and flag). */
-export function faultAbort(status: number): ProxyError {
-  return new ProxyError('FAULT_ABORT', status, FLAG_FI, 'internal', false, 'fault filter abort');
+/**
+ * VirtualService fault abort: the upstream is never contacted (Envoy's body and flag). `grpcStatus`
+ * (abort.grpcStatus, -1 when httpStatus is used): a gRPC request gets it in its gRPC-shaped reply.
+ */
+export function faultAbort(status: number, grpcStatus = -1): ProxyError {
+  const err = new ProxyError('FAULT_ABORT', status, FLAG_FI, 'internal', false, 'fault filter abort');
+  err.grpcStatus = grpcStatus;
+  return err;
 }
 
 /** The same failure, reported after the route's retries were used up: Envoy adds URX ("UF,URX") and says so in the body. */

@@ -28,6 +28,8 @@ export interface AccessLogEntry {
   direction: string;
   /** why the upstream failed, with address and errno (Envoy's %UPSTREAM_TRANSPORT_FAILURE_REASON%): never in a reply body */
   upstream_transport_failure_reason: string | null;
+  /** a gRPC request's grpc-status (Envoy's %GRPC_STATUS_NUMBER%), null for other requests or without one */
+  grpc_status: number | null;
 }
 
 /** a line waits at most this long in the batch */
@@ -80,7 +82,8 @@ export class AccessLog {
       + `"upstream_host":${qn(e.upstream_host)},"upstream_cluster":${qn(e.upstream_cluster)},"route_name":${qn(e.route_name)},`
       + `"authority":${q(e.authority)},"x_request_id":${q(e.x_request_id)},"user_agent":${qn(e.user_agent)},`
       + `"downstream_remote_address":${q(e.downstream_remote_address)},"downstream_peer_uri_san":${qn(e.downstream_peer_uri_san)},`
-      + `"direction":"${e.direction}","upstream_transport_failure_reason":${qn(e.upstream_transport_failure_reason)}}\n`;
+      + `"direction":"${e.direction}","upstream_transport_failure_reason":${qn(e.upstream_transport_failure_reason)},`
+      + `"grpc_status":${e.grpc_status === null ? 'null' : e.grpc_status}}\n`;
     if (this.batch.length >= this.batchLimit) this.pushBatch();
   }
 

@@ -11,6 +11,7 @@ import type { ListenerRuntime } from '../worker/worker-state.js';
 import type { Generation } from '../worker/generation.js';
 import type { AccessLog } from './access-log.js';
 import type { ClientBody } from './client-body.js';
+import { NOT_GRPC, type GrpcCall } from './grpc-call.js';
 
 /** What the record reads from the exchange. */
 export interface RecordSource {
@@ -35,6 +36,8 @@ export interface RecordSource {
   readonly headers: string[];
   readonly sourceIp: string;
   readonly peerPrincipal: string | null;
+  /** a gRPC request's status and message counts; null for other requests */
+  readonly grpc: GrpcCall | null;
 }
 
 export function recordRequest(r: RecordSource): void {
@@ -42,11 +45,14 @@ export function recordRequest(r: RecordSource): void {
   const listener = r.listener;
   const a = r.attempt;
   const upstreamUs = a === null || a.tStart === 0 ? -1 : ((a.tEnd === 0 ? now : a.tEnd) - a.tStart) * 1000;
+  const grpc = r.grpc;
   listener.state.stats?.write(
     r.gen.id, listener.inbound ? DIRECTION_INBOUND : DIRECTION_OUTBOUND, listener.index,
     r.route === null ? -1 : r.route.index, r.clusterId, -1,
     r.recordedStatus, r.flags, (now - r.t0) * 1000, upstreamUs,
     r.body === null ? 0 : r.body.received, r.bytesSent,
+    grpc === null ? NOT_GRPC : grpc.recordedStatus(r.recordedStatus),
+    grpc === null ? 0 : grpc.requestMessages.count, grpc === null ? 0 : grpc.responseMessages.count,
   );
   if (r.span !== null) r.span.end(r.recordedStatus, r.flags, a?.endpoint ?? null, r.gen.cluster(r.clusterId), r.peerPrincipal);
   const log = listener.state.accessLog;
@@ -76,5 +82,10 @@ function accessLogLine(log: AccessLog, r: RecordSource, now: number, upstreamUs:
     downstream_peer_uri_san: r.peerPrincipal,
     direction: r.listener.spec.direction,
     upstream_transport_failure_reason: r.attempt?.failDetail ?? null,
+    grpc_status: r.grpc === null ? null : nullIfNone(r.grpc.recordedStatus(r.recordedStatus)),
   });
+}
+
+function nullIfNone(grpcStatus: number): number | null {
+  return grpcStatus < 0 ? null : grpcStatus;
 }

@@ -1,13 +1,14 @@
 // Control thread: drains every worker's stats ring and folds the records into per-series counters
-// and HDR histograms (Istio keys: direction, destination service/version, response code/flags),
+// and HDR histograms (Istio keys: direction, destination service/version, response code/flags,
+// gRPC status),
 // as a cumulative view and an interval view (since the last rotateInterval()).
 import { build, initWebAssemblySync, type BitBucketSize, type Histogram } from 'hdr-histogram-js';
 import type { Snapshot } from '../config/snapshot.js';
 import { BYTES_BOUNDS, bucketIndex, DURATION_BOUNDS_US } from './buckets.js';
 import { FLAG_LIMIT, flagNames } from './flags.js';
 import {
-  DIRECTION_INBOUND, F_BYTES_IN, F_BYTES_OUT, F_CLUSTER, F_DIRECTION, F_FLAG, F_GENERATION, F_LISTENER, F_STATUS,
-  F_TOTAL_US, F_UPSTREAM_US, RingReader,
+  DIRECTION_INBOUND, F_BYTES_IN, F_BYTES_OUT, F_CLUSTER, F_DIRECTION, F_FLAG, F_GENERATION, F_GRPC_STATUS, F_LISTENER,
+  F_REQUEST_MESSAGES, F_RESPONSE_MESSAGES, F_STATUS, F_TOTAL_US, F_UPSTREAM_US, RingReader,
 } from './ring.js';
 
 export type StatsDirection = 'outbound' | 'inbound';
@@ -24,6 +25,8 @@ export interface SeriesKey {
   readonly responseCode: number;
   /** flag name, '-' for none */
   readonly responseFlags: string;
+  /** gRPC requests: the status (0..16) or -1 without one; absent (or -2) for other requests */
+  readonly grpcStatus?: number;
 }
 
 /** One series in one view. Histograms are in µs (durations) and bytes. */
@@ -33,6 +36,9 @@ export interface SeriesStats {
   readonly requestBytesSum: number;
   readonly responseBytesSum: number;
   readonly durationSumUs: number;
+  /** gRPC messages received from / sent to the client (0 for other requests) */
+  readonly requestMessages: number;
+  readonly responseMessages: number;
   /** records that had an upstream time (overhead histogram's count) */
   readonly overheadCount: number;
   readonly overheadSumUs: number;
@@ -58,6 +64,8 @@ export interface AggregatorOptions {
 const SIGNIFICANT_DIGITS = 3;
 const INITIAL_HIGHEST = 1 << 16;
 const MAX_BYTES = 2 ** 50;
+/** Series outcomes: status × FLAG_LIMIT + flags, plus (gRPC status + 2) × this. */
+const OUTCOME_GRPC = 1000 * FLAG_LIMIT;
 /** A 32-bit-count interval window is folded into the cumulative one before a count could overflow. */
 const FOLD_AT = 2 ** 30;
 const UNKNOWN = 'unknown';
@@ -69,6 +77,8 @@ class Window implements SeriesStats {
   requestBytesSum = 0;
   responseBytesSum = 0;
   durationSumUs = 0;
+  requestMessages = 0;
+  responseMessages = 0;
   overheadCount = 0;
   overheadSumUs = 0;
   readonly durationBuckets = new Float64Array(DURATION_BOUNDS_US.length + 1);
@@ -91,8 +101,10 @@ class Window implements SeriesStats {
   }
 
   /** Values are already clamped, non-negative integers; overheadUs < 0 = no upstream. */
-  record(totalUs: number, overheadUs: number, bytesIn: number, bytesOut: number): void {
+  record(totalUs: number, overheadUs: number, bytesIn: number, bytesOut: number, messagesIn: number, messagesOut: number): void {
     this.requests++;
+    this.requestMessages += messagesIn;
+    this.responseMessages += messagesOut;
     this.durationSumUs += totalUs;
     this.requestBytesSum += bytesIn;
     this.responseBytesSum += bytesOut;
@@ -115,6 +127,8 @@ class Window implements SeriesStats {
   /** Adds `other`'s numbers and histograms into this window. */
   addFrom(other: Window): void {
     this.requests += other.requests;
+    this.requestMessages += other.requestMessages;
+    this.responseMessages += other.responseMessages;
     this.requestBytesSum += other.requestBytesSum;
     this.responseBytesSum += other.responseBytesSum;
     this.durationSumUs += other.durationSumUs;
@@ -131,6 +145,8 @@ class Window implements SeriesStats {
 
   clear(): void {
     this.requests = 0;
+    this.requestMessages = 0;
+    this.responseMessages = 0;
     this.requestBytesSum = 0;
     this.responseBytesSum = 0;
     this.durationSumUs = 0;
@@ -164,6 +180,8 @@ class MergedStats implements SeriesStats {
   readonly requestBytesSum: number;
   readonly responseBytesSum: number;
   readonly durationSumUs: number;
+  readonly requestMessages: number;
+  readonly responseMessages: number;
   readonly overheadCount: number;
   readonly overheadSumUs: number;
   readonly durationBuckets: Float64Array;
@@ -178,6 +196,8 @@ class MergedStats implements SeriesStats {
     this.requestBytesSum = closed.requestBytesSum + current.requestBytesSum;
     this.responseBytesSum = closed.responseBytesSum + current.responseBytesSum;
     this.durationSumUs = closed.durationSumUs + current.durationSumUs;
+    this.requestMessages = closed.requestMessages + current.requestMessages;
+    this.responseMessages = closed.responseMessages + current.responseMessages;
     this.overheadCount = closed.overheadCount + current.overheadCount;
     this.overheadSumUs = closed.overheadSumUs + current.overheadSumUs;
     this.durationBuckets = closed.durationBuckets.slice();
@@ -363,9 +383,11 @@ export class StatsAggregator {
     const dest = this.resolve(f[o + F_GENERATION] as number, f[o + F_DIRECTION] as number, f[o + F_LISTENER] as number, f[o + F_CLUSTER] as number);
     const status = f[o + F_STATUS] as number;
     const flag = f[o + F_FLAG] as number;
-    const outcome = status * FLAG_LIMIT + flag;
+    let grpc = f[o + F_GRPC_STATUS] as number;
+    if (!(grpc >= -1 && grpc <= 16)) grpc = -2; // not gRPC (or a value no status can have)
+    const outcome = (grpc + 2) * OUTCOME_GRPC + status * FLAG_LIMIT + flag;
     let series = dest.series.get(outcome);
-    if (series === undefined) series = this.newSeries(dest, outcome, status, flag);
+    if (series === undefined) series = this.newSeries(dest, outcome, status, flag, grpc);
     let totalUs = Math.round(f[o + F_TOTAL_US] as number);
     if (!(totalUs >= 0)) totalUs = 0;
     else if (totalUs > this.maxDurationUs) totalUs = this.maxDurationUs;
@@ -376,7 +398,8 @@ export class StatsAggregator {
       if (overheadUs < 0) overheadUs = 0;
     }
     const w = series.current;
-    w.record(totalUs, overheadUs, clampBytes(f[o + F_BYTES_IN] as number), clampBytes(f[o + F_BYTES_OUT] as number));
+    w.record(totalUs, overheadUs, clampBytes(f[o + F_BYTES_IN] as number), clampBytes(f[o + F_BYTES_OUT] as number),
+      clampBytes(f[o + F_REQUEST_MESSAGES] as number), clampBytes(f[o + F_RESPONSE_MESSAGES] as number));
     if (w.requests >= FOLD_AT) this.fold(series);
   };
 
@@ -420,13 +443,14 @@ export class StatsAggregator {
     return d;
   }
 
-  private newSeries(dest: Destination, outcome: number, status: number, flag: number): Series {
+  private newSeries(dest: Destination, outcome: number, status: number, flag: number, grpc: number): Series {
     const key: SeriesKey = {
       direction: dest.direction,
       service: dest.service,
       version: dest.version,
       responseCode: status,
       responseFlags: flagNames(flag),
+      ...(grpc === -2 ? {} : { grpcStatus: grpc }),
     };
     const s = new Series(key, this.make);
     dest.series.set(outcome, s);
@@ -514,5 +538,5 @@ export function compareSeriesKeys(a: SeriesKey, b: SeriesKey): number {
   if (a.version !== b.version) return a.version < b.version ? -1 : 1;
   if (a.responseCode !== b.responseCode) return a.responseCode - b.responseCode;
   if (a.responseFlags !== b.responseFlags) return a.responseFlags < b.responseFlags ? -1 : 1;
-  return 0;
+  return (a.grpcStatus ?? -2) - (b.grpcStatus ?? -2);
 }

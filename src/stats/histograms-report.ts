@@ -25,6 +25,8 @@ export interface HistogramsReportSeries {
   version: string;
   responseCode: number;
   responseFlags: string;
+  /** gRPC series only: the status (0..16), -1 without one */
+  grpcStatus?: number;
   requests: number;
   /** total request latency, ms */
   duration: DistributionSummary;
@@ -87,6 +89,7 @@ export function histogramsReport(agg: StatsAggregator, view: StatsView = 'cumula
       version: s.key.version,
       responseCode: s.key.responseCode,
       responseFlags: s.key.responseFlags,
+      ...(s.key.grpcStatus === undefined || s.key.grpcStatus < -1 ? {} : { grpcStatus: s.key.grpcStatus }),
       requests: s.requests,
       duration: summarize(s.histogram('duration'), 1000, encode),
       overhead: summarize(s.histogram('overhead'), 1000, encode),
@@ -98,8 +101,8 @@ export function histogramsReport(agg: StatsAggregator, view: StatsView = 'cumula
     series.push(entry);
   });
   series.sort((a, b) => compareSeriesKeys(
-    { direction: a.direction, service: a.service, version: a.version, responseCode: a.responseCode, responseFlags: a.responseFlags },
-    { direction: b.direction, service: b.service, version: b.version, responseCode: b.responseCode, responseFlags: b.responseFlags },
+    { direction: a.direction, service: a.service, version: a.version, responseCode: a.responseCode, responseFlags: a.responseFlags, grpcStatus: a.grpcStatus },
+    { direction: b.direction, service: b.service, version: b.version, responseCode: b.responseCode, responseFlags: b.responseFlags, grpcStatus: b.grpcStatus },
   ));
   return {
     view,

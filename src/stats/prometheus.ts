@@ -17,6 +17,9 @@ export interface IstioSeries {
   readonly requestBytesBuckets: ArrayLike<number>;
   readonly responseBytesSum: number;
   readonly responseBytesBuckets: ArrayLike<number>;
+  /** gRPC messages received / sent (gRPC series; absent counts as 0) */
+  readonly requestMessages?: number;
+  readonly responseMessages?: number;
 }
 
 export interface IstioRenderOptions {
@@ -57,7 +60,7 @@ const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const RESERVED_LABELS = new Set([
   'reporter', 'source_workload', 'destination_service', 'destination_service_name', 'destination_version',
-  'request_protocol', 'response_code', 'response_flags', 'le',
+  'request_protocol', 'response_code', 'grpc_response_status', 'response_flags', 'le',
 ]);
 
 /** Label value escaping of the text format: backslash, double quote, line feed. */
@@ -98,6 +101,11 @@ export function serviceName(key: SeriesKey): string {
   return dot > 0 ? key.service.slice(0, dot) : key.service;
 }
 
+/** A gRPC request's series (Istio: request_protocol="grpc", grpc_response_status set when known). */
+function isGrpc(key: SeriesKey): boolean {
+  return key.grpcStatus !== undefined && key.grpcStatus >= -1;
+}
+
 /** The standard label set of one series (without `le`), rendered. */
 function istioLabels(key: SeriesKey, sourceWorkload: string, extra: string): string {
   const outbound = key.direction === 'outbound';
@@ -106,8 +114,9 @@ function istioLabels(key: SeriesKey, sourceWorkload: string, extra: string): str
     + `,destination_service="${escapeLabelValue(key.service)}"`
     + `,destination_service_name="${escapeLabelValue(serviceName(key))}"`
     + `,destination_version="${escapeLabelValue(key.version)}"`
-    + ',request_protocol="http"'
+    + `,request_protocol="${isGrpc(key) ? 'grpc' : 'http'}"`
     + `,response_code="${key.responseCode}"`
+    + `,grpc_response_status="${isGrpc(key) && (key.grpcStatus as number) >= 0 ? key.grpcStatus : ''}"`
     + `,response_flags="${escapeLabelValue(key.responseFlags)}"`
     + extra;
 }
@@ -138,12 +147,17 @@ export function collectIstioSeries(agg: StatsAggregator): IstioSeries[] {
       requestBytesBuckets: Array.from(s.requestBytesBuckets),
       responseBytesSum: s.responseBytesSum,
       responseBytesBuckets: Array.from(s.responseBytesBuckets),
+      requestMessages: s.requestMessages,
+      responseMessages: s.responseMessages,
     });
   });
   return out.sort((a, b) => compareSeriesKeys(a.key, b.key));
 }
 
-/** istio_requests_total, istio_request_duration_milliseconds, istio_request_bytes, istio_response_bytes. */
+/**
+ * istio_requests_total, istio_request_duration_milliseconds, istio_request_bytes,
+ * istio_response_bytes, and for gRPC series istio_request_messages_total / istio_response_messages_total.
+ */
 export function renderIstioMetrics(series: readonly IstioSeries[], options: IstioRenderOptions = {}): string {
   if (series.length === 0) return '';
   const sourceWorkload = options.sourceWorkload ?? 'unknown';
@@ -174,6 +188,14 @@ export function renderIstioMetrics(series: readonly IstioSeries[], options: Isti
   for (let i = 0; i < series.length; i++) {
     const s = series[i] as IstioSeries;
     out += histogramLines('istio_response_bytes', labels[i] as string, BYTES_BUCKETS, s.responseBytesBuckets, s.responseBytesSum, s.requests);
+  }
+  // gRPC streaming: messages each way, on gRPC series only (as Istio's stats plugin)
+  const grpc = series.flatMap((s, i) => (isGrpc(s.key) ? [i] : []));
+  if (grpc.length > 0) {
+    out += header('istio_request_messages_total', 'gRPC messages received from the client.', 'counter');
+    for (const i of grpc) out += `istio_request_messages_total{${labels[i]}} ${formatValue((series[i] as IstioSeries).requestMessages ?? 0)}\n`;
+    out += header('istio_response_messages_total', 'gRPC messages sent to the client.', 'counter');
+    for (const i of grpc) out += `istio_response_messages_total{${labels[i]}} ${formatValue((series[i] as IstioSeries).responseMessages ?? 0)}\n`;
   }
   return out;
 }

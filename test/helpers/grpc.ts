@@ -107,4 +107,20 @@ export function unaryError(client: EchoClient, req: Partial<Msg>, opts: grpc.Cal
   return unary(client, req, opts, md).then(() => null, (err: grpc.ServiceError) => err);
 }
 
+/** A ServiceEntry `name` (port 80, GRPC unless `protocol` says otherwise) with one endpoint per port on 127.0.0.1. */
+export function grpcServiceEntry(name: string, ports: number[], protocol = 'GRPC', portName = 'grpc'): string {
+  return `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ${name}}
+spec:
+  hosts: [${name}]
+  resolution: STATIC
+  ports: [{number: 80, name: ${portName}${protocol === '' ? '' : `, protocol: ${protocol}`}}]
+  endpoints:
+${ports.map((p) => `  - {address: 127.0.0.1, ports: {${portName}: ${p}}}`).join('\n')}
+---
+`;
+}
+
 export { grpc };
+

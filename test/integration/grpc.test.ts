@@ -3,26 +3,12 @@
 // trailers-only error responses, and the replies meshlet makes itself are gRPC-shaped.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { echoClient, echoHandlers, grpc, startGrpcServer, unary, unaryError, type EchoClient, type GrpcServer, type Msg } from '../helpers/grpc.js';
+import { echoClient, echoHandlers, grpc, grpcServiceEntry, startGrpcServer, unary, unaryError, type EchoClient, type GrpcServer, type Msg } from '../helpers/grpc.js';
 import { startMeshlet, type Meshlet } from '../helpers/meshlet.js';
 
 let server: GrpcServer;
 let m: Meshlet;
 let client: EchoClient;
-
-export function grpcServiceEntry(name: string, ports: number[], protocol = 'GRPC', portName = 'grpc'): string {
-  return `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: ${name}}
-spec:
-  hosts: [${name}]
-  resolution: STATIC
-  ports: [{number: 80, name: ${portName}${protocol === '' ? '' : `, protocol: ${protocol}`}}]
-  endpoints:
-${ports.map((p) => `  - {address: 127.0.0.1, ports: {${portName}: ${p}}}`).join('\n')}
----
-`;
-}
 
 before(async () => {
   const base = echoHandlers('a');

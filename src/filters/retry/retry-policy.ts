@@ -17,6 +17,8 @@ export class RetryPolicy {
   private readonly gatewayError: boolean;
   private readonly retriable4xx: boolean;
   private readonly codes: Set<number>;
+  /** gRPC statuses retried (retryOn cancelled, deadline-exceeded, internal, resource-exhausted, unavailable) */
+  private readonly grpcCodes: Set<number>;
 
   constructor(spec: RetrySpec) {
     const on = new Set(spec.retryOn);
@@ -31,6 +33,7 @@ export class RetryPolicy {
     this.refusedStream = on.has('refused-stream') || this.reset;
     this.retriable4xx = on.has('retriable-4xx');
     this.codes = new Set(spec.retriableStatusCodes);
+    this.grpcCodes = new Set(spec.retryOn.flatMap((c) => (c in GRPC_CONDITIONS ? [GRPC_CONDITIONS[c] as number] : [])));
   }
 
   /**
@@ -48,6 +51,11 @@ export class RetryPolicy {
     return false;
   }
 
+  /** A gRPC status in the response headers (a trailers-only response, as Envoy requires for a gRPC retry). */
+  retriesGrpc(grpcStatus: number): boolean {
+    return this.attempts > 0 && this.grpcCodes.has(grpcStatus);
+  }
+
   retriesStatus(status: number): boolean {
     if (this.attempts === 0) return false;
     if (this.codes.has(status)) return true;
@@ -55,6 +63,11 @@ export class RetryPolicy {
     return status === 409 && this.retriable4xx;
   }
 }
+
+/** Envoy's retriable gRPC conditions and the status each names. */
+const GRPC_CONDITIONS: Readonly<Record<string, number>> = {
+  'cancelled': 1, 'deadline-exceeded': 4, 'resource-exhausted': 8, 'internal': 13, 'unavailable': 14,
+};
 
 /** Back-off before retry number `n` (1-based): uniformly random in [0, min(cap, base × (2^n − 1))]. */
 export function backoffMs(n: number): number {

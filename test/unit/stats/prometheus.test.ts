@@ -37,9 +37,9 @@ const SERIES_B: IstioSeries = {
 };
 
 const LA = 'reporter="source",source_workload="productpage-v1",destination_service="reviews.shop.svc.cluster.local",'
-  + 'destination_service_name="reviews",destination_version="v1",request_protocol="http",response_code="200",response_flags="-"';
+  + 'destination_service_name="reviews",destination_version="v1",request_protocol="http",response_code="200",grpc_response_status="",response_flags="-"';
 const LB = 'reporter="destination",source_workload="unknown",destination_service="inbound_0.0.0.0_15006",'
-  + 'destination_service_name="inbound_0.0.0.0_15006",destination_version="unknown",request_protocol="http",response_code="503",response_flags="UF"';
+  + 'destination_service_name="inbound_0.0.0.0_15006",destination_version="unknown",request_protocol="http",response_code="503",grpc_response_status="",response_flags="UF"';
 
 test('exact rendering of a small known input', () => {
   const text = renderIstioMetrics([SERIES_A, SERIES_B], { sourceWorkload: 'productpage-v1' });
