@@ -207,8 +207,10 @@ export class H2Stream implements ResponseSink, BodyFlow {
     this.body?.accept(chunk, false);
   }
 
-  /** @internal */
+  /** @internal END_STREAM — or a reset: Node ends the readable side then too, and a cut body must not pass as whole */
   onEnd(): void {
+    const rst = this.stream.rstCode;
+    if (rst !== undefined && rst !== NGHTTP2_NO_ERROR) return; // 'close' tells the exchange
     this.bodyEnded = true;
     this.body?.accept(EMPTY, true);
   }

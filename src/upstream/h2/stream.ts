@@ -138,9 +138,11 @@ export class H2Exchange implements UpstreamController {
     if (!this.done) this.handler.onUpstreamTrailers?.(withoutPseudo(raw));
   }
 
-  /** @internal the response ended (END_STREAM) */
+  /** @internal the response ended (END_STREAM) — or the stream was reset: Node ends the readable side then too */
   onEnd(): void {
     if (this.done || !this.gotHeaders) return; // (no headers: 'close' reports the reset)
+    const rst = (this.stream as ClientHttp2Stream).rstCode;
+    if (rst !== undefined && rst !== NGHTTP2_NO_ERROR) return; // a reset, not an end: 'close' reports it
     this.done = true;
     if (!this.requestDone) {
       // answered before the request body was sent: stop sending it
