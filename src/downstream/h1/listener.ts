@@ -88,18 +88,23 @@ export class H1Listener implements ConnectionOwner, H2Owner {
     for (const conn of this.connections) conn.sweep(now);
   }
 
-  /** Stop accepting new connections; existing ones keep being served. */
+  /**
+   * Stop accepting new connections; existing ones keep being served. HTTP/2 connections get
+   * GOAWAY: their streams in flight finish, new ones go elsewhere (HTTP/1.1 responses say
+   * Connection: close meanwhile, see H1Connection).
+   */
   stopAccepting(): void {
     if (this.server !== null) {
       this.server.close();
       this.server = null;
     }
+    this.h2?.drain();
   }
 
   /** Drain: idle keep-alive connections close now; busy ones close after their response. */
   closeIdle(): void {
     for (const conn of this.connections) conn.closeIfIdle();
-    this.h2?.closeIdle();
+    this.h2?.drain();
   }
 
   /** Close every connection (after drain). */

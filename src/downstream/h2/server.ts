@@ -5,9 +5,11 @@
 // arrives through adopt(), on the worker that accepted it (SO_REUSEPORT), so HTTP/2 is served by
 // every data-plane worker and never by the control thread.
 //
-// nghttp2 enforces the frame layer: a malformed frame, a flood of SETTINGS, PINGs or RST_STREAMs,
-// too many invalid frames or refused streams end the session with GOAWAY (PROTOCOL_ERROR or
-// ENHANCE_YOUR_CALM); errors are logged at debug and never reach the worker's event loop.
+// nghttp2 enforces the frame layer: a malformed frame, a flood of SETTINGS, PINGs or RST_STREAMs
+// (rapid reset), too many invalid frames or refused streams end the session with GOAWAY
+// (PROTOCOL_ERROR, COMPRESSION_ERROR, or INTERNAL_ERROR for floods as Node reports them); errors
+// are logged at debug and never reach the worker's event loop. A flood closes the connection at
+// once; after a protocol error nghttp2 stops reading and the idle timeout closes it.
 import http2, { type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type net from 'node:net';
 import type { ProxyError } from '../../http/errors.js';
@@ -144,7 +146,7 @@ export class H2Server {
   }
 
   /** Drain: every session gets GOAWAY; its streams finish, then it closes. New sessions are closed at once. */
-  closeIdle(): void {
+  drain(): void {
     this.draining = true;
     for (const info of this.sessions) info.session?.close();
   }
@@ -173,9 +175,16 @@ function onSessionConnect(this: ServerHttp2Session): void {
   }
 }
 
+/**
+ * Idle: no frame for the idle timeout and no stream open. This also ends sessions nghttp2 has
+ * terminated itself (a malformed frame, rapid resets): it sends GOAWAY and stops reading, and
+ * Node keeps the socket open until someone closes it.
+ */
 function onSessionTimeout(this: ServerHttp2Session): void {
   const info = (this as InfoCarrier)[INFO];
-  if (info !== undefined && info.streams === 0) this.close();
+  if (info === undefined || info.streams > 0) return;
+  if (this.closed) this.destroy();
+  else this.close();
 }
 
 function onSessionError(err: Error): void {
