@@ -11,15 +11,23 @@ import { after, before, test } from 'node:test';
 import { request } from 'undici';
 import { startMeshlet, serviceEntryYaml, type Meshlet } from '../helpers/meshlet.js';
 import { nghttp, nghttpHeaders, nghttpInstalled, NGHTTP_MISSING, run } from '../helpers/nghttp.js';
-import { echoUpstream, type Upstream } from '../helpers/upstream.js';
+import { echoUpstream, httpUpstream, type Upstream } from '../helpers/upstream.js';
 import { h2Request, startH2Upstream, type H2Upstream } from '../helpers/h2.js';
 
 let h1: Upstream;
+let trailing: Upstream;
 let h2up: H2Upstream;
 let m: Meshlet;
 
 before(async () => {
   h1 = await echoUpstream('h1');
+  trailing = await httpUpstream((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-checksum, x-count' });
+    res.write('body');
+    res.addTrailers({ 'x-checksum': 'abc123', 'x-count': '4' });
+    res.end();
+  });
   h2up = await startH2Upstream('h2');
   const se = (name: string, port: number, portName: string, protocol: string): string => `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -31,7 +39,7 @@ spec:
   endpoints: [{address: 127.0.0.1, ports: {${portName}: ${port}}}]
 ---
 `;
-  const yaml = serviceEntryYaml('plain', [{ port: h1.port }])
+  const yaml = serviceEntryYaml('plain', [{ port: h1.port }]) + serviceEntryYaml('trailing', [{ port: trailing.port }])
     // HTTP2 by the port name's prefix (Istio's protocol selection), no protocol field
     + se('named', h2up.port, 'http2-web', '')
     // an HTTP port whose DestinationRule upgrades it
@@ -52,6 +60,7 @@ spec:
 after(async () => {
   await m?.stop();
   await h1?.close();
+  await trailing?.close();
   await h2up?.close();
 });
 
@@ -95,6 +104,13 @@ test('h2 client → HTTP2 endpoint (port named http2-*): headers, body and trail
   assert.deepEqual(r.trailers, { 'x-trailer': 'end', 'x-count': '70000' });
   const nghttpOut = nghttpInstalled() ? await nghttp(`http://127.0.0.1:${m.port}/t`, 'named', ['-H', 'te: trailers']) : null;
   if (nghttpOut !== null) assert.deepEqual(nghttpHeaders(nghttpOut.stdout)['x-trailer'], ['end']);
+});
+
+test('h2 client → HTTP/1.1 endpoint sending chunked trailers: the client gets them as HTTP/2 trailers', async () => {
+  const r = await h2Request(m.port, { ':method': 'GET', ':path': '/', ':authority': 'trailing', te: 'trailers' }, null);
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), 'body');
+  assert.deepEqual(r.trailers, { 'x-checksum': 'abc123', 'x-count': '4' });
 });
 
 test('h2UpgradePolicy: UPGRADE sends an HTTP/1.1 client to the endpoint over HTTP/2, trailers become chunked trailers', async () => {
