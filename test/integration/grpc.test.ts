@@ -1,12 +1,15 @@
-// gRPC through one sidecar (outbound listener → GRPC ServiceEntry port → grpc-js server over h2c):
-// messages, response metadata and trailers pass unchanged (grpc-status, grpc-message, -bin),
-// trailers-only error responses, and the replies meshlet makes itself are gRPC-shaped.
+// gRPC through one sidecar (outbound listener → GRPC ServiceEntry port → grpc-js server over h2c),
+// two workers: messages, response metadata and trailers pass unchanged (grpc-status,
+// grpc-message, -bin), trailers-only error responses, a 90/10 canary by subsets, and many calls
+// on one client connection.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { echoClient, echoHandlers, grpc, grpcServiceEntry, startGrpcServer, unary, unaryError, type EchoClient, type GrpcServer, type Msg } from '../helpers/grpc.js';
 import { startMeshlet, type Meshlet } from '../helpers/meshlet.js';
 
 let server: GrpcServer;
+let canaryV1: GrpcServer;
+let canaryV2: GrpcServer;
 let m: Meshlet;
 let client: EchoClient;
 
@@ -32,7 +35,36 @@ before(async () => {
       (base.Unary as (c: typeof call, cb2: typeof cb) => void)(call, cb);
     },
   });
-  m = await startMeshlet(grpcServiceEntry('echo', [server.port]));
+  canaryV1 = await startGrpcServer(echoHandlers('v1'));
+  canaryV2 = await startGrpcServer(echoHandlers('v2'));
+  m = await startMeshlet(grpcServiceEntry('echo', [server.port]) + `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: canary}
+spec:
+  hosts: [canary]
+  resolution: STATIC
+  ports: [{number: 80, name: grpc, protocol: GRPC}]
+  endpoints:
+  - {address: 127.0.0.1, ports: {grpc: ${canaryV1.port}}, labels: {version: v1}}
+  - {address: 127.0.0.1, ports: {grpc: ${canaryV2.port}}, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: canary}
+spec:
+  host: canary
+  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: canary}
+spec:
+  hosts: [canary]
+  http:
+  - route:
+    - {destination: {host: canary, subset: v1}, weight: 90}
+    - {destination: {host: canary, subset: v2}, weight: 10}
+`, { workers: 2 });
   client = echoClient(`127.0.0.1:${m.port}`, 'echo');
 });
 
@@ -40,6 +72,8 @@ after(async () => {
   client?.close();
   await m?.stop();
   await server?.close();
+  await canaryV1?.close();
+  await canaryV2?.close();
 });
 
 test('unary through the sidecar: the message, response metadata and payload bytes arrive unchanged', async () => {
@@ -75,6 +109,23 @@ test('an error status (trailers-only response) keeps its code, message and metad
   assert.equal(err.details, 'no such thing: ünïcødé');
   assert.deepEqual(err.metadata.get('x-detail'), ['plain']);
   assert.deepEqual(err.metadata.get('x-detail-bin'), [Buffer.from([0, 1, 2, 255])]);
+});
+
+test('a 90/10 canary of a gRPC service by subsets: 2,000 calls split within ±3%', { timeout: 60_000 }, async () => {
+  const c = echoClient(`127.0.0.1:${m.port}`, 'canary');
+  try {
+    const counts = new Map<string, number>();
+    for (let batch = 0; batch < 20; batch++) {
+      const rs = await Promise.all(Array.from({ length: 100 }, () => unary(c, { text: 'x' })));
+      for (const r of rs) counts.set(r.text, (counts.get(r.text) ?? 0) + 1);
+    }
+    const v1 = counts.get('v1:x') ?? 0;
+    const v2 = counts.get('v2:x') ?? 0;
+    assert.equal(v1 + v2, 2000);
+    assert.ok(Math.abs(v2 / 2000 - 0.1) <= 0.03, `v2 got ${v2} of 2000`);
+  } finally {
+    c.close();
+  }
 });
 
 test('100 calls in parallel on one client connection', async () => {
