@@ -19,7 +19,7 @@ export const DRAINING = 2;
 export const CLOSED = 3;
 
 /** nghttp2 assumes this many concurrent streams until the peer's SETTINGS say otherwise */
-const INITIAL_MAX_STREAMS = 100;
+export const INITIAL_MAX_STREAMS = 100;
 const STREAM_WINDOW = 1024 * 1024;
 const CONNECTION_WINDOW = 8 * 1024 * 1024;
 const MAX_SESSION_MEMORY_MB = 64;
@@ -29,6 +29,8 @@ export interface ConnectionOwner {
   readonly maxRequestsPerConnection: number;
   /** 0 = the peer's limit */
   readonly maxConcurrentStreams: number;
+  /** the endpoint's stream limit as last seen (a new connection assumes it until its SETTINGS arrive) */
+  peerMaxStreams: number;
   onConnected(conn: H2Connection): void;
   onConnectFailed(conn: H2Connection, err: ProxyError): void;
   /** a stream slot came free, or the peer allows more streams */
@@ -50,7 +52,8 @@ export class H2Connection implements StreamOwner {
   since: number;
   active = 0;
   requests = 0;
-  maxStreams = INITIAL_MAX_STREAMS;
+  /** streams the peer allows (its last SETTINGS; until they arrive, what the pool learned from the endpoint before) */
+  maxStreams: number;
   goneReason: string | null = null;
   /** the pool was told it is gone (connect failure or close), once */
   private reported = false;
@@ -62,6 +65,7 @@ export class H2Connection implements StreamOwner {
   constructor(owner: ConnectionOwner, address: string, port: number, tlsSettings: UpstreamTls | null) {
     this.owner = owner;
     this.since = Date.now();
+    this.maxStreams = owner.peerMaxStreams;
     const host = address.includes(':') ? `[${address}]` : address;
     this.authority = `${host}:${port}`;
     this.scheme = tlsSettings === null ? 'http' : 'https';
@@ -119,6 +123,7 @@ export class H2Connection implements StreamOwner {
     this.active--;
     if (this.active === 0) this.since = Date.now();
     if (this.state === READY) this.owner.onCapacity(this);
+    else if (this.state === DRAINING && this.active === 0 && !this.session.closed) this.session.close();
   }
 
   queuedAborted(ex: H2Exchange): void {
@@ -127,13 +132,16 @@ export class H2Connection implements StreamOwner {
 
   // ---- lifecycle ----
 
-  /** No new streams; the session closes (a GOAWAY of ours) once its streams are done. */
+  /**
+   * No new streams; the session closes (a GOAWAY of ours) once its streams are done. (Not at
+   * once: nghttp2 refuses a client's streams not yet sent once the client has sent GOAWAY.)
+   */
   drain(): void {
     if (this.state === CONNECTING) return this.destroy('closed while connecting');
     if (this.state !== READY) return;
     this.state = DRAINING;
     this.owner.onUnavailable(this);
-    this.session.close();
+    if (this.active === 0) this.session.close();
   }
 
   /** Now: streams in flight fail. */
@@ -174,6 +182,7 @@ export class H2Connection implements StreamOwner {
     const cap = this.owner.maxConcurrentStreams;
     const peer = maxConcurrentStreams ?? 0xffffffff;
     this.maxStreams = cap > 0 ? Math.min(cap, peer) : peer;
+    this.owner.peerMaxStreams = this.maxStreams;
     if (this.state === READY) this.owner.onCapacity(this);
   }
 

@@ -8,7 +8,7 @@
 import { upstreamConnectFailure, upstreamOverflow, type ProxyError } from '../../http/errors.js';
 import type { UpstreamTls } from '../../tls/outbound/client-tls.js';
 import { MAX_QUEUED, type PoolOptions, type UpstreamHandler, type UpstreamPool, type UpstreamRequest } from '../codec.js';
-import { CONNECTING, H2Connection, READY, type ConnectionOwner } from './connection.js';
+import { CONNECTING, H2Connection, INITIAL_MAX_STREAMS, READY, type ConnectionOwner } from './connection.js';
 import { H2Exchange } from './stream.js';
 
 export class H2Pool implements UpstreamPool, ConnectionOwner {
@@ -23,6 +23,7 @@ export class H2Pool implements UpstreamPool, ConnectionOwner {
   private readonly sweepMs: number;
   readonly maxRequestsPerConnection: number;
   readonly maxConcurrentStreams: number;
+  peerMaxStreams: number;
 
   /** every connection, connecting, ready or draining */
   private readonly all: H2Connection[] = [];
@@ -47,6 +48,7 @@ export class H2Pool implements UpstreamPool, ConnectionOwner {
     this.queueTimeoutMs = options.queueTimeoutMs;
     this.maxRequestsPerConnection = options.maxRequestsPerConnection;
     this.maxConcurrentStreams = options.maxConcurrentStreams ?? 0;
+    this.peerMaxStreams = this.maxConcurrentStreams > 0 ? Math.min(this.maxConcurrentStreams, INITIAL_MAX_STREAMS) : INITIAL_MAX_STREAMS;
     const shortest = Math.min(positiveOr(options.idleTimeoutMs), positiveOr(options.connectTimeoutMs), positiveOr(options.queueTimeoutMs));
     this.sweepMs = Math.max(5, Math.min(1000, Math.floor(shortest / 8)));
   }
