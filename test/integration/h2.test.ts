@@ -15,12 +15,30 @@ import { echoUpstream, httpUpstream, type Upstream } from '../helpers/upstream.j
 import { h2Request, startH2Upstream, type H2Upstream } from '../helpers/h2.js';
 
 let h1: Upstream;
+let ra: Upstream;
+let rb: Upstream;
+let shadow: Upstream;
+let shadowReady: () => void = () => undefined;
+let shadowSeen: Promise<{ url: string; body: string }>;
 let trailing: Upstream;
 let h2up: H2Upstream;
 let m: Meshlet;
 
 before(async () => {
   h1 = await echoUpstream('h1');
+  ra = await echoUpstream('ra');
+  rb = await echoUpstream('rb');
+  shadowSeen = new Promise((resolve) => {
+    void httpUpstream((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => { body += d.toString(); });
+      req.on('end', () => {
+        res.end();
+        resolve({ url: String(req.url), body });
+      });
+    }).then((u) => { shadow = u; shadowReady(); });
+  });
+  await new Promise<void>((r) => { shadowReady = r; });
   trailing = await httpUpstream((req, res) => {
     req.resume();
     res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-checksum, x-count' });
@@ -40,6 +58,30 @@ spec:
 ---
 `;
   const yaml = serviceEntryYaml('plain', [{ port: h1.port }]) + serviceEntryYaml('trailing', [{ port: trailing.port }])
+    + serviceEntryYaml('routed', [{ port: ra.port, labels: { v: 'a' } }, { port: rb.port, labels: { v: 'b' } }])
+    + serviceEntryYaml('shadow', [{ port: shadow.port }])
+    + `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: routed}
+spec:
+  host: routed
+  subsets: [{name: a, labels: {v: a}}, {name: b, labels: {v: b}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: routed}
+spec:
+  hosts: [routed]
+  http:
+  - match: [{headers: {x-pick: {exact: b}}}]
+    route: [{destination: {host: routed, subset: b}}]
+  - match: [{uri: {prefix: /post}, method: {exact: POST}}]
+    route: [{destination: {host: routed, subset: b}}]
+    mirror: {host: shadow}
+    mirrorPercentage: {value: 100}
+  - route: [{destination: {host: routed, subset: a}}]
+---
+`
     // HTTP2 by the port name's prefix (Istio's protocol selection), no protocol field
     + se('named', h2up.port, 'http2-web', '')
     // an HTTP port whose DestinationRule upgrades it
@@ -60,6 +102,7 @@ spec:
 after(async () => {
   await m?.stop();
   await h1?.close();
+  await Promise.all([ra?.close(), rb?.close(), shadow?.close()]);
   await trailing?.close();
   await h2up?.close();
 });
@@ -85,6 +128,26 @@ test('an HTTP port serves h2c with prior knowledge: nghttp reaches an HTTP/1.1 u
   const nr = await nghttp(`http://127.0.0.1:${m.port}/`, 'nowhere');
   assert.deepEqual(nghttpHeaders(nr.stdout)[':status'], ['404']);
   assert.deepEqual(nghttpHeaders(nr.stdout)['x-meshlet-flags'], ['NR']);
+});
+
+test('HTTP/2 requests route by :authority, :path, method and headers, and are mirrored', async () => {
+  const session = http2.connect(`http://127.0.0.1:${m.port}`);
+  try {
+    const name = async (h: http2.OutgoingHttpHeaders, body: Buffer | null = null): Promise<string> => {
+      const r = await h2Request(m.port, { ':method': 'GET', ':authority': 'routed', ...h }, body, session);
+      assert.equal(r.status, 200);
+      return String(r.headers['x-upstream']);
+    };
+    assert.equal(await name({ ':path': '/x' }), 'ra');
+    assert.equal(await name({ ':path': '/x', 'x-pick': 'b' }), 'rb');
+    assert.equal(await name({ ':path': '/post/1', ':method': 'POST' }, Buffer.from('mirrored body')), 'rb');
+    assert.equal(await name({ ':path': '/post/1' }), 'ra', 'GET does not match the POST rule');
+    const mirrored = await shadowSeen;
+    assert.equal(mirrored.url, '/post/1');
+    assert.equal(mirrored.body, 'mirrored body');
+  } finally {
+    session.close();
+  }
 });
 
 test('h2 client → HTTP2 endpoint (port named http2-*): headers, body and trailers pass; cookies are joined for HTTP/1.1 only', async () => {
