@@ -191,6 +191,8 @@ export interface PoolSpec {
   h2Upgrade: boolean;
   /** http.maxConcurrentStreams: streams per upstream HTTP/2 connection; 0 = the peer's SETTINGS_MAX_CONCURRENT_STREAMS */
   maxConcurrentStreams: number;
+  /** http.useClientProtocol: each request goes upstream in the protocol the client spoke (h2UpgradePolicy is then ignored) */
+  useClientProtocol: boolean;
 }
 
 /** DestinationRule outlierDetection with Envoy's defaults where Istio leaves a field unset. */
@@ -255,6 +257,8 @@ export interface ClusterSpec {
    * or GRPC-WEB (config/protocol.ts), or the DestinationRule upgrades it (h2UpgradePolicy: UPGRADE)
    */
   http2?: boolean;
+  /** DestinationRule useClientProtocol: endpoints have an HTTP/1.1 and an HTTP/2 pool; each request takes its client's protocol */
+  clientProtocol?: boolean;
 }
 
 export type Direction = 'outbound' | 'inbound';

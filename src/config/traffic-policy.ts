@@ -23,6 +23,7 @@ export const DEFAULT_POOL: PoolModel = {
   idleTimeoutMs: 0,
   h2Upgrade: false,
   maxConcurrentStreams: 0,
+  useClientProtocol: false,
 };
 
 /** `levels` from least to most specific (DestinationRule, subset); nulls are skipped. */

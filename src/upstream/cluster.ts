@@ -6,7 +6,7 @@ import type { UpstreamPool } from './codec.js';
 import { createBalancer, pickWarming, type Balancer } from './balancer.js';
 import { Endpoint } from './endpoint.js';
 import { Maglev, RingHash, type HashTable } from './hash/table.js';
-import { poolKey } from './pool-registry.js';
+import { clientProtocolKey, poolKey } from './pool-registry.js';
 import { Admission, binds } from './shared/admission.js';
 import { C_VERSION, type SharedUpstreamState } from './shared/layout.js';
 import { OutlierDetector } from './shared/outlier.js';
@@ -37,7 +37,10 @@ export class ClusterRuntime {
     this.spec = spec;
     this.name = spec.name;
     this.balancer = createBalancer(spec.lb);
-    this.endpoints = spec.endpoints.map((e, i) => new Endpoint(e, pools.get(poolKey(spec, e, tls[i] ?? null)) as UpstreamPool, shared));
+    this.endpoints = spec.endpoints.map((e, i) => {
+      const key = poolKey(spec, e, tls[i] ?? null);
+      return new Endpoint(e, pools.get(key) as UpstreamPool, shared, spec.clientProtocol === true ? (pools.get(clientProtocolKey(key)) ?? null) : null);
+    });
     this.available = this.endpoints;
     const slotted = shared !== null && spec.slot >= 0;
     this.i32 = slotted ? shared.i32 : null;

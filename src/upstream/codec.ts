@@ -21,6 +21,8 @@ export interface UpstreamRequest {
    * HTTP/2 codec sends `te: trailers` upstream when this is set (RFC 9113 §8.2.2 allows only that value).
    */
   teTrailers?: boolean;
+  /** the client spoke HTTP/2 (a useClientProtocol cluster sends it over HTTP/2) */
+  fromHttp2?: boolean;
 }
 
 export interface UpstreamController {

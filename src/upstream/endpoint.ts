@@ -13,6 +13,8 @@ export class Endpoint {
   readonly spec: EndpointSpec;
   readonly key: string;
   readonly pool: UpstreamPool;
+  /** DestinationRule useClientProtocol: the HTTP/2 pool for requests of HTTP/2 clients (null otherwise) */
+  readonly h2Pool: UpstreamPool | null;
   /** this worker's requests in flight (gauges) */
   inflight = 0;
   /** index of this endpoint's fields in shared.i32, or -1 without a slot */
@@ -23,10 +25,11 @@ export class Endpoint {
   private ewma = EWMA_DEFAULT_MS;
   private ewmaAt = 0;
 
-  constructor(spec: EndpointSpec, pool: UpstreamPool, shared: SharedUpstreamState | null) {
+  constructor(spec: EndpointSpec, pool: UpstreamPool, shared: SharedUpstreamState | null, h2Pool: UpstreamPool | null = null) {
     this.spec = spec;
     this.key = endpointKey(spec.address, spec.port);
     this.pool = pool;
+    this.h2Pool = h2Pool;
     const slotted = shared !== null && spec.slot >= 0;
     this.i32 = slotted ? shared.i32 : null;
     this.base = slotted ? shared.ep(spec.slot) : -1;

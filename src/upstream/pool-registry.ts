@@ -35,8 +35,11 @@ export class PoolRegistry {
       c.endpoints.forEach((e, j) => {
         const t = tls[i]?.[j] ?? null;
         const key = poolKey(c, e, t);
-        if (next.has(key)) return;
-        next.set(key, this.pools.get(key) ?? (c.http2 === true ? this.h2 : this.codec).createPool(e.address, e.port, this.optionsFor(c), t));
+        if (!next.has(key)) next.set(key, this.pools.get(key) ?? (c.http2 === true ? this.h2 : this.codec).createPool(e.address, e.port, this.optionsFor(c), t));
+        if (c.clientProtocol !== true) return;
+        // useClientProtocol: an HTTP/2 pool too, for the requests of HTTP/2 clients
+        const h2 = clientProtocolKey(key);
+        if (!next.has(h2)) next.set(h2, this.pools.get(h2) ?? this.h2.createPool(e.address, e.port, { ...this.optionsFor(c), connections: this.options.connections }, t));
       });
     });
     for (const [key, pool] of this.pools) {
@@ -87,4 +90,9 @@ export function poolKey(c: ClusterSpec, e: EndpointSpec, tls: UpstreamTls | null
     key = `${key}|i${p.idleTimeoutMs}|c${p.connectTimeoutMs}|r${p.maxRequestsPerConnection}|m${p.maxConnections}`;
   }
   return tls === null ? key : `${key}|${tls.key}`;
+}
+
+/** The key of an endpoint's HTTP/2 pool in a useClientProtocol cluster (next to poolKey's HTTP/1.1 one). */
+export function clientProtocolKey(key: string): string {
+  return `${key}|client-h2`;
 }

@@ -1,7 +1,8 @@
 // HTTP/2 ends for tests (node:http2): an h2c-only upstream that reports what it received, and a
 // one-request client.
+import http from 'node:http';
 import http2, { type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
-import type net from 'node:net';
+import net from 'node:net';
 
 export interface H2Upstream {
   server: http2.Http2Server;
@@ -74,4 +75,39 @@ export async function h2Request(port: number, headers: OutgoingHttpHeaders, body
   } finally {
     if (own) s.close();
   }
+}
+
+/**
+ * One plaintext port serving both HTTP/1.1 and h2c with prior knowledge (the first bytes decide):
+ * each answer's body is the protocol version the request came in ('1.1' or '2.0').
+ */
+export async function dualProtocolUpstream(): Promise<{ port: number; close(): Promise<void> }> {
+  const answer = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse): void => {
+    req.resume();
+    res.end(req.httpVersion);
+  };
+  const h1 = http.createServer(answer);
+  const h2 = http2.createServer(answer);
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.once('data', (first: Buffer) => {
+      socket.pause();
+      socket.unshift(first);
+      if (first.toString('latin1').startsWith('PRI * HTTP/2.0')) h2.emit('connection', socket);
+      else {
+        h1.emit('connection', socket);
+        socket.resume();
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: () => new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    }),
+  };
 }

@@ -1,7 +1,8 @@
 // HTTP/2 on meshlet's listeners and to upstreams: an HTTP port serves h2c with prior knowledge
 // (nghttp, Node's client), requests cross h2 ↔ h1 both ways with headers, bodies and trailers
 // intact, h2UpgradePolicy: UPGRADE sends an HTTP/1.1 client's requests over HTTP/2 (the mesh
-// default DO_NOT_UPGRADE keeps HTTP/1.1), and a malformed :path gets 400.
+// default DO_NOT_UPGRADE keeps HTTP/1.1), useClientProtocol keeps each client's protocol, and
+// requests meshlet cannot forward are refused on their stream.
 import assert from 'node:assert/strict';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import http2 from 'node:http2';
@@ -12,7 +13,7 @@ import { request } from 'undici';
 import { startMeshlet, serviceEntryYaml, type Meshlet } from '../helpers/meshlet.js';
 import { nghttp, nghttpHeaders, nghttpInstalled, NGHTTP_MISSING, run } from '../helpers/nghttp.js';
 import { echoUpstream, httpUpstream, type Upstream } from '../helpers/upstream.js';
-import { h2Request, startH2Upstream, type H2Upstream } from '../helpers/h2.js';
+import { dualProtocolUpstream, h2Request, startH2Upstream, type H2Upstream } from '../helpers/h2.js';
 
 let h1: Upstream;
 let ra: Upstream;
@@ -22,6 +23,7 @@ let shadowReady: () => void = () => undefined;
 let shadowSeen: Promise<{ url: string; body: string }>;
 let trailing: Upstream;
 let h2up: H2Upstream;
+let dual: { port: number; close(): Promise<void> };
 let m: Meshlet;
 
 before(async () => {
@@ -47,6 +49,7 @@ before(async () => {
     res.end();
   });
   h2up = await startH2Upstream('h2');
+  dual = await dualProtocolUpstream();
   const se = (name: string, port: number, portName: string, protocol: string): string => `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: ${name}}
@@ -95,7 +98,16 @@ spec:
 ---
 `
     // the same h2-only server behind an HTTP port without a DestinationRule: HTTP/1.1 is sent (and fails)
-    + se('not-upgraded', h2up.port, 'http', 'HTTP');
+    + se('not-upgraded', h2up.port, 'http', 'HTTP')
+    + se('client-proto', dual.port, 'http', 'HTTP')
+    + `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: client-proto}
+spec:
+  host: client-proto
+  trafficPolicy: {connectionPool: {http: {useClientProtocol: true, h2UpgradePolicy: UPGRADE}}}
+---
+`;
   m = await startMeshlet(yaml);
 });
 
@@ -105,6 +117,7 @@ after(async () => {
   await Promise.all([ra?.close(), rb?.close(), shadow?.close()]);
   await trailing?.close();
   await h2up?.close();
+  await dual?.close();
 });
 
 test('an HTTP port serves h2c with prior knowledge: nghttp reaches an HTTP/1.1 upstream, :authority routes', { skip: nghttpInstalled() ? false : NGHTTP_MISSING }, async () => {
@@ -187,6 +200,13 @@ test('h2UpgradePolicy: UPGRADE sends an HTTP/1.1 client to the endpoint over HTT
   assert.equal(res.headers['transfer-encoding'], 'chunked');
   const raw = await run('curl', ['-s', '--raw', '-H', 'host: upgraded', '-H', 'te: trailers', `http://127.0.0.1:${m.port}/raw`]);
   assert.match(raw.stdout, /\r\n0\r\nx-trailer: end\r\nx-count: 0\r\n\r\n$/);
+});
+
+test('useClientProtocol: each request reaches the endpoint in its client\'s protocol', async () => {
+  const viaH1 = await request(`http://127.0.0.1:${m.port}/`, { headers: { host: 'client-proto' } });
+  assert.equal(await viaH1.body.text(), '1.1');
+  const viaH2 = await h2Request(m.port, { ':method': 'GET', ':path': '/', ':authority': 'client-proto' }, null);
+  assert.equal(viaH2.body.toString(), '2.0');
 });
 
 test('DO_NOT_UPGRADE is the default: an HTTP port without the policy speaks HTTP/1.1 to the endpoint (an h2-only server fails it)', async () => {

@@ -32,9 +32,13 @@ export class ClusterTable {
     if (known !== undefined) return { clusterId: known, unresolved: null };
     const endpoints = endpointsOf(this.cat, r);
     const { lb, pool, outlier } = r.policy;
-    // Istio's shouldH2Upgrade: UPGRADE at the DestinationRule (or port) level upgrades whatever the port says
-    const http2 = pool.h2Upgrade || isHttp2Protocol(servicePortProtocol(r));
-    const spec = { name, host: r.key, subset, port: r.port, lb: lb.simple, hash: lb.hash, warmupMs: lb.warmupMs, pool, outlier, endpoints, http2 };
+    // Istio's shouldH2Upgrade: UPGRADE at the DestinationRule (or port) level upgrades whatever the
+    // port says; useClientProtocol keeps each request's own protocol instead
+    const http2 = !pool.useClientProtocol && (pool.h2Upgrade || isHttp2Protocol(servicePortProtocol(r)));
+    const spec = {
+      name, host: r.key, subset, port: r.port, lb: lb.simple, hash: lb.hash, warmupMs: lb.warmupMs, pool, outlier, endpoints, http2,
+      clientProtocol: pool.useClientProtocol,
+    };
     return { clusterId: this.add(spec), unresolved: null };
   }
 

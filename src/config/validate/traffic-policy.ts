@@ -146,7 +146,6 @@ function readPool(p: Fields): PoolModel | null {
   const tcp = c.object('tcp', POOL_TCP_FIELDS);
   const http = c.object('http', POOL_HTTP_FIELDS);
   tcp?.unsupported(['tcpKeepalive', 'maxConnectionDuration']);
-  http?.unsupported(['useClientProtocol'], 'the upstream protocol follows the port (HTTP2/GRPC) and h2UpgradePolicy; ignored');
   const perConnection = http?.number('maxRequestsPerConnection', INT32) ?? 0;
   return {
     maxConnections: positive(tcp?.number('maxConnections', INT32)),
@@ -158,6 +157,7 @@ function readPool(p: Fields): PoolModel | null {
     idleTimeoutMs: (http === null ? null : readDurationMs(http, 'idleTimeout')) ?? (tcp === null ? null : readDurationMs(tcp, 'idleTimeout')) ?? 0,
     h2Upgrade: http === null ? false : readH2Upgrade(http),
     maxConcurrentStreams: http?.number('maxConcurrentStreams', INT32) ?? 0,
+    useClientProtocol: http?.bool('useClientProtocol') ?? false,
   };
 }
 

@@ -123,7 +123,9 @@ export class UpstreamAttempt implements UpstreamHandler, AdmissionWaiter {
     const perTry = this.retry === null ? 0 : this.retry.perTryTimeoutMs;
     if (perTry > 0) this.tryTimer = setTimeout(onTryTimeout, perTry, this);
     this.tTry = performance.now();
-    (this.endpoint as Endpoint).pool.dispatch(this.request, this);
+    const ep = this.endpoint as Endpoint;
+    // useClientProtocol: an HTTP/2 client's request goes to the endpoint's HTTP/2 pool
+    (this.request.fromHttp2 === true && ep.h2Pool !== null ? ep.h2Pool : ep.pool).dispatch(this.request, this);
   }
 
   /**

@@ -54,7 +54,7 @@ test('clusters on HTTP2 / GRPC / GRPC-WEB ports (by field or name) are HTTP/2; H
   assert.deepEqual([...byPort.entries()].sort((a, b) => a[0] - b[0]), [[1, true], [2, true], [3, true], [4, true], [5, false], [6, false]]);
 });
 
-test('h2UpgradePolicy: UPGRADE makes an HTTP port HTTP/2; DEFAULT and DO_NOT_UPGRADE do not; an unknown value is an error', () => {
+test('h2UpgradePolicy: UPGRADE makes an HTTP port HTTP/2; DEFAULT and DO_NOT_UPGRADE do not; useClientProtocol overrides both; an unknown value is an error', () => {
   const dr = (policy: string, port = ''): string => `apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: svc}
@@ -70,6 +70,10 @@ spec:
     assert.equal(c?.http2, want, policy);
     assert.equal(c?.pool.maxConcurrentStreams, 8);
   }
+  const client = compileYaml([se('{number: 80, name: grpc}'), dr('UPGRADE').replace('maxConcurrentStreams: 8', 'useClientProtocol: true'), route(80)].join('---\n'));
+  assert.deepEqual(errors(client), [], formatIssueLines(client));
+  assert.equal(client.snapshot?.clusters[0]?.http2, false, 'useClientProtocol: neither the port nor the upgrade decides');
+  assert.equal(client.snapshot?.clusters[0]?.clientProtocol, true);
   const bad = compileYaml([se('{number: 80, name: http}'), dr('SOMETIMES'), route(80)].join('---\n'));
   assert.match(formatIssueLines(bad), /trafficPolicy\.connectionPool\.http\.h2UpgradePolicy: unknown h2UpgradePolicy SOMETIMES/);
 });
