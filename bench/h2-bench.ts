@@ -16,7 +16,7 @@ import { medianOf, positiveEnv } from './measure.js';
 import { hasCommand, runToEnd, stopAll, stopChildrenOnExit, type Child } from './proc.js';
 import { treeUsage } from './proc-stats.js';
 import { fixed, machineLines, writeReport } from './report.js';
-import { H2_HOST, startGrpcHop, startGrpcServer, startH2Upstream, startHaproxyH2, startMeshletH2, type GrpcHop } from './h2-servers.js';
+import { H2_HOST, startGrpcHop, startGrpcServer, startH2Floor, startH2Upstream, startHaproxyH2, startMeshletH2, type GrpcHop } from './h2-servers.js';
 import { PROXY_CPU, UPSTREAM_CPU, type Server } from './servers.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -118,10 +118,12 @@ async function main(): Promise<void> {
     servers.push(upstream);
     const meshlet = await startMeshletH2(REPO_ROOT, dir, upstream.port);
     const haproxy = hasCommand('haproxy') ? await startHaproxyH2(dir, upstream.port) : null;
-    servers.push(meshlet, ...(haproxy === null ? [] : [haproxy]));
+    const floor = await startH2Floor(REPO_ROOT, upstream.port);
+    servers.push(meshlet, floor, ...(haproxy === null ? [] : [haproxy]));
     h2Targets.push({ name: 'direct', port: upstream.port, procs: [], results: new Map() });
     h2Targets.push({ name: 'meshlet', port: meshlet.port, procs: [meshlet.child], results: new Map() });
     if (haproxy !== null) h2Targets.push({ name: 'haproxy', port: haproxy.port, procs: [haproxy.child], results: new Map() });
+    h2Targets.push({ name: 'node:http2 floor', port: floor.port, procs: [floor.child], results: new Map() });
 
     const grpcServer = await startGrpcServer(REPO_ROOT);
     servers.push(grpcServer);
@@ -144,7 +146,7 @@ async function main(): Promise<void> {
   }
   const setup = [
     `- pinning: every proxy process (meshlet's worker and control threads; HAProxy nbthread 1; both sidecars of the hop) on CPU ${PROXY_CPU}, upstream and load generator on CPU ${UPSTREAM_CPU} (taskset)`,
-    `- h2: h2load -c ${connections} -m 1 / -m 100, ${durationS} s (1 s warm-up), GET / → nginx 1.22 h2c (prior knowledge, 100-byte body); meshlet 1 worker (HTTP listener, HTTP2 ServiceEntry port); HAProxy 2.6 \`proto h2\` on bind and server, http-reuse always`,
+    `- h2: h2load -c ${connections} -m 1 / -m 100, ${durationS} s (1 s warm-up), GET / → nginx 1.22 h2c (prior knowledge, 100-byte body); meshlet 1 worker (HTTP listener, HTTP2 ServiceEntry port); HAProxy 2.6 \`proto h2\` on bind and server, http-reuse always; node:http2 floor (bench/h2-floor-server.ts: node:http2 server → one node:http2 client session, GET only, nothing else: what nghttp2 through Node costs per request)`,
     `- gRPC: grpc-js client (one channel, ${concurrency} unary calls in flight, 100-byte messages) ${durationS} s after a ${WARMUP_S} s warm-up → grpc-js server; the hop: sidecar A (outbound, GRPC ServiceEntry) → sidecar B (inbound GRPC port), 1 worker each; mTLS: ISTIO_MUTUAL with ALPN h2 through B's TLS front, RSA-2048 certificates`,
     `- ${runs} rounds, each target once per round and load; ratios and added p99 are paired within a round, then the median is taken; CPU ms/10k is the proxy processes' user+system time per 10k completed requests`,
   ];

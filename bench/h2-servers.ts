@@ -106,6 +106,14 @@ backend upstream
   return server('haproxy', port, child);
 }
 
+/** dist/bench/h2-floor-server.js: node:http2 in, node:http2 out, nothing else (the floor of a node:http2 proxy) */
+export async function startH2Floor(repoRoot: string, upstreamPort: number): Promise<Server> {
+  const port = await freePort();
+  const child = launch('h2-floor', PROXY_CPU, process.execPath, [path.join(repoRoot, 'dist/bench/h2-floor-server.js'), String(port), String(upstreamPort)]);
+  await answersH2(child, port);
+  return server('h2-floor', port, child);
+}
+
 /** dist/bench/grpc-server.js (grpc-js, the Echo service) on the load CPU */
 export async function startGrpcServer(repoRoot: string): Promise<Server> {
   const port = await freePort();
