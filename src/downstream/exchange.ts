@@ -18,8 +18,11 @@ export interface ResponseSink {
   head(status: number, headers: string[], contentLength: number, bodyless: boolean): void;
   /** A held head leaves now. */
   flush(): void;
-  /** Body bytes (valid during the call only). false: the client is slow, wait for onWritable(). */
-  data(chunk: Buffer): boolean;
+  /**
+   * Body bytes (valid during the call only, unless `owned`: then nobody reuses them and the sink
+   * may keep them). false: the client is slow, wait for onWritable().
+   */
+  data(chunk: Buffer, owned?: boolean): boolean;
   /**
    * The response's trailer fields (flat [lowercase name, value, ...], checked), just before end():
    * HTTP/2 sends them as a trailing HEADERS frame, HTTP/1.1 in the last chunk of a chunked body

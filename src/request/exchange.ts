@@ -363,7 +363,7 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
     this.bytesSent += chunk.length;
     noteBodyBytes(chunk.length);
     if (this.grpc !== null) this.grpc.responseMessages.feed(chunk);
-    if (!this.sink.data(chunk)) {
+    if (!this.sink.data(chunk, (this.controller as UpstreamController).chunksOwned === true)) {
       // the client is slow: the upstream waits until it has taken what it was given
       this.waitingWritable = true;
       (this.controller as UpstreamController).pause();

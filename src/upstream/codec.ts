@@ -30,6 +30,8 @@ export interface UpstreamController {
   readonly signalsReadEnd: boolean;
   /** response header names are tokens and values carry no CR, LF or NUL: the codec checked them */
   readonly headersValidated: boolean;
+  /** body chunks stay valid after onUpstreamData returns (nothing reuses them): a sink may keep them without a copy */
+  readonly chunksOwned?: boolean;
   pause(): void;
   resume(): void;
   abort(reason: Error): void;

@@ -40,6 +40,8 @@ export class H2Stream implements ResponseSink, BodyFlow {
   private responded = false;
   private done = false;
   private bodyEnded = false;
+  /** a 'drain' listener is armed (once per full buffer, however many writes said false meanwhile) */
+  private drainArmed = false;
 
   constructor(stream: ServerHttp2Stream, session: H2SessionInfo) {
     this.stream = stream;
@@ -47,7 +49,6 @@ export class H2Stream implements ResponseSink, BodyFlow {
     (stream as Carrier)[SINK] = this;
     stream.on('close', onStreamClose);
     stream.on('error', ignore);
-    stream.on('drain', onStreamDrain);
   }
 
   get remoteAddress(): string {
@@ -87,12 +88,18 @@ export class H2Stream implements ResponseSink, BodyFlow {
     if (this.pendingHead !== null) this.respond(false);
   }
 
-  data(chunk: Buffer): boolean {
+  data(chunk: Buffer, owned = false): boolean {
     if (this.pendingHead !== null) this.respond(false);
     const stream = this.stream;
     if (stream.destroyed || this.bodyless) return true;
-    // the chunk may be a view of a reused read buffer: the stream keeps a copy until it is sent
-    return stream.write(Buffer.from(chunk));
+    // a view of a reused read buffer (the HTTP/1.1 codec's) is copied: the stream keeps it until it is sent
+    if (stream.write(owned ? chunk : Buffer.from(chunk))) return true;
+    // only then: most responses never need a 'drain' listener
+    if (!this.drainArmed) {
+      this.drainArmed = true;
+      stream.once('drain', onStreamDrain);
+    }
+    return false;
   }
 
   trailers(headers: string[]): void {
@@ -229,6 +236,7 @@ export class H2Stream implements ResponseSink, BodyFlow {
 
   /** @internal */
   onDrain(): void {
+    this.drainArmed = false;
     this.handler?.onWritable();
   }
 

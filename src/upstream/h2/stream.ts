@@ -38,6 +38,8 @@ export class H2Exchange implements UpstreamController {
   readonly signalsReadEnd = false;
   /** nghttp2 refuses header names and values HTTP/2 forbids (CR, LF, NUL, uppercase) */
   readonly headersValidated = true;
+  /** node:http2 hands out DATA as views of each socket read's own allocation, never reused for a later read */
+  readonly chunksOwned = true;
   readonly handler: UpstreamHandler;
   readonly req: UpstreamRequest;
   owner: StreamOwner | null = null;
