@@ -147,7 +147,7 @@ async function main(): Promise<void> {
   const setup = [
     `- pinning: every proxy process (meshlet's worker and control threads; HAProxy nbthread 1; both sidecars of the hop) on CPU ${PROXY_CPU}, upstream and load generator on CPU ${UPSTREAM_CPU} (taskset)`,
     `- h2: h2load -c ${connections} -m 1 / -m 100, ${durationS} s (1 s warm-up), GET / → nginx 1.22 h2c (prior knowledge, 100-byte body); meshlet 1 worker (HTTP listener, HTTP2 ServiceEntry port); HAProxy 2.6 \`proto h2\` on bind and server, http-reuse always; node:http2 floor (bench/h2-floor-server.ts: node:http2 server → one node:http2 client session, GET only, nothing else: what nghttp2 through Node costs per request)`,
-    `- gRPC: grpc-js client (one channel, ${concurrency} unary calls in flight, 100-byte messages) ${durationS} s after a ${WARMUP_S} s warm-up → grpc-js server; the hop: sidecar A (outbound, GRPC ServiceEntry) → sidecar B (inbound GRPC port), 1 worker each; mTLS: ISTIO_MUTUAL with ALPN h2 through B's TLS front, RSA-2048 certificates`,
+    `- gRPC: grpc-js client (one channel, ${concurrency} unary calls in flight, 100-byte messages) ${durationS} s after a ${WARMUP_S} s warm-up → grpc-js server; the hop: sidecar A (outbound, GRPC ServiceEntry) → sidecar B (inbound GRPC port), 1 worker each; mTLS: ISTIO_MUTUAL with ALPN h2 (TLS terminated in B's worker), RSA-2048 certificates`,
     `- ${runs} rounds, each target once per round and load; ratios and added p99 are paired within a round, then the median is taken; CPU ms/10k is the proxy processes' user+system time per 10k completed requests`,
   ];
   const body = `# meshlet HTTP/2 and gRPC bench\n\n${[...machine, ...setup].join('\n')}\n\n## HTTP/2 (h2load)\n\n${table(h2Targets, h2Labels, 'direct')}\n\n`

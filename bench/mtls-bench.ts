@@ -1,7 +1,10 @@
-// `npm run bench:mtls`: inbound throughput and latency of meshlet with mTLS (STRICT, the TLS front)
-// against plaintext inbound in the same run — direct to the upstream, a plain inbound listener,
-// PERMISSIVE plaintext (through the front, no TLS) and STRICT mTLS (keep-alive connections).
-// BENCH_DURATION (s, default 5), BENCH_CONNECTIONS (default 50). Not a test.
+// `npm run bench:mtls`: inbound throughput of meshlet with mTLS (STRICT, TLS terminated in the
+// workers) against plaintext inbound in the same run — direct to the upstream, a plain inbound
+// listener, PERMISSIVE plaintext (sniffed, no TLS), STRICT mTLS with 1 worker on the proxy CPU, and
+// STRICT mTLS with 2 workers, first on the proxy CPU alone (the cost of spreading) and then on both
+// CPUs (how inbound mTLS scales with workers on this 2-CPU machine: the load generator shares the
+// second CPU). Keep-alive connections from BENCH_LOADERS (2) load processes.
+// BENCH_DURATION (s, default 5), BENCH_CONNECTIONS (default 50, split over the loaders). Not a test.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,6 +21,7 @@ const HOST = 'bench-inbound';
 const DURATION_S = Number(process.env.BENCH_DURATION ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const WARMUP_S = 1;
+const LOADERS = Number(process.env.BENCH_LOADERS ?? 2);
 
 interface Certs { ca: string; cert: string; key: string; args: string[] }
 
@@ -36,21 +40,27 @@ spec:
 `;
 }
 
-async function startInbound(dir: string, upstream: number, mode: 'DISABLE' | 'PERMISSIVE' | 'STRICT', extra: string[]): Promise<{ child: Child; port: number }> {
+async function startInbound(dir: string, upstream: number, mode: 'DISABLE' | 'PERMISSIVE' | 'STRICT', extra: string[], workers: number, cpus: number | string): Promise<{ child: Child; port: number }> {
   const [port, egress, admin] = [await freePort(), await freePort(), await freePort()];
   const file = path.join(dir, `inbound-${port}.yaml`);
   writeFileSync(file, sidecarYaml(port, egress, upstream) + peerAuthenticationYaml(mode));
-  const child = launch('meshlet', PROXY_CPU, process.execPath, [path.join(REPO_ROOT, 'dist/src/cli/main.js'), 'run', '-c', file,
-    '--workers', '1', '--admin', `127.0.0.1:${admin}`, '--log-level', 'warn', ...extra]);
+  const child = launch('meshlet', cpus, process.execPath, [path.join(REPO_ROOT, 'dist/src/cli/main.js'), 'run', '-c', file,
+    '--workers', String(workers), '--admin', `127.0.0.1:${admin}`, '--log-level', 'warn', ...extra]);
   await waitUntil(child, async () => (await httpStatus(admin, '/ready')) === 200);
   return { child, port };
 }
 
+/** LOADERS load processes at once (one node process is the bottleneck for a TLS client), results summed. */
 async function load(url: string, durationS: number, certs: Certs | null): Promise<LoadResult> {
-  const spec = { url, host: HOST, connections: CONNECTIONS, durationS, ...(certs === null ? {} : { ca: certs.ca, cert: certs.cert, key: certs.key }) };
-  const r = await runToEnd('load', UPSTREAM_CPU, process.execPath, [path.join(REPO_ROOT, 'dist/bench/mtls-load.js'), JSON.stringify(spec)], (durationS + 30) * 1000);
-  if (r.code !== 0) throw new Error(`load exited with ${r.code}: ${r.output()}`);
-  return JSON.parse(r.stdout()) as LoadResult;
+  const spec = { url, host: HOST, connections: Math.ceil(CONNECTIONS / LOADERS), durationS, ...(certs === null ? {} : { ca: certs.ca, cert: certs.cert, key: certs.key }) };
+  const runs = await Promise.all(Array.from({ length: LOADERS }, () =>
+    runToEnd('load', UPSTREAM_CPU, process.execPath, [path.join(REPO_ROOT, 'dist/bench/mtls-load.js'), JSON.stringify(spec)], (durationS + 30) * 1000)));
+  const results = runs.map((r) => {
+    if (r.code !== 0) throw new Error(`load exited with ${r.code}: ${r.output()}`);
+    return JSON.parse(r.stdout()) as LoadResult;
+  });
+  const sum = (f: (r: LoadResult) => number): number => results.reduce((n, r) => n + f(r), 0);
+  return { requests: sum((r) => r.requests), rps: sum((r) => r.rps), p50Ms: Math.max(...results.map((r) => r.p50Ms)), p99Ms: Math.max(...results.map((r) => r.p99Ms)), errors: sum((r) => r.errors) };
 }
 
 async function measure(target: string, url: string, proxy: Child | null, certs: Certs | null): Promise<Row> {
@@ -76,13 +86,17 @@ async function main(): Promise<void> {
   try {
     const upstream = await startUpstream(dir);
     rows.push(await measure('direct', `http://127.0.0.1:${upstream.port}`, null, null));
-    const variants: [string, 'DISABLE' | 'PERMISSIVE' | 'STRICT', string[], Certs | null][] = [
-      ['meshlet inbound, plaintext', 'DISABLE', [], null],
-      ['meshlet inbound, PERMISSIVE plaintext (via the front)', 'PERMISSIVE', identityArgs(server), null],
-      ['meshlet inbound, STRICT mTLS', 'STRICT', identityArgs(server), clientCerts],
+    const both = `${PROXY_CPU},${UPSTREAM_CPU}`;
+    const variants: [string, 'DISABLE' | 'PERMISSIVE' | 'STRICT', string[], Certs | null, number, number | string][] = [
+      ['meshlet inbound, plaintext', 'DISABLE', [], null, 1, PROXY_CPU],
+      ['meshlet inbound, PERMISSIVE plaintext (sniffed)', 'PERMISSIVE', identityArgs(server), null, 1, PROXY_CPU],
+      ['meshlet inbound, STRICT mTLS', 'STRICT', identityArgs(server), clientCerts, 1, PROXY_CPU],
+      ['meshlet inbound, STRICT mTLS, 2 workers on CPU 0', 'STRICT', identityArgs(server), clientCerts, 2, PROXY_CPU],
+      ['meshlet inbound, STRICT mTLS, 1 worker on CPUs 0-1', 'STRICT', identityArgs(server), clientCerts, 1, both],
+      ['meshlet inbound, STRICT mTLS, 2 workers on CPUs 0-1', 'STRICT', identityArgs(server), clientCerts, 2, both],
     ];
-    for (const [target, mode, extra, certs] of variants) {
-      const m = await startInbound(dir, upstream.port, mode, extra);
+    for (const [target, mode, extra, certs, workers, cpus] of variants) {
+      const m = await startInbound(dir, upstream.port, mode, extra, workers, cpus);
       try {
         rows.push(await measure(target, `${certs === null ? 'http' : 'https'}://127.0.0.1:${m.port}`, m.child, certs));
       } finally {
@@ -98,8 +112,8 @@ async function main(): Promise<void> {
   const summary = plain === undefined || mtls === undefined || plain === null || mtls === null ? '' :
     `\nmTLS vs plaintext inbound: ${(mtls.rps / plain.rps).toFixed(2)}× throughput, p99 +${(mtls.p99Ms - plain.p99Ms).toFixed(2)} ms (${plain.p99Ms.toFixed(2)} → ${mtls.p99Ms.toFixed(2)})\n`;
   const table = renderTable(rows);
-  const setup = [`- load: undici Pool, ${CONNECTIONS} keep-alive connections, ${DURATION_S} s after a ${WARMUP_S} s warm-up, in a child on CPU ${UPSTREAM_CPU}`,
-    `- meshlet: 1 worker (+ the TLS front thread when fronted) on CPU ${PROXY_CPU}; RSA-2048 workload certificates, TLS 1.3`];
+  const setup = [`- load: ${LOADERS} undici processes, ${CONNECTIONS} keep-alive connections in all, ${DURATION_S} s after a ${WARMUP_S} s warm-up, on CPU ${UPSTREAM_CPU}`,
+    `- meshlet: the workers (each terminating its own connections' TLS) on CPU ${PROXY_CPU}, or on both CPUs where said (sharing CPU ${UPSTREAM_CPU} with the load); RSA-2048 workload certificates, TLS 1.3`];
   const body = `# meshlet mTLS inbound bench\n\n${[...machine, ...setup].join('\n')}\n\n${table}\n${summary}`;
   process.stdout.write(`\n${table}\n${summary}`);
   process.stdout.write(`\nbench: wrote ${path.relative(REPO_ROOT, writeReport(REPO_ROOT, startedAt, body, 'mtls-bench'))}\n`);

@@ -39,9 +39,9 @@ export async function startHaproxy(dir: string, upstreamPort: number): Promise<S
 }
 
 /** dist/bench/uws-floor-server.js: uWS + a raw net.Socket client, the least a Node proxy can do per request */
-export async function startUwsFloor(repoRoot: string, upstreamPort: number): Promise<Server> {
+export async function startUwsFloor(repoRoot: string, upstreamPort: number, nodeArgs: string[] = []): Promise<Server> {
   const port = await freePort();
-  const child = launch('uws-floor', PROXY_CPU, process.execPath, [path.join(repoRoot, 'dist/bench/uws-floor-server.js'), String(port), String(upstreamPort)]);
+  const child = launch('uws-floor', PROXY_CPU, process.execPath, [...nodeArgs, path.join(repoRoot, 'dist/bench/uws-floor-server.js'), String(port), String(upstreamPort)]);
   await answers200(child, port);
   return server('uws-floor', port, child);
 }

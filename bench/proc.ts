@@ -25,8 +25,8 @@ export function hasCommand(name: string): boolean {
 /** taskset needs a second CPU to be of use: the proxy goes on CPU 0, upstream and load on CPU 1 */
 export const CAN_PIN = hasCommand('taskset') && os.availableParallelism() > 1;
 
-/** `cpu` null: not pinned */
-export function launch(name: string, cpu: number | null, cmd: string, args: string[]): Child {
+/** `cpu` null: not pinned; a string is a taskset CPU list ('0,1') */
+export function launch(name: string, cpu: number | string | null, cmd: string, args: string[]): Child {
   const [file, argv] = CAN_PIN && cpu !== null ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];
   const proc = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';

@@ -146,6 +146,8 @@ export interface MeshletOptions {
   workers?: number;
   /** route with retries + outlier detection + consistent hashing */
   resilience?: boolean;
+  /** more node flags (e.g. --trace-gc-nvp for bench/alloc-bench.ts) */
+  nodeArgs?: string[];
 }
 
 /** `meshlet run --workers 1` (or opts.workers) pinned to the proxy CPU; ready when the admin /ready answers 200 */
@@ -153,7 +155,7 @@ export async function startMeshlet(dir: string, upstreamPort: number, opts: Mesh
   const [port, adminPort] = [await freePort(), await freePort()];
   const config = path.join(dir, 'meshlet.yaml');
   writeFileSync(config, meshletConfig(port, upstreamPort, opts.resilience === true));
-  const nodeArgs = opts.profileDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', opts.profileDir];
+  const nodeArgs = [...(opts.nodeArgs ?? []), ...(opts.profileDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', opts.profileDir])];
   const child = launch('meshlet', PROXY_CPU, process.execPath, [...nodeArgs, path.join(opts.repoRoot, 'dist/src/cli/main.js'),
     'run', '-c', config, '--workers', String(opts.workers ?? 1), '--admin', `127.0.0.1:${adminPort}`, '--log-level', 'warn', ...opts.extraArgs]);
   await waitUntil(child, async () => (await httpStatus(adminPort, '/ready')) === 200);

@@ -8,6 +8,7 @@ import { createLogger } from '../log.js';
 import { closeCryptoPool } from '../tls/ca/crypto-pool.js';
 import { writeFileAtomic } from '../tls/ca/files.js';
 import { issueWorkloadKeyAndCert } from '../tls/ca/issuer.js';
+import { parseKeyType } from '../tls/ca/key-type.js';
 import { startCaServer } from '../tls/ca/server.js';
 import { initCa, loadCa } from '../tls/ca/store.js';
 import { createToken } from '../tls/ca/tokens.js';
@@ -15,8 +16,8 @@ import { formatTtl, parseTtlMs } from '../tls/ca/ttl.js';
 import { IDENTITY_FILES } from '../tls/identity/file-source.js';
 import { isValidTrustDomain, parseSpiffeIdIn } from '../tls/identity/spiffe.js';
 
-export const CA_USAGE = `  meshlet ca init --dir DIR [--trust-domain cluster.local]
-  meshlet ca issue --dir DIR --identity spiffe://TD/ns/NS/sa/SA [--ttl 24h] --out OUT
+export const CA_USAGE = `  meshlet ca init --dir DIR [--trust-domain cluster.local] [--key-type rsa2048|ecdsa-p256]
+  meshlet ca issue --dir DIR --identity spiffe://TD/ns/NS/sa/SA [--ttl 24h] [--key-type rsa2048|ecdsa-p256] --out OUT
   meshlet ca token --dir DIR --identity spiffe://TD/ns/NS/sa/SA [--ttl 1h]
   meshlet ca serve --dir DIR [--listen 127.0.0.1:15012] [--max-ttl 24h] [--default-ttl 1h]
                    [--server-name NAME]… [--log-level info]
@@ -47,23 +48,26 @@ function required(value: string | undefined, flag: string, sub: string): string 
 }
 
 async function init(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { dir: { type: 'string' }, 'trust-domain': { type: 'string' } }, strict: true });
+  const { values } = parseArgs({ args, options: { dir: { type: 'string' }, 'trust-domain': { type: 'string' }, 'key-type': { type: 'string' } }, strict: true });
   const dir = required(values.dir, '--dir', 'init');
   const td = values['trust-domain'] ?? 'cluster.local';
   if (!isValidTrustDomain(td)) throw new Error(`ca init: --trust-domain "${td}" must be lower-case letters, digits, ".", "-" or "_"`);
-  const ca = await initCa(dir, td);
+  const ca = await initCa(dir, td, parseKeyType(values['key-type'] ?? 'rsa2048', '--key-type'));
   process.stdout.write(`created a root CA for trust domain ${ca.trustDomain} in ${dir}\n`
     + `  trust bundle: ${path.join(dir, 'ca.pem')} (sha256 ${ca.cert.fingerprint256})\n  valid until ${ca.notAfter.toISOString()}\n`);
 }
 
 async function issue(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { dir: { type: 'string' }, identity: { type: 'string' }, ttl: { type: 'string' }, out: { type: 'string' } }, strict: true });
+  const { values } = parseArgs({
+    args, options: { dir: { type: 'string' }, identity: { type: 'string' }, ttl: { type: 'string' }, out: { type: 'string' }, 'key-type': { type: 'string' } }, strict: true,
+  });
   const dir = required(values.dir, '--dir', 'issue');
   const out = required(values.out, '--out', 'issue');
   const ttlMs = parseTtlMs(values.ttl ?? '24h');
+  const keyType = values['key-type'] === undefined ? undefined : parseKeyType(values['key-type'], '--key-type');
   const ca = loadCa(dir);
   const id = parseSpiffeIdIn(required(values.identity, '--identity', 'issue'), ca.trustDomain).uri;
-  const issued = await issueWorkloadKeyAndCert(ca, id, ttlMs);
+  const issued = await issueWorkloadKeyAndCert(ca, id, ttlMs, undefined, keyType);
   // created private; an existing directory keeps its mode (key.pem itself is 0600)
   mkdirSync(out, { recursive: true, mode: 0o700 });
   // key first, trust bundle last: a watcher debouncing on the directory sees a complete set last

@@ -9,6 +9,7 @@ import { isPathNormalization, PATH_NORMALIZATIONS, type PathNormalization } from
 import { DEFAULT_RUN_OPTIONS, runUntilSignal, type RunOptions } from './run.js';
 import { IDENTITY_ARG_OPTIONS, type IdentityArgs } from '../tls/identity/from-args.js';
 import { readStoreTls, STORE_ARG_OPTIONS, storeUrlFrom } from '../store/options.js';
+import { DEFAULT_CLUSTER_ID, parseWorkloadFlag, parseWorkloadLabels } from '../telemetry/workload.js';
 
 const USAGE = `usage:
   meshlet run -c FILE.yaml [-c MORE.yaml] [--workers N] [--admin HOST:PORT] [--log-level L]
@@ -20,9 +21,11 @@ const USAGE = `usage:
               [--path-normalization BASE|MERGE_SLASHES|DECODE_AND_MERGE_SLASHES|NONE]
               [--trace-otlp URL | --trace-zipkin URL] [--trace-sampling PERCENT] [--trace-service-name NAME]
               [--trace-batch-delay 1s]
-              [--identity-dir DIR | --ca-url URL --ca-token T --identity spiffe://… [--ca-root FILE] [--identity-ttl 24h]]
+              [--identity-dir DIR | --ca-url URL --ca-token T --identity spiffe://… [--ca-root FILE] [--identity-ttl 24h] [--identity-key-type rsa2048|ecdsa-p256]]
               [--store etcd://HOST:PORT[,…]/PREFIX [--store-ca F [--store-cert F --store-key F]] [--register WORKLOAD.yaml]
                [--store-cache DIR] [--store-timeout 10s] [--propagation-delay 1s]]   (--store also from MESHLET_STORE)
+              [--workload NAME.NAMESPACE [--workload-label KEY=VALUE …]] [--cluster-id ID] [--jwks-refresh 20m]
+                 (this workload for metrics and the metadata exchange; with --register, its WorkloadEntry says it)
               [--http-proxy-env] [-- APP ARGS…]   (wrapper mode: runs APP once ready, exits with its code)
   meshlet wait-ready [--timeout 30s] [--admin HOST:PORT]
   meshlet apply -f FILE.yaml [-f MORE.yaml] [--dry-run] [--if-generation N] [--socket PATH | --admin-port P]
@@ -138,6 +141,10 @@ function parseRun(args: string[]): RunOptions {
       register: { type: 'string' },
       'store-cache': { type: 'string' },
       'propagation-delay': { type: 'string' },
+      workload: { type: 'string' },
+      'workload-label': { type: 'string', multiple: true },
+      'cluster-id': { type: 'string' },
+      'jwks-refresh': { type: 'string' },
     },
     strict: true,
   });
@@ -147,6 +154,15 @@ function parseRun(args: string[]): RunOptions {
     if (storeUrl === null && values[flag] !== undefined) throw new Error(`--${flag} needs --store etcd://HOST:PORT/PREFIX (or MESHLET_STORE)`);
   }
   const admin = values.admin === undefined ? null : parseHostPort(values.admin, '--admin');
+  if (values.register !== undefined && (values.workload !== undefined || values['workload-label'] !== undefined)) {
+    throw new Error('--workload and --workload-label describe a workload that is not registered; with --register, its WorkloadEntry names the workload and its labels');
+  }
+  if (values.workload === undefined && values['workload-label'] !== undefined) throw new Error('--workload-label needs --workload NAME.NAMESPACE');
+  const clusterId = values['cluster-id'] ?? DEFAULT_CLUSTER_ID;
+  if (!/^[A-Za-z0-9][-A-Za-z0-9_.]{0,62}$/.test(clusterId)) throw new Error(`--cluster-id: expected a name of letters, digits, '-', '_' and '.', got "${clusterId}"`);
+  const workloadFlags = values.workload === undefined ? null : {
+    ...parseWorkloadFlag(values.workload), labels: parseWorkloadLabels(values['workload-label'] ?? []),
+  };
   return {
     ...DEFAULT_RUN_OPTIONS,
     configFiles: values.config ?? [],
@@ -180,6 +196,9 @@ function parseRun(args: string[]): RunOptions {
     },
     pathNormalization: parsePathNormalization(values['path-normalization']),
     h1: parseH1(values),
+    workloadFlags,
+    clusterId,
+    jwksRefreshMs: values['jwks-refresh'] === undefined ? DEFAULT_RUN_OPTIONS.jwksRefreshMs : parseJwksRefresh(values['jwks-refresh']),
   };
 }
 
@@ -195,6 +214,13 @@ function parseH1(values: Record<string, string | boolean | string[] | undefined>
     idleTimeoutS: seconds('downstream-idle-timeout', d.idleTimeoutS),
     requestTimeoutS: seconds('request-headers-timeout', d.requestTimeoutS),
   };
+}
+
+/** RequestAuthentication key sets are fetched again this often (at least every second). */
+function parseJwksRefresh(value: string): number {
+  const ms = parseDurationMs(value, '--jwks-refresh');
+  if (!(ms >= 1000)) throw new Error(`--jwks-refresh: expected at least 1s, got "${value}"`);
+  return ms;
 }
 
 /** A wait for a connection is always bounded: 0 (no bound) is refused. */

@@ -12,6 +12,7 @@ import { createApplier, createOps } from '../control/ops.js';
 import { defaultControlSocket, securePrivateDir } from '../control/socket-path.js';
 import { assertPortsFree } from '../control/port-check.js';
 import { StatsService } from '../control/stats-service.js';
+import { DEFAULT_JWKS_REFRESH_MS, JwksService } from '../control/jwks-service.js';
 import { Supervisor, type SupervisorOptions } from '../control/supervisor.js';
 import type { Snapshot } from '../config/snapshot.js';
 import { createLogger, type Logger } from '../log.js';
@@ -20,9 +21,12 @@ import { DEFAULT_PATH_NORMALIZATION } from '../http/path-normalize.js';
 import { identitySourceFromArgs, type IdentityArgs, type IdentitySource, type WorkloadIdentity } from '../tls/identity/index.js';
 import type { EtcdTls } from '../store/etcd/client.js';
 import { defaultCacheDir } from '../store/cache.js';
-import { MeshSession } from '../store/mesh.js';
+import type { MeshSession } from '../store/mesh.js';
 import type { StoreUrl } from '../store/options.js';
 import { readRegistration, sidecarId, type Registration } from '../store/registration.js';
+import { encodeOwnMetadata, type OwnMetadata } from '../telemetry/peer-metadata.js';
+import { buildWorkload, DEFAULT_CLUSTER_ID, type WorkloadMeta } from '../telemetry/workload.js';
+import { parseSpiffeId } from '../tls/identity/spiffe.js';
 import { watchFiles } from './watch-files.js';
 import { runWrapped } from './wrapper.js';
 
@@ -40,7 +44,20 @@ export interface StoreRunOptions {
   propagationMs: number;
 }
 
+/** `--workload NAME.NAMESPACE`, `--workload-label k=v`, `--cluster-id`: this workload when it is not registered. */
+export interface WorkloadFlags {
+  name: string;
+  namespace: string;
+  labels: Record<string, string>;
+}
+
 export interface RunOptions extends SupervisorOptions {
+  /** the workload from flags (null: from --register, or not known) */
+  workloadFlags: WorkloadFlags | null;
+  /** --jwks-refresh: how often RequestAuthentication key sets are fetched again */
+  jwksRefreshMs: number;
+  /** --cluster-id: Istio's CLUSTER_ID of this workload (default "Kubernetes", Istio's) */
+  clusterId: string;
   configFiles: string[];
   adminHost: string;
   adminPort: number;
@@ -83,6 +100,11 @@ export const DEFAULT_RUN_OPTIONS: Omit<RunOptions, 'configFiles'> = {
   identityArgs: null,
   h1: { acceptHttp10: false, idleTimeoutS: 60, requestTimeoutS: 10 },
   store: null,
+  workloadFlags: null,
+  clusterId: DEFAULT_CLUSTER_ID,
+  jwksRefreshMs: DEFAULT_JWKS_REFRESH_MS,
+  workload: null,
+  peerMetadata: null,
 };
 
 const VERSION = '0.1.0';
@@ -134,7 +156,7 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
     generation: () => store.generation,
     upstream: () => {
       const upstream = upstreamMetrics(supervisor.upstream.state, store.snapshot);
-      return mesh === null ? upstream : [...upstream, ...mesh.metrics()];
+      return [...upstream, ...jwks.metrics(), ...(mesh === null ? [] : mesh.metrics())];
     },
   });
   // the workload identity (mTLS) is obtained before any worker starts, so listeners never serve without it
@@ -158,9 +180,18 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
       throw new StartupError((err as Error).message);
     }
   }
-  const supervisor: Supervisor = new Supervisor(snapshot, { ...options, identity }, log, {
-    snapshot: (s) => stats.registerSnapshot(s),
-    ring: (id, ring) => stats.addRing(id, ring),
+  const self = ownWorkload(options, registration, identity?.spiffeId ?? null, snapshot, log);
+  const jwks = new JwksService((u) => supervisor.applyJwks(u), log, options.jwksRefreshMs);
+  stats.setWorkload(self?.workload ?? null, identity?.spiffeId ?? '');
+  const supervisor: Supervisor = new Supervisor(snapshot, { ...options, identity, workload: self?.workload ?? null, peerMetadata: self?.metadata ?? null }, log, {
+    snapshot: (s) => {
+      stats.registerSnapshot(s);
+      jwks.update(s);
+      if (options.tracing === null && (s.telemetry ?? []).some((t) => t.tracing.length > 0)) {
+        log.warn({ generation: s.generation }, 'a Telemetry sets tracing, but meshlet has no trace collector (--trace-otlp / --trace-zipkin): no spans are sent');
+      }
+    },
+    ring: (id, ring, strings) => stats.addRing(id, ring, strings),
     exited: (id) => stats.removeRing(id),
     gauges: (id, report) => stats.setGauges(id, report),
   });
@@ -192,7 +223,7 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
     mesh.ready(registration);
   }
   const stopConfigWatch = options.watch ? watchFiles(options.configFiles, controlPath, log) : () => undefined;
-  // rotation: a renewed or rewritten identity reaches the TLS front and every worker; open
+  // rotation: a renewed or rewritten identity reaches every worker (inbound and outbound); open
   // connections keep theirs, new ones use the new one
   identitySource?.on('update', (next) => {
     supervisor.applyIdentity(next).then(
@@ -200,11 +231,12 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
       (err: Error) => log.error({ err: err.message }, 'workload identity update refused; the previous one stays'),
     );
   });
-  const stopWatching = (): void => { stopConfigWatch(); void identitySource?.close(); };
+  const stopWatching = (): void => { stopConfigWatch(); void identitySource?.close(); jwks.close(); };
   const listeners = snapshot.listeners.map((l) => `${l.direction} ${l.bind}:${l.port}`);
-  const mtls = supervisor.frontedListeners.map((f) => `${f.name} ${f.mode} via 127.0.0.1:${f.internalPort}`);
+  const mtls = supervisor.mtlsListeners.map((f) => `${f.name} ${f.mode}`);
+  const workloadInfo = self === null || self.workload.name === '' ? {} : { workload: `${self.workload.name}.${self.workload.namespace}` };
   const storeInfo = mesh === null ? {} : { store: `etcd://${mesh.client.endpoints.join(',')}${mesh.keys.prefix}`, ...(registration === null ? {} : { workload: `${registration.namespace}/${registration.name}` }) };
-  log.info({ listeners, ...(mtls.length > 0 ? { mtls } : {}), workers: supervisor.workerCount, generation: store.generation, admin: `${options.adminHost}:${options.adminPort}`, control: controlPath, ...storeInfo }, 'meshlet ready');
+  log.info({ listeners, ...workloadInfo, ...(mtls.length > 0 ? { mtls } : {}), workers: supervisor.workerCount, generation: store.generation, admin: `${options.adminHost}:${options.adminPort}`, control: controlPath, ...storeInfo }, 'meshlet ready');
   const sidecar: Sidecar = {
     get snapshot() { return store.snapshot as Snapshot; },
     store, supervisor, stats, admin, control, controlPath, log, mesh,
@@ -236,8 +268,43 @@ export async function startSidecar(options: RunOptions): Promise<Sidecar> {
   return sidecar;
 }
 
+/**
+ * This sidecar's workload: the registered WorkloadEntry's, else the flags'; null when neither
+ * names it (no metadata is exchanged then, and the metrics say "unknown" for this side).
+ */
+function ownWorkload(options: RunOptions, registration: Registration | null, spiffe: string | null, snapshot: Snapshot, log: Logger): { workload: WorkloadMeta; metadata: OwnMetadata } | null {
+  const flags = options.workloadFlags;
+  let id: { namespace?: string; serviceAccount?: string } | null = null;
+  try {
+    id = spiffe === null ? null : parseSpiffeId(spiffe);
+  } catch {
+    id = null;
+  }
+  const inbound = snapshot.listeners.find((l) => l.direction === 'inbound');
+  const address = registration?.workload.address ?? (inbound === undefined || inbound.bind === '0.0.0.0' || inbound.bind === '::' ? '127.0.0.1' : inbound.bind);
+  if (registration === null && flags === null) {
+    // no workload named: its identity still tells the namespace and service account (peers then answer with theirs)
+    if (id?.namespace === undefined || id.serviceAccount === undefined) return null;
+    const workload: WorkloadMeta = { name: '', namespace: id.namespace, instance: sidecarId(options.adminPort), labels: {}, serviceAccount: id.serviceAccount, cluster: options.clusterId };
+    return { workload, metadata: encodeOwnMetadata(workload, address) };
+  }
+  const { workload, warnings } = registration !== null
+    ? buildWorkload({
+      name: registration.workload.name, namespace: registration.namespace, labels: registration.workload.labels, instance: registration.name,
+      cluster: options.clusterId, serviceAccount: registration.workload.serviceAccount, spiffe: id,
+    })
+    : buildWorkload({
+      name: (flags as WorkloadFlags).name, namespace: (flags as WorkloadFlags).namespace, labels: (flags as WorkloadFlags).labels,
+      instance: sidecarId(options.adminPort), cluster: options.clusterId, spiffe: id,
+    });
+  for (const w of warnings) log.warn(w);
+  return { workload, metadata: encodeOwnMetadata(workload, address) };
+}
+
 async function openMesh(options: RunOptions, store: StoreRunOptions, log: Logger): Promise<MeshSession> {
   try {
+    // loaded only with --store: a sidecar without a mesh store does not hold gRPC and etcd's protos
+    const { MeshSession } = await import('../store/mesh.js');
     return await MeshSession.open({
       url: store.url, tls: store.tls, timeoutMs: store.timeoutMs, cacheDir: store.cacheDir ?? defaultCacheDir(options.adminPort),
       sidecar: sidecarId(options.adminPort), propagationMs: store.propagationMs, version: VERSION,

@@ -5,8 +5,8 @@
 import { hostAliases, hostKey } from './hosts.js';
 import { planListeners, type PlannedListener } from './listeners.js';
 import type {
-  AuthorizationPolicyModel, DestinationRuleModel, Model, Parsed, PeerAuthenticationModel, ServiceEntryModel, SidecarModel,
-  VirtualServiceModel, WorkloadEntryModel,
+  AuthorizationPolicyModel, DestinationRuleModel, Model, Parsed, PeerAuthenticationModel, RequestAuthenticationModel, ServiceEntryModel, SidecarModel,
+  TelemetryModel, VirtualServiceModel, WorkloadEntryModel,
 } from './model.js';
 import { planPeerAuthn, type PeerAuthnPlan } from './peer-authn.js';
 import { resourceKey } from './resource.js';
@@ -34,6 +34,10 @@ export interface Catalog {
   peerAuthn: PeerAuthnPlan;
   /** every AuthorizationPolicy, in file order (all apply to this workload) */
   authorizationPolicies: Parsed<AuthorizationPolicyModel>[];
+  /** every Telemetry, in file order (which apply is decided with the workload: src/telemetry/policy.ts) */
+  telemetries: Parsed<TelemetryModel>[];
+  /** every RequestAuthentication, in file order (all apply to this workload, as AuthorizationPolicies do) */
+  requestAuthentications: Parsed<RequestAuthenticationModel>[];
 }
 
 const where = (p: Parsed) => `${p.res.file} (document ${p.res.doc})`;
@@ -75,6 +79,8 @@ export function buildCatalog(parsed: readonly Parsed[]): Catalog {
     listeners,
     peerAuthn: planPeerAuthn(ofKind<PeerAuthenticationModel>(unique, 'PeerAuthentication'), listeners),
     authorizationPolicies: ofKind<AuthorizationPolicyModel>(unique, 'AuthorizationPolicy'),
+    telemetries: ofKind<TelemetryModel>(unique, 'Telemetry'),
+    requestAuthentications: ofKind<RequestAuthenticationModel>(unique, 'RequestAuthentication'),
   };
 }
 

@@ -1,6 +1,7 @@
 // Validated resources → Snapshot: listeners (with their inbound clusters first), virtual hosts,
 // and the outbound clusters those routes reference. Plain data, ready to post to the workers.
 import { buildCatalog } from './catalog.js';
+import { hostKey } from './hosts.js';
 import { compileAuthz } from './compile/authz.js';
 import { ClusterTable } from './compile/clusters.js';
 import { compileVirtualHosts } from './compile/routes.js';
@@ -26,5 +27,12 @@ export function compileSnapshot(resources: readonly Resource[], generation: numb
     }),
   );
   const virtualHosts = compileVirtualHosts(cat, clusters);
-  return { generation, listeners, virtualHosts, clusters: clusters.list, authz: compileAuthz(cat) };
+  const services = cat.serviceEntries.flatMap((se) => (se.model.selector === null || se.model.hosts.length === 0 ? []
+    : [{ host: hostKey(se.model.hosts[0] as string, se.res.namespace), namespace: se.res.namespace, selector: se.model.selector }]));
+  const telemetry = cat.telemetries.map((t) => t.model.spec);
+  const jwtRules = cat.requestAuthentications.flatMap((r) => r.model.rules ?? []);
+  return {
+    generation, listeners, virtualHosts, clusters: clusters.list, authz: compileAuthz(cat),
+    ...(services.length > 0 ? { services } : {}), ...(telemetry.length > 0 ? { telemetry } : {}), ...(jwtRules.length > 0 ? { jwtRules } : {}),
+  };
 }

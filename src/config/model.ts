@@ -7,6 +7,11 @@ import type {
   DirectResponseSpec, Direction, FaultSpec, HashSpec, HeaderOpsSpec, LbPolicy, MatchSpec, OutlierSpec, PoolSpec, RedirectSpec, RetrySpec, RewriteSpec,
 } from './snapshot.js';
 import type { AuthzAction, CompiledPolicy } from './security-spec.js';
+import type { TelemetryModel } from './validate/telemetry.js';
+import type { RequestAuthenticationModel } from './validate/request-authentication.js';
+
+export type { TelemetryModel } from './validate/telemetry.js';
+export type { RequestAuthenticationModel } from './validate/request-authentication.js';
 
 export interface DestinationModel {
   /** host as written */
@@ -191,7 +196,7 @@ export interface AuthorizationPolicyModel {
 
 export type Model =
   | VirtualServiceModel | DestinationRuleModel | ServiceEntryModel | WorkloadEntryModel | SidecarModel
-  | PeerAuthenticationModel | AuthorizationPolicyModel;
+  | PeerAuthenticationModel | AuthorizationPolicyModel | TelemetryModel | RequestAuthenticationModel;
 
 /** A resource with its typed model and the checker its issues go to. */
 export interface Parsed<M extends Model = Model> {

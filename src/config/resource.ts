@@ -3,6 +3,7 @@
 
 export const HANDLED_KINDS = [
   'Sidecar', 'ServiceEntry', 'WorkloadEntry', 'DestinationRule', 'VirtualService', 'PeerAuthentication', 'AuthorizationPolicy',
+  'Telemetry', 'RequestAuthentication',
 ] as const;
 export type ResourceKind = (typeof HANDLED_KINDS)[number];
 
@@ -10,8 +11,11 @@ export const HANDLED_GROUP = 'networking.istio.io';
 export const HANDLED_VERSIONS: readonly string[] = ['v1alpha3', 'v1beta1', 'v1'];
 /** security.istio.io kinds and the versions meshlet reads for them */
 export const SECURITY_GROUP = 'security.istio.io';
-export const SECURITY_KINDS: readonly string[] = ['PeerAuthentication', 'AuthorizationPolicy'];
+export const SECURITY_KINDS: readonly string[] = ['PeerAuthentication', 'AuthorizationPolicy', 'RequestAuthentication'];
 export const SECURITY_VERSIONS: readonly string[] = ['v1beta1', 'v1'];
+/** telemetry.istio.io: Telemetry */
+export const TELEMETRY_GROUP = 'telemetry.istio.io';
+export const TELEMETRY_VERSIONS: readonly string[] = ['v1alpha1', 'v1'];
 
 export interface Resource {
   kind: ResourceKind;
@@ -34,6 +38,7 @@ export function isHandled(kind: string, apiVersion: string): kind is ResourceKin
   const group = apiVersion.slice(0, slash);
   const version = apiVersion.slice(slash + 1);
   if (SECURITY_KINDS.includes(kind)) return group === SECURITY_GROUP && SECURITY_VERSIONS.includes(version);
+  if (kind === 'Telemetry') return group === TELEMETRY_GROUP && TELEMETRY_VERSIONS.includes(version);
   return (HANDLED_KINDS as readonly string[]).includes(kind) && group === HANDLED_GROUP && HANDLED_VERSIONS.includes(version);
 }
 

@@ -28,7 +28,8 @@ export interface CidrSpec {
 /** What a predicate reads from the request (see src/filters/authz/attributes.ts). */
 export type AuthzAttribute =
   | 'principal' | 'namespace' | 'serviceAccount' | 'requestPrincipal' | 'sourceIp' | 'remoteIp'
-  | 'host' | 'method' | 'path' | 'port' | 'header';
+  | 'host' | 'method' | 'path' | 'port' | 'header'
+  | 'requestAudience' | 'requestPresenter' | 'requestClaim';
 
 /**
  * One condition: the attribute matches any of the values (OR); `not` inverts it (Istio `notX`,
@@ -38,6 +39,8 @@ export interface AuthzPredicate {
   attr: AuthzAttribute;
   /** lower-case header name for attr 'header', else null */
   header: string | null;
+  /** the claim's path for attr 'requestClaim' (`request.auth.claims[a][b]` → ['a', 'b']); absent otherwise */
+  claim?: string[];
   not: boolean;
   strings: AuthzStringSpec[];
   cidrs: CidrSpec[];
@@ -65,6 +68,32 @@ export interface AuthzSpec {
   deny: CompiledPolicy[];
   allow: CompiledPolicy[];
   audit: CompiledPolicy[];
+}
+
+/** Where a JWT is read from: a header (with its value prefix, e.g. "Bearer "), a query parameter or a cookie. */
+export type JwtLocation =
+  | { kind: 'header'; name: string; prefix: string }
+  | { kind: 'param'; name: string }
+  | { kind: 'cookie'; name: string };
+
+/** One RequestAuthentication jwtRule, Istio's defaults applied. */
+export interface JwtRuleSpec {
+  /** `<namespace>/<name>` of the RequestAuthentication */
+  source: string;
+  issuer: string;
+  /** empty: the audience is not checked */
+  audiences: string[];
+  /** where the keys come from: a jwksUri, `discovery:<issuer>` (OpenID discovery), or null with inline `jwks` */
+  jwksUri: string | null;
+  /** inline JWKS (JSON text), already checked */
+  jwks: string | null;
+  /** Istio's default when none is given: header Authorization with prefix "Bearer ", and query parameter access_token */
+  locations: JwtLocation[];
+  forwardOriginalToken: boolean;
+  outputPayloadToHeader: string | null;
+  outputClaimToHeaders: { header: string; claim: string }[];
+  /** how long a JWKS fetch may take */
+  timeoutMs: number;
 }
 
 /** DestinationRule trafficPolicy.tls in effect for a cluster; only ISTIO_MUTUAL is originated. */

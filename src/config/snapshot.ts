@@ -1,9 +1,11 @@
 // The compiled configuration: plain data only (structured-clone safe), built once by the control
 // thread from validated Istio resources and posted to every worker. Workers turn it into runtime
 // tables (compiled RE2 regexes, maps) once per generation; the request path only looks things up.
-import type { AuthzSpec, ClusterTlsSpec, MtlsMode } from './security-spec.js';
+import type { AuthzSpec, ClusterTlsSpec, JwtRuleSpec, MtlsMode } from './security-spec.js';
+import type { TelemetrySpec } from './telemetry-spec.js';
 
 export type * from './security-spec.js';
+export type * from './telemetry-spec.js';
 
 export type StringMatchKind = 'exact' | 'prefix' | 'regex';
 
@@ -278,6 +280,14 @@ export interface ListenerSpec {
   appendForwardedFor: boolean;
 }
 
+/** A ServiceEntry selecting workloads by label (what a sidecar's inbound traffic is for, src/telemetry/services.ts). */
+export interface ServiceSelectorSpec {
+  /** the first host, as a cluster names it (short names completed to name.namespace.svc.cluster.local) */
+  host: string;
+  namespace: string;
+  selector: Record<string, string>;
+}
+
 export interface Snapshot {
   generation: number;
   listeners: ListenerSpec[];
@@ -285,4 +295,10 @@ export interface Snapshot {
   clusters: ClusterSpec[];
   /** AuthorizationPolicies for inbound requests; null when there are none (authz skipped) */
   authz: AuthzSpec | null;
+  /** ServiceEntries with a workloadSelector, in file order */
+  services?: ServiceSelectorSpec[];
+  /** Telemetry resources, in file order; absent when there are none */
+  telemetry?: TelemetrySpec[];
+  /** every RequestAuthentication's jwtRules, in file order; absent when there are none (no JWT filter) */
+  jwtRules?: JwtRuleSpec[];
 }

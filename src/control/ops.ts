@@ -8,7 +8,7 @@ import { describeIssues, type ConfigStore, type SourceFile } from './config-stor
 import { RequestError, type OpHandler, type Reply } from './control-server.js';
 import type { StatsService } from './stats-service.js';
 import type { Supervisor } from './supervisor.js';
-import { isFronted } from '../tls/mtls-plan.js';
+import { inboundTlsMode } from '../tls/mtls-plan.js';
 
 export interface OpsContext {
   store: ConfigStore;
@@ -31,12 +31,12 @@ export interface Applier {
 }
 
 /**
- * What a listener's socket depends on. The PeerAuthentication mode counts only where it puts the
- * port behind the TLS front (STRICT, or PERMISSIVE with an identity): who owns the port changes
- * only on restart. Without an identity, PERMISSIVE and DISABLE are the same plaintext listener.
+ * What a listener's socket depends on. The PeerAuthentication mode counts only where the workers
+ * terminate TLS on the port (STRICT, or PERMISSIVE with an identity): that changes only on
+ * restart. Without an identity, PERMISSIVE and DISABLE are the same plaintext listener.
  */
 function listenerKey(l: ListenerSpec, hasIdentity: boolean): string {
-  return `${l.direction} ${l.bind}:${l.port} ${l.name}${isFronted(l, hasIdentity) ? ` mtls=${l.mtlsMode}` : ''}`;
+  return `${l.direction} ${l.bind}:${l.port} ${l.name}${inboundTlsMode(l, hasIdentity) !== null ? ` mtls=${l.mtlsMode}` : ''}`;
 }
 
 /** Listeners are sockets every worker holds open; changing them needs a restart (said, not ignored). */

@@ -17,7 +17,7 @@ export async function assertPortsFree(listeners: ListenerSpec[]): Promise<void> 
   }
 }
 
-/** A loopback port free right now (bind 0, read, close): the TLS front's internal listener port. */
+/** A loopback port free right now (bind 0, read, close): demo and local etcd ports. */
 export function pickLoopbackPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();

@@ -1,5 +1,6 @@
 // Starts the data-plane worker threads, restarts one that dies while the others keep serving,
 // and drains them all on shutdown.
+import { randomBytes } from 'node:crypto';
 import tls from 'node:tls';
 import { Worker } from 'node:worker_threads';
 import type { Snapshot } from '../config/snapshot.js';
@@ -7,12 +8,12 @@ import type { DataPlaneSettings, FromWorker, GaugesReport, ToWorker, WorkerOptio
 import type { Logger } from '../log.js';
 import { OutlierSweeper } from './outlier-sweep.js';
 import { UpstreamSlots } from './upstream-slots.js';
-import { createPeerTable } from '../tls/peer-table.js';
-import { frontedListeners } from '../tls/mtls-plan.js';
+import { inboundTlsModes } from '../tls/mtls-plan.js';
 import type { WorkloadIdentity } from '../tls/identity/source.js';
-import { serverContextOptions } from '../tls/tls-settings.js';
-import { FrontThread } from './front-thread.js';
-import { pickLoopbackPort } from './port-check.js';
+import { serverContextOptions, TICKET_KEYS_BYTES } from '../tls/tls-settings.js';
+import type { InboundTlsMode } from '../downstream/tls/acceptor.js';
+import type { HandshakeCounts } from '../tls/handshake-stats.js';
+import type { JwksUpdate } from '../filters/jwt/keys.js';
 
 const WORKER_URL = new URL('../../workers/data-plane.js', import.meta.url);
 const RESPAWN_DELAY_MS = 100;
@@ -20,7 +21,7 @@ const RESPAWN_DELAY_MS = 100;
 /** What the supervisor tells the stats side: rings to read, generations to resolve. */
 export interface SupervisorHooks {
   snapshot(snapshot: Snapshot): void;
-  ring(workerId: number, ring: SharedArrayBuffer): void;
+  ring(workerId: number, ring: SharedArrayBuffer, strings: SharedArrayBuffer): void;
   exited(workerId: number): void;
   gauges(workerId: number, report: GaugesReport): void;
 }
@@ -31,6 +32,17 @@ export interface SupervisorOptions extends DataPlaneSettings {
   identity?: WorkloadIdentity | null;
 }
 
+/** One worker slot in /workers. */
+export interface WorkerStatus {
+  slot: number;
+  workerId: number | null;
+  ready: boolean;
+  restarts: number;
+  generation: number;
+  /** since the slot's worker started (once-a-second report) */
+  tlsHandshakes: { inbound: { full: number; resumed: number; failed: number }; outbound: { full: number; resumed: number } };
+}
+
 interface Slot {
   id: number;
   worker: Worker | null;
@@ -38,6 +50,8 @@ interface Slot {
   restarts: number;
   /** generation this slot's worker last acknowledged */
   generation: number;
+  /** its TLS handshakes, as last reported (once a second) */
+  handshakes: HandshakeCounts;
 }
 
 const APPLY_TIMEOUT_MS = 10_000;
@@ -49,7 +63,7 @@ function dataPlaneSettings(o: DataPlaneSettings): DataPlaneSettings {
     upstreamIdleTimeoutMs: o.upstreamIdleTimeoutMs,
     connectTimeoutMs: o.connectTimeoutMs, logLevel: o.logLevel, accessLog: o.accessLog, accessLogSample: o.accessLogSample,
     stats: o.stats, retryBudgetRatio: o.retryBudgetRatio, retryBudgetMinPerSecond: o.retryBudgetMinPerSecond,
-    tracing: o.tracing, h1: o.h1, pathNormalization: o.pathNormalization,
+    tracing: o.tracing, h1: o.h1, pathNormalization: o.pathNormalization, workload: o.workload, peerMetadata: o.peerMetadata,
   };
 }
 
@@ -70,10 +84,16 @@ export class Supervisor {
   readonly upstream = new UpstreamSlots();
   private readonly sweeper = new OutlierSweeper(this.upstream.state);
   private identity: WorkloadIdentity | null;
-  /** per listener index: internal port behind the TLS front, or 0 (fixed at start: listeners change only on restart) */
-  private frontedPorts: number[] = [];
-  private peerTable: SharedArrayBuffer | null = null;
-  private front: FrontThread | null = null;
+  /** per listener index: whether workers terminate mTLS there (fixed at start: listeners change only on restart) */
+  private inboundTls: (InboundTlsMode | null)[] = [];
+  /** the sidecar's session-ticket keys: every worker gets them, new ones with each identity */
+  private ticketKeys = randomBytes(TICKET_KEYS_BYTES);
+  /** waiters for every live worker to answer an identity message */
+  private identityWaiters: (() => void)[] = [];
+  /** per slot: the SPIFFE id and refusal of its worker's last identity answer */
+  private readonly identityAnswers = new Map<number, { spiffeId: string; refused: string | null }>();
+  /** the latest JWKS per uri, for workers started later */
+  private readonly jwks = new Map<string, JwksUpdate>();
 
   constructor(snapshot: Snapshot, options: SupervisorOptions, log: Logger, hooks: SupervisorHooks) {
     this.upstream.assign(snapshot);
@@ -87,76 +107,87 @@ export class Supervisor {
   }
 
   /**
-   * Resolves when every worker serves (and the TLS front, when a listener needs it); rejects when
-   * one cannot start. Fronted inbound listeners: the workers serve them on an internal loopback port
-   * first, then the front opens the public port.
+   * Resolves when every worker serves; rejects when one cannot start. Each worker opens its own
+   * socket on every listener port and terminates mTLS itself where the plan says so.
    */
   async start(): Promise<void> {
-    const fronted = frontedListeners(this.snapshot, this.identity !== null);
-    this.frontedPorts = this.snapshot.listeners.map(() => 0);
-    for (const i of fronted) {
-      let port = await pickLoopbackPort();
-      while (this.frontedPorts.includes(port)) port = await pickLoopbackPort(); // the kernel may hand one out twice
-      this.frontedPorts[i] = port;
-    }
-    if (fronted.length > 0) this.peerTable = createPeerTable();
+    this.inboundTls = inboundTlsModes(this.snapshot, this.identity !== null);
     const started: Promise<void>[] = [];
     for (let i = 0; i < this.options.workers; i++) {
-      const slot: Slot = { id: i, worker: null, ready: false, restarts: 0, generation: 0 };
+      const slot: Slot = { id: i, worker: null, ready: false, restarts: 0, generation: 0, handshakes: [0, 0, 0, 0, 0] };
       this.slots.push(slot);
       started.push(this.spawn(slot));
     }
     await Promise.all(started);
-    if (fronted.length === 0 || this.peerTable === null) return;
-    this.front = new FrontThread({
-      listeners: fronted.map((i) => {
-        const l = this.snapshot.listeners[i] as Snapshot['listeners'][number];
-        return { name: l.name, bind: l.bind, port: l.port, mode: l.mtlsMode === 'STRICT' ? 'STRICT' : 'PERMISSIVE', internalPort: this.frontedPorts[i] as number };
-      }),
-      table: this.peerTable,
-      identity: this.identity,
-      logLevel: this.options.logLevel,
-    }, this.log);
-    await this.front.start();
   }
 
   get allReady(): boolean {
-    return !this.stopping && this.slots.length > 0 && this.slots.every((s) => s.ready) && (this.front === null || this.front.ready);
+    return !this.stopping && this.slots.length > 0 && this.slots.every((s) => s.ready);
   }
 
-  /** The listeners the TLS front owns (public port → internal port), for logs and /workers. */
   /** whether the sidecar has a workload identity (mTLS possible) */
   get hasIdentity(): boolean {
     return this.identity !== null;
   }
 
-  get frontedListeners(): { name: string; port: number; internalPort: number; mode: string }[] {
-    return this.snapshot.listeners.flatMap((l, i) => ((this.frontedPorts[i] ?? 0) > 0
-      ? [{ name: l.name, port: l.port, internalPort: this.frontedPorts[i] as number, mode: l.mtlsMode ?? 'DISABLE' }] : []));
+  /** The listeners whose workers terminate mTLS, for the ready line. */
+  get mtlsListeners(): { name: string; port: number; mode: InboundTlsMode }[] {
+    return this.snapshot.listeners.flatMap((l, i) => {
+      const mode = this.inboundTls[i] ?? null;
+      return mode === null ? [] : [{ name: l.name, port: l.port, mode }];
+    });
   }
 
   /**
-   * The sidecar's identity changed (first one, or a rotation): the front's new handshakes and the
-   * workers' new upstream connections use it; open connections keep theirs, so nothing is dropped.
-   * Resolves once the front has switched; throws (nothing changed) when the PEMs are unusable.
-   * The entry point for an IdentitySource's 'update'.
+   * The sidecar's identity changed (first one, or a rotation): the workers' new handshakes, inbound
+   * and outbound, use it (with new session-ticket keys, so no session of the old identity resumes);
+   * open connections keep theirs, so nothing is dropped. Resolves once every live worker has it in
+   * force; throws (nothing changed) when the PEMs are unusable. The entry point for an
+   * IdentitySource's 'update'.
    */
   async applyIdentity(identity: WorkloadIdentity): Promise<void> {
     // unusable PEMs are refused here, before any thread sees them (the running identity stays)
     tls.createSecureContext(serverContextOptions(identity));
     this.identity = identity;
-    const msg: ToWorker = { type: 'identity', identity };
+    this.ticketKeys = randomBytes(TICKET_KEYS_BYTES);
+    const msg: ToWorker = { type: 'identity', identity, ticketKeys: this.ticketKeys };
+    this.identityAnswers.clear();
+    const asked = this.slots.filter((s) => s.worker !== null);
+    for (const slot of asked) slot.worker?.postMessage(msg);
+    // a worker that exits meanwhile is respawned with this identity: it need not answer
+    const answered = (): boolean => asked.every((s) => s.worker === null || this.identityAnswers.get(s.id)?.spiffeId === identity.spiffeId);
+    const deadline = Date.now() + APPLY_TIMEOUT_MS;
+    while (!answered() && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, APPLY_TIMEOUT_MS);
+        this.identityWaiters.push(() => { clearTimeout(timer); resolve(); });
+      });
+    }
+    const refused = [...this.identityAnswers.values()].find((a) => a.refused !== null)?.refused;
+    if (refused !== undefined && refused !== null) throw new Error(`a worker refused the identity: ${refused}`);
+    if (!answered()) throw new Error(`workers did not take the new identity within ${APPLY_TIMEOUT_MS} ms`);
+    this.log.info({ spiffeId: identity.spiffeId, notAfter: identity.notAfter.toISOString() }, 'identity rotated');
+  }
+
+  /** A jwksUri's keys (or a failed fetch) reach every worker, and workers started later. */
+  applyJwks(update: JwksUpdate): void {
+    this.jwks.set(update.uri, update);
+    const msg: ToWorker = { type: 'jwks', update };
     for (const slot of this.slots) slot.worker?.postMessage(msg);
-    if (this.front !== null) await this.front.applyIdentity(identity);
-    else this.log.info({ spiffeId: identity.spiffeId, notAfter: identity.notAfter.toISOString() }, 'identity rotated');
   }
 
   get workerCount(): number {
     return this.slots.length;
   }
 
-  status(): { slot: number; workerId: number | null; ready: boolean; restarts: number; generation: number }[] {
-    return this.slots.map((s) => ({ slot: s.id, workerId: s.worker?.threadId ?? null, ready: s.ready, restarts: s.restarts, generation: s.generation }));
+  status(): WorkerStatus[] {
+    return this.slots.map((s) => {
+      const [inFull, inResumed, inFailed, outFull, outResumed] = s.handshakes;
+      return {
+        slot: s.id, workerId: s.worker?.threadId ?? null, ready: s.ready, restarts: s.restarts, generation: s.generation,
+        tlsHandshakes: { inbound: { full: inFull, resumed: inResumed, failed: inFailed }, outbound: { full: outFull, resumed: outResumed } },
+      };
+    });
   }
 
   /**
@@ -191,7 +222,7 @@ export class Supervisor {
     const workerId = this.nextWorkerId++;
     const data: WorkerOptions = {
       ...dataPlaneSettings(this.options), workerId, snapshot: this.snapshot, upstreamState: this.upstream.state.buffer,
-      identity: this.identity, peerTable: this.peerTable, frontedPorts: this.frontedPorts,
+      identity: this.identity, inboundTls: this.inboundTls, ticketKeys: this.ticketKeys, jwks: [...this.jwks.values()],
     };
     const worker = new Worker(WORKER_URL, { workerData: data });
     slot.worker = worker;
@@ -200,9 +231,10 @@ export class Supervisor {
       let settled = false;
       worker.on('message', (msg: FromWorker) => {
         if (msg.type === 'gauges') {
+          slot.handshakes = msg.report.tls;
           this.hooks.gauges(workerId, msg.report);
         } else if (msg.type === 'ring') {
-          this.hooks.ring(workerId, msg.ring);
+          this.hooks.ring(workerId, msg.ring, msg.strings);
         } else if (msg.type === 'applied') {
           slot.generation = msg.generation;
           this.notifyAcks();
@@ -216,6 +248,9 @@ export class Supervisor {
         } else if (msg.type === 'fatal') {
           this.log.error({ slot: slot.id, workerId }, msg.message);
           if (!settled) { settled = true; reject(new Error(msg.message)); }
+        } else if (msg.type === 'identity-applied') {
+          this.identityAnswers.set(slot.id, { spiffeId: msg.spiffeId, refused: msg.refused });
+          for (const w of this.identityWaiters.splice(0)) w();
         } else if (msg.type === 'quiet') {
           this.quietSlots.add(slot.id);
           if (this.allQuiet()) for (const w of this.quietWaiters.splice(0)) w();
@@ -234,7 +269,9 @@ export class Supervisor {
         if (slot.worker === worker) {
           slot.worker = null;
           slot.ready = false;
+          slot.handshakes = [0, 0, 0, 0, 0]; // a respawned worker counts from 0
         }
+        for (const w of this.identityWaiters.splice(0)) w(); // it need not answer any more
         if (this.stopping || !settled) return;
         slot.restarts++;
         this.log.error({ slot: slot.id, workerId, code, restarts: slot.restarts }, 'worker exited; respawning');
@@ -270,7 +307,6 @@ export class Supervisor {
   drainInbound(): Promise<void> {
     this.stopping = true;
     const msg: ToWorker = { type: 'drain-inbound' };
-    this.front?.stopAccepting();
     for (const slot of this.slots) slot.worker?.postMessage(msg);
     return new Promise((resolve) => {
       if (this.allQuiet()) resolve();
@@ -292,9 +328,6 @@ export class Supervisor {
         worker.postMessage(msg);
       }));
     }
-    this.front?.stopAccepting();
     await Promise.all(exits);
-    // last: requests in flight through the front had their connections until the workers finished them
-    await this.front?.stop();
   }
 }

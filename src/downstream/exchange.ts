@@ -3,13 +3,14 @@
 // ResponseSink; the request path answers through the sink and hears about the client through
 // ExchangeHandler. Neither side sees the other's sockets or framing.
 import type { ProxyError } from '../http/errors.js';
+import type { PeerIdentity } from '../tls/inbound/server-tls.js';
 
 /** What the request path writes the response to. Exactly one of end(), reply() or reset() ends it. */
 export interface ResponseSink {
-  /** the client's address as text (the TLS front's PROXY header names the peer instead) */
+  /** the client's address as text */
   readonly remoteAddress: string;
-  /** 16 bytes naming the peer-table slot when the connection came through the TLS front; null otherwise */
-  readonly proxiedAddress: Uint8Array | null;
+  /** the verified mTLS peer of the connection, read once at its handshake; null for plaintext */
+  readonly peer: PeerIdentity | null;
   /**
    * The response head: `headers` flat [lowercase name, value, ...] without framing or hop-by-hop
    * headers; `contentLength` -1 when unknown; `bodyless` for HEAD, 204 and 304. It is held back

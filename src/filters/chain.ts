@@ -6,7 +6,7 @@
 // worker's FilterStats (exported as meshlet_http_filter_total{filter, action}).
 //
 // The order is set here, in one place (Envoy's sidecar order: jwt_authn → rbac → fault → router):
-//   inbound listener:  authz (AuthorizationPolicy)
+//   inbound listener:  jwt (RequestAuthentication) → authz (AuthorizationPolicy)
 //   outbound route:    fault (delay, then abort) → headers (request header operations)
 // Adding a filter: a folder under src/filters/ with its filter class, and one line below.
 import type { ProxyError } from '../http/errors.js';
@@ -14,6 +14,10 @@ import type { CompiledRoute } from '../routing/route.js';
 import type { RequestView } from '../routing/request-view.js';
 import type { AuthzEvaluator } from './authz/evaluator.js';
 import { AuthzFilter } from './authz/filter.js';
+import type { JwtAuth } from './jwt/auth.js';
+import { JwtFilter } from './jwt/filter.js';
+import type { JwksStore } from './jwt/keys.js';
+import type { JwtRuleSpec } from '../config/security-spec.js';
 import { FaultFilter } from './fault/filter.js';
 import { RequestHeadersFilter } from './headers/filter.js';
 import type { HeaderOpsSpec } from '../config/snapshot.js';
@@ -27,10 +31,14 @@ export type FilterStatus = typeof CONTINUE | typeof STOP | typeof WAIT;
 export interface FilterContext extends RequestView {
   /** the mTLS peer's SPIFFE id; null for plaintext */
   readonly peerPrincipal: string | null;
-  /** the client's address (the TLS front's peer address behind it) */
+  /** the client's address */
   readonly sourceIp: string;
   /** the chosen destination's request header operations (outbound), null when none */
   readonly destinationRequestOps: HeaderOpsSpec | null;
+  /** the verified JWT (set by the jwt filter), read by authz: request.auth.* */
+  auth: JwtAuth | null;
+  /** the AUDIT AuthorizationPolicy that matched (written to the access log), null when none */
+  auditPolicy: string | null;
   /** adds response flags (bits, src/stats/flags.ts) to the request's record */
   addFlags(bits: number): void;
   /** ends the request with the local reply for `err`; the filter then returns STOP */
@@ -71,9 +79,10 @@ export class FilterStats {
   }
 }
 
-/** The inbound listener's chain (AuthorizationPolicy), or null when nothing applies. */
-export function inboundChain(authz: AuthzEvaluator | null, stats: FilterStats): FilterChain | null {
+/** The inbound listener's chain (RequestAuthentication, AuthorizationPolicy), or null when nothing applies. */
+export function inboundChain(jwt: { rules: readonly JwtRuleSpec[]; keys: JwksStore } | null, authz: AuthzEvaluator | null, stats: FilterStats): FilterChain | null {
   const filters: HttpFilter[] = [];
+  if (jwt !== null && jwt.rules.length > 0) filters.push(new JwtFilter(jwt.rules, jwt.keys, stats));
   if (authz !== null) filters.push(new AuthzFilter(authz, stats));
   return filters.length === 0 ? null : filters;
 }

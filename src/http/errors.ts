@@ -2,7 +2,7 @@
 // response flags (a bit set, see src/stats/flags.ts), where it came from and whether a retry
 // could succeed. respond.ts is the one place that turns them into responses.
 import {
-  FLAG_DPE, FLAG_FI, FLAG_IE, FLAG_NC, FLAG_NR, FLAG_RBAC, FLAG_UC, FLAG_UF, FLAG_UH, FLAG_UO, FLAG_UPE, FLAG_UR, FLAG_URX, FLAG_UT, FLAG_DC,
+  FLAG_NONE, FLAG_DPE, FLAG_FI, FLAG_IE, FLAG_NC, FLAG_NR, FLAG_RBAC, FLAG_UC, FLAG_UF, FLAG_UH, FLAG_UO, FLAG_UPE, FLAG_UR, FLAG_URX, FLAG_UT, FLAG_DC,
 } from '../stats/flags.js';
 
 export type ErrorSource = 'downstream' | 'upstream' | 'internal';
@@ -163,9 +163,12 @@ export function rbacDenied(policy: string): ProxyError {
   return new ProxyError('RBAC_DENIED', 403, FLAG_RBAC, 'downstream', false, `denied by ${policy}`);
 }
 
-/** A connection on the internal listener behind the TLS front whose PROXY v2 header names no live peer slot (not from the front, or stale). */
-export function unknownPeer(): ProxyError {
-  return new ProxyError('UNKNOWN_PEER', 400, FLAG_DPE, 'downstream', false, 'connection did not come through the TLS front');
+/**
+ * RequestAuthentication: a JWT was presented and did not verify. 401 with Envoy's reason as the
+ * body (e.g. "Jwt is expired") and no response flag, as Envoy's jwt_authn answers.
+ */
+export function jwtRejected(reason: string): ProxyError {
+  return new ProxyError('JWT_AUTHN', 401, FLAG_NONE, 'downstream', false, reason);
 }
 
 // Requests meshlet's HTTP/1.1 listener refuses while reading them (flag DPE, as Envoy's codec

@@ -19,10 +19,13 @@ export interface Reply {
 export function errorReply(err: ProxyError, requestId: string): Reply {
   const headers = [FLAGS_HEADER, flagNames(err.flag), 'content-type', 'text/plain; charset=utf-8'];
   if (requestId !== '') headers.push('x-request-id', requestId);
+  // RFC 6750 §3: the token was refused
+  if (err.code === 'JWT_AUTHN') headers.push('www-authenticate', 'Bearer error="invalid_token"');
   return { headers, body: bodyFor(err) };
 }
 
 function bodyFor(err: ProxyError): string {
+  if (err.code === 'JWT_AUTHN') return err.message; // Envoy's words, e.g. "Jwt is expired"
   const f = err.flag;
   if ((f & FLAG_NR) !== 0) return `no route (NR): ${err.message}\n`;
   if ((f & FLAG_NC) !== 0) return `no cluster (NC): ${err.message}\n`;

@@ -13,7 +13,7 @@ import type { RequestHead } from '../downstream/h1/request-head.js';
 import { CONTINUE, WAIT, type FilterChain, type FilterContext } from '../filters/chain.js';
 import { sendMirrors } from '../filters/mirror/mirror.js';
 import {
-  badRequest, downstreamAborted, internalError, noCluster, noRoute, unknownPeer, upstreamProtocolError, upstreamTimeout,
+  badRequest, downstreamAborted, internalError, noCluster, noRoute, upstreamProtocolError, upstreamTimeout,
   type ProxyError,
 } from '../http/errors.js';
 import { applyHeaderOps } from '../http/header-ops.js';
@@ -26,11 +26,14 @@ import { workerDebugEnabled, workerLog } from '../log.js';
 import type { RequestView } from '../routing/request-view.js';
 import type { CompiledRoute } from '../routing/route.js';
 import { matchRoute, type RouteMatch } from '../routing/router.js';
+import { inboundRequest, outboundPeer, responseHead, type TelemetryRequest } from '../telemetry/request.js';
 import { FLAG_DC, FLAG_DPE, FLAG_NONE, FLAG_UR } from '../stats/flags.js';
 import type { Span } from '../tracing/span.js';
 import { UpstreamAttempt, type AttemptOwner } from '../upstream/attempt/attempt.js';
 import type { ClusterRuntime } from '../upstream/cluster.js';
 import type { UpstreamController, UpstreamRequest } from '../upstream/codec.js';
+import type { OwnMetadata } from '../telemetry/peer-metadata.js';
+import type { JwtAuth } from '../filters/jwt/auth.js';
 import type { Generation } from '../worker/generation.js';
 import type { ListenerRuntime } from '../worker/worker-state.js';
 import { noteBodyBytes } from './body-memory.js';
@@ -51,7 +54,7 @@ function flushPendingHeads(): void {
   pendingHeads.length = 0;
 }
 
-export class Exchange implements RequestView, RouteMatch, FilterContext, AttemptOwner, ExchangeHandler, UpstreamSource, RecordSource, HashKeySource {
+export class Exchange implements RequestView, RouteMatch, FilterContext, AttemptOwner, ExchangeHandler, UpstreamSource, RecordSource, HashKeySource, TelemetryRequest {
   // the request (RequestView)
   method = '';
   path = '';
@@ -70,11 +73,11 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
   readonly sink: ResponseSink;
   readonly listener: ListenerRuntime;
   readonly gen: Generation;
-  /** the mTLS peer's SPIFFE id when the connection came through the TLS front; null otherwise */
+  /** the mTLS peer's SPIFFE id (an mTLS connection whose certificate has one); null otherwise */
   peerPrincipal: string | null = null;
   /** x-forwarded-client-cert for the local app ('' unless mTLS) */
   peerXfcc = '';
-  /** the client address behind the TLS front ('' = read from the sink when first needed) */
+  /** the client address ('' = read from the sink when first needed) */
   private peerIp = '';
   /** this hop's span when tracing is on and the request is sampled (src/tracing/) */
   span: Span | null = null;
@@ -82,6 +85,15 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
   setCookie: string | null = null;
   /** a gRPC request (content-type application/grpc*): its status, message counts, deadline; null otherwise */
   grpc: GrpcCall | null = null;
+  // telemetry (src/telemetry/request.ts): the far end and the inbound Host as stats ids
+  statsPeer = -1;
+  statsHost = -1;
+  mxReply = false;
+  upstreamPrincipal: string | null = null;
+  /** the verified JWT (RequestAuthentication), set by the jwt filter */
+  auth: JwtAuth | null = null;
+  /** the AUDIT AuthorizationPolicy that matched: the request is written to the access log with it */
+  auditPolicy: string | null = null;
 
   // routing (RouteMatch) and the destination
   route: CompiledRoute | null = null;
@@ -108,7 +120,7 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
   private headersSent = false;
   /** response head received but not yet handed to the sink (see pendingHeads) */
   private headPending = false;
-  private responseHeaders: string[] | null = null;
+  responseHeaders: string[] | null = null;
   private upstreamStatus = 0;
   private bodyless = false;
   private responseLength = -1;
@@ -148,16 +160,15 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
       if (body !== null) body.messages = grpc.requestMessages;
     }
 
-    const peers = this.listener.peers;
-    if (peers !== null) {
-      // behind the TLS front: the PROXY v2 source address names the peer (cached per slot)
-      const peer = peers.resolve(this.sink.proxiedAddress);
-      if (peer === null) return this.fail(unknownPeer());
-      this.peerIp = peer.clientIp;
+    const peer = this.sink.peer;
+    if (peer !== null) {
+      // an mTLS connection: its peer was read once, at the handshake
       this.peerPrincipal = peer.principal === '' ? null : peer.principal;
       this.peerXfcc = peer.xfcc;
     }
     if (this.authority === '') return this.fail(badRequest('missing Host header'));
+    if (this.listener.inbound) inboundRequest(this);
+    else this.statsPeer = -2;
     const id = findHeader(this.headers, 'x-request-id');
     this.requestId = id < 0 ? newRequestId() : this.headers[id] as string;
     // routing, authorization and the app all see the normalised path (Istio's pathNormalization)
@@ -168,10 +179,15 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
     this.routeRequest();
   }
 
-  /** The client's address (the TLS front's peer behind it), read only when something needs it. */
+  /** The client's address, read only when something needs it. */
   get sourceIp(): string {
     if (this.peerIp === '') this.peerIp = this.sink.remoteAddress;
     return this.peerIp;
+  }
+
+  /** UpstreamSource: this sidecar's metadata headers, for an outbound cluster of mesh endpoints. */
+  get peerMetadata(): OwnMetadata | null {
+    return !this.listener.inbound && this.cluster !== null && this.cluster.meshed ? this.listener.state.mx.own : null;
   }
 
   /** x-forwarded-for is appended only when the listener's Sidecar asks for it (Istio's sidecars do not). */
@@ -326,6 +342,7 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
     if (route !== null && route.spec.responseHeaders !== null) applyHeaderOps(responseHeaders, route.spec.responseHeaders);
     if (this.destResponseOps !== null) applyHeaderOps(responseHeaders, this.destResponseOps);
     if (this.setCookie !== null) responseHeaders.push('set-cookie', this.setCookie);
+    responseHead(this, responseHeaders, this.cluster?.meshed === true, controller);
     this.responseLength = length;
     this.upstreamStatus = status;
     if (this.grpc !== null) this.grpc.noteStatus(responseHeaders);
@@ -414,8 +431,8 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
     this.headPending = false; // a head not yet written is replaced by the error reply
     this.status = err.status;
     this.flags |= err.flag;
-    // a request that cannot be read or trusted (DPE: framing, headers, an unknown peer behind
-    // the TLS front) closes the connection after the reply: what follows on it is not trusted
+    // a request that cannot be read or trusted (DPE: framing, headers) closes the connection
+    // after the reply: what follows on it is not trusted
     const close = this.bodyUnread() || (err.flag & FLAG_DPE) !== 0 || this.listener.state.draining;
     if (this.grpc !== null) {
       // a gRPC client reads a status, not an HTTP error page: 200 with grpc-status (trailers-only)
@@ -479,6 +496,7 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
     if (this.routeTimer !== null) clearTimeout(this.routeTimer);
     if (this.body !== null) this.body.live = false;
     this.attempt?.release();
+    if (this.statsPeer === -2) outboundPeer(this, this.attempt?.endpoint ?? null);
     recordRequest(this);
     this.listener.state.requestDone();
   }

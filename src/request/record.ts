@@ -4,6 +4,8 @@
 import { getHeader } from '../http/headers.js';
 import type { CompiledRoute } from '../routing/route.js';
 import { flagNames } from '../stats/flags.js';
+import { evaluateFilter, type LogContext } from '../telemetry/filter-expr.js';
+import { protocolCode } from '../telemetry/request.js';
 import { DIRECTION_INBOUND, DIRECTION_OUTBOUND } from '../stats/ring.js';
 import type { Span } from '../tracing/span.js';
 import type { UpstreamAttempt } from '../upstream/attempt/attempt.js';
@@ -11,7 +13,7 @@ import type { ListenerRuntime } from '../worker/worker-state.js';
 import type { Generation } from '../worker/generation.js';
 import type { AccessLog } from './access-log.js';
 import type { ClientBody } from './client-body.js';
-import { NOT_GRPC, type GrpcCall } from './grpc-call.js';
+import type { GrpcCall } from './grpc-call.js';
 
 /** What the record reads from the exchange. */
 export interface RecordSource {
@@ -32,12 +34,18 @@ export interface RecordSource {
   readonly query: string;
   readonly httpVersion: number;
   readonly authority: string;
+  readonly scheme: string;
   readonly requestId: string;
   readonly headers: string[];
   readonly sourceIp: string;
   readonly peerPrincipal: string | null;
   /** a gRPC request's status and message counts; null for other requests */
   readonly grpc: GrpcCall | null;
+  /** the far end and the inbound Host as ids in the worker's string table (-1: none) */
+  readonly statsPeer: number;
+  readonly statsHost: number;
+  /** the AUDIT policy that matched: the request is always written to the access log */
+  readonly auditPolicy: string | null;
 }
 
 export function recordRequest(r: RecordSource): void {
@@ -50,14 +58,44 @@ export function recordRequest(r: RecordSource): void {
     r.gen.id, listener.inbound ? DIRECTION_INBOUND : DIRECTION_OUTBOUND, listener.index,
     r.route === null ? -1 : r.route.index, r.clusterId, -1,
     r.recordedStatus, r.flags, (now - r.t0) * 1000, upstreamUs,
-    r.body === null ? 0 : r.body.received, r.bytesSent,
-    grpc === null ? NOT_GRPC : grpc.recordedStatus(r.recordedStatus),
+    r.body === null ? 0 : r.body.received, r.bytesSent, r.statsPeer, r.statsHost, protocolCode(grpc, r.recordedStatus),
     grpc === null ? 0 : grpc.requestMessages.count, grpc === null ? 0 : grpc.responseMessages.count,
   );
   if (r.span !== null) r.span.end(r.recordedStatus, r.flags, a?.endpoint ?? null, r.gen.cluster(r.clusterId), r.peerPrincipal);
   const log = listener.state.accessLog;
-  if (log !== null && log.sampled()) accessLogLine(log, r, now, upstreamUs);
+  if (log !== null && (r.auditPolicy !== null || (logged(r, now) && log.sampled()))) accessLogLine(log, r, now, upstreamUs);
 }
+
+// the filter's view of a finished request: one per worker (records are written synchronously)
+const LOG_CONTEXT: LogContext = {
+  responseCode: 0, responseSize: 0, requestSize: 0, durationMs: 0, method: '', path: '', query: '', host: '', scheme: 'http', requestId: '', mtls: false, headers: [],
+};
+
+/** Whether the request is logged: a Telemetry's accessLogging for its direction (and filter), else --access-log. */
+function logged(r: RecordSource, now: number): boolean {
+  const policy = r.gen.telemetry.accessLog[r.listener.inbound ? 1 : 0];
+  if (policy === null) return r.listener.state.accessLogFlag;
+  if (!policy.enabled) return false;
+  if (policy.filter === null) return true;
+  const c = LOG_CONTEXT;
+  c.responseCode = r.recordedStatus;
+  c.responseSize = r.bytesSent;
+  c.requestSize = r.body === null ? 0 : r.body.received;
+  c.durationMs = now - r.t0;
+  c.method = r.method;
+  c.path = r.path;
+  c.query = r.query;
+  c.host = r.authority;
+  c.scheme = r.scheme;
+  c.requestId = r.requestId;
+  c.mtls = r.peerPrincipal !== null;
+  c.headers = r.headers;
+  const yes = evaluateFilter(policy.filter, c);
+  c.headers = NO_HEADERS;
+  return yes;
+}
+
+const NO_HEADERS: string[] = [];
 
 function accessLogLine(log: AccessLog, r: RecordSource, now: number, upstreamUs: number): void {
   const ep = r.attempt?.endpoint ?? null;
@@ -82,6 +120,7 @@ function accessLogLine(log: AccessLog, r: RecordSource, now: number, upstreamUs:
     downstream_peer_uri_san: r.peerPrincipal,
     direction: r.listener.spec.direction,
     upstream_transport_failure_reason: r.attempt?.failDetail ?? null,
+    authz_audit_policy: r.auditPolicy,
     grpc_status: r.grpc === null ? null : nullIfNone(r.grpc.recordedStatus(r.recordedStatus)),
   });
 }

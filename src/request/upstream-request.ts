@@ -5,6 +5,7 @@ import { connectionListed, findHeader, isHopByHop } from '../http/headers.js';
 import type { CompiledRoute } from '../routing/route.js';
 import type { UpstreamRequest } from '../upstream/codec.js';
 import type { ClientBody } from './client-body.js';
+import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER, type OwnMetadata } from '../telemetry/peer-metadata.js';
 
 /** What the builder reads from the exchange. */
 export interface UpstreamSource {
@@ -23,6 +24,8 @@ export interface UpstreamSource {
   readonly matchIdx: number;
   /** 20 for HTTP/2 clients */
   readonly httpVersion: number;
+  /** this sidecar's workload metadata (x-envoy-peer-metadata and -id) for mesh endpoints; null otherwise */
+  readonly peerMetadata: OwnMetadata | null;
 }
 
 export function buildUpstreamRequest(src: UpstreamSource, route: CompiledRoute | null, body: ClientBody | null, contentLength: number): UpstreamRequest {
@@ -48,6 +51,7 @@ function upstreamHeaders(src: UpstreamSource, route: CompiledRoute | null): stri
   const connIdx = findHeader(h, 'connection');
   const listed = connIdx < 0 ? null : connectionListed(h[connIdx] as string);
   const append = src.forwardedFor;
+  const mx = src.peerMetadata;
   let xff = '';
   let hasProto = false;
   let hasId = false;
@@ -62,6 +66,8 @@ function upstreamHeaders(src: UpstreamSource, route: CompiledRoute | null): stri
     }
     // only meshlet vouches for a client certificate: a client's own value never passes
     if (name === 'x-forwarded-client-cert') continue;
+    // this sidecar's metadata replaces whatever the app sent
+    if (mx !== null && (name === PEER_METADATA_HEADER || name === PEER_METADATA_ID_HEADER)) continue;
     if (name === 'x-forwarded-proto') hasProto = true;
     else if (name === 'x-request-id') hasId = true;
     out.push(name, value);
@@ -70,6 +76,7 @@ function upstreamHeaders(src: UpstreamSource, route: CompiledRoute | null): stri
   if (!hasProto) out.push('x-forwarded-proto', src.scheme);
   if (!hasId) out.push('x-request-id', src.requestId);
   if (src.peerXfcc !== '') out.push('x-forwarded-client-cert', src.peerXfcc);
+  if (mx !== null) out.push(PEER_METADATA_ID_HEADER, mx.id, PEER_METADATA_HEADER, mx.value);
   if (route !== null && route.spec.rewrite !== null && route.spec.rewrite.authority !== null) {
     const i = findHeader(out, 'host');
     if (i >= 0) out[i] = route.spec.rewrite.authority;

@@ -1,15 +1,21 @@
 // Control thread: drains every worker's stats ring and folds the records into per-series counters
-// and HDR histograms (Istio keys: direction, destination service/version, response code/flags,
-// gRPC status),
-// as a cumulative view and an interval view (since the last rotateInterval()).
+// and HDR histograms (a series: Istio's standard labels — the reporter, both workloads, the service,
+// the response), as a cumulative view and an interval view (since the last rotateInterval()).
+// A record names its generation, listener and cluster by number and its peer by an id in its
+// worker's string table: names are resolved here, once per distinct value.
 import { build, initWebAssemblySync, type BitBucketSize, type Histogram } from 'hdr-histogram-js';
 import type { Snapshot } from '../config/snapshot.js';
+import { decodePeer } from '../telemetry/peer-key.js';
+import { selectedService } from '../telemetry/services.js';
+import { emptyWorkload, workloadLabels, type WorkloadLabels, type WorkloadMeta } from '../telemetry/workload.js';
 import { BYTES_BOUNDS, bucketIndex, DURATION_BOUNDS_US } from './buckets.js';
 import { FLAG_LIMIT, flagNames } from './flags.js';
+import { connectionLabels, istioLabels, serviceShortName, type IstioLabels, type PeerLabels, type ServiceLabels } from './labels.js';
 import {
-  DIRECTION_INBOUND, F_BYTES_IN, F_BYTES_OUT, F_CLUSTER, F_DIRECTION, F_FLAG, F_GENERATION, F_GRPC_STATUS, F_LISTENER,
-  F_REQUEST_MESSAGES, F_RESPONSE_MESSAGES, F_STATUS, F_TOTAL_US, F_UPSTREAM_US, RingReader,
+  DIRECTION_INBOUND, F_BYTES_IN, F_BYTES_OUT, F_CLUSTER, F_DIRECTION, F_FLAG, F_GENERATION, F_HOST, F_LISTENER, F_PEER, F_PROTOCOL, F_STATUS,
+  F_REQUEST_MESSAGES, F_RESPONSE_MESSAGES, F_TOTAL_US, F_UPSTREAM_US, PROTOCOL_GRPC, RingReader,
 } from './ring.js';
+import { StringTableReader } from './strings.js';
 
 export type StatsDirection = 'outbound' | 'inbound';
 export type StatsView = 'cumulative' | 'interval';
@@ -25,8 +31,8 @@ export interface SeriesKey {
   readonly responseCode: number;
   /** flag name, '-' for none */
   readonly responseFlags: string;
-  /** gRPC requests: the status (0..16) or -1 without one; absent (or -2) for other requests */
-  readonly grpcStatus?: number;
+  /** every Istio label of the series (src/stats/labels.ts) */
+  readonly labels?: IstioLabels;
 }
 
 /** One series in one view. Histograms are in µs (durations) and bytes. */
@@ -51,6 +57,21 @@ export interface SeriesStats {
   histogram(kind: HistogramKind): Histogram;
 }
 
+/** HDR percentiles of one (reporter, service) over the last completed interval, in ms. */
+export interface IntervalPercentiles {
+  readonly direction: StatsDirection;
+  readonly service: string;
+  readonly requests: number;
+  /** [p50, p90, p99, p99.9, max] of the request duration */
+  readonly duration: readonly number[];
+  /** the same of meshlet's overhead (duration − upstream time); null when no request had an upstream */
+  readonly overhead: readonly number[] | null;
+}
+
+/** The quantiles of IntervalPercentiles, as Prometheus labels. */
+export const INTERVAL_QUANTILES = ['0.5', '0.9', '0.99', '0.999', '1'] as const;
+const PERCENTILES = [50, 90, 99, 99.9] as const;
+
 export interface AggregatorOptions {
   /** generations of snapshots kept for resolving records (default 4) */
   keepGenerations?: number;
@@ -64,11 +85,8 @@ export interface AggregatorOptions {
 const SIGNIFICANT_DIGITS = 3;
 const INITIAL_HIGHEST = 1 << 16;
 const MAX_BYTES = 2 ** 50;
-/** Series outcomes: status × FLAG_LIMIT + flags, plus (gRPC status + 2) × this. */
-const OUTCOME_GRPC = 1000 * FLAG_LIMIT;
 /** A 32-bit-count interval window is folded into the cumulative one before a count could overflow. */
 const FOLD_AT = 2 ** 30;
-const UNKNOWN = 'unknown';
 
 type HistogramFactory = (bits: BitBucketSize) => Histogram;
 
@@ -238,23 +256,42 @@ class Series {
   }
 }
 
-/** A (direction, service, version) destination and its series by outcome (status, flag). */
-class Destination {
+/** One (reporter, service, peer): its labels and its series by outcome (protocol, status, flags). */
+class Connection {
   readonly series = new Map<number, Series>();
-  constructor(readonly direction: StatsDirection, readonly service: string, readonly version: string) {}
+  constructor(readonly direction: StatsDirection, readonly labels: ReturnType<typeof connectionLabels>) {}
+}
+
+/** A (direction, service) destination and its connections by peer. */
+class Destination {
+  readonly byPeer = new Map<PeerLabels | null, Connection>();
+  constructor(readonly direction: StatsDirection, readonly service: ServiceLabels) {}
 }
 
 /** Per registered generation: destinations resolved so far, by clusterId + 1 (outbound) / listener index (inbound). */
 interface GenerationEntry {
   readonly snapshot: Snapshot;
   readonly outbound: (Destination | undefined)[];
-  readonly inbound: (Destination | undefined)[];
+  readonly inbound: (InboundEntry | undefined)[];
+  /** the service selecting this workload (inbound destination_service); null: none does */
+  readonly inboundService: ServiceLabels | null;
 }
 
 interface RingEntry {
   readonly id: string;
   readonly reader: RingReader;
+  /** the worker's string table (peer keys, hosts); null: its records carry no peer */
+  readonly strings: StringTableReader | null;
+  /** decoded peers and hosts by string id */
+  readonly peers: (PeerLabels | null | undefined)[];
+  readonly hosts: (string | undefined)[];
   retiring: boolean;
+}
+
+/** An inbound destination resolved per generation: by listener, and by Host when no service selects the workload. */
+interface InboundEntry {
+  readonly fixed: Destination | null;
+  readonly byHost: Map<string, Destination>;
 }
 
 /** hdr-histogram-js WebAssembly, loaded once per thread; false when it cannot load. */
@@ -279,15 +316,24 @@ export class StatsAggregator {
   private readonly make: HistogramFactory;
   private readonly generations = new Map<number, GenerationEntry>();
   private readonly destinations = new Map<string, Destination>();
+  /** peers by their interned text, shared by every ring (one object per distinct peer) */
+  private readonly peerObjects = new Map<string, PeerLabels>();
+  private self: WorkloadMeta = emptyWorkload();
+  private selfLabels: WorkloadLabels = workloadLabels(emptyWorkload());
+  private selfPrincipal = '';
+  /** the ring being drained (its string table resolves the records' peers) */
+  private draining: RingEntry | null = null;
   /** every series, in creation order */
   private series: Series[] = [];
   private rings: RingEntry[] = [];
   private droppedByForgottenRings = 0;
+  private stringsRefusedByForgottenRings = 0;
   private lastGenNo = -1;
   private lastGen: GenerationEntry | undefined = undefined;
   private _recordsDrained = 0;
   private _unresolved = 0;
   private _intervalStartMs = Date.now();
+  private _lastInterval: IntervalPercentiles[] = [];
   private _cumulativeStartMs = Date.now();
 
   constructor(options: AggregatorOptions = {}) {
@@ -305,12 +351,28 @@ export class StatsAggregator {
     });
   }
 
+  // ---- this workload ----
+
+  /**
+   * This sidecar's workload and SPIFFE id (the reporter's side of every label set). Call before any
+   * record is drained: series already made keep the labels they were made with.
+   */
+  setWorkload(workload: WorkloadMeta, principal: string): void {
+    this.self = workload;
+    this.selfLabels = workloadLabels(workload);
+    this.selfPrincipal = principal;
+    for (const g of this.generations.values()) this.registerSnapshot(g.snapshot);
+  }
+
   // ---- configuration generations ----
 
   /** Makes `snapshot`'s ids resolvable. Call before the workers can write records of it. */
   registerSnapshot(snapshot: Snapshot): void {
     this.generations.delete(snapshot.generation);
-    this.generations.set(snapshot.generation, { snapshot, outbound: [], inbound: [] });
+    const service = selectedService(snapshot, this.self);
+    this.generations.set(snapshot.generation, {
+      snapshot, outbound: [], inbound: [], inboundService: service === null ? null : { host: service, name: serviceShortName(service) },
+    });
     while (this.generations.size > this.keepGenerations) {
       let oldest = Infinity;
       for (const g of this.generations.keys()) if (g < oldest) oldest = g;
@@ -327,10 +389,10 @@ export class StatsAggregator {
 
   // ---- rings ----
 
-  /** Adds a worker's ring. A ring already registered under `id` is retired (drained once more, then forgotten). */
-  addRing(id: string, sab: SharedArrayBuffer): void {
+  /** Adds a worker's ring (and string table). A ring already registered under `id` is retired (drained once more, then forgotten). */
+  addRing(id: string, sab: SharedArrayBuffer, strings: SharedArrayBuffer | null = null): void {
     for (const r of this.rings) if (r.id === id) r.retiring = true;
-    this.rings.push({ id, reader: new RingReader(sab), retiring: false });
+    this.rings.push({ id, reader: new RingReader(sab), strings: strings === null ? null : new StringTableReader(strings), peers: [], hosts: [], retiring: false });
   }
 
   /** The worker behind `id` is gone: its ring is drained once more by the next drainAll(), then forgotten. */
@@ -348,13 +410,16 @@ export class StatsAggregator {
     let n = 0;
     let retired = false;
     for (const r of this.rings) {
+      this.draining = r;
       n += r.reader.drain(this.visit);
       if (r.retiring) {
         n += r.reader.drain(this.visit);
         this.droppedByForgottenRings += r.reader.dropped;
+        this.stringsRefusedByForgottenRings += r.strings?.refused ?? 0;
         retired = true;
       }
     }
+    this.draining = null;
     if (retired) this.rings = this.rings.filter((r) => !r.retiring);
     this._recordsDrained += n;
     return n;
@@ -364,6 +429,13 @@ export class StatsAggregator {
   get droppedTotal(): number {
     let n = this.droppedByForgottenRings;
     for (const r of this.rings) n += r.reader.dropped;
+    return n;
+  }
+
+  /** Peers and hosts a worker could not intern (its string table was full): their labels read "unknown". */
+  get stringsRefused(): number {
+    let n = this.stringsRefusedByForgottenRings;
+    for (const r of this.rings) n += r.strings?.refused ?? 0;
     return n;
   }
 
@@ -380,14 +452,16 @@ export class StatsAggregator {
   // ---- recording ----
 
   private readonly visit = (f: Float64Array, o: number): void => {
-    const dest = this.resolve(f[o + F_GENERATION] as number, f[o + F_DIRECTION] as number, f[o + F_LISTENER] as number, f[o + F_CLUSTER] as number);
+    const dest = this.resolve(f[o + F_GENERATION] as number, f[o + F_DIRECTION] as number, f[o + F_LISTENER] as number, f[o + F_CLUSTER] as number, f[o + F_HOST] as number);
+    const peer = this.peer(f[o + F_PEER] as number);
+    let conn = dest.byPeer.get(peer);
+    if (conn === undefined) conn = this.newConnection(dest, peer);
     const status = f[o + F_STATUS] as number;
     const flag = f[o + F_FLAG] as number;
-    let grpc = f[o + F_GRPC_STATUS] as number;
-    if (!(grpc >= -1 && grpc <= 16)) grpc = -2; // not gRPC (or a value no status can have)
-    const outcome = (grpc + 2) * OUTCOME_GRPC + status * FLAG_LIMIT + flag;
-    let series = dest.series.get(outcome);
-    if (series === undefined) series = this.newSeries(dest, outcome, status, flag, grpc);
+    const protocol = f[o + F_PROTOCOL] as number;
+    const outcome = (protocol * 1000 + status) * FLAG_LIMIT + flag;
+    let series = conn.series.get(outcome);
+    if (series === undefined) series = this.newSeries(conn, outcome, protocol, status, flag);
     let totalUs = Math.round(f[o + F_TOTAL_US] as number);
     if (!(totalUs >= 0)) totalUs = 0;
     else if (totalUs > this.maxDurationUs) totalUs = this.maxDurationUs;
@@ -403,7 +477,7 @@ export class StatsAggregator {
     if (w.requests >= FOLD_AT) this.fold(series);
   };
 
-  private resolve(generation: number, direction: number, listener: number, cluster: number): Destination {
+  private resolve(generation: number, direction: number, listener: number, cluster: number, hostId: number): Destination {
     let gen = this.lastGen;
     if (generation !== this.lastGenNo) {
       gen = this.generations.get(generation);
@@ -413,47 +487,104 @@ export class StatsAggregator {
     const inbound = direction === DIRECTION_INBOUND;
     if (gen === undefined) {
       this._unresolved++;
-      return this.destination(inbound ? 'inbound' : 'outbound', UNKNOWN, UNKNOWN);
+      return this.destination(inbound ? 'inbound' : 'outbound', { host: '', name: '' });
     }
-    const cache = inbound ? gen.inbound : gen.outbound;
-    const slot = inbound ? listener : cluster + 1;
-    const cached = cache[slot];
+    if (inbound) return this.resolveInbound(gen, listener, hostId);
+    const slot = cluster + 1;
+    const cached = gen.outbound[slot];
     if (cached !== undefined) return cached;
-    const snap = gen.snapshot;
-    let dest: Destination;
-    if (inbound) {
-      const l = Number.isInteger(listener) ? snap.listeners[listener] : undefined;
-      const c = l === undefined ? undefined : snap.clusters[l.inboundClusterId];
-      dest = this.destination('inbound', l?.name ?? UNKNOWN, c?.subset ?? UNKNOWN);
-    } else {
-      const c = Number.isInteger(cluster) ? snap.clusters[cluster] : undefined;
-      dest = this.destination('outbound', c?.host ?? UNKNOWN, c?.subset ?? UNKNOWN);
-    }
-    if (Number.isInteger(slot) && slot >= 0 && slot < 1 << 20) cache[slot] = dest;
+    const c = Number.isInteger(cluster) ? gen.snapshot.clusters[cluster] : undefined;
+    // the cluster's service (Istio: the cluster's metadata, a ServiceEntry host)
+    const dest = this.destination('outbound', c === undefined ? { host: '', name: '' } : { host: c.host, name: serviceShortName(c.host) });
+    if (Number.isInteger(slot) && slot >= 0 && slot < 1 << 20) gen.outbound[slot] = dest;
     return dest;
   }
 
-  private destination(direction: StatsDirection, service: string, version: string): Destination {
-    const id = `${direction}\n${service}\n${version}`;
+  /** The service selecting this workload; without one, the request's Host (Istio's fallback). */
+  private resolveInbound(gen: GenerationEntry, listener: number, hostId: number): Destination {
+    const ok = Number.isInteger(listener) && listener >= 0 && listener < 1 << 16;
+    let entry = ok ? gen.inbound[listener] : undefined;
+    if (entry === undefined) {
+      entry = { fixed: gen.inboundService === null ? null : this.destination('inbound', gen.inboundService), byHost: new Map() };
+      if (ok) gen.inbound[listener] = entry;
+    }
+    if (entry.fixed !== null) return entry.fixed;
+    const host = this.host(hostId);
+    let dest = entry.byHost.get(host);
+    if (dest === undefined) {
+      dest = this.destination('inbound', { host, name: host });
+      entry.byHost.set(host, dest);
+    }
+    return dest;
+  }
+
+  private destination(direction: StatsDirection, service: ServiceLabels): Destination {
+    const id = `${direction}\n${service.host}\n${service.name}`;
     let d = this.destinations.get(id);
     if (d === undefined) {
-      d = new Destination(direction, service, version);
+      d = new Destination(direction, service);
       this.destinations.set(id, d);
     }
     return d;
   }
 
-  private newSeries(dest: Destination, outcome: number, status: number, flag: number, grpc: number): Series {
-    const key: SeriesKey = {
-      direction: dest.direction,
+  /** The record's peer from the draining ring's string table; null when none (or not known). */
+  private peer(id: number): PeerLabels | null {
+    const ring = this.draining;
+    if (id < 0 || ring === null || ring.strings === null) return null;
+    const cached = ring.peers[id];
+    if (cached !== undefined) return cached;
+    const text = ring.strings.get(id);
+    if (text === null) return null;
+    let p = this.peerObjects.get(text) ?? null;
+    if (p === null) {
+      p = decodePeer(text);
+      if (p !== null) this.peerObjects.set(text, p);
+    }
+    if (id < 1 << 20) ring.peers[id] = p;
+    return p;
+  }
+
+  private host(id: number): string {
+    const ring = this.draining;
+    if (id < 0 || ring === null || ring.strings === null) return '';
+    const cached = ring.hosts[id];
+    if (cached !== undefined) return cached;
+    const text = ring.strings.get(id);
+    const host = text !== null && text.startsWith('H') ? text.slice(1) : '';
+    if (text !== null && id < 1 << 20) ring.hosts[id] = host;
+    return host;
+  }
+
+  private newConnection(dest: Destination, peer: PeerLabels | null): Connection {
+    const server = dest.direction === 'inbound';
+    const labels = connectionLabels({
+      reporter: server ? 'destination' : 'source',
+      self: this.selfLabels,
+      selfPrincipal: this.selfPrincipal,
+      peer: peer ?? { workload: null, principal: '' },
       service: dest.service,
-      version: dest.version,
+      mtls: server ? (peer !== null && peer.principal !== '') : null,
+    });
+    const conn = new Connection(dest.direction, labels);
+    dest.byPeer.set(peer, conn);
+    return conn;
+  }
+
+  private newSeries(conn: Connection, outcome: number, protocol: number, status: number, flag: number): Series {
+    const responseFlags = flagNames(flag);
+    const grpc = protocol >= PROTOCOL_GRPC;
+    const labels = istioLabels(conn.labels, grpc ? 'grpc' : 'http', status, grpc ? protocol - PROTOCOL_GRPC - 1 : -1, responseFlags);
+    const key: SeriesKey = {
+      direction: conn.direction,
+      service: labels.destination_service,
+      version: labels.destination_version,
       responseCode: status,
-      responseFlags: flagNames(flag),
-      ...(grpc === -2 ? {} : { grpcStatus: grpc }),
+      responseFlags,
+      labels,
     };
     const s = new Series(key, this.make);
-    dest.series.set(outcome, s);
+    conn.series.set(outcome, s);
     this.series.push(s);
     return s;
   }
@@ -469,8 +600,45 @@ export class StatsAggregator {
 
   /** Starts a new interval: the interval view is what was drained since the last call. */
   rotateInterval(): void {
+    this._lastInterval = this.percentilesOfInterval();
     for (const s of this.series) this.fold(s);
     this._intervalStartMs = Date.now();
+  }
+
+  /** Percentiles per (reporter, service) of the interval the last rotateInterval() closed. */
+  get lastInterval(): readonly IntervalPercentiles[] {
+    return this._lastInterval;
+  }
+
+  /** The current interval's duration and overhead histograms merged per (direction, service), summarised. */
+  private percentilesOfInterval(): IntervalPercentiles[] {
+    const groups = new Map<string, { direction: StatsDirection; service: string; windows: Window[] }>();
+    for (const s of this.series) {
+      if (s.current.requests === 0) continue;
+      const id = `${s.key.direction}\n${s.key.service}`;
+      let g = groups.get(id);
+      if (g === undefined) groups.set(id, (g = { direction: s.key.direction, service: s.key.service, windows: [] }));
+      g.windows.push(s.current);
+    }
+    const out: IntervalPercentiles[] = [];
+    const summary = (h: Histogram): number[] => [...PERCENTILES.map((p) => h.getValueAtPercentile(p) / 1000), h.maxValue / 1000];
+    for (const g of groups.values()) {
+      const duration = this.make(64);
+      const overhead = this.make(64);
+      let requests = 0;
+      try {
+        for (const w of g.windows) {
+          requests += w.requests;
+          duration.add(w.duration);
+          if (w.overhead.totalCount > 0) overhead.add(w.overhead);
+        }
+        out.push({ direction: g.direction, service: g.service, requests, duration: summary(duration), overhead: overhead.totalCount === 0 ? null : summary(overhead) });
+      } finally {
+        duration.destroy();
+        overhead.destroy();
+      }
+    }
+    return out;
   }
 
   /** When the current interval (resp. the cumulative view) started, epoch ms. */
@@ -513,7 +681,7 @@ export class StatsAggregator {
       s.closed?.destroy();
     }
     this.series = [];
-    for (const d of this.destinations.values()) d.series.clear();
+    for (const d of this.destinations.values()) for (const c of d.byPeer.values()) c.series.clear();
     this._unresolved = 0;
     this._intervalStartMs = Date.now();
     this._cumulativeStartMs = this._intervalStartMs;
@@ -538,5 +706,12 @@ export function compareSeriesKeys(a: SeriesKey, b: SeriesKey): number {
   if (a.version !== b.version) return a.version < b.version ? -1 : 1;
   if (a.responseCode !== b.responseCode) return a.responseCode - b.responseCode;
   if (a.responseFlags !== b.responseFlags) return a.responseFlags < b.responseFlags ? -1 : 1;
-  return (a.grpcStatus ?? -2) - (b.grpcStatus ?? -2);
+  if (a.labels !== undefined && b.labels !== undefined) {
+    for (const k in a.labels) {
+      const x = a.labels[k as keyof IstioLabels];
+      const y = b.labels[k as keyof IstioLabels];
+      if (x !== y) return x < y ? -1 : 1;
+    }
+  }
+  return 0;
 }

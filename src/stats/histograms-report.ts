@@ -25,7 +25,7 @@ export interface HistogramsReportSeries {
   version: string;
   responseCode: number;
   responseFlags: string;
-  /** gRPC series only: the status (0..16), -1 without one */
+  /** gRPC series with a status: the status (0..16) */
   grpcStatus?: number;
   requests: number;
   /** total request latency, ms */
@@ -89,7 +89,7 @@ export function histogramsReport(agg: StatsAggregator, view: StatsView = 'cumula
       version: s.key.version,
       responseCode: s.key.responseCode,
       responseFlags: s.key.responseFlags,
-      ...(s.key.grpcStatus === undefined || s.key.grpcStatus < -1 ? {} : { grpcStatus: s.key.grpcStatus }),
+      ...(s.key.labels === undefined || s.key.labels.grpc_response_status === '' ? {} : { grpcStatus: Number(s.key.labels.grpc_response_status) }),
       requests: s.requests,
       duration: summarize(s.histogram('duration'), 1000, encode),
       overhead: summarize(s.histogram('overhead'), 1000, encode),
@@ -101,9 +101,9 @@ export function histogramsReport(agg: StatsAggregator, view: StatsView = 'cumula
     series.push(entry);
   });
   series.sort((a, b) => compareSeriesKeys(
-    { direction: a.direction, service: a.service, version: a.version, responseCode: a.responseCode, responseFlags: a.responseFlags, grpcStatus: a.grpcStatus },
-    { direction: b.direction, service: b.service, version: b.version, responseCode: b.responseCode, responseFlags: b.responseFlags, grpcStatus: b.grpcStatus },
-  ));
+    { direction: a.direction, service: a.service, version: a.version, responseCode: a.responseCode, responseFlags: a.responseFlags },
+    { direction: b.direction, service: b.service, version: b.version, responseCode: b.responseCode, responseFlags: b.responseFlags },
+  ) || (a.grpcStatus ?? -1) - (b.grpcStatus ?? -1));
   return {
     view,
     startMs: view === 'interval' ? agg.intervalStartMs : agg.cumulativeStartMs,

@@ -2,12 +2,14 @@
 // standard metric names and labels, plus meshlet's own meshlet_* gauges and counters.
 import { compareSeriesKeys, type SeriesKey, type StatsAggregator } from './aggregator.js';
 import { BYTES_BUCKETS, DURATION_BUCKETS_MS } from './buckets.js';
+import { ISTIO_LABEL_NAMES, type IstioLabels } from './labels.js';
+import { applyOverrides, type IstioMetric, type MetricOverrideSpec } from './overrides.js';
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 /** One series' cumulative numbers, as rendered (plain data). Bucket arrays are per-bucket, not cumulative, last = above all. */
 export interface IstioSeries {
-  readonly key: SeriesKey;
+  readonly key: SeriesKey & { readonly labels: IstioLabels };
   readonly requests: number;
   readonly durationSumUs: number;
   /** length DURATION_BUCKETS_MS.length + 1 */
@@ -23,12 +25,9 @@ export interface IstioSeries {
 }
 
 export interface IstioRenderOptions {
-  /**
-   * This proxy's workload name: `source_workload` of outbound (reporter="source") series (default
-   * "unknown"). Inbound series get "unknown": the caller is not known without peer metadata.
-   */
-  sourceWorkload?: string;
-  /** more labels on every istio_* series (e.g. source_workload_namespace), after the standard ones */
+  /** Telemetry metric overrides in effect (disabled metrics, tag overrides), applied in order */
+  overrides?: readonly MetricOverrideSpec[];
+  /** more labels on every istio_* series, after the standard ones */
   constLabels?: Readonly<Record<string, string>>;
 }
 
@@ -58,10 +57,7 @@ export interface MeshletMetricsInput {
 
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
-const RESERVED_LABELS = new Set([
-  'reporter', 'source_workload', 'destination_service', 'destination_service_name', 'destination_version',
-  'request_protocol', 'response_code', 'grpc_response_status', 'response_flags', 'le',
-]);
+const RESERVED_LABELS = new Set<string>([...ISTIO_LABEL_NAMES, 'le']);
 
 /** Label value escaping of the text format: backslash, double quote, line feed. */
 export function escapeLabelValue(v: string): string {
@@ -94,31 +90,10 @@ function header(name: string, help: string, type: string): string {
   return `# HELP ${name} ${escapeHelp(help)}\n# TYPE ${name} ${type}\n`;
 }
 
-/** `destination_service_name`: the first DNS label of an outbound host; inbound names are kept whole. */
-export function serviceName(key: SeriesKey): string {
-  if (key.direction === 'inbound') return key.service;
-  const dot = key.service.indexOf('.');
-  return dot > 0 ? key.service.slice(0, dot) : key.service;
-}
-
-/** A gRPC request's series (Istio: request_protocol="grpc", grpc_response_status set when known). */
-function isGrpc(key: SeriesKey): boolean {
-  return key.grpcStatus !== undefined && key.grpcStatus >= -1;
-}
-
-/** The standard label set of one series (without `le`), rendered. */
-function istioLabels(key: SeriesKey, sourceWorkload: string, extra: string): string {
-  const outbound = key.direction === 'outbound';
-  return `reporter="${outbound ? 'source' : 'destination'}"`
-    + `,source_workload="${outbound ? escapeLabelValue(sourceWorkload) : 'unknown'}"`
-    + `,destination_service="${escapeLabelValue(key.service)}"`
-    + `,destination_service_name="${escapeLabelValue(serviceName(key))}"`
-    + `,destination_version="${escapeLabelValue(key.version)}"`
-    + `,request_protocol="${isGrpc(key) ? 'grpc' : 'http'}"`
-    + `,response_code="${key.responseCode}"`
-    + `,grpc_response_status="${isGrpc(key) && (key.grpcStatus as number) >= 0 ? key.grpcStatus : ''}"`
-    + `,response_flags="${escapeLabelValue(key.responseFlags)}"`
-    + extra;
+function renderPairs(pairs: readonly [string, string][]): string {
+  let out = '';
+  for (const [name, value] of pairs) out += `${out === '' ? '' : ','}${name}="${escapeLabelValue(value)}"`;
+  return out;
 }
 
 function histogramLines(name: string, labels: string, boundaries: readonly number[], counts: ArrayLike<number>, sum: number, count: number): string {
@@ -138,8 +113,9 @@ function histogramLines(name: string, labels: string, boundaries: readonly numbe
 export function collectIstioSeries(agg: StatsAggregator): IstioSeries[] {
   const out: IstioSeries[] = [];
   agg.forEachSeries('cumulative', (s) => {
+    if (s.key.labels === undefined) return;
     out.push({
-      key: s.key,
+      key: s.key as IstioSeries['key'],
       requests: s.requests,
       durationSumUs: s.durationSumUs,
       durationBuckets: Array.from(s.durationBuckets),
@@ -154,13 +130,42 @@ export function collectIstioSeries(agg: StatsAggregator): IstioSeries[] {
   return out.sort((a, b) => compareSeriesKeys(a.key, b.key));
 }
 
+function isGrpc(s: IstioSeries): boolean {
+  return s.key.labels.request_protocol === 'grpc';
+}
+
+/** Series summed under one rendered label set (overrides can make several collapse into one). */
+interface Group {
+  labels: string;
+  requests: number;
+  sum: number;
+  buckets: number[];
+}
+
+/** `metric`'s series by rendered labels; `value` reads the bucket array and the sum of a series. */
+function groups(series: readonly IstioSeries[], metric: IstioMetric, overrides: readonly MetricOverrideSpec[], extra: string,
+  value: (s: IstioSeries) => [ArrayLike<number>, number]): Group[] {
+  const byLabels = new Map<string, Group>();
+  for (const s of series) {
+    const pairs = applyOverrides(overrides, metric, s.key.labels);
+    if (pairs === null) continue;
+    const labels = renderPairs(pairs) + extra;
+    const [buckets, sum] = value(s);
+    let g = byLabels.get(labels);
+    if (g === undefined) byLabels.set(labels, (g = { labels, requests: 0, sum: 0, buckets: new Array<number>(buckets.length).fill(0) }));
+    g.requests += s.requests;
+    g.sum += sum;
+    for (let i = 0; i < buckets.length; i++) g.buckets[i] = (g.buckets[i] as number) + (buckets[i] ?? 0);
+  }
+  return [...byLabels.values()];
+}
+
 /**
  * istio_requests_total, istio_request_duration_milliseconds, istio_request_bytes,
- * istio_response_bytes, and for gRPC series istio_request_messages_total / istio_response_messages_total.
+ * istio_response_bytes, and on gRPC series istio_request_messages_total / istio_response_messages_total.
  */
 export function renderIstioMetrics(series: readonly IstioSeries[], options: IstioRenderOptions = {}): string {
   if (series.length === 0) return '';
-  const sourceWorkload = options.sourceWorkload ?? 'unknown';
   let extra = '';
   if (options.constLabels !== undefined) {
     for (const name of Object.keys(options.constLabels)) {
@@ -169,33 +174,36 @@ export function renderIstioMetrics(series: readonly IstioSeries[], options: Isti
     const pairs = labelPairs(options.constLabels);
     if (pairs !== '') extra = `,${pairs}`;
   }
-  const labels = series.map((s) => istioLabels(s.key, sourceWorkload, extra));
-
-  let out = header('istio_requests_total', 'Requests handled, by destination and response.', 'counter');
-  for (let i = 0; i < series.length; i++) out += `istio_requests_total{${labels[i]}} ${formatValue((series[i] as IstioSeries).requests)}\n`;
-
-  out += header('istio_request_duration_milliseconds', 'Request duration, from the first request byte to the last response byte, in milliseconds.', 'histogram');
-  for (let i = 0; i < series.length; i++) {
-    const s = series[i] as IstioSeries;
-    out += histogramLines('istio_request_duration_milliseconds', labels[i] as string, DURATION_BUCKETS_MS, s.durationBuckets, s.durationSumUs / 1000, s.requests);
+  const overrides = options.overrides ?? [];
+  let out = '';
+  const requests = groups(series, 'REQUEST_COUNT', overrides, extra, (s) => [[], s.requests]);
+  if (requests.length > 0) {
+    out += header('istio_requests_total', 'Requests handled, by destination and response.', 'counter');
+    for (const g of requests) out += `istio_requests_total{${g.labels}} ${formatValue(g.requests)}\n`;
   }
-  out += header('istio_request_bytes', 'Request sizes in bytes.', 'histogram');
-  for (let i = 0; i < series.length; i++) {
-    const s = series[i] as IstioSeries;
-    out += histogramLines('istio_request_bytes', labels[i] as string, BYTES_BUCKETS, s.requestBytesBuckets, s.requestBytesSum, s.requests);
-  }
-  out += header('istio_response_bytes', 'Response sizes in bytes.', 'histogram');
-  for (let i = 0; i < series.length; i++) {
-    const s = series[i] as IstioSeries;
-    out += histogramLines('istio_response_bytes', labels[i] as string, BYTES_BUCKETS, s.responseBytesBuckets, s.responseBytesSum, s.requests);
+  const histograms: [IstioMetric, string, string, readonly number[], (s: IstioSeries) => [ArrayLike<number>, number]][] = [
+    ['REQUEST_DURATION', 'istio_request_duration_milliseconds', 'Request duration, from the first request byte to the last response byte, in milliseconds.',
+      DURATION_BUCKETS_MS, (s) => [s.durationBuckets, s.durationSumUs / 1000]],
+    ['REQUEST_SIZE', 'istio_request_bytes', 'Request sizes in bytes.', BYTES_BUCKETS, (s) => [s.requestBytesBuckets, s.requestBytesSum]],
+    ['RESPONSE_SIZE', 'istio_response_bytes', 'Response sizes in bytes.', BYTES_BUCKETS, (s) => [s.responseBytesBuckets, s.responseBytesSum]],
+  ];
+  for (const [metric, name, help, bounds, value] of histograms) {
+    const gs = groups(series, metric, overrides, extra, value);
+    if (gs.length === 0) continue;
+    out += header(name, help, 'histogram');
+    for (const g of gs) out += histogramLines(name, g.labels, bounds, g.buckets, g.sum, g.requests);
   }
   // gRPC streaming: messages each way, on gRPC series only (as Istio's stats plugin)
-  const grpc = series.flatMap((s, i) => (isGrpc(s.key) ? [i] : []));
-  if (grpc.length > 0) {
-    out += header('istio_request_messages_total', 'gRPC messages received from the client.', 'counter');
-    for (const i of grpc) out += `istio_request_messages_total{${labels[i]}} ${formatValue((series[i] as IstioSeries).requestMessages ?? 0)}\n`;
-    out += header('istio_response_messages_total', 'gRPC messages sent to the client.', 'counter');
-    for (const i of grpc) out += `istio_response_messages_total{${labels[i]}} ${formatValue((series[i] as IstioSeries).responseMessages ?? 0)}\n`;
+  const grpc = series.filter(isGrpc);
+  const counters: [IstioMetric, string, string, (s: IstioSeries) => number][] = [
+    ['GRPC_REQUEST_MESSAGES', 'istio_request_messages_total', 'gRPC messages received from the client.', (s) => s.requestMessages ?? 0],
+    ['GRPC_RESPONSE_MESSAGES', 'istio_response_messages_total', 'gRPC messages sent to the client.', (s) => s.responseMessages ?? 0],
+  ];
+  for (const [metric, name, help, value] of counters) {
+    const gs = groups(grpc, metric, overrides, extra, (s) => [[], value(s)]);
+    if (gs.length === 0) continue;
+    out += header(name, help, 'counter');
+    for (const g of gs) out += `${name}{${g.labels}} ${formatValue(g.sum)}\n`;
   }
   return out;
 }

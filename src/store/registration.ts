@@ -23,6 +23,8 @@ export interface Registration {
   value: string;
   /** where the local app listens (registration waits until it accepts connections), or null */
   app: { address: string; port: number } | null;
+  /** the workload as the file names it (metadata.name, spec.labels, spec.serviceAccount, spec.address): this sidecar's own metadata */
+  workload: { name: string; labels: Record<string, string>; serviceAccount: string | null; address: string };
 }
 
 /** `<hostname>-<admin port>`, made a DNS label: unique per sidecar on a host. */
@@ -76,5 +78,9 @@ export function readRegistration(file: string, snapshot: Snapshot, sidecar: stri
   if (errors.length > 0) throw new Error(`--register ${file}: the WorkloadEntry (defaults applied) is invalid:\n${errors.map(formatIssue).join('\n')}`);
   const cluster = inbound[0] === undefined ? undefined : snapshot.clusters[inbound[0].inboundClusterId];
   const ep = cluster?.endpoints[0];
-  return { namespace, name, value, app: ep === undefined ? null : { address: ep.address, port: ep.port } };
+  const labels = isMap(spec.labels) ? Object.fromEntries(Object.entries(spec.labels).filter((e): e is [string, string] => typeof e[1] === 'string')) : {};
+  const workload = {
+    name: String(meta.name), labels, serviceAccount: typeof spec.serviceAccount === 'string' ? spec.serviceAccount : null, address: String(spec.address),
+  };
+  return { namespace, name, value, app: ep === undefined ? null : { address: ep.address, port: ep.port }, workload };
 }

@@ -1,20 +1,20 @@
-// Which inbound listeners the TLS front owns (from the PeerAuthentication mode compiled per listener).
+// Which inbound listeners terminate mTLS (from the PeerAuthentication mode compiled per listener),
+// decided once when the sidecar starts and given to every worker.
 import type { ListenerSpec, Snapshot } from '../config/snapshot.js';
+import type { InboundTlsMode } from '../downstream/tls/acceptor.js';
 
 /**
- * Whether the TLS front owns this listener's port: inbound in STRICT (with or without an identity:
- * it fails closed until one arrives), or PERMISSIVE with an identity (without one there is nothing
- * to terminate and plaintext is served directly).
+ * STRICT inbound listeners terminate TLS with or without an identity (without one every handshake
+ * fails: closed until one arrives); PERMISSIVE ones only with an identity (without one there is
+ * nothing to terminate and plaintext is served). Outbound and DISABLE listeners are plaintext.
  */
-export function isFronted(l: ListenerSpec, hasIdentity: boolean): boolean {
-  return l.direction === 'inbound' && (l.mtlsMode === 'STRICT' || (l.mtlsMode === 'PERMISSIVE' && hasIdentity));
+export function inboundTlsMode(l: ListenerSpec, hasIdentity: boolean): InboundTlsMode | null {
+  if (l.direction !== 'inbound') return null;
+  if (l.mtlsMode === 'STRICT') return 'STRICT';
+  return l.mtlsMode === 'PERMISSIVE' && hasIdentity ? 'PERMISSIVE' : null;
 }
 
-/** Indexes of the listeners the TLS front owns. */
-export function frontedListeners(snapshot: Snapshot, hasIdentity: boolean): number[] {
-  const out: number[] = [];
-  snapshot.listeners.forEach((l, i) => {
-    if (isFronted(l, hasIdentity)) out.push(i);
-  });
-  return out;
+/** Per Snapshot.listeners index. */
+export function inboundTlsModes(snapshot: Snapshot, hasIdentity: boolean): (InboundTlsMode | null)[] {
+  return snapshot.listeners.map((l) => inboundTlsMode(l, hasIdentity));
 }

@@ -5,19 +5,29 @@
 import type { SecureContextOptions } from 'node:tls';
 import type { WorkloadIdentity } from './identity/source.js';
 
-export const ALPN = ['http/1.1'];
-/** upstream connections of HTTP/2 clusters offer only h2 (a peer that cannot is a connect failure) */
-export const ALPN_H2 = ['h2'];
-/** the inbound TLS listener offers both; HTTP/2 is served after ALPN h2 (the bytes open with the preface) */
-export const INBOUND_ALPN = ['h2', 'http/1.1'];
+/** what outbound mesh connections offer (inbound listeners: src/downstream/tls/alpn.ts) */
+export const OUTBOUND_ALPN = ['http/1.1'];
+/** what outbound mesh connections of HTTP/2 pools offer: only h2 (a peer that cannot is a connect failure) */
+export const OUTBOUND_ALPN_H2 = ['h2'];
 export const INBOUND_MIN_VERSION = 'TLSv1.2';
 export const OUTBOUND_MIN_VERSION = 'TLSv1.3';
 const TLS12_CIPHERS = [
   'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384',
   'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305',
 ].join(':');
-/** A handshake not finished within this is dropped (slow or idle clients hold no slot meanwhile). */
+/** A handshake not finished within this is dropped (and a PERMISSIVE connection that sends nothing). */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
+/**
+ * Session resumption (TLS 1.3 tickets, TLS 1.2 tickets): a ticket is accepted this long after
+ * its full handshake. The ticket keys are the sidecar's (every worker has the same ones, from the
+ * control thread) and change with each identity rotation, so no session outlives the identity or
+ * trust bundle it was verified with.
+ */
+export const SESSION_TIMEOUT_S = 300;
+/** the session id context (OpenSSL refuses to resume client-authenticated sessions without one) */
+export const SESSION_ID_CONTEXT = 'meshlet-mesh-mtls';
+/** TLS ticket keys: 48 bytes (name, HMAC and AES keys) */
+export const TICKET_KEYS_BYTES = 48;
 
 export function serverContextOptions(id: WorkloadIdentity): SecureContextOptions {
   return { key: id.keyPem, cert: id.certPem, ca: id.caPem, minVersion: INBOUND_MIN_VERSION, ciphers: TLS12_CIPHERS };

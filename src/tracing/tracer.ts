@@ -26,21 +26,41 @@ export function createExporter(s: TracingSettings): SpanExporter {
     : new JsonSpanExporter(s.endpoint, zipkinBody, s.serviceName, s.nodeId, s.exportTimeoutMs);
 }
 
+/** Per direction (Telemetry tracing with match.mode): the sampling of new traces and whether spans are sent. */
+export interface TracingOverride {
+  samplingPercent: number | null;
+  disableSpanReporting: boolean;
+}
+
 export class Tracer {
-  readonly sampler: RatioSampler;
+  /** [outbound, inbound] */
+  private samplers: [RatioSampler, RatioSampler];
+  private reporting: [boolean, boolean] = [true, true];
+  private readonly defaultPercent: number;
   readonly batcher: SpanBatcher;
   private readonly ctx = new TraceContext();
 
   constructor(settings: TracingSettings, logError: ExportErrorLogger, exporter: SpanExporter = createExporter(settings)) {
-    this.sampler = new RatioSampler(settings.samplingPercent);
+    this.defaultPercent = settings.samplingPercent;
+    const sampler = new RatioSampler(settings.samplingPercent);
+    this.samplers = [sampler, sampler];
     this.batcher = new SpanBatcher(exporter, { maxBatch: settings.maxBatch, maxQueue: settings.maxQueue, delayMs: settings.batchDelayMs }, logError);
+  }
+
+  /** A generation's Telemetry tracing: randomSamplingPercentage (else --trace-sampling) and disableSpanReporting, per direction. */
+  configure(policy: readonly [TracingOverride, TracingOverride]): void {
+    const [out, inb] = policy;
+    const make = (p: TracingOverride): RatioSampler => new RatioSampler(p.samplingPercent ?? this.defaultPercent);
+    this.samplers = [make(out), make(inb)];
+    this.reporting = [!out.disableSpanReporting, !inb.disableSpanReporting];
   }
 
   /** At request start (after the headers are copied out): returns this hop's span when sampled. */
   start(req: TracedRequest): Span | null {
     const c = this.ctx;
-    propagate(req.headers, this.sampler, c);
-    if (!c.sampled) return null;
+    const dir = req.listener.inbound ? 1 : 0;
+    propagate(req.headers, this.samplers[dir], c);
+    if (!c.sampled || !this.reporting[dir]) return null;
     return new Span(this.batcher, c.traceId, c.spanId, c.parentId, req.listener.inbound ? SPAN_KIND_SERVER : SPAN_KIND_CLIENT, c.debug,
       req.method, req.path, req.authority, req.requestId);
   }

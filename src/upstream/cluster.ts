@@ -20,6 +20,8 @@ export class ClusterRuntime {
   readonly admission: Admission | null;
   readonly outlier: OutlierDetector | null;
   readonly hash: HashSpec | null;
+  /** every endpoint is reached over mesh mTLS: requests carry this sidecar's workload metadata */
+  readonly meshed: boolean;
   private readonly table: HashTable | null;
   private readonly balancer: Balancer;
   private readonly i32: Int32Array | null;
@@ -42,6 +44,7 @@ export class ClusterRuntime {
       return new Endpoint(e, pools.get(key) as UpstreamPool, shared, spec.clientProtocol === true ? (pools.get(clientProtocolKey(key)) ?? null) : null);
     });
     this.available = this.endpoints;
+    this.meshed = spec.endpoints.length > 0 && spec.endpoints.every((_e, i) => (tls[i] ?? null) !== null);
     const slotted = shared !== null && spec.slot >= 0;
     this.i32 = slotted ? shared.i32 : null;
     this.versionAt = slotted ? shared.cl(spec.slot) + C_VERSION : -1;

@@ -32,6 +32,8 @@ export interface UpstreamController {
   readonly headersValidated: boolean;
   /** body chunks stay valid after onUpstreamData returns (nothing reuses them): a sink may keep them without a copy */
   readonly chunksOwned?: boolean;
+  /** the upstream's verified SPIFFE id when the connection is mesh mTLS; null (or absent) otherwise */
+  readonly peerPrincipal?: string | null;
   pause(): void;
   resume(): void;
   abort(reason: Error): void;

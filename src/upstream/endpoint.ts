@@ -24,6 +24,9 @@ export class Endpoint {
   /** peak-EWMA latency estimate (ms) and when it was last updated (per worker) */
   private ewma = EWMA_DEFAULT_MS;
   private ewmaAt = 0;
+  /** this endpoint as a stats peer (src/telemetry/exchange.ts): its string id (-2: not yet) and the principal it was made for */
+  statsPeer = -2;
+  statsPeerPrincipal = '';
 
   constructor(spec: EndpointSpec, pool: UpstreamPool, shared: SharedUpstreamState | null, h2Pool: UpstreamPool | null = null) {
     this.spec = spec;

@@ -35,11 +35,11 @@ export class PoolRegistry {
       c.endpoints.forEach((e, j) => {
         const t = tls[i]?.[j] ?? null;
         const key = poolKey(c, e, t);
-        if (!next.has(key)) next.set(key, this.pools.get(key) ?? (c.http2 === true ? this.h2 : this.codec).createPool(e.address, e.port, this.optionsFor(c), t));
+        if (!next.has(key)) next.set(key, this.pools.get(key) ?? (c.http2 === true ? this.h2 : this.codec).createPool(e.address, e.port, this.optionsFor(c, t !== null), t));
         if (c.clientProtocol !== true) return;
         // useClientProtocol: an HTTP/2 pool too, for the requests of HTTP/2 clients
         const h2 = clientProtocolKey(key);
-        if (!next.has(h2)) next.set(h2, this.pools.get(h2) ?? this.h2.createPool(e.address, e.port, { ...this.optionsFor(c), connections: this.options.connections }, t));
+        if (!next.has(h2)) next.set(h2, this.pools.get(h2) ?? this.h2.createPool(e.address, e.port, { ...this.optionsFor(c, t !== null), connections: this.options.connections }, t));
       });
     });
     for (const [key, pool] of this.pools) {
@@ -49,14 +49,15 @@ export class PoolRegistry {
     return next;
   }
 
-  private optionsFor(c: ClusterSpec): PoolOptions {
+  /** `mtls`: the endpoint is a sidecar reached over mesh mTLS (see MESH_IDLE_TIMEOUT_MS) */
+  private optionsFor(c: ClusterSpec, mtls: boolean): PoolOptions {
     const p = c.pool;
     return {
       // HTTP/2: streams share connections; tcp.maxConnections caps a worker's connections to the endpoint
       connections: c.http2 === true ? (binds(p.maxConnections) ? Math.min(p.maxConnections, this.options.connections) : this.options.connections)
         : connectionCap(this.options.connections, p),
       queueTimeoutMs: this.options.queueTimeoutMs,
-      idleTimeoutMs: p.idleTimeoutMs > 0 ? p.idleTimeoutMs : this.options.idleTimeoutMs,
+      idleTimeoutMs: p.idleTimeoutMs > 0 ? p.idleTimeoutMs : mtls ? Math.max(MESH_IDLE_TIMEOUT_MS, this.options.idleTimeoutMs) : this.options.idleTimeoutMs,
       connectTimeoutMs: p.connectTimeoutMs > 0 ? p.connectTimeoutMs : this.options.connectTimeoutMs,
       maxRequestsPerConnection: p.maxRequestsPerConnection,
       maxConcurrentStreams: p.maxConcurrentStreams,
@@ -71,6 +72,14 @@ export class PoolRegistry {
     await Promise.all([...this.pools.values()].map((p) => p.destroy().catch(() => undefined)));
   }
 }
+
+/**
+ * Idle mesh mTLS connections are kept this long unless the DestinationRule sets an idleTimeout:
+ * a new one costs a TLS handshake (and the peer is a sidecar, not an app with a short keep-alive
+ * timeout). Below meshlet's own downstream idle timeout (60 s), so the client side closes first
+ * and never reuses a connection the peer is closing; Envoy's inbound side keeps them for an hour.
+ */
+export const MESH_IDLE_TIMEOUT_MS = 55_000;
 
 /**
  * Connections one worker may open to one endpoint of the cluster: the safety cap

@@ -5,15 +5,19 @@ import { loadCodec } from '../upstream/codecs.js';
 import { SharedUpstreamState } from '../upstream/shared/layout.js';
 import { PoolRegistry } from '../upstream/pool-registry.js';
 import { createRing, RingWriter } from '../stats/ring.js';
+import { createStringTable, StringTableWriter } from '../stats/strings.js';
+import { PeerExchange } from '../telemetry/exchange.js';
 import { RetryBudget } from '../filters/retry/retry-budget.js';
 import { ClientTls } from '../tls/outbound/client-tls.js';
-import { PeerLookup } from '../tls/peer-lookup.js';
+import { ServerTls } from '../tls/inbound/server-tls.js';
+import { HandshakeStats } from '../tls/handshake-stats.js';
 import type { WorkloadIdentity } from '../tls/identity/source.js';
 import { Generation } from './generation.js';
 import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js';
 import { H1Listener } from '../downstream/h1/listener.js';
 import { ListenerRuntime, WorkerState } from './worker-state.js';
 import { FilterStats } from '../filters/chain.js';
+import { JwksStore } from '../filters/jwt/keys.js';
 
 const GAUGES_EVERY_MS = 1000;
 /** a draining worker reports quiet after this long with nothing in flight and no new request */
@@ -38,20 +42,33 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   });
   const shared = new SharedUpstreamState(options.upstreamState);
   const ring = options.stats ? createRing() : null;
-  if (ring !== null) send({ type: 'ring', workerId: options.workerId, ring });
-  // loaded only when asked for: a worker without access logs does not hold pino
-  const accessLog = options.accessLog === null ? null : new (await import('../request/access-log.js')).AccessLog(options.accessLog, options.accessLogSample);
+  const strings = options.stats ? createStringTable() : null;
+  if (ring !== null && strings !== null) send({ type: 'ring', workerId: options.workerId, ring, strings });
+  // loaded only when asked for (--access-log, or a Telemetry turning it on): a worker without access logs does not hold pino
+  let accessLog = options.accessLog === null ? null : new (await import('../request/access-log.js')).AccessLog(options.accessLog, options.accessLogSample);
+  /** a Telemetry (or an AUDIT policy) wants access logs: without --access-log, they go to stdout (Istio's envoy provider) */
+  const ensureAccessLog = async (gen: Generation): Promise<void> => {
+    if (accessLog !== null || !gen.wantsAccessLog) return;
+    accessLog = new (await import('../request/access-log.js')).AccessLog('stdout', options.accessLogSample);
+    state.accessLog = accessLog;
+  };
+  const handshakes = new HandshakeStats();
   let clientTls: ClientTls | null = null;
   if (options.identity !== null) {
-    clientTls = new ClientTls();
+    clientTls = new ClientTls(handshakes);
     clientTls.update(options.identity);
   }
-  const peers = options.peerTable === null ? null : new PeerLookup(options.peerTable);
-  peers?.setOwnId(options.identity?.spiffeId ?? '');
   const filterStats = new FilterStats();
-  const state = new WorkerState(new Generation(options.snapshot, registry, shared, clientTls, filterStats), ring === null ? null : new RingWriter(ring), accessLog,
+  const workload = options.workload;
+  const jwks = new JwksStore(options.jwks);
+  const state = new WorkerState(new Generation(options.snapshot, registry, shared, clientTls, filterStats, workload, jwks), ring === null ? null : new RingWriter(ring), accessLog,
     new RetryBudget(options.retryBudgetRatio, options.retryBudgetMinPerSecond), filterStats);
+  state.jwks = jwks;
+  state.mx = new PeerExchange(options.peerMetadata, strings === null ? null : new StringTableWriter(strings));
+  state.accessLogFlag = options.accessLog !== null;
+  await ensureAccessLog(state.gen);
   state.clientTls = clientTls;
+  if (options.inboundTls.some((mode) => mode !== null)) state.serverTls = new ServerTls(options.identity, options.ticketKeys, handshakes);
   state.pathNormalization = options.pathNormalization;
   if (options.tracing !== null) {
     // loaded only when asked for, like the access log
@@ -59,8 +76,19 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     const collector = options.tracing.endpoint;
     state.tracer = new Tracer(options.tracing, (err, dropped, suppressed) => workerLog().warn(
       { collector, err: err.message, dropped, failuresNotLogged: suppressed }, 'trace export failed; spans dropped'));
+    state.tracer.configure(state.gen.telemetry.tracing);
   }
-  const listeners = options.snapshot.listeners.map((spec, i) => new H1Listener(new ListenerRuntime(spec, state, i, peers, options.frontedPorts[i] ?? 0), options.h1));
+  /** A new generation serves once what it needs is ready (the access log, the tracer's sampling); then it is acknowledged. */
+  let applying: Promise<void> = Promise.resolve();
+  const useGeneration = (gen: Generation, ack: boolean): void => {
+    applying = applying.then(async () => {
+      await ensureAccessLog(gen);
+      state.tracer?.configure(gen.telemetry.tracing);
+      state.gen = gen;
+      if (ack) send({ type: 'applied', workerId: options.workerId, generation: gen.id });
+    }).catch((err: unknown) => workerLog().error({ err: (err as Error).message }, 'generation not applied'));
+  };
+  const listeners = options.snapshot.listeners.map((spec, i) => new H1Listener(new ListenerRuntime(spec, state, i, options.inboundTls[i] ?? null), options.h1));
   try {
     await Promise.all(listeners.map((l) => l.listen()));
   } catch (err) {
@@ -74,7 +102,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   const crash = (err: unknown): void => {
     send({ type: 'crashed', workerId: options.workerId, message: err instanceof Error ? err.stack ?? err.message : String(err) });
     for (const l of listeners) l.close();
-    accessLog?.flush();
+    state.accessLog?.flush();
     void registry.destroyAll();
     process.exit(70);
   };
@@ -84,11 +112,9 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   port.on('message', (msg: ToWorker) => {
     if (msg.type === 'drain') void drain(msg.timeoutMs);
     else if (msg.type === 'drain-inbound') drainInbound();
-    else if (msg.type === 'identity') applyIdentity(msg.identity);
-    else if (msg.type === 'snapshot') {
-      state.gen = new Generation(msg.snapshot, registry, shared, state.clientTls, filterStats);
-      send({ type: 'applied', workerId: options.workerId, generation: msg.snapshot.generation });
-    }
+    else if (msg.type === 'identity') applyIdentity(msg.identity, msg.ticketKeys);
+    else if (msg.type === 'snapshot') useGeneration(new Generation(msg.snapshot, registry, shared, state.clientTls, filterStats, workload, jwks), true);
+    else if (msg.type === 'jwks') jwks.update(msg.update);
     else if (msg.type === 'crash') setImmediate(crashOnPurpose);
   });
   send({ type: 'ready', workerId: options.workerId, generation: options.snapshot.generation });
@@ -110,6 +136,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     const tracer = state.tracer;
     send({ type: 'gauges', workerId: options.workerId, report: {
       inflight: state.inflight, endpoints, trace: tracer === null ? null : [tracer.exported, tracer.dropped], filters: filterStats.snapshot(),
+      tls: handshakes.snapshot(),
     } });
   };
   const gauges = setInterval(sendGauges, GAUGES_EVERY_MS);
@@ -118,22 +145,27 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   let quietCheck: NodeJS.Timeout | undefined;
 
   /**
-   * Rotation: one new client secure context for new upstream connections (pooled ones keep theirs).
-   * The first identity rebuilds the generation so ISTIO_MUTUAL clusters get their mTLS pools.
+   * Rotation: new handshakes of the mTLS listeners present the new certificate (and issue tickets
+   * under the new keys); one new client secure context for new upstream connections. Open
+   * connections, inbound and outbound, keep theirs. The first identity rebuilds the generation so
+   * ISTIO_MUTUAL clusters get their mTLS pools. The control thread hears when it is in force.
    */
-  function applyIdentity(identity: WorkloadIdentity): void {
+  function applyIdentity(identity: WorkloadIdentity, ticketKeys: Uint8Array): void {
+    let refused: string | null = null;
     try {
+      state.serverTls?.update(identity, ticketKeys);
       const first = state.clientTls === null;
-      const next = state.clientTls ?? new ClientTls();
+      const next = state.clientTls ?? new ClientTls(handshakes);
       next.update(identity);
-      peers?.setOwnId(identity.spiffeId);
       if (first) {
         state.clientTls = next;
-        state.gen = new Generation(state.gen.snapshot, registry, shared, next, filterStats);
+        useGeneration(new Generation(state.gen.snapshot, registry, shared, next, filterStats, workload, jwks), false);
       }
     } catch (err) {
-      workerLog().error({ err: (err as Error).message }, 'identity update refused; the previous identity stays');
+      refused = (err as Error).message;
+      workerLog().error({ err: refused }, 'identity update refused; the previous identity stays');
     }
+    send({ type: 'identity-applied', workerId: options.workerId, spiffeId: identity.spiffeId, refused });
   }
 
   /** Inbound stops accepting; outbound keeps serving the app while it shuts down. */
@@ -166,7 +198,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     }
     const left = state.inflight;
     for (const l of listeners) l.close();
-    accessLog?.flush();
+    state.accessLog?.flush();
     if (state.tracer !== null) {
       await state.tracer.shutdown(TRACE_FLUSH_MS);
       sendGauges(); // the final span counts

@@ -9,6 +9,10 @@ import type { SharedUpstreamState } from '../upstream/shared/layout.js';
 import { RouteTable } from '../routing/route-table.js';
 import { createAuthzEvaluator } from '../filters/authz/index.js';
 import { inboundChain, routeChain, type FilterChain, type FilterStats } from '../filters/chain.js';
+import { effectiveTelemetry, type EffectiveTelemetry } from '../telemetry/policy.js';
+import { selectedService } from '../telemetry/services.js';
+import { JwksStore } from '../filters/jwt/keys.js';
+import type { WorkloadMeta } from '../telemetry/workload.js';
 
 export class Generation {
   readonly snapshot: Snapshot;
@@ -17,9 +21,19 @@ export class Generation {
   readonly routes: RouteTable;
   /** the inbound listeners' filter chain (AuthorizationPolicy); null when nothing applies */
   readonly inboundChain: FilterChain | null;
+  /** a ServiceEntry selects this workload: inbound metrics name it (not the request's Host) */
+  readonly inboundServiceSelected: boolean;
+  /** the Telemetry in effect for this workload: tracing, access logging, metric overrides */
+  readonly telemetry: EffectiveTelemetry;
+
+  /** a Telemetry turns access logging on for some direction, or an AUDIT AuthorizationPolicy has requests to log */
+  get wantsAccessLog(): boolean {
+    return this.telemetry.accessLog.some((p) => p !== null && p.enabled) || (this.snapshot.authz?.audit.length ?? 0) > 0;
+  }
 
   /** `clientTls`: this worker's identity for ISTIO_MUTUAL clusters; null = none yet (plaintext) */
-  constructor(snapshot: Snapshot, registry: PoolRegistry, shared: SharedUpstreamState | null, clientTls: ClientTls | null, filterStats: FilterStats) {
+  constructor(snapshot: Snapshot, registry: PoolRegistry, shared: SharedUpstreamState | null, clientTls: ClientTls | null, filterStats: FilterStats,
+    workload: WorkloadMeta | null = null, jwks: JwksStore | null = null) {
     this.snapshot = snapshot;
     this.id = snapshot.generation;
     const tls = snapshot.clusters.map((c) => c.endpoints.map((e) => upstreamTlsFor(c, e, clientTls)));
@@ -27,7 +41,10 @@ export class Generation {
     this.clusters = snapshot.clusters.map((c, i) => new ClusterRuntime(c, pools, shared, tls[i] ?? []));
     this.routes = new RouteTable(snapshot, this.clusters);
     for (const route of this.routes.all()) route.chain = routeChain(route, filterStats);
-    this.inboundChain = inboundChain(createAuthzEvaluator(snapshot.authz ?? null), filterStats);
+    const jwt = snapshot.jwtRules === undefined ? null : { rules: snapshot.jwtRules, keys: jwks ?? new JwksStore() };
+    this.inboundChain = inboundChain(jwt, createAuthzEvaluator(snapshot.authz ?? null), filterStats);
+    this.inboundServiceSelected = workload !== null && selectedService(snapshot, workload) !== null;
+    this.telemetry = effectiveTelemetry(snapshot.telemetry, workload);
   }
 
   cluster(id: number): ClusterRuntime | null {

@@ -5,6 +5,11 @@ import type { WorkloadIdentity } from '../tls/identity/source.js';
 import type { CodecName } from '../upstream/codecs.js';
 import type { H1Settings } from '../downstream/h1/connection.js';
 import type { PathNormalization } from '../http/path-normalize.js';
+import type { InboundTlsMode } from '../downstream/tls/acceptor.js';
+import type { HandshakeCounts } from '../tls/handshake-stats.js';
+import type { OwnMetadata } from '../telemetry/peer-metadata.js';
+import type { WorkloadMeta } from '../telemetry/workload.js';
+import type { JwksUpdate } from '../filters/jwt/keys.js';
 
 /** How every data-plane worker runs: set once from the command line, the same for all workers. */
 export interface DataPlaneSettings {
@@ -32,6 +37,10 @@ export interface DataPlaneSettings {
   h1: H1Settings;
   /** --path-normalization (Istio MeshConfig pathNormalization.normalization); default BASE */
   pathNormalization: PathNormalization;
+  /** this sidecar's workload (--register / --workload); null when not known */
+  workload: WorkloadMeta | null;
+  /** its metadata-exchange headers, encoded once; null when the workload is not known */
+  peerMetadata: OwnMetadata | null;
 }
 
 export interface WorkerOptions extends DataPlaneSettings {
@@ -39,15 +48,14 @@ export interface WorkerOptions extends DataPlaneSettings {
   snapshot: Snapshot;
   /** sidecar-wide upstream counters (limits, outlier ejection), shared by every worker */
   upstreamState: SharedArrayBuffer;
-  /** the sidecar's identity (outbound mTLS, x-forwarded-client-cert's By=); null = none yet */
+  /** the sidecar's identity (inbound and outbound mTLS, x-forwarded-client-cert's By=); null = none yet */
   identity: WorkloadIdentity | null;
-  /** the peer table the TLS front writes; null when no listener is fronted */
-  peerTable: SharedArrayBuffer | null;
-  /**
-   * per Snapshot.listeners index: the internal 127.0.0.1 port this listener is served on when the
-   * TLS front owns its public port (its connections carry a trusted PROXY v2 header), else 0
-   */
-  frontedPorts: number[];
+  /** per Snapshot.listeners index: whether the worker terminates mTLS there (tls/mtls-plan.ts) */
+  inboundTls: (InboundTlsMode | null)[];
+  /** the sidecar's TLS session-ticket keys (48 bytes), the same in every worker: a session resumes on any of them */
+  ticketKeys: Uint8Array;
+  /** the JWKS the control thread has fetched so far (RequestAuthentication jwksUri), one per uri */
+  jwks: JwksUpdate[];
 }
 
 export type ToWorker =
@@ -58,8 +66,10 @@ export type ToWorker =
   | { type: 'snapshot'; snapshot: Snapshot }
   /** restart drill: the worker throws, as a bug would, and goes through its crash path */
   | { type: 'crash' }
-  /** identity rotation: new upstream connections use it; pooled ones keep running */
-  | { type: 'identity'; identity: WorkloadIdentity };
+  /** identity rotation (with new ticket keys): new connections use it, inbound and outbound; open ones keep theirs */
+  | { type: 'identity'; identity: WorkloadIdentity; ticketKeys: Uint8Array }
+  /** a jwksUri's keys were fetched (or the fetch failed: the last good keys stay) */
+  | { type: 'jwks'; update: JwksUpdate };
 
 /** a worker's span counts since it started: [exported, dropped] */
 export type TraceCounts = [number, number];
@@ -72,12 +82,14 @@ export interface GaugesReport {
   trace: TraceCounts | null;
   /** what its HTTP filters did since it started: [filter, action, count] */
   filters: [string, string, number][];
+  /** its TLS handshakes since it started */
+  tls: HandshakeCounts;
 }
 
 export type FromWorker =
   | { type: 'ready'; workerId: number; generation: number }
-  /** the worker's stats ring (shared memory), sent once at start */
-  | { type: 'ring'; workerId: number; ring: SharedArrayBuffer }
+  /** the worker's stats ring and string table (shared memory), sent once at start */
+  | { type: 'ring'; workerId: number; ring: SharedArrayBuffer; strings: SharedArrayBuffer }
   | { type: 'applied'; workerId: number; generation: number }
   /** once a second: in-flight requests, and per endpoint [address:port, in-flight, connections] */
   | { type: 'gauges'; workerId: number; report: GaugesReport }
@@ -85,4 +97,6 @@ export type FromWorker =
   | { type: 'crashed'; workerId: number; message: string }
   | { type: 'drained'; workerId: number; inflight: number }
   /** while draining: nothing in flight and no new request for a quiet period */
-  | { type: 'quiet'; workerId: number };
+  | { type: 'quiet'; workerId: number }
+  /** the answer to an 'identity' message: in force (refused: the PEMs were unusable, the previous identity stays) */
+  | { type: 'identity-applied'; workerId: number; spiffeId: string; refused: string | null };

@@ -5,18 +5,23 @@ import type { RingWriter } from '../stats/ring.js';
 import type { RetryBudget } from '../filters/retry/retry-budget.js';
 import type { Tracer } from '../tracing/tracer.js';
 import type { ClientTls } from '../tls/outbound/client-tls.js';
-import type { PeerLookup } from '../tls/peer-lookup.js';
+import type { ServerTls } from '../tls/inbound/server-tls.js';
+import type { InboundTlsMode } from '../downstream/tls/acceptor.js';
 import type { AccessLog } from '../request/access-log.js';
 import type { Generation } from './generation.js';
 import type { FilterStats } from '../filters/chain.js';
 import { DEFAULT_PATH_NORMALIZATION, type PathNormalization } from '../http/path-normalize.js';
+import { PeerExchange } from '../telemetry/exchange.js';
+import { JwksStore } from '../filters/jwt/keys.js';
 
 export class WorkerState {
   gen: Generation;
   /** this worker's stats ring: one record per finished request; null with --disable-stats */
   readonly stats: RingWriter | null;
-  /** null when access logging is off */
-  readonly accessLog: AccessLog | null;
+  /** null when access logging is off (set later when a Telemetry turns it on) */
+  accessLog: AccessLog | null;
+  /** --access-log was given: without a Telemetry saying otherwise, every request is logged */
+  accessLogFlag = false;
   inflight = 0;
   /** null when tracing is off: requests then pay one null check */
   tracer: Tracer | null = null;
@@ -29,10 +34,16 @@ export class WorkerState {
   onIdle: (() => void) | null = null;
   /** the sidecar's identity for outbound mTLS; null until one is configured */
   clientTls: ClientTls | null = null;
+  /** the server side of inbound mTLS (identity, ticket keys, peers); null when no listener terminates TLS */
+  serverTls: ServerTls | null = null;
   /** what the HTTP filters did (meshlet_http_filter_total), for every generation of this worker */
   readonly filterStats: FilterStats;
   /** how request paths are normalised before routing and authorization (--path-normalization) */
   pathNormalization: PathNormalization = DEFAULT_PATH_NORMALIZATION;
+  /** the metadata exchange and the stats peer ids (src/telemetry/exchange.ts) */
+  mx: PeerExchange = new PeerExchange(null, null);
+  /** RequestAuthentication key sets, kept across generations */
+  jwks: JwksStore = new JwksStore();
   constructor(gen: Generation, stats: RingWriter | null, accessLog: AccessLog | null, retryBudget: RetryBudget, filterStats: FilterStats) {
     this.gen = gen;
     this.filterStats = filterStats;
@@ -52,20 +63,15 @@ export class ListenerRuntime {
   /** index in Snapshot.listeners (listeners only change on restart, so it holds across generations) */
   readonly index: number;
   /**
-   * Non-null only on the internal listener behind the TLS front: there (and only there) the PROXY
-   * v2 source address is trusted and names the connection's peer. A public listener never reads it.
+   * Whether this worker terminates mTLS on the listener's port (fixed at the sidecar's start, see
+   * tls/mtls-plan.ts): STRICT, PERMISSIVE (TLS or plaintext by the first byte), or null (plaintext).
    */
-  readonly peers: PeerLookup | null;
-  /** where this worker's uWS app listens: the spec's address, or 127.0.0.1:<internal> behind the front */
-  readonly listenBind: string;
-  readonly listenPort: number;
-  constructor(spec: ListenerSpec, state: WorkerState, index: number, peers: PeerLookup | null = null, internalPort = 0) {
+  readonly tls: InboundTlsMode | null;
+  constructor(spec: ListenerSpec, state: WorkerState, index: number, tls: InboundTlsMode | null = null) {
     this.spec = spec;
     this.state = state;
     this.inbound = spec.direction === 'inbound';
     this.index = index;
-    this.peers = internalPort > 0 ? peers : null;
-    this.listenBind = internalPort > 0 ? '127.0.0.1' : spec.bind;
-    this.listenPort = internalPort > 0 ? internalPort : spec.port;
+    this.tls = tls;
   }
 }

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import forge from 'node-forge';
 import type { WorkloadIdentity } from '../../src/tls/identity/source.js';
+import { runCryptoTask } from '../../src/tls/ca/crypto-tasks.js';
 import { verifyChainAndIdentity } from '../../src/tls/identity/verify.js';
 
 const { pki } = forge;
@@ -85,6 +86,17 @@ export function makeLeaf(ca: Ca, spiffeId: string, opts: LeafOptions = {}): Leaf
   ]);
   cert.sign(ca.key, forge.md.sha256.create());
   return { spiffeId, certPem: pki.certificateToPem(cert), keyPem: keys.keyPem };
+}
+
+/** A workload certificate like makeLeaf's, with an ECDSA P-256 key (signed by the RSA `ca`, as meshlet's CA does). */
+export async function makeEcdsaLeaf(ca: Ca, spiffeId: string): Promise<Leaf> {
+  const { keyPem, publicKeyPem } = await runCryptoTask({ kind: 'generate-key', keyType: 'ecdsa-p256' }) as { keyPem: string; publicKeyPem: string };
+  const now = Date.now();
+  const { certPem } = await runCryptoTask({
+    kind: 'sign-leaf', caKeyPem: ca.keyPem, caCertPem: ca.certPem, publicKeyPem, sans: { uris: [spiffeId] }, usage: 'workload',
+    notBefore: now - 3600_000, notAfter: now + 86400_000,
+  }) as { certPem: string };
+  return { spiffeId, certPem, keyPem };
 }
 
 export interface IdentityDir {

@@ -24,15 +24,16 @@ export interface Prometheus {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Starts Prometheus scraping `metricsPath` on 127.0.0.1:`targetPort` every second; resolves once /-/ready answers. */
-export async function startPrometheus(targetPort: number, metricsPath: string, readyWithinMs = 20_000): Promise<Prometheus> {
+/** Starts Prometheus scraping `metricsPath` on 127.0.0.1:`targetPort` (or each of several) every second; resolves once /-/ready answers. */
+export async function startPrometheus(targetPort: number | readonly number[], metricsPath: string, readyWithinMs = 20_000): Promise<Prometheus> {
+  const targets = (typeof targetPort === 'number' ? [targetPort] : targetPort).map((p) => `'127.0.0.1:${p}'`).join(', ');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'meshlet-prometheus-'));
   const config = path.join(dir, 'prometheus.yml');
   writeFileSync(config, `global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}
 scrape_configs:
 - job_name: meshlet
   metrics_path: ${metricsPath}
-  static_configs: [{targets: ['127.0.0.1:${targetPort}']}]
+  static_configs: [{targets: [${targets}]}]
 `);
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;

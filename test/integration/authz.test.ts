@@ -106,7 +106,7 @@ test('policies hot-reload: removing the DENY lets /admin/* through; an empty pol
   assert.equal((await get(`${inbound}/other`, 'svc', { method: 'DELETE' })).status, 200);
 });
 
-test('PeerAuthentication hot-reloads where the port stays plaintext; STRICT (the TLS front takes the port) needs a restart', async () => {
+test('PeerAuthentication hot-reloads where the port stays plaintext; STRICT (the workers terminate TLS on the port) needs a restart', async () => {
   const socket = defaultControlSocket(m.adminPort);
   const pa = (mode: string) => `apiVersion: security.istio.io/v1
 kind: PeerAuthentication

@@ -2,10 +2,10 @@
 // requests over HTTPS on 127.0.0.1 (join token, renewal by client certificate, every refusal and
 // its reason), and CaClientIdentitySource renewing a short-lived certificate before it expires.
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { X509Certificate, generateKeyPairSync } from 'node:crypto';
 import { once } from 'node:events';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -230,4 +230,42 @@ test('CaClientIdentitySource: a spent token and an untrusted CA server fail star
   await assert.rejects(new CaClientIdentitySource({ caUrl, token: t, identity: WEB, caPem, log: cap.log }).start(), /the CA refused \(401\): join token already used/);
   const other = await newCa();
   await assert.rejects(new CaClientIdentitySource({ caUrl, token: await token(WEB), identity: WEB, caPem: other.certPem, log: cap.log }).start(), /cannot reach the CA at .*: (unable to verify|self.signed|certificate)/i);
+});
+
+test('ECDSA P-256: `ca issue --key-type ecdsa-p256` makes an EC leaf (digitalSignature only) of the RSA root; an ECDSA root (`ca init --key-type ecdsa-p256`) signs leaves that verify', T, async () => {
+  const out = path.join(root, 'web-ec');
+  const r = await cli(['ca', 'issue', '--dir', caDir, '--identity', WEB, '--key-type', 'ecdsa-p256', '--ttl', '10m', '--out', out]);
+  assert.equal(r.code, 0, r.stderr);
+  const certPem = readFileSync(path.join(out, 'cert.pem'), 'utf8');
+  const v = verifyChainAndIdentity({ cert: certPem, caPem, keyPem: readFileSync(path.join(out, 'key.pem'), 'utf8'), expectedId: WEB });
+  assert.equal(v.leaf.publicKey.asymmetricKeyType, 'ec');
+  assert.equal(v.leaf.publicKey.asymmetricKeyDetails?.namedCurve, 'prime256v1');
+  assert.deepEqual(sanEntries(v.leaf.subjectAltName), [`URI:${WEB}`]);
+  assert.deepEqual(v.leaf.keyUsage, ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2']);
+  const ku = /X509v3 Key Usage: critical\n\s*(.+)\n/.exec(execFileSync('openssl', ['x509', '-noout', '-text'], { input: certPem, encoding: 'utf8' }))?.[1];
+  assert.equal(ku, 'Digital Signature', 'an ECDSA key signs, it does not encipher');
+
+  const ecDir = path.join(root, 'ca-ec');
+  assert.equal((await cli(['ca', 'init', '--dir', ecDir, '--key-type', 'ecdsa-p256'])).code, 0);
+  const ecRoot = readFileSync(path.join(ecDir, 'ca.pem'), 'utf8');
+  assert.equal(new X509Certificate(ecRoot).publicKey.asymmetricKeyType, 'ec');
+  const rsaOut = path.join(root, 'db-rsa');
+  assert.equal((await cli(['ca', 'issue', '--dir', ecDir, '--identity', DB, '--out', rsaOut])).code, 0);
+  const leaf = verifyChainAndIdentity({ cert: readFileSync(path.join(rsaOut, 'cert.pem'), 'utf8'), caPem: ecRoot, expectedId: DB }).leaf;
+  assert.equal(leaf.publicKey.asymmetricKeyType, 'rsa');
+  const bad = await cli(['ca', 'issue', '--dir', caDir, '--identity', WEB, '--key-type', 'ed25519', '--out', path.join(root, 'x')]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /--key-type: expected rsa2048 or ecdsa-p256, got "ed25519"/);
+});
+
+test('the signing service takes an ECDSA CSR (join token) and refuses a key it does not allow', T, async () => {
+  const ec = await runCrypto({ kind: 'create-csr', spiffeId: DB, keyType: 'ecdsa-p256' });
+  const res = await requestCertificate(caUrl, caPem, { token: await token(DB) }, { csr: ec.csrPem });
+  assert.equal(new X509Certificate(res.certPem).publicKey.asymmetricKeyType, 'ec');
+  // a P-521 key: not one the mesh uses
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'secp521r1' });
+  const keyFile = path.join(root, 'p521.key');
+  writeFileSync(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  const csrPem = execFileSync('openssl', ['req', '-new', '-key', keyFile, '-subj', '/O=x', '-addext', `subjectAltName=URI:${DB}`], { encoding: 'utf8' });
+  await assert.rejects(requestCertificate(caUrl, caPem, { token: await token(DB) }, { csr: csrPem }), refusedWith(400, /the CSR key must be RSA \(2048 bits or more\) or ECDSA \(P-256 or P-384\)/));
 });

@@ -2,6 +2,7 @@
 // one-time tokens (`--ca-url --ca-token --identity`); app A → sidecar A → mTLS → sidecar B (STRICT,
 // AuthorizationPolicy by principal, path, method) → app B. Certificates live 6 s, so both sidecars
 // renew several times while requests flow: not one request may fail. A token cannot be used twice.
+// B's key is ECDSA P-256 (--identity-key-type), A's RSA 2048: a mixed mesh, both renewing.
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -11,7 +12,9 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { Pool } from 'undici';
 import { get } from '../helpers/http.js';
+import { readFileSync } from 'node:fs';
 import { istioMutualYaml, peerAuthenticationYaml } from '../helpers/certs.js';
+import { tlsGet } from '../helpers/tls-client.js';
 import { runCli, serviceEntryYaml, startCaServe, startMeshlet, type Meshlet } from '../helpers/meshlet.js';
 import { freePort } from '../helpers/ports.js';
 import { echoUpstream, type Upstream } from '../helpers/upstream.js';
@@ -84,7 +87,7 @@ spec:
   rules:
   - from: [{source: {principals: ["cluster.local/ns/shop/sa/frontend"]}}]
     to: [{operation: {methods: [GET], paths: ["/orders*"]}}]
-`, { noSidecar: true, workers: 2, args: caArgs(ID_B, await token(ID_B)) });
+`, { noSidecar: true, workers: 2, args: [...caArgs(ID_B, await token(ID_B)), '--identity-key-type', 'ecdsa-p256'] });
   sidecarA = await startMeshlet(serviceEntryYaml('orders', [{ port: inbound }]) + istioMutualYaml('orders', [ID_B]), {
     workers: 2, args: caArgs(ID_A, await token(ID_A)),
   });
@@ -106,6 +109,22 @@ test('identities from the mesh CA: B\'s app sees A\'s SPIFFE id; authorization b
   assert.equal(wrongPath.status, 403);
   assert.equal(wrongPath.body, 'RBAC: access denied');
   assert.equal((await get(`${sidecarA.url}/orders/1`, 'orders', { method: 'DELETE' })).status, 403);
+});
+
+test('B\'s identity from the CA is ECDSA P-256, A\'s RSA 2048, and they talk; a client with an ECDSA certificate of `ca issue` is served too', async () => {
+  const out = path.join(path.dirname(caDir), 'ecdsa-client');
+  const client = 'spiffe://cluster.local/ns/shop/sa/frontend';
+  const issued = await runCli(['ca', 'issue', '--dir', caDir, '--identity', client, '--key-type', 'ecdsa-p256', '--ttl', '10m', '--out', out]);
+  assert.equal(issued.code, 0, issued.stderr);
+  const creds = { ca: readFileSync(path.join(out, 'ca.pem'), 'utf8'), cert: readFileSync(path.join(out, 'cert.pem'), 'utf8'), key: readFileSync(path.join(out, 'key.pem'), 'utf8') };
+  const r = await tlsGet(inboundB, { ...creds, path: '/orders/2', host: 'orders' });
+  assert.equal(r.status, 200, r.body);
+  const key = r.serverCert?.publicKey;
+  assert.equal(key?.asymmetricKeyType, 'ec');
+  assert.equal(key?.asymmetricKeyDetails?.namedCurve, 'prime256v1');
+  assert.match((JSON.parse(r.body) as { headers: Record<string, string> }).headers['x-forwarded-client-cert'] ?? '', new RegExp(`URI=${client}$`));
+  const viaA = await get(`${sidecarA.url}/orders/3`, 'orders');
+  assert.equal(viaA.status, 200, viaA.body);
 });
 
 test('another principal (a third sidecar with its own CA identity) is denied by B\'s policy', async () => {

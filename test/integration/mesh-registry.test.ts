@@ -124,6 +124,19 @@ test('seed canary over registered workloads: ≈90/10 over 2,000 requests, auto 
   assert.ok(v2 >= 150 && v2 <= 250, `v2 got ${v2} of 2000 (expected ≈200)`);
   assert.equal(xfcc.size, 1, [...xfcc].join(' | '));
   assert.match([...xfcc][0] as string, new RegExp(`URI=${CLIENT_ID}`), 'the app saw the caller\'s SPIFFE id over mTLS');
+  // each server's workload comes from its --register WorkloadEntry and reaches the caller's metrics
+  // through the metadata exchange (the caller itself names no workload: "unknown")
+  const prom = await (await request(`http://127.0.0.1:${caller.adminPort}/stats/prometheus`)).body.text();
+  const seen = new Set<string>();
+  for (const m of prom.matchAll(/^istio_requests_total\{([^}]*)\}/gm)) {
+    const l = m[1] as string;
+    if (!l.includes('reporter="source"') || !l.includes('response_code="200"')) continue;
+    seen.add(['source_workload', 'destination_workload', 'destination_version', 'destination_principal', 'destination_canonical_service']
+      .map((k) => new RegExp(`${k}="([^"]*)"`).exec(l)?.[1]).join(' '));
+  }
+  assert.deepEqual([...seen].filter((x) => x.includes('product-service')).sort(), [
+    `unknown product-service-v1 v1 ${SERVER_ID} product-service`, `unknown product-service-v2 v2 ${SERVER_ID} product-service`,
+  ]);
   // an endpoint that is not a registered workload is reached in plaintext
   const res = await request(`http://127.0.0.1:${caller.port}/`, { headers: { host: 'outside' } });
   assert.equal(res.statusCode, 200);

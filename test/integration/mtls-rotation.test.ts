@@ -3,6 +3,8 @@
 // new connections present the new certificates (inbound and outbound).
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
+import { once } from 'node:events';
+import tls from 'node:tls';
 import { after, before, test } from 'node:test';
 import { Pool } from 'undici';
 import { identityArgs, identityDir, istioMutualYaml, makeCa, makeLeaf, type Ca, type IdentityDir, type Leaf, peerAuthenticationYaml } from '../helpers/certs.js';
@@ -20,6 +22,19 @@ let app: Upstream;
 let sidecarA: Meshlet;
 let sidecarB: Meshlet;
 let inboundPort: number;
+
+/** A TLS connection to sidecar B with a1's certificate: whether it resumed, the certificate B presented, the session B issued. */
+async function handshake(session?: Buffer): Promise<{ reused: boolean; serverCert: string; session: Buffer | null }> {
+  const socket = tls.connect({ port: inboundPort, host: '127.0.0.1', ca: ca.certPem, cert: a1.certPem, key: a1.keyPem, session, checkServerIdentity: () => undefined });
+  let latest: Buffer | null = null;
+  socket.on('session', (s: Buffer) => { latest = s; });
+  await once(socket, 'secureConnect');
+  const out = { reused: socket.isSessionReused(), serverCert: socket.getPeerX509Certificate()?.fingerprint256 ?? '' };
+  socket.end('GET / HTTP/1.1\r\nHost: svc\r\nConnection: close\r\n\r\n');
+  socket.resume();
+  await once(socket, 'close');
+  return { ...out, session: latest };
+}
 
 /** Resolves once `needle` appears in the sidecar's output after offset `from` (its own log line is the event). */
 function logged(m: Meshlet, needle: string, from: number): Promise<void> {
@@ -99,6 +114,9 @@ test('rotation under load: zero failed requests, new connections present the new
   const loops = Array.from({ length: 8 }, loop);
   // rotate once traffic is flowing
   while (done < 200 && failures.length === 0) await new Promise<void>((r) => setImmediate(r));
+  const oldSession = (await handshake()).session;
+  assert.ok(oldSession !== null, 'B issued a session ticket before the rotation');
+  assert.equal((await handshake(oldSession)).reused, true, 'and it resumes before the rotation');
   const [fromA, fromB] = [sidecarA.output().length, sidecarB.output().length];
   dirB.write(b2, ca.certPem);
   dirA.write(a2, ca.certPem);
@@ -121,6 +139,10 @@ test('rotation under load: zero failed requests, new connections present the new
   assert.ok(done >= 600, `${done} requests`);
   // sidecar A's new connections carry A's new certificate; its older ones kept the first
   assert.ok(hashesAfter.has(certHash(a2.certPem)), `hashes seen after rotation: ${[...hashesAfter].join(' ')}`);
+  // a session of B's old identity is not resumed (its ticket keys changed with it): the new certificate is presented
+  const resumedAfter = await handshake(oldSession);
+  assert.equal(resumedAfter.reused, false);
+  assert.equal(resumedAfter.serverCert, new X509Certificate(b2.certPem).fingerprint256);
   // sidecar B presents its new certificate on a new connection; a client with the old (still valid) one is served
   const r = await tlsGet(inboundPort, { ca: ca.certPem, cert: a1.certPem, key: a1.keyPem });
   assert.equal(r.status, 200);

@@ -1,6 +1,7 @@
 // AuthorizationPolicy (security.istio.io): action, rules (from.source, to.operation, when) with
-// Istio's validation, compiled here into the snapshot's predicate form. CUSTOM and JWT-based
-// attributes cannot be enforced by meshlet and are refused; targetRef policies are not for sidecars.
+// Istio's validation, compiled here into the snapshot's predicate form. CUSTOM cannot be enforced
+// by meshlet and is refused; targetRef policies are not for sidecars. Request principals and the
+// request.auth.* keys read what the JWT filter verified (RequestAuthentication).
 import type { AuthorizationPolicyModel } from '../model.js';
 import type { Resource } from '../resource.js';
 import type { AuthzAction, AuthzAttribute, AuthzPredicate, AuthzRuleSpec } from '../security-spec.js';
@@ -25,8 +26,8 @@ const OPERATION_FIELDS = negated(OPERATION);
 const WHEN_KEYS: Record<string, AuthzAttribute> = {
   'source.ip': 'sourceIp', 'remote.ip': 'remoteIp', 'source.namespace': 'namespace', 'source.principal': 'principal',
   'source.serviceAccount': 'serviceAccount', 'destination.port': 'port',
+  'request.auth.principal': 'requestPrincipal', 'request.auth.audiences': 'requestAudience', 'request.auth.presenter': 'requestPresenter',
 };
-const NO_JWT = 'meshlet has no RequestAuthentication (JWT): requests never carry a request principal';
 
 export function parseAuthorizationPolicy(spec: Fields, res: Resource): AuthorizationPolicyModel {
   const name = `${res.namespace}/${res.name}`;
@@ -91,7 +92,6 @@ function readClauses(
       if (values === null) continue;
       const p = predicate(attr, not);
       fillPredicate(block.ck, p, values, ns);
-      if (attr === 'requestPrincipal') block.ck.warn(block.at(field), `${NO_JWT}: ${not ? 'this condition always holds' : 'this condition never matches'}`);
       preds.push(p);
     }
     if (preds.length === 0) r.ck.error(block.path, `\`${key}.${inner}\` must not be empty`);
@@ -134,14 +134,21 @@ function readCondition(r: Fields, item: Item, ns: string): AuthzPredicate[] {
   for (const [list, not] of [[values, false], [notValues, true]] as const) {
     if (list === null || list.length === 0) continue;
     const p = predicate(attr.attr, not, attr.header);
+    if (attr.claim !== undefined) p.claim = attr.claim;
     fillPredicate(c.ck, p, list, ns);
     out.push(p);
   }
   return out;
 }
 
-function whenAttribute(c: Fields, key: string): { attr: AuthzAttribute; header: string | null } | null {
+function whenAttribute(c: Fields, key: string): { attr: AuthzAttribute; header: string | null; claim?: string[] } | null {
   const at = c.at('key');
+  const claims = /^request\.auth\.claims((?:\[[^[\]]+\])+)$/.exec(key);
+  if (claims !== null) {
+    // request.auth.claims[groups], nested: request.auth.claims[realm_access][roles]
+    const path = [...(claims[1] as string).matchAll(/\[([^[\]]+)\]/g)].map((m) => m[1] as string);
+    return { attr: 'requestClaim', header: null, claim: path };
+  }
   const header = /^request\.headers\[(.*)\]$/.exec(key);
   if (header !== null) {
     const name = header[1] ?? '';
@@ -153,7 +160,7 @@ function whenAttribute(c: Fields, key: string): { attr: AuthzAttribute; header: 
   }
   const attr = WHEN_KEYS[key];
   if (attr !== undefined) return { attr, header: null };
-  if (key.startsWith('request.auth.')) c.ck.error(at, `key ${key} is not supported: ${NO_JWT}`);
+  if (key.startsWith('request.auth.')) c.ck.error(at, `unknown key ${key} (request.auth.principal, request.auth.audiences, request.auth.presenter, request.auth.claims[name] or nested claims[a][b])`);
   else if (['destination.ip', 'connection.sni'].includes(key) || key.startsWith('experimental.') || key.startsWith('request.experimental.')) {
     c.ck.error(at, `key ${key} is not supported by meshlet`);
   } else c.ck.error(at, `unknown attribute key ${key} (meshlet supports request.headers[<name>], ${Object.keys(WHEN_KEYS).join(', ')})`);

@@ -12,6 +12,8 @@ import { SERVICE_ENTRY_FIELDS, parseServiceEntry } from './service-entry.js';
 import { SIDECAR_FIELDS, parseSidecar } from './sidecar.js';
 import { VIRTUAL_SERVICE_FIELDS, parseVirtualService } from './virtual-service.js';
 import { WORKLOAD_FIELDS, parseWorkloadEntry } from './workload-entry.js';
+import { TELEMETRY_FIELDS, parseTelemetry } from './telemetry.js';
+import { REQUEST_AUTHENTICATION_FIELDS, parseRequestAuthentication } from './request-authentication.js';
 
 const SPEC_FIELDS: Record<ResourceKind, readonly string[]> = {
   VirtualService: VIRTUAL_SERVICE_FIELDS,
@@ -21,12 +23,14 @@ const SPEC_FIELDS: Record<ResourceKind, readonly string[]> = {
   Sidecar: SIDECAR_FIELDS,
   PeerAuthentication: PEER_AUTHENTICATION_FIELDS,
   AuthorizationPolicy: AUTHORIZATION_POLICY_FIELDS,
+  Telemetry: TELEMETRY_FIELDS,
+  RequestAuthentication: REQUEST_AUTHENTICATION_FIELDS,
 };
 
 export function parseResource(res: Resource, sink: ConfigIssue[]): Parsed {
   const ck = new Checker({ file: res.file, doc: res.doc, resource: resourceLabel(res) }, sink);
   // security policies may have an empty spec (an ALLOW policy without rules: allow nothing)
-  const required = res.kind !== 'PeerAuthentication' && res.kind !== 'AuthorizationPolicy';
+  const required = !['PeerAuthentication', 'AuthorizationPolicy', 'Telemetry', 'RequestAuthentication'].includes(res.kind);
   const spec = Fields.of(ck, res.spec, 'spec', SPEC_FIELDS[res.kind], required) ?? Fields.empty(ck, 'spec');
   return { res, ck, model: parseSpec(res, spec) };
 }
@@ -47,6 +51,10 @@ function parseSpec(res: Resource, spec: Fields): Model {
       return parsePeerAuthentication(spec, res);
     case 'AuthorizationPolicy':
       return parseAuthorizationPolicy(spec, res);
+    case 'Telemetry':
+      return parseTelemetry(spec, res);
+    case 'RequestAuthentication':
+      return parseRequestAuthentication(spec, res);
   }
 }
 

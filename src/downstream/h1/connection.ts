@@ -5,9 +5,11 @@
 // in one write. A request it cannot read safely gets its status and the connection is closed:
 // after a framing error nothing that follows on the connection can be trusted (RFC 9112 §6.3).
 import net from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { ProxyError } from '../../http/errors.js';
-import { badRequest, headersTooLarge, internalError, requestTimeout, unknownPeer, upgradeRequired } from '../../http/errors.js';
+import { badRequest, headersTooLarge, internalError, requestTimeout, upgradeRequired } from '../../http/errors.js';
 import { errorReply } from '../../http/respond.js';
+import { headBytes, headCrlf, headField, headNumber, headStart, headTake, headText } from '../../http/head-writer.js';
 import { statusLine } from '../../http/status-lines.js';
 import { ClientBody } from '../../request/client-body.js';
 import { noteBodyBytes } from '../../request/body-memory.js';
@@ -16,7 +18,7 @@ import { clientAddress } from '../client-address.js';
 import { dateHeader, tick } from '../clock.js';
 import type { ExchangeHandler, ResponseSink } from '../exchange.js';
 import { BodyDecoder, type BodyTarget } from './body-decoder.js';
-import { PROXY_INCOMPLETE, PROXY_INVALID, readProxyV2 } from '../../tls/inbound/proxy-v2.js';
+import type { PeerIdentity } from '../../tls/inbound/server-tls.js';
 import { CHUNKED_BODY, MAX_HEAD_BYTES, NO_BODY, parseRequestHead, RequestHead } from './request-head.js';
 
 /** How the listener's connections behave; the same for every connection of a listener. */
@@ -48,6 +50,7 @@ const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
 /** the HTTP/2 connection preface's first line, as a request head (RFC 9113 §3.4: `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`) */
 const H2_PREFACE_HEAD = Buffer.from('PRI * HTTP/2.0', 'latin1');
 const EMPTY = Buffer.alloc(0);
+const NO_HEADERS: string[] = [];
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 /** pipelined input held while a response is in progress; beyond it the connection stops reading */
 const MAX_HELD = 64 * 1024;
@@ -56,7 +59,6 @@ const LINGER_MS = 2000;
 /** bodies up to this size are written to the socket as one string with their head */
 const SMALL_BODY = 16 * 1024;
 
-const PROXY = 0;
 const READY = 1;
 const BODY = 2;
 const WAITING = 3;
@@ -69,7 +71,8 @@ const PAUSED_BY_HELD = 2;
 export class H1Connection implements ResponseSink, BodyTarget {
   readonly socket: net.Socket;
   readonly remoteAddress: string;
-  proxiedAddress: Uint8Array | null = null;
+  /** the mTLS peer (connections of an mTLS listener that finished their handshake); null for plaintext */
+  readonly peer: PeerIdentity | null;
   private readonly owner: ConnectionOwner;
   private state: number;
   /** input not processed yet (a partial head, or pipelined requests waiting for their turn) */
@@ -95,17 +98,21 @@ export class H1Connection implements ResponseSink, BodyTarget {
   private closeAfter = false;
   private version = 11;
   private headMethod = false;
-  /** the response head waiting for its first body bytes ('' when none) */
-  private pendingHead = '';
+  /** the response head waiting for its first body bytes (status 0: none) */
+  private pendingStatus = 0;
+  private pendingHeaders: string[] = NO_HEADERS;
+  /** the Content-Length to write, -1 for none */
+  private pendingLength = -1;
   private chunkedOut = false;
-  /** trailer lines for the last chunk ('' when none) */
-  private pendingTrailers = '';
+  /** trailer fields for the last chunk (flat name, value, ...; checked by the exchange) */
+  private pendingTrailers: string[] = NO_HEADERS;
   private waitingDrain = false;
 
-  constructor(socket: net.Socket, owner: ConnectionOwner, proxied: boolean) {
+  constructor(socket: net.Socket, owner: ConnectionOwner, peer: PeerIdentity | null) {
     this.owner = owner;
     this.socket = socket;
-    this.state = proxied ? PROXY : READY;
+    this.peer = peer;
+    this.state = READY;
     this.remoteAddress = clientAddress(socket.remoteAddress);
     socket.on('drain', this.onDrain.bind(this));
     socket.on('end', this.onEnd.bind(this));
@@ -113,7 +120,7 @@ export class H1Connection implements ResponseSink, BodyTarget {
     socket.on('close', this.onClose.bind(this));
   }
 
-  /** The onread callback: `n` bytes in IN_BUFFER. */
+  /** Plaintext sockets' onread callback: `n` bytes in IN_BUFFER. */
   onRead(n: number): void {
     if (this.state >= CLOSING) return;
     this.lastTick = tick;
@@ -121,6 +128,28 @@ export class H1Connection implements ResponseSink, BodyTarget {
       if (this.held === null) this.process(IN_BUFFER, 0, n);
       else {
         const buf = Buffer.concat([this.held, IN_BUFFER.subarray(0, n)]);
+        this.held = null;
+        this.process(buf, 0, buf.length);
+      }
+    } catch (err) {
+      // a bug: never let it reach the event loop (it would take the worker down with every connection)
+      workerLog().error({ err: (err as Error).stack ?? String(err) }, 'internal error reading a request');
+      this.refuse(internalError(err));
+    }
+  }
+
+  /**
+   * The second input path: TLS sockets' 'data' chunks (decrypted; each a Buffer of its own, which
+   * `hold` may keep without a copy), and the first bytes of a PERMISSIVE plaintext connection. The
+   * same as onRead with the chunk for IN_BUFFER (kept apart so the plaintext path stays as it was).
+   */
+  onData(chunk: Buffer): void {
+    if (this.state >= CLOSING) return;
+    this.lastTick = tick;
+    try {
+      if (this.held === null) this.process(chunk, 0, chunk.length);
+      else {
+        const buf = Buffer.concat([this.held, chunk]);
         this.held = null;
         this.process(buf, 0, buf.length);
       }
@@ -155,19 +184,6 @@ export class H1Connection implements ResponseSink, BodyTarget {
         this.hold(buf, start, end);
         if (this.held !== null && this.held.length > MAX_HELD) this.pause(PAUSED_BY_HELD);
         break;
-      } else if (state === PROXY) {
-        const at = readProxyV2(buf, start, end, this);
-        if (at === PROXY_INVALID) {
-          this.state = READY;
-          this.refuse(unknownPeer());
-          break;
-        }
-        if (at === PROXY_INCOMPLETE) {
-          this.hold(buf, start, end);
-          break;
-        }
-        start = at;
-        this.state = READY;
       } else {
         break; // closing: input is drained and dropped
       }
@@ -234,9 +250,9 @@ export class H1Connection implements ResponseSink, BodyTarget {
     this.headMethod = head.method === 'HEAD';
     this.closeAfter = !head.keepAlive;
     this.responseDone = false;
-    this.pendingHead = '';
+    this.pendingStatus = 0;
     this.chunkedOut = false;
-    this.pendingTrailers = '';
+    this.pendingTrailers = NO_HEADERS;
     let body: ClientBody | null = null;
     if (head.bodyKind !== NO_BODY) {
       body = new ClientBody(this);
@@ -276,48 +292,69 @@ export class H1Connection implements ResponseSink, BodyTarget {
   // ---- ResponseSink ----
 
   head(status: number, headers: string[], contentLength: number, bodyless: boolean): void {
-    let s = statusPrefix(status) + 'date: ' + dateHeader + '\r\n';
-    for (let i = 0; i < headers.length; i += 2) s += headers[i] + ': ' + headers[i + 1] + '\r\n';
+    // the framing is decided now; the head's bytes are built when they leave (with the first body bytes)
+    let length = -1;
     if (bodyless) {
-      if (contentLength >= 0 && status !== 204 && status !== 304) s += 'content-length: ' + contentLength + '\r\n';
+      if (contentLength >= 0 && status !== 204 && status !== 304) length = contentLength;
     } else if (contentLength >= 0) {
-      s += 'content-length: ' + contentLength + '\r\n';
+      length = contentLength;
     } else if (this.version === 11) {
-      s += 'transfer-encoding: chunked\r\n';
       this.chunkedOut = true;
     } else {
       this.closeAfter = true; // an HTTP/1.0 client reads to the close
     }
-    if (this.closeAfter || this.owner.draining) {
-      this.closeAfter = true;
-      s += 'connection: close\r\n\r\n';
-    } else {
-      s += this.version === 10 ? 'connection: keep-alive\r\n\r\n' : '\r\n';
+    if (this.owner.draining) this.closeAfter = true;
+    this.pendingStatus = status;
+    this.pendingHeaders = headers;
+    this.pendingLength = length;
+  }
+
+  /** Starts the next message in the head writer: the pending head, if any. */
+  private buildHead(): void {
+    headStart();
+    const status = this.pendingStatus;
+    if (status === 0) return;
+    this.pendingStatus = 0;
+    headText(statusPrefix(status));
+    headField('date', dateHeader);
+    const h = this.pendingHeaders;
+    for (let i = 0; i < h.length; i += 2) headField(h[i] as string, h[i + 1] as string);
+    if (this.pendingLength >= 0) {
+      headText('content-length: ');
+      headNumber(this.pendingLength);
+      headCrlf();
+    } else if (this.chunkedOut) {
+      headText('transfer-encoding: chunked\r\n');
     }
-    this.pendingHead = s;
+    if (this.closeAfter) headText('connection: close\r\n');
+    else if (this.version === 10) headText('connection: keep-alive\r\n');
+    headCrlf();
   }
 
   flush(): void {
-    if (this.pendingHead === '' || this.state >= CLOSING) return;
-    this.socket.write(this.pendingHead, 'latin1');
-    this.pendingHead = '';
+    if (this.pendingStatus === 0 || this.state >= CLOSING) return;
+    this.buildHead();
+    this.socket.write(headTake(), 'latin1');
   }
 
   data(chunk: Buffer): boolean {
     if (this.state === CLOSED) return true;
     const n = chunk.length;
-    const head = this.pendingHead;
-    this.pendingHead = '';
+    const socket = this.socket;
     let ok: boolean;
+    this.buildHead();
+    if (this.chunkedOut) {
+      headNumber(n, 16);
+      headCrlf();
+    }
     if (n <= SMALL_BODY) {
-      // one string: it owns its bytes, so the chunk (a view of a reused read buffer) may change after this call
-      const text = latin1(chunk, 0, n);
-      ok = this.socket.write(this.chunkedOut ? `${head}${n.toString(16)}\r\n${text}\r\n` : head + text, 'latin1');
+      // head and body as one string: it owns its bytes (the chunk may be a view of a reused read buffer)
+      headBytes(chunk);
+      if (this.chunkedOut) headCrlf();
+      ok = socket.write(headTake(), 'latin1');
     } else {
-      const socket = this.socket;
       socket.cork();
-      if (this.chunkedOut) socket.write(`${head}${n.toString(16)}\r\n`, 'latin1');
-      else if (head !== '') socket.write(head, 'latin1');
+      socket.write(headTake(), 'latin1');
       socket.write(Buffer.from(chunk));
       ok = this.chunkedOut ? socket.write('\r\n', 'latin1') : socket.writableLength < socket.writableHighWaterMark;
       socket.uncork();
@@ -327,16 +364,21 @@ export class H1Connection implements ResponseSink, BodyTarget {
   }
 
   trailers(headers: string[]): void {
-    if (!this.chunkedOut) return;
-    let s = '';
-    for (let i = 0; i < headers.length; i += 2) s += headers[i] + ': ' + headers[i + 1] + '\r\n';
-    this.pendingTrailers = s;
+    if (this.chunkedOut) this.pendingTrailers = headers;
   }
 
   end(): void {
-    const out = this.chunkedOut ? `${this.pendingHead}0\r\n${this.pendingTrailers}\r\n` : this.pendingHead;
-    this.pendingHead = '';
-    if (out !== '' && this.state !== CLOSED) this.socket.write(out, 'latin1');
+    const pending = this.pendingStatus !== 0;
+    if ((pending || this.chunkedOut) && this.state !== CLOSED) {
+      this.buildHead();
+      if (this.chunkedOut) {
+        headText('0\r\n');
+        const t = this.pendingTrailers;
+        for (let i = 0; i < t.length; i += 2) headField(t[i] as string, t[i + 1] as string);
+        headCrlf();
+      }
+      this.socket.write(headTake(), 'latin1');
+    }
     this.responseEnded();
   }
 
@@ -344,9 +386,9 @@ export class H1Connection implements ResponseSink, BodyTarget {
     if (close) this.closeAfter = true;
     this.chunkedOut = false;
     this.head(status, headers, body.length, this.headMethod);
-    const out = this.headMethod ? this.pendingHead : this.pendingHead + body;
-    this.pendingHead = '';
-    if (this.state !== CLOSED) this.socket.write(out, 'latin1');
+    this.buildHead();
+    if (!this.headMethod) headText(body);
+    if (this.state !== CLOSED) this.socket.write(headTake(), 'latin1');
     this.responseEnded();
   }
 
@@ -431,8 +473,9 @@ export class H1Connection implements ResponseSink, BodyTarget {
     this.headMethod = false;
     this.chunkedOut = false;
     this.head(err.status, headers, body.length, false);
-    const out = this.pendingHead + body;
-    this.pendingHead = '';
+    this.buildHead();
+    headText(body);
+    const out = headTake();
     this.socket.write(out, 'latin1');
     this.owner.refused(err, out.length);
     this.closeGracefully();
@@ -540,7 +583,7 @@ export class H1Connection implements ResponseSink, BodyTarget {
  * sockets into a caller's buffer, so the accepted socket gives its handle to a socket that does,
  * and is closed without it.
  */
-export function adopt(accepted: net.Socket, owner: ConnectionOwner, proxied: boolean): H1Connection {
+export function adopt(accepted: net.Socket, owner: ConnectionOwner): H1Connection {
   const holder = accepted as unknown as { _handle: unknown };
   const handle = holder._handle;
   holder._handle = null;
@@ -548,15 +591,28 @@ export function adopt(accepted: net.Socket, owner: ConnectionOwner, proxied: boo
   const socket = new net.Socket({
     handle, allowHalfOpen: true, onread: { buffer: IN_BUFFER, callback: onSocketRead as (n: number) => boolean },
   } as net.SocketConstructorOpts) as net.Socket & { h1: H1Connection };
-  const conn = new H1Connection(socket, owner, proxied);
+  const conn = new H1Connection(socket, owner, null);
   socket.h1 = conn;
   socket.resume();
+  return conn;
+}
+
+/** Serves a TLS connection whose handshake chose HTTP/1.1: decrypted bytes arrive as 'data' chunks. */
+export function adoptSecure(socket: TLSSocket, owner: ConnectionOwner, peer: PeerIdentity): H1Connection {
+  const conn = new H1Connection(socket, owner, peer);
+  (socket as TLSSocket & { h1: H1Connection }).h1 = conn;
+  socket.on('data', onSocketData);
   return conn;
 }
 
 /** The onread callback: `this` is the socket, which carries its connection. */
 function onSocketRead(this: net.Socket & { h1: H1Connection }, n: number): void {
   this.h1.onRead(n);
+}
+
+/** A TLS socket's 'data' listener (one function for every connection). */
+function onSocketData(this: TLSSocket & { h1: H1Connection }, chunk: Buffer): void {
+  this.h1.onData(chunk);
 }
 
 /** Buffer's own latin1 slicer (what toString('latin1') calls after checking its arguments). */

@@ -1,8 +1,12 @@
-// One listener of meshlet's HTTP server in one worker: HTTP/1.1, and HTTP/2 connections handed
-// to h2/server.ts when they open with the preface. Each worker has its own listening socket on
-// the listener's port (SO_REUSEPORT, see listen-socket.ts): the kernel spreads connections across workers, and a worker that stops closes only its own socket. Accepted
-// connections read through `onread` into the worker's one buffer (see connection.ts).
+// One listener of meshlet's HTTP server in one worker: HTTP/1.1, and HTTP/2 (h2/server.ts) for
+// connections that open with the h2c preface or chose ALPN h2. Each worker has its own listening
+// socket on the listener's port (SO_REUSEPORT, see listen-socket.ts): the kernel spreads
+// connections across workers, and a worker that stops closes only its own socket. Accepted
+// plaintext connections read through `onread` into the worker's one buffer (see connection.ts);
+// on an mTLS listener the worker terminates TLS itself (downstream/tls/acceptor.ts) and the
+// decrypted bytes arrive as 'data' chunks.
 import net from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { ProxyError } from '../../http/errors.js';
 import type { ClientBody } from '../../request/client-body.js';
 import { startRequest } from '../../request/exchange.js';
@@ -10,50 +14,85 @@ import type { ListenerRuntime } from '../../worker/worker-state.js';
 import { DIRECTION_INBOUND, DIRECTION_OUTBOUND } from '../../stats/ring.js';
 import { everySecond, tick } from '../clock.js';
 import type { ExchangeHandler } from '../exchange.js';
+import { clientAddress } from '../client-address.js';
 import { listenReusePort } from '../listen-socket.js';
-import { adopt, type ConnectionOwner, type H1Connection, type H1Settings } from './connection.js';
+import { TlsAcceptor, type TlsAcceptorOwner } from '../tls/acceptor.js';
+import type { PeerIdentity } from '../../tls/inbound/server-tls.js';
+import { adopt, adoptSecure, type ConnectionOwner, type H1Connection, type H1Settings } from './connection.js';
 import type { RequestHead } from './request-head.js';
 import { H2Server, type H2Owner } from '../h2/server.js';
 import type { H2Stream } from '../h2/stream.js';
 
-export class H1Listener implements ConnectionOwner, H2Owner {
+const NO_BYTES = Buffer.alloc(0);
+
+export class H1Listener implements ConnectionOwner, TlsAcceptorOwner, H2Owner {
   readonly runtime: ListenerRuntime;
   readonly settings: H1Settings;
   private readonly connections = new Set<H1Connection>();
   private server: net.Server | null = null;
+  private acceptor: TlsAcceptor | null = null;
   private stopSweep: (() => void) | null = null;
-  /** connections behind the TLS front start with its PROXY v2 header */
-  private readonly proxied: boolean;
   /** HTTP/2 connections (created on the first one; see downstream/h2/server.ts) */
   private h2: H2Server | null = null;
 
   constructor(runtime: ListenerRuntime, settings: H1Settings) {
     this.runtime = runtime;
     this.settings = settings;
-    this.proxied = runtime.peers !== null;
   }
 
   listen(): Promise<void> {
-    const { listenBind: bind, listenPort: port } = this.runtime;
-    const name = this.runtime.spec.name;
+    const { bind, port, name } = this.runtime.spec;
+    const failed = (err: Error): Error => new Error(`listener ${name}: cannot listen on ${bind}:${port}: ${err.message}`);
     let fd: number;
     try {
       fd = listenReusePort(bind, port);
     } catch (err) {
-      return Promise.reject(new Error(`listener ${name}: cannot listen on ${bind}:${port}: ${(err as Error).message}`));
+      return Promise.reject(failed(err as Error));
+    }
+    this.stopSweep = everySecond(() => this.sweep());
+    const serverTls = this.runtime.state.serverTls;
+    if (this.runtime.tls !== null && serverTls !== null) {
+      this.acceptor = new TlsAcceptor(this.runtime.tls, serverTls, this);
+      return this.acceptor.listen(fd).catch((err: Error) => { throw failed(err); });
     }
     const server = net.createServer({ pauseOnConnect: true, noDelay: true, allowHalfOpen: true });
     server.on('connection', (socket) => this.accept(socket));
     this.server = server;
-    this.stopSweep = everySecond(() => this.sweep());
     return new Promise((resolve, reject) => {
-      server.once('error', (err) => reject(new Error(`listener ${name}: cannot listen on ${bind}:${port}: ${err.message}`)));
+      server.once('error', (err) => reject(failed(err)));
       server.listen({ fd }, () => resolve());
     });
   }
 
   private accept(accepted: net.Socket): void {
-    this.connections.add(adopt(accepted, this, this.proxied));
+    this.connections.add(adopt(accepted, this));
+  }
+
+  /** PERMISSIVE plaintext: served as any plaintext connection, after the bytes read to tell it from TLS. */
+  servePlain(socket: net.Socket, first: Buffer): void {
+    const conn = adopt(socket, this);
+    this.connections.add(conn);
+    conn.onData(first);
+  }
+
+  /** An mTLS connection whose handshake chose HTTP/1.1. */
+  serveH1Secure(socket: TLSSocket, peer: PeerIdentity): void {
+    this.connections.add(adoptSecure(socket, this, peer));
+  }
+
+  /** An mTLS connection whose handshake chose h2: HTTP/2 from its first byte, with the peer's identity. */
+  serveH2Secure(socket: TLSSocket, peer: PeerIdentity): void {
+    (this.h2 ??= new H2Server(this)).adopt(socket, NO_BYTES, clientAddress(socket.remoteAddress), peer);
+  }
+
+  /** A connection that opened with the HTTP/2 preface (h2c prior knowledge, or PERMISSIVE plaintext). */
+  serveH2(conn: H1Connection, first: Buffer): void {
+    this.connections.delete(conn);
+    (this.h2 ??= new H2Server(this)).adopt(conn.socket, first, conn.remoteAddress, conn.peer);
+  }
+
+  get idleTimeoutS(): number {
+    return this.settings.idleTimeoutS;
   }
 
   get draining(): boolean {
@@ -62,15 +101,6 @@ export class H1Listener implements ConnectionOwner, H2Owner {
 
   startExchange(sink: H1Connection | H2Stream, head: RequestHead, body: ClientBody | null): ExchangeHandler {
     return startRequest(sink, this.runtime, head, body);
-  }
-
-  serveH2(conn: H1Connection, first: Buffer): void {
-    this.connections.delete(conn);
-    (this.h2 ??= new H2Server(this)).adopt(conn.socket, first, conn.remoteAddress, conn.proxiedAddress);
-  }
-
-  get idleTimeoutS(): number {
-    return this.settings.idleTimeoutS;
   }
 
   refused(err: ProxyError, bytesSent: number): void {
@@ -97,6 +127,10 @@ export class H1Listener implements ConnectionOwner, H2Owner {
     if (this.server !== null) {
       this.server.close();
       this.server = null;
+    }
+    if (this.acceptor !== null) {
+      this.acceptor.stopAccepting();
+      this.acceptor = null;
     }
     this.h2?.drain();
   }

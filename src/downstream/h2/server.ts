@@ -15,6 +15,7 @@ import type net from 'node:net';
 import type { ProxyError } from '../../http/errors.js';
 import { errorReply } from '../../http/respond.js';
 import { workerLog } from '../../log.js';
+import type { PeerIdentity } from '../../tls/inbound/server-tls.js';
 import { ClientBody } from '../../request/client-body.js';
 import type { ExchangeHandler } from '../exchange.js';
 import { NO_BODY, RequestHead } from '../h1/request-head.js';
@@ -46,12 +47,12 @@ export interface H2Owner {
 
 class SessionInfo implements H2SessionInfo {
   readonly remoteAddress: string;
-  readonly proxiedAddress: Uint8Array | null;
+  readonly peer: PeerIdentity | null;
   session: ServerHttp2Session | null = null;
   streams = 0;
-  constructor(remoteAddress: string, proxiedAddress: Uint8Array | null) {
+  constructor(remoteAddress: string, peer: PeerIdentity | null) {
     this.remoteAddress = remoteAddress;
-    this.proxiedAddress = proxiedAddress;
+    this.peer = peer;
   }
 }
 
@@ -85,10 +86,10 @@ export class H2Server {
 
   /**
    * Serves `socket` as HTTP/2. `first`: the bytes already read from it (the preface and whatever
-   * followed); `proxied`: the PROXY v2 address behind the TLS front, or null.
+   * followed; empty after ALPN h2); `peer`: the verified mTLS peer, read once at the handshake, or null.
    */
-  adopt(socket: net.Socket, first: Buffer, remoteAddress: string, proxied: Uint8Array | null): void {
-    const info = new SessionInfo(remoteAddress, proxied);
+  adopt(socket: net.Socket, first: Buffer, remoteAddress: string, peer: PeerIdentity | null): void {
+    const info = new SessionInfo(remoteAddress, peer);
     socket.pause();
     if (first.length > 0) socket.unshift(first); // the session reads these before the socket's next bytes
     this.adopting = info;

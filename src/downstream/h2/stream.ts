@@ -6,6 +6,7 @@
 // shared named functions (`this` is the node stream, which carries its H2Stream): no closure per stream.
 import http2, { type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { workerLog } from '../../log.js';
+import type { PeerIdentity } from '../../tls/inbound/server-tls.js';
 import { noteBodyBytes } from '../../request/body-memory.js';
 import type { BodyFlow, ClientBody } from '../../request/client-body.js';
 import type { ExchangeHandler, ResponseSink } from '../exchange.js';
@@ -17,7 +18,8 @@ const SINK = Symbol('meshlet.h2stream');
 /** What a stream knows of its connection. */
 export interface H2SessionInfo {
   readonly remoteAddress: string;
-  readonly proxiedAddress: Uint8Array | null;
+  /** the verified mTLS peer of the connection; null for plaintext */
+  readonly peer: PeerIdentity | null;
   /** streams open on the connection (an idle timeout only closes a connection without any) */
   streams: number;
 }
@@ -55,8 +57,8 @@ export class H2Stream implements ResponseSink, BodyFlow {
     return this.session.remoteAddress;
   }
 
-  get proxiedAddress(): Uint8Array | null {
-    return this.session.proxiedAddress;
+  get peer(): PeerIdentity | null {
+    return this.session.peer;
   }
 
   /** The request has a body: it flows into `body` (after the exchange started). */

@@ -2,6 +2,8 @@
 // implements on its own request context), and a reusable implementation over the flat
 // [name, value, ...] header array the listener already keeps (src/routing/request-view.ts).
 
+import type { JwtAuth } from '../jwt/auth.js';
+
 export interface AuthzAttributes {
   method: string;
   /** path without the query string, already normalised (src/http/path-normalize.ts): compared as is */
@@ -16,6 +18,8 @@ export interface AuthzAttributes {
   sourceIp: string;
   /** value of the lower-case header `name`, repeated headers joined with ','; null when absent */
   headerValue(name: string): string | null;
+  /** the JWT the request carried, verified (RequestAuthentication); null without one */
+  auth: JwtAuth | null;
 }
 
 /** `name`'s value in a flat [lower-case name, value, ...] array; repeated headers joined with ',' (as Envoy). */
@@ -44,6 +48,7 @@ export class AuthzRequest implements AuthzAttributes {
   principal: string | null = null;
   sourceIp = '';
   headers: readonly string[] = NO_HEADERS;
+  auth: JwtAuth | null = null;
 
   headerValue(name: string): string | null {
     return flatHeaderValue(this.headers, name);

@@ -6,6 +6,7 @@ import type { AuthzPredicate, AuthzSpec, CompiledPolicy } from '../../config/sec
 import type { AuthzAttributes } from './attributes.js';
 import { cidrContains, parseIp } from './ip.js';
 import { anyRegion, asciiLower, regionEquals } from './string-match.js';
+import { claimAt } from '../jwt/auth.js';
 
 export interface AuthzResult {
   allowed: boolean;
@@ -110,8 +111,22 @@ export class AuthzEvaluator {
       }
       case 'serviceAccount':
         return this.serviceAccountHit(p);
-      case 'requestPrincipal':
-        return false; // no RequestAuthentication: never a request principal
+      case 'requestPrincipal': {
+        const a = req.auth;
+        return a !== null && anyRegion(p.strings, a.principal, 0, a.principal.length);
+      }
+      case 'requestAudience': {
+        const a = req.auth;
+        if (a === null) return false;
+        for (const aud of a.audiences) if (anyRegion(p.strings, aud, 0, aud.length)) return true;
+        return false;
+      }
+      case 'requestPresenter': {
+        const a = req.auth;
+        return a !== null && a.presenter !== '' && anyRegion(p.strings, a.presenter, 0, a.presenter.length);
+      }
+      case 'requestClaim':
+        return req.auth !== null && claimHit(p, req.auth.claims);
       case 'sourceIp':
       case 'remoteIp': {
         // meshlet trusts no X-Forwarded-For (Istio's default numTrustedProxies 0): remote = peer
@@ -170,6 +185,16 @@ export class AuthzEvaluator {
       this.saEnd = end < 0 ? s.length : end;
     }
   }
+}
+
+/** A claim that is a string, or a list holding a string, matching one of the values (Istio: string and list claims). */
+function claimHit(p: AuthzPredicate, claims: Readonly<Record<string, unknown>>): boolean {
+  const v = claimAt(claims, p.claim ?? []);
+  if (typeof v === 'string') return anyRegion(p.strings, v, 0, v.length);
+  if (Array.isArray(v)) {
+    for (const x of v) if (typeof x === 'string' && anyRegion(p.strings, x, 0, x.length)) return true;
+  }
+  return false;
 }
 
 /** The evaluator for a snapshot's authz (built once per generation); null when there is nothing to check. */

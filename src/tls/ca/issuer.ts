@@ -5,6 +5,7 @@ import { isIP } from 'node:net';
 import { parseSpiffeIdIn } from '../identity/spiffe.js';
 import { validity } from '../identity/verify.js';
 import { runCrypto } from './crypto-pool.js';
+import type { KeyType } from './key-type.js';
 import type { LoadedCa } from './store.js';
 
 /** notBefore is backdated this much so a peer whose clock is a little behind still accepts the cert */
@@ -51,9 +52,9 @@ export async function issueWorkloadCert(ca: LoadedCa, publicKeyPem: string, spif
 }
 
 /** A fresh key and certificate (`ca issue`); the key leaves only in the returned object. */
-export async function issueWorkloadKeyAndCert(ca: LoadedCa, spiffeId: string, ttlMs: number, override?: ValidityOverride): Promise<IssuedCert & { keyPem: string }> {
+export async function issueWorkloadKeyAndCert(ca: LoadedCa, spiffeId: string, ttlMs: number, override?: ValidityOverride, keyType?: KeyType): Promise<IssuedCert & { keyPem: string }> {
   parseSpiffeIdIn(spiffeId, ca.trustDomain); // fail before spending a key generation
-  const { keyPem, publicKeyPem } = await runCrypto({ kind: 'generate-key' });
+  const { keyPem, publicKeyPem } = await runCrypto({ kind: 'generate-key', ...(keyType === undefined ? {} : { keyType }) });
   return { ...(await issueWorkloadCert(ca, publicKeyPem, spiffeId, ttlMs, override)), keyPem };
 }
 

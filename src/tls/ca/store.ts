@@ -8,6 +8,7 @@ import { sanEntries } from '../identity/spiffe.js';
 import { validity } from '../identity/verify.js';
 import { runCrypto } from './crypto-pool.js';
 import { ensurePrivateDir, modeOf, writeFileAtomic } from './files.js';
+import type { KeyType } from './key-type.js';
 
 export const CA_KEY_FILE = 'ca.key';
 export const CA_CERT_FILE = 'ca.pem';
@@ -24,11 +25,11 @@ export interface LoadedCa {
 }
 
 /** `ca init`: refuses a directory that already holds a CA (a new root would orphan every workload). */
-export async function initCa(dir: string, trustDomain: string): Promise<LoadedCa> {
+export async function initCa(dir: string, trustDomain: string, keyType: KeyType = 'rsa2048'): Promise<LoadedCa> {
   if (existsSync(path.join(dir, CA_KEY_FILE))) throw new Error(`${dir} already holds a CA (${CA_KEY_FILE}); refusing to replace it`);
   ensurePrivateDir(dir);
   const now = Date.now();
-  const { keyPem, certPem } = await runCrypto({ kind: 'create-root', trustDomain, notBefore: now - 60_000, notAfter: now + ROOT_TTL_MS });
+  const { keyPem, certPem } = await runCrypto({ kind: 'create-root', trustDomain, notBefore: now - 60_000, notAfter: now + ROOT_TTL_MS, keyType });
   // key first: a ca.pem without its key would look like a usable CA
   writeFileAtomic(path.join(dir, CA_KEY_FILE), keyPem, 0o600);
   writeFileAtomic(path.join(dir, CA_CERT_FILE), certPem, 0o644);

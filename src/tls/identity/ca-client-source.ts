@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { createLogger, type Logger } from '../../log.js';
 import { runCrypto } from '../ca/crypto-pool.js';
+import type { KeyType } from '../ca/key-type.js';
 import { requestCertificate, type SignAuth } from './ca-client.js';
 import { BaseIdentitySource, type WorkloadIdentity } from './source.js';
 import { parseSpiffeId } from './spiffe.js';
@@ -22,6 +23,8 @@ export interface CaClientOptions {
   caFile?: string;
   /** requested lifetime ("1h"); the CA caps it */
   ttl?: string;
+  /** the key generated for each CSR (default: DEFAULT_KEY_TYPE) */
+  keyType?: KeyType;
   /** share of the lifetime after which to renew (default 0.8) */
   renewAt?: number;
   log?: Logger;
@@ -68,7 +71,7 @@ export class CaClientIdentitySource extends BaseIdentitySource {
   }
 
   private newCsr(): Promise<Csr> {
-    return runCrypto({ kind: 'create-csr', spiffeId: this.#opts.identity });
+    return runCrypto({ kind: 'create-csr', spiffeId: this.#opts.identity, ...(this.#opts.keyType === undefined ? {} : { keyType: this.#opts.keyType }) });
   }
 
   private scheduleRenewal(id: WorkloadIdentity): void {

@@ -1,6 +1,7 @@
 // `meshlet run` flags → an IdentitySource: `--identity-dir DIR`, or `--ca-url URL --ca-token T
-// --identity ID [--ca-root FILE]`. Spread IDENTITY_ARG_OPTIONS into the command's parseArgs options.
+// --identity ID [--ca-root FILE] [--identity-ttl TTL] [--identity-key-type rsa2048|ecdsa-p256]`. Spread IDENTITY_ARG_OPTIONS into the command's parseArgs options.
 import type { Logger } from '../../log.js';
+import { parseKeyType } from '../ca/key-type.js';
 import { CaClientIdentitySource } from './ca-client-source.js';
 import { FileIdentitySource } from './file-source.js';
 import type { IdentitySource } from './source.js';
@@ -12,6 +13,7 @@ export const IDENTITY_ARG_OPTIONS = {
   identity: { type: 'string' },
   'ca-root': { type: 'string' },
   'identity-ttl': { type: 'string' },
+  'identity-key-type': { type: 'string' },
 } as const;
 
 export interface IdentityArgs {
@@ -22,9 +24,11 @@ export interface IdentityArgs {
   'ca-root'?: string | undefined;
   /** certificate lifetime asked of the CA (it caps it at its --max-ttl) */
   'identity-ttl'?: string | undefined;
+  /** the key the sidecar generates for its CSRs (default rsa2048) */
+  'identity-key-type'?: string | undefined;
 }
 
-const CA_FLAGS = ['ca-url', 'ca-token', 'identity', 'ca-root', 'identity-ttl'] as const;
+const CA_FLAGS = ['ca-url', 'ca-token', 'identity', 'ca-root', 'identity-ttl', 'identity-key-type'] as const;
 
 /** null when no identity flag is given (plain-text mesh); throws on an incomplete or mixed set. */
 export function identitySourceFromArgs(args: IdentityArgs, log?: Logger): IdentitySource | null {
@@ -42,6 +46,7 @@ export function identitySourceFromArgs(args: IdentityArgs, log?: Logger): Identi
     identity: args.identity as string,
     ...(args['ca-root'] === undefined ? {} : { caFile: args['ca-root'] }),
     ...(args['identity-ttl'] === undefined ? {} : { ttl: args['identity-ttl'] }),
+    ...(args['identity-key-type'] === undefined ? {} : { keyType: parseKeyType(args['identity-key-type'], '--identity-key-type') }),
     ...(log === undefined ? {} : { log }),
   });
 }

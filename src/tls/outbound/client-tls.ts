@@ -1,17 +1,26 @@
 // Outbound mTLS for the upstream codecs (h1, h2). ClientTls is the worker's client side: one secure context per
 // identity rotation (not per connection); pooled connections keep the one they were opened with.
-// UpstreamTls is what one pool needs (SNI, accepted server ids); connectTls opens a connection.
-import tls, { type PeerCertificate, type SecureContext } from 'node:tls';
+// UpstreamTls is what one pool (one endpoint) needs: SNI, accepted server ids, and the endpoint's
+// last session ticket, so a new connection resumes instead of doing a full handshake (no
+// certificate signatures to make or check); connectTls opens a connection.
+import tls, { type PeerCertificate, type SecureContext, type TLSSocket } from 'node:tls';
 import type { ClusterSpec, EndpointSpec } from '../../config/snapshot.js';
-import { ALPN, clientContextOptions } from '../tls-settings.js';
+import { OUTBOUND_ALPN, OUTBOUND_ALPN_H2, clientContextOptions } from '../tls-settings.js';
+import { HandshakeStats } from '../handshake-stats.js';
 import type { WorkloadIdentity } from '../identity/source.js';
-import { trustDomainOf } from '../identity/spiffe.js';
+import { spiffeUriIn, trustDomainOf } from '../identity/spiffe.js';
 import { spiffeMismatch } from './verify.js';
 
 export class ClientTls {
   context: SecureContext | null = null;
   spiffeId = '';
   trustDomain = '';
+  /** this worker's handshake counters (shared with the server side) */
+  readonly stats: HandshakeStats;
+
+  constructor(stats: HandshakeStats = new HandshakeStats()) {
+    this.stats = stats;
+  }
 
   /** Throws (and keeps the previous context) when the PEMs are unusable. */
   update(identity: WorkloadIdentity): void {
@@ -30,6 +39,14 @@ export class UpstreamTls {
   /** distinguishes pools to the same address:port with different TLS settings */
   readonly key: string;
   readonly checkServerIdentity: (host: string, cert: PeerCertificate) => Error | undefined;
+  /**
+   * The endpoint's last session ticket, the client context (identity) it belongs to, and the
+   * server's SPIFFE id verified at the session's full handshake (a resumed handshake carries no
+   * certificate, and node then shows none: the id travels with the session).
+   */
+  private session: Buffer | undefined = undefined;
+  private sessionContext: SecureContext | null = null;
+  private sessionPrincipal = '';
 
   constructor(client: ClientTls, servername: string, expected: string[]) {
     this.client = client;
@@ -44,7 +61,32 @@ export class UpstreamTls {
       return err;
     };
   }
+
+  /** A session to resume with `context`: only one made with that same context (a rotation starts afresh). */
+  sessionFor(context: SecureContext): Buffer | undefined {
+    return this.sessionContext === context ? this.session : undefined;
+  }
+
+  /** the server id that goes with sessionFor(context) */
+  get principalOfSession(): string {
+    return this.sessionPrincipal;
+  }
+
+  saveSession(context: SecureContext, session: Buffer, principal: string): void {
+    this.session = session;
+    this.sessionContext = context;
+    this.sessionPrincipal = principal;
+  }
 }
+
+type MeshSocket = TLSSocket & {
+  upstreamTls: UpstreamTls;
+  clientContext: SecureContext;
+  /** the server id of the session offered for resumption ('' when none was offered) */
+  offeredPrincipal: string;
+  /** the server's SPIFFE id, known once the handshake (full or resumed) is done; null before */
+  meshPrincipal: string | null;
+};
 
 /**
  * The TLS settings of a cluster's endpoint, or null for plaintext (no tls, or no identity yet).
@@ -62,16 +104,69 @@ export function upstreamTlsFor(cluster: ClusterSpec, ep: EndpointSpec, client: C
   return new UpstreamTls(client, t.sni ?? cluster.host, expected);
 }
 
-/** `alpn`: ALPN_H2 for HTTP/2 pools (tls-settings.ts). */
-export function connectTls(address: string, port: number, t: UpstreamTls, alpn: string[] = ALPN): tls.TLSSocket {
-  return tls.connect({
+/**
+ * A mesh mTLS connection to address:port, resuming the endpoint's last session when there is one.
+ * It reads into `buffer` (net's `onread`, as plaintext connections do): no allocation per read.
+ * Its handshake is counted (full or resumed) once the server's identity check passed.
+ */
+export function connectTls(address: string, port: number, t: UpstreamTls, buffer: Buffer, onread: (n: number, buf: Uint8Array) => boolean): tls.TLSSocket {
+  // (tls.connect takes net's onread option; @types/node 20 does not list it)
+  return connectMesh(address, port, t, { ALPNProtocols: OUTBOUND_ALPN, onread: { buffer, callback: onread } } as tls.ConnectionOptions);
+}
+
+/**
+ * The same for an HTTP/2 pool: ALPN h2 only (the caller checks the server chose it), read by
+ * node:http2 itself (nghttp2 consumes the TLS stream natively: no onread).
+ */
+export function connectTlsH2(address: string, port: number, t: UpstreamTls): tls.TLSSocket {
+  return connectMesh(address, port, t, { ALPNProtocols: OUTBOUND_ALPN_H2 });
+}
+
+function connectMesh(address: string, port: number, t: UpstreamTls, more: tls.ConnectionOptions): tls.TLSSocket {
+  const context = t.client.context as SecureContext;
+  const session = t.sessionFor(context);
+  const socket = tls.connect({
+    ...more,
     host: address,
     port,
-    secureContext: t.client.context as SecureContext,
+    secureContext: context,
     servername: t.servername,
-    ALPNProtocols: alpn,
     checkServerIdentity: t.checkServerIdentity,
-  });
+    session,
+  }) as MeshSocket;
+  socket.upstreamTls = t;
+  socket.clientContext = context;
+  socket.offeredPrincipal = session === undefined ? '' : t.principalOfSession;
+  socket.meshPrincipal = null;
+  socket.on('session', onSession);
+  socket.once('secureConnect', onSecureConnect);
+  return socket;
+}
+
+/** A session ticket arrived (TLS 1.3: after the handshake, possibly more than one): the endpoint's next connection resumes with it. */
+function onSession(this: MeshSocket, session: Buffer): void {
+  if (this.meshPrincipal !== null) this.upstreamTls.saveSession(this.clientContext, session, this.meshPrincipal);
+}
+
+/** (after the identity check passed) */
+function onSecureConnect(this: MeshSocket): void {
+  const stats = this.upstreamTls.client.stats;
+  if (this.isSessionReused()) {
+    stats.outboundResumed++;
+    this.meshPrincipal = this.offeredPrincipal;
+  } else {
+    stats.outboundFull++;
+    this.meshPrincipal = spiffeUriIn(this.getPeerCertificate().subjectaltname);
+  }
+}
+
+/**
+ * The server's SPIFFE id on a mesh connection made by connectTls, once connected: from its
+ * certificate, or (resumed) from the session's full handshake; null when it has none.
+ */
+export function meshPeerPrincipal(socket: TLSSocket): string | null {
+  const p = (socket as MeshSocket).meshPrincipal;
+  return p === null || p === undefined || p === '' ? null : p;
 }
 
 function isIp(host: string): boolean {

@@ -122,7 +122,7 @@ export class UpstreamAttempt implements UpstreamHandler, AdmissionWaiter {
   private dispatchTry(): void {
     const perTry = this.retry === null ? 0 : this.retry.perTryTimeoutMs;
     if (perTry > 0) this.tryTimer = setTimeout(onTryTimeout, perTry, this);
-    this.tTry = performance.now();
+    if (this.cluster.spec.lb === 'PEAK_EWMA') this.tTry = performance.now();
     const ep = this.endpoint as Endpoint;
     // useClientProtocol: an HTTP/2 client's request goes to the endpoint's HTTP/2 pool
     (this.request.fromHttp2 === true && ep.h2Pool !== null ? ep.h2Pool : ep.pool).dispatch(this.request, this);

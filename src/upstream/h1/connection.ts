@@ -3,11 +3,12 @@
 // maps every way the exchange can end to exactly one onUpstreamEnd / onUpstreamError.
 import net from 'node:net';
 import type { Readable } from 'node:stream';
+import { TLSSocket } from 'node:tls';
 import {
   ProxyError, badRequest, internalError, upstreamConnectFailure, upstreamConnectionTermination, upstreamProtocolError,
   upstreamResetMidResponse,
 } from '../../http/errors.js';
-import { connectTls, type UpstreamTls } from '../../tls/outbound/client-tls.js';
+import { connectTls, meshPeerPrincipal, type UpstreamTls } from '../../tls/outbound/client-tls.js';
 import type { Exchange } from './exchange.js';
 import { CHUNKED_SUFFIX, lengthSuffix, noBodySuffix } from './request-writer.js';
 import { ResponseParser, S_DONE, type ResponseSink } from './response-parser.js';
@@ -29,7 +30,7 @@ export interface ConnectionOwner {
 }
 
 /**
- * Plaintext upstream sockets read into this one buffer (net's `onread`): no allocation per read
+ * Upstream sockets (plaintext and mTLS) read into this one buffer (net's `onread`): no allocation per read
  * and no Readable stream in between. Safe because a read is parsed and delivered synchronously;
  * whatever must outlive the callback (input held while paused, a body chunk the client cannot
  * take yet) is copied out.
@@ -45,6 +46,8 @@ export class Connection implements ResponseSink {
   /** requests assigned so far (> 1 means this exchange reuses a keep-alive connection) */
   requests = 0;
   ex: Exchange | null = null;
+  /** mesh mTLS: the server's SPIFFE id, read once the handshake (and its identity check) passed */
+  peerPrincipal: string | null = null;
 
   private readonly owner: ConnectionOwner;
   private readonly socket: net.Socket;
@@ -75,12 +78,11 @@ export class Connection implements ResponseSink {
     // either arrives as 'error' while CONNECTING, i.e. a connect failure (UF, retryable)
     const socket = tls === null
       ? net.connect({ host: address, port, onread: { buffer: READ_BUFFER, callback: this.onRead } })
-      : connectTls(address, port, tls);
+      : connectTls(address, port, tls, READ_BUFFER, this.onRead);
     this.socket = socket;
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
     socket.on(tls === null ? 'connect' : 'secureConnect', this.onConnect);
-    if (tls !== null) socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
@@ -105,7 +107,7 @@ export class Connection implements ResponseSink {
     if (body === null || ex.contentLength === 0) {
       this.headWritten = true;
       this.reqDone = true;
-      this.socket.write(ex.head + noBodySuffix(ex.method), 'latin1');
+      this.socket.write(ex.head, 'latin1'); // (with its framing: see UpstreamPool.dispatch)
       ex.head = '';
     } else {
       // The head waits for the first body chunk (one corked write) or the end (an empty body).
@@ -230,18 +232,14 @@ export class Connection implements ResponseSink {
   private readonly onConnect = (): void => {
     if (this.state !== CONNECTING) return;
     this.state = IDLE;
+    if (this.socket instanceof TLSSocket) this.peerPrincipal = meshPeerPrincipal(this.socket);
     this.owner.onConnected(this);
   };
 
-  /** plaintext: READ_BUFFER[0, nread) */
+  /** READ_BUFFER[0, nread) (plaintext, and the decrypted bytes of mesh mTLS) */
   private readonly onRead = (nread: number, _buf: Uint8Array): boolean => {
     this.received(READ_BUFFER, nread);
     return true; // pausing goes through socket.pause()
-  };
-
-  /** mesh mTLS: a fresh chunk from the TLS socket */
-  private readonly onData = (chunk: Buffer): void => {
-    this.received(chunk, chunk.length);
   };
 
   private received(buf: Buffer, end: number): void {

@@ -38,6 +38,10 @@ export class Exchange implements UpstreamController {
     this.isHead = method === 'HEAD';
   }
 
+  get peerPrincipal(): string | null {
+    return this.conn === null ? null : this.conn.peerPrincipal;
+  }
+
   pause(): void {
     if (this.done || this.paused) return;
     this.paused = true;

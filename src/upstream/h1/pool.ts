@@ -6,7 +6,7 @@ import type { UpstreamTls } from '../../tls/outbound/client-tls.js';
 import { MAX_QUEUED, type PoolOptions, type UpstreamHandler, type UpstreamPool, type UpstreamRequest } from '../codec.js';
 import { CONNECTING, Connection, IDLE, type ConnectionOwner } from './connection.js';
 import { Exchange, type ExchangeOwner } from './exchange.js';
-import { buildHead, lastHeadError } from './request-writer.js';
+import { buildHead, lastHeadError, noBodySuffix } from './request-writer.js';
 
 export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
   readonly origin: string;
@@ -64,7 +64,9 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
     handler.onUpstreamStart(ex);
     if (ex.done) return; // aborted from onUpstreamStart
     if (this.closing) return this.failNow(ex, upstreamConnectFailure('local connection failure', 'upstream pool closed'));
-    const head = buildHead(req.method, req.path, req.headers, this.hostHeader);
+    // a request without a body gets its framing now: the head leaves as it is, in one write
+    const complete = req.body === null || req.contentLength === 0;
+    const head = buildHead(req.method, req.path, req.headers, this.hostHeader, complete ? noBodySuffix(req.method) : '');
     if (head === null) return this.failNow(ex, upstreamProtocolError(lastHeadError()));
     ex.head = head;
     const conn = this.idle.pop();

@@ -5,10 +5,9 @@
 // or its request budget).
 import http2, { type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import net from 'node:net';
-import type tls from 'node:tls';
+import { TLSSocket } from 'node:tls';
 import { badRequest, upstreamConnectFailure, type ProxyError } from '../../http/errors.js';
-import { connectTls, type UpstreamTls } from '../../tls/outbound/client-tls.js';
-import { ALPN_H2 } from '../../tls/tls-settings.js';
+import { connectTlsH2, meshPeerPrincipal, type UpstreamTls } from '../../tls/outbound/client-tls.js';
 import { requestHeaderBlock } from './headers.js';
 import type { H2Exchange, StreamOwner } from './stream.js';
 
@@ -55,10 +54,13 @@ export class H2Connection implements StreamOwner {
   /** streams the peer allows (its last SETTINGS; until they arrive, what the pool learned from the endpoint before) */
   maxStreams: number;
   goneReason: string | null = null;
+  /** mesh mTLS: the server's verified SPIFFE id (full handshake or the resumed session's), once connected */
+  peerPrincipal: string | null = null;
   /** the pool was told it is gone (connect failure or close), once */
   private reported = false;
   private readonly owner: ConnectionOwner;
   private readonly session: ClientHttp2Session;
+  private readonly socket: net.Socket;
   private readonly scheme: string;
   private readonly authority: string;
 
@@ -69,7 +71,8 @@ export class H2Connection implements StreamOwner {
     const host = address.includes(':') ? `[${address}]` : address;
     this.authority = `${host}:${port}`;
     this.scheme = tlsSettings === null ? 'http' : 'https';
-    const socket: net.Socket = tlsSettings === null ? net.connect({ host: address, port }) : connectTls(address, port, tlsSettings, ALPN_H2);
+    const socket: net.Socket = tlsSettings === null ? net.connect({ host: address, port }) : connectTlsH2(address, port, tlsSettings);
+    this.socket = socket;
     socket.setNoDelay(true);
     if (tlsSettings !== null) socket.once('secureConnect', checkAlpn);
     const session = http2.connect(`${this.scheme}://${this.authority}`, {
@@ -169,6 +172,7 @@ export class H2Connection implements StreamOwner {
   onConnect(): void {
     if (this.state !== CONNECTING) return;
     this.state = READY;
+    if (this.socket instanceof TLSSocket) this.peerPrincipal = meshPeerPrincipal(this.socket);
     try {
       this.session.setLocalWindowSize(CONNECTION_WINDOW);
     } catch {
@@ -242,6 +246,6 @@ function onSessionClose(this: ClientHttp2Session): void {
 }
 
 /** mTLS: a peer that did not agree to h2 cannot carry this pool's streams. */
-function checkAlpn(this: tls.TLSSocket): void {
+function checkAlpn(this: TLSSocket): void {
   if (this.alpnProtocol !== 'h2') this.destroy(new Error(`the peer did not negotiate h2 (ALPN ${this.alpnProtocol === false ? 'none' : this.alpnProtocol})`));
 }

@@ -105,6 +105,7 @@ export class H2Pool implements UpstreamPool, ConnectionOwner {
   // ---- StreamOwner (queued exchanges) / ConnectionOwner ----
 
   readonly goneReason = null;
+  readonly peerPrincipal = null;
 
   streamClosed(): void {
     // (queued exchanges have no stream)

@@ -23,6 +23,8 @@ export interface StreamOwner {
   queuedAborted(ex: H2Exchange): void;
   /** the connection is gone (GOAWAY, error, close), for the error of a stream cut by it */
   readonly goneReason: string | null;
+  /** mesh mTLS: the server's verified SPIFFE id; null otherwise */
+  readonly peerPrincipal: string | null;
 }
 
 type StreamCarrier = ClientHttp2Stream & { [EX]?: H2Exchange };
@@ -59,6 +61,11 @@ export class H2Exchange implements UpstreamController {
   constructor(handler: UpstreamHandler, req: UpstreamRequest) {
     this.handler = handler;
     this.req = req;
+  }
+
+  /** (UpstreamController) the server's SPIFFE id on a mesh mTLS connection */
+  get peerPrincipal(): string | null {
+    return this.owner === null ? null : this.owner.peerPrincipal;
   }
 
   /** The pool opened `stream` for this exchange on `owner`'s connection. */

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AuthzEvaluator, type AuthzResult } from '../../../src/filters/authz/index.js';
 import { allowed, check, evaluator, policy, request } from './helpers.js';
+import type { JwtAuth } from '../../../src/filters/jwt/auth.js';
 
 const SLEEP = 'cluster.local/ns/default/sa/sleep';
 const OTHER = 'cluster.local/ns/other/sa/bot';
@@ -179,10 +180,42 @@ test('AUDIT is reported but never changes the decision', () => {
   assert.deepEqual(check(withDeny, { path: '/' }), { allowed: true, policy: null, audit: 'default/audit-all' });
 });
 
-test('requestPrincipals never match (no JWT); notRequestPrincipals always hold', () => {
-  const ev = evaluator(policy('jwt', 'rules: [{from: [{source: {requestPrincipals: ["*"]}}]}, {from: [{source: {notRequestPrincipals: ["x/y"]}}], to: [{operation: {methods: [HEAD]}}]}]'));
-  assert.ok(!allowed(ev, { principal: SLEEP }));
-  assert.ok(allowed(ev, { method: 'HEAD' }));
+const jwt = (principal: string, claims: Record<string, unknown> = {}, audiences: string[] = [], presenter = ''): JwtAuth => ({ principal, claims, audiences, presenter });
+
+test('requestPrincipals match the verified JWT\'s iss/sub (string forms); without a JWT only notRequestPrincipals can hold', () => {
+  const ev = evaluator(policy('jwt', 'rules: [{from: [{source: {requestPrincipals: ["https://idp.test/*"]}}]}, {from: [{source: {notRequestPrincipals: ["x/y"]}}], to: [{operation: {methods: [HEAD]}}]}]'));
+  assert.ok(!allowed(ev, { principal: SLEEP }), 'an mTLS principal is not a request principal');
+  assert.ok(allowed(ev, { auth: jwt('https://idp.test/alice') }));
+  assert.ok(!allowed(ev, { auth: jwt('https://other.test/alice') }));
+  assert.ok(allowed(ev, { method: 'HEAD' }), 'no JWT: not x/y');
+  assert.ok(!allowed(ev, { method: 'HEAD', auth: jwt('x/y') }));
+  const any = evaluator(policy('any', 'rules: [{from: [{source: {requestPrincipals: ["*"]}}]}]'));
+  assert.ok(!allowed(any, {}), '"*": a JWT is required');
+  assert.ok(allowed(any, { auth: jwt('i/s') }));
+});
+
+test('when request.auth.*: audiences (any), presenter, claims (string or list, nested), notValues', () => {
+  const ev = evaluator(policy('claims', `
+rules:
+- when:
+  - {key: request.auth.audiences, values: ["api-*"]}
+  - {key: request.auth.presenter, values: [web]}
+  - {key: "request.auth.claims[realm_access][roles]", values: [admin]}
+  - {key: "request.auth.claims[tier]", notValues: [free]}
+- to: [{operation: {paths: ["/me"]}}]
+  when: [{key: request.auth.principal, values: ["*/alice"]}]`));
+  const good = jwt('i/bob', { realm_access: { roles: ['user', 'admin'] }, tier: 'gold' }, ['x', 'api-read'], 'web');
+  assert.ok(allowed(ev, { auth: good }));
+  assert.ok(!allowed(ev, { auth: { ...good, audiences: ['x'] } }), 'no audience with the prefix');
+  assert.ok(!allowed(ev, { auth: { ...good, presenter: '' } }), 'no azp');
+  assert.ok(!allowed(ev, { auth: { ...good, claims: { ...good.claims, realm_access: { roles: ['user'] } } } }), 'role missing');
+  assert.ok(!allowed(ev, { auth: { ...good, claims: { ...good.claims, realm_access: 'admin' } } }), 'not nested');
+  assert.ok(!allowed(ev, { auth: { ...good, claims: { ...good.claims, tier: 'free' } } }), 'notValues');
+  assert.ok(!allowed(ev, { auth: { ...good, claims: { realm_access: { roles: [7, 'admin-x'] } } } }), 'only string elements match');
+  assert.ok(!allowed(ev, {}), 'no JWT: no claim');
+  assert.ok(allowed(ev, { path: '/me', auth: jwt('https://idp/alice') }));
+  const proto = evaluator(policy('proto', 'rules: [{when: [{key: "request.auth.claims[constructor]", values: ["*"]}]}]'));
+  assert.ok(!allowed(proto, { auth: jwt('i/s') }), 'inherited properties are not claims');
 });
 
 test('a result object can be reused (no allocation per request), and the evaluator keeps no request', () => {

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { formatIssue } from '../../../src/config/index.js';
 import { AuthzEvaluator, AuthzRequest, type AuthzResult } from '../../../src/filters/authz/index.js';
+import type { JwtAuth } from '../../../src/filters/jwt/auth.js';
 import { compileYaml, errors } from '../config/helpers.js';
 
 /** One AuthorizationPolicy document; `spec` is YAML indented by two spaces. */
@@ -30,6 +31,7 @@ export interface Req {
   principal?: string | null;
   sourceIp?: string;
   headers?: string[];
+  auth?: JwtAuth | null;
 }
 
 export function request(r: Req = {}): AuthzRequest {
@@ -41,6 +43,7 @@ export function request(r: Req = {}): AuthzRequest {
   a.principal = r.principal ?? null;
   a.sourceIp = r.sourceIp ?? '10.0.0.1';
   a.headers = r.headers ?? [];
+  a.auth = r.auth ?? null;
   return a;
 }
 

@@ -115,7 +115,7 @@ test('AuthorizationPolicy errors name the resource and field path', () => {
     ['rules: [{to: [{operation: {ports: ["http"]}}]}]', 'spec.rules[0].to[0].operation.ports[0]', /bad port \(http\)/],
     ['rules: [{to: [{operation: {notPorts: [70000]}}]}]', 'spec.rules[0].to[0].operation.notPorts[0]', /bad port/],
     ['rules: [{to: [{operation: {paths: ["/a/{*}/b"]}}]}]', 'spec.rules[0].to[0].operation.paths[0]', /path templates/],
-    ['rules: [{when: [{key: "request.auth.claims[iss]", values: [x]}]}]', 'spec.rules[0].when[0].key', /request\.auth\.claims\[iss\] is not supported/],
+    ['rules: [{when: [{key: "request.auth.claim[iss]", values: [x]}]}]', 'spec.rules[0].when[0].key', /unknown key request\.auth\.claim\[iss\]/],
     ['rules: [{when: [{key: destination.ip, values: [10.0.0.1]}]}]', 'spec.rules[0].when[0].key', /destination\.ip is not supported/],
     ['rules: [{when: [{key: source.colour, values: [red]}]}]', 'spec.rules[0].when[0].key', /unknown attribute key source\.colour/],
     ['rules: [{when: [{key: "request.headers[]", values: [x]}]}]', 'spec.rules[0].when[0].key', /header name/],
@@ -128,7 +128,7 @@ test('AuthorizationPolicy errors name the resource and field path', () => {
   for (const [spec, path, reason] of cases) assert.match(expectError(ap('bad', spec), path, AP('bad'), 0), reason, spec);
 });
 
-test('AuthorizationPolicy warnings: selector, targetRef (ignored), requestPrincipals, spiffe:// principals, inner *', () => {
+test('AuthorizationPolicy warnings: selector, targetRef (ignored), spiffe:// principals, inner *', () => {
   const text = [
     ap('sel', 'selector: {matchLabels: {app: shop}}\nrules: [{}]'),
     ap('ref', 'targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: gw}]\naction: DENY\nrules: [{}]'),
@@ -136,7 +136,6 @@ test('AuthorizationPolicy warnings: selector, targetRef (ignored), requestPrinci
   ].join('---\n');
   warned(text, 'AuthorizationPolicy/sel: spec.selector.matchLabels:', 'applied to this workload');
   warned(text, 'AuthorizationPolicy/ref: spec.targetRefs:', 'ignored by meshlet');
-  warned(text, 'AuthorizationPolicy/jwt: spec.rules[0].from[0].source.requestPrincipals:', 'never matches');
   warned(text, 'spec.rules[0].from[0].source.principals[0]:', 'without "spiffe://"');
   warned(text, 'spec.rules[0].to[0].operation.paths[0]:', 'matched literally');
   const s = snap(text);

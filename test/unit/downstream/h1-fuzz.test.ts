@@ -1,14 +1,18 @@
 // The HTTP/1.1 listener's connection against Node's own parser (llhttp), over real sockets:
 // seeded random valid requests — pipelined, bodies by Content-Length or chunked (extensions,
-// trailers), written in random pieces on two interleaved connections (so reads into the shared
-// input buffer alternate) — must reach meshlet's request path exactly as node:http sees them;
-// then seeded mutations must each end in responses or a refusal and a close, never a hang or a throw.
+// trailers), written in random pieces on two interleaved plaintext connections (so reads into the
+// shared input buffer alternate) and on a TLS connection (decrypted 'data' chunks, the mTLS
+// listeners' input path) — must reach meshlet's request path exactly as node:http sees them;
+// then seeded mutations (plaintext and TLS in turn) must each end in responses or a refusal and a
+// close, never a hang or a throw.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
+import tls from 'node:tls';
 import { after, before, test } from 'node:test';
-import { adopt, type ConnectionOwner, type H1Connection } from '../../../src/downstream/h1/connection.js';
+import { adopt, adoptSecure, type ConnectionOwner, type H1Connection } from '../../../src/downstream/h1/connection.js';
+import { makeCa, makeLeaf } from '../../helpers/certs.js';
 import type { ExchangeHandler } from '../../../src/downstream/exchange.js';
 import type { RequestHead } from '../../../src/downstream/h1/request-head.js';
 import type { ClientBody } from '../../../src/request/client-body.js';
@@ -56,13 +60,23 @@ function pairs(flat: string[]): [string, string][] {
 }
 
 let ours: net.Server;
+let oursTls: tls.Server;
 let reference: http.Server;
 let oursPort: number;
+let oursTlsPort: number;
 let refPort: number;
+let caPem: string;
 const owner = new EchoOwner();
+const PEER = { principal: 'spiffe://cluster.local/ns/t/sa/t', xfcc: '' };
 
 before(async () => {
-  ours = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (s) => { adopt(s, owner, false); });
+  ours = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (s) => { adopt(s, owner); });
+  const ca = makeCa('fuzz');
+  const leaf = makeLeaf(ca, 'spiffe://cluster.local/ns/s/sa/s');
+  caPem = ca.certPem;
+  oursTls = tls.createServer({ key: leaf.keyPem, cert: leaf.certPem, allowHalfOpen: true }, (s) => { adoptSecure(s, owner, PEER); });
+  await new Promise<void>((r) => oursTls.listen(0, '127.0.0.1', r));
+  oursTlsPort = (oursTls.address() as net.AddressInfo).port;
   reference = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
     let body = '';
     req.on('data', (d: Buffer) => { body += d.toString('latin1'); });
@@ -80,7 +94,7 @@ before(async () => {
 
 after(async () => {
   reference.closeAllConnections();
-  await Promise.all([new Promise((r) => ours.close(r)), new Promise((r) => reference.close(r))]);
+  await Promise.all([new Promise((r) => ours.close(r)), new Promise((r) => oursTls.close(r)), new Promise((r) => reference.close(r))]);
 });
 
 const TOKEN_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-.^_`|~";
@@ -187,12 +201,17 @@ async function readEchoes(socket: net.Socket): Promise<Seen[]> {
   return out;
 }
 
-/** Connects and writes `parts` (one write each, a turn of the event loop apart when `gap`), then `end()` when asked. */
-async function send(port: number, parts: string[], gap: boolean, end = false): Promise<net.Socket> {
-  const socket = net.connect(port, '127.0.0.1');
+/**
+ * Connects (over TLS when `secure`) and writes `parts` (one write each: one TLS record each, a turn
+ * of the event loop apart when `gap`), then `end()` when asked.
+ */
+async function send(port: number, parts: string[], gap: boolean, end = false, secure = false): Promise<net.Socket> {
+  const socket = secure
+    ? tls.connect({ port, host: '127.0.0.1', ca: caPem, checkServerIdentity: () => undefined })
+    : net.connect(port, '127.0.0.1');
   socket.setNoDelay(true);
   socket.on('error', () => undefined);
-  await once(socket, 'connect');
+  await once(socket, secure ? 'secureConnect' : 'connect');
   void (async () => {
     for (const p of parts) {
       if (socket.destroyed || socket.writableEnded) return;
@@ -204,19 +223,21 @@ async function send(port: number, parts: string[], gap: boolean, end = false): P
   return socket;
 }
 
-test('differential against node:http: 120 batches of pipelined random requests in random pieces, two connections interleaved', async () => {
+test('differential against node:http: 120 batches of pipelined random requests in random pieces, two plaintext connections interleaved and one TLS', async () => {
   const rng = prng(20261203);
   for (let batch = 0; batch < 120; batch++) {
     const count = int(rng, 1, 4);
     const reqs = Array.from({ length: count }, (_, i) => generate(rng, i === count - 1));
     const wire = reqs.map((r) => r.bytes).join('');
-    const [a, b, ref] = await Promise.all([
-      send(oursPort, pieces(rng, wire), true), send(oursPort, pieces(rng, wire), true), send(refPort, [wire], false),
+    const [a, b, c, ref] = await Promise.all([
+      send(oursPort, pieces(rng, wire), true), send(oursPort, pieces(rng, wire), true), send(oursTlsPort, pieces(rng, wire), true, false, true),
+      send(refPort, [wire], false),
     ]);
-    const [gotA, gotB, want] = await Promise.all([readEchoes(a), readEchoes(b), readEchoes(ref)]);
+    const [gotA, gotB, gotC, want] = await Promise.all([readEchoes(a), readEchoes(b), readEchoes(c), readEchoes(ref)]);
     assert.deepEqual(want.map((w) => w.url), reqs.map((r) => r.seen.url), `batch ${batch}: node:http saw the generated requests`);
     assert.deepEqual(gotA, want, `batch ${batch}: connection A sees what node:http sees`);
     assert.deepEqual(gotB, want, `batch ${batch}: connection B sees what node:http sees`);
+    assert.deepEqual(gotC, want, `batch ${batch}: the TLS connection sees what node:http sees`);
   }
 });
 
@@ -232,7 +253,7 @@ function mutate(rng: Rng, s: string): string {
   }
 }
 
-test('mutation fuzz: 400 mutated requests each end in whole responses or a refusal, then a close, never a hang', async () => {
+test('mutation fuzz: 400 mutated requests (every other one over TLS) each end in whole responses or a refusal, then a close, never a hang', async () => {
   const rng = prng(4242);
   const refusedBefore = owner.refusals;
   let refusals = 0;
@@ -241,13 +262,14 @@ test('mutation fuzz: 400 mutated requests each end in whole responses or a refus
     let text = base;
     for (let n = int(rng, 1, 3); n > 0; n--) text = mutate(rng, text);
     // the client is done once it has written: the server must answer what it can and close
-    const socket = await send(oursPort, pieces(rng, text), true, true);
+    const secure = i % 2 === 1;
+    const socket = await send(secure ? oursTlsPort : oursPort, pieces(rng, text), true, true, secure);
     const chunks: Buffer[] = [];
     socket.on('data', (d: Buffer) => chunks.push(d));
     const closed = await Promise.race([once(socket, 'close').then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 3000))]);
     socket.destroy();
     const out = Buffer.concat(chunks).toString('latin1');
-    assert.ok(closed, `mutation ${i} left the connection open: ${JSON.stringify(text.slice(0, 200))} → ${JSON.stringify(out.slice(0, 200))}`);
+    assert.ok(closed, `mutation ${i}${secure ? ' (TLS)' : ''} left the connection open: ${JSON.stringify(text.slice(0, 200))} → ${JSON.stringify(out.slice(0, 200))}`);
     const statuses = [...out.matchAll(/^HTTP\/1\.1 (\d{3}) /gm)].map((m) => Number(m[1]));
     for (const s of statuses.slice(0, -1)) assert.equal(s, 200, `mutation ${i}: only the last response may be a refusal`);
     if (statuses.length > 0 && statuses[statuses.length - 1] !== 200) {

@@ -1,6 +1,7 @@
 // The HTTP filter chain with a stub request context: what each filter does (authz denies and stops,
 // a fault delay waits then resumes, an abort stops, header operations apply), the order set in
 // chain.ts, a plain route's null chain, and the per-filter counters.
+import type { JwtAuth } from '../../../src/filters/jwt/auth.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { FaultSpec, HeaderOpsSpec } from '../../../src/config/snapshot.js';
@@ -25,6 +26,8 @@ class Ctx implements FilterContext {
   peerPrincipal: string | null = null;
   sourceIp = '10.0.0.1';
   destinationRequestOps: HeaderOpsSpec | null = null;
+  auth: JwtAuth | null = null;
+  auditPolicy: string | null = null;
   flags = 0;
   failed: ProxyError | null = null;
   forwarded = false;

@@ -6,7 +6,8 @@ import { StatsAggregator, type StatsView } from '../../../src/stats/aggregator.j
 import { bucketCountsFromHistogram, DURATION_BUCKETS_US } from '../../../src/stats/buckets.js';
 import { FLAG_NR, FLAG_UF, FLAG_URX, FLAG_DI, flagNames, flagsOf } from '../../../src/stats/flags.js';
 import { createRing, RingWriter } from '../../../src/stats/ring.js';
-import { cluster, listener, put, snapshot } from './helpers.js';
+import { createStringTable, StringTableWriter } from '../../../src/stats/strings.js';
+import { cluster, listener, put, snapshot, versionPeer } from './helpers.js';
 
 const REVIEWS = 'reviews.shop.svc.cluster.local';
 const RATINGS = 'ratings.shop.svc.cluster.local';
@@ -37,28 +38,37 @@ function rows(agg: StatsAggregator, view: StatsView): Map<string, Row> {
 
 const counts = (m: Map<string, Row>): Record<string, number> => Object.fromEntries([...m].map(([k, r]) => [k, r.requests]));
 
-function twoWorkers(agg: StatsAggregator): { a: RingWriter; b: RingWriter } {
-  const ringA = createRing(256);
-  const ringB = createRing(256);
-  agg.addRing('w0', ringA);
-  agg.addRing('w1', ringB);
-  return { a: new RingWriter(ringA), b: new RingWriter(ringB) };
+/** A worker's ring with its string table: `peer(version)` is the id of a peer workload of that version. */
+interface Worker { w: RingWriter; peer(version: string): number; host(h: string): number }
+
+function worker(agg: StatsAggregator, id: string, capacity: number): Worker {
+  const ring = createRing(capacity);
+  const table = createStringTable(64, 4096);
+  agg.addRing(id, ring, table);
+  const strings = new StringTableWriter(table);
+  return { w: new RingWriter(ring), peer: (v) => versionPeer(strings, v), host: (h) => strings.intern(`H${h}`) };
 }
 
-function fill(a: RingWriter, b: RingWriter): void {
-  for (let i = 0; i < 3; i++) put(a, { gen: 1, cluster: 0, totalUs: 1500, upstreamUs: 1000, bytesIn: 10, bytesOut: 2000 });
-  put(a, { gen: 1, cluster: 1, status: 503, flag: FLAG_UF, totalUs: 800, upstreamUs: 700 });
-  put(a, { gen: 1, cluster: -1, status: 404, flag: FLAG_NR, totalUs: 100 });
-  for (let i = 0; i < 2; i++) put(a, { gen: 1, inbound: true, listener: 1, cluster: 2, totalUs: 3000, upstreamUs: 2500 });
-  for (let i = 0; i < 2; i++) put(b, { gen: 2, cluster: 0, totalUs: 2000, upstreamUs: 1200 });
-  put(b, { gen: 2, cluster: 1, totalUs: 400, upstreamUs: 300 });
+function twoWorkers(agg: StatsAggregator): { a: Worker; b: Worker } {
+  return { a: worker(agg, 'w0', 256), b: worker(agg, 'w1', 256) };
+}
+
+// outbound: the peer is the endpoint's workload (its version label); inbound: the caller, unknown here
+function fill(a: Worker, b: Worker): void {
+  for (let i = 0; i < 3; i++) put(a.w, { gen: 1, cluster: 0, totalUs: 1500, upstreamUs: 1000, bytesIn: 10, bytesOut: 2000, peer: a.peer('v1') });
+  put(a.w, { gen: 1, cluster: 1, status: 503, flag: FLAG_UF, totalUs: 800, upstreamUs: 700, peer: a.peer('v2') });
+  put(a.w, { gen: 1, cluster: -1, status: 404, flag: FLAG_NR, totalUs: 100 });
+  for (let i = 0; i < 2; i++) put(a.w, { gen: 1, inbound: true, listener: 1, cluster: 2, totalUs: 3000, upstreamUs: 2500, host: a.host('productpage:9080') });
+  for (let i = 0; i < 2; i++) put(b.w, { gen: 2, cluster: 0, totalUs: 2000, upstreamUs: 1200 });
+  put(b.w, { gen: 2, cluster: 1, totalUs: 400, upstreamUs: 300, peer: b.peer('v3') });
 }
 
 const EXPECTED = {
   [`outbound ${REVIEWS} v1 200 -`]: 3,
   [`outbound ${REVIEWS} v2 503 UF`]: 1,
   'outbound unknown unknown 404 NR': 1,
-  'inbound inbound_0.0.0.0_15006 unknown 200 -': 2,
+  // no service selects this (unknown) workload: Istio names the Host; its own version label is absent
+  'inbound productpage:9080  200 -': 2,
   [`outbound ${RATINGS} unknown 200 -`]: 2,
   [`outbound ${REVIEWS} v3 200 -`]: 1,
 };
@@ -112,17 +122,15 @@ test('meshlet overhead = total − upstream, only for records with an upstream t
 test('interval vs cumulative across rotateInterval()', () => {
   const agg = new StatsAggregator();
   agg.registerSnapshot(GEN1);
-  const ring = createRing(64);
-  agg.addRing('w0', ring);
-  const w = new RingWriter(ring);
+  const { w, peer } = worker(agg, 'w0', 64);
   const key = `outbound ${REVIEWS} v1 200 -`;
-  for (let i = 0; i < 3; i++) put(w, { gen: 1, cluster: 0, totalUs: 1000 + i, upstreamUs: 900 });
+  for (let i = 0; i < 3; i++) put(w, { gen: 1, cluster: 0, totalUs: 1000 + i, upstreamUs: 900, peer: peer('v1') });
   agg.drainAll();
   assert.equal(rows(agg, 'interval').get(key)?.requests, 3);
   agg.rotateInterval();
   assert.equal(rows(agg, 'interval').size, 0, 'nothing since the rotate');
   assert.equal(rows(agg, 'cumulative').get(key)?.requests, 3);
-  for (let i = 0; i < 2; i++) put(w, { gen: 1, cluster: 0, totalUs: 50_000, upstreamUs: 1000 });
+  for (let i = 0; i < 2; i++) put(w, { gen: 1, cluster: 0, totalUs: 50_000, upstreamUs: 1000, peer: peer('v1') });
   agg.drainAll();
   const interval = rows(agg, 'interval').get(key);
   const cumulative = rows(agg, 'cumulative').get(key);
@@ -154,7 +162,7 @@ test('reset() clears series and histograms; later records count from zero; recor
   assert.equal(rows(agg, 'cumulative').size, 0);
   assert.equal(rows(agg, 'interval').size, 0);
   assert.equal(agg.seriesCount, 0);
-  put(a, { gen: 1, cluster: 0, totalUs: 10 });
+  put(a.w, { gen: 1, cluster: 0, totalUs: 10, peer: a.peer('v1') });
   agg.drainAll();
   assert.deepEqual(counts(rows(agg, 'cumulative')), { [`outbound ${REVIEWS} v1 200 -`]: 1 });
   assert.equal(rows(agg, 'cumulative').get(`outbound ${REVIEWS} v1 200 -`)?.durationCount, 1);
@@ -178,7 +186,7 @@ test('generations: unknown or evicted generations count under "unknown"; only th
   assert.deepEqual(counts(rows(agg, 'cumulative')), {
     'outbound unknown unknown 200 -': 1,
     [`outbound ${RATINGS} unknown 200 -`]: 1,
-    'inbound unknown unknown 200 -': 1,
+    'inbound unknown  200 -': 1,
   });
   assert.equal(agg.unresolvedRecords, 2);
   agg.destroy();
@@ -205,7 +213,7 @@ test('rings: a removed ring is drained once more, then forgotten; re-adding an i
   assert.equal(agg.drainAll(), 1);
   assert.equal(agg.ringCount, 0);
   assert.equal(agg.droppedTotal, 3);
-  assert.equal(rows(agg, 'cumulative').get(`outbound ${REVIEWS} v1 200 -`)?.requests, 9);
+  assert.equal(rows(agg, 'cumulative').get(`outbound ${REVIEWS} unknown 200 -`)?.requests, 9);
   agg.destroy();
 });
 

@@ -6,7 +6,8 @@ import { StatsAggregator } from '../../../src/stats/aggregator.js';
 import { histogramsReport } from '../../../src/stats/histograms-report.js';
 import { FLAG_NR } from '../../../src/stats/flags.js';
 import { createRing, RingWriter } from '../../../src/stats/ring.js';
-import { cluster, listener, put, snapshot } from './helpers.js';
+import { createStringTable, StringTableWriter } from '../../../src/stats/strings.js';
+import { cluster, listener, put, snapshot, versionPeer } from './helpers.js';
 
 const HOST = 'reviews.shop.svc.cluster.local';
 
@@ -15,8 +16,10 @@ function populated(useWebAssembly: boolean): { agg: StatsAggregator; durations: 
   const agg = new StatsAggregator({ useWebAssembly });
   agg.registerSnapshot(snapshot(4, [cluster(0, HOST, 'v1')], [listener('outbound_0.0.0.0_9080', 'outbound', 9080)]));
   const ring = createRing(32768);
-  agg.addRing('w0', ring);
+  const strings = createStringTable(16, 1024);
+  agg.addRing('w0', ring, strings);
   const w = new RingWriter(ring);
+  const v1 = versionPeer(new StringTableWriter(strings), 'v1');
   const durations: number[] = [];
   const overheads: number[] = [];
   for (let i = 0; i < 20_000; i++) {
@@ -25,7 +28,7 @@ function populated(useWebAssembly: boolean): { agg: StatsAggregator; durations: 
     const upstreamUs = Math.round(totalUs * 0.8);
     durations.push(totalUs);
     overheads.push(totalUs - upstreamUs);
-    put(w, { gen: 4, cluster: 0, totalUs, upstreamUs, bytesIn: i % 100, bytesOut: 1000 + i });
+    put(w, { gen: 4, cluster: 0, totalUs, upstreamUs, bytesIn: i % 100, bytesOut: 1000 + i, peer: v1 });
     if (i === 11_999) {
       agg.drainAll();
       agg.rotateInterval();

@@ -9,14 +9,32 @@ import {
   escapeLabelValue, PROMETHEUS_CONTENT_TYPE, renderIstioMetrics, renderMeshletMetrics, renderPrometheus, type IstioSeries,
 } from '../../../src/stats/prometheus.js';
 import { createRing, RingWriter } from '../../../src/stats/ring.js';
+import { connectionLabels, istioLabels, serviceShortName } from '../../../src/stats/labels.js';
+import { workloadLabels } from '../../../src/telemetry/workload.js';
 import { cluster, listener, put, snapshot } from './helpers.js';
 import { parseExposition, type Family } from './prom-format.js';
 
 const zeros = (n: number): number[] => new Array<number>(n).fill(0);
 const at = (n: number, i: number, v: number): number[] => zeros(n).map((x, j) => (j === i ? v : x));
 
+const PRODUCTPAGE = workloadLabels({
+  name: 'productpage-v1', namespace: 'shop', instance: 'pp-1', labels: { app: 'productpage', version: 'v1' }, serviceAccount: 'productpage', cluster: 'Kubernetes',
+});
+const REVIEWS = workloadLabels({
+  name: 'reviews-v1', namespace: 'shop', instance: 'r-1', labels: { app: 'reviews', version: 'v1' }, serviceAccount: 'reviews', cluster: 'Kubernetes',
+});
+const LABELS_A = istioLabels(connectionLabels({
+  reporter: 'source', self: PRODUCTPAGE, selfPrincipal: 'spiffe://cluster.local/ns/shop/sa/productpage',
+  peer: { workload: REVIEWS, principal: 'spiffe://cluster.local/ns/shop/sa/reviews' },
+  service: { host: 'reviews.shop.svc.cluster.local', name: 'reviews' }, mtls: null,
+}), 'http', 200, -1, '-');
+const LABELS_B = istioLabels(connectionLabels({
+  reporter: 'destination', self: REVIEWS, selfPrincipal: '', peer: { workload: null, principal: '' },
+  service: { host: '', name: '' }, mtls: false,
+}), 'http', 503, -1, 'UF');
+
 const SERIES_A: IstioSeries = {
-  key: { direction: 'outbound', service: 'reviews.shop.svc.cluster.local', version: 'v1', responseCode: 200, responseFlags: '-' },
+  key: { direction: 'outbound', service: 'reviews.shop.svc.cluster.local', version: 'v1', responseCode: 200, responseFlags: '-', labels: LABELS_A },
   requests: 3,
   durationSumUs: 4500,
   durationBuckets: at(20, 2, 3), // 1.5 ms: le=5
@@ -26,7 +44,7 @@ const SERIES_A: IstioSeries = {
   responseBytesBuckets: at(9, 4, 3), // 2000 bytes: le=10000
 };
 const SERIES_B: IstioSeries = {
-  key: { direction: 'inbound', service: 'inbound_0.0.0.0_15006', version: 'unknown', responseCode: 503, responseFlags: 'UF' },
+  key: { direction: 'inbound', service: 'reviews', version: 'v1', responseCode: 503, responseFlags: 'UF', labels: LABELS_B },
   requests: 1,
   durationSumUs: 800,
   durationBuckets: at(20, 1, 1), // 0.8 ms: le=1
@@ -36,13 +54,24 @@ const SERIES_B: IstioSeries = {
   responseBytesBuckets: at(9, 0, 1),
 };
 
-const LA = 'reporter="source",source_workload="productpage-v1",destination_service="reviews.shop.svc.cluster.local",'
-  + 'destination_service_name="reviews",destination_version="v1",request_protocol="http",response_code="200",grpc_response_status="",response_flags="-"';
-const LB = 'reporter="destination",source_workload="unknown",destination_service="inbound_0.0.0.0_15006",'
-  + 'destination_service_name="inbound_0.0.0.0_15006",destination_version="unknown",request_protocol="http",response_code="503",grpc_response_status="",response_flags="UF"';
+// Istio's labels, as its stats filter fills them: the client knows itself and (over mTLS, with the
+// metadata exchange) the server; the server without metadata knows only itself
+const LA = 'reporter="source",source_workload="productpage-v1",source_workload_namespace="shop",'
+  + 'source_principal="spiffe://cluster.local/ns/shop/sa/productpage",source_app="productpage",source_version="v1",'
+  + 'source_canonical_service="productpage",source_canonical_revision="v1",source_cluster="Kubernetes",'
+  + 'destination_workload="reviews-v1",destination_workload_namespace="shop",destination_principal="spiffe://cluster.local/ns/shop/sa/reviews",'
+  + 'destination_app="reviews",destination_version="v1",destination_service="reviews.shop.svc.cluster.local",destination_service_name="reviews",'
+  + 'destination_service_namespace="shop",destination_canonical_service="reviews",destination_canonical_revision="v1",destination_cluster="Kubernetes",'
+  + 'request_protocol="http",response_code="200",grpc_response_status="",response_flags="-",connection_security_policy="unknown"';
+const LB = 'reporter="destination",source_workload="unknown",source_workload_namespace="unknown",source_principal="unknown",'
+  + 'source_app="unknown",source_version="unknown",source_canonical_service="unknown",source_canonical_revision="latest",source_cluster="unknown",'
+  + 'destination_workload="reviews-v1",destination_workload_namespace="shop",destination_principal="unknown",destination_app="reviews",'
+  + 'destination_version="v1",destination_service="reviews",destination_service_name="reviews",destination_service_namespace="shop",'
+  + 'destination_canonical_service="reviews",destination_canonical_revision="v1",destination_cluster="Kubernetes",'
+  + 'request_protocol="http",response_code="503",grpc_response_status="",response_flags="UF",connection_security_policy="none"';
 
 test('exact rendering of a small known input', () => {
-  const text = renderIstioMetrics([SERIES_A, SERIES_B], { sourceWorkload: 'productpage-v1' });
+  const text = renderIstioMetrics([SERIES_A, SERIES_B]);
   const requests = `# HELP istio_requests_total Requests handled, by destination and response.
 # TYPE istio_requests_total counter
 istio_requests_total{${LA}} 3
@@ -188,7 +217,7 @@ const labelKey = (labels: Record<string, string>): string => {
 
 test('aggregator output: strict format, monotonic buckets, _count equals istio_requests_total per label set', () => {
   const agg = populated();
-  const text = renderPrometheus(agg, { workers: 2, configGeneration: 1 }, { sourceWorkload: 'productpage-v1' });
+  const text = renderPrometheus(agg, { workers: 2, configGeneration: 1 });
   const families = parseExposition(text);
   assert.deepEqual(families.map((f) => `${f.name}:${f.type}`), [
     'istio_requests_total:counter', 'istio_request_duration_milliseconds:histogram', 'istio_request_bytes:histogram',
@@ -219,16 +248,14 @@ test('label values and HELP are escaped (backslash, quote, newline) and read bac
   assert.equal(escapeLabelValue('plain'), 'plain');
   assert.equal(escapeLabelValue('a"b\\c\nd'), 'a\\"b\\\\c\\nd');
   const odd = 'we"ird\\host\nname.ns';
-  const text = renderIstioMetrics([{ ...SERIES_A, key: { ...SERIES_A.key, service: odd, version: 'v"1' } }], {
-    sourceWorkload: 'w\\1',
-    constLabels: { source_workload_namespace: 'shop\n' },
-  });
+  const labels = { ...LABELS_A, destination_service: odd, destination_service_name: serviceShortName(odd), destination_version: 'v"1', source_workload: 'w\\1' };
+  const text = renderIstioMetrics([{ ...SERIES_A, key: { ...SERIES_A.key, labels } }], { constLabels: { mesh_zone: 'shop\n' } });
   assert.ok(text.includes('destination_service="we\\"ird\\\\host\\nname.ns",destination_service_name="we\\"ird\\\\host\\nname"'));
   const sample = family(parseExposition(text), 'istio_requests_total').samples[0];
   assert.equal(sample?.labels.destination_service, odd);
   assert.equal(sample?.labels.destination_version, 'v"1');
   assert.equal(sample?.labels.source_workload, 'w\\1');
-  assert.equal(sample?.labels.source_workload_namespace, 'shop\n');
+  assert.equal(sample?.labels.mesh_zone, 'shop\n');
 });
 
 test('an empty aggregator renders only the meshlet metrics; content type is 0.0.4', () => {
@@ -254,7 +281,7 @@ test('promtool check metrics accepts the output', (t) => {
   const text = renderPrometheus(agg, {
     workers: 2, configGeneration: 1, activeConnections: 3,
     upstreamPoolSizes: [{ cluster: 'outbound|9080|v1|reviews.shop.svc.cluster.local', connections: 2 }],
-  }, { sourceWorkload: 'productpage-v1', constLabels: { source_workload_namespace: 'shop' } });
+  }, { constLabels: { mesh_zone: 'shop' } });
   agg.destroy();
   const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
   const complaints = `${r.stdout}${r.stderr}`.split('\n').map((l) => l.trim()).filter((l) => l !== '' && l !== ISTIO_NAME_LINT);

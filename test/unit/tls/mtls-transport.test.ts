@@ -5,7 +5,7 @@ import type { PeerCertificate } from 'node:tls';
 import type { Snapshot } from '../../../src/config/snapshot.js';
 import { ClientTls, upstreamTlsFor } from '../../../src/tls/outbound/client-tls.js';
 import { DEFAULT_POOL } from '../../../src/config/traffic-policy.js';
-import { frontedListeners } from '../../../src/tls/mtls-plan.js';
+import { inboundTlsModes } from '../../../src/tls/mtls-plan.js';
 import { spiffeMismatch } from '../../../src/tls/outbound/verify.js';
 import { spiffeUriIn, trustDomainOf, uriSans } from '../../../src/tls/identity/spiffe.js';
 import { identityOf, makeCa, makeLeaf } from '../../helpers/certs.js';
@@ -38,13 +38,13 @@ test('a workload identity reads the SPIFFE id and validity, and refuses a key of
   assert.throws(() => identityOf({ ...a, keyPem: b.keyPem }, ca.certPem), /does not belong to the certificate/);
 });
 
-test('which listeners the TLS front owns: STRICT always (fails closed), PERMISSIVE only with an identity', () => {
+test('which listeners terminate mTLS: STRICT always (fails closed), PERMISSIVE only with an identity', () => {
   const listener = (mtlsMode: 'DISABLE' | 'PERMISSIVE' | 'STRICT', direction: 'inbound' | 'outbound' = 'inbound') =>
     ({ name: 'l', direction, bind: '127.0.0.1', port: 1, protocol: 'HTTP', inboundClusterId: 0, mtlsMode });
   const snapshot = { generation: 1, virtualHosts: [], clusters: [], authz: null,
     listeners: [listener('PERMISSIVE'), listener('STRICT'), listener('DISABLE'), listener('DISABLE', 'outbound')] } as unknown as Snapshot;
-  assert.deepEqual(frontedListeners(snapshot, true), [0, 1]);
-  assert.deepEqual(frontedListeners(snapshot, false), [1], 'PERMISSIVE without an identity serves plaintext directly');
+  assert.deepEqual(inboundTlsModes(snapshot, true), ['PERMISSIVE', 'STRICT', null, null]);
+  assert.deepEqual(inboundTlsModes(snapshot, false), [null, 'STRICT', null, null], 'PERMISSIVE without an identity serves plaintext directly');
 });
 
 test('upstream TLS settings: expected ids from subjectAltNames and the endpoint service account; SNI; plaintext without identity', () => {
