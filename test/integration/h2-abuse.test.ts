@@ -161,3 +161,57 @@ test('rapid reset (HEADERS then RST_STREAM, 20,000 streams): the connection is c
   assert.ok(o.goaway !== null, 'with GOAWAY');
   await stillServes();
 });
+
+/** Writes `chunks` one by one (each its own write, after the previous one left) and reads frames until a HEADERS frame on stream 1. */
+async function firstResponseHeaders(chunks: Buffer[], ms = 5000): Promise<boolean> {
+  const socket = net.connect(m.port, '127.0.0.1');
+  await once(socket, 'connect');
+  socket.setNoDelay(true);
+  let got = Buffer.alloc(0);
+  const answered = new Promise<boolean>((resolve) => {
+    socket.on('data', (d: Buffer) => {
+      got = Buffer.concat([got, d]);
+      let off = 0;
+      while (got.length - off >= 9) {
+        const len = got.readUIntBE(off, 3);
+        if (got.length - off < 9 + len) break;
+        if (got[off + 3] === HEADERS && got.readUInt32BE(off + 5) === 1) resolve(true);
+        off += 9 + len;
+      }
+      got = got.subarray(off);
+    });
+    socket.once('close', () => resolve(false));
+    setTimeout(() => resolve(false), ms).unref();
+  });
+  socket.on('error', () => undefined);
+  for (const c of chunks) {
+    await new Promise<void>((resolve) => socket.write(c, () => resolve()));
+    await new Promise((r) => setImmediate(r));
+  }
+  const ok = await answered;
+  socket.destroy();
+  return ok;
+}
+
+test('the h2c preface arriving a byte at a time is still HTTP/2: the request is answered', async () => {
+  const bytes = Buffer.concat([PREFACE, frame(SETTINGS, 0, 0), getHeaders(1)]);
+  const pieces = Array.from({ length: bytes.length }, (_, i) => bytes.subarray(i, i + 1));
+  assert.equal(await firstResponseHeaders(pieces), true);
+  await stillServes();
+});
+
+test('the preface after an HTTP/1.1 request on the same connection is refused (505) and the connection closed, never misparsed', async () => {
+  const socket = net.connect(m.port, '127.0.0.1');
+  await once(socket, 'connect');
+  socket.write(Buffer.concat([Buffer.from('GET /first HTTP/1.1\r\nhost: svc\r\n\r\n', 'latin1'), PREFACE, frame(SETTINGS, 0, 0), getHeaders(1)]));
+  let reply = '';
+  socket.on('data', (d: Buffer) => { reply += d.toString('latin1'); });
+  socket.on('error', () => undefined);
+  const closed = await Promise.race([once(socket, 'close').then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000).unref())]);
+  socket.destroy();
+  assert.ok(closed, 'meshlet closes the connection');
+  const statuses = [...reply.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((x) => x[1]);
+  assert.deepEqual(statuses, ['200', '505'], reply);
+  assert.match(reply, /connection: close/i);
+  await stillServes();
+});
