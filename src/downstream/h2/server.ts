@@ -1,6 +1,7 @@
 // The HTTP/2 side of one listener in one worker: node:http2 (nghttp2) sessions on connections the
-// HTTP/1.1 listener accepted and recognised as HTTP/2 (the h2c prior-knowledge preface on a
-// plaintext port; see H1Connection), each stream handed to the same request pipeline
+// listener accepted and recognised as HTTP/2 (the h2c prior-knowledge preface on a plaintext or
+// PERMISSIVE port, see H1Connection; ALPN h2 on an mTLS port, see downstream/tls/alpn.ts, with the
+// peer's identity read at the handshake), each stream handed to the same request pipeline
 // (startRequest) as an HTTP/1.1 request. The server never listens itself: every connection
 // arrives through adopt(), on the worker that accepted it (SO_REUSEPORT), so HTTP/2 is served by
 // every data-plane worker and never by the control thread.
