@@ -151,7 +151,7 @@ export interface MeshletOptions {
 }
 
 /** `meshlet run --workers 1` (or opts.workers) pinned to the proxy CPU; ready when the admin /ready answers 200 */
-export async function startMeshlet(dir: string, upstreamPort: number, opts: MeshletOptions): Promise<Server> {
+export async function startMeshlet(dir: string, upstreamPort: number, opts: MeshletOptions): Promise<Server & { adminPort: number }> {
   const [port, adminPort] = [await freePort(), await freePort()];
   const config = path.join(dir, 'meshlet.yaml');
   writeFileSync(config, meshletConfig(port, upstreamPort, opts.resilience === true));
@@ -161,5 +161,5 @@ export async function startMeshlet(dir: string, upstreamPort: number, opts: Mesh
   await waitUntil(child, async () => (await httpStatus(adminPort, '/ready')) === 200);
   const status = await httpStatus(port, '/', HOST);
   if (status !== 200) process.stderr.write(`bench: warning: meshlet answered GET / (Host: ${HOST}) with ${status}\n`);
-  return server('meshlet', port, child);
+  return { ...server('meshlet', port, child), adminPort };
 }

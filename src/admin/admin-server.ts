@@ -45,17 +45,24 @@ function clusters(ctx: AdminContext): unknown {
   }));
 }
 
-function route(ctx: AdminContext, method: string, url: URL, send: Send): void {
+/** The process's RSS (every thread) and the control thread's own V8 heap, in MB. */
+function processMemory(): { rssMb: number; controlHeapMb: { used: number; committed: number } } {
+  const m = process.memoryUsage();
+  const mb = (b: number): number => Math.round(b / 10485.76) / 100;
+  return { rssMb: mb(m.rss), controlHeapMb: { used: mb(m.heapUsed), committed: mb(m.heapTotal) } };
+}
+
+function route(ctx: AdminContext, method: string, url: URL, send: Send): void | Promise<void> {
   const post = method === 'POST';
   switch (url.pathname) {
     case '/ready': return ctx.supervisor.allReady ? send(200, 'LIVE\n') : send(503, 'NOT READY\n');
-    case '/workers': return json(send, { generation: ctx.store.generation, workers: ctx.supervisor.status() });
+    case '/workers': return json(send, { generation: ctx.store.generation, process: processMemory(), workers: ctx.supervisor.status() });
     case '/stats/prometheus': return send(200, ctx.stats.prometheus(), PROMETHEUS_CONTENT_TYPE);
-    case '/stats/histograms': return json(send, ctx.stats.histograms(url.searchParams.get('interval') === '1' ? 'interval' : 'cumulative'));
+    case '/stats/histograms': return ctx.stats.histograms(url.searchParams.get('interval') === '1' ? 'interval' : 'cumulative').then((r) => json(send, r));
     case '/stats/plot': {
       const by = url.searchParams.get('by') ?? 'route';
       if (by !== 'route' && by !== 'series') return send(400, 'by: route or series\n');
-      return send(200, ctx.stats.plot(url.searchParams.get('interval') === '1' ? 'interval' : 'cumulative', by), 'image/svg+xml');
+      return ctx.stats.plot(url.searchParams.get('interval') === '1' ? 'interval' : 'cumulative', by).then((svg) => send(200, svg, 'image/svg+xml'));
     }
     case '/stats/histograms/reset':
       if (!post) return send(405, 'use POST\n');
@@ -81,10 +88,11 @@ export function startAdmin(host: string, port: number, ctx: AdminContext): Promi
     };
     const refused = adminRefusal(req, host);
     if (refused !== null) return send(refused.status, refused.body);
+    const failed = (err: Error): void => send(500, `admin error: ${err.message}\n`);
     try {
-      route(ctx, req.method ?? 'GET', new URL(req.url ?? '/', 'http://admin'), send);
+      route(ctx, req.method ?? 'GET', new URL(req.url ?? '/', 'http://admin'), send)?.catch(failed);
     } catch (err) {
-      send(500, `admin error: ${(err as Error).message}\n`);
+      failed(err as Error);
     }
   });
   return new Promise((resolve, reject) => {

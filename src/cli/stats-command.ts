@@ -55,7 +55,7 @@ export async function statsCommand(args: string[]): Promise<void> {
   if (values.plot !== undefined) {
     const by = values.by ?? 'route';
     if (by !== 'route' && by !== 'series') throw new Error(`stats: --by expects route or series, got "${by}"`);
-    const b = new LineBuilder(false);
+    const b = new LineBuilder();
     let titles: { title: string; subtitle: string };
     const from = values.from ?? [];
     if (from.length > 0) {

@@ -115,9 +115,9 @@ export function createOps(ctx: OpsContext): Record<string, OpHandler> {
     // the source files only: the compiled snapshot is several times their size (admin /config_dump has it)
     'get-config': () => ({ ok: true, generation: ctx.store.generation, files: ctx.store.files }),
     stats: () => ({ ok: true, generation: ctx.store.generation, prometheus: ctx.stats.prometheus() }),
-    histograms: (req) => {
+    histograms: async (req) => {
       if (req.interval !== undefined && typeof req.interval !== 'boolean') throw new RequestError('histograms: interval must be a boolean');
-      return { ok: true, report: ctx.stats.histograms(req.interval === true ? 'interval' : 'cumulative') };
+      return { ok: true, report: await ctx.stats.histograms(req.interval === true ? 'interval' : 'cumulative') };
     },
     drain: () => {
       setImmediate(ctx.drain);

@@ -4,14 +4,12 @@ import type { Snapshot } from '../config/snapshot.js';
 import type { GaugesReport, TraceCounts } from '../worker/protocol.js';
 import type { HandshakeCounts } from '../tls/handshake-stats.js';
 import { INTERVAL_QUANTILES, StatsAggregator, type IntervalPercentiles, type StatsView } from '../stats/aggregator.js';
-import { histogramsReport, type HistogramsReport } from '../stats/histograms-report.js';
-import { LineBuilder, type PlotGrouping } from '../stats/plot/lines.js';
-import { addAggregator, liveTitles } from '../stats/plot/sources.js';
-import { renderPlot } from '../stats/plot/svg.js';
+import type { HistogramsReport } from '../stats/histograms-report.js';
+import type { PlotGrouping } from '../stats/plot/lines.js';
 import { renderPrometheus, type MeshletMetric } from '../stats/prometheus.js';
 import type { MetricOverrideSpec } from '../stats/overrides.js';
 import { effectiveTelemetry } from '../telemetry/policy.js';
-import { AUDIT_FILTER } from '../filters/authz/filter.js';
+import { AUDIT_FILTER } from '../filters/authz/audit.js';
 import { emptyWorkload, type WorkloadMeta } from '../telemetry/workload.js';
 
 const DRAIN_EVERY_MS = 100;
@@ -197,15 +195,20 @@ export class StatsService {
     return renderPrometheus(this.aggregator, { workers: this.sources.workers(), configGeneration: this.sources.generation(), metrics }, { overrides: this.overrides });
   }
 
-  histograms(view: StatsView, encode = true): HistogramsReport {
+  /** The report and its codec (the whole of hdr-histogram-js) are loaded on the first call. */
+  async histograms(view: StatsView, encode = true): Promise<HistogramsReport> {
+    const { histogramsReport } = await import('../stats/histograms-report.js');
     this.aggregator.drainAll();
     return histogramsReport(this.aggregator, view, { encode });
   }
 
-  /** The latency percentile plot (SVG), one line per route or series; computed on demand. */
-  plot(view: StatsView, by: PlotGrouping = 'route'): string {
+  /** The latency percentile plot (SVG), one line per route or series; computed on demand, its code loaded on the first call. */
+  async plot(view: StatsView, by: PlotGrouping = 'route'): Promise<string> {
+    const [{ LineBuilder }, { addAggregator, liveTitles }, { renderPlot }] = await Promise.all([
+      import('../stats/plot/lines.js'), import('../stats/plot/sources.js'), import('../stats/plot/svg.js'),
+    ]);
     this.aggregator.drainAll();
-    const b = new LineBuilder(this.aggregator.webAssembly);
+    const b = new LineBuilder();
     addAggregator(b, this.aggregator, view, by);
     const start = view === 'interval' ? this.aggregator.intervalStartMs : this.aggregator.cumulativeStartMs;
     return renderPlot(b.finish(), liveTitles(view, start, Date.now()));

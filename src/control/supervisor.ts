@@ -41,6 +41,8 @@ export interface WorkerStatus {
   generation: number;
   /** since the slot's worker started (once-a-second report) */
   tlsHandshakes: { inbound: { full: number; resumed: number; failed: number }; outbound: { full: number; resumed: number } };
+  /** its V8 heap in MB, as last reported (once a second) */
+  heapMb: { used: number; committed: number };
 }
 
 interface Slot {
@@ -52,9 +54,22 @@ interface Slot {
   generation: number;
   /** its TLS handshakes, as last reported (once a second) */
   handshakes: HandshakeCounts;
+  /** its V8 heap [used, committed] bytes, as last reported */
+  heap: [number, number];
 }
 
 const APPLY_TIMEOUT_MS = 10_000;
+/**
+ * A worker's young generation (V8 sizes it as 3 semi-spaces: 4 MB each here). V8's default lets it
+ * grow to 48 MB under load (16 MB semi-spaces), which is most of what a loaded worker adds to RSS;
+ * with 4 MB a proxied GET still meets a scavenge only every few thousand requests, each one
+ * as short (its cost is the survivors, not the space). bench/rss-bench.ts measures the trade-off.
+ */
+const WORKER_YOUNG_GENERATION_MB = 12;
+
+function toMb(bytes: number): number {
+  return Math.round(bytes / 10485.76) / 100;
+}
 
 /** Only the data-plane settings travel to workers (not the CLI's other options). */
 function dataPlaneSettings(o: DataPlaneSettings): DataPlaneSettings {
@@ -114,7 +129,7 @@ export class Supervisor {
     this.inboundTls = inboundTlsModes(this.snapshot, this.identity !== null);
     const started: Promise<void>[] = [];
     for (let i = 0; i < this.options.workers; i++) {
-      const slot: Slot = { id: i, worker: null, ready: false, restarts: 0, generation: 0, handshakes: [0, 0, 0, 0, 0] };
+      const slot: Slot = { id: i, worker: null, ready: false, restarts: 0, generation: 0, handshakes: [0, 0, 0, 0, 0], heap: [0, 0] };
       this.slots.push(slot);
       started.push(this.spawn(slot));
     }
@@ -186,6 +201,7 @@ export class Supervisor {
       return {
         slot: s.id, workerId: s.worker?.threadId ?? null, ready: s.ready, restarts: s.restarts, generation: s.generation,
         tlsHandshakes: { inbound: { full: inFull, resumed: inResumed, failed: inFailed }, outbound: { full: outFull, resumed: outResumed } },
+        heapMb: { used: toMb(s.heap[0]), committed: toMb(s.heap[1]) },
       };
     });
   }
@@ -224,7 +240,7 @@ export class Supervisor {
       ...dataPlaneSettings(this.options), workerId, snapshot: this.snapshot, upstreamState: this.upstream.state.buffer,
       identity: this.identity, inboundTls: this.inboundTls, ticketKeys: this.ticketKeys, jwks: [...this.jwks.values()],
     };
-    const worker = new Worker(WORKER_URL, { workerData: data });
+    const worker = new Worker(WORKER_URL, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
     slot.worker = worker;
     slot.ready = false;
     return new Promise<void>((resolve, reject) => {
@@ -232,6 +248,7 @@ export class Supervisor {
       worker.on('message', (msg: FromWorker) => {
         if (msg.type === 'gauges') {
           slot.handshakes = msg.report.tls;
+          slot.heap = msg.report.heap;
           this.hooks.gauges(workerId, msg.report);
         } else if (msg.type === 'ring') {
           this.hooks.ring(workerId, msg.ring, msg.strings);

@@ -50,19 +50,20 @@ export function isDecimalLength(value: string): boolean {
   return DECIMAL_LENGTH.test(value);
 }
 
-/** copyResponseHeaders' answer when a header name or value carries CR, LF or NUL. */
+/** filterResponseHeaders' answer when a header name or value carries CR, LF or NUL. */
 export const BAD_HEADER_VALUE = -2;
 
-// lower-cased names of the headers being copied (scratch: the copy is synchronous)
+// lower-cased names of the headers being filtered (scratch: the filtering is synchronous)
 const lowered: string[] = [];
 
 /**
- * Copies upstream response headers (flat [name, value, ...], any case) into `out` for the client,
- * dropping hop-by-hop and framing headers. Returns the Content-Length (-1 when absent or not a
- * plain number), or BAD_HEADER_VALUE when a name or value carries CR, LF or NUL (`validated`:
- * the codec already refused those, as the h1 parser does).
+ * Turns upstream response headers (flat [name, value, ...], any case; an array the codec made for
+ * this response) into the client's, in place: names lower-cased, hop-by-hop and framing headers
+ * dropped, no second array per response. Returns the Content-Length (-1 when absent or not a
+ * plain number), or BAD_HEADER_VALUE (the array untouched) when a name or value carries CR, LF or
+ * NUL (`validated`: the codec already refused those, as the h1 parser does).
  */
-export function copyResponseHeaders(raw: string[], out: string[], validated = false): number {
+export function filterResponseHeaders(raw: string[], validated = false): number {
   let listed: Set<string> | null = null;
   let length = -1;
   // first pass: validate (unless the codec did), and learn what Connection lists before anything is copied
@@ -74,12 +75,16 @@ export function copyResponseHeaders(raw: string[], out: string[], validated = fa
     if (name === 'connection') listed = connectionListed(value);
     else if (name === 'content-length') length = DECIMAL_LENGTH.test(value) ? Number(value) : -1;
   }
+  let w = 0; // w ≤ i: what is written was read already
   for (let i = 0; i < raw.length; i += 2) {
     const name = lowered[i >> 1] as string;
     if (HOP_BY_HOP.has(name) || RESPONSE_FRAMING.has(name)) continue;
     if (listed !== null && listed.has(name)) continue;
-    out.push(name, raw[i + 1] as string);
+    raw[w] = name;
+    raw[w + 1] = raw[i + 1] as string;
+    w += 2;
   }
+  raw.length = w;
   return length;
 }
 

@@ -17,7 +17,7 @@ import {
   type ProxyError,
 } from '../http/errors.js';
 import { applyHeaderOps } from '../http/header-ops.js';
-import { BAD_HEADER_VALUE, copyResponseHeaders, findHeader } from '../http/headers.js';
+import { BAD_HEADER_VALUE, filterResponseHeaders, findHeader } from '../http/headers.js';
 import { copyTrailers } from '../http/trailers.js';
 import { normalizeRequestTarget } from '../http/path-normalize.js';
 import { newRequestId } from '../http/request-id.js';
@@ -331,8 +331,9 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
   onAttemptHeaders(status: number, raw: string[], controller: UpstreamController): void {
     if (this.ended) return;
     this.controller = controller;
-    const responseHeaders: string[] = [];
-    const length = copyResponseHeaders(raw, responseHeaders, controller.headersValidated);
+    // the codec's array for this response becomes the client's (filtered in place)
+    const responseHeaders = raw;
+    const length = filterResponseHeaders(responseHeaders, controller.headersValidated);
     if (length === BAD_HEADER_VALUE) {
       const err = upstreamProtocolError('response header with CR, LF or NUL');
       controller.abort(err);

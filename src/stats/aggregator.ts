@@ -3,12 +3,12 @@
 // the response), as a cumulative view and an interval view (since the last rotateInterval()).
 // A record names its generation, listener and cluster by number and its peer by an id in its
 // worker's string table: names are resolved here, once per distinct value.
-import { build, initWebAssemblySync, type BitBucketSize, type Histogram } from 'hdr-histogram-js';
 import type { Snapshot } from '../config/snapshot.js';
 import { decodePeer } from '../telemetry/peer-key.js';
 import { selectedService } from '../telemetry/services.js';
 import { emptyWorkload, workloadLabels, type WorkloadLabels, type WorkloadMeta } from '../telemetry/workload.js';
 import { BYTES_BOUNDS, bucketIndex, DURATION_BOUNDS_US } from './buckets.js';
+import { newHistogram, type CountBits, type Histogram } from './hdr.js';
 import { FLAG_LIMIT, flagNames } from './flags.js';
 import { connectionLabels, istioLabels, serviceShortName, type IstioLabels, type PeerLabels, type ServiceLabels } from './labels.js';
 import {
@@ -75,20 +75,15 @@ const PERCENTILES = [50, 90, 99, 99.9] as const;
 export interface AggregatorOptions {
   /** generations of snapshots kept for resolving records (default 4) */
   keepGenerations?: number;
-  /** use hdr-histogram-js's WebAssembly histograms when they load (default true) */
-  useWebAssembly?: boolean;
   /** durations are clamped to this many µs (default 3.6e9, one hour) */
   maxDurationUs?: number;
 }
 
-/** Histogram parameters: 3 significant digits, lowest 1, auto-resizing from a small start. */
-const SIGNIFICANT_DIGITS = 3;
-const INITIAL_HIGHEST = 1 << 16;
 const MAX_BYTES = 2 ** 50;
 /** A 32-bit-count interval window is folded into the cumulative one before a count could overflow. */
 const FOLD_AT = 2 ** 30;
 
-type HistogramFactory = (bits: BitBucketSize) => Histogram;
+type HistogramFactory = (bits: CountBits) => Histogram;
 
 class Window implements SeriesStats {
   requests = 0;
@@ -107,7 +102,7 @@ class Window implements SeriesStats {
   readonly requestBytes: Histogram;
   readonly responseBytes: Histogram;
 
-  constructor(readonly key: SeriesKey, make: HistogramFactory, bits: BitBucketSize) {
+  constructor(readonly key: SeriesKey, make: HistogramFactory, bits: CountBits) {
     this.duration = make(bits);
     this.overhead = make(bits);
     this.requestBytes = make(bits);
@@ -294,23 +289,7 @@ interface InboundEntry {
   readonly byHost: Map<string, Destination>;
 }
 
-/** hdr-histogram-js WebAssembly, loaded once per thread; false when it cannot load. */
-let wasmState: boolean | null = null;
-function wasmReady(): boolean {
-  if (wasmState === null) {
-    try {
-      initWebAssemblySync();
-      wasmState = true;
-    } catch {
-      wasmState = false;
-    }
-  }
-  return wasmState;
-}
-
 export class StatsAggregator {
-  /** true when histograms are WebAssembly ones */
-  readonly webAssembly: boolean;
   private readonly keepGenerations: number;
   private readonly maxDurationUs: number;
   private readonly make: HistogramFactory;
@@ -339,16 +318,7 @@ export class StatsAggregator {
   constructor(options: AggregatorOptions = {}) {
     this.keepGenerations = Math.max(1, options.keepGenerations ?? 4);
     this.maxDurationUs = options.maxDurationUs ?? 3.6e9;
-    this.webAssembly = (options.useWebAssembly ?? true) && wasmReady();
-    const useWebAssembly = this.webAssembly;
-    this.make = (bits) => build({
-      useWebAssembly,
-      bitBucketSize: bits,
-      autoResize: true,
-      lowestDiscernibleValue: 1,
-      highestTrackableValue: INITIAL_HIGHEST,
-      numberOfSignificantValueDigits: SIGNIFICANT_DIGITS,
-    });
+    this.make = newHistogram;
   }
 
   // ---- this workload ----

@@ -1,4 +1,5 @@
 // A data-plane worker: builds the generation, opens every listener, and drains on request.
+import v8 from 'node:v8';
 import type { MessagePort } from 'node:worker_threads';
 import { configureWorkerLog, workerLog } from '../log.js';
 import { loadCodec } from '../upstream/codecs.js';
@@ -18,6 +19,7 @@ import { H1Listener } from '../downstream/h1/listener.js';
 import { ListenerRuntime, WorkerState } from './worker-state.js';
 import { FilterStats } from '../filters/chain.js';
 import { JwksStore } from '../filters/jwt/keys.js';
+import { loadJose } from '../filters/jwt/jose.js';
 
 const GAUGES_EVERY_MS = 1000;
 /** a draining worker reports quiet after this long with nothing in flight and no new request */
@@ -60,6 +62,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   }
   const filterStats = new FilterStats();
   const workload = options.workload;
+  if (options.snapshot.jwtRules !== undefined || options.jwks.length > 0) await loadJose();
   const jwks = new JwksStore(options.jwks);
   const state = new WorkerState(new Generation(options.snapshot, registry, shared, clientTls, filterStats, workload, jwks), ring === null ? null : new RingWriter(ring), accessLog,
     new RetryBudget(options.retryBudgetRatio, options.retryBudgetMinPerSecond), filterStats);
@@ -78,10 +81,11 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
       { collector, err: err.message, dropped, failuresNotLogged: suppressed }, 'trace export failed; spans dropped'));
     state.tracer.configure(state.gen.telemetry.tracing);
   }
-  /** A new generation serves once what it needs is ready (the access log, the tracer's sampling); then it is acknowledged. */
+  /** A new generation serves once what it needs is ready (jose, the access log, the tracer's sampling); then it is acknowledged. */
   let applying: Promise<void> = Promise.resolve();
   const useGeneration = (gen: Generation, ack: boolean): void => {
     applying = applying.then(async () => {
+      if (gen.snapshot.jwtRules !== undefined) await loadJose();
       await ensureAccessLog(gen);
       state.tracer?.configure(gen.telemetry.tracing);
       state.gen = gen;
@@ -114,7 +118,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     else if (msg.type === 'drain-inbound') drainInbound();
     else if (msg.type === 'identity') applyIdentity(msg.identity, msg.ticketKeys);
     else if (msg.type === 'snapshot') useGeneration(new Generation(msg.snapshot, registry, shared, state.clientTls, filterStats, workload, jwks), true);
-    else if (msg.type === 'jwks') jwks.update(msg.update);
+    else if (msg.type === 'jwks') void loadJose().then(() => jwks.update(msg.update)); // in arrival order: one promise
     else if (msg.type === 'crash') setImmediate(crashOnPurpose);
   });
   send({ type: 'ready', workerId: options.workerId, generation: options.snapshot.generation });
@@ -134,9 +138,10 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     }
     const endpoints = [...byKey.values()];
     const tracer = state.tracer;
+    const heap = v8.getHeapStatistics();
     send({ type: 'gauges', workerId: options.workerId, report: {
       inflight: state.inflight, endpoints, trace: tracer === null ? null : [tracer.exported, tracer.dropped], filters: filterStats.snapshot(),
-      tls: handshakes.snapshot(),
+      tls: handshakes.snapshot(), heap: [heap.used_heap_size, heap.total_heap_size],
     } });
   };
   const gauges = setInterval(sendGauges, GAUGES_EVERY_MS);

@@ -84,6 +84,8 @@ export interface GaugesReport {
   filters: [string, string, number][];
   /** its TLS handshakes since it started */
   tls: HandshakeCounts;
+  /** its V8 heap: [used, committed] bytes (the isolate's own: RSS is the process's) */
+  heap: [number, number];
 }
 
 export type FromWorker =

@@ -104,3 +104,16 @@ test('admin /workers lists both workers as ready', async () => {
   assert.equal(body.workers.length, 2);
   assert.ok(body.workers.every((w) => w.ready));
 });
+
+test('admin /workers reports the process RSS, the control heap and each worker heap (once-a-second report)', async () => {
+  type Mb = { used: number; committed: number };
+  type Body = { process: { rssMb: number; controlHeapMb: Mb }; workers: { heapMb: Mb }[] };
+  const deadline = Date.now() + 5000;
+  let body: Body;
+  do {
+    body = (await (await request(`http://127.0.0.1:${meshlet.adminPort}/workers`)).body.json()) as Body;
+  } while (body.workers.some((w) => w.heapMb.used === 0) && Date.now() < deadline && (await new Promise((r) => setTimeout(r, 200, true))));
+  assert.ok(body.process.rssMb > 20, `rss ${body.process.rssMb}`);
+  assert.ok(body.process.controlHeapMb.used > 1 && body.process.controlHeapMb.used <= body.process.controlHeapMb.committed);
+  for (const w of body.workers) assert.ok(w.heapMb.used > 1 && w.heapMb.used <= w.heapMb.committed, JSON.stringify(w.heapMb));
+});

@@ -5,14 +5,13 @@
 import { rbacDenied } from '../../http/errors.js';
 import { CONTINUE, STOP, type FilterContext, type FilterStats, type FilterStatus, type HttpFilter } from '../chain.js';
 import { AuthzRequest } from './attributes.js';
+import { AUDIT_FILTER } from './audit.js';
 import type { AuthzEvaluator, AuthzResult } from './evaluator.js';
 
 // one attribute object and result per worker: the check is synchronous
 const ATTRS = new AuthzRequest();
 const RESULT: AuthzResult = { allowed: true, policy: null, audit: null };
 const NO_HEADERS: string[] = [];
-/** FilterStats rows of AUDIT matches, by policy (exported as meshlet_authz_audit_total, not meshlet_http_filter_total) */
-export const AUDIT_FILTER = 'authz_audit';
 
 export class AuthzFilter implements HttpFilter {
   readonly name = 'authz';

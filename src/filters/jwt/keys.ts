@@ -2,7 +2,11 @@
 // and inline `jwks` key sets, turned into jose key resolvers once per key-set text. A jwksUri whose
 // first fetch has not answered yet is pending: requests needing it wait (bounded by the fetch's
 // time-out) and go on when its result arrives. After a failed refresh the last good keys stay.
-import { createLocalJWKSet, type JWTVerifyGetKey } from 'jose';
+// jose must be loaded (loadJose) before a key set is added.
+import type { JWTVerifyGetKey } from 'jose';
+import { jose } from './jose.js';
+
+type LocalJwks = Parameters<ReturnType<typeof jose>['createLocalJWKSet']>[0];
 
 /** The control thread's word on one jwksUri: the key set (JSON text), or why there is none. */
 export interface JwksUpdate {
@@ -54,7 +58,7 @@ export class JwksStore {
     let keys: JWTVerifyGetKey | null = null;
     if (u.jwks !== null) {
       try {
-        keys = createLocalJWKSet(JSON.parse(u.jwks) as Parameters<typeof createLocalJWKSet>[0]);
+        keys = jose().createLocalJWKSet(JSON.parse(u.jwks) as LocalJwks);
       } catch (err) {
         u = { ...u, error: `unusable key set: ${(err as Error).message}` };
       }
@@ -74,7 +78,7 @@ export class JwksStore {
   inline(text: string): JWTVerifyGetKey {
     let k = this.inlineSets.get(text);
     if (k === undefined) {
-      k = createLocalJWKSet(JSON.parse(text) as Parameters<typeof createLocalJWKSet>[0]);
+      k = jose().createLocalJWKSet(JSON.parse(text) as LocalJwks);
       this.inlineSets.set(text, k);
     }
     return k;

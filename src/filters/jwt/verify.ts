@@ -1,7 +1,8 @@
 // One JWT checked against one jwtRule with jose (signatures, algorithms, exp/nbf with Envoy's 60 s
 // clock skew, issuer, audiences): never hand-written crypto. Failures are named as Envoy's
 // jwt_authn names them in its 401 body.
-import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import type { JWTPayload, JWTVerifyGetKey } from 'jose';
+import { jose } from './jose.js';
 import type { JwtRuleSpec } from '../../config/security-spec.js';
 
 /** Asymmetric algorithms only: a JWKS holds public keys (HS* and "none" are refused). */
@@ -46,8 +47,8 @@ export function inspect(token: string): Unverified | JwtFailure {
   let alg: unknown;
   let iss: unknown;
   try {
-    alg = decodeProtectedHeader(token).alg;
-    iss = decodeJwt(token).iss;
+    alg = jose().decodeProtectedHeader(token).alg;
+    iss = jose().decodeJwt(token).iss;
   } catch {
     return 'bad_json';
   }
@@ -58,7 +59,7 @@ export function inspect(token: string): Unverified | JwtFailure {
 /** Verifies `token` with `keys` under `rule`; the payload, or why not. */
 export async function verifyToken(token: string, keys: JWTVerifyGetKey, rule: JwtRuleSpec): Promise<JWTPayload | JwtFailure> {
   try {
-    const { payload } = await jwtVerify(token, keys, {
+    const { payload } = await jose().jwtVerify(token, keys, {
       issuer: rule.issuer,
       ...(rule.audiences.length > 0 ? { audience: rule.audiences } : {}),
       algorithms: JWT_ALGORITHMS,
@@ -71,6 +72,7 @@ export async function verifyToken(token: string, keys: JWTVerifyGetKey, rule: Jw
 }
 
 function failureOf(err: unknown): JwtFailure {
+  const { errors } = jose();
   if (err instanceof errors.JWTExpired) return 'expired';
   if (err instanceof errors.JWTClaimValidationFailed) {
     if (err.claim === 'nbf' || err.claim === 'iat') return 'not_yet_valid';

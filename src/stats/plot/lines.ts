@@ -29,16 +29,13 @@ interface Group {
 export class LineBuilder {
   private readonly groups = new Map<string, Group>();
 
-  /** `useWebAssembly` must match the histograms added (hdr-histogram-js cannot mix the two). */
-  constructor(private readonly useWebAssembly = false) {}
-
   add(run: string, label: string, h: Histogram): void {
     if (h.totalCount === 0) return;
     const id = `${run}\n${label}`;
     let g = this.groups.get(id);
     if (g === undefined) {
       const histogram = build({
-        useWebAssembly: this.useWebAssembly, bitBucketSize: 64, autoResize: true,
+        bitBucketSize: 64, autoResize: true,
         lowestDiscernibleValue: 1, highestTrackableValue: 1 << 16, numberOfSignificantValueDigits: 3,
       });
       g = { run, label, histogram };

@@ -12,8 +12,8 @@ import { cluster, listener, put, snapshot, versionPeer } from './helpers.js';
 const HOST = 'reviews.shop.svc.cluster.local';
 
 /** 20,000 requests: durations 100 µs .. ~2 s (skewed), upstream time 80 % of it; rotate after the first 12,000. */
-function populated(useWebAssembly: boolean): { agg: StatsAggregator; durations: number[]; overheads: number[] } {
-  const agg = new StatsAggregator({ useWebAssembly });
+function populated(): { agg: StatsAggregator; durations: number[]; overheads: number[] } {
+  const agg = new StatsAggregator();
   agg.registerSnapshot(snapshot(4, [cluster(0, HOST, 'v1')], [listener('outbound_0.0.0.0_9080', 'outbound', 9080)]));
   const ring = createRing(32768);
   const strings = createStringTable(16, 1024);
@@ -44,49 +44,47 @@ function exact(values: number[], p: number): number {
   return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
 
-for (const useWebAssembly of [true, false]) {
-  test(`cumulative report (${useWebAssembly ? 'WebAssembly' : 'JS'} histograms): percentiles in ms within HDR precision; base64 decodes to the same histogram`, () => {
-    const { agg, durations, overheads } = populated(useWebAssembly);
-    const report = histogramsReport(agg, 'cumulative', { includeBytes: true });
-    assert.equal(report.view, 'cumulative');
-    assert.equal(report.unit, 'ms');
-    assert.equal(report.histogramUnit, 'us');
-    assert.equal(report.series.length, 1);
-    const s = report.series[0];
-    assert.ok(s);
-    assert.equal(s.service, HOST);
-    assert.equal(s.version, 'v1');
-    assert.equal(s.requests, 20_000);
-    for (const [summary, values] of [[s.duration, durations], [s.overhead, overheads]] as const) {
-      assert.equal(summary.count, 20_000);
-      for (const [name, p] of [['p50', 50], ['p90', 90], ['p99', 99], ['p999', 99.9], ['p9999', 99.99]] as const) {
-        const want = exact(values, p) / 1000;
-        assert.ok(Math.abs(summary[name] - want) <= want * 0.001 + 0.001, `${name}: ${summary[name]} vs ${want}`);
-      }
-      assert.ok(Math.abs(summary.max - Math.max(...values) / 1000) <= (Math.max(...values) / 1000) * 0.001);
-      assert.ok(Math.abs(summary.min - Math.min(...values) / 1000) <= 0.001);
-      const mean = values.reduce((a, b) => a + b, 0) / values.length / 1000;
-      assert.ok(Math.abs(summary.mean - mean) <= mean * 0.001);
-      // millisecond values carry µs precision: at most 3 decimals
-      assert.equal(Math.round(summary.p99 * 1000) / 1000, summary.p99);
-
-      assert.ok(summary.histogram?.startsWith('HISTFAAA'));
-      const decoded = decodeFromCompressedBase64(summary.histogram as string);
-      assert.equal(decoded.totalCount, summary.count);
-      for (const [name, p] of [['p50', 50], ['p99', 99], ['p9999', 99.99]] as const) {
-        assert.equal(Math.round(decoded.getValueAtPercentile(p)) / 1000, summary[name], `decoded ${name}`);
-      }
-      // a decoded histogram knows its max only to the slot (3 significant digits)
-      assert.ok(Math.abs(decoded.maxValue / 1000 - summary.max) <= summary.max * 0.001);
+test('cumulative report: percentiles in ms within HDR precision; base64 decodes to the same histogram', () => {
+  const { agg, durations, overheads } = populated();
+  const report = histogramsReport(agg, 'cumulative', { includeBytes: true });
+  assert.equal(report.view, 'cumulative');
+  assert.equal(report.unit, 'ms');
+  assert.equal(report.histogramUnit, 'us');
+  assert.equal(report.series.length, 1);
+  const s = report.series[0];
+  assert.ok(s);
+  assert.equal(s.service, HOST);
+  assert.equal(s.version, 'v1');
+  assert.equal(s.requests, 20_000);
+  for (const [summary, values] of [[s.duration, durations], [s.overhead, overheads]] as const) {
+    assert.equal(summary.count, 20_000);
+    for (const [name, p] of [['p50', 50], ['p90', 90], ['p99', 99], ['p999', 99.9], ['p9999', 99.99]] as const) {
+      const want = exact(values, p) / 1000;
+      assert.ok(Math.abs(summary[name] - want) <= want * 0.001 + 0.001, `${name}: ${summary[name]} vs ${want}`);
     }
-    assert.equal(s.requestBytes?.count, 20_000);
-    assert.equal(s.responseBytes?.max, 20_999);
-    agg.destroy();
-  });
-}
+    assert.ok(Math.abs(summary.max - Math.max(...values) / 1000) <= (Math.max(...values) / 1000) * 0.001);
+    assert.ok(Math.abs(summary.min - Math.min(...values) / 1000) <= 0.001);
+    const mean = values.reduce((a, b) => a + b, 0) / values.length / 1000;
+    assert.ok(Math.abs(summary.mean - mean) <= mean * 0.001);
+    // millisecond values carry µs precision: at most 3 decimals
+    assert.equal(Math.round(summary.p99 * 1000) / 1000, summary.p99);
+
+    assert.ok(summary.histogram?.startsWith('HISTFAAA'));
+    const decoded = decodeFromCompressedBase64(summary.histogram as string);
+    assert.equal(decoded.totalCount, summary.count);
+    for (const [name, p] of [['p50', 50], ['p99', 99], ['p9999', 99.99]] as const) {
+      assert.equal(Math.round(decoded.getValueAtPercentile(p)) / 1000, summary[name], `decoded ${name}`);
+    }
+    // a decoded histogram knows its max only to the slot (3 significant digits)
+    assert.ok(Math.abs(decoded.maxValue / 1000 - summary.max) <= summary.max * 0.001);
+  }
+  assert.equal(s.requestBytes?.count, 20_000);
+  assert.equal(s.responseBytes?.max, 20_999);
+  agg.destroy();
+});
 
 test('interval report covers only what came after the last rotate; encode: false leaves the base64 out', () => {
-  const { agg, durations } = populated(true);
+  const { agg, durations } = populated();
   const report = histogramsReport(agg, 'interval', { encode: false });
   const s = report.series[0];
   assert.ok(s);

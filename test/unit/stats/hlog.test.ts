@@ -10,7 +10,7 @@ import { createRing, RingWriter } from '../../../src/stats/ring.js';
 import { cluster, listener, put, snapshot } from './helpers.js';
 
 function report(): ReturnType<typeof histogramsReport> {
-  const agg = new StatsAggregator({ useWebAssembly: false });
+  const agg = new StatsAggregator();
   agg.registerSnapshot(snapshot(1, [cluster(0, 'reviews.shop.svc.cluster.local', 'v1'), cluster(1, 'ratings', null)], [listener('out', 'outbound', 9080)]));
   const ring = createRing(8192);
   agg.addRing('w0', ring);

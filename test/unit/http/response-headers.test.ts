@@ -1,0 +1,21 @@
+// filterResponseHeaders: the codec's header array for one response becomes the client's in place
+// (issue 16: no second array per proxied response), with the same filtering as before.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { BAD_HEADER_VALUE, filterResponseHeaders } from '../../../src/http/headers.js';
+
+test('filters in place: names lower-cased, hop-by-hop, framing and Connection-listed headers dropped; returns Content-Length', () => {
+  const raw = ['Content-Type', 'text/plain', 'Connection', 'x-private, keep-alive', 'Content-Length', '12', 'X-Private', 'p',
+    'Keep-Alive', 'timeout=5', 'Transfer-Encoding', 'chunked', 'Set-Cookie', 'a=1', 'set-cookie', 'b=2'];
+  const same = raw;
+  assert.equal(filterResponseHeaders(raw), 12);
+  assert.equal(raw, same);
+  assert.deepEqual(raw, ['content-type', 'text/plain', 'set-cookie', 'a=1', 'set-cookie', 'b=2']);
+});
+
+test('a CR, LF or NUL in a name or value: BAD_HEADER_VALUE and the array is left as it was', () => {
+  const raw = ['x-a', 'ok', 'x-b', 'bad\r\nx-injected: 1'];
+  assert.equal(filterResponseHeaders(raw), BAD_HEADER_VALUE);
+  assert.deepEqual(raw, ['x-a', 'ok', 'x-b', 'bad\r\nx-injected: 1']);
+  assert.equal(filterResponseHeaders(['x-a', 'ok', 'Content-Length', '1x']), -1, 'not a plain number');
+});
