@@ -68,7 +68,7 @@ export function buildCatalog(parsed: readonly Parsed[]): Catalog {
   for (const sc of sidecars.slice(1)) {
     sc.ck.warn('', `several Sidecars: meshlet opens the listeners of all of them (Istio applies one per workload; first is Sidecar/${sidecars[0]?.res.name})`);
   }
-  const listeners = planListeners(sidecars);
+  const listeners = planListeners(sidecars, serviceEntries);
   return {
     ...claimHosts(ofKind<VirtualServiceModel>(unique, 'VirtualService')),
     serviceEntries,

@@ -5,6 +5,7 @@ import { hostKey } from './hosts.js';
 import { compileAuthz } from './compile/authz.js';
 import { ClusterTable } from './compile/clusters.js';
 import { compileVirtualHosts } from './compile/routes.js';
+import { compileTcpRoutes } from './compile/tcp-routes.js';
 import type { Resource } from './resource.js';
 import { mtlsModeFor } from './peer-authn.js';
 import type { ListenerSpec, Snapshot } from './snapshot.js';
@@ -24,6 +25,8 @@ export function compileSnapshot(resources: readonly Resource[], generation: numb
       inboundClusterId: l.direction === 'inbound' ? clusters.inbound(l) : -1,
       mtlsMode: mtlsModeFor(cat.peerAuthn, l),
       appendForwardedFor: l.appendForwardedFor,
+      traffic: l.traffic,
+      tcpRoutes: compileTcpRoutes(cat, clusters, l),
     }),
   );
   const virtualHosts = compileVirtualHosts(cat, clusters);

@@ -55,10 +55,28 @@ export interface MirrorModel {
   path: string;
 }
 
+/** One VirtualService `tcp[]` or `tls[]` rule (Istio TCPRoute / TLSRoute). */
+export interface L4RuleModel {
+  /** path of the rule, e.g. `spec.tcp[0]` */
+  path: string;
+  /** `match[]` entries; empty = every connection (tcp only: tls rules need a match) */
+  matches: L4MatchModel[];
+  route: DestinationModel[];
+}
+
+export interface L4MatchModel {
+  /** 0 = any port */
+  port: number;
+  /** tls: lower-case SNI names (exact, `*.suffix`, or `*`); tcp: empty */
+  sniHosts: string[];
+}
+
 export interface VirtualServiceModel {
   kind: 'VirtualService';
   hosts: { value: string; path: string }[];
   http: HttpRuleModel[];
+  tcp: L4RuleModel[];
+  tls: L4RuleModel[];
 }
 
 export interface SubsetModel {
@@ -127,6 +145,8 @@ export type ResolutionMode = 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN';
 export interface ServiceEntryModel {
   kind: 'ServiceEntry';
   hosts: string[];
+  /** `addresses` as written (IPs and CIDR ranges, valid ones) */
+  addresses: string[];
   ports: ServicePortModel[];
   resolution: ResolutionMode;
   endpoints: WorkloadModel[];
@@ -145,6 +165,8 @@ export interface SidecarListenerModel {
   bind: string | null;
   /** ingress only */
   defaultEndpoint: { address: string; port: number } | null;
+  /** egress only: `namespace/host` entries as written (valid ones) */
+  hosts: string[];
   path: string;
 }
 

@@ -1,7 +1,7 @@
 // Istio's protocol selection for a port (istio.io "Protocol Selection"): the `protocol` field when
 // set, else the port name's prefix (`grpc-web…`, then the part before the first '-': `grpc-api` →
-// GRPC, `http2` → HTTP2, `tcp-db` → TCP). A port whose protocol cannot be told is HTTP to meshlet,
-// which proxies HTTP only (Istio would sniff it). HTTP2, GRPC and GRPC-WEB ports are reached over
+// GRPC, `http2` → HTTP2, `tcp-db` → TCP). A listener port whose protocol cannot be told is sniffed
+// per connection (config/listeners.ts). HTTP2, GRPC and GRPC-WEB ports are reached over
 // HTTP/2; every HTTP listener accepts both HTTP/1.1 and HTTP/2 (h2c prior knowledge), as Envoy's
 // AUTO codec does on Istio's listeners.
 import { PROTOCOLS } from './validate/values.js';

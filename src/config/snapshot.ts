@@ -195,7 +195,23 @@ export interface PoolSpec {
   maxConcurrentStreams: number;
   /** http.useClientProtocol: each request goes upstream in the protocol the client spoke (h2UpgradePolicy is then ignored) */
   useClientProtocol: boolean;
+  /** tcp.idleTimeout of proxied TCP connections and WebSockets; absent: Istio's 1 h; 0: none */
+  tcpIdleTimeoutMs?: number;
+  /** tcp.tcpKeepalive of upstream connections; absent or null: not set (the OS default: off) */
+  tcpKeepalive?: TcpKeepaliveSpec | null;
+  /** tcp.maxConnectionDuration of proxied TCP connections and WebSockets; absent or 0: none */
+  maxConnectionDurationMs?: number;
 }
+
+/** DestinationRule connectionPool.tcp.tcpKeepalive; 0 = the OS default for that setting. */
+export interface TcpKeepaliveSpec {
+  probes: number;
+  timeMs: number;
+  intervalMs: number;
+}
+
+/** Istio's default connectionPool.tcp.idleTimeout: 1 hour. */
+export const DEFAULT_TCP_IDLE_TIMEOUT_MS = 3_600_000;
 
 /** DestinationRule outlierDetection with Envoy's defaults where Istio leaves a field unset. */
 export interface OutlierSpec {
@@ -265,6 +281,30 @@ export interface ClusterSpec {
 
 export type Direction = 'outbound' | 'inbound';
 
+/**
+ * How a listener's connections are served: HTTP/1.1 requests (http), bytes proxied to one
+ * destination (tcp), the TLS ClientHello's SNI choosing the destination, then bytes (tls), or — on
+ * a port whose protocol is not declared — HTTP when the first bytes are an HTTP request, else tcp
+ * (auto: Istio's protocol sniffing).
+ */
+export type ListenerTraffic = 'http' | 'tcp' | 'tls' | 'auto';
+
+/**
+ * A VirtualService `tcp[]` / `tls[]` rule, or a ServiceEntry's default route, of one TCP or TLS
+ * listener. The first route that takes a connection decides its destination.
+ */
+export interface TcpRouteSpec {
+  /** `<vs-name>.tcp.<i>` / `<vs-name>.tls.<i>`, or `default` */
+  name: string;
+  /** `VirtualService/<ns>/<name>` or `ServiceEntry/<ns>/<name>` */
+  source: string;
+  /** tls: the SNI names this route takes (lower-case; exact, `*.suffix`, or `*` for any); tcp: empty (every connection) */
+  sniHosts: string[];
+  destinations: WeightedDestinationSpec[];
+  /** sum of destination weights (> 0) */
+  totalWeight: number;
+}
+
 export interface ListenerSpec {
   /** `<direction>_<bind>_<port>` or the Sidecar port name */
   name: string;
@@ -278,6 +318,10 @@ export interface ListenerSpec {
   mtlsMode: MtlsMode;
   /** append the client address to x-forwarded-for (Sidecar annotation meshlet.io/forwarded-for: append; Istio's sidecars do not) */
   appendForwardedFor: boolean;
+  /** absent: 'http' */
+  traffic?: ListenerTraffic;
+  /** outbound tcp / tls listeners: their routes, first match wins (empty: connections are closed, NR) */
+  tcpRoutes?: TcpRouteSpec[];
 }
 
 /** A ServiceEntry selecting workloads by label (what a sidecar's inbound traffic is for, src/telemetry/services.ts). */

@@ -36,14 +36,15 @@ export interface Applier {
  * restart. Without an identity, PERMISSIVE and DISABLE are the same plaintext listener.
  */
 function listenerKey(l: ListenerSpec, hasIdentity: boolean): string {
-  return `${l.direction} ${l.bind}:${l.port} ${l.name}${inboundTlsMode(l, hasIdentity) !== null ? ` mtls=${l.mtlsMode}` : ''}`;
+  const traffic = l.traffic === undefined || l.traffic === 'http' ? '' : ` ${l.traffic}`;
+  return `${l.direction} ${l.bind}:${l.port} ${l.name}${traffic}${inboundTlsMode(l, hasIdentity) !== null ? ` mtls=${l.mtlsMode}` : ''}`;
 }
 
 /** Listeners are sockets every worker holds open; changing them needs a restart (said, not ignored). */
 function listenerChange(before: Snapshot, after: Snapshot, hasIdentity: boolean): string | null {
   const a = before.listeners.map((l) => listenerKey(l, hasIdentity)).sort().join(', ');
   const b = after.listeners.map((l) => listenerKey(l, hasIdentity)).sort().join(', ');
-  return a === b ? null : `listeners would change from [${a}] to [${b}]; listeners (Sidecar ports) change only on restart`;
+  return a === b ? null : `listeners would change from [${a}] to [${b}]; listeners (Sidecar ports, ServiceEntry TCP ports on loopback addresses) change only on restart`;
 }
 
 function sourcesOf(req: Record<string, unknown>): SourceFile[] {

@@ -2,6 +2,7 @@
 // request path: the adapter hands the request path a parsed head, a body stream and a
 // ResponseSink; the request path answers through the sink and hears about the client through
 // ExchangeHandler. Neither side sees the other's sockets or framing.
+import type net from 'node:net';
 import type { ProxyError } from '../http/errors.js';
 import type { PeerIdentity } from '../tls/inbound/server-tls.js';
 
@@ -42,6 +43,32 @@ export interface ResponseSink {
   /** Request body flow control: stop and restart reading the client. */
   pauseBody(): void;
   resumeBody(): void;
+  /**
+   * The upstream switched to WebSocket: the 101 with `headers` (flat, no hop-by-hop ones: the
+   * adapter adds Connection and Upgrade) goes to the client, and the connection leaves HTTP: the
+   * caller relays it from then on. null when the client is gone. Absent: the adapter cannot
+   * upgrade (the request is then forwarded as a plain request, its Upgrade dropped).
+   */
+  upgrade?(headers: string[]): UpgradedClient | null;
+}
+
+/** A client connection after a 101: its socket, and what the HTTP adapter had already read. */
+export interface UpgradedClient {
+  readonly socket: net.Socket;
+  /** bytes the client sent after its request head, before the 101 (null: none) */
+  readonly early: Buffer | null;
+  /** From now on the client's bytes go to `target.fromDown` (the adapter may read the socket itself), and the listener's sweeps and close reach it. */
+  relayTo(target: UpgradeTarget): void;
+}
+
+/** What an upgraded connection is handed to (the WebSocket tunnel). */
+export interface UpgradeTarget {
+  /** client bytes, in a buffer the target may keep */
+  fromDown(chunk: Buffer): void;
+  /** once a second, with the listener's clock tick */
+  sweep(now: number): void;
+  /** the listener closes (drain timeout, shutdown): end the connection as the protocol says (WebSocket: 1001) */
+  goAway(): void;
 }
 
 /** What the adapter tells the request path about the client. */

@@ -203,3 +203,13 @@ export function expectationFailed(detail: string): ProxyError {
 export function requestTimeout(detail: string): ProxyError {
   return new ProxyError('REQUEST_TIMEOUT', 408, FLAG_DPE, 'downstream', false, detail);
 }
+
+/** A WebSocket opening handshake that is not one (RFC 6455 §4.2.1: GET, one valid Sec-WebSocket-Key): 400. */
+export function badWebSocketHandshake(detail: string): ProxyError {
+  return new ProxyError('BAD_WEBSOCKET_HANDSHAKE', 400, FLAG_DPE, 'downstream', false, detail);
+}
+
+/** A WebSocket version other than 13: 426 with `Sec-WebSocket-Version: 13` (RFC 6455 §4.4). */
+export function webSocketVersionUnsupported(version: string): ProxyError {
+  return new ProxyError('WEBSOCKET_VERSION', 426, FLAG_DPE, 'downstream', false, `Sec-WebSocket-Version "${version.slice(0, 16)}" is not supported (13 is)`);
+}

@@ -19,6 +19,7 @@ export interface Reply {
 export function errorReply(err: ProxyError, requestId: string): Reply {
   const headers = [FLAGS_HEADER, flagNames(err.flag), 'content-type', 'text/plain; charset=utf-8'];
   if (requestId !== '') headers.push('x-request-id', requestId);
+  if (err.code === 'WEBSOCKET_VERSION') headers.push('sec-websocket-version', '13');
   // RFC 6750 §3: the token was refused
   if (err.code === 'JWT_AUTHN') headers.push('www-authenticate', 'Bearer error="invalid_token"');
   return { headers, body: bodyFor(err) };

@@ -4,10 +4,17 @@
 // its fd, so each worker owns its own socket and closing one never affects the others.
 //
 // listen(host, port, backlog) -> fd; throws an Error whose code is the errno name.
+//
+// It also sets what Node 20 cannot on a connected socket: the TCP keepalive probe interval and
+// count (DestinationRule connectionPool.tcp.tcpKeepalive; Node sets only the idle time).
+// keepalive(fd, idleS, intervalS, probes) turns keepalive on and sets each value > 0;
+// keepaliveOf(fd) -> [on, idleS, intervalS, probes] reads them back (tests).
 #include <node_api.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -94,9 +101,54 @@ static napi_value Listen(napi_env env, napi_callback_info info) {
   return result;
 }
 
+static napi_value Keepalive(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value args[4];
+  int32_t v[4];
+  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc < 4) return fail(env, EINVAL, "keepalive(fd, idle, interval, probes)");
+  for (int i = 0; i < 4; i++) {
+    if (napi_get_value_int32(env, args[i], &v[i]) != napi_ok || v[i] < 0) return fail(env, EINVAL, "keepalive(fd, idle, interval, probes)");
+  }
+  int one = 1;
+  if (setsockopt(v[0], SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one) != 0 ||
+      (v[1] > 0 && setsockopt(v[0], IPPROTO_TCP, TCP_KEEPIDLE, &v[1], sizeof v[1]) != 0) ||
+      (v[2] > 0 && setsockopt(v[0], IPPROTO_TCP, TCP_KEEPINTVL, &v[2], sizeof v[2]) != 0) ||
+      (v[3] > 0 && setsockopt(v[0], IPPROTO_TCP, TCP_KEEPCNT, &v[3], sizeof v[3]) != 0)) {
+    return fail(env, errno, "setsockopt");
+  }
+  return NULL;
+}
+
+static napi_value KeepaliveOf(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value args[1];
+  int32_t fd;
+  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc < 1 || napi_get_value_int32(env, args[0], &fd) != napi_ok) {
+    return fail(env, EINVAL, "keepaliveOf(fd)");
+  }
+  int v[4];
+  socklen_t len = sizeof v[0];
+  if (getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &v[0], &len) != 0 || getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &v[1], &len) != 0 ||
+      getsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &v[2], &len) != 0 || getsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &v[3], &len) != 0) {
+    return fail(env, errno, "getsockopt");
+  }
+  napi_value result;
+  napi_create_array_with_length(env, 4, &result);
+  for (int i = 0; i < 4; i++) {
+    napi_value n;
+    napi_create_int32(env, v[i], &n);
+    napi_set_element(env, result, i, n);
+  }
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "listen", NAPI_AUTO_LENGTH, Listen, NULL, &fn);
   napi_set_named_property(env, exports, "listen", fn);
+  napi_create_function(env, "keepalive", NAPI_AUTO_LENGTH, Keepalive, NULL, &fn);
+  napi_set_named_property(env, exports, "keepalive", fn);
+  napi_create_function(env, "keepaliveOf", NAPI_AUTO_LENGTH, KeepaliveOf, NULL, &fn);
+  napi_set_named_property(env, exports, "keepaliveOf", fn);
   return exports;
 }

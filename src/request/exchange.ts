@@ -7,6 +7,9 @@
 //   4. response: the attempt's response head and body go to the sink (head + first bytes in one write);
 //   5. record (record.ts): stats ring, access log, span — once, when the request ends.
 // Every failure on the way is a typed ProxyError, shaped by respond.ts and written exactly once.
+// A WebSocket upgrade goes through 1–3 like any request, then gets a connection of its own
+// (upstream/tunnel/upgrade.ts); on the upstream's 101 the request ends (recorded with 101) and
+// the two connections are relayed (src/websocket/tunnel.ts).
 import type { HeaderOpsSpec } from '../config/snapshot.js';
 import type { ExchangeHandler, ResponseSink } from '../downstream/exchange.js';
 import type { RequestHead } from '../downstream/h1/request-head.js';
@@ -31,6 +34,10 @@ import { FLAG_DC, FLAG_DPE, FLAG_NONE, FLAG_UR } from '../stats/flags.js';
 import type { Span } from '../tracing/span.js';
 import { UpstreamAttempt, type AttemptOwner } from '../upstream/attempt/attempt.js';
 import type { ClusterRuntime } from '../upstream/cluster.js';
+import { UpgradeAttempt, type UpgradeOwner } from '../upstream/tunnel/upgrade.js';
+import { upstreamSwitched, webSocketRequestProblem } from '../websocket/handshake.js';
+import { WsTunnel } from '../websocket/tunnel.js';
+import type net from 'node:net';
 import type { UpstreamController, UpstreamRequest } from '../upstream/codec.js';
 import type { OwnMetadata } from '../telemetry/peer-metadata.js';
 import type { JwtAuth } from '../filters/jwt/auth.js';
@@ -54,7 +61,7 @@ function flushPendingHeads(): void {
   pendingHeads.length = 0;
 }
 
-export class Exchange implements RequestView, RouteMatch, FilterContext, AttemptOwner, ExchangeHandler, UpstreamSource, RecordSource, HashKeySource, TelemetryRequest {
+export class Exchange implements RequestView, RouteMatch, FilterContext, AttemptOwner, UpgradeOwner, ExchangeHandler, UpstreamSource, RecordSource, HashKeySource, TelemetryRequest {
   // the request (RequestView)
   method = '';
   path = '';
@@ -107,7 +114,9 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
   private filterAt = 0;
 
   // upstream
-  attempt: UpstreamAttempt | null = null;
+  attempt: UpstreamAttempt | UpgradeAttempt | null = null;
+  /** a WebSocket opening handshake the sink can upgrade: forwarded on a connection of its own */
+  private upgrade = false;
   private upstreamRequest: UpstreamRequest | null = null;
   private controller: UpstreamController | null = null;
   private routeTimer: NodeJS.Timeout | null = null;
@@ -169,6 +178,11 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
     if (this.authority === '') return this.fail(badRequest('missing Host header'));
     if (this.listener.inbound) inboundRequest(this);
     else this.statsPeer = -2;
+    if (head.upgrade !== '' && this.sink.upgrade !== undefined) {
+      const problem = webSocketRequestProblem(this.method, this.headers);
+      if (problem !== null) return this.fail(problem);
+      this.upgrade = true;
+    }
     const id = findHeader(this.headers, 'x-request-id');
     this.requestId = id < 0 ? newRequestId() : this.headers[id] as string;
     // routing, authorization and the app all see the normalised path (Istio's pathNormalization)
@@ -289,10 +303,15 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
       this.routeTimer = setTimeout(onRouteTimeout, timeoutMs, this);
     }
     const state = this.listener.state;
-    state.retryBudget.noteRequest(this.t0);
     const request = buildUpstreamRequest(this, route, this.body, this.contentLength);
     this.upstreamRequest = request;
     const hashKey = cluster.hash === null ? -1 : requestHashKey(this, cluster.hash, this.sourceIp);
+    if (this.upgrade) {
+      const upgrade = new UpgradeAttempt(this, cluster, request, hashKey, state.connectTimeoutMs);
+      this.attempt = upgrade;
+      return upgrade.start();
+    }
+    state.retryBudget.noteRequest(this.t0);
     const attempt = new UpstreamAttempt(this, cluster, route === null ? null : route.retry, request, this.body, hashKey, state.retryBudget);
     attempt.grpc = this.grpc !== null;
     this.attempt = attempt;
@@ -357,6 +376,39 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
       headFlushScheduled = true;
       queueMicrotask(flushPendingHeads);
     }
+  }
+
+  /**
+   * UpgradeOwner: the upstream switched to WebSocket. The 101 (its headers with the route's
+   * response header operations) goes to the client, the request ends here (recorded with 101),
+   * and the tunnel relays both connections from now on, with the endpoint and admission unit.
+   */
+  onAttemptUpgraded(raw: string[], socket: net.Socket, rest: Buffer | null): void {
+    if (this.ended) {
+      socket.destroy();
+      return;
+    }
+    if (!upstreamSwitched(raw)) {
+      socket.destroy();
+      return this.fail(upstreamProtocolError('101 without Upgrade: websocket and Connection: upgrade'));
+    }
+    const headers = raw; // (the parser's array for this response: filtered in place, as the codec's responses are)
+    filterResponseHeaders(headers, true);
+    const route = this.route;
+    if (route !== null && route.spec.responseHeaders !== null) applyHeaderOps(headers, route.spec.responseHeaders);
+    if (this.destResponseOps !== null) applyHeaderOps(headers, this.destResponseOps);
+    responseHead(this, headers, this.cluster?.meshed === true, this.attempt as UpgradeAttempt);
+    const client = (this.sink.upgrade as NonNullable<ResponseSink['upgrade']>).call(this.sink, headers);
+    if (client === null) {
+      socket.destroy();
+      return this.onAborted();
+    }
+    const held = (this.attempt as UpgradeAttempt).handOff();
+    this.status = 101;
+    this.headersSent = true;
+    this.responseHeaders = headers;
+    this.finish(); // (the record: 101, and the request's stats peer)
+    new WsTunnel(this.listener, this.gen, this.cluster as ClusterRuntime, held, client, socket, rest, this.statsPeer).start();
   }
 
   /** The read that carried the head had no body bytes for it (or not all of them): the head leaves now. */

@@ -8,12 +8,21 @@ import { evaluateFilter, type LogContext } from '../telemetry/filter-expr.js';
 import { protocolCode } from '../telemetry/request.js';
 import { DIRECTION_INBOUND, DIRECTION_OUTBOUND } from '../stats/ring.js';
 import type { Span } from '../tracing/span.js';
-import type { UpstreamAttempt } from '../upstream/attempt/attempt.js';
+import type { Endpoint } from '../upstream/endpoint.js';
 import type { ListenerRuntime } from '../worker/worker-state.js';
 import type { Generation } from '../worker/generation.js';
 import type { AccessLog } from './access-log.js';
 import type { ClientBody } from './client-body.js';
 import type { GrpcCall } from './grpc-call.js';
+
+/** What the record reads from the request's upstream attempt (UpstreamAttempt, or a WebSocket's UpgradeAttempt). */
+export interface AttemptRecord {
+  readonly endpoint: Endpoint | null;
+  /** performance.now() of the first dispatch and of the upstream's end (0: not yet) */
+  readonly tStart: number;
+  readonly tEnd: number;
+  readonly failDetail: string | null;
+}
 
 /** What the record reads from the exchange. */
 export interface RecordSource {
@@ -21,7 +30,7 @@ export interface RecordSource {
   readonly gen: Generation;
   readonly route: CompiledRoute | null;
   readonly clusterId: number;
-  readonly attempt: UpstreamAttempt | null;
+  readonly attempt: AttemptRecord | null;
   readonly body: ClientBody | null;
   readonly span: Span | null;
   /** the status the client got (0 when it left first) */

@@ -8,12 +8,13 @@ import { decodePeer } from '../telemetry/peer-key.js';
 import { selectedService } from '../telemetry/services.js';
 import { emptyWorkload, workloadLabels, type WorkloadLabels, type WorkloadMeta } from '../telemetry/workload.js';
 import { BYTES_BOUNDS, bucketIndex, DURATION_BOUNDS_US } from './buckets.js';
+import { ConnectionTable, type ConnectionStats } from './connections.js';
 import { newHistogram, type CountBits, type Histogram } from './hdr.js';
 import { FLAG_LIMIT, flagNames } from './flags.js';
 import { connectionLabels, istioLabels, serviceShortName, type IstioLabels, type PeerLabels, type ServiceLabels } from './labels.js';
 import {
-  DIRECTION_INBOUND, F_BYTES_IN, F_BYTES_OUT, F_CLUSTER, F_DIRECTION, F_FLAG, F_GENERATION, F_HOST, F_LISTENER, F_PEER, F_PROTOCOL, F_STATUS,
-  F_REQUEST_MESSAGES, F_RESPONSE_MESSAGES, F_TOTAL_US, F_UPSTREAM_US, PROTOCOL_GRPC, RingReader,
+  DIRECTION_INBOUND, F_BYTES_IN, F_BYTES_OUT, F_CLUSTER, F_DIRECTION, F_FLAG, F_GENERATION, F_HOST, F_KIND, F_LISTENER, F_PEER, F_PROTOCOL, F_STATUS,
+  F_REQUEST_MESSAGES, F_RESPONSE_MESSAGES, F_TOTAL_US, F_UPSTREAM_US, KIND_REQUEST, PROTOCOL_GRPC, RingReader,
 } from './ring.js';
 import { StringTableReader } from './strings.js';
 
@@ -314,6 +315,8 @@ export class StatsAggregator {
   private _intervalStartMs = Date.now();
   private _lastInterval: IntervalPercentiles[] = [];
   private _cumulativeStartMs = Date.now();
+  /** connection records (TCP proxying, WebSockets): istio_tcp_* */
+  private readonly connections = new ConnectionTable();
 
   constructor(options: AggregatorOptions = {}) {
     this.keepGenerations = Math.max(1, options.keepGenerations ?? 4);
@@ -336,8 +339,13 @@ export class StatsAggregator {
 
   // ---- configuration generations ----
 
-  /** Makes `snapshot`'s ids resolvable. Call before the workers can write records of it. */
+  /**
+   * Makes `snapshot`'s ids resolvable. Call before the workers can write records of it. The rings
+   * are drained first: records of a generation about to be forgotten (reloads in quick succession)
+   * are resolved while it is still known.
+   */
   registerSnapshot(snapshot: Snapshot): void {
+    this.drainAll();
     this.generations.delete(snapshot.generation);
     const service = selectedService(snapshot, this.self);
     this.generations.set(snapshot.generation, {
@@ -426,6 +434,12 @@ export class StatsAggregator {
     const peer = this.peer(f[o + F_PEER] as number);
     let conn = dest.byPeer.get(peer);
     if (conn === undefined) conn = this.newConnection(dest, peer);
+    const kind = f[o + F_KIND] as number;
+    if (kind !== KIND_REQUEST) {
+      this.connections.record(conn, kind, f[o + F_STATUS] as number, f[o + F_FLAG] as number,
+        clampBytes(f[o + F_BYTES_IN] as number), clampBytes(f[o + F_BYTES_OUT] as number));
+      return;
+    }
     const status = f[o + F_STATUS] as number;
     const flag = f[o + F_FLAG] as number;
     const protocol = f[o + F_PROTOCOL] as number;
@@ -644,8 +658,14 @@ export class StatsAggregator {
     }
   }
 
+  /** Connection counters (istio_tcp_*), cumulative, sorted by key. */
+  connectionSeries(): ConnectionStats[] {
+    return this.connections.list();
+  }
+
   /** Clears every series (counts, sums and histograms) and both views; ring state and recordsDrained stay. */
   reset(): void {
+    this.connections.reset();
     for (const s of this.series) {
       s.current.destroy();
       s.closed?.destroy();

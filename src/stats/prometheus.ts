@@ -4,6 +4,7 @@ import { compareSeriesKeys, type SeriesKey, type StatsAggregator } from './aggre
 import { BYTES_BUCKETS, DURATION_BUCKETS_MS } from './buckets.js';
 import { ISTIO_LABEL_NAMES, type IstioLabels } from './labels.js';
 import { applyOverrides, type IstioMetric, type MetricOverrideSpec } from './overrides.js';
+import { renderIstioTcpMetrics } from './prometheus-tcp.js';
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -86,7 +87,7 @@ function labelPairs(labels: Readonly<Record<string, string>>): string {
   return out;
 }
 
-function header(name: string, help: string, type: string): string {
+export function header(name: string, help: string, type: string): string {
   return `# HELP ${name} ${escapeHelp(help)}\n# TYPE ${name} ${type}\n`;
 }
 
@@ -166,14 +167,7 @@ function groups(series: readonly IstioSeries[], metric: IstioMetric, overrides: 
  */
 export function renderIstioMetrics(series: readonly IstioSeries[], options: IstioRenderOptions = {}): string {
   if (series.length === 0) return '';
-  let extra = '';
-  if (options.constLabels !== undefined) {
-    for (const name of Object.keys(options.constLabels)) {
-      if (RESERVED_LABELS.has(name)) throw new Error(`constLabels cannot redefine "${name}"`);
-    }
-    const pairs = labelPairs(options.constLabels);
-    if (pairs !== '') extra = `,${pairs}`;
-  }
+  const extra = constLabelText(options);
   const overrides = options.overrides ?? [];
   let out = '';
   const requests = groups(series, 'REQUEST_COUNT', overrides, extra, (s) => [[], s.requests]);
@@ -206,6 +200,16 @@ export function renderIstioMetrics(series: readonly IstioSeries[], options: Isti
     for (const g of gs) out += `${name}{${g.labels}} ${formatValue(g.sum)}\n`;
   }
   return out;
+}
+
+/** The constant labels as rendered after the standard ones (",name=\"value\"…"), '' for none. */
+function constLabelText(options: IstioRenderOptions): string {
+  if (options.constLabels === undefined) return '';
+  for (const name of Object.keys(options.constLabels)) {
+    if (RESERVED_LABELS.has(name)) throw new Error(`constLabels cannot redefine "${name}"`);
+  }
+  const pairs = labelPairs(options.constLabels);
+  return pairs === '' ? '' : `,${pairs}`;
 }
 
 /** The meshlet_* metrics of `input`, one HELP/TYPE per name, in first-seen order. */
@@ -256,7 +260,8 @@ export function renderMeshletMetrics(input: MeshletMetricsInput): string {
 
 /** The whole /stats/prometheus body: istio_* from `agg` (cumulative) and meshlet_* from `meshlet`. */
 export function renderPrometheus(agg: StatsAggregator, meshlet: MeshletMetricsInput, options: IstioRenderOptions = {}): string {
-  return renderIstioMetrics(collectIstioSeries(agg), options) + renderMeshletMetrics({
+  return renderIstioMetrics(collectIstioSeries(agg), options)
+    + renderIstioTcpMetrics(agg.connectionSeries(), options.overrides ?? [], constLabelText(options)) + renderMeshletMetrics({
     ...meshlet,
     ringDropped: meshlet.ringDropped ?? agg.droppedTotal,
     recordsDrained: meshlet.recordsDrained ?? agg.recordsDrained,

@@ -40,8 +40,9 @@ export class ClusterRuntime {
     this.name = spec.name;
     this.balancer = createBalancer(spec.lb);
     this.endpoints = spec.endpoints.map((e, i) => {
-      const key = poolKey(spec, e, tls[i] ?? null);
-      return new Endpoint(e, pools.get(key) as UpstreamPool, shared, spec.clientProtocol === true ? (pools.get(clientProtocolKey(key)) ?? null) : null);
+      const t = tls[i] ?? null;
+      const key = poolKey(spec, e, t);
+      return new Endpoint(e, pools.get(key) as UpstreamPool, shared, t, spec.clientProtocol === true ? (pools.get(clientProtocolKey(key)) ?? null) : null);
     });
     this.available = this.endpoints;
     this.meshed = spec.endpoints.length > 0 && spec.endpoints.every((_e, i) => (tls[i] ?? null) !== null);

@@ -3,6 +3,7 @@
 // sidecar-wide shared state (in-flight across workers, outlier counters, ejection, slow start).
 import type { EndpointSpec } from '../config/snapshot.js';
 import type { UpstreamPool } from './codec.js';
+import type { UpstreamTls } from '../tls/outbound/client-tls.js';
 import { E_ACTIVE, E_EJECTED, F_FIRST_SEEN, type SharedUpstreamState } from './shared/layout.js';
 
 /** Linkerd's peak-EWMA defaults: decay window 10 s, unknown latency assumed 30 ms. */
@@ -13,6 +14,8 @@ export class Endpoint {
   readonly spec: EndpointSpec;
   readonly key: string;
   readonly pool: UpstreamPool;
+  /** mesh mTLS to this endpoint (ISTIO_MUTUAL or auto mTLS); null: plaintext. Connections outside the pool (TCP, WebSockets) use it too */
+  readonly tls: UpstreamTls | null;
   /** DestinationRule useClientProtocol: the HTTP/2 pool for requests of HTTP/2 clients (null otherwise) */
   readonly h2Pool: UpstreamPool | null;
   /** this worker's requests in flight (gauges) */
@@ -28,10 +31,11 @@ export class Endpoint {
   statsPeer = -2;
   statsPeerPrincipal = '';
 
-  constructor(spec: EndpointSpec, pool: UpstreamPool, shared: SharedUpstreamState | null, h2Pool: UpstreamPool | null = null) {
+  constructor(spec: EndpointSpec, pool: UpstreamPool, shared: SharedUpstreamState | null, tls: UpstreamTls | null = null, h2Pool: UpstreamPool | null = null) {
     this.spec = spec;
     this.key = endpointKey(spec.address, spec.port);
     this.pool = pool;
+    this.tls = tls;
     this.h2Pool = h2Pool;
     const slotted = shared !== null && spec.slot >= 0;
     this.i32 = slotted ? shared.i32 : null;

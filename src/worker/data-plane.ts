@@ -16,6 +16,7 @@ import type { WorkloadIdentity } from '../tls/identity/source.js';
 import { Generation } from './generation.js';
 import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js';
 import { H1Listener } from '../downstream/h1/listener.js';
+import { TcpListener } from '../downstream/tcp/listener.js';
 import { ListenerRuntime, WorkerState } from './worker-state.js';
 import { FilterStats } from '../filters/chain.js';
 import { JwksStore } from '../filters/jwt/keys.js';
@@ -73,6 +74,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   state.clientTls = clientTls;
   if (options.inboundTls.some((mode) => mode !== null)) state.serverTls = new ServerTls(options.identity, options.ticketKeys, handshakes);
   state.pathNormalization = options.pathNormalization;
+  state.connectTimeoutMs = options.connectTimeoutMs;
   if (options.tracing !== null) {
     // loaded only when asked for, like the access log
     const { Tracer } = await import('../tracing/tracer.js');
@@ -92,7 +94,10 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
       if (ack) send({ type: 'applied', workerId: options.workerId, generation: gen.id });
     }).catch((err: unknown) => workerLog().error({ err: (err as Error).message }, 'generation not applied'));
   };
-  const listeners = options.snapshot.listeners.map((spec, i) => new H1Listener(new ListenerRuntime(spec, state, i, options.inboundTls[i] ?? null), options.h1));
+  const listeners = options.snapshot.listeners.map((spec, i) => {
+    const runtime = new ListenerRuntime(spec, state, i, options.inboundTls[i] ?? null);
+    return spec.traffic === 'tcp' || spec.traffic === 'tls' ? new TcpListener(runtime) : new H1Listener(runtime, options.h1);
+  });
   try {
     await Promise.all(listeners.map((l) => l.listen()));
   } catch (err) {

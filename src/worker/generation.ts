@@ -9,6 +9,9 @@ import type { SharedUpstreamState } from '../upstream/shared/layout.js';
 import { RouteTable } from '../routing/route-table.js';
 import { createAuthzEvaluator } from '../filters/authz/index.js';
 import { inboundChain, routeChain, type FilterChain, type FilterStats } from '../filters/chain.js';
+import { tcpAuthzSpec } from '../filters/authz/tcp.js';
+import type { AuthzEvaluator } from '../filters/authz/evaluator.js';
+import { TcpRouteTable } from '../routing/tcp-routes.js';
 import { effectiveTelemetry, type EffectiveTelemetry } from '../telemetry/policy.js';
 import { selectedService } from '../telemetry/services.js';
 import { JwksStore } from '../filters/jwt/keys.js';
@@ -21,6 +24,11 @@ export class Generation {
   readonly routes: RouteTable;
   /** the inbound listeners' filter chain (AuthorizationPolicy); null when nothing applies */
   readonly inboundChain: FilterChain | null;
+  /** per listener index: the routes of an outbound TCP / TLS listener, else null */
+  readonly tcpRoutes: (TcpRouteTable | null)[];
+  /** AuthorizationPolicy as it applies to inbound TCP connections (filters/authz/tcp.ts); null when none */
+  readonly tcpAuthz: AuthzEvaluator | null;
+  private readonly clusterIds: Map<string, number>;
   /** a ServiceEntry selects this workload: inbound metrics name it (not the request's Host) */
   readonly inboundServiceSelected: boolean;
   /** the Telemetry in effect for this workload: tracing, access logging, metric overrides */
@@ -45,6 +53,14 @@ export class Generation {
     this.inboundChain = inboundChain(jwt, createAuthzEvaluator(snapshot.authz ?? null), filterStats);
     this.inboundServiceSelected = workload !== null && selectedService(snapshot, workload) !== null;
     this.telemetry = effectiveTelemetry(snapshot.telemetry, workload);
+    this.tcpRoutes = snapshot.listeners.map((l) => (l.tcpRoutes === undefined || l.traffic === undefined || l.traffic === 'http' ? null : new TcpRouteTable(l.tcpRoutes, this.clusters)));
+    this.tcpAuthz = createAuthzEvaluator(tcpAuthzSpec(snapshot.authz ?? null));
+    this.clusterIds = new Map(snapshot.clusters.map((c) => [c.name, c.id]));
+  }
+
+  /** The id of the cluster named `name` in this generation, or -1 (a long-lived connection's records follow its cluster across reloads). */
+  clusterId(name: string): number {
+    return this.clusterIds.get(name) ?? -1;
   }
 
   cluster(id: number): ClusterRuntime | null {

@@ -44,6 +44,8 @@ export class WorkerState {
   mx: PeerExchange = new PeerExchange(null, null);
   /** RequestAuthentication key sets, kept across generations */
   jwks: JwksStore = new JwksStore();
+  /** connections outside the HTTP pools (TCP, WebSockets): connect timeout when the cluster sets none (--connect-timeout) */
+  connectTimeoutMs = 10_000;
   constructor(gen: Generation, stats: RingWriter | null, accessLog: AccessLog | null, retryBudget: RetryBudget, filterStats: FilterStats) {
     this.gen = gen;
     this.filterStats = filterStats;

@@ -63,6 +63,8 @@ export interface LeafOptions {
   uris?: string[];
   /** IP address SANs (a server certificate for 127.0.0.1, e.g. etcd's) */
   ips?: string[];
+  /** DNS name SANs (an app's own TLS server certificate) */
+  dns?: string[];
 }
 
 /** A workload certificate (client and server auth) whose only identity is its URI SAN. */
@@ -82,6 +84,7 @@ export function makeLeaf(ca: Ca, spiffeId: string, opts: LeafOptions = {}): Leaf
     { name: 'extKeyUsage', serverAuth: true, clientAuth: true },
     { name: 'subjectAltName', critical: true, altNames: [
       ...[spiffeId, ...(opts.uris ?? [])].map((value) => ({ type: 6, value })), ...(opts.ips ?? []).map((ip) => ({ type: 7, ip })),
+      ...(opts.dns ?? []).map((value) => ({ type: 2, value })),
     ] },
   ]);
   cert.sign(ca.key, forge.md.sha256.create());

@@ -10,15 +10,15 @@ import { authorityProblem, uriProblem } from './wire-text.js';
 const REDIRECT_CODES = [301, 302, 303, 307, 308];
 const KB = 1024;
 
-/** `route[]` with Istio's weight defaults; null when absent or empty. */
-export function readRoute(rule: Fields): DestinationModel[] | null {
+/** `route[]` with Istio's weight defaults; null when absent or empty. `l4`: a tcp/tls rule's (no `headers`). */
+export function readRoute(rule: Fields, l4 = false): DestinationModel[] | null {
   const items = rule.list('route');
   if (items === null || items.length === 0) return null;
   const out: DestinationModel[] = [];
   const weights: (number | null)[] = [];
   let weightsOk = true;
   for (const item of items) {
-    const r = Fields.of(rule.ck, item.value, item.path, ['destination', 'weight', 'headers'], true);
+    const r = Fields.of(rule.ck, item.value, item.path, l4 ? ['destination', 'weight'] : ['destination', 'weight', 'headers'], true);
     if (r === null) {
       weightsOk = false;
       continue;
@@ -28,7 +28,7 @@ export function readRoute(rule: Fields): DestinationModel[] | null {
     if (explicit && weight === null) weightsOk = false;
     weights.push(weight);
     const dest = readDestination(r, 'destination');
-    const headers = readHeaders(r, 'headers');
+    const headers = l4 ? null : readHeaders(r, 'headers');
     if (dest !== null) out.push({ ...dest, weight: weight ?? 0, headers, path: item.path });
   }
   if (!weightsOk) return out;

@@ -16,12 +16,13 @@ export function parseServiceEntry(spec: Fields): ServiceEntryModel {
     const problem = h.value === '*' ? 'host * is not allowed in a ServiceEntry' : hostProblem(h.value, { wildcard: true, star: false, ip: false });
     if (problem !== null) spec.ck.error(h.path, problem);
   }
+  const addresses: string[] = [];
   for (const a of spec.strings('addresses')) {
     const [ip, bits, extra] = a.value.split('/');
     const max = isIp(ip ?? '') === false ? -1 : ip?.includes(':') ? 128 : 32;
     if (max < 0 || extra !== undefined || (bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= max))) {
       spec.ck.error(a.path, `"${a.value}" is not an IP address or CIDR range`);
-    }
+    } else addresses.push(a.value);
   }
   const ports = readPorts(spec);
   spec.string('location');
@@ -39,7 +40,7 @@ export function parseServiceEntry(spec: Fields): ServiceEntryModel {
     if (w !== null) endpoints.push(w);
   }
   checkResolution(spec, resolution, hosts.map((h) => h.value), endpoints.length, selector !== null);
-  return { kind: 'ServiceEntry', hosts: hosts.map((h) => h.value), ports, resolution, endpoints, selector };
+  return { kind: 'ServiceEntry', hosts: hosts.map((h) => h.value), addresses, ports, resolution, endpoints, selector };
 }
 
 function readPorts(spec: Fields): ServicePortModel[] {

@@ -1,12 +1,11 @@
 // Sidecar: egress listeners (port, bind, hosts) and ingress listeners (port, bind, defaultEndpoint
 // "IP:port"). Bind addresses must be IP literals; unix sockets are not supported.
 import type { SidecarListenerModel, SidecarModel } from '../model.js';
-import { protocolFromName } from '../protocol.js';
 import type { Direction } from '../snapshot.js';
 import type { Item } from './checker.js';
 import { Fields } from './fields.js';
 import {
-  HTTP_PROTOCOLS, UNIX_UNSUPPORTED, hostProblem, isDnsLabel, isIp, isUnixAddress, readLabels, readPort, readPortName, readProtocol,
+  UNIX_UNSUPPORTED, hostProblem, isDnsLabel, isIp, isUnixAddress, readLabels, readPort, readPortName, readProtocol,
 } from './values.js';
 
 export const SIDECAR_FIELDS = ['workloadSelector', 'ingress', 'egress', 'inboundConnectionPool', 'outboundTrafficPolicy'];
@@ -61,12 +60,8 @@ function readListener(spec: Fields, item: Item, direction: Direction): SidecarLi
     if (p.has('targetPort')) p.ck.error(p.at('targetPort'), 'targetPort has no effect on Sidecars');
     const number = readPort(p, 'number', true);
     const protocol = readProtocol(p, 'protocol');
+    if (protocol === 'UDP') p.ck.warn(p.at('protocol'), 'UDP is not proxied (as in Istio): this listener is not opened');
     const name = readPortName(p, 'name');
-    // Istio's protocol selection: the protocol field, else the name's prefix (tcp-db → TCP)
-    const selected = protocol ?? protocolFromName(name);
-    if (selected !== null && !HTTP_PROTOCOLS.includes(selected)) {
-      p.ck.warn(p.at(protocol !== null ? 'protocol' : 'name'), `meshlet proxies HTTP only; ${selected} traffic on this port will not work`);
-    }
     if (number !== null) port = { number, protocol, name };
   }
   const bind = f.string('bind');
@@ -75,17 +70,18 @@ function readListener(spec: Fields, item: Item, direction: Direction): SidecarLi
   const capture = f.string('captureMode');
   if (capture !== null && !['DEFAULT', 'IPTABLES', 'NONE'].includes(capture)) f.ck.error(f.at('captureMode'), `unknown captureMode ${capture}`);
   let defaultEndpoint = null;
+  let hosts: string[] = [];
   if (direction === 'inbound') {
     f.unsupported(['tls'], 'TLS termination on ingress listeners is not supported by meshlet, ignored');
     f.entries('connectionPool');
     const ep = f.string('defaultEndpoint', true);
     defaultEndpoint = ep === null ? null : parseDefaultEndpoint(f, ep);
   } else {
-    readEgressHosts(f);
+    hosts = readEgressHosts(f);
   }
   if (direction === 'inbound' && (port === null || defaultEndpoint === null)) return null;
   if (p !== null && port === null) return null;
-  return { direction, port, bind: bind !== null && isIp(bind) ? bind : null, defaultEndpoint, path: f.path };
+  return { direction, port, bind: bind !== null && isIp(bind) ? bind : null, defaultEndpoint, hosts, path: f.path };
 }
 
 /** "IP:port", "[v6]:port" or ":port" (= 127.0.0.1). */
@@ -110,10 +106,12 @@ function parseDefaultEndpoint(f: Fields, ep: string): { address: string; port: n
 }
 
 /**
- * egress `hosts`: required `namespace/host` entries (`./*`, `*\/*`, `ns/*.example.com`). Checked
- * only: meshlet does not scope hosts per listener (every outbound listener routes every host).
+ * egress `hosts`: required `namespace/host` entries (`./*`, `*\/*`, `ns/*.example.com`). HTTP
+ * listeners route every host (meshlet does not scope them per listener); a TCP or TLS listener
+ * reaches the ServiceEntry hosts they name (see config/compile/tcp-plan.ts).
  */
-function readEgressHosts(f: Fields): void {
+function readEgressHosts(f: Fields): string[] {
+  const out: string[] = [];
   for (const h of f.strings('hosts', true)) {
     const slash = h.value.indexOf('/');
     const ns = h.value.slice(0, slash);
@@ -123,6 +121,8 @@ function readEgressHosts(f: Fields): void {
     else if (host !== '*') {
       const problem = hostProblem(host, { wildcard: true, star: false, ip: false });
       if (problem !== null) f.ck.error(h.path, problem);
-    }
+      else out.push(h.value);
+    } else out.push(h.value);
   }
+  return out;
 }

@@ -145,20 +145,44 @@ function readPool(p: Fields): PoolModel | null {
   if (c === null) return null;
   const tcp = c.object('tcp', POOL_TCP_FIELDS);
   const http = c.object('http', POOL_HTTP_FIELDS);
-  tcp?.unsupported(['tcpKeepalive', 'maxConnectionDuration']);
   const perConnection = http?.number('maxRequestsPerConnection', INT32) ?? 0;
-  return {
+  const pool: PoolModel = {
     maxConnections: positive(tcp?.number('maxConnections', INT32)),
     connectTimeoutMs: tcp === null ? 0 : readDurationMs(tcp, 'connectTimeout') ?? 0,
     maxPendingRequests: positive(http?.number('http1MaxPendingRequests', INT32)),
     maxRequests: positive(http?.number('http2MaxRequests', INT32)),
     maxRequestsPerConnection: perConnection,
     maxRetries: positive(http?.number('maxRetries', INT32)),
-    idleTimeoutMs: (http === null ? null : readDurationMs(http, 'idleTimeout')) ?? (tcp === null ? null : readDurationMs(tcp, 'idleTimeout')) ?? 0,
+    idleTimeoutMs: 0,
     h2Upgrade: http === null ? false : readH2Upgrade(http),
     maxConcurrentStreams: http?.number('maxConcurrentStreams', INT32) ?? 0,
     useClientProtocol: http?.bool('useClientProtocol') ?? false,
   };
+  if (tcp !== null) readTcpPool(tcp, pool);
+  // the HTTP pools' idle timeout: http.idleTimeout, else tcp.idleTimeout (0s there: off for proxied connections only)
+  pool.idleTimeoutMs = (http === null ? null : readDurationMs(http, 'idleTimeout')) ?? (pool.tcpIdleTimeoutMs || 0);
+  return pool;
+}
+
+/** The connectionPool.tcp settings of proxied connections (TCP listeners, WebSockets), set only when written. */
+function readTcpPool(tcp: Fields, pool: PoolModel): void {
+  if (tcp.has('idleTimeout')) pool.tcpIdleTimeoutMs = zeroOrDuration(tcp, 'idleTimeout');
+  if (tcp.has('maxConnectionDuration')) pool.maxConnectionDurationMs = zeroOrDuration(tcp, 'maxConnectionDuration');
+  const ka = tcp.object('tcpKeepalive', ['probes', 'time', 'interval']);
+  if (ka !== null) {
+    pool.tcpKeepalive = {
+      probes: ka.number('probes', { integer: true, min: 0, max: 2147483647 }) ?? 0,
+      timeMs: ka.has('time') ? zeroOrDuration(ka, 'time') : 0,
+      intervalMs: ka.has('interval') ? zeroOrDuration(ka, 'interval') : 0,
+    };
+  }
+}
+
+/** A duration where "0s" is meaningful (off / the OS default). */
+function zeroOrDuration(f: Fields, key: string): number {
+  const raw = f.get(key);
+  if (raw === '0s' || raw === '0' || raw === 0) return 0;
+  return readDurationMs(f, key) ?? 0;
 }
 
 const H2_UPGRADE_POLICIES = ['DEFAULT', 'DO_NOT_UPGRADE', 'UPGRADE'];

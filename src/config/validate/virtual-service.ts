@@ -1,6 +1,6 @@
-// VirtualService: hosts, and each http rule (match, one action, rewrite, headers, timeout, retries,
-// fault, mirrors). tcp/tls routes are reported as unsupported; gateways and exportTo are accepted
-// and ignored.
+// VirtualService: hosts, each http rule (match, one action, rewrite, headers, timeout, retries,
+// fault, mirrors) and the tcp / tls rules (l4-route.ts); gateways and exportTo are accepted and
+// ignored.
 import type { HttpRuleModel, VirtualServiceModel } from '../model.js';
 import type { Resource } from '../resource.js';
 import { hostKey } from '../hosts.js';
@@ -10,6 +10,7 @@ import { readHeaders } from './header-ops.js';
 import { readFault } from './http-fault.js';
 import { readMatches } from './http-match.js';
 import { readMirrors } from './http-mirror.js';
+import { readL4Rules } from './l4-route.js';
 import { readRetries } from './http-retries.js';
 import { readDirectResponse, readRedirect, readRewrite, readRoute } from './http-route.js';
 import { hostProblem, readDurationMs } from './values.js';
@@ -38,14 +39,16 @@ export function parseVirtualService(spec: Fields, res: Resource): VirtualService
     spec.ck.warn(spec.at('gateways'), 'bound to gateways only in Istio (no "mesh"); meshlet (a sidecar) applies it anyway');
   }
   spec.strings('exportTo');
-  spec.unsupported(['tcp', 'tls'], 'not supported, ignored (meshlet routes HTTP only)');
   const items = spec.list('http');
-  if ((items === null || items.length === 0) && !spec.has('tcp') && !spec.has('tls')) {
-    spec.ck.error(spec.at('http'), 'http routes are required (tcp and tls are not supported)');
+  const names = hosts.map((h) => h.value);
+  const tcp = readL4Rules(spec, 'tcp', names);
+  const tls = readL4Rules(spec, 'tls', names);
+  if ((items === null || items.length === 0) && tcp.length === 0 && tls.length === 0 && !spec.has('tcp') && !spec.has('tls')) {
+    spec.ck.error(spec.at('http'), 'http, tcp or tls routes are required');
   }
   const http = (items ?? []).map((item) => readRule(spec, item));
   warnUnreachable(spec, http);
-  return { kind: 'VirtualService', hosts, http };
+  return { kind: 'VirtualService', hosts, http, tcp, tls };
 }
 
 function readRule(spec: Fields, item: Item): HttpRuleModel {

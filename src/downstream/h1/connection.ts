@@ -4,6 +4,8 @@
 // the response before them is complete), and writes each response head with its first body bytes
 // in one write. A request it cannot read safely gets its status and the connection is closed:
 // after a framing error nothing that follows on the connection can be trusted (RFC 9112 §6.3).
+// A WebSocket upgrade leaves HTTP here: after the 101 (upgrade()), the client's bytes go to the
+// relay the request path attached (UpgradedClient.relayTo), and the listener's sweeps and close reach it.
 import net from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { ProxyError } from '../../http/errors.js';
@@ -16,10 +18,11 @@ import { noteBodyBytes } from '../../request/body-memory.js';
 import { workerLog } from '../../log.js';
 import { clientAddress } from '../client-address.js';
 import { dateHeader, tick } from '../clock.js';
-import type { ExchangeHandler, ResponseSink } from '../exchange.js';
+import type { ExchangeHandler, ResponseSink, UpgradedClient, UpgradeTarget } from '../exchange.js';
 import { BodyDecoder, type BodyTarget } from './body-decoder.js';
 import type { PeerIdentity } from '../../tls/inbound/server-tls.js';
 import { CHUNKED_BODY, MAX_HEAD_BYTES, NO_BODY, parseRequestHead, RequestHead } from './request-head.js';
+import { SNIFF_MORE, SNIFF_NOT_HTTP, sniffHttp } from './sniff.js';
 
 /** How the listener's connections behave; the same for every connection of a listener. */
 export interface H1Settings {
@@ -42,6 +45,10 @@ export interface ConnectionOwner {
   /** a request refused while it was read (no exchange was started): one stats record */
   refused(err: ProxyError, bytesSent: number): void;
   closed(conn: H1Connection): void;
+  /** the port's protocol is not declared: a connection whose first bytes are not HTTP goes to notHttp() */
+  readonly sniffs?: boolean;
+  /** a sniffed connection is not HTTP: it has left HTTP (as after a 101) and is proxied as TCP */
+  notHttp?(conn: H1Connection): void;
 }
 
 /** Every connection of this worker reads into this buffer; what must outlive a read is copied. */
@@ -64,11 +71,13 @@ const BODY = 2;
 const WAITING = 3;
 const CLOSING = 4;
 const CLOSED = 5;
+/** after a 101: bytes go to the upgrade target */
+const UPGRADED = 6;
 
 const PAUSED_BY_BODY = 1;
 const PAUSED_BY_HELD = 2;
 
-export class H1Connection implements ResponseSink, BodyTarget {
+export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
   readonly socket: net.Socket;
   readonly remoteAddress: string;
   /** the mTLS peer (connections of an mTLS listener that finished their handshake); null for plaintext */
@@ -88,6 +97,8 @@ export class H1Connection implements ResponseSink, BodyTarget {
   private heldScheduled = false;
   /** requests started on this connection (only the first may be the HTTP/2 preface) */
   private requests = 0;
+  /** the first bytes decide whether this is HTTP at all (a port without a declared protocol) */
+  private sniffing: boolean;
 
   // the exchange in progress
   private readonly request = new RequestHead();
@@ -107,12 +118,17 @@ export class H1Connection implements ResponseSink, BodyTarget {
   /** trailer fields for the last chunk (flat name, value, ...; checked by the exchange) */
   private pendingTrailers: string[] = NO_HEADERS;
   private waitingDrain = false;
+  /** after upgrade(): what the client's bytes go to (null until relayTo) */
+  private target: UpgradeTarget | null = null;
+  /** after upgrade(): input read before the 101 (pipelined behind the request head) */
+  early: Buffer | null = null;
 
   constructor(socket: net.Socket, owner: ConnectionOwner, peer: PeerIdentity | null) {
     this.owner = owner;
     this.socket = socket;
     this.peer = peer;
     this.state = READY;
+    this.sniffing = owner.sniffs === true;
     this.remoteAddress = clientAddress(socket.remoteAddress);
     socket.on('drain', this.onDrain.bind(this));
     socket.on('end', this.onEnd.bind(this));
@@ -122,6 +138,7 @@ export class H1Connection implements ResponseSink, BodyTarget {
 
   /** Plaintext sockets' onread callback: `n` bytes in IN_BUFFER. */
   onRead(n: number): void {
+    if (this.state === UPGRADED) return this.upgradedRead(n);
     if (this.state >= CLOSING) return;
     this.lastTick = tick;
     try {
@@ -144,6 +161,10 @@ export class H1Connection implements ResponseSink, BodyTarget {
    * same as onRead with the chunk for IN_BUFFER (kept apart so the plaintext path stays as it was).
    */
   onData(chunk: Buffer): void {
+    if (this.state === UPGRADED) {
+      this.target?.fromDown(chunk); // (the chunk is the reader's own)
+      return;
+    }
     if (this.state >= CLOSING) return;
     this.lastTick = tick;
     try {
@@ -165,6 +186,19 @@ export class H1Connection implements ResponseSink, BodyTarget {
     while (start < end) {
       const state = this.state;
       if (state === READY) {
+        if (this.sniffing) {
+          const seen = sniffHttp(buf, start, end);
+          if (seen === SNIFF_MORE) {
+            this.hold(buf, start, end);
+            break;
+          }
+          this.sniffing = false;
+          if (seen === SNIFF_NOT_HTTP) {
+            this.hold(buf, start, end);
+            this.leaveHttp();
+            break;
+          }
+        }
         // RFC 9112 §2.2: empty lines before a request line are ignored
         while (start + 1 < end && buf[start] === 13 && buf[start + 1] === 10) start += 2;
         if (start === end) break;
@@ -248,7 +282,8 @@ export class H1Connection implements ResponseSink, BodyTarget {
     this.requests++;
     this.version = head.version;
     this.headMethod = head.method === 'HEAD';
-    this.closeAfter = !head.keepAlive;
+    // an upgrade that gets no 101 closes after its response: the client may already be speaking the new protocol
+    this.closeAfter = !head.keepAlive || head.upgrade !== '';
     this.responseDone = false;
     this.pendingStatus = 0;
     this.chunkedOut = false;
@@ -402,6 +437,47 @@ export class H1Connection implements ResponseSink, BodyTarget {
     this.pause(PAUSED_BY_BODY);
   }
 
+  // ---- upgrade (WebSocket) ----
+
+  upgrade(headers: string[]): UpgradedClient | null {
+    if (this.state !== WAITING || this.socket.destroyed) return null;
+    let s = `HTTP/1.1 101 Switching Protocols\r\ndate: ${dateHeader}\r\n`;
+    for (let i = 0; i < headers.length; i += 2) s += headers[i] + ': ' + headers[i + 1] + '\r\n';
+    this.socket.write(`${s}connection: upgrade\r\nupgrade: websocket\r\n\r\n`, 'latin1');
+    this.state = UPGRADED;
+    this.responseDone = true;
+    this.handler = null;
+    this.body = null;
+    this.early = this.held;
+    this.held = null;
+    this.paused = 0;
+    this.socket.pause(); // the relay resumes it
+    return this;
+  }
+
+  relayTo(target: UpgradeTarget): void {
+    this.target = target;
+  }
+
+  /** Not HTTP (sniffed): everything read so far goes to the TCP session the owner starts. */
+  private leaveHttp(): void {
+    this.state = UPGRADED;
+    this.early = this.held;
+    this.held = null;
+    this.paused = 0;
+    this.socket.pause(); // the relay resumes it
+    if (this.owner.notHttp !== undefined) this.owner.notHttp(this);
+    else this.close();
+  }
+
+  private upgradedRead(n: number): void {
+    const target = this.target;
+    if (target === null) return;
+    const chunk = Buffer.allocUnsafe(n);
+    IN_BUFFER.copy(chunk, 0, 0, n);
+    target.fromDown(chunk);
+  }
+
   resumeBody(): void {
     this.resume(PAUSED_BY_BODY);
   }
@@ -492,9 +568,10 @@ export class H1Connection implements ResponseSink, BodyTarget {
     setTimeout(destroySocket, LINGER_MS, this.socket).unref();
   }
 
-  /** Closes now (no reply can be written). */
+  /** Closes now (no reply can be written); an upgraded connection ends as its protocol says. */
   close(): void {
     if (this.state === CLOSED) return;
+    if (this.state === UPGRADED && this.target !== null) return this.target.goAway();
     this.socket.destroy();
   }
 
@@ -507,6 +584,7 @@ export class H1Connection implements ResponseSink, BodyTarget {
 
   /** Once a second: the head and idle time-outs (one sweep per listener, see H1Listener). */
   sweep(now: number): void {
+    if (this.state === UPGRADED) return this.target?.sweep(now);
     const s = this.owner.settings;
     if (this.state === READY) {
       if (this.headTick >= 0) {
@@ -529,6 +607,7 @@ export class H1Connection implements ResponseSink, BodyTarget {
 
   /** The client finished sending (FIN): an exchange in progress still gets its response. */
   private onEnd(): void {
+    if (this.state === UPGRADED) return; // the relay passes the FIN on
     this.peerEnded = true;
     if (this.state === CLOSING || this.state === CLOSED) return this.close();
     if (this.state === BODY) return this.close(); // the body can never complete

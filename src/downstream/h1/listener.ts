@@ -17,17 +17,21 @@ import type { ExchangeHandler } from '../exchange.js';
 import { clientAddress } from '../client-address.js';
 import { listenReusePort } from '../listen-socket.js';
 import { TlsAcceptor, type TlsAcceptorOwner } from '../tls/acceptor.js';
+import { dispatchSecure, INBOUND_ALPN, type SecureProtocols } from '../tls/alpn.js';
 import type { PeerIdentity } from '../../tls/inbound/server-tls.js';
 import { adopt, adoptSecure, type ConnectionOwner, type H1Connection, type H1Settings } from './connection.js';
 import type { RequestHead } from './request-head.js';
+import { TcpSession, type SessionOwner } from '../../tcp/session.js';
 import { H2Server, type H2Owner } from '../h2/server.js';
 import type { H2Stream } from '../h2/stream.js';
 
 const NO_BYTES = Buffer.alloc(0);
 
-export class H1Listener implements ConnectionOwner, TlsAcceptorOwner, H2Owner {
+export class H1Listener implements ConnectionOwner, TlsAcceptorOwner, SecureProtocols, SessionOwner, H2Owner {
   readonly runtime: ListenerRuntime;
   readonly settings: H1Settings;
+  /** the port's protocol is not declared: connections that are not HTTP are proxied as TCP */
+  readonly sniffs: boolean;
   private readonly connections = new Set<H1Connection>();
   private server: net.Server | null = null;
   private acceptor: TlsAcceptor | null = null;
@@ -38,6 +42,7 @@ export class H1Listener implements ConnectionOwner, TlsAcceptorOwner, H2Owner {
   constructor(runtime: ListenerRuntime, settings: H1Settings) {
     this.runtime = runtime;
     this.settings = settings;
+    this.sniffs = runtime.spec.traffic === 'auto';
   }
 
   listen(): Promise<void> {
@@ -52,7 +57,7 @@ export class H1Listener implements ConnectionOwner, TlsAcceptorOwner, H2Owner {
     this.stopSweep = everySecond(() => this.sweep());
     const serverTls = this.runtime.state.serverTls;
     if (this.runtime.tls !== null && serverTls !== null) {
-      this.acceptor = new TlsAcceptor(this.runtime.tls, serverTls, this);
+      this.acceptor = new TlsAcceptor(this.runtime.tls, serverTls, this, INBOUND_ALPN);
       return this.acceptor.listen(fd).catch((err: Error) => { throw failed(err); });
     }
     const server = net.createServer({ pauseOnConnect: true, noDelay: true, allowHalfOpen: true });
@@ -75,6 +80,11 @@ export class H1Listener implements ConnectionOwner, TlsAcceptorOwner, H2Owner {
     conn.onData(first);
   }
 
+  /** An mTLS connection: served by the protocol its handshake chose. */
+  serveSecure(socket: TLSSocket, peer: PeerIdentity): void {
+    dispatchSecure(socket, peer, this);
+  }
+
   /** An mTLS connection whose handshake chose HTTP/1.1. */
   serveH1Secure(socket: TLSSocket, peer: PeerIdentity): void {
     this.connections.add(adoptSecure(socket, this, peer));
@@ -85,7 +95,7 @@ export class H1Listener implements ConnectionOwner, TlsAcceptorOwner, H2Owner {
     (this.h2 ??= new H2Server(this)).adopt(socket, NO_BYTES, clientAddress(socket.remoteAddress), peer);
   }
 
-  /** A connection that opened with the HTTP/2 preface (h2c prior knowledge, or PERMISSIVE plaintext). */
+  /** A connection that opened with the HTTP/2 preface (h2c prior knowledge, PERMISSIVE plaintext, or a sniffed port). */
   serveH2(conn: H1Connection, first: Buffer): void {
     this.connections.delete(conn);
     (this.h2 ??= new H2Server(this)).adopt(conn.socket, first, conn.remoteAddress, conn.peer);
@@ -112,6 +122,20 @@ export class H1Listener implements ConnectionOwner, TlsAcceptorOwner, H2Owner {
   closed(conn: H1Connection): void {
     this.connections.delete(conn);
   }
+
+  /** A sniffed connection that is not HTTP: proxied as TCP (with its mTLS peer, if any). */
+  notHttp(conn: H1Connection): void {
+    const principal = conn.peer === null || conn.peer.principal === '' ? null : conn.peer.principal;
+    new TcpSession(this, this.runtime, conn.socket, conn.early, '', principal, conn).start();
+  }
+
+  /** SessionOwner: connect timeout when the cluster sets none (--connect-timeout) */
+  get connectTimeoutMs(): number {
+    return this.runtime.state.connectTimeoutMs;
+  }
+
+  /** SessionOwner: the connection stays in `connections` (as an H1Connection) until its socket closes. */
+  sessionEnded(): void {}
 
   private sweep(): void {
     const now = tick;

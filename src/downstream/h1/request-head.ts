@@ -38,6 +38,11 @@ export class RequestHead {
   keepAlive = true;
   /** `Expect: 100-continue` on a request with a body */
   expectContinue = false;
+  /**
+   * 'websocket' for an HTTP/1.1 request without a body asking to switch to WebSocket (`Connection:
+   * upgrade` and `Upgrade: websocket`); '' otherwise (other upgrades are dropped as hop-by-hop)
+   */
+  upgrade = '';
 
   reset(): void {
     this.method = '';
@@ -52,6 +57,7 @@ export class RequestHead {
     this.contentLength = -1;
     this.keepAlive = true;
     this.expectContinue = false;
+    this.upgrade = '';
   }
 }
 
@@ -97,6 +103,7 @@ export function parseRequestHead(s: string, head: RequestHead, maxHeaders = MAX_
   let cl = '';
   let connection = '';
   let expect = '';
+  let upgrade = '';
   let p = lineEnd + 2;
   while (p < s.length) {
     let le = s.indexOf('\r\n', p);
@@ -127,6 +134,9 @@ export function parseRequestHead(s: string, head: RequestHead, maxHeaders = MAX_
         break;
       case 6:
         if (name === 'expect') expect = value;
+        break;
+      case 7:
+        if (name === 'upgrade') upgrade = upgrade === '' ? value : `${upgrade}, ${value}`;
         break;
       case 10:
         if (name === 'connection') connection = connection === '' ? value : `${connection}, ${value}`;
@@ -162,8 +172,9 @@ export function parseRequestHead(s: string, head: RequestHead, maxHeaders = MAX_
     if (head.contentLength > 0) head.bodyKind = LENGTH_BODY;
   }
 
-  if (connection !== '') readConnection(connection, head);
-  else if (head.version === 10) head.keepAlive = false;
+  if (connection !== '') {
+    if (readConnection(connection, head) && upgrade !== '' && head.version === 11 && head.bodyKind === NO_BODY && isWebSocket(upgrade)) head.upgrade = 'websocket';
+  } else if (head.version === 10) head.keepAlive = false;
   if (expect !== '') {
     if (expect.toLowerCase() !== '100-continue') return expectationFailed(`unsupported expectation "${printable(expect)}"`);
     head.expectContinue = head.version === 11 && head.bodyKind !== NO_BODY;
@@ -255,15 +266,24 @@ function setHost(head: RequestHead): void {
   h.push('host', head.absoluteAuthority);
 }
 
-function readConnection(value: string, head: RequestHead): void {
+/** Connection: close / keep-alive; returns whether it lists `upgrade`. */
+function readConnection(value: string, head: RequestHead): boolean {
   let close = false;
   let keepAlive = false;
+  let upgrade = false;
   for (const part of value.split(',')) {
     const t = part.trim().toLowerCase();
     if (t === 'close') close = true;
     else if (t === 'keep-alive') keepAlive = true;
+    else if (t === 'upgrade') upgrade = true;
   }
   head.keepAlive = !close && (head.version === 11 || keepAlive);
+  return upgrade;
+}
+
+/** `Upgrade: websocket` (one protocol, any case; a list of several is not a WebSocket handshake). */
+function isWebSocket(value: string): boolean {
+  return value.length === 9 && value.toLowerCase() === 'websocket';
 }
 
 function isOws(c: number): boolean {

@@ -5,15 +5,19 @@
 //     of the trust bundle fails the handshake (plaintext included).
 //   PERMISSIVE: a net.Server listens and reads each connection's first bytes: 0x16 (a TLS
 //     handshake record) goes to the tls.Server, anything else is served as plaintext (no peer).
+// The same for every protocol a listener serves (HTTP: h1/listener.ts; TCP and TLS ports:
+// tcp/listener.ts): the owner says what it offers over ALPN and serves what the handshake gives.
 import net from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { ServerTls } from '../../tls/inbound/server-tls.js';
 import { HANDSHAKE_TIMEOUT_MS } from '../../tls/tls-settings.js';
-import { dispatchSecure, INBOUND_ALPN, type SecureProtocols } from './alpn.js';
+import type { PeerIdentity } from '../../tls/inbound/server-tls.js';
 
 export type InboundTlsMode = 'STRICT' | 'PERMISSIVE';
 
-export interface TlsAcceptorOwner extends SecureProtocols {
+export interface TlsAcceptorOwner {
+  /** A connection whose handshake finished, with its verified peer (HTTP: alpn.ts dispatchSecure). */
+  serveSecure(socket: TLSSocket, peer: PeerIdentity): void;
   /** PERMISSIVE: a plaintext connection; `first` holds the bytes already read from it */
   servePlain(socket: net.Socket, first: Buffer): void;
 }
@@ -30,10 +34,11 @@ export class TlsAcceptor {
   private readonly serverTls: ServerTls;
   private readonly owner: TlsAcceptorOwner;
 
-  constructor(mode: InboundTlsMode, serverTls: ServerTls, owner: TlsAcceptorOwner) {
+  /** `alpn`: the protocols offered, in order of preference (HTTP: alpn.ts INBOUND_ALPN); null: no ALPN (TCP) */
+  constructor(mode: InboundTlsMode, serverTls: ServerTls, owner: TlsAcceptorOwner, alpn: string[] | null) {
     this.serverTls = serverTls;
     this.owner = owner;
-    this.tlsServer = serverTls.createServer(INBOUND_ALPN, (socket) => this.onSecure(socket));
+    this.tlsServer = serverTls.createServer(alpn, (socket) => this.onSecure(socket));
     this.plainServer = mode === 'PERMISSIVE' ? net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (s) => this.sniff(s)) : null;
   }
 
@@ -61,7 +66,7 @@ export class TlsAcceptor {
       return;
     }
     socket.setNoDelay(true);
-    dispatchSecure(socket, peer, this.owner);
+    this.owner.serveSecure(socket, peer);
   }
 
   /**

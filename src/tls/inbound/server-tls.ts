@@ -37,13 +37,17 @@ export class ServerTls {
     this.stats = stats;
   }
 
-  /** A server for one listener: requestCert + rejectUnauthorized against the trust bundle, Istio's versions and suites. */
-  createServer(alpn: string[], onSecure: (socket: tls.TLSSocket) => void): tls.Server {
+  /**
+   * A server for one listener: requestCert + rejectUnauthorized against the trust bundle, Istio's
+   * versions and suites. `alpn` null: none offered (a TCP port: a client's offer is not answered,
+   * where a list would fail a handshake whose offer it does not contain).
+   */
+  createServer(alpn: string[] | null, onSecure: (socket: tls.TLSSocket) => void): tls.Server {
     const server = tls.createServer({
       ...(this.identity === null ? {} : serverContextOptions(this.identity)),
       requestCert: true,
       rejectUnauthorized: true,
-      ALPNProtocols: alpn,
+      ...(alpn === null ? {} : { ALPNProtocols: alpn }),
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
       sessionTimeout: SESSION_TIMEOUT_S,
       sessionIdContext: SESSION_ID_CONTEXT,

@@ -3,6 +3,7 @@
 // UpstreamTls is what one pool (one endpoint) needs: SNI, accepted server ids, and the endpoint's
 // last session ticket, so a new connection resumes instead of doing a full handshake (no
 // certificate signatures to make or check); connectTls opens a connection.
+import type net from 'node:net';
 import tls, { type PeerCertificate, type SecureContext, type TLSSocket } from 'node:tls';
 import type { ClusterSpec, EndpointSpec } from '../../config/snapshot.js';
 import { OUTBOUND_ALPN, OUTBOUND_ALPN_H2, clientContextOptions } from '../tls-settings.js';
@@ -162,9 +163,10 @@ function onSecureConnect(this: MeshSocket): void {
 
 /**
  * The server's SPIFFE id on a mesh connection made by connectTls, once connected: from its
- * certificate, or (resumed) from the session's full handshake; null when it has none.
+ * certificate, or (resumed) from the session's full handshake; null when it has none (and for a
+ * plaintext socket).
  */
-export function meshPeerPrincipal(socket: TLSSocket): string | null {
+export function meshPeerPrincipal(socket: net.Socket): string | null {
   const p = (socket as MeshSocket).meshPrincipal;
   return p === null || p === undefined || p === '' ? null : p;
 }

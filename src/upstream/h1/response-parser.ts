@@ -61,6 +61,8 @@ export class ResponseParser {
   bodyBytes = 0;
 
   private headRequest = false;
+  /** the request asked to upgrade: a 101 is the final head (the connection then leaves HTTP) */
+  private upgrade = false;
   private statusDone = false;
   private version11 = true;
   private headers: string[] = [];
@@ -87,8 +89,12 @@ export class ResponseParser {
     this.sink = sink;
   }
 
-  /** Prepares for the response to a new request; `headRequest` means no body whatever the headers say. */
-  reset(headRequest: boolean): void {
+  /**
+   * Prepares for the response to a new request; `headRequest` means no body whatever the headers
+   * say; `upgrade`: a 101 ends the parse (S_DONE) instead of being an error.
+   */
+  reset(headRequest: boolean, upgrade = false): void {
+    this.upgrade = upgrade;
     this.state = S_HEAD;
     this.error = '';
     this.status = 0;
@@ -338,6 +344,11 @@ export class ResponseParser {
   private endOfHead(next: number): number {
     const status = this.status;
     if (status < 200) {
+      if (status === 101 && this.upgrade) {
+        this.state = S_DONE;
+        if (!this.sink.onResponseHead(status, this.headers)) this.stop = true;
+        return next;
+      }
       if (status === 101) return this.fail('unexpected 101 Switching Protocols');
       this.headers.length = 0;
       this.resetHead();

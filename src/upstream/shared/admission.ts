@@ -73,6 +73,16 @@ export class Admission {
     this.pump();
   }
 
+  /**
+   * A proxied connection (TCP, WebSocket) holds one unit for its lifetime: it takes one now or
+   * overflows (UO) at once, never waiting (Envoy's tcp_proxy). Give it back with release().
+   */
+  tryConnection(): boolean {
+    if (this.takeUnit()) return true;
+    this.overflow();
+    return false;
+  }
+
   /** A retry may start when fewer than maxRetries are in flight; hold it until releaseRetry(). */
   tryRetry(): boolean {
     if (!binds(this.maxRetries)) return true;

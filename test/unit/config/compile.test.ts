@@ -240,7 +240,7 @@ test('no Sidecar: one outbound listener 127.0.0.1:15001', () => {
   const s = snap('');
   assert.deepEqual(s, {
     generation: 1,
-    listeners: [{ name: 'outbound_127.0.0.1_15001', direction: 'outbound', bind: '127.0.0.1', port: 15001, protocol: 'HTTP', inboundClusterId: -1, mtlsMode: 'DISABLE', appendForwardedFor: false }],
+    listeners: [{ name: 'outbound_127.0.0.1_15001', direction: 'outbound', bind: '127.0.0.1', port: 15001, protocol: 'HTTP', inboundClusterId: -1, mtlsMode: 'DISABLE', appendForwardedFor: false, traffic: 'http', tcpRoutes: [] }],
     virtualHosts: [],
     clusters: [],
     authz: null,
@@ -269,8 +269,9 @@ spec:
     ['inbound_127.0.0.1_9080', 'inbound', '127.0.0.1:9080', 'HTTP', 0],
     ['in-admin', 'inbound', '10.0.0.5:9443', 'HTTP', 1],
     ['egress-http', 'outbound', '127.0.0.1:9000', 'HTTP', -1],
-    ['outbound_127.0.0.2_9001', 'outbound', '127.0.0.2:9001', 'HTTP', -1],
+    ['outbound_127.0.0.2_9001', 'outbound', '127.0.0.2:9001', '', -1], // no protocol: sniffed (auto)
   ]);
+  assert.deepEqual(s.listeners.map((l) => l.traffic), ['http', 'http', 'http', 'auto']);
   assert.deepEqual(s.clusters.map((c) => [c.id, c.name, c.lb, c.endpoints.map((e) => `${e.address}:${e.port}`)]), [
     [0, 'inbound|9080||', 'ROUND_ROBIN', ['127.0.0.1:8080']],
     [1, 'inbound|9443||', 'ROUND_ROBIN', ['127.0.0.1:8443']],

@@ -89,7 +89,7 @@ ${virtualService('b', 'directResponse: {status: 503}', '"svc.default.svc.cluster
   ]);
 });
 
-test('unknown fields, deprecated and not-enforced settings, tcp routes: warnings only', () => {
+test('unknown fields, deprecated and not-enforced settings, a tcp rule no listener takes: warnings only', () => {
   const dr = `apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: svc}
@@ -111,7 +111,7 @@ bogus: 1`)}  tcp: [{route: [{destination: {host: svc}}]}]
   hasWarning(lines, 'ServiceEntry/svc: spec.colour:', 'unknown field, ignored');
   hasWarning(lines, 'VirtualService/t: spec.http[0].bogus:', 'unknown field, ignored');
   hasWarning(lines, 'VirtualService/t: spec.http[0].corsPolicy:', 'not supported');
-  hasWarning(lines, 'VirtualService/t: spec.tcp:', 'not supported, ignored');
+  hasWarning(lines, 'VirtualService/t: spec.tcp[0]:', 'no TCP listener takes this rule');
   hasWarning(lines, 'spec.trafficPolicy.loadBalancer.simple:', 'LEAST_CONN is deprecated');
   hasWarning(lines, 'spec.trafficPolicy.loadBalancer.localityLbSetting:', 'not modelled');
   assert.equal(snapshot.clusters[0]?.lb, 'LEAST_REQUEST');

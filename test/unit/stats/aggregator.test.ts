@@ -191,6 +191,21 @@ test('generations: unknown or evicted generations count under "unknown"; only th
   agg.destroy();
 });
 
+test('generations: records already in the rings are resolved before registering a new generation can forget theirs', () => {
+  const agg = new StatsAggregator({ keepGenerations: 2 });
+  const { w, peer } = worker(agg, 'w0', 64);
+  agg.registerSnapshot(GEN1);
+  put(w, { gen: 1, cluster: 0, totalUs: 10, peer: peer('v1') });
+  // reloads in quick succession, before any periodic drain
+  agg.registerSnapshot(GEN2);
+  agg.registerSnapshot({ ...GEN2, generation: 3 });
+  agg.registerSnapshot({ ...GEN2, generation: 4 });
+  agg.drainAll();
+  assert.deepEqual(counts(rows(agg, 'cumulative')), { [`outbound ${REVIEWS} v1 200 -`]: 1 });
+  assert.equal(agg.unresolvedRecords, 0);
+  agg.destroy();
+});
+
 test('rings: a removed ring is drained once more, then forgotten; re-adding an id retires the old ring; drops add up', () => {
   const agg = new StatsAggregator();
   agg.registerSnapshot(GEN1);
