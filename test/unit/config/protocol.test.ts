@@ -78,7 +78,7 @@ spec:
   assert.match(formatIssueLines(bad), /trafficPolicy\.connectionPool\.http\.h2UpgradePolicy: unknown h2UpgradePolicy SOMETIMES/);
 });
 
-test('an inbound GRPC (or grpc-named) ingress port reaches the app over HTTP/2; an HTTP one does not; tcp-named ports warn', () => {
+test('an inbound GRPC (or grpc-named) ingress port reaches the app over HTTP/2; an HTTP one does not; a tcp-named port is TCP', () => {
   const sidecar = `apiVersion: networking.istio.io/v1
 kind: Sidecar
 metadata: {name: sc}
@@ -99,5 +99,7 @@ spec:
   assert.ok(s);
   const proto = s.listeners.filter((l) => l.direction === 'inbound').map((l) => [l.port, l.protocol, s.clusters[l.inboundClusterId]?.http2]);
   assert.deepEqual(proto, [[9001, 'GRPC', true], [9002, 'GRPC', true], [9003, 'HTTP', false], [9004, 'TCP', false]]);
-  assert.ok(warnings(r).some((w) => w.path === 'spec.ingress[3].port.name' && /TCP traffic on this port will not work/.test(w.message)), formatIssueLines(r));
+  // a tcp-named port is proxied as TCP (not HTTP at all), without a warning
+  assert.equal(s.listeners.find((l) => l.port === 9004)?.traffic, 'tcp');
+  assert.deepEqual(warnings(r), [], formatIssueLines(r));
 });
