@@ -7,7 +7,8 @@
 import type { Parsed, ServiceEntryModel, SidecarModel } from './model.js';
 import type { Checker } from './validate/checker.js';
 import type { Direction, ListenerTraffic } from './snapshot.js';
-import { HTTP_PROTOCOLS, PROTOCOLS } from './validate/values.js';
+import { HTTP_PROTOCOLS } from './validate/values.js';
+import { protocolFromName } from './protocol.js';
 import { planServiceEntryListeners } from './service-entry-listeners.js';
 
 export const DEFAULT_OUTBOUND_BIND = '127.0.0.1';
@@ -132,12 +133,9 @@ function listenerProtocol(l: SidecarModel['listeners'][number], serviceEntries: 
   return '';
 }
 
-/** Istio's port naming convention: `name` or `name-suffix` where name is a protocol. */
+/** Istio's port naming convention: `name` or `name-suffix` where name is a protocol (`grpc-web…` is GRPC-WEB). */
 export function protocolOfName(name: string | null): string | null {
-  if (name === null) return null;
-  const dash = name.indexOf('-');
-  const head = (dash < 0 ? name : name.slice(0, dash)).toUpperCase();
-  return PROTOCOLS.includes(head) ? head : null;
+  return protocolFromName(name);
 }
 
 /**

@@ -125,14 +125,18 @@ export interface RetrySpec {
 
 /**
  * VirtualService http[].fault. `delay` / `abort` are null when absent (or not injectable by
- * meshlet: exponentialDelay, grpcStatus, http2Error). Istio: a delay or abort without `percentage`
- * is never injected, so its percent is 0.
+ * meshlet: exponentialDelay, http2Error). Istio: a delay or abort without `percentage` is never
+ * injected, so its percent is 0.
  */
 export interface FaultSpec {
   /** percent: 0..100 (fractions allowed) of requests delayed by fixedDelayMs */
   delay: { percent: number; fixedDelayMs: number } | null;
-  /** percent: 0..100 (fractions allowed) of requests answered with httpStatus (200..599) */
-  abort: { percent: number; httpStatus: number } | null;
+  /**
+   * percent: 0..100 (fractions allowed) of requests answered with httpStatus (200..599), or with
+   * gRPC status grpcStatus (0..16; -1 when httpStatus is used): a gRPC request gets HTTP 200 and
+   * that grpc-status, any other request the status's HTTP equivalent
+   */
+  abort: { percent: number; httpStatus: number; grpcStatus: number } | null;
 }
 
 /** One mirror of VirtualService http[].mirror (+ mirrorPercentage) or http[].mirrors[]. */
@@ -185,6 +189,12 @@ export interface PoolSpec {
   /** http.maxRetries: retries in flight to this cluster, sidecar-wide */
   maxRetries: number;
   idleTimeoutMs: number;
+  /** http.h2UpgradePolicy UPGRADE: an HTTP port's endpoints are reached over HTTP/2 (DEFAULT is the mesh default, DO_NOT_UPGRADE) */
+  h2Upgrade: boolean;
+  /** http.maxConcurrentStreams: streams per upstream HTTP/2 connection; 0 = the peer's SETTINGS_MAX_CONCURRENT_STREAMS */
+  maxConcurrentStreams: number;
+  /** http.useClientProtocol: each request goes upstream in the protocol the client spoke (h2UpgradePolicy is then ignored) */
+  useClientProtocol: boolean;
   /** tcp.idleTimeout of proxied TCP connections and WebSockets; absent: Istio's 1 h; 0: none */
   tcpIdleTimeoutMs?: number;
   /** tcp.tcpKeepalive of upstream connections; absent or null: not set (the OS default: off) */
@@ -260,6 +270,13 @@ export interface ClusterSpec {
   tls: ClusterTlsSpec | null;
   /** no DestinationRule tls applies to this cluster: endpoints with a meshIdentity get ISTIO_MUTUAL (Istio's auto mTLS) */
   autoMtls?: boolean;
+  /**
+   * endpoints are reached over HTTP/2 (h2c, or TLS with ALPN h2): the port's protocol is HTTP2, GRPC
+   * or GRPC-WEB (config/protocol.ts), or the DestinationRule upgrades it (h2UpgradePolicy: UPGRADE)
+   */
+  http2?: boolean;
+  /** DestinationRule useClientProtocol: endpoints have an HTTP/1.1 and an HTTP/2 pool; each request takes its client's protocol */
+  clientProtocol?: boolean;
 }
 
 export type Direction = 'outbound' | 'inbound';

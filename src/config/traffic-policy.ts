@@ -21,6 +21,9 @@ export const DEFAULT_POOL: PoolModel = {
   maxRequestsPerConnection: 0,
   maxRetries: UNLIMITED,
   idleTimeoutMs: 0,
+  h2Upgrade: false,
+  maxConcurrentStreams: 0,
+  useClientProtocol: false,
 };
 
 /** `levels` from least to most specific (DestinationRule, subset); nulls are skipped. */

@@ -20,14 +20,26 @@ export interface ResponseSink {
   head(status: number, headers: string[], contentLength: number, bodyless: boolean): void;
   /** A held head leaves now. */
   flush(): void;
-  /** Body bytes (valid during the call only). false: the client is slow, wait for onWritable(). */
-  data(chunk: Buffer): boolean;
+  /**
+   * Body bytes (valid during the call only, unless `owned`: then nobody reuses them and the sink
+   * may keep them). false: the client is slow, wait for onWritable().
+   */
+  data(chunk: Buffer, owned?: boolean): boolean;
+  /**
+   * The response's trailer fields (flat [lowercase name, value, ...], checked), just before end():
+   * HTTP/2 sends them as a trailing HEADERS frame, HTTP/1.1 in the last chunk of a chunked body
+   * (a response framed by Content-Length has no room for them: they are dropped).
+   */
+  trailers(headers: string[]): void;
   /** The response is complete. */
   end(): void;
   /** A whole synthetic reply (built by src/http/respond.ts); `close` closes the connection after it. */
   reply(status: number, headers: string[], body: string, close: boolean): void;
-  /** The response cannot be completed: the client connection is reset. */
-  reset(): void;
+  /**
+   * The response cannot be completed: the client connection is closed (HTTP/1.1) or the stream
+   * reset (HTTP/2: RST_STREAM with `code`, an HTTP/2 error code, or INTERNAL_ERROR when -1).
+   */
+  reset(code?: number): void;
   /** Request body flow control: stop and restart reading the client. */
   pauseBody(): void;
   resumeBody(): void;

@@ -16,8 +16,13 @@ export class ProxyError extends Error {
   readonly retryable: boolean;
   /** What happened, with addresses and errno: for the access log and logs, never for a reply body. */
   readonly detail: string;
-  constructor(code: string, status: number, flag: number, source: ErrorSource, retryable: boolean, message: string, detail = '') {
+  /** HTTP/2 error code for a client stream reset because of this error (an upstream's RST_STREAM code passed on); -1: the sink's default */
+  readonly resetCode: number;
+  /** the gRPC status a gRPC request's reply carries (a fault's grpcStatus); -1: derived from the flags (respond.ts) */
+  grpcStatus = -1;
+  constructor(code: string, status: number, flag: number, source: ErrorSource, retryable: boolean, message: string, detail = '', resetCode = -1) {
     super(message);
+    this.resetCode = resetCode;
     this.name = 'ProxyError';
     this.code = code;
     this.status = status;
@@ -90,9 +95,22 @@ export function upstreamProtocolError(detail: string): ProxyError {
   return new ProxyError('UPSTREAM_PROTOCOL_ERROR', 502, FLAG_UPE, 'upstream', false, `upstream protocol error: ${detail}`);
 }
 
-/** Upstream reset after the response started: the client connection is closed, no status is possible. */
-export function upstreamResetMidResponse(detail: string): ProxyError {
-  return new ProxyError('UPSTREAM_RESET', 502, FLAG_UR, 'upstream', false, `upstream reset mid-response: ${detail}`);
+/**
+ * Upstream reset after the response started: the client connection is closed (an HTTP/2 client's
+ * stream is reset, with the upstream's RST_STREAM code when there was one), no status is possible.
+ */
+export function upstreamResetMidResponse(detail: string, resetCode = -1): ProxyError {
+  return new ProxyError('UPSTREAM_RESET', 502, FLAG_UR, 'upstream', false, `upstream reset mid-response: ${detail}`, '', resetCode);
+}
+
+/**
+ * The upstream reset its HTTP/2 stream (RST_STREAM) before any response header: 503 UR, Envoy's
+ * "remote reset". REFUSED_STREAM means the request was never processed, so it may be retried
+ * (retryOn refused-stream, in Istio's default).
+ */
+export function upstreamStreamReset(refused: boolean, detail: string): ProxyError {
+  return new ProxyError('UPSTREAM_STREAM_RESET', 503, FLAG_UR, 'upstream', refused,
+    `${RESET_BEFORE_HEADERS}reset reason: ${refused ? 'remote refused stream reset' : 'remote reset'}`, detail);
 }
 
 export function upstreamTimeout(ms: number): ProxyError {
@@ -115,9 +133,14 @@ export function internalError(err: unknown): ProxyError {
   return new ProxyError('INTERNAL', 500, FLAG_IE, 'internal', false, `internal error: ${message}`);
 }
 
-/** VirtualService fault abort: the upstream is never contacted (Envoy's body and flag). */
-export function faultAbort(status: number): ProxyError {
-  return new ProxyError('FAULT_ABORT', status, FLAG_FI, 'internal', false, 'fault filter abort');
+/**
+ * VirtualService fault abort: the upstream is never contacted (Envoy's body and flag). `grpcStatus`
+ * (abort.grpcStatus, -1 when httpStatus is used): a gRPC request gets it in its gRPC-shaped reply.
+ */
+export function faultAbort(status: number, grpcStatus = -1): ProxyError {
+  const err = new ProxyError('FAULT_ABORT', status, FLAG_FI, 'internal', false, 'fault filter abort');
+  err.grpcStatus = grpcStatus;
+  return err;
 }
 
 /** The same failure, reported after the route's retries were used up: Envoy adds URX ("UF,URX") and says so in the body. */

@@ -30,6 +30,8 @@ export interface AccessLogEntry {
   upstream_transport_failure_reason: string | null;
   /** the AUDIT AuthorizationPolicy that matched (`ns/name`), null when none */
   authz_audit_policy: string | null;
+  /** a gRPC request's grpc-status (Envoy's %GRPC_STATUS_NUMBER%), null for other requests or without one */
+  grpc_status: number | null;
 }
 
 /** a line waits at most this long in the batch */
@@ -83,7 +85,7 @@ export class AccessLog {
       + `"authority":${q(e.authority)},"x_request_id":${q(e.x_request_id)},"user_agent":${qn(e.user_agent)},`
       + `"downstream_remote_address":${q(e.downstream_remote_address)},"downstream_peer_uri_san":${qn(e.downstream_peer_uri_san)},`
       + `"direction":"${e.direction}","upstream_transport_failure_reason":${qn(e.upstream_transport_failure_reason)},`
-      + `"authz_audit_policy":${qn(e.authz_audit_policy)}}\n`;
+      + `"authz_audit_policy":${qn(e.authz_audit_policy)},"grpc_status":${e.grpc_status === null ? 'null' : e.grpc_status}}\n`;
     if (this.batch.length >= this.batchLimit) this.pushBatch();
   }
 

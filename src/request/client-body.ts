@@ -22,6 +22,8 @@ export class ClientBody extends Readable {
   received = 0;
   /** told once when the last byte has arrived (mirrors wait for the whole body) */
   onComplete: { bodyComplete(): void } | null = null;
+  /** a gRPC request's message counter (istio_request_messages_total), null otherwise */
+  messages: { feed(chunk: Uint8Array): void } | null = null;
 
   constructor(flow: BodyFlow) {
     super({ highWaterMark: 64 * 1024 });
@@ -35,6 +37,7 @@ export class ClientBody extends Readable {
   accept(chunk: Buffer, isLast: boolean): void {
     if (chunk.length > 0) {
       this.received += chunk.length;
+      if (this.messages !== null) this.messages.feed(chunk);
       if (this.replay !== null) {
         if (this.received <= REPLAY_LIMIT) this.replay.push(chunk);
         else this.replay = null;

@@ -21,9 +21,10 @@ import {
 } from '../http/errors.js';
 import { applyHeaderOps } from '../http/header-ops.js';
 import { BAD_HEADER_VALUE, filterResponseHeaders, findHeader } from '../http/headers.js';
+import { copyTrailers } from '../http/trailers.js';
 import { normalizeRequestTarget } from '../http/path-normalize.js';
 import { newRequestId } from '../http/request-id.js';
-import { directReply, errorReply, redirectReply } from '../http/respond.js';
+import { directReply, errorReply, grpcErrorReply, redirectReply } from '../http/respond.js';
 import { workerDebugEnabled, workerLog } from '../log.js';
 import type { RequestView } from '../routing/request-view.js';
 import type { CompiledRoute } from '../routing/route.js';
@@ -44,6 +45,7 @@ import type { Generation } from '../worker/generation.js';
 import type { ListenerRuntime } from '../worker/worker-state.js';
 import { noteBodyBytes } from './body-memory.js';
 import type { ClientBody } from './client-body.js';
+import { GrpcCall } from './grpc-call.js';
 import { requestHashKey, type HashKeySource } from './hash-key.js';
 import { recordRequest, type RecordSource } from './record.js';
 import { buildUpstreamRequest, type UpstreamSource } from './upstream-request.js';
@@ -88,6 +90,8 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
   span: Span | null = null;
   /** Set-Cookie for a consistent-hash cookie meshlet generated for this client */
   setCookie: string | null = null;
+  /** a gRPC request (content-type application/grpc*): its status, message counts, deadline; null otherwise */
+  grpc: GrpcCall | null = null;
   // telemetry (src/telemetry/request.ts): the far end and the inbound Host as stats ids
   statsPeer = -1;
   statsHost = -1;
@@ -116,6 +120,8 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
   private upstreamRequest: UpstreamRequest | null = null;
   private controller: UpstreamController | null = null;
   private routeTimer: NodeJS.Timeout | null = null;
+  /** the route's timeout, or the gRPC deadline when that is sooner (ms; 0 = none) */
+  private timeoutMs = 0;
 
   // response
   private aborted = false;
@@ -157,6 +163,11 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
     this.httpVersion = head.version;
     this.body = body;
     if (body !== null && head.contentLength > 0) this.contentLength = head.contentLength;
+    const grpc = GrpcCall.of(head.headers);
+    if (grpc !== null) {
+      this.grpc = grpc;
+      if (body !== null) body.messages = grpc.requestMessages;
+    }
 
     const peer = this.sink.peer;
     if (peer !== null) {
@@ -283,9 +294,13 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
   private forward(): void {
     const cluster = this.cluster as ClusterRuntime;
     const route = this.route;
-    if (route !== null) {
-      const timeoutMs = route.spec.timeoutMs;
-      if (timeoutMs > 0) this.routeTimer = setTimeout(onRouteTimeout, timeoutMs, this);
+    let timeoutMs = route === null ? 0 : route.spec.timeoutMs;
+    // grpc-timeout bounds the route's timeout: the lower wins (Istio: grpc_timeout_header_max 0)
+    const deadline = this.grpc === null ? -1 : this.grpc.timeoutMs;
+    if (deadline >= 0 && (timeoutMs === 0 || deadline < timeoutMs)) timeoutMs = Math.max(1, deadline);
+    if (timeoutMs > 0) {
+      this.timeoutMs = timeoutMs;
+      this.routeTimer = setTimeout(onRouteTimeout, timeoutMs, this);
     }
     const state = this.listener.state;
     const request = buildUpstreamRequest(this, route, this.body, this.contentLength);
@@ -298,6 +313,7 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
     }
     state.retryBudget.noteRequest(this.t0);
     const attempt = new UpstreamAttempt(this, cluster, route === null ? null : route.retry, request, this.body, hashKey, state.retryBudget);
+    attempt.grpc = this.grpc !== null;
     this.attempt = attempt;
     if (route !== null && route.mirrors !== null) this.mirror();
     attempt.start();
@@ -307,7 +323,7 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
   routeTimedOut(): void {
     this.routeTimer = null;
     if (this.ended) return;
-    const err = upstreamTimeout((this.route as CompiledRoute).spec.timeoutMs);
+    const err = upstreamTimeout(this.timeoutMs);
     this.attempt?.abort(err);
     this.fail(err);
   }
@@ -349,6 +365,7 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
     responseHead(this, responseHeaders, this.cluster?.meshed === true, controller);
     this.responseLength = length;
     this.upstreamStatus = status;
+    if (this.grpc !== null) this.grpc.noteStatus(responseHeaders);
     this.bodyless = this.method === 'HEAD' || status === 204 || status === 304;
     this.responseHeaders = responseHeaders;
     this.headPending = true;
@@ -415,7 +432,8 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
     this.writeHead();
     this.bytesSent += chunk.length;
     noteBodyBytes(chunk.length);
-    if (!this.sink.data(chunk)) {
+    if (this.grpc !== null) this.grpc.responseMessages.feed(chunk);
+    if (!this.sink.data(chunk, (this.controller as UpstreamController).chunksOwned === true)) {
       // the client is slow: the upstream waits until it has taken what it was given
       this.waitingWritable = true;
       (this.controller as UpstreamController).pause();
@@ -429,6 +447,19 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
     (this.controller as UpstreamController).resume();
   }
 
+  onAttemptTrailers(raw: string[]): void {
+    if (this.ended) return;
+    const trailers = copyTrailers(raw, (this.controller as UpstreamController).headersValidated);
+    if (trailers === null) {
+      const err = upstreamProtocolError('response trailer with CR, LF or NUL');
+      this.attempt?.abort(err);
+      return this.onAttemptError(err);
+    }
+    if (this.grpc !== null) this.grpc.noteStatus(trailers);
+    this.writeHead();
+    this.sink.trailers(trailers);
+  }
+
   onAttemptEnd(): void {
     if (this.ended) return;
     // an upstream that ended before its Content-Length: the client must not take it as complete
@@ -440,7 +471,7 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
 
   onAttemptError(err: ProxyError): void {
     if (this.ended) return;
-    if (this.headersSent) return this.closeClient();
+    if (this.headersSent) return this.closeClient(err.resetCode);
     this.fail(err);
   }
 
@@ -456,6 +487,15 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
     // a request that cannot be read or trusted (DPE: framing, headers) closes the connection
     // after the reply: what follows on it is not trusted
     const close = this.bodyUnread() || (err.flag & FLAG_DPE) !== 0 || this.listener.state.draining;
+    if (this.grpc !== null) {
+      // a gRPC client reads a status, not an HTTP error page: 200 with grpc-status (trailers-only)
+      const reply = grpcErrorReply(err, this.requestId);
+      this.grpc.status = reply.grpcStatus;
+      this.status = 200;
+      this.finish();
+      this.sink.reply(200, reply.headers, reply.body, close);
+      return;
+    }
     const reply = errorReply(err, this.requestId);
     this.finish();
     this.sink.reply(err.status, reply.headers, reply.body, close);
@@ -474,10 +514,10 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
     this.fail(err);
   }
 
-  private closeClient(): void {
+  private closeClient(resetCode = -1): void {
     this.flags |= FLAG_UR;
     this.finish();
-    this.sink.reset();
+    this.sink.reset(resetCode);
   }
 
   /** ExchangeHandler: the client went away before the response ended. */

@@ -13,6 +13,7 @@ import type { ListenerRuntime } from '../worker/worker-state.js';
 import type { Generation } from '../worker/generation.js';
 import type { AccessLog } from './access-log.js';
 import type { ClientBody } from './client-body.js';
+import type { GrpcCall } from './grpc-call.js';
 
 /** What the record reads from the request's upstream attempt (UpstreamAttempt, or a WebSocket's UpgradeAttempt). */
 export interface AttemptRecord {
@@ -47,10 +48,11 @@ export interface RecordSource {
   readonly headers: string[];
   readonly sourceIp: string;
   readonly peerPrincipal: string | null;
+  /** a gRPC request's status and message counts; null for other requests */
+  readonly grpc: GrpcCall | null;
   /** the far end and the inbound Host as ids in the worker's string table (-1: none) */
   readonly statsPeer: number;
   readonly statsHost: number;
-  readonly responseHeaders: string[] | null;
   /** the AUDIT policy that matched: the request is always written to the access log */
   readonly auditPolicy: string | null;
 }
@@ -60,11 +62,13 @@ export function recordRequest(r: RecordSource): void {
   const listener = r.listener;
   const a = r.attempt;
   const upstreamUs = a === null || a.tStart === 0 ? -1 : ((a.tEnd === 0 ? now : a.tEnd) - a.tStart) * 1000;
+  const grpc = r.grpc;
   listener.state.stats?.write(
     r.gen.id, listener.inbound ? DIRECTION_INBOUND : DIRECTION_OUTBOUND, listener.index,
     r.route === null ? -1 : r.route.index, r.clusterId, -1,
     r.recordedStatus, r.flags, (now - r.t0) * 1000, upstreamUs,
-    r.body === null ? 0 : r.body.received, r.bytesSent, r.statsPeer, r.statsHost, protocolCode(r.headers, r.responseHeaders),
+    r.body === null ? 0 : r.body.received, r.bytesSent, r.statsPeer, r.statsHost, protocolCode(grpc, r.recordedStatus),
+    grpc === null ? 0 : grpc.requestMessages.count, grpc === null ? 0 : grpc.responseMessages.count,
   );
   if (r.span !== null) r.span.end(r.recordedStatus, r.flags, a?.endpoint ?? null, r.gen.cluster(r.clusterId), r.peerPrincipal);
   const log = listener.state.accessLog;
@@ -108,7 +112,7 @@ function accessLogLine(log: AccessLog, r: RecordSource, now: number, upstreamUs:
     start_time: new Date(Date.now() - (now - r.t0)).toISOString(),
     method: r.method,
     path: r.query === '' ? r.path : `${r.path}?${r.query}`,
-    protocol: r.httpVersion === 10 ? 'HTTP/1.0' : 'HTTP/1.1',
+    protocol: r.httpVersion === 20 ? 'HTTP/2' : r.httpVersion === 10 ? 'HTTP/1.0' : 'HTTP/1.1',
     response_code: r.recordedStatus,
     response_flags: flagNames(r.flags),
     bytes_received: r.body === null ? 0 : r.body.received,
@@ -126,5 +130,10 @@ function accessLogLine(log: AccessLog, r: RecordSource, now: number, upstreamUs:
     direction: r.listener.spec.direction,
     upstream_transport_failure_reason: r.attempt?.failDetail ?? null,
     authz_audit_policy: r.auditPolicy,
+    grpc_status: r.grpc === null ? null : nullIfNone(r.grpc.recordedStatus(r.recordedStatus)),
   });
+}
+
+function nullIfNone(grpcStatus: number): number | null {
+  return grpcStatus < 0 ? null : grpcStatus;
 }

@@ -22,6 +22,8 @@ export interface UpstreamSource {
   readonly peerXfcc: string;
   /** index of the route match that held (rewrite.uri replaces its prefix) */
   readonly matchIdx: number;
+  /** 20 for HTTP/2 clients */
+  readonly httpVersion: number;
   /** this sidecar's workload metadata (x-envoy-peer-metadata and -id) for mesh endpoints; null otherwise */
   readonly peerMetadata: OwnMetadata | null;
 }
@@ -37,7 +39,9 @@ export function buildUpstreamRequest(src: UpstreamSource, route: CompiledRoute |
     }
   }
   if (src.hasQuery) path = `${path}?${src.query}`;
-  return { method: src.method, path, headers: upstreamHeaders(src, route), body, contentLength };
+  const te = findHeader(src.headers, 'te');
+  const teTrailers = te >= 0 && (src.headers[te] as string).includes('trailers');
+  return { method: src.method, path, headers: upstreamHeaders(src, route), body, contentLength, teTrailers, fromHttp2: src.httpVersion === 20 };
 }
 
 /** The client's headers minus hop-by-hop, plus x-forwarded-*, x-request-id and the route's authority rewrite. */

@@ -14,7 +14,7 @@ import { FLAG_LIMIT, flagNames } from './flags.js';
 import { connectionLabels, istioLabels, serviceShortName, type IstioLabels, type PeerLabels, type ServiceLabels } from './labels.js';
 import {
   DIRECTION_INBOUND, F_BYTES_IN, F_BYTES_OUT, F_CLUSTER, F_DIRECTION, F_FLAG, F_GENERATION, F_HOST, F_KIND, F_LISTENER, F_PEER, F_PROTOCOL, F_STATUS,
-  F_TOTAL_US, F_UPSTREAM_US, KIND_REQUEST, PROTOCOL_GRPC, RingReader,
+  F_REQUEST_MESSAGES, F_RESPONSE_MESSAGES, F_TOTAL_US, F_UPSTREAM_US, KIND_REQUEST, PROTOCOL_GRPC, RingReader,
 } from './ring.js';
 import { StringTableReader } from './strings.js';
 
@@ -43,6 +43,9 @@ export interface SeriesStats {
   readonly requestBytesSum: number;
   readonly responseBytesSum: number;
   readonly durationSumUs: number;
+  /** gRPC messages received from / sent to the client (0 for other requests) */
+  readonly requestMessages: number;
+  readonly responseMessages: number;
   /** records that had an upstream time (overhead histogram's count) */
   readonly overheadCount: number;
   readonly overheadSumUs: number;
@@ -88,6 +91,8 @@ class Window implements SeriesStats {
   requestBytesSum = 0;
   responseBytesSum = 0;
   durationSumUs = 0;
+  requestMessages = 0;
+  responseMessages = 0;
   overheadCount = 0;
   overheadSumUs = 0;
   readonly durationBuckets = new Float64Array(DURATION_BOUNDS_US.length + 1);
@@ -110,8 +115,10 @@ class Window implements SeriesStats {
   }
 
   /** Values are already clamped, non-negative integers; overheadUs < 0 = no upstream. */
-  record(totalUs: number, overheadUs: number, bytesIn: number, bytesOut: number): void {
+  record(totalUs: number, overheadUs: number, bytesIn: number, bytesOut: number, messagesIn: number, messagesOut: number): void {
     this.requests++;
+    this.requestMessages += messagesIn;
+    this.responseMessages += messagesOut;
     this.durationSumUs += totalUs;
     this.requestBytesSum += bytesIn;
     this.responseBytesSum += bytesOut;
@@ -134,6 +141,8 @@ class Window implements SeriesStats {
   /** Adds `other`'s numbers and histograms into this window. */
   addFrom(other: Window): void {
     this.requests += other.requests;
+    this.requestMessages += other.requestMessages;
+    this.responseMessages += other.responseMessages;
     this.requestBytesSum += other.requestBytesSum;
     this.responseBytesSum += other.responseBytesSum;
     this.durationSumUs += other.durationSumUs;
@@ -150,6 +159,8 @@ class Window implements SeriesStats {
 
   clear(): void {
     this.requests = 0;
+    this.requestMessages = 0;
+    this.responseMessages = 0;
     this.requestBytesSum = 0;
     this.responseBytesSum = 0;
     this.durationSumUs = 0;
@@ -183,6 +194,8 @@ class MergedStats implements SeriesStats {
   readonly requestBytesSum: number;
   readonly responseBytesSum: number;
   readonly durationSumUs: number;
+  readonly requestMessages: number;
+  readonly responseMessages: number;
   readonly overheadCount: number;
   readonly overheadSumUs: number;
   readonly durationBuckets: Float64Array;
@@ -197,6 +210,8 @@ class MergedStats implements SeriesStats {
     this.requestBytesSum = closed.requestBytesSum + current.requestBytesSum;
     this.responseBytesSum = closed.responseBytesSum + current.responseBytesSum;
     this.durationSumUs = closed.durationSumUs + current.durationSumUs;
+    this.requestMessages = closed.requestMessages + current.requestMessages;
+    this.responseMessages = closed.responseMessages + current.responseMessages;
     this.overheadCount = closed.overheadCount + current.overheadCount;
     this.overheadSumUs = closed.overheadSumUs + current.overheadSumUs;
     this.durationBuckets = closed.durationBuckets.slice();
@@ -441,7 +456,8 @@ export class StatsAggregator {
       if (overheadUs < 0) overheadUs = 0;
     }
     const w = series.current;
-    w.record(totalUs, overheadUs, clampBytes(f[o + F_BYTES_IN] as number), clampBytes(f[o + F_BYTES_OUT] as number));
+    w.record(totalUs, overheadUs, clampBytes(f[o + F_BYTES_IN] as number), clampBytes(f[o + F_BYTES_OUT] as number),
+      clampBytes(f[o + F_REQUEST_MESSAGES] as number), clampBytes(f[o + F_RESPONSE_MESSAGES] as number));
     if (w.requests >= FOLD_AT) this.fold(series);
   };
 

@@ -25,6 +25,8 @@ export interface HistogramsReportSeries {
   version: string;
   responseCode: number;
   responseFlags: string;
+  /** gRPC series with a status: the status (0..16) */
+  grpcStatus?: number;
   requests: number;
   /** total request latency, ms */
   duration: DistributionSummary;
@@ -87,6 +89,7 @@ export function histogramsReport(agg: StatsAggregator, view: StatsView = 'cumula
       version: s.key.version,
       responseCode: s.key.responseCode,
       responseFlags: s.key.responseFlags,
+      ...(s.key.labels === undefined || s.key.labels.grpc_response_status === '' ? {} : { grpcStatus: Number(s.key.labels.grpc_response_status) }),
       requests: s.requests,
       duration: summarize(s.histogram('duration'), 1000, encode),
       overhead: summarize(s.histogram('overhead'), 1000, encode),
@@ -100,7 +103,7 @@ export function histogramsReport(agg: StatsAggregator, view: StatsView = 'cumula
   series.sort((a, b) => compareSeriesKeys(
     { direction: a.direction, service: a.service, version: a.version, responseCode: a.responseCode, responseFlags: a.responseFlags },
     { direction: b.direction, service: b.service, version: b.version, responseCode: b.responseCode, responseFlags: b.responseFlags },
-  ));
+  ) || (a.grpcStatus ?? -1) - (b.grpcStatus ?? -1));
   return {
     view,
     startMs: view === 'interval' ? agg.intervalStartMs : agg.cumulativeStartMs,

@@ -1,5 +1,6 @@
 // HdrHistogram's interval log format (.hlog) for meshlet's histogram reports, and reading it back:
-// one interval line per series, tagged `direction|service|version|code|flags`, values in µs.
+// one interval line per series, tagged `direction|service|version|code|flags` (gRPC series add
+// `|g<status>`), values in µs.
 import { decodeFromCompressedBase64, HistogramLogReader, HistogramLogWriter, type Histogram } from 'hdr-histogram-js';
 import type { HistogramsReport, HistogramsReportSeries } from './histograms-report.js';
 
@@ -10,20 +11,29 @@ export interface TagKey {
   version: string;
   responseCode: number;
   responseFlags: string;
+  /** gRPC series: their status (a sixth tag part `g<status>`) */
+  grpcStatus?: number;
 }
 
 /** Tags may not hold commas, whitespace or '=' (HdrHistogram's readers split on them); '|' separates parts. */
 const clean = (s: string): string => s.replace(/[,\s=|]/g, '_');
 
 export function tagOf(k: TagKey): string {
-  return [k.direction, k.service, k.version, String(k.responseCode), k.responseFlags].map(clean).join('|');
+  const parts = [k.direction, k.service, k.version, String(k.responseCode), k.responseFlags];
+  if (k.grpcStatus !== undefined && k.grpcStatus >= -1) parts.push(`g${k.grpcStatus}`);
+  return parts.map(clean).join('|');
 }
 
 /** The key inside a meshlet tag, or null for a tag written by someone else. */
 export function keyOfTag(tag: string): TagKey | null {
   const p = tag.split('|');
-  if (p.length !== 5 || !/^\d+$/.test(p[3] as string)) return null;
-  return { direction: p[0] as string, service: p[1] as string, version: p[2] as string, responseCode: Number(p[3]), responseFlags: p[4] as string };
+  if ((p.length !== 5 && p.length !== 6) || !/^\d+$/.test(p[3] as string)) return null;
+  const key: TagKey = { direction: p[0] as string, service: p[1] as string, version: p[2] as string, responseCode: Number(p[3]), responseFlags: p[4] as string };
+  if (p.length === 6) {
+    if (!/^g-?\d+$/.test(p[5] as string)) return null;
+    key.grpcStatus = Number((p[5] as string).slice(1));
+  }
+  return key;
 }
 
 export interface HlogOptions {

@@ -20,6 +20,9 @@ export interface IstioSeries {
   readonly requestBytesBuckets: ArrayLike<number>;
   readonly responseBytesSum: number;
   readonly responseBytesBuckets: ArrayLike<number>;
+  /** gRPC messages received / sent (gRPC series; absent counts as 0) */
+  readonly requestMessages?: number;
+  readonly responseMessages?: number;
 }
 
 export interface IstioRenderOptions {
@@ -121,9 +124,15 @@ export function collectIstioSeries(agg: StatsAggregator): IstioSeries[] {
       requestBytesBuckets: Array.from(s.requestBytesBuckets),
       responseBytesSum: s.responseBytesSum,
       responseBytesBuckets: Array.from(s.responseBytesBuckets),
+      requestMessages: s.requestMessages,
+      responseMessages: s.responseMessages,
     });
   });
   return out.sort((a, b) => compareSeriesKeys(a.key, b.key));
+}
+
+function isGrpc(s: IstioSeries): boolean {
+  return s.key.labels.request_protocol === 'grpc';
 }
 
 /** Series summed under one rendered label set (overrides can make several collapse into one). */
@@ -152,7 +161,10 @@ function groups(series: readonly IstioSeries[], metric: IstioMetric, overrides: 
   return [...byLabels.values()];
 }
 
-/** istio_requests_total, istio_request_duration_milliseconds, istio_request_bytes, istio_response_bytes. */
+/**
+ * istio_requests_total, istio_request_duration_milliseconds, istio_request_bytes,
+ * istio_response_bytes, and on gRPC series istio_request_messages_total / istio_response_messages_total.
+ */
 export function renderIstioMetrics(series: readonly IstioSeries[], options: IstioRenderOptions = {}): string {
   if (series.length === 0) return '';
   const extra = constLabelText(options);
@@ -174,6 +186,18 @@ export function renderIstioMetrics(series: readonly IstioSeries[], options: Isti
     if (gs.length === 0) continue;
     out += header(name, help, 'histogram');
     for (const g of gs) out += histogramLines(name, g.labels, bounds, g.buckets, g.sum, g.requests);
+  }
+  // gRPC streaming: messages each way, on gRPC series only (as Istio's stats plugin)
+  const grpc = series.filter(isGrpc);
+  const counters: [IstioMetric, string, string, (s: IstioSeries) => number][] = [
+    ['GRPC_REQUEST_MESSAGES', 'istio_request_messages_total', 'gRPC messages received from the client.', (s) => s.requestMessages ?? 0],
+    ['GRPC_RESPONSE_MESSAGES', 'istio_response_messages_total', 'gRPC messages sent to the client.', (s) => s.responseMessages ?? 0],
+  ];
+  for (const [metric, name, help, value] of counters) {
+    const gs = groups(grpc, metric, overrides, extra, (s) => [[], value(s)]);
+    if (gs.length === 0) continue;
+    out += header(name, help, 'counter');
+    for (const g of gs) out += `${name}{${g.labels}} ${formatValue(g.sum)}\n`;
   }
   return out;
 }

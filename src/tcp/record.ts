@@ -93,5 +93,6 @@ export function logConnection(c: ConnectionLogSource, flags: number, bytesIn: nu
     direction: c.listener.spec.direction,
     upstream_transport_failure_reason: c.failDetail,
     authz_audit_policy: null,
+    grpc_status: null,
   });
 }

@@ -1,7 +1,7 @@
 // The request path's telemetry steps, kept out of Exchange: the metadata exchange at request start
 // (inbound) and at the response head (both directions), the stats peer of an outbound request
 // when it ends, and the protocol code its record carries (http, or grpc with its grpc-status).
-import { findHeader } from '../http/headers.js';
+import type { GrpcCall } from '../request/grpc-call.js';
 import { PROTOCOL_GRPC, PROTOCOL_HTTP } from '../stats/ring.js';
 import type { UpstreamController } from '../upstream/codec.js';
 import type { Endpoint } from '../upstream/endpoint.js';
@@ -54,13 +54,9 @@ export function outboundPeer(r: TelemetryRequest, endpoint: Endpoint | null): vo
   r.statsPeer = endpoint === null ? -1 : r.listener.state.mx.endpointPeer(endpoint, r.upstreamPrincipal);
 }
 
-/** PROTOCOL_HTTP, or gRPC (a request with content-type application/grpc…) with the response's grpc-status when it has one. */
-export function protocolCode(requestHeaders: string[], responseHeaders: string[] | null): number {
-  const ct = findHeader(requestHeaders, 'content-type');
-  if (ct < 0 || !(requestHeaders[ct] as string).startsWith('application/grpc')) return PROTOCOL_HTTP;
-  const st = responseHeaders === null ? -1 : findHeader(responseHeaders, 'grpc-status');
-  if (st < 0) return PROTOCOL_GRPC;
-  const v = responseHeaders?.[st] as string;
-  const n = /^\d{1,2}$/.test(v) ? Number(v) : -1;
-  return n < 0 || n > 16 ? PROTOCOL_GRPC : PROTOCOL_GRPC + 1 + n;
+/** PROTOCOL_HTTP, or gRPC (a request with content-type application/grpc…) with its status when it has one (request/grpc-call.ts). */
+export function protocolCode(grpc: GrpcCall | null, recordedStatus: number): number {
+  if (grpc === null) return PROTOCOL_HTTP;
+  const status = grpc.recordedStatus(recordedStatus);
+  return status < 0 ? PROTOCOL_GRPC : PROTOCOL_GRPC + 1 + status;
 }

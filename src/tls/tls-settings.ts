@@ -7,6 +7,8 @@ import type { WorkloadIdentity } from './identity/source.js';
 
 /** what outbound mesh connections offer (inbound listeners: src/downstream/tls/alpn.ts) */
 export const OUTBOUND_ALPN = ['http/1.1'];
+/** what outbound mesh connections of HTTP/2 pools offer: only h2 (a peer that cannot is a connect failure) */
+export const OUTBOUND_ALPN_H2 = ['h2'];
 export const INBOUND_MIN_VERSION = 'TLSv1.2';
 export const OUTBOUND_MIN_VERSION = 'TLSv1.3';
 const TLS12_CIPHERS = [

@@ -6,7 +6,7 @@ import type { UpstreamPool } from './codec.js';
 import { createBalancer, pickWarming, type Balancer } from './balancer.js';
 import { Endpoint } from './endpoint.js';
 import { Maglev, RingHash, type HashTable } from './hash/table.js';
-import { poolKey } from './pool-registry.js';
+import { clientProtocolKey, poolKey } from './pool-registry.js';
 import { Admission, binds } from './shared/admission.js';
 import { C_VERSION, type SharedUpstreamState } from './shared/layout.js';
 import { OutlierDetector } from './shared/outlier.js';
@@ -39,7 +39,11 @@ export class ClusterRuntime {
     this.spec = spec;
     this.name = spec.name;
     this.balancer = createBalancer(spec.lb);
-    this.endpoints = spec.endpoints.map((e, i) => new Endpoint(e, pools.get(poolKey(spec, e, tls[i] ?? null)) as UpstreamPool, shared, tls[i] ?? null));
+    this.endpoints = spec.endpoints.map((e, i) => {
+      const t = tls[i] ?? null;
+      const key = poolKey(spec, e, t);
+      return new Endpoint(e, pools.get(key) as UpstreamPool, shared, t, spec.clientProtocol === true ? (pools.get(clientProtocolKey(key)) ?? null) : null);
+    });
     this.available = this.endpoints;
     this.meshed = spec.endpoints.length > 0 && spec.endpoints.every((_e, i) => (tls[i] ?? null) !== null);
     const slotted = shared !== null && spec.slot >= 0;
@@ -47,7 +51,7 @@ export class ClusterRuntime {
     this.versionAt = slotted ? shared.cl(spec.slot) + C_VERSION : -1;
     const p = spec.pool;
     const limited = binds(p.maxConnections) || binds(p.maxPendingRequests) || binds(p.maxRequests) || binds(p.maxRetries);
-    this.admission = slotted && limited ? new Admission(shared, spec.slot, p) : null;
+    this.admission = slotted && limited ? new Admission(shared, spec.slot, p, spec.http2 === true) : null;
     this.outlier = slotted && spec.outlier !== null ? new OutlierDetector(spec.outlier, shared, spec.slot, this.endpoints.length) : null;
     this.hash = spec.hash;
     this.table = spec.hash === null ? null : buildTable(spec.hash, this.endpoints);

@@ -1,6 +1,7 @@
-// The seam between the request path and whatever speaks HTTP/1.1 to upstreams. A codec makes a
-// pool per endpoint; a pool dispatches one request to a handler that receives the response as
-// start / data / end / error, and a controller whose pause/resume/abort is the backpressure.
+// The seam between the request path and whatever speaks HTTP to upstreams (HTTP/1.1: h1/, HTTP/2:
+// h2/). A codec makes a pool per endpoint; a pool dispatches one request to a handler that
+// receives the response as start / headers / data / trailers / end / error, and a controller
+// whose pause/resume/abort is the backpressure.
 import type { Readable } from 'node:stream';
 import type { ProxyError } from '../http/errors.js';
 import type { UpstreamTls } from '../tls/outbound/client-tls.js';
@@ -15,6 +16,13 @@ export interface UpstreamRequest {
   body: Readable | null;
   /** body length when the client sent Content-Length, -1 when unknown (sent chunked) */
   contentLength: number;
+  /**
+   * the client sent `te: trailers` (gRPC does). TE is hop-by-hop, so it is not in `headers`; the
+   * HTTP/2 codec sends `te: trailers` upstream when this is set (RFC 9113 §8.2.2 allows only that value).
+   */
+  teTrailers?: boolean;
+  /** the client spoke HTTP/2 (a useClientProtocol cluster sends it over HTTP/2) */
+  fromHttp2?: boolean;
 }
 
 export interface UpstreamController {
@@ -22,6 +30,8 @@ export interface UpstreamController {
   readonly signalsReadEnd: boolean;
   /** response header names are tokens and values carry no CR, LF or NUL: the codec checked them */
   readonly headersValidated: boolean;
+  /** body chunks stay valid after onUpstreamData returns (nothing reuses them): a sink may keep them without a copy */
+  readonly chunksOwned?: boolean;
   /** the upstream's verified SPIFFE id when the connection is mesh mTLS; null (or absent) otherwise */
   readonly peerPrincipal?: string | null;
   pause(): void;
@@ -44,6 +54,11 @@ export interface UpstreamHandler {
    * bytes in one write, sends it now.
    */
   onUpstreamReadEnd?(): void;
+  /**
+   * The response's trailer fields (flat raw [name, value, ...]: an HTTP/2 trailing HEADERS frame,
+   * or an HTTP/1.1 chunked body's trailer section), just before onUpstreamEnd.
+   */
+  onUpstreamTrailers?(trailers: string[]): void;
   onUpstreamEnd(): void;
   /** At most once, instead of onUpstreamEnd; the error is already typed (flag, status, retryable). */
   onUpstreamError(err: ProxyError): void;
@@ -78,6 +93,8 @@ export interface PoolOptions {
   connectTimeoutMs: number;
   /** close a connection after this many requests (DestinationRule maxRequestsPerConnection); 0 = no limit */
   maxRequestsPerConnection: number;
+  /** HTTP/2: streams per connection at most (DestinationRule maxConcurrentStreams); 0 = the peer's SETTINGS */
+  maxConcurrentStreams?: number;
 }
 
 export interface UpstreamCodec {

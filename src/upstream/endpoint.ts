@@ -16,6 +16,8 @@ export class Endpoint {
   readonly pool: UpstreamPool;
   /** mesh mTLS to this endpoint (ISTIO_MUTUAL or auto mTLS); null: plaintext. Connections outside the pool (TCP, WebSockets) use it too */
   readonly tls: UpstreamTls | null;
+  /** DestinationRule useClientProtocol: the HTTP/2 pool for requests of HTTP/2 clients (null otherwise) */
+  readonly h2Pool: UpstreamPool | null;
   /** this worker's requests in flight (gauges) */
   inflight = 0;
   /** index of this endpoint's fields in shared.i32, or -1 without a slot */
@@ -29,11 +31,12 @@ export class Endpoint {
   statsPeer = -2;
   statsPeerPrincipal = '';
 
-  constructor(spec: EndpointSpec, pool: UpstreamPool, shared: SharedUpstreamState | null, tls: UpstreamTls | null = null) {
+  constructor(spec: EndpointSpec, pool: UpstreamPool, shared: SharedUpstreamState | null, tls: UpstreamTls | null = null, h2Pool: UpstreamPool | null = null) {
     this.spec = spec;
     this.key = endpointKey(spec.address, spec.port);
     this.pool = pool;
     this.tls = tls;
+    this.h2Pool = h2Pool;
     const slotted = shared !== null && spec.slot >= 0;
     this.i32 = slotted ? shared.i32 : null;
     this.base = slotted ? shared.ep(spec.slot) : -1;

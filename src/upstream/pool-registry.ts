@@ -1,5 +1,6 @@
-// Upstream pools of one worker, keyed by endpoint address:port, plus the DestinationRule pool
-// settings when a cluster sets its own and the TLS settings for mTLS clusters. A new config
+// Upstream pools of one worker, keyed by endpoint address:port and protocol (HTTP/2 clusters have
+// their own pools), plus the DestinationRule pool settings when a cluster sets its own and the TLS
+// settings for mTLS clusters. A new config
 // generation reuses the pools of endpoints it still has (no reconnect storm) and closes the
 // others gracefully.
 import type { ClusterSpec, EndpointSpec, PoolSpec } from '../config/snapshot.js';
@@ -7,17 +8,21 @@ import type { UpstreamTls } from '../tls/outbound/client-tls.js';
 import type { PoolOptions, UpstreamCodec, UpstreamPool } from './codec.js';
 import { endpointKey } from './endpoint.js';
 import { binds } from './shared/admission.js';
+import { h2Codec } from './h2/index.js';
 
 /** TLS settings of endpoint j of cluster i (null: plaintext) */
 export type TlsTable = readonly (readonly (UpstreamTls | null)[])[];
 
 export class PoolRegistry {
   private readonly codec: UpstreamCodec;
+  /** the HTTP/2 codec, for clusters reached over HTTP/2 (ClusterSpec.http2) */
+  private readonly h2: UpstreamCodec;
   private readonly options: PoolOptions;
   private pools = new Map<string, UpstreamPool>();
 
-  constructor(codec: UpstreamCodec, options: PoolOptions) {
+  constructor(codec: UpstreamCodec, options: PoolOptions, h2: UpstreamCodec = h2Codec) {
     this.codec = codec;
+    this.h2 = h2;
     this.options = options;
   }
 
@@ -30,8 +35,11 @@ export class PoolRegistry {
       c.endpoints.forEach((e, j) => {
         const t = tls[i]?.[j] ?? null;
         const key = poolKey(c, e, t);
-        if (next.has(key)) return;
-        next.set(key, this.pools.get(key) ?? this.codec.createPool(e.address, e.port, this.optionsFor(c, t !== null), t));
+        if (!next.has(key)) next.set(key, this.pools.get(key) ?? (c.http2 === true ? this.h2 : this.codec).createPool(e.address, e.port, this.optionsFor(c, t !== null), t));
+        if (c.clientProtocol !== true) return;
+        // useClientProtocol: an HTTP/2 pool too, for the requests of HTTP/2 clients
+        const h2 = clientProtocolKey(key);
+        if (!next.has(h2)) next.set(h2, this.pools.get(h2) ?? this.h2.createPool(e.address, e.port, { ...this.optionsFor(c, t !== null), connections: this.options.connections }, t));
       });
     });
     for (const [key, pool] of this.pools) {
@@ -45,11 +53,14 @@ export class PoolRegistry {
   private optionsFor(c: ClusterSpec, mtls: boolean): PoolOptions {
     const p = c.pool;
     return {
-      connections: connectionCap(this.options.connections, p),
+      // HTTP/2: streams share connections; tcp.maxConnections caps a worker's connections to the endpoint
+      connections: c.http2 === true ? (binds(p.maxConnections) ? Math.min(p.maxConnections, this.options.connections) : this.options.connections)
+        : connectionCap(this.options.connections, p),
       queueTimeoutMs: this.options.queueTimeoutMs,
       idleTimeoutMs: p.idleTimeoutMs > 0 ? p.idleTimeoutMs : mtls ? Math.max(MESH_IDLE_TIMEOUT_MS, this.options.idleTimeoutMs) : this.options.idleTimeoutMs,
       connectTimeoutMs: p.connectTimeoutMs > 0 ? p.connectTimeoutMs : this.options.connectTimeoutMs,
       maxRequestsPerConnection: p.maxRequestsPerConnection,
+      maxConcurrentStreams: p.maxConcurrentStreams,
     };
   }
 
@@ -83,8 +94,14 @@ export function connectionCap(safetyCap: number, p: PoolSpec): number {
 export function poolKey(c: ClusterSpec, e: EndpointSpec, tls: UpstreamTls | null): string {
   let key = endpointKey(e.address, e.port);
   const p = c.pool;
+  if (c.http2 === true) key = `${key}|h2${p.maxConcurrentStreams === 0 ? '' : `s${p.maxConcurrentStreams}`}`;
   if (p.idleTimeoutMs !== 0 || p.connectTimeoutMs !== 0 || p.maxRequestsPerConnection !== 0 || binds(p.maxConnections)) {
     key = `${key}|i${p.idleTimeoutMs}|c${p.connectTimeoutMs}|r${p.maxRequestsPerConnection}|m${p.maxConnections}`;
   }
   return tls === null ? key : `${key}|${tls.key}`;
+}
+
+/** The key of an endpoint's HTTP/2 pool in a useClientProtocol cluster (next to poolKey's HTTP/1.1 one). */
+export function clientProtocolKey(key: string): string {
+  return `${key}|client-h2`;
 }

@@ -6,6 +6,8 @@ import { endpointsOf, resolveDestination } from '../resolve.js';
 import type { ClusterSpec } from '../snapshot.js';
 import { DEFAULT_POOL } from '../traffic-policy.js';
 import { autoMtls, clusterTls } from './cluster-tls.js';
+import { isHttp2Protocol, portProtocol } from '../protocol.js';
+import type { Resolved } from '../resolve.js';
 
 export interface ClusterRef {
   clusterId: number;
@@ -30,7 +32,13 @@ export class ClusterTable {
     if (known !== undefined) return { clusterId: known, unresolved: null };
     const endpoints = endpointsOf(this.cat, r);
     const { lb, pool, outlier } = r.policy;
-    const spec = { name, host: r.key, subset, port: r.port, lb: lb.simple, hash: lb.hash, warmupMs: lb.warmupMs, pool, outlier, endpoints };
+    // Istio's shouldH2Upgrade: UPGRADE at the DestinationRule (or port) level upgrades whatever the
+    // port says; useClientProtocol keeps each request's own protocol instead
+    const http2 = !pool.useClientProtocol && (pool.h2Upgrade || isHttp2Protocol(servicePortProtocol(r)));
+    const spec = {
+      name, host: r.key, subset, port: r.port, lb: lb.simple, hash: lb.hash, warmupMs: lb.warmupMs, pool, outlier, endpoints, http2,
+      clientProtocol: pool.useClientProtocol,
+    };
     return { clusterId: this.add(spec), unresolved: null };
   }
 
@@ -50,6 +58,8 @@ export class ClusterTable {
       pool: DEFAULT_POOL,
       outlier: null,
       endpoints: [{ address, port: ep.port, labels: {}, weight: 1, source: l.origin ?? '', slot: -1, serviceAccount: null }],
+      // an HTTP2/GRPC ingress port reaches the app over HTTP/2 (h2c), as Istio's inbound cluster does
+      http2: isHttp2Protocol(l.protocol),
     });
   }
 
@@ -59,4 +69,13 @@ export class ClusterTable {
     this.byName.set(c.name, id);
     return id;
   }
+}
+
+/** The protocol of the destination's ServiceEntry port (the first entry declaring it); null when none says. */
+function servicePortProtocol(r: Resolved): string | null {
+  for (const se of r.entries) {
+    const p = se.model.ports.find((x) => x.number === r.port);
+    if (p !== undefined) return portProtocol(p.protocol, p.name);
+  }
+  return null;
 }

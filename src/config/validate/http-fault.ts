@@ -1,8 +1,10 @@
-// VirtualService `http[].fault` (HTTPFaultInjection): a fixed delay and/or an HTTP abort, each on a
-// percentage of requests. As in Istio, a delay or abort without a percentage is never injected.
+// VirtualService `http[].fault` (HTTPFaultInjection): a fixed delay and/or an abort (an HTTP or a
+// gRPC status), each on a percentage of requests. As in Istio, a delay or abort without a
+// percentage is never injected.
 import type { FaultSpec } from '../snapshot.js';
 import type { Fields } from './fields.js';
 import { readDurationMs, readPercent } from './values.js';
+import { GRPC_STATUS_NAMES, grpcToHttpStatus } from '../../http/grpc.js';
 
 /** null when absent, or when nothing in it can be injected by meshlet. */
 export function readFault(rule: Fields): FaultSpec | null {
@@ -34,13 +36,33 @@ function readAbort(fault: Fields): FaultSpec['abort'] {
   const a = fault.object('abort', ['httpStatus', 'grpcStatus', 'http2Error', 'percentage']);
   if (a === null) return null;
   const percent = percentOf(a, readPercent(a, 'percentage'));
-  const others = ['grpcStatus', 'http2Error'].filter((k) => a.has(k));
-  if (others.length > 0) {
-    a.unsupported(others, a.has('httpStatus') ? 'not supported by meshlet, ignored' : 'not supported by meshlet; this abort is ignored');
-    if (!a.has('httpStatus')) return null;
+  const kinds = ['httpStatus', 'grpcStatus', 'http2Error'].filter((k) => a.has(k));
+  if (kinds.length > 1) {
+    a.ck.error(a.path, `abort sets ${kinds.join(' and ')}: set exactly one of httpStatus, grpcStatus, http2Error`);
+    return null;
+  }
+  if (a.has('http2Error')) {
+    a.unsupported(['http2Error'], 'not supported by meshlet; this abort is ignored');
+    return null;
+  }
+  if (a.has('grpcStatus')) {
+    const grpcStatus = readGrpcStatus(a);
+    return grpcStatus < 0 ? null : { percent, httpStatus: grpcToHttpStatus(grpcStatus), grpcStatus };
   }
   const httpStatus = a.number('httpStatus', { required: true, integer: true, min: 200, max: 599 });
-  return httpStatus === null ? null : { percent, httpStatus };
+  return httpStatus === null ? null : { percent, httpStatus, grpcStatus: -1 };
+}
+
+/** Istio writes grpcStatus as the status's name (UNAVAILABLE, not 14). */
+function readGrpcStatus(a: Fields): number {
+  const name = a.string('grpcStatus');
+  if (name === null) return -1;
+  const code = (GRPC_STATUS_NAMES as readonly string[]).indexOf(name);
+  if (code < 0) {
+    a.ck.error(a.at('grpcStatus'), `unknown gRPC status "${name}" (one of ${GRPC_STATUS_NAMES.join(', ')})`);
+    return -1;
+  }
+  return code;
 }
 
 /** The fault's percent; without one it is never injected (Istio), which deserves a warning. */

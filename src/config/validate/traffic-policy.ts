@@ -145,7 +145,6 @@ function readPool(p: Fields): PoolModel | null {
   if (c === null) return null;
   const tcp = c.object('tcp', POOL_TCP_FIELDS);
   const http = c.object('http', POOL_HTTP_FIELDS);
-  http?.unsupported(['h2UpgradePolicy', 'useClientProtocol', 'maxConcurrentStreams'], 'meshlet speaks HTTP/1.1 upstream; ignored');
   const perConnection = http?.number('maxRequestsPerConnection', INT32) ?? 0;
   const pool: PoolModel = {
     maxConnections: positive(tcp?.number('maxConnections', INT32)),
@@ -155,6 +154,9 @@ function readPool(p: Fields): PoolModel | null {
     maxRequestsPerConnection: perConnection,
     maxRetries: positive(http?.number('maxRetries', INT32)),
     idleTimeoutMs: 0,
+    h2Upgrade: http === null ? false : readH2Upgrade(http),
+    maxConcurrentStreams: http?.number('maxConcurrentStreams', INT32) ?? 0,
+    useClientProtocol: http?.bool('useClientProtocol') ?? false,
   };
   if (tcp !== null) readTcpPool(tcp, pool);
   // the HTTP pools' idle timeout: http.idleTimeout, else tcp.idleTimeout (0s there: off for proxied connections only)
@@ -181,6 +183,19 @@ function zeroOrDuration(f: Fields, key: string): number {
   const raw = f.get(key);
   if (raw === '0s' || raw === '0' || raw === 0) return 0;
   return readDurationMs(f, key) ?? 0;
+}
+
+const H2_UPGRADE_POLICIES = ['DEFAULT', 'DO_NOT_UPGRADE', 'UPGRADE'];
+
+/** h2UpgradePolicy: UPGRADE sends an HTTP port's requests to its endpoints over HTTP/2; DEFAULT is the mesh default (DO_NOT_UPGRADE). */
+function readH2Upgrade(http: Fields): boolean {
+  const v = http.string('h2UpgradePolicy');
+  if (v === null) return false;
+  if (!H2_UPGRADE_POLICIES.includes(v)) {
+    http.ck.error(http.at('h2UpgradePolicy'), `unknown h2UpgradePolicy ${v} (one of ${H2_UPGRADE_POLICIES.join(', ')})`);
+    return false;
+  }
+  return v === 'UPGRADE';
 }
 
 /** Istio: 0 (or unset) means "use the default", which for these limits is unlimited. */

@@ -40,6 +40,8 @@ export interface ConnectionOwner {
   readonly draining: boolean;
   /** the request path for one parsed request */
   startExchange(sink: H1Connection, head: RequestHead, body: ClientBody | null): ExchangeHandler;
+  /** the connection opened with the HTTP/2 preface: it is served as HTTP/2 from `first` on (downstream/h2/) */
+  serveH2(conn: H1Connection, first: Buffer): void;
   /** a request refused while it was read (no exchange was started): one stats record */
   refused(err: ProxyError, bytesSent: number): void;
   closed(conn: H1Connection): void;
@@ -52,6 +54,8 @@ export interface ConnectionOwner {
 /** Every connection of this worker reads into this buffer; what must outlive a read is copied. */
 const IN_BUFFER = Buffer.allocUnsafe(64 * 1024);
 const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
+/** the HTTP/2 connection preface's first line, as a request head (RFC 9113 §3.4: `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`) */
+const H2_PREFACE_HEAD = Buffer.from('PRI * HTTP/2.0', 'latin1');
 const EMPTY = Buffer.alloc(0);
 const NO_HEADERS: string[] = [];
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
@@ -102,6 +106,8 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
   private peerEnded = false;
   /** a pipelined request's turn is scheduled (processHeld) */
   private heldScheduled = false;
+  /** requests started on this connection (only the first may be the HTTP/2 preface) */
+  private requests = 0;
   /** the first bytes decide whether this is HTTP at all (a port without a declared protocol) */
   private sniffing: boolean;
 
@@ -120,6 +126,8 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
   /** the Content-Length to write, -1 for none */
   private pendingLength = -1;
   private chunkedOut = false;
+  /** trailer fields for the last chunk (flat name, value, ...; checked by the exchange) */
+  private pendingTrailers: string[] = NO_HEADERS;
   private waitingDrain = false;
   /** after upgrade(): what the client's bytes go to (null until relayTo) */
   private target: UpgradeTarget | null = null;
@@ -248,6 +256,10 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
       this.refuse(headersTooLarge(`request head over ${MAX_HEAD_BYTES} bytes`));
       return -1;
     }
+    if (this.requests === 0 && headEnd - start === H2_PREFACE_HEAD.length && buf.compare(H2_PREFACE_HEAD, 0, H2_PREFACE_HEAD.length, start, headEnd) === 0) {
+      this.handOverToH2(buf, start, end);
+      return -1;
+    }
     const head = this.request;
     head.reset();
     const err = parseRequestHead(latin1(buf, start, headEnd), head);
@@ -265,8 +277,22 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
     return headEnd + 4;
   }
 
+  /**
+   * h2c with prior knowledge (Envoy's AUTO codec): the connection is HTTP/2 from its first byte.
+   * It leaves this object (state CLOSED: its socket events are ignored from here on) for the
+   * listener's HTTP/2 server, with the bytes read so far (a copy: buf may be the shared buffer).
+   */
+  private handOverToH2(buf: Buffer, start: number, end: number): void {
+    const first = Buffer.allocUnsafe(end - start);
+    buf.copy(first, 0, start, end);
+    this.state = CLOSED;
+    this.held = null;
+    this.owner.serveH2(this, first);
+  }
+
   /** Starts the exchange for a parsed head: the request path takes it from here. */
   private begin(head: RequestHead): void {
+    this.requests++;
     this.version = head.version;
     this.headMethod = head.method === 'HEAD';
     // an upgrade that gets no 101 closes after its response: the client may already be speaking the new protocol
@@ -274,6 +300,7 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
     this.responseDone = false;
     this.pendingStatus = 0;
     this.chunkedOut = false;
+    this.pendingTrailers = NO_HEADERS;
     let body: ClientBody | null = null;
     if (head.bodyKind !== NO_BODY) {
       body = new ClientBody(this);
@@ -384,11 +411,20 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
     return ok;
   }
 
+  trailers(headers: string[]): void {
+    if (this.chunkedOut) this.pendingTrailers = headers;
+  }
+
   end(): void {
     const pending = this.pendingStatus !== 0;
     if ((pending || this.chunkedOut) && this.state !== CLOSED) {
       this.buildHead();
-      if (this.chunkedOut) headText('0\r\n\r\n');
+      if (this.chunkedOut) {
+        headText('0\r\n');
+        const t = this.pendingTrailers;
+        for (let i = 0; i < t.length; i += 2) headField(t[i] as string, t[i + 1] as string);
+        headCrlf();
+      }
       this.socket.write(headTake(), 'latin1');
     }
     this.responseEnded();

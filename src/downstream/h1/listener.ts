@@ -1,4 +1,5 @@
-// One listener of meshlet's HTTP/1.1 server in one worker. Each worker has its own listening
+// One listener of meshlet's HTTP server in one worker: HTTP/1.1, and HTTP/2 (h2/server.ts) for
+// connections that open with the h2c preface or chose ALPN h2. Each worker has its own listening
 // socket on the listener's port (SO_REUSEPORT, see listen-socket.ts): the kernel spreads
 // connections across workers, and a worker that stops closes only its own socket. Accepted
 // plaintext connections read through `onread` into the worker's one buffer (see connection.ts);
@@ -13,6 +14,7 @@ import type { ListenerRuntime } from '../../worker/worker-state.js';
 import { DIRECTION_INBOUND, DIRECTION_OUTBOUND } from '../../stats/ring.js';
 import { everySecond, tick } from '../clock.js';
 import type { ExchangeHandler } from '../exchange.js';
+import { clientAddress } from '../client-address.js';
 import { listenReusePort } from '../listen-socket.js';
 import { TlsAcceptor, type TlsAcceptorOwner } from '../tls/acceptor.js';
 import { dispatchSecure, INBOUND_ALPN, type SecureProtocols } from '../tls/alpn.js';
@@ -20,8 +22,12 @@ import type { PeerIdentity } from '../../tls/inbound/server-tls.js';
 import { adopt, adoptSecure, type ConnectionOwner, type H1Connection, type H1Settings } from './connection.js';
 import type { RequestHead } from './request-head.js';
 import { TcpSession, type SessionOwner } from '../../tcp/session.js';
+import { H2Server, type H2Owner } from '../h2/server.js';
+import type { H2Stream } from '../h2/stream.js';
 
-export class H1Listener implements ConnectionOwner, TlsAcceptorOwner, SecureProtocols, SessionOwner {
+const NO_BYTES = Buffer.alloc(0);
+
+export class H1Listener implements ConnectionOwner, TlsAcceptorOwner, SecureProtocols, SessionOwner, H2Owner {
   readonly runtime: ListenerRuntime;
   readonly settings: H1Settings;
   /** the port's protocol is not declared: connections that are not HTTP are proxied as TCP */
@@ -30,6 +36,8 @@ export class H1Listener implements ConnectionOwner, TlsAcceptorOwner, SecureProt
   private server: net.Server | null = null;
   private acceptor: TlsAcceptor | null = null;
   private stopSweep: (() => void) | null = null;
+  /** HTTP/2 connections (created on the first one; see downstream/h2/server.ts) */
+  private h2: H2Server | null = null;
 
   constructor(runtime: ListenerRuntime, settings: H1Settings) {
     this.runtime = runtime;
@@ -82,11 +90,26 @@ export class H1Listener implements ConnectionOwner, TlsAcceptorOwner, SecureProt
     this.connections.add(adoptSecure(socket, this, peer));
   }
 
+  /** An mTLS connection whose handshake chose h2: HTTP/2 from its first byte, with the peer's identity. */
+  serveH2Secure(socket: TLSSocket, peer: PeerIdentity): void {
+    (this.h2 ??= new H2Server(this)).adopt(socket, NO_BYTES, clientAddress(socket.remoteAddress), peer);
+  }
+
+  /** A connection that opened with the HTTP/2 preface (h2c prior knowledge, PERMISSIVE plaintext, or a sniffed port). */
+  serveH2(conn: H1Connection, first: Buffer): void {
+    this.connections.delete(conn);
+    (this.h2 ??= new H2Server(this)).adopt(conn.socket, first, conn.remoteAddress, conn.peer);
+  }
+
+  get idleTimeoutS(): number {
+    return this.settings.idleTimeoutS;
+  }
+
   get draining(): boolean {
     return this.runtime.state.draining;
   }
 
-  startExchange(sink: H1Connection, head: RequestHead, body: ClientBody | null): ExchangeHandler {
+  startExchange(sink: H1Connection | H2Stream, head: RequestHead, body: ClientBody | null): ExchangeHandler {
     return startRequest(sink, this.runtime, head, body);
   }
 
@@ -119,7 +142,11 @@ export class H1Listener implements ConnectionOwner, TlsAcceptorOwner, SecureProt
     for (const conn of this.connections) conn.sweep(now);
   }
 
-  /** Stop accepting new connections; existing ones keep being served. */
+  /**
+   * Stop accepting new connections; existing ones keep being served. HTTP/2 connections get
+   * GOAWAY: their streams in flight finish, new ones go elsewhere (HTTP/1.1 responses say
+   * Connection: close meanwhile, see H1Connection).
+   */
   stopAccepting(): void {
     if (this.server !== null) {
       this.server.close();
@@ -129,11 +156,13 @@ export class H1Listener implements ConnectionOwner, TlsAcceptorOwner, SecureProt
       this.acceptor.stopAccepting();
       this.acceptor = null;
     }
+    this.h2?.drain();
   }
 
   /** Drain: idle keep-alive connections close now; busy ones close after their response. */
   closeIdle(): void {
     for (const conn of this.connections) conn.closeIfIdle();
+    this.h2?.drain();
   }
 
   /** Close every connection (after drain). */
@@ -142,5 +171,6 @@ export class H1Listener implements ConnectionOwner, TlsAcceptorOwner, SecureProt
     this.stopSweep?.();
     this.stopSweep = null;
     for (const conn of this.connections) conn.close();
+    this.h2?.close();
   }
 }

@@ -30,7 +30,7 @@ export class FaultFilter implements HttpFilter {
     const abort = this.spec.abort;
     if (abort !== null && roll(abort.percent)) {
       this.aborts();
-      ctx.fail(faultAbort(abort.httpStatus));
+      ctx.fail(faultAbort(abort.httpStatus, abort.grpcStatus));
       return STOP;
     }
     return CONTINUE;
@@ -43,7 +43,7 @@ export class FaultFilter implements HttpFilter {
     const abort = this.spec.abort;
     if (abort !== null && roll(abort.percent)) {
       this.aborts();
-      ctx.fail(faultAbort(abort.httpStatus));
+      ctx.fail(faultAbort(abort.httpStatus, abort.grpcStatus));
       return;
     }
     ctx.resumeFilters();

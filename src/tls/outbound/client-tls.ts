@@ -1,4 +1,4 @@
-// Outbound mTLS for the h1 codec. ClientTls is the worker's client side: one secure context per
+// Outbound mTLS for the upstream codecs (h1, h2). ClientTls is the worker's client side: one secure context per
 // identity rotation (not per connection); pooled connections keep the one they were opened with.
 // UpstreamTls is what one pool (one endpoint) needs: SNI, accepted server ids, and the endpoint's
 // last session ticket, so a new connection resumes instead of doing a full handshake (no
@@ -6,7 +6,7 @@
 import type net from 'node:net';
 import tls, { type PeerCertificate, type SecureContext, type TLSSocket } from 'node:tls';
 import type { ClusterSpec, EndpointSpec } from '../../config/snapshot.js';
-import { OUTBOUND_ALPN, clientContextOptions } from '../tls-settings.js';
+import { OUTBOUND_ALPN, OUTBOUND_ALPN_H2, clientContextOptions } from '../tls-settings.js';
 import { HandshakeStats } from '../handshake-stats.js';
 import type { WorkloadIdentity } from '../identity/source.js';
 import { spiffeUriIn, trustDomainOf } from '../identity/spiffe.js';
@@ -111,19 +111,30 @@ export function upstreamTlsFor(cluster: ClusterSpec, ep: EndpointSpec, client: C
  * Its handshake is counted (full or resumed) once the server's identity check passed.
  */
 export function connectTls(address: string, port: number, t: UpstreamTls, buffer: Buffer, onread: (n: number, buf: Uint8Array) => boolean): tls.TLSSocket {
+  // (tls.connect takes net's onread option; @types/node 20 does not list it)
+  return connectMesh(address, port, t, { ALPNProtocols: OUTBOUND_ALPN, onread: { buffer, callback: onread } } as tls.ConnectionOptions);
+}
+
+/**
+ * The same for an HTTP/2 pool: ALPN h2 only (the caller checks the server chose it), read by
+ * node:http2 itself (nghttp2 consumes the TLS stream natively: no onread).
+ */
+export function connectTlsH2(address: string, port: number, t: UpstreamTls): tls.TLSSocket {
+  return connectMesh(address, port, t, { ALPNProtocols: OUTBOUND_ALPN_H2 });
+}
+
+function connectMesh(address: string, port: number, t: UpstreamTls, more: tls.ConnectionOptions): tls.TLSSocket {
   const context = t.client.context as SecureContext;
   const session = t.sessionFor(context);
   const socket = tls.connect({
+    ...more,
     host: address,
     port,
     secureContext: context,
     servername: t.servername,
-    ALPNProtocols: OUTBOUND_ALPN,
     checkServerIdentity: t.checkServerIdentity,
     session,
-    // (tls.connect takes net's onread option; @types/node 20 does not list it)
-    onread: { buffer, callback: onread },
-  } as tls.ConnectionOptions) as MeshSocket;
+  }) as MeshSocket;
   socket.upstreamTls = t;
   socket.clientContext = context;
   socket.offeredPrincipal = session === undefined ? '' : t.principalOfSession;

@@ -12,6 +12,7 @@ import type { RetryBudget } from '../../filters/retry/retry-budget.js';
 import { backoffMs, type RetryPolicy } from '../../filters/retry/retry-policy.js';
 import type { ClientBody } from '../../request/client-body.js';
 import { FLAG_UC, FLAG_URX } from '../../stats/flags.js';
+import { GRPC_UNKNOWN, grpcToHttpStatus, parseGrpcStatus } from '../../http/grpc.js';
 import type { ClusterRuntime } from '../cluster.js';
 import type { UpstreamController, UpstreamHandler, UpstreamRequest } from '../codec.js';
 import type { Endpoint } from '../endpoint.js';
@@ -25,6 +26,8 @@ export interface AttemptOwner {
   onAttemptData(chunk: Buffer): void;
   /** Everything one upstream read carried has been delivered (h1 codec). */
   onAttemptReadEnd(): void;
+  /** The response's trailers (flat raw), just before onAttemptEnd. */
+  onAttemptTrailers(trailers: string[]): void;
   onAttemptEnd(): void;
   /** The request failed upstream (retries, where allowed, were tried): answer `err`, or reset the client. */
   onAttemptError(err: ProxyError): void;
@@ -64,6 +67,10 @@ export class UpstreamAttempt implements UpstreamHandler, AdmissionWaiter {
   tEnd = 0;
   /** the last upstream failure's detail (addresses, errno), for the access log only */
   failDetail: string | null = null;
+  /** a gRPC request: its grpc-status counts for outlier detection and gRPC retry conditions */
+  grpc = false;
+  /** a gRPC response whose status is still to come (in its trailers): outlier detection waits for it */
+  private grpcPending = false;
 
   constructor(owner: AttemptOwner, cluster: ClusterRuntime, retry: RetryPolicy | null, request: UpstreamRequest,
     body: ClientBody | null, hashKey: number, budget: RetryBudget) {
@@ -116,7 +123,9 @@ export class UpstreamAttempt implements UpstreamHandler, AdmissionWaiter {
     const perTry = this.retry === null ? 0 : this.retry.perTryTimeoutMs;
     if (perTry > 0) this.tryTimer = setTimeout(onTryTimeout, perTry, this);
     if (this.cluster.spec.lb === 'PEAK_EWMA') this.tTry = performance.now();
-    (this.endpoint as Endpoint).pool.dispatch(this.request, this);
+    const ep = this.endpoint as Endpoint;
+    // useClientProtocol: an HTTP/2 client's request goes to the endpoint's HTTP/2 pool
+    (this.request.fromHttp2 === true && ep.h2Pool !== null ? ep.h2Pool : ep.pool).dispatch(this.request, this);
   }
 
   /**
@@ -237,11 +246,19 @@ export class UpstreamAttempt implements UpstreamHandler, AdmissionWaiter {
     this.clearTryTimer();
     const cluster = this.cluster;
     const ep = this.endpoint;
+    // gRPC: the status in the headers of a trailers-only response (else it comes in the trailers)
+    const grpcStatus = this.grpc ? rawGrpcStatus(raw) : -1;
+    this.grpcPending = false;
     if (ep !== null) {
-      if (cluster.outlier !== null) cluster.outlier.onStatus(ep, status);
+      if (cluster.outlier !== null) {
+        // Envoy: a gRPC result counts as its HTTP equivalent (UNAVAILABLE as 503, ...)
+        if (grpcStatus >= 0) cluster.outlier.onStatus(ep, grpcToHttpStatus(grpcStatus));
+        else if (this.grpc && status === 200) this.grpcPending = true;
+        else cluster.outlier.onStatus(ep, status);
+      }
       if (cluster.spec.lb === 'PEAK_EWMA') ep.observeLatency(performance.now() - this.tTry, Date.now());
     }
-    if (this.retry !== null && this.retry.retriesStatus(status)) {
+    if (this.retry !== null && (this.retry.retriesStatus(status) || (grpcStatus >= 0 && this.retry.retriesGrpc(grpcStatus)))) {
       const controller = this.controller;
       if (this.retryByPolicy()) {
         // this response is dropped: the next try answers instead
@@ -263,8 +280,15 @@ export class UpstreamAttempt implements UpstreamHandler, AdmissionWaiter {
     if (this.delivered && !this.done) this.owner.onAttemptReadEnd();
   }
 
+  onUpstreamTrailers(trailers: string[]): void {
+    if (!this.delivered || this.done) return;
+    if (this.grpcPending) this.grpcResult(rawGrpcStatus(trailers));
+    this.owner.onAttemptTrailers(trailers);
+  }
+
   onUpstreamEnd(): void {
     if (!this.delivered || this.done) return;
+    if (this.grpcPending) this.grpcResult(-1); // no grpc-status at all: UNKNOWN
     this.tEnd = performance.now();
     this.owner.onAttemptEnd();
   }
@@ -279,6 +303,23 @@ export class UpstreamAttempt implements UpstreamHandler, AdmissionWaiter {
     if (this.retryBeforeRequest(err)) return;
     this.onTryFailed(err);
   }
+
+  /** Outlier detection hears a gRPC response's status once it is known (-1: none came, UNKNOWN). */
+  private grpcResult(grpcStatus: number): void {
+    this.grpcPending = false;
+    const ep = this.endpoint;
+    const outlier = this.cluster.outlier;
+    if (ep !== null && outlier !== null) outlier.onStatus(ep, grpcToHttpStatus(grpcStatus < 0 ? GRPC_UNKNOWN : grpcStatus));
+  }
+}
+
+/** grpc-status in a raw header list (names in any case), -1 when absent or not a number. */
+function rawGrpcStatus(raw: string[]): number {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === 11 && name.toLowerCase() === 'grpc-status') return parseGrpcStatus(raw[i + 1]);
+  }
+  return -1;
 }
 
 function retryAfterBackoff(a: UpstreamAttempt): void {

@@ -338,6 +338,10 @@ export class Connection implements ResponseSink {
     return this.ex === ex && !this.paused;
   }
 
+  onResponseTrailers(trailers: string[]): void {
+    (this.ex as Exchange).handler.onUpstreamTrailers?.(trailers);
+  }
+
   // ---- request body (bound once per connection; attached per exchange) ----
 
   private readonly onBodyData = (chunk: Buffer): void => {

@@ -9,6 +9,8 @@ export interface ResponseSink {
   onResponseHead(status: number, headers: string[]): boolean;
   /** A body slice: a view of the fed buffer, valid during the call only. Return false to make feed() return right after it. */
   onResponseBody(chunk: Buffer): boolean;
+  /** A chunked body's trailer fields (flat [name, value, ...], names as sent), before the message completes. */
+  onResponseTrailers?(trailers: string[]): void;
 }
 
 /** Max bytes of one response head (status line + header lines) and of a trailer section. */
@@ -75,6 +77,9 @@ export class ResponseParser {
   private chunkDigits = 0;
   private extBytes = 0;
   private trailerBytes = 0;
+  /** the trailer line being read (it may span feeds) and the complete ones */
+  private trailerLine = '';
+  private trailerLines: string[] | null = null;
   private stop = false;
   /** an incomplete head line carried over between feeds (rare: only when a read splits a line) */
   private partial: Buffer | null = null;
@@ -379,6 +384,8 @@ export class ResponseParser {
   // ---- chunked framing (size lines, extensions, CRLFs, trailers) ----
 
   private parseChunkFraming(b: Buffer, pos: number, end: number): number {
+    // where the trailer line's bytes in this buffer start (a line may span feeds)
+    let lineFrom = pos;
     while (pos < end) {
       const c = b[pos]!;
       switch (this.state) {
@@ -412,6 +419,7 @@ export class ResponseParser {
           if (this.chunkSize === 0) {
             this.state = S_TRAILER_START;
             this.trailerBytes = 0;
+            this.trailerLines = null;
           } else {
             this.remaining = this.chunkSize;
             this.state = S_CHUNK_DATA;
@@ -437,12 +445,17 @@ export class ResponseParser {
             if (TOKEN[c] !== 1) return this.fail('invalid trailer line');
             this.state = S_TRAILER_LINE;
             this.trailerBytes++;
+            this.trailerLine = '';
+            lineFrom = pos;
           }
           pos++;
           break;
         case S_TRAILER_LINE:
-          if (c === CR) this.state = S_TRAILER_LF;
-          else if (c === LF || c === 0) return this.fail('invalid trailer line');
+          if (c === CR) {
+            this.state = S_TRAILER_LF;
+            (this.trailerLines ??= []).push(this.trailerLine + (b as unknown as Latin1).latin1Slice(lineFrom, pos));
+            this.trailerLine = '';
+          } else if (c === LF || c === 0) return this.fail('invalid trailer line');
           if (++this.trailerBytes > MAX_HEAD_BYTES) return this.fail('trailers larger than 64 KiB');
           pos++;
           break;
@@ -453,14 +466,35 @@ export class ResponseParser {
           break;
         case S_TRAILER_END_LF:
           if (c !== LF) return this.fail('bare CR after trailers');
+          if (this.trailerLines !== null) {
+            const trailers = splitTrailers(this.trailerLines);
+            this.trailerLines = null;
+            if (trailers === null) return this.fail('invalid trailer line');
+            this.sink.onResponseTrailers?.(trailers);
+          }
           this.state = S_DONE;
           return pos + 1;
         default:
           return pos;
       }
     }
+    // a trailer line continues in the next feed
+    if (this.state === S_TRAILER_LINE) this.trailerLine += (b as unknown as Latin1).latin1Slice(lineFrom, end);
     return pos;
   }
+}
+
+/** `name: value` trailer lines as [name, value, ...]; null when a line has no colon or a bad name. */
+function splitTrailers(lines: string[]): string[] | null {
+  const out: string[] = [];
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) return null;
+    const name = line.slice(0, colon);
+    for (let i = 0; i < name.length; i++) if (TOKEN[name.charCodeAt(i)] !== 1) return null;
+    out.push(name, line.slice(colon + 1).trim());
+  }
+  return out;
 }
 
 /** True when the last comma-separated token of b[vs, ve) is `lower` (any case). */

@@ -1,5 +1,6 @@
 // DestinationRule connectionPool limits, sidecar-wide: a request holds one "active" unit of its
-// cluster from dispatch to finish (over HTTP/1.1 that is one upstream connection in use). Beyond
+// cluster from dispatch to finish (over HTTP/1.1 that is one upstream connection in use; over
+// HTTP/2 one stream, bounded by http2MaxRequests only). Beyond
 // tcp.maxConnections it waits, up to http1MaxPendingRequests waiting sidecar-wide; beyond that, or
 // beyond http2MaxRequests in flight, it is refused at once with 503 UO. Waiting requests are
 // admitted FIFO by this worker when one of its own requests to the cluster finishes, or by a short
@@ -34,10 +35,11 @@ export class Admission {
   private head = 0;
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(state: SharedUpstreamState, clusterSlot: number, pool: PoolSpec) {
+  /** `http2`: requests are streams sharing connections, so only http2MaxRequests bounds them (the pool caps connections) */
+  constructor(state: SharedUpstreamState, clusterSlot: number, pool: PoolSpec, http2 = false) {
     this.i32 = state.i32;
     this.cl = state.cl(clusterSlot);
-    this.maxConnections = pool.maxConnections;
+    this.maxConnections = http2 ? pool.maxRequests : pool.maxConnections;
     this.maxRequests = pool.maxRequests;
     this.maxPending = pool.maxPendingRequests;
     this.maxRetries = pool.maxRetries;

@@ -72,13 +72,13 @@ test('fault: delay and abort with percentages (fractions allowed)', () => {
 fault:
   delay: {fixedDelay: 250ms, percentage: {value: 12.5}}
   abort: {httpStatus: 503, percentage: {value: 100}}`);
-  assert.deepEqual(route.fault, { delay: { percent: 12.5, fixedDelayMs: 250 }, abort: { percent: 100, httpStatus: 503 } });
+  assert.deepEqual(route.fault, { delay: { percent: 12.5, fixedDelayMs: 250 }, abort: { percent: 100, httpStatus: 503, grpcStatus: -1 } });
   assert.deepEqual(lines, []);
 });
 
 test('fault without percentage is never injected (percent 0, with a warning); deprecated delay.percent is read', () => {
   const { route, lines } = compiled(`${ROUTE}\nfault: {delay: {fixedDelay: 1s}, abort: {httpStatus: 500}}`);
-  assert.deepEqual(route.fault, { delay: { percent: 0, fixedDelayMs: 1000 }, abort: { percent: 0, httpStatus: 500 } });
+  assert.deepEqual(route.fault, { delay: { percent: 0, fixedDelayMs: 1000 }, abort: { percent: 0, httpStatus: 500, grpcStatus: -1 } });
   hasWarning(lines, 'spec.http[0].fault.abort:', 'never injected');
   const legacy = compiled(`${ROUTE}\nfault: {delay: {fixedDelay: 2s, percent: 30}}`);
   assert.deepEqual(legacy.route.fault, { delay: { percent: 30, fixedDelayMs: 2000 }, abort: null });
@@ -93,14 +93,23 @@ test('fault errors: httpStatus out of range, percentage over 100, missing fixedD
   expectError(config(`redirect: {uri: /x}\nfault: {abort: {httpStatus: 503}}`), 'spec.http[0].fault', VS, 2);
 });
 
-test('fault: grpcStatus and exponentialDelay are warnings, and not injected', () => {
+test('fault: exponentialDelay and http2Error are warnings, and not injected', () => {
   const { route, lines } = compiled(`${ROUTE}
 fault:
   delay: {exponentialDelay: 1s, percentage: {value: 50}}
-  abort: {grpcStatus: UNAVAILABLE, percentage: {value: 50}}`);
+  abort: {http2Error: PROTOCOL_ERROR, percentage: {value: 50}}`);
   assert.equal(route.fault, null);
   hasWarning(lines, 'spec.http[0].fault.delay.exponentialDelay:', 'not supported');
-  hasWarning(lines, 'spec.http[0].fault.abort.grpcStatus:', 'not supported');
+  hasWarning(lines, 'spec.http[0].fault.abort.http2Error:', 'not supported');
+});
+
+test('fault: abort.grpcStatus by name (its HTTP equivalent for non-gRPC requests); an unknown name or two kinds are errors', () => {
+  const { route } = compiled(`${ROUTE}\nfault: {abort: {grpcStatus: UNAVAILABLE, percentage: {value: 50}}}`);
+  assert.deepEqual(route.fault, { delay: null, abort: { percent: 50, httpStatus: 503, grpcStatus: 14 } });
+  const denied = compiled(`${ROUTE}\nfault: {abort: {grpcStatus: PERMISSION_DENIED, percentage: {value: 1}}}`);
+  assert.deepEqual(denied.route.fault?.abort, { percent: 1, httpStatus: 403, grpcStatus: 7 });
+  assert.match(expectError(config(`${ROUTE}\nfault: {abort: {grpcStatus: "14", percentage: {value: 5}}}`), 'spec.http[0].fault.abort.grpcStatus', VS, 2), /unknown gRPC status "14"/);
+  assert.match(expectError(config(`${ROUTE}\nfault: {abort: {grpcStatus: UNAVAILABLE, httpStatus: 503, percentage: {value: 5}}}`), 'spec.http[0].fault.abort', VS, 2), /exactly one of/);
 });
 
 test('mirror + mirrorPercentage: resolved to a cluster no route uses, which the snapshot includes', () => {

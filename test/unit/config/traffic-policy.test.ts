@@ -69,7 +69,7 @@ subsets: [{name: v1, labels: {version: v1}}]`, '{destination: {host: svc, subset
   assert.ok(c);
   assert.deepEqual(c.pool, {
     maxConnections: 3, connectTimeoutMs: 250, maxPendingRequests: 2, maxRequests: 7,
-    maxRequestsPerConnection: 10, maxRetries: 4, idleTimeoutMs: 30_000,
+    maxRequestsPerConnection: 10, maxRetries: 4, idleTimeoutMs: 30_000, h2Upgrade: false, maxConcurrentStreams: 0, useClientProtocol: false,
   });
   assert.deepEqual(c.outlier, {
     consecutive5xx: 3, consecutiveGateway: 0, intervalMs: 1000, baseEjectionMs: 2000, maxEjectionPercent: 10, minHealthPercent: 0,

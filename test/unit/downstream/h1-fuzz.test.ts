@@ -49,6 +49,7 @@ class EchoOwner implements ConnectionOwner {
     return { onAborted() {}, onWritable() {}, onBodyError() {} };
   }
   refused(): void { this.refusals++; }
+  serveH2(conn: H1Connection): void { conn.socket.destroy(); }
   closed(): void {}
 }
 

@@ -80,6 +80,7 @@ class Owner implements AttemptOwner {
   onAttemptHeaders(status: number): void { this.status = status; this.events.push(`headers ${status}`); }
   onAttemptData(chunk: Buffer): void { this.body += chunk.toString(); }
   onAttemptReadEnd(): void {}
+  onAttemptTrailers(trailers: string[]): void { this.events.push(`trailers ${trailers.join(' ')}`); }
   onAttemptEnd(): void { this.events.push('end'); this.done(); }
   onAttemptError(err: ProxyError): void { this.error = err; this.events.push(`error ${flagNames(err.flag)}`); this.done(); }
   addFlags(bits: number): void { this.flags |= bits; }
