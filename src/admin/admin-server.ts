@@ -4,7 +4,7 @@
 // Admin traffic is rare and small: plain node:http and JSON are fine here, never on the data path.
 import http from 'node:http';
 import type { ConfigStore } from '../control/config-store.js';
-import type { StatsService } from '../control/stats-service.js';
+import type { StatsService } from '../stats/stats-service.js';
 import type { Supervisor } from '../control/supervisor.js';
 import { PROMETHEUS_CONTENT_TYPE } from '../stats/prometheus.js';
 import { endpointKey } from '../upstream/endpoint.js';

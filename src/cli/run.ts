@@ -11,7 +11,7 @@ import { startControlServer } from '../control/control-server.js';
 import { createApplier, createOps } from '../control/ops.js';
 import { defaultControlSocket, securePrivateDir } from '../control/socket-path.js';
 import { assertPortsFree } from '../control/port-check.js';
-import { StatsService } from '../control/stats-service.js';
+import { StatsService } from '../stats/stats-service.js';
 import { DEFAULT_JWKS_REFRESH_MS, JwksService } from '../control/jwks-service.js';
 import { Supervisor, type SupervisorOptions } from '../control/supervisor.js';
 import type { Snapshot } from '../config/snapshot.js';

@@ -6,7 +6,7 @@ import type { ListenerSpec, Snapshot } from '../config/snapshot.js';
 import type { StoreLayer } from '../store/layer.js';
 import { describeIssues, type ConfigStore, type SourceFile } from './config-store.js';
 import { RequestError, type OpHandler, type Reply } from './control-server.js';
-import type { StatsService } from './stats-service.js';
+import type { StatsService } from '../stats/stats-service.js';
 import type { Supervisor } from './supervisor.js';
 import { inboundTlsMode } from '../tls/mtls-plan.js';
 

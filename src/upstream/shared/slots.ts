@@ -2,9 +2,9 @@
 // snapshot a slot, keeping the slot of a name that survives a reload (counters, ejections and slow
 // start carry over). Slots of removed names are reused only after a quarantine, so requests still
 // finishing on an old generation never touch a slot that now means something else.
-import type { Snapshot } from '../config/snapshot.js';
-import { CLUSTER_SLOTS, ENDPOINT_SLOTS, SharedUpstreamState } from '../upstream/shared/layout.js';
-import { endpointKey } from '../upstream/endpoint.js';
+import type { Snapshot } from '../../config/snapshot.js';
+import { CLUSTER_SLOTS, ENDPOINT_SLOTS, SharedUpstreamState } from './layout.js';
+import { endpointKey } from '../endpoint.js';
 
 const QUARANTINE_MS = 5 * 60_000;
 

@@ -3,11 +3,11 @@
 import type { Snapshot } from '../config/snapshot.js';
 import type { GaugesReport, TraceCounts } from '../worker/protocol.js';
 import type { HandshakeCounts } from '../tls/handshake-stats.js';
-import { INTERVAL_QUANTILES, StatsAggregator, type IntervalPercentiles, type StatsView } from '../stats/aggregator.js';
-import type { HistogramsReport } from '../stats/histograms-report.js';
-import type { PlotGrouping } from '../stats/plot/lines.js';
-import { renderPrometheus, type MeshletMetric } from '../stats/prometheus.js';
-import type { MetricOverrideSpec } from '../stats/overrides.js';
+import { INTERVAL_QUANTILES, StatsAggregator, type IntervalPercentiles, type StatsView } from './aggregator.js';
+import type { HistogramsReport } from './histograms-report.js';
+import type { PlotGrouping } from './plot/lines.js';
+import { renderPrometheus, type MeshletMetric } from './prometheus.js';
+import type { MetricOverrideSpec } from './overrides.js';
 import { effectiveTelemetry } from '../telemetry/policy.js';
 import { AUDIT_FILTER } from '../filters/authz/audit.js';
 import { emptyWorkload, type WorkloadMeta } from '../telemetry/workload.js';
@@ -197,7 +197,7 @@ export class StatsService {
 
   /** The report and its codec (the whole of hdr-histogram-js) are loaded on the first call. */
   async histograms(view: StatsView, encode = true): Promise<HistogramsReport> {
-    const { histogramsReport } = await import('../stats/histograms-report.js');
+    const { histogramsReport } = await import('./histograms-report.js');
     this.aggregator.drainAll();
     return histogramsReport(this.aggregator, view, { encode });
   }
@@ -205,7 +205,7 @@ export class StatsService {
   /** The latency percentile plot (SVG), one line per route or series; computed on demand, its code loaded on the first call. */
   async plot(view: StatsView, by: PlotGrouping = 'route'): Promise<string> {
     const [{ LineBuilder }, { addAggregator, liveTitles }, { renderPlot }] = await Promise.all([
-      import('../stats/plot/lines.js'), import('../stats/plot/sources.js'), import('../stats/plot/svg.js'),
+      import('./plot/lines.js'), import('./plot/sources.js'), import('./plot/svg.js'),
     ]);
     this.aggregator.drainAll();
     const b = new LineBuilder();

@@ -1,9 +1,9 @@
 // The control thread's outlier-detection clock: at each cluster's interval, ejected endpoints
 // whose time is over return and healthy ones lose a step of their ejection multiplier. Workers
 // eject; only this returns endpoints, so a return happens once for the whole sidecar.
-import type { Snapshot } from '../config/snapshot.js';
-import type { SharedUpstreamState } from '../upstream/shared/layout.js';
-import { sweepCluster } from '../upstream/shared/outlier.js';
+import type { Snapshot } from '../../config/snapshot.js';
+import type { SharedUpstreamState } from './layout.js';
+import { sweepCluster } from './outlier.js';
 
 const MIN_TICK_MS = 50;
 
