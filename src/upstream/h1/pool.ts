@@ -7,6 +7,7 @@ import { MAX_QUEUED, type PoolOptions, type UpstreamHandler, type UpstreamPool, 
 import { CONNECTING, Connection, IDLE, type ConnectionOwner } from './connection.js';
 import { Exchange, type ExchangeOwner } from './exchange.js';
 import { buildHead, lastHeadError, noBodySuffix } from './request-writer.js';
+import { WaitQueue } from '../wait-queue.js';
 
 export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
   readonly origin: string;
@@ -27,10 +28,8 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
   /** idle connections, least recently used first (reuse pops the most recent) */
   private readonly idle: Connection[] = [];
   private connecting = 0;
-  /** FIFO of waiting exchanges; aborted ones are skipped when dequeued */
-  private queue: (Exchange | undefined)[] = [];
-  private queueHead = 0;
-  private queueLive = 0;
+  /** exchanges waiting for a connection */
+  private readonly queue = new WaitQueue<Exchange>();
   private sweepTimer: NodeJS.Timeout | null = null;
   private closing = false;
   private destroyed = false;
@@ -56,7 +55,7 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
   /** For tests and stats. */
   get connectionCount(): number { return this.all.length; }
   get idleCount(): number { return this.idle.length; }
-  get queued(): number { return this.queueLive; }
+  get queued(): number { return this.queue.live; }
   get saturated(): boolean { return this.idle.length === 0 && this.all.length >= this.maxConnections; }
 
   dispatch(req: UpstreamRequest, handler: UpstreamHandler): void {
@@ -71,11 +70,8 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
     ex.head = head;
     const conn = this.idle.pop();
     if (conn !== undefined) return conn.assign(ex);
-    if (this.queueLive >= MAX_QUEUED) return this.failNow(ex, upstreamOverflow(`${this.origin}: ${MAX_QUEUED} requests already wait for a connection`));
-    ex.queued = true;
-    ex.queuedAt = Date.now();
-    this.queue.push(ex);
-    this.queueLive++;
+    if (this.queue.live >= MAX_QUEUED) return this.failNow(ex, upstreamOverflow(`${this.origin}: ${MAX_QUEUED} requests already wait for a connection`));
+    this.queue.push(ex, Date.now());
     this.pump();
   }
 
@@ -92,8 +88,7 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
   destroy(): Promise<void> {
     this.closing = true;
     this.destroyed = true;
-    const waiting: Exchange[] = [];
-    for (let ex = this.dequeue(); ex !== null; ex = this.dequeue()) waiting.push(ex);
+    const waiting = this.queue.drain();
     while (this.idle.length > 0) (this.idle.pop() as Connection).destroy();
     for (const conn of this.all.slice()) conn.destroy('upstream pool destroyed');
     for (const ex of waiting) this.failNow(ex, upstreamConnectFailure('local connection failure', 'upstream pool destroyed'));
@@ -104,9 +99,7 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
   // ---- ExchangeOwner ----
 
   queuedAborted(ex: Exchange): void {
-    if (!ex.queued) return;
-    ex.queued = false;
-    this.queueLive--;
+    if (!this.queue.remove(ex)) return;
     this.checkClosed();
   }
 
@@ -122,18 +115,16 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
     // This connection was opened for the oldest waiting exchange; if no other connection is open
     // or on its way, nothing will serve the rest either.
     const failing: Exchange[] = [];
-    const first = this.dequeue();
+    const first = this.queue.shift();
     if (first !== null) failing.push(first);
-    if (this.all.length === 0) {
-      for (let ex = this.dequeue(); ex !== null; ex = this.dequeue()) failing.push(ex);
-    }
+    if (this.all.length === 0) failing.push(...this.queue.drain());
     for (const ex of failing) this.failNow(ex, err);
     this.pump();
     this.checkClosed();
   }
 
   release(conn: Connection): void {
-    const ex = this.dequeue();
+    const ex = this.queue.shift();
     if (ex !== null) return conn.assign(ex);
     if (this.closing) {
       conn.destroy();
@@ -171,38 +162,12 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
 
   /** Opens connections for waiting exchanges not already covered by connections on their way. */
   private pump(): void {
-    while (this.queueLive > this.connecting && this.all.length < this.maxConnections && !this.destroyed) {
+    while (this.queue.live > this.connecting && this.all.length < this.maxConnections && !this.destroyed) {
       const conn = new Connection(this, this.address, this.port, this.tls);
       conn.index = this.all.length;
       this.all.push(conn);
       this.connecting++;
       this.startSweep();
-    }
-  }
-
-  private dequeue(): Exchange | null {
-    const q = this.queue;
-    while (this.queueHead < q.length) {
-      const ex = q[this.queueHead] as Exchange;
-      q[this.queueHead] = undefined;
-      this.queueHead++;
-      if (!ex.queued) continue; // aborted while waiting
-      ex.queued = false;
-      this.queueLive--;
-      if (this.queueHead === q.length) this.resetQueue();
-      return ex;
-    }
-    this.resetQueue();
-    return null;
-  }
-
-  private resetQueue(): void {
-    if (this.queueHead === this.queue.length) {
-      this.queue.length = 0;
-      this.queueHead = 0;
-    } else if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.queueHead);
-      this.queueHead = 0;
     }
   }
 
@@ -213,12 +178,12 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
   }
 
   private isDrained(): boolean {
-    return this.all.length === 0 && this.queueLive === 0;
+    return this.all.length === 0 && this.queue.live === 0;
   }
 
   private checkClosed(): void {
     if (!this.closing) return;
-    if (this.queueLive === 0) {
+    if (this.queue.live === 0) {
       // nothing left to serve: connections still opening or idle are not needed any more
       while (this.idle.length > 0) (this.idle.pop() as Connection).destroy();
       if (this.connecting > 0) for (const conn of this.all.slice()) if (conn.state === CONNECTING) conn.destroy();
@@ -255,7 +220,7 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
         if (conn.state === CONNECTING && now - conn.since >= this.connectTimeoutMs) conn.connectTimedOut(this.connectTimeoutMs);
       }
     }
-    if (this.queueLive > this.connecting && this.queueTimeoutMs > 0 && this.all.length >= this.maxConnections) this.expireQueued(now);
+    if (this.queue.live > this.connecting && this.queueTimeoutMs > 0 && this.all.length >= this.maxConnections) this.expireQueued(now);
   };
 
   /**
@@ -265,21 +230,7 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
    * at the first exchange still within its time.
    */
   private expireQueued(now: number): void {
-    const q = this.queue;
-    let spared = this.connecting;
-    const expired: Exchange[] = [];
-    for (let i = this.queueHead; i < q.length; i++) {
-      const ex = q[i];
-      if (ex === undefined || !ex.queued) continue;
-      if (spared > 0) {
-        spared--;
-        continue;
-      }
-      if (now - ex.queuedAt < this.queueTimeoutMs) break;
-      ex.queued = false; // dequeue() skips it
-      this.queueLive--;
-      expired.push(ex);
-    }
+    const expired = this.queue.expire(now, this.queueTimeoutMs, this.connecting);
     for (const ex of expired) {
       this.failNow(ex, upstreamOverflow(`${this.origin}: no connection within ${this.queueTimeoutMs} ms (${this.maxConnections} per worker, all busy)`));
     }

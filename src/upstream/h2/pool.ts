@@ -10,6 +10,7 @@ import type { UpstreamTls } from '../../tls/outbound/client-tls.js';
 import { MAX_QUEUED, type PoolOptions, type UpstreamHandler, type UpstreamPool, type UpstreamRequest } from '../codec.js';
 import { CONNECTING, H2Connection, INITIAL_MAX_STREAMS, READY, type ConnectionOwner } from './connection.js';
 import { H2Exchange } from './stream.js';
+import { WaitQueue } from '../wait-queue.js';
 
 export class H2Pool implements UpstreamPool, ConnectionOwner {
   readonly origin: string;
@@ -28,9 +29,7 @@ export class H2Pool implements UpstreamPool, ConnectionOwner {
   /** every connection, connecting, ready or draining */
   private readonly all: H2Connection[] = [];
   private connecting = 0;
-  private queue: (H2Exchange | undefined)[] = [];
-  private queueHead = 0;
-  private queueLive = 0;
+  private readonly queue = new WaitQueue<H2Exchange>();
   private sweepTimer: NodeJS.Timeout | null = null;
   private closing = false;
   private destroyed = false;
@@ -54,7 +53,7 @@ export class H2Pool implements UpstreamPool, ConnectionOwner {
   }
 
   get connectionCount(): number { return this.all.length; }
-  get queued(): number { return this.queueLive; }
+  get queued(): number { return this.queue.live; }
 
   /** Every connection it may open is open and has no free stream. */
   get saturated(): boolean {
@@ -68,16 +67,13 @@ export class H2Pool implements UpstreamPool, ConnectionOwner {
     handler.onUpstreamStart(ex);
     if (ex.done) return; // aborted from onUpstreamStart
     if (this.closing) return this.failNow(ex, upstreamConnectFailure('local connection failure', 'upstream pool closed'));
-    if (this.queueLive === 0) {
+    if (this.queue.live === 0) {
       const conn = this.withFreeStream();
       if (conn !== null) return conn.start(ex);
     }
-    if (this.queueLive >= MAX_QUEUED) return this.failNow(ex, upstreamOverflow(`${this.origin}: ${MAX_QUEUED} requests already wait for a stream`));
-    ex.queued = true;
-    ex.queuedAt = Date.now();
+    if (this.queue.live >= MAX_QUEUED) return this.failNow(ex, upstreamOverflow(`${this.origin}: ${MAX_QUEUED} requests already wait for a stream`));
     ex.owner = this;
-    this.queue.push(ex);
-    this.queueLive++;
+    this.queue.push(ex, Date.now());
     this.pump();
   }
 
@@ -94,8 +90,7 @@ export class H2Pool implements UpstreamPool, ConnectionOwner {
   destroy(): Promise<void> {
     this.closing = true;
     this.destroyed = true;
-    const waiting: H2Exchange[] = [];
-    for (let ex = this.dequeue(); ex !== null; ex = this.dequeue()) waiting.push(ex);
+    const waiting = this.dequeueAll();
     for (const c of this.all.slice()) c.destroy('upstream pool destroyed');
     for (const ex of waiting) this.failNow(ex, upstreamConnectFailure('local connection failure', 'upstream pool destroyed'));
     this.checkClosed();
@@ -112,8 +107,7 @@ export class H2Pool implements UpstreamPool, ConnectionOwner {
   }
 
   queuedAborted(ex: H2Exchange): void {
-    if (ex.queued) ex.queued = false;
-    this.queueLive--;
+    if (!this.queue.remove(ex)) return;
     this.checkClosed();
   }
 
@@ -128,14 +122,14 @@ export class H2Pool implements UpstreamPool, ConnectionOwner {
     const failing: H2Exchange[] = [];
     const first = this.dequeue();
     if (first !== null) failing.push(first);
-    if (this.all.length === 0) for (let ex = this.dequeue(); ex !== null; ex = this.dequeue()) failing.push(ex);
+    if (this.all.length === 0) failing.push(...this.dequeueAll());
     for (const ex of failing) this.failNow(ex, err);
     this.pump();
     this.checkClosed();
   }
 
   onCapacity(conn: H2Connection): void {
-    if (this.closing && this.queueLive === 0) {
+    if (this.closing && this.queue.live === 0) {
       if (conn.active === 0) conn.drain();
       return;
     }
@@ -165,12 +159,12 @@ export class H2Pool implements UpstreamPool, ConnectionOwner {
   }
 
   private serveQueue(conn: H2Connection): void {
-    while (this.queueLive > 0 && conn.free > 0) {
+    while (this.queue.live > 0 && conn.free > 0) {
       const ex = this.dequeue();
       if (ex === null) break;
       conn.start(ex);
     }
-    if (this.queueLive > 0) this.pump();
+    if (this.queue.live > 0) this.pump();
   }
 
   private detach(conn: H2Connection, connecting: boolean): void {
@@ -189,7 +183,7 @@ export class H2Pool implements UpstreamPool, ConnectionOwner {
 
   /** Opens a connection when requests wait, none is on its way, and the cap allows it. */
   private pump(): void {
-    if (this.queueLive === 0 || this.destroyed) return;
+    if (this.queue.live === 0 || this.destroyed) return;
     // ready connections with free streams take the queue first
     const free = this.withFreeStream();
     if (free !== null) return this.serveQueue(free);
@@ -201,31 +195,17 @@ export class H2Pool implements UpstreamPool, ConnectionOwner {
     this.startSweep();
   }
 
+  /** The oldest waiting exchange, no longer the pool's (it gets a stream or fails), or null. */
   private dequeue(): H2Exchange | null {
-    const q = this.queue;
-    while (this.queueHead < q.length) {
-      const ex = q[this.queueHead] as H2Exchange;
-      q[this.queueHead] = undefined;
-      this.queueHead++;
-      if (!ex.queued) continue; // aborted while waiting
-      ex.queued = false;
-      ex.owner = null;
-      this.queueLive--;
-      if (this.queueHead === q.length) this.resetQueue();
-      return ex;
-    }
-    this.resetQueue();
-    return null;
+    const ex = this.queue.shift();
+    if (ex !== null) ex.owner = null;
+    return ex;
   }
 
-  private resetQueue(): void {
-    if (this.queueHead === this.queue.length) {
-      this.queue.length = 0;
-      this.queueHead = 0;
-    } else if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.queueHead);
-      this.queueHead = 0;
-    }
+  private dequeueAll(): H2Exchange[] {
+    const all = this.queue.drain();
+    for (const ex of all) ex.owner = null;
+    return all;
   }
 
   private failNow(ex: H2Exchange, err: ProxyError): void {
@@ -235,12 +215,12 @@ export class H2Pool implements UpstreamPool, ConnectionOwner {
   }
 
   private isDrained(): boolean {
-    return this.all.length === 0 && this.queueLive === 0;
+    return this.all.length === 0 && this.queue.live === 0;
   }
 
   private checkClosed(): void {
     if (!this.closing) return;
-    if (this.queueLive === 0) for (const c of this.all.slice()) if (c.active === 0) c.drain();
+    if (this.queue.live === 0) for (const c of this.all.slice()) if (c.active === 0) c.drain();
     if (!this.isDrained()) return;
     this.stopSweep();
     const waiters = this.closeWaiters;
@@ -269,21 +249,12 @@ export class H2Pool implements UpstreamPool, ConnectionOwner {
         c.drain();
       }
     }
-    if (this.queueLive > 0 && this.queueTimeoutMs > 0 && this.connecting === 0 && this.all.length >= this.maxConnections) this.expireQueued(now);
+    if (this.queue.live > 0 && this.queueTimeoutMs > 0 && this.connecting === 0 && this.all.length >= this.maxConnections) this.expireQueued(now);
   };
 
   /** Every connection is open and full: requests that waited longer than the queue timeout get 503 UO. */
   private expireQueued(now: number): void {
-    const q = this.queue;
-    const expired: H2Exchange[] = [];
-    for (let i = this.queueHead; i < q.length; i++) {
-      const ex = q[i];
-      if (ex === undefined || !ex.queued) continue;
-      if (now - ex.queuedAt < this.queueTimeoutMs) break;
-      ex.queued = false;
-      this.queueLive--;
-      expired.push(ex);
-    }
+    const expired = this.queue.expire(now, this.queueTimeoutMs, 0);
     for (const ex of expired) {
       this.failNow(ex, upstreamOverflow(`${this.origin}: no stream within ${this.queueTimeoutMs} ms (${this.maxConnections} connections per worker, all at their stream limit)`));
     }

@@ -112,8 +112,8 @@ export class H2Exchange implements UpstreamController {
     if (this.done) return;
     this.done = true;
     if (this.queued) {
+      this.owner?.queuedAborted(this); // (the pool takes it off its queue)
       this.queued = false;
-      this.owner?.queuedAborted(this);
       return;
     }
     this.detachBody();
