@@ -3,6 +3,8 @@
 // a module resolve hook (test/fixtures/import-log/) on a real `meshlet run` that proxies a request
 // and serves /stats/prometheus; then /stats/histograms loads the HDR codec on demand and works.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import http2 from 'node:http2';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,6 +28,7 @@ const NOT_AT_START = [
   're2js/', // a regex in the config (StringMatch regex)
   'msgpackr/', // the first control-socket request
   'protobufjs/', // (never: the metadata exchange's Struct has its own codec)
+  'node:http2', // a worker's first HTTP/2 connection (in or out); grpc-js (--store)
 ];
 /** what a worker only loads for a feature (the control thread logs through pino from the start) */
 const NOT_AT_START_IN_WORKERS = [
@@ -56,7 +59,7 @@ function loaded(): { thread: string; module: string }[] {
   });
 }
 
-test('a plain config proxies and reports Prometheus stats without loading undici, piscina, jose, grpc, x509, pino, re2js, msgpackr, protobufjs or hdr-histogram-js whole', async () => {
+test('a plain config proxies and reports Prometheus stats without loading undici, piscina, jose, grpc, x509, pino, re2js, msgpackr, protobufjs, node:http2 or hdr-histogram-js whole', async () => {
   const res = await request(`${meshlet.url}/x`, { headers: { host: 'plain' } });
   assert.equal(res.statusCode, 200);
   await res.body.dump();
@@ -96,4 +99,19 @@ route: [{destination: {host: plain}}]`);
   const threadsLoading = (prefix: string): Set<string> => new Set(mods.filter((m) => m.module.startsWith(prefix)).map((m) => m.thread));
   assert.deepEqual([...threadsLoading('msgpackr/')], ['0'], 'the control thread decodes the request');
   assert.equal(threadsLoading('re2js/').size, 2, 'validation (control thread) and the route (worker)');
+});
+
+test('an HTTP/2 client (h2c, prior knowledge) is served, and node:http2 loads in the worker with that first connection', async () => {
+  const session = http2.connect(meshlet.url);
+  try {
+    const stream = session.request({ ':path': '/v2/h2', ':authority': 'plain' }) // (the route of the test before);
+    const [headers] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+    stream.resume();
+    await once(stream, 'end');
+    assert.equal(headers[':status'], 200);
+  } finally {
+    session.close();
+  }
+  const threads = new Set(loaded().filter((m) => m.module === 'node:http2').map((m) => m.thread));
+  assert.ok([...threads].some((t) => t !== '0'), `a worker loaded node:http2 (threads: ${[...threads].join(',')})`);
 });

@@ -11,7 +11,8 @@
 // (PROTOCOL_ERROR, COMPRESSION_ERROR, or INTERNAL_ERROR for floods as Node reports them); errors
 // are logged at debug and never reach the worker's event loop. A flood closes the connection at
 // once; after a protocol error nghttp2 stops reading and the idle timeout closes it.
-import http2, { type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import type { Http2Server, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
+import { http2Module, NGHTTP2_FLAG_END_STREAM, NGHTTP2_REFUSED_STREAM } from '../../http/http2-module.js';
 import type net from 'node:net';
 import type { ProxyError } from '../../http/errors.js';
 import { errorReply } from '../../http/respond.js';
@@ -23,7 +24,6 @@ import { NO_BODY, RequestHead } from '../h1/request-head.js';
 import { readH2Head } from './request-head.js';
 import { H2Stream, type H2SessionInfo } from './stream.js';
 
-const { NGHTTP2_FLAG_END_STREAM } = http2.constants;
 const INFO = Symbol('meshlet.h2session');
 
 /**
@@ -61,7 +61,7 @@ type InfoCarrier = ServerHttp2Session & { [INFO]?: SessionInfo };
 
 export class H2Server {
   private readonly owner: H2Owner;
-  private readonly server: http2.Http2Server;
+  private readonly server: Http2Server;
   private readonly sessions = new Set<SessionInfo>();
   /** the connection being adopted: its session is created synchronously inside emit('connection') */
   private adopting: SessionInfo | null = null;
@@ -71,7 +71,7 @@ export class H2Server {
 
   constructor(owner: H2Owner) {
     this.owner = owner;
-    this.server = http2.createServer({
+    this.server = http2Module().createServer({
       settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS, initialWindowSize: STREAM_WINDOW },
       maxSessionMemory: MAX_SESSION_MEMORY_MB,
     });
@@ -121,7 +121,7 @@ export class H2Server {
   private onStream(stream: ServerHttp2Stream, flags: number, raw: string[]): void {
     const info = (stream.session as InfoCarrier | undefined)?.[INFO];
     if (info === undefined) {
-      stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      stream.close(NGHTTP2_REFUSED_STREAM);
       return;
     }
     info.streams++;

@@ -4,14 +4,14 @@
 // the client stops sending; a response chunk the client has no window for stays in the stream's
 // writable buffer, write() says false and the upstream waits for 'drain'. Event listeners are
 // shared named functions (`this` is the node stream, which carries its H2Stream): no closure per stream.
-import http2, { type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } from '../../http/http2-module.js';
 import { workerLog } from '../../log.js';
 import type { PeerIdentity } from '../../tls/inbound/server-tls.js';
 import { noteBodyBytes } from '../../request/body-memory.js';
 import type { BodyFlow, ClientBody } from '../../request/client-body.js';
 import type { ExchangeHandler, ResponseSink } from '../exchange.js';
 
-const { NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR } = http2.constants;
 const EMPTY = Buffer.alloc(0);
 const SINK = Symbol('meshlet.h2stream');
 

@@ -3,7 +3,8 @@
 // DestinationRule's maxConcurrentStreams), how many it carries, how many it carried in all
 // (maxRequestsPerConnection), and whether it still takes new ones (not after GOAWAY, an error,
 // or its request budget).
-import http2, { type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
+import type { ClientHttp2Session, ClientHttp2Stream, Settings } from 'node:http2';
+import { http2Module } from '../../http/http2-module.js';
 import net from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { badRequest, upstreamConnectFailure, type ProxyError } from '../../http/errors.js';
@@ -75,7 +76,7 @@ export class H2Connection implements StreamOwner {
     this.socket = socket;
     socket.setNoDelay(true);
     if (tlsSettings !== null) socket.once('secureConnect', checkAlpn);
-    const session = http2.connect(`${this.scheme}://${this.authority}`, {
+    const session = http2Module().connect(`${this.scheme}://${this.authority}`, {
       createConnection: () => socket,
       settings: { enablePush: false, initialWindowSize: STREAM_WINDOW },
       maxSessionMemory: MAX_SESSION_MEMORY_MB,
@@ -229,7 +230,7 @@ function onConnect(this: ClientHttp2Session): void {
   conn(this)?.onConnect();
 }
 
-function onRemoteSettings(this: ClientHttp2Session, settings: http2.Settings): void {
+function onRemoteSettings(this: ClientHttp2Session, settings: Settings): void {
   conn(this)?.onRemoteSettings(settings.maxConcurrentStreams);
 }
 

@@ -4,7 +4,8 @@
 // upstream while the client is slow. Every way the stream can end maps to exactly one
 // onUpstreamEnd or onUpstreamError; abort() resets the stream with CANCEL. Listeners are shared
 // named functions: the node stream and the body carry their exchange (no closure per request).
-import http2, { type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
+import type { ClientHttp2Stream, IncomingHttpHeaders } from 'node:http2';
+import { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } from '../../http/http2-module.js';
 import type { Readable } from 'node:stream';
 import {
   ProxyError, badRequest, upstreamConnectionTermination, upstreamResetMidResponse, upstreamStreamReset,
@@ -12,7 +13,6 @@ import {
 import type { UpstreamController, UpstreamHandler, UpstreamRequest } from '../codec.js';
 import { withoutPseudo } from './headers.js';
 
-const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = http2.constants;
 const EX = Symbol('meshlet.h2exchange');
 
 /** What the stream reports to the connection that carries it. */
