@@ -64,12 +64,13 @@ interface Slot {
 
 const APPLY_TIMEOUT_MS = 10_000;
 /**
- * A worker's young generation (V8 sizes it as 3 semi-spaces: 4 MB each here). V8's default lets it
+ * A worker's young generation (V8 sizes it as 3 semi-spaces: 2 MB each here). V8's default lets it
  * grow to 48 MB under load (16 MB semi-spaces), which is most of what a loaded worker adds to RSS;
- * with 4 MB a proxied GET still meets a scavenge only every few thousand requests, each one
- * as short (its cost is the survivors, not the space). bench/rss-bench.ts measures the trade-off.
+ * a scavenge's cost is its survivors, not the space. Measured: 4 MB semi-spaces saved ~20 MB RSS
+ * at no measurable throughput cost (bench:rss), 2 MB ~1.5 MB more at 1.009× req/s and 0.989× CPU per
+ * request against 4 MB (bench:ab, bench/results/ab-bench-2026-12-03T18-34-27Z.md), 1 MB cost ≈ 20% req/s.
  */
-const WORKER_YOUNG_GENERATION_MB = 12;
+const WORKER_YOUNG_GENERATION_MB = 6;
 
 /**
  * meshlet's launchers (the bin's shebang, npm start, the benches) give node --max-semi-space-size=1:
