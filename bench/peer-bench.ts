@@ -1,7 +1,10 @@
 // `npm run bench:peers`: direct vs meshlet (1 worker, all workers) vs nginx vs HAProxy vs node's
 // http-proxy vs the uWS + raw socket floor (what this runtime allows at all) against one upstream:
 // max throughput (wrk, else autocannon) and open-loop latency at fixed rates (bench/openloop),
-// each the median of BENCH_RUNS runs; a Markdown report. Not a test.
+// each the median of BENCH_RUNS runs; a Markdown report. With BENCH_HOP set, the mesh hop bench
+// (client → meshlet → mTLS → meshlet → app beside two nginx) runs after it. Not a test.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -229,6 +232,18 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${tables}`);
   process.stdout.write(`\nbench: wrote ${path.relative(REPO_ROOT, writeReport(REPO_ROOT, startedAt, body, 'peer-bench'))}\n`);
   if (rows.some((r) => r.load === null)) process.exitCode = 1;
+  if (process.env.BENCH_HOP !== undefined) await runHopBench();
+}
+
+/**
+ * BENCH_HOP set (its targets, e.g. `meshlet-plain,meshlet-mtls,nginx-plain,nginx-mtls`): the mesh
+ * hop bench (bench/hop-bench.ts) runs next with the same settings, so one command gives both reports.
+ */
+async function runHopBench(): Promise<void> {
+  process.stderr.write('bench: BENCH_HOP is set: the mesh hop bench runs next\n');
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL('./hop-bench.js', import.meta.url))], { stdio: 'inherit' });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  if (code !== 0) process.exitCode = 1;
 }
 
 main().catch(async (err: Error) => {
