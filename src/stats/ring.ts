@@ -146,16 +146,9 @@ export class RingWriter {
     bytesIn: number, bytesOut: number, peerId = -1, hostId = -1, protocol = PROTOCOL_HTTP,
     requestMessages = 0, responseMessages = 0,
   ): boolean {
-    const w = this.w;
-    if (((w - this.r) | 0) >= this.capacity) {
-      this.r = Atomics.load(this.header, H_READ);
-      if (((w - this.r) | 0) >= this.capacity) {
-        Atomics.add(this.header, H_DROPPED, 1);
-        return false;
-      }
-    }
+    const o = this.claim();
+    if (o < 0) return false;
     const s = this.slots;
-    const o = (w & this.mask) * FIELDS;
     s[o] = generation;
     s[o + 1] = direction;
     s[o + 2] = listenerIndex;
@@ -174,9 +167,7 @@ export class RingWriter {
     s[o + 15] = KIND_REQUEST;
     s[o + 16] = requestMessages;
     s[o + 17] = responseMessages;
-    const next = (w + 1) | 0;
-    this.w = next;
-    Atomics.store(this.header, H_WRITE, next);
+    this.publish();
     return true;
   }
 
@@ -185,16 +176,9 @@ export class RingWriter {
     generation: number, direction: number, listenerIndex: number, clusterId: number, endpointIndex: number,
     kind: number, protocol: number, flags: number, bytesIn: number, bytesOut: number, peerId = -1,
   ): boolean {
-    const w = this.w;
-    if (((w - this.r) | 0) >= this.capacity) {
-      this.r = Atomics.load(this.header, H_READ);
-      if (((w - this.r) | 0) >= this.capacity) {
-        Atomics.add(this.header, H_DROPPED, 1);
-        return false;
-      }
-    }
+    const o = this.claim();
+    if (o < 0) return false;
     const s = this.slots;
-    const o = (w & this.mask) * FIELDS;
     s[o] = generation;
     s[o + 1] = direction;
     s[o + 2] = listenerIndex;
@@ -213,10 +197,28 @@ export class RingWriter {
     s[o + 15] = kind;
     s[o + 16] = 0;
     s[o + 17] = 0;
-    const next = (w + 1) | 0;
+    this.publish();
+    return true;
+  }
+
+  /** The offset of the next free record's first field, or -1 (and `dropped` + 1) when the ring is full. */
+  private claim(): number {
+    const w = this.w;
+    if (((w - this.r) | 0) >= this.capacity) {
+      this.r = Atomics.load(this.header, H_READ);
+      if (((w - this.r) | 0) >= this.capacity) {
+        Atomics.add(this.header, H_DROPPED, 1);
+        return -1;
+      }
+    }
+    return (w & this.mask) * FIELDS;
+  }
+
+  /** The claimed record is written: the reader may take it. */
+  private publish(): void {
+    const next = (this.w + 1) | 0;
     this.w = next;
     Atomics.store(this.header, H_WRITE, next);
-    return true;
   }
 
   /** Records lost because the ring was full (since the ring was created). */
