@@ -7,6 +7,7 @@ import { MAX_QUEUED, type PoolOptions, type UpstreamHandler, type UpstreamPool, 
 import { CONNECTING, Connection, IDLE, type ConnectionOwner } from './connection.js';
 import { Exchange, type ExchangeOwner } from './exchange.js';
 import { buildHead, lastHeadError, noBodySuffix } from './request-writer.js';
+import { PoolSweep } from '../pool-sweep.js';
 import { WaitQueue } from '../wait-queue.js';
 
 export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
@@ -18,7 +19,6 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
   private readonly idleTimeoutMs: number;
   private readonly connectTimeoutMs: number;
   private readonly queueTimeoutMs: number;
-  private readonly sweepMs: number;
   readonly maxRequestsPerConnection: number;
   /** null: plaintext; otherwise every connection is mesh mTLS */
   private readonly tls: UpstreamTls | null;
@@ -30,7 +30,7 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
   private connecting = 0;
   /** exchanges waiting for a connection */
   private readonly queue = new WaitQueue<Exchange>();
-  private sweepTimer: NodeJS.Timeout | null = null;
+  private readonly sweepTimer: PoolSweep;
   private closing = false;
   private destroyed = false;
   private closeWaiters: (() => void)[] = [];
@@ -47,9 +47,7 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
     this.connectTimeoutMs = options.connectTimeoutMs;
     this.queueTimeoutMs = options.queueTimeoutMs;
     this.maxRequestsPerConnection = options.maxRequestsPerConnection;
-    const shortest = Math.min(positiveOr(options.idleTimeoutMs), positiveOr(options.connectTimeoutMs), positiveOr(options.queueTimeoutMs));
-    // Idle sockets close within [idle, idle + idle/8] of their last use (likewise the other timeouts).
-    this.sweepMs = Math.max(5, Math.min(1000, Math.floor(shortest / 8)));
+    this.sweepTimer = new PoolSweep(options, this.sweep);
   }
 
   /** For tests and stats. */
@@ -79,7 +77,7 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
     this.closing = true;
     while (this.idle.length > 0) (this.idle.pop() as Connection).destroy();
     if (this.isDrained()) {
-      this.stopSweep();
+      this.sweepTimer.stop();
       return Promise.resolve();
     }
     return new Promise((resolve) => this.closeWaiters.push(resolve));
@@ -157,7 +155,7 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
       const j = this.idle.lastIndexOf(conn);
       if (j >= 0) this.idle.splice(j, 1);
     }
-    if (this.all.length === 0) this.stopSweep();
+    if (this.all.length === 0) this.sweepTimer.stop();
   }
 
   /** Opens connections for waiting exchanges not already covered by connections on their way. */
@@ -167,7 +165,7 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
       conn.index = this.all.length;
       this.all.push(conn);
       this.connecting++;
-      this.startSweep();
+      this.sweepTimer.start();
     }
   }
 
@@ -189,22 +187,10 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
       if (this.connecting > 0) for (const conn of this.all.slice()) if (conn.state === CONNECTING) conn.destroy();
     }
     if (!this.isDrained()) return;
-    this.stopSweep();
+    this.sweepTimer.stop();
     const waiters = this.closeWaiters;
     this.closeWaiters = [];
     for (const resolve of waiters) resolve();
-  }
-
-  private startSweep(): void {
-    if (this.sweepTimer !== null) return;
-    this.sweepTimer = setInterval(this.sweep, this.sweepMs);
-    this.sweepTimer.unref();
-  }
-
-  private stopSweep(): void {
-    if (this.sweepTimer === null) return;
-    clearInterval(this.sweepTimer);
-    this.sweepTimer = null;
   }
 
   private readonly sweep = (): void => {
@@ -236,8 +222,4 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
     }
     this.checkClosed();
   }
-}
-
-function positiveOr(ms: number): number {
-  return ms > 0 ? ms : 8000;
 }

@@ -10,6 +10,7 @@ import type { UpstreamTls } from '../../tls/outbound/client-tls.js';
 import { MAX_QUEUED, type PoolOptions, type UpstreamHandler, type UpstreamPool, type UpstreamRequest } from '../codec.js';
 import { CONNECTING, H2Connection, INITIAL_MAX_STREAMS, READY, type ConnectionOwner } from './connection.js';
 import { H2Exchange } from './stream.js';
+import { PoolSweep } from '../pool-sweep.js';
 import { WaitQueue } from '../wait-queue.js';
 
 export class H2Pool implements UpstreamPool, ConnectionOwner {
@@ -21,7 +22,6 @@ export class H2Pool implements UpstreamPool, ConnectionOwner {
   private readonly idleTimeoutMs: number;
   private readonly connectTimeoutMs: number;
   private readonly queueTimeoutMs: number;
-  private readonly sweepMs: number;
   readonly maxRequestsPerConnection: number;
   readonly maxConcurrentStreams: number;
   peerMaxStreams: number;
@@ -30,7 +30,7 @@ export class H2Pool implements UpstreamPool, ConnectionOwner {
   private readonly all: H2Connection[] = [];
   private connecting = 0;
   private readonly queue = new WaitQueue<H2Exchange>();
-  private sweepTimer: NodeJS.Timeout | null = null;
+  private readonly sweepTimer: PoolSweep;
   private closing = false;
   private destroyed = false;
   private closeWaiters: (() => void)[] = [];
@@ -48,8 +48,7 @@ export class H2Pool implements UpstreamPool, ConnectionOwner {
     this.maxRequestsPerConnection = options.maxRequestsPerConnection;
     this.maxConcurrentStreams = options.maxConcurrentStreams ?? 0;
     this.peerMaxStreams = this.maxConcurrentStreams > 0 ? Math.min(this.maxConcurrentStreams, INITIAL_MAX_STREAMS) : INITIAL_MAX_STREAMS;
-    const shortest = Math.min(positiveOr(options.idleTimeoutMs), positiveOr(options.connectTimeoutMs), positiveOr(options.queueTimeoutMs));
-    this.sweepMs = Math.max(5, Math.min(1000, Math.floor(shortest / 8)));
+    this.sweepTimer = new PoolSweep(options, this.sweep);
   }
 
   get connectionCount(): number { return this.all.length; }
@@ -81,7 +80,7 @@ export class H2Pool implements UpstreamPool, ConnectionOwner {
     this.closing = true;
     for (const c of this.all.slice()) if (c.active === 0) c.drain();
     if (this.isDrained()) {
-      this.stopSweep();
+      this.sweepTimer.stop();
       return Promise.resolve();
     }
     return new Promise((resolve) => this.closeWaiters.push(resolve));
@@ -178,7 +177,7 @@ export class H2Pool implements UpstreamPool, ConnectionOwner {
       conn.index = -1;
       if (connecting) this.connecting--;
     }
-    if (this.all.length === 0) this.stopSweep();
+    if (this.all.length === 0) this.sweepTimer.stop();
   }
 
   /** Opens a connection when requests wait, none is on its way, and the cap allows it. */
@@ -192,7 +191,7 @@ export class H2Pool implements UpstreamPool, ConnectionOwner {
     conn.index = this.all.length;
     this.all.push(conn);
     this.connecting++;
-    this.startSweep();
+    this.sweepTimer.start();
   }
 
   /** The oldest waiting exchange, no longer the pool's (it gets a stream or fails), or null. */
@@ -222,22 +221,10 @@ export class H2Pool implements UpstreamPool, ConnectionOwner {
     if (!this.closing) return;
     if (this.queue.live === 0) for (const c of this.all.slice()) if (c.active === 0) c.drain();
     if (!this.isDrained()) return;
-    this.stopSweep();
+    this.sweepTimer.stop();
     const waiters = this.closeWaiters;
     this.closeWaiters = [];
     for (const resolve of waiters) resolve();
-  }
-
-  private startSweep(): void {
-    if (this.sweepTimer !== null) return;
-    this.sweepTimer = setInterval(this.sweep, this.sweepMs);
-    this.sweepTimer.unref();
-  }
-
-  private stopSweep(): void {
-    if (this.sweepTimer === null) return;
-    clearInterval(this.sweepTimer);
-    this.sweepTimer = null;
   }
 
   private readonly sweep = (): void => {
@@ -260,8 +247,4 @@ export class H2Pool implements UpstreamPool, ConnectionOwner {
     }
     this.checkClosed();
   }
-}
-
-function positiveOr(ms: number): number {
-  return ms > 0 ? ms : 8000;
 }
