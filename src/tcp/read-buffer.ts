@@ -2,6 +2,7 @@
 // buffer, as the HTTP listener's do (no Readable stream, no buffer allocated per read): each read is
 // copied out once, into the buffer the other side's write keeps.
 import net from 'node:net';
+import { readingInto } from '../downstream/adopt-handle.js';
 import { connectTls, type UpstreamTls } from '../tls/outbound/client-tls.js';
 
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
@@ -42,13 +43,7 @@ function reading(socket: net.Socket, upstream: boolean): ReadingSocket {
  * buffer: net.Server cannot give one, so the accepted socket hands over its handle. Stays paused.
  */
 export function adoptReading(accepted: net.Socket): ReadingSocket {
-  const holder = accepted as unknown as { _handle: unknown };
-  const handle = holder._handle;
-  holder._handle = null;
-  accepted.destroy();
-  return reading(new net.Socket({
-    handle, allowHalfOpen: true, pauseOnCreate: true, onread: { buffer: READ_BUFFER, callback: onRead as (n: number) => boolean },
-  } as net.SocketConstructorOpts), false);
+  return reading(readingInto(accepted, READ_BUFFER, onRead as (n: number) => boolean), false);
 }
 
 export function connectReading(host: string, port: number): ReadingSocket {

@@ -17,6 +17,7 @@ import { ClientBody } from '../../request/client-body.js';
 import { noteBodyBytes } from '../../request/body-memory.js';
 import { workerLog } from '../../log.js';
 import { clientAddress } from '../client-address.js';
+import { readingInto } from '../adopt-handle.js';
 import { dateHeader, tick } from '../clock.js';
 import type { ExchangeHandler, ResponseSink, UpgradedClient, UpgradeTarget } from '../exchange.js';
 import { BodyDecoder, type BodyTarget } from './body-decoder.js';
@@ -686,13 +687,7 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
  * and is closed without it.
  */
 export function adopt(accepted: net.Socket, owner: ConnectionOwner): H1Connection {
-  const holder = accepted as unknown as { _handle: unknown };
-  const handle = holder._handle;
-  holder._handle = null;
-  accepted.destroy();
-  const socket = new net.Socket({
-    handle, allowHalfOpen: true, onread: { buffer: IN_BUFFER, callback: onSocketRead as (n: number) => boolean },
-  } as net.SocketConstructorOpts) as net.Socket & { h1: H1Connection };
+  const socket = readingInto(accepted, IN_BUFFER, onSocketRead as (n: number) => boolean) as net.Socket & { h1: H1Connection };
   const conn = new H1Connection(socket, owner, null);
   socket.h1 = conn;
   socket.resume();

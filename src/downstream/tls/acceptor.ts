@@ -10,6 +10,7 @@
 import net from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { ServerTls } from '../../tls/inbound/server-tls.js';
+import { readingInto } from '../adopt-handle.js';
 import { HANDSHAKE_TIMEOUT_MS } from '../../tls/tls-settings.js';
 import type { PeerIdentity } from '../../tls/inbound/server-tls.js';
 
@@ -74,13 +75,7 @@ export class TlsAcceptor {
    * allocation); the first read decides.
    */
   private sniff(accepted: net.Socket): void {
-    const holder = accepted as unknown as { _handle: unknown };
-    const handle = holder._handle;
-    holder._handle = null;
-    accepted.destroy();
-    const socket = new net.Socket({
-      handle, allowHalfOpen: true, onread: { buffer: SNIFF_BUFFER, callback: onFirstRead as (n: number) => boolean },
-    } as net.SocketConstructorOpts) as Sniffing;
+    const socket = readingInto(accepted, SNIFF_BUFFER, onFirstRead as (n: number) => boolean) as Sniffing;
     socket.acceptor = this;
     socket.setNoDelay(true);
     socket.on('error', destroyOnError);
