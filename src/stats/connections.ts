@@ -5,7 +5,7 @@
 import { flagNames } from './flags.js';
 import { istioLabels, type IstioLabels, type connectionLabels } from './labels.js';
 import { CONN_WEBSOCKET, KIND_CONN_CLOSE, KIND_CONN_OPEN } from './ring.js';
-import type { StatsDirection } from './aggregator.js';
+import type { StatsDirection } from './series.js';
 
 export type ConnectionProtocol = 'tcp' | 'websocket';
 

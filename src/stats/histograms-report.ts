@@ -2,7 +2,8 @@
 // precision) and each histogram as standard compressed base64 (HISTFAAA…, values in µs), for
 // the cumulative or the interval view. Plain data; the admin endpoint serialises it.
 import { encodeIntoCompressedBase64, type Histogram } from 'hdr-histogram-js';
-import { compareSeriesKeys, type StatsAggregator, type StatsDirection, type StatsView } from './aggregator.js';
+import type { StatsAggregator } from './aggregator.js';
+import { compareSeriesKeys, type StatsDirection, type StatsView } from './series.js';
 
 export interface DistributionSummary {
   count: number;

@@ -1,6 +1,7 @@
 // Prometheus text exposition (format 0.0.4) of the aggregated request stats under Istio's
 // standard metric names and labels, plus meshlet's own meshlet_* gauges and counters.
-import { compareSeriesKeys, type SeriesKey, type StatsAggregator } from './aggregator.js';
+import type { StatsAggregator } from './aggregator.js';
+import { compareSeriesKeys, type SeriesKey } from './series.js';
 import { BYTES_BUCKETS, DURATION_BUCKETS_MS } from './buckets.js';
 import { ISTIO_LABEL_NAMES, type IstioLabels } from './labels.js';
 import { applyOverrides, type IstioMetric, type MetricOverrideSpec } from './overrides.js';
