@@ -100,6 +100,28 @@ test('records from two rings for two generations resolve to the right labels; co
   agg.destroy();
 });
 
+test('setWorkload after snapshots are registered keeps them resolvable and labels new series with the workload', () => {
+  const agg = new StatsAggregator();
+  agg.registerSnapshot(GEN1);
+  agg.registerSnapshot(GEN2);
+  // re-registering each generation while iterating the generations map never ended before the split
+  agg.setWorkload({ name: 'productpage-v1', namespace: 'shop', instance: 'pp-1', labels: { app: 'productpage', version: 'v1' }, serviceAccount: 'pp', cluster: 'Kubernetes' },
+    'spiffe://cluster.local/ns/shop/sa/pp');
+  assert.deepEqual(agg.generationsKept, [1, 2]);
+  const { a, b } = twoWorkers(agg);
+  fill(a, b);
+  agg.drainAll();
+  // inbound series now carry this workload's own version label
+  const expected: Record<string, number> = { ...EXPECTED, 'inbound productpage:9080 v1 200 -': 2 };
+  delete expected['inbound productpage:9080  200 -'];
+  assert.deepEqual(counts(rows(agg, 'cumulative')), expected);
+  assert.equal(agg.unresolvedRecords, 0);
+  const workloads = new Set<string>();
+  agg.forEachSeries('cumulative', (s) => { if (s.key.direction === 'outbound') workloads.add(s.key.labels?.source_workload ?? ''); });
+  assert.deepEqual([...workloads], ['productpage-v1']);
+  agg.destroy();
+});
+
 test('meshlet overhead = total − upstream, only for records with an upstream time; sums are exact', () => {
   const agg = new StatsAggregator();
   agg.registerSnapshot(GEN1);
