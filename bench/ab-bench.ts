@@ -4,6 +4,8 @@
 // per-request costs under identical conditions: this VM's speed drifts by ±20–30% between
 // minutes, which back-to-back runs cannot tell from a change, and which hits both builds alike
 // here (an A/A run of one build against itself stays within ±3% per round). Not a test.
+// BENCH_B_RESILIENCE=1 gives B's route retries, outlier detection and a consistent-hash balancer:
+// with the same checkout as A and B, the ratio is those features' cost per request.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -68,6 +70,8 @@ async function main(): Promise<void> {
   const roots = process.argv.slice(2).map((r) => path.resolve(r));
   if (roots.length !== 2) throw new Error('usage: npm run bench:ab -- <repo A> <repo B> (each with dist/ built)');
   const [rootA, rootB] = roots as [string, string];
+  // B's route with retries + outlier detection + consistent hash (bench/servers.ts): with A = B, the features' cost
+  const resilienceB = process.env.BENCH_B_RESILIENCE === '1';
   const rounds = positiveEnv('BENCH_ROUNDS', 8);
   const durationS = positiveEnv('BENCH_DURATION', 5);
   const tools = loadTools(REPO_ROOT);
@@ -78,12 +82,12 @@ async function main(): Promise<void> {
   const results: Round[] = [];
   try {
     const upstream = await startUpstream(dir);
-    const side = async (root: string, name: string): Promise<Side> => {
+    const side = async (root: string, name: string, resilience: boolean): Promise<Side> => {
       const own = mkdtempSync(path.join(dir, `${name}-`)); // each its own config file: a shared one would hot-reload the other
-      return { root, proxy: await startMeshlet(own, upstream.port, { repoRoot: root, extraArgs: [], profileDir: null }) };
+      return { root, proxy: await startMeshlet(own, upstream.port, { repoRoot: root, extraArgs: [], profileDir: null, resilience }) };
     };
-    const a = await side(rootA, 'a');
-    const b = await side(rootB, 'b');
+    const a = await side(rootA, 'a', false);
+    const b = await side(rootB, 'b', resilienceB);
     await loadBoth(tool, a, b, WARMUP_S);
     for (let i = 0; i < rounds; i++) {
       const r = await loadBoth(tool, a, b, durationS);
@@ -96,7 +100,7 @@ async function main(): Promise<void> {
   } finally {
     await stopAll();
   }
-  const table = report([rootA, rootB], results, tool, durationS);
+  const table = report([rootA, resilienceB ? `${rootB} (route with retries + outlier detection + consistent hash)` : rootB], results, tool, durationS);
   const body = `# meshlet A/B bench (same CPU, same time)\n\n${machineLines().join('\n')}\n${table}\n`;
   process.stdout.write(`\n${table}\n`);
   process.stdout.write(`\nbench: wrote ${path.relative(REPO_ROOT, writeReport(REPO_ROOT, startedAt, body, 'ab-bench'))}\n`);

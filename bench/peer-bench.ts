@@ -22,7 +22,7 @@ import { HAS_NGINX, HOST, startMeshlet, startNginxProxy, startUpstream, type Ser
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const WARMUP_S = 2;
 const ALL_WORKERS = os.availableParallelism();
-const TARGETS = ['direct', 'meshlet-1w', 'meshlet-all', 'nginx', 'haproxy', 'http-proxy', 'uws-floor'] as const;
+const TARGETS = ['direct', 'meshlet-1w', 'meshlet-resilience', 'meshlet-all', 'nginx', 'haproxy', 'http-proxy', 'uws-floor'] as const;
 type Target = (typeof TARGETS)[number];
 
 interface Settings {
@@ -49,6 +49,7 @@ function readSettings(): Settings {
 function label(target: Target): string {
   if (target === 'meshlet-1w') return 'meshlet (1 worker)';
   if (target === 'meshlet-all') return `meshlet (${ALL_WORKERS} workers)`;
+  if (target === 'meshlet-resilience') return 'meshlet-resilience (1 worker)';
   return target;
 }
 
@@ -63,6 +64,7 @@ function startProxy(target: Target, dir: string, upstream: Server): Promise<Serv
   switch (target) {
     case 'direct': return Promise.resolve(null);
     case 'meshlet-1w': return startMeshlet(dir, upstream.port, { ...meshlet, workers: 1 });
+    case 'meshlet-resilience': return startMeshlet(dir, upstream.port, { ...meshlet, workers: 1, resilience: true });
     case 'meshlet-all': return startMeshlet(dir, upstream.port, { ...meshlet, workers: ALL_WORKERS });
     case 'nginx': return startNginxProxy(dir, upstream.port);
     case 'haproxy': return startHaproxy(dir, upstream.port);
@@ -187,7 +189,7 @@ function setupLines(tool: LoadTool, fixedTool: FixedRateTool, s: Settings, upstr
     `- max throughput: ${tool.name}, ${s.connections} connections, ${s.durationS} s after a ${WARMUP_S} s warm-up, \`Host: ${HOST}\`; the median run of ${s.runs}`,
     `- every target runs at once and the runs interleave (round 1: each target once, round 2: …), so drift of this VM's speed over minutes hits all targets alike; paired ratios compare targets within a round`,
     `- fixed rates ${s.rates.join(', ')} req/s: ${fixedTool.openLoop ? 'bench/openloop (open loop: latency from the intended send time, no coordinated omission)' : 'autocannon -R (closed loop: NOT coordinated-omission free; no C compiler here)'}, ${s.connections} keep-alive connections, ${s.durationS} s; each figure the median over ${s.runs} runs`,
-    `- upstream: ${upstreamKind} on 127.0.0.1; proxies: meshlet --workers 1 and --workers ${ALL_WORKERS}, nginx (1 worker, keep-alive upstream), HAProxy (nbthread 1, http-reuse always), http-proxy (node, keep-alive agent), uws-floor (bench/uws-floor-server.ts: uWS inbound + a raw net.Socket pool, GET and Content-Length only, no routing, copying, validation or stats: the least a Node proxy can do per request)`,
+    `- upstream: ${upstreamKind} on 127.0.0.1; proxies: meshlet --workers 1 and --workers ${ALL_WORKERS}, meshlet-resilience (--workers 1, its route with retries, outlier detection and a consistent-hash balancer on the source IP), nginx (1 worker, keep-alive upstream), HAProxy (nbthread 1, http-reuse always), http-proxy (node, keep-alive agent), uws-floor (bench/uws-floor-server.ts: uWS inbound + a raw net.Socket pool, GET and Content-Length only, no routing, copying, validation or stats: the least a Node proxy can do per request)`,
     `- pinning: ${CAN_PIN ? 'every proxy (all its workers) on CPU 0, upstream and load generator on CPU 1 (taskset): with 2 CPUs, several meshlet workers share CPU 0' : 'none (no taskset, or one CPU)'}`,
     '- CPU and RSS are the proxy process tree\'s (RSS at the end of the throughput run); CPU per 10k requests also at each fixed rate',
     ...skipped.map((t) => `- skipped: ${t} (not installed)`),
@@ -225,7 +227,8 @@ async function main(): Promise<void> {
   } finally {
     await stopAll();
   }
-  const paired = ['nginx', 'direct', 'uws-floor'].map((ref) => pairedRatios(running, ref)).filter((t): t is string => t !== null);
+  // meshlet (1 worker) as reference: what a route's retries + outlier detection + consistent hash cost (meshlet-resilience)
+  const paired = ['nginx', 'direct', 'uws-floor', label('meshlet-1w')].map((ref) => pairedRatios(running, ref)).filter((t): t is string => t !== null);
   const pairedSection = paired.length === 0 ? '' : `\n## Paired ratios (targets interleaved: each round runs every target once)\n\n${paired.join('\n\n')}\n`;
   const tables = `## Max throughput\n\n${renderTable(rows)}\n${pairedSection}\n## Latency at fixed rates\n\n${renderLatencyTable(latency)}\n`;
   const body = `# meshlet peer bench\n\n${[...machine, ...setupLines(tool, fixedTool, s, upstreamKind, skipped)].join('\n')}\n\n${tables}`;
