@@ -45,6 +45,13 @@ const HTTP_1_DOT = asciiBytes('HTTP/1.');
 /** Buffer.prototype.latin1Slice exists at runtime (it backs toString('latin1')) but is not typed. */
 interface Latin1 { latin1Slice(start: number, end: number): string }
 
+/** `s` has exactly the chars b[start, end) (latin1). */
+function sameBytes(s: string, b: Buffer, start: number, end: number): boolean {
+  if (s.length !== end - start) return false;
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) !== b[start + i]) return false;
+  return true;
+}
+
 function isOws(c: number): boolean {
   return c === SP || c === HTAB;
 }
@@ -65,7 +72,13 @@ export class ResponseParser {
   private upgrade = false;
   private statusDone = false;
   private version11 = true;
-  private headers: string[] = [];
+  /**
+   * the head's fields so far (the first `fieldCount`): a list reused from response to response, so
+   * a name or value equal to the one at the same position in the previous head (a server repeats
+   * most of its headers) reuses that string; the sink gets an exact-size copy
+   */
+  private readonly headers: string[] = [];
+  private fieldCount = 0;
   private headBytes = 0;
   private contentLength = -1;
   private hasTE = false;
@@ -101,7 +114,7 @@ export class ResponseParser {
     this.keepAlive = false;
     this.bodyBytes = 0;
     this.headRequest = headRequest;
-    this.headers = [];
+    this.fieldCount = 0;
     this.resetHead();
     this.stop = false;
   }
@@ -291,7 +304,13 @@ export class ResponseParser {
       this.connectionTokens(b, vs, ve);
     }
     const l = b as unknown as Latin1;
-    this.headers.push(knownHeaderName(b, ls, nameEnd) ?? l.latin1Slice(ls, nameEnd), l.latin1Slice(vs, ve));
+    const h = this.headers;
+    const k = this.fieldCount;
+    const prevName = h[k];
+    const prevValue = h[k + 1];
+    h[k] = prevName !== undefined && sameBytes(prevName, b, ls, nameEnd) ? prevName : knownHeaderName(b, ls, nameEnd) ?? l.latin1Slice(ls, nameEnd);
+    h[k + 1] = prevValue !== undefined && sameBytes(prevValue, b, vs, ve) ? prevValue : l.latin1Slice(vs, ve);
+    this.fieldCount = k + 2;
     return i + 2;
   }
 
@@ -346,11 +365,11 @@ export class ResponseParser {
     if (status < 200) {
       if (status === 101 && this.upgrade) {
         this.state = S_DONE;
-        if (!this.sink.onResponseHead(status, this.headers)) this.stop = true;
+        if (!this.sink.onResponseHead(status, this.takeHeaders())) this.stop = true;
         return next;
       }
       if (status === 101) return this.fail('unexpected 101 Switching Protocols');
-      this.headers.length = 0;
+      this.fieldCount = 0;
       this.resetHead();
       return next;
     }
@@ -377,8 +396,13 @@ export class ResponseParser {
     }
     this.keepAlive = keepAlive;
     this.state = state;
-    if (!this.sink.onResponseHead(status, this.headers)) this.stop = true;
+    if (!this.sink.onResponseHead(status, this.takeHeaders())) this.stop = true;
     return next;
+  }
+
+  /** The head's fields as a list of their own (the receiver may keep and edit it). */
+  private takeHeaders(): string[] {
+    return this.headers.slice(0, this.fieldCount);
   }
 
   // ---- chunked framing (size lines, extensions, CRLFs, trailers) ----
