@@ -277,10 +277,14 @@ export class ResponseParser {
     let ve = i;
     for (; i < end; i++) {
       c = b[i]!;
+      if (c > SP) {
+        ve = i + 1; // (most bytes: one comparison)
+        continue;
+      }
       if (c === CR) break;
       if (c === LF) return this.fail('bare LF in response header value');
       if (c === 0) return this.fail('NUL in response header value');
-      if (!isOws(c)) ve = i + 1;
+      if (c !== SP && c !== HTAB) ve = i + 1;
     }
     if (i + 1 >= end) return -2;
     if (b[i + 1] !== LF) return this.fail('bare CR in response header value');
