@@ -16,6 +16,8 @@ export interface ResponseSink {
 /** Max bytes of one response head (status line + header lines) and of a trailer section. */
 export const MAX_HEAD_BYTES = 64 * 1024;
 const MAX_CHUNK_EXT_BYTES = 16 * 1024;
+/** Longest head kept for the same-head-again shortcut. */
+const MAX_REMEMBERED_HEAD = 4096;
 
 // states
 export const S_HEAD = 0;
@@ -79,6 +81,18 @@ export class ResponseParser {
    */
   private readonly headers: string[] = [];
   private fieldCount = 0;
+  /** where the head being parsed started, when all of it so far is in one fed buffer (else null) */
+  private headBuf: Buffer | null = null;
+  private headFrom = 0;
+  /**
+   * The last final head parsed from one buffer, byte for byte, and what it said: a server often
+   * sends the same head again (same status, Date within the second, same length), and a head equal
+   * to it is taken as parsed without scanning it. Its fields are the first `last.fieldCount` of
+   * `headers`, left as they were (a head parsed the long way clears it before writing fields).
+   */
+  private lastHead: Buffer | null = null;
+  private lastHeadLen = 0;
+  private readonly last = { status: 0, version11: true, contentLength: -1, hasTE: false, teChunked: false, connClose: false, connKeepAlive: false, fieldCount: 0 };
   private headBytes = 0;
   private contentLength = -1;
   private hasTE = false;
@@ -115,6 +129,7 @@ export class ResponseParser {
     this.bodyBytes = 0;
     this.headRequest = headRequest;
     this.fieldCount = 0;
+    this.headBuf = null;
     this.resetHead();
     this.stop = false;
   }
@@ -227,6 +242,18 @@ export class ResponseParser {
       if (this.state !== S_HEAD) return pos;
     }
     while (pos < end) {
+      if (!this.statusDone) {
+        // a head starts here: the same bytes as the last one mean the same head
+        const len = this.lastHeadLen;
+        if (len > 0 && end - pos >= len && b.compare(this.lastHead as Buffer, 0, len, pos, pos + len) === 0) {
+          pos = this.sameHeadAgain(pos + len);
+          if (pos < 0 || this.state !== S_HEAD) return pos;
+          continue;
+        }
+        this.lastHeadLen = 0; // (its fields are about to be overwritten)
+        this.headBuf = b;
+        this.headFrom = pos;
+      }
       const r = this.parseLine(b, pos, end);
       if (r === -1) return -1;
       if (r === -2) {
@@ -242,7 +269,44 @@ export class ResponseParser {
     return pos;
   }
 
+  /** The head that ends at `next` has the last recorded head's bytes: its parse results again. */
+  private sameHeadAgain(next: number): number {
+    const last = this.last;
+    this.status = last.status;
+    this.version11 = last.version11;
+    this.contentLength = last.contentLength;
+    this.hasTE = last.hasTE;
+    this.teChunked = last.teChunked;
+    this.connClose = last.connClose;
+    this.connKeepAlive = last.connKeepAlive;
+    this.fieldCount = last.fieldCount;
+    this.statusDone = true;
+    this.headBytes = this.lastHeadLen;
+    this.headBuf = null;
+    return this.endOfHead(next);
+  }
+
+  /** Keeps the final head b[from, to) (parsed from this one buffer) and what it said, for sameHeadAgain. */
+  private rememberHead(b: Buffer, from: number, to: number): void {
+    const len = to - from;
+    if (len > MAX_REMEMBERED_HEAD) return;
+    if (this.lastHead === null || this.lastHead.length < len) this.lastHead = Buffer.allocUnsafe(Math.max(len, 512));
+    b.copy(this.lastHead, 0, from, to);
+    this.lastHeadLen = len;
+    const last = this.last;
+    last.status = this.status;
+    last.version11 = this.version11;
+    last.contentLength = this.contentLength;
+    last.hasTE = this.hasTE;
+    last.teChunked = this.teChunked;
+    last.connClose = this.connClose;
+    last.connKeepAlive = this.connKeepAlive;
+    last.fieldCount = this.fieldCount;
+  }
+
   private appendPartial(b: Buffer, from: number, to: number): void {
+    this.headBuf = null; // the head spans reads: not remembered
+    this.lastHeadLen = 0;
     const need = this.partialLen + (to - from);
     let p = this.partial;
     if (p === null || p.length < need) {
@@ -400,6 +464,10 @@ export class ResponseParser {
     }
     this.keepAlive = keepAlive;
     this.state = state;
+    if (this.headBuf !== null) {
+      this.rememberHead(this.headBuf, this.headFrom, next);
+      this.headBuf = null;
+    }
     if (!this.sink.onResponseHead(status, this.takeHeaders())) this.stop = true;
     return next;
   }

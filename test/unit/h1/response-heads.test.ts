@@ -6,8 +6,9 @@ import { ResponseParser, S_DONE, type ResponseSink } from '../../../src/upstream
 
 class Sink implements ResponseSink {
   heads: string[][] = [];
+  body = '';
   onResponseHead(_status: number, headers: string[]): boolean { this.heads.push(headers); return true; }
-  onResponseBody(): boolean { return true; }
+  onResponseBody(chunk: Buffer): boolean { this.body += chunk.toString('latin1'); return true; }
 }
 
 function response(p: ResponseParser, text: string): void {
@@ -33,4 +34,56 @@ test('successive heads on one parser: equal fields, changed values, other names,
   response(p, 'HTTP/1.1 200 OK\r\nServer: s\r\nContent-Length: 0\r\n\r\n');
   assert.deepEqual(sink.heads[3], ['Server', 's', 'Content-Length', '0']);
   assert.deepEqual(a, ['Server', 'edited', 'Date', 'Thu, 03 Dec 2026 20:00:00 GMT', 'X-A', '1', 'Content-Length', '0']);
+});
+
+/** Feeds `text` in pieces cut at `splits`; returns the body bytes delivered. */
+function feedIn(p: ResponseParser, sink: Sink, text: string, splits: number[] = [], headRequest = false): string {
+  p.reset(headRequest);
+  sink.body = '';
+  const buf = Buffer.from(text, 'latin1');
+  let from = 0;
+  for (const at of [...splits, buf.length]) {
+    assert.notEqual(p.feed(buf.subarray(from, at)), -1, p.error);
+    from = at;
+  }
+  assert.equal(p.state, S_DONE, text);
+  return sink.body;
+}
+
+test('the same head again (taken as parsed from its bytes): same status, fields and framing; any other byte is parsed', () => {
+  const sink = new Sink();
+  const p = new ResponseParser(sink);
+  const head = 'HTTP/1.1 200 OK\r\nServer: s\r\nContent-Length: 5\r\n\r\n';
+  assert.equal(feedIn(p, sink, `${head}hello`), 'hello');
+  assert.equal(feedIn(p, sink, `${head}world`), 'world');
+  assert.equal(p.status, 200);
+  assert.equal(p.keepAlive, true);
+  // a HEAD request's response with the same head has no body
+  assert.equal(feedIn(p, sink, head, [], true), '');
+  // one byte differs (the length): parsed, not taken from the last head
+  assert.equal(feedIn(p, sink, 'HTTP/1.1 200 OK\r\nServer: s\r\nContent-Length: 6\r\n\r\nhello!'), 'hello!');
+  // the same head split across reads, then whole again after the split one
+  assert.equal(feedIn(p, sink, `${head}hello`, [20]), 'hello');
+  assert.equal(feedIn(p, sink, `${head}again`), 'again');
+  // a 1xx before the same final head
+  assert.equal(feedIn(p, sink, `HTTP/1.1 100 Continue\r\n\r\n${head}after`), 'after');
+  // another status and framing: parsed
+  assert.equal(feedIn(p, sink, 'HTTP/1.1 404 OK\r\nServer: s\r\nConnection: close\r\nContent-Length: 0\r\n\r\n'), '');
+  assert.equal(p.status, 404);
+  assert.equal(p.keepAlive, false);
+  assert.equal(feedIn(p, sink, `${head}last.`), 'last.');
+  assert.equal(p.status, 200);
+  assert.equal(p.keepAlive, true);
+  assert.equal(sink.heads.length, 9);
+  for (const i of [0, 1, 2, 4, 5, 6, 8]) assert.deepEqual(sink.heads[i], ['Server', 's', 'Content-Length', '5'], `head ${i}`);
+  assert.deepEqual(sink.heads[3], ['Server', 's', 'Content-Length', '6']);
+  assert.deepEqual(sink.heads[7], ['Server', 's', 'Connection', 'close', 'Content-Length', '0']);
+  // a head too long to be kept, parsed in between: the one before it is parsed again, never taken from stale fields
+  const big = `HTTP/1.1 200 OK\r\nX-Big: ${'b'.repeat(5000)}\r\nContent-Length: 0\r\n\r\n`;
+  assert.equal(feedIn(p, sink, big), '');
+  assert.equal(feedIn(p, sink, `${head}small`), 'small');
+  assert.deepEqual(sink.heads[10], ['Server', 's', 'Content-Length', '5']);
+  // each head got its own list
+  (sink.heads[0] as string[]).push('x', 'y');
+  assert.deepEqual(sink.heads[1], ['Server', 's', 'Content-Length', '5']);
 });
