@@ -36,6 +36,31 @@ export function headText(s: string): void {
   n = o;
 }
 
+/**
+ * Appends `s` if every char code c has allowed[c] === 1 (a 256-entry table; chars above 0xff never
+ * pass), checking and copying in one pass; false otherwise (the caller abandons the message).
+ */
+export function headTextIf(s: string, allowed: Uint8Array): boolean {
+  const len = s.length;
+  room(len);
+  const b = buf;
+  let o = n;
+  for (let i = 0; i < len; i++) {
+    const c = s.charCodeAt(i);
+    if (allowed[c] !== 1) return false;
+    b[o++] = c;
+  }
+  n = o;
+  return true;
+}
+
+/** `: ` between a name and its value */
+export function headColon(): void {
+  room(2);
+  buf[n++] = 58; // :
+  buf[n++] = 32;
+}
+
 /** `name: value\r\n` */
 export function headField(name: string, value: string): void {
   headText(name);

@@ -53,8 +53,32 @@ export function isDecimalLength(value: string): boolean {
 /** filterResponseHeaders' answer when a header name or value carries CR, LF or NUL. */
 export const BAD_HEADER_VALUE = -2;
 
-// lower-cased names of the headers being filtered (scratch: the filtering is synchronous)
+// lower-cased names of the headers being filtered and what to do with each (scratch: the filtering is synchronous)
 const lowered: string[] = [];
+const kinds: number[] = [];
+const KEEP = 0;
+const DROP = 1;
+const CONNECTION = 2;
+const CONTENT_LENGTH = 3;
+/** the response header names filterResponseHeaders does not pass on as they are (lowercase) → what it does */
+const RESPONSE_KIND = new Map<string, number>();
+for (const name of HOP_BY_HOP) RESPONSE_KIND.set(name, DROP);
+for (const name of RESPONSE_FRAMING) RESPONSE_KIND.set(name, DROP);
+RESPONSE_KIND.set('connection', CONNECTION);
+RESPONSE_KIND.set('content-length', CONTENT_LENGTH);
+
+/** A Content-Length value as a number: 1–15 decimal digits (as isDecimalLength), else -1. */
+function decimalLength(value: string): number {
+  const len = value.length;
+  if (len === 0 || len > 15) return -1;
+  let n = 0;
+  for (let i = 0; i < len; i++) {
+    const d = value.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
 
 /**
  * Turns upstream response headers (flat [name, value, ...], any case; an array the codec made for
@@ -71,14 +95,16 @@ export function filterResponseHeaders(raw: string[], validated = false): number 
     const name = lowerHeaderName(raw[i] as string);
     const value = raw[i + 1] as string;
     if (!validated && (FORBIDDEN_VALUE.test(value) || FORBIDDEN_VALUE.test(name))) return BAD_HEADER_VALUE;
+    const kind = RESPONSE_KIND.get(name) ?? KEEP;
     lowered[i >> 1] = name; // indexed: no resizing per response
-    if (name === 'connection') listed = connectionListed(value);
-    else if (name === 'content-length') length = DECIMAL_LENGTH.test(value) ? Number(value) : -1;
+    kinds[i >> 1] = kind;
+    if (kind === CONNECTION) listed = connectionListed(value);
+    else if (kind === CONTENT_LENGTH) length = decimalLength(value);
   }
   let w = 0; // w ≤ i: what is written was read already
   for (let i = 0; i < raw.length; i += 2) {
+    if (kinds[i >> 1] !== KEEP) continue; // hop-by-hop and framing headers
     const name = lowered[i >> 1] as string;
-    if (HOP_BY_HOP.has(name) || RESPONSE_FRAMING.has(name)) continue;
     if (listed !== null && listed.has(name)) continue;
     raw[w] = name;
     raw[w + 1] = raw[i + 1] as string;

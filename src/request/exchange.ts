@@ -465,7 +465,8 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
     // an upstream that ended before its Content-Length: the client must not take it as complete
     if (this.responseLength >= 0 && !this.bodyless && this.bytesSent < this.responseLength) return this.closeClient();
     this.writeHead();
-    this.finish();
+    // (the request ends with its upstream response: the record takes the attempt's end time, read just now)
+    this.finish(this.attempt === null ? 0 : this.attempt.tEnd);
     this.sink.end();
   }
 
@@ -542,15 +543,18 @@ export class Exchange implements RequestView, RouteMatch, FilterContext, Attempt
     return this.aborted ? 0 : this.status;
   }
 
-  /** Exactly once per request, whatever the path: timers, the attempt's bookkeeping, then the record. */
-  finish(): void {
+  /**
+   * Exactly once per request, whatever the path: timers, the attempt's bookkeeping, then the record
+   * (`endedAt`: performance.now() of the end when the caller has it, 0 to read the clock).
+   */
+  finish(endedAt = 0): void {
     if (this.finished) return;
     this.finished = true;
     if (this.routeTimer !== null) clearTimeout(this.routeTimer);
     if (this.body !== null) this.body.live = false;
     this.attempt?.release();
     if (this.statsPeer === -2) outboundPeer(this, this.attempt?.endpoint ?? null);
-    recordRequest(this);
+    recordRequest(this, endedAt);
     this.listener.state.requestDone();
   }
 }

@@ -57,8 +57,9 @@ export interface RecordSource {
   readonly auditPolicy: string | null;
 }
 
-export function recordRequest(r: RecordSource): void {
-  const now = performance.now();
+/** `endedAt`: performance.now() when the request ended if the caller has it (the upstream's end), else 0. */
+export function recordRequest(r: RecordSource, endedAt = 0): void {
+  const now = endedAt > 0 ? endedAt : performance.now();
   const listener = r.listener;
   const a = r.attempt;
   const upstreamUs = a === null || a.tStart === 0 ? -1 : ((a.tEnd === 0 ? now : a.tEnd) - a.tStart) * 1000;

@@ -47,7 +47,10 @@ export function buildUpstreamRequest(src: UpstreamSource, route: CompiledRoute |
 /** The client's headers minus hop-by-hop, plus x-forwarded-*, x-request-id and the route's authority rewrite. */
 function upstreamHeaders(src: UpstreamSource, route: CompiledRoute | null): string[] {
   const h = src.headers;
-  const out: string[] = [];
+  // built in the worker's scratch list (by index: emptying a list drops its storage), handed out
+  // as an exact-size copy (a list grown by push() is over-allocated); the building is synchronous
+  const out = SCRATCH;
+  let n = 0;
   const connIdx = findHeader(h, 'connection');
   const listed = connIdx < 0 ? null : connectionListed(h[connIdx] as string);
   const append = src.forwardedFor;
@@ -70,16 +73,37 @@ function upstreamHeaders(src: UpstreamSource, route: CompiledRoute | null): stri
     if (mx !== null && (name === PEER_METADATA_HEADER || name === PEER_METADATA_ID_HEADER)) continue;
     if (name === 'x-forwarded-proto') hasProto = true;
     else if (name === 'x-request-id') hasId = true;
-    out.push(name, value);
+    out[n++] = name;
+    out[n++] = value;
   }
-  if (append !== null) out.push('x-forwarded-for', xff === '' ? append : `${xff}, ${append}`);
-  if (!hasProto) out.push('x-forwarded-proto', src.scheme);
-  if (!hasId) out.push('x-request-id', src.requestId);
-  if (src.peerXfcc !== '') out.push('x-forwarded-client-cert', src.peerXfcc);
-  if (mx !== null) out.push(PEER_METADATA_ID_HEADER, mx.id, PEER_METADATA_HEADER, mx.value);
+  if (append !== null) {
+    out[n++] = 'x-forwarded-for';
+    out[n++] = xff === '' ? append : `${xff}, ${append}`;
+  }
+  if (!hasProto) {
+    out[n++] = 'x-forwarded-proto';
+    out[n++] = src.scheme;
+  }
+  if (!hasId) {
+    out[n++] = 'x-request-id';
+    out[n++] = src.requestId;
+  }
+  if (src.peerXfcc !== '') {
+    out[n++] = 'x-forwarded-client-cert';
+    out[n++] = src.peerXfcc;
+  }
+  if (mx !== null) {
+    out[n++] = PEER_METADATA_ID_HEADER;
+    out[n++] = mx.id;
+    out[n++] = PEER_METADATA_HEADER;
+    out[n++] = mx.value;
+  }
+  const headers = out.slice(0, n);
   if (route !== null && route.spec.rewrite !== null && route.spec.rewrite.authority !== null) {
-    const i = findHeader(out, 'host');
-    if (i >= 0) out[i] = route.spec.rewrite.authority;
+    const i = findHeader(headers, 'host');
+    if (i >= 0) headers[i] = route.spec.rewrite.authority;
   }
-  return out;
+  return headers;
 }
+
+const SCRATCH: string[] = [];

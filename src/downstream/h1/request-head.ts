@@ -82,6 +82,10 @@ for (const name of [
   REQUEST_NAMES.set(name.toLowerCase(), name.toLowerCase());
 }
 
+/** The header fields being parsed (lowercase name, value, ...) and the names as sent, reused from head to head. */
+const SCRATCH: string[] = [];
+const SCRATCH_RAW: string[] = [];
+
 /** Method names interned: the common ones are compared, not re-validated. */
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'TRACE']);
 
@@ -96,7 +100,12 @@ export function parseRequestHead(s: string, head: RequestHead, maxHeaders = MAX_
   const err = parseRequestLine(s, lineEnd, head);
   if (err !== null) return err;
 
-  const headers = head.headers;
+  // fields go to the worker's scratch list first and leave as one exact-size array (a list grown
+  // by push() is over-allocated); a name or value equal to the one at the same position in the
+  // previous head (keep-alive clients repeat theirs) reuses that string instead of a new slice
+  const headers = SCRATCH;
+  const raws = SCRATCH_RAW;
+  let n = 0;
   let hosts = 0;
   let te = '';
   let tes = 0;
@@ -112,19 +121,31 @@ export function parseRequestHead(s: string, head: RequestHead, maxHeaders = MAX_
     if (c0 === 32 || c0 === 9) return badRequest('obsolete line folding in a header');
     const colon = s.indexOf(':', p);
     if (colon < 0 || colon >= le) return badRequest('header line without a colon');
-    const raw = s.slice(p, colon);
-    let name = REQUEST_NAMES.get(raw);
-    if (name === undefined) {
-      if (!TOKEN.test(raw)) return badRequest(colon === p ? 'empty header name' : `invalid header name "${printable(raw)}"`);
-      name = raw.toLowerCase();
+    let name: string;
+    let raw = raws[n];
+    if (raw !== undefined && raw.length === colon - p && s.startsWith(raw, p)) {
+      name = headers[n] as string;
+    } else {
+      raw = s.slice(p, colon);
+      const known = REQUEST_NAMES.get(raw);
+      if (known === undefined) {
+        if (!TOKEN.test(raw)) return badRequest(colon === p ? 'empty header name' : `invalid header name "${printable(raw)}"`);
+        name = raw.toLowerCase();
+      } else {
+        name = known;
+      }
     }
     let vs = colon + 1;
     let ve = le;
     while (vs < ve && isOws(s.charCodeAt(vs))) vs++;
     while (ve > vs && isOws(s.charCodeAt(ve - 1))) ve--;
-    const value = s.slice(vs, ve);
-    if ((headers.length >> 1) >= maxHeaders) return headersTooLarge(`more than ${maxHeaders} headers`);
-    headers.push(name, value);
+    if ((n >> 1) >= maxHeaders) return headersTooLarge(`more than ${maxHeaders} headers`);
+    const prev = headers[n + 1];
+    const value = prev !== undefined && prev.length === ve - vs && s.startsWith(prev, vs) ? prev : s.slice(vs, ve);
+    raws[n] = raw;
+    headers[n] = name;
+    headers[n + 1] = value;
+    n += 2;
     switch (name.length) {
       case 4:
         if (name === 'host') {
@@ -157,6 +178,7 @@ export function parseRequestHead(s: string, head: RequestHead, maxHeaders = MAX_
     p = le + 2;
   }
 
+  head.headers = headers.slice(0, n);
   if (hosts > 1) return badRequest('more than one Host header');
   if (head.absoluteAuthority !== '') setHost(head);
   else if (hosts === 0 && head.version === 11) return badRequest('missing Host header');
@@ -187,13 +209,15 @@ function parseRequestLine(s: string, lineEnd: number, head: RequestHead): ProxyE
   if (sp1 <= 0 || sp1 >= lineEnd) return badRequest('malformed request line');
   const sp2 = s.indexOf(' ', sp1 + 1);
   if (sp2 < 0 || sp2 >= lineEnd || sp2 === sp1 + 1) return badRequest('malformed request line');
-  const method = s.slice(0, sp1);
+  const method = sp1 === 3 && s.startsWith('GET') ? 'GET' : s.slice(0, sp1);
   if (!METHODS.has(method) && !TOKEN.test(method)) return badRequest('invalid request method');
-  const version = s.slice(sp2 + 1, lineEnd);
-  if (version === 'HTTP/1.1') head.version = 11;
-  else if (version === 'HTTP/1.0') head.version = 10;
-  else if (HTTP_VERSION.test(version)) return versionNotSupported(version);
-  else return badRequest('malformed request line');
+  if (lineEnd - sp2 === 9 && s.startsWith('HTTP/1.1', sp2 + 1)) head.version = 11;
+  else if (lineEnd - sp2 === 9 && s.startsWith('HTTP/1.0', sp2 + 1)) head.version = 10;
+  else {
+    const version = s.slice(sp2 + 1, lineEnd);
+    if (HTTP_VERSION.test(version)) return versionNotSupported(version);
+    return badRequest('malformed request line');
+  }
   head.method = method;
   return parseTarget(s.slice(sp1 + 1, sp2), head);
 }

@@ -37,6 +37,11 @@ export function lowerEquals(b: Uint8Array, start: number, lower: Uint8Array): bo
   return true;
 }
 
+/** Header value chars undici accepts, as a table: HTAB, 0x20-0x7e, 0x80-0xff. */
+export const VALUE_CHAR = new Uint8Array(256);
+VALUE_CHAR[HTAB] = 1;
+for (let c = 0x20; c <= 0xff; c++) if (c !== 0x7f) VALUE_CHAR[c] = 1;
+
 /** True when `s` is a non-empty token (JS string; chars above 0x7f are never token chars). */
 export function isTokenString(s: string): boolean {
   if (s.length === 0) return false;

@@ -11,8 +11,6 @@ export interface ExchangeOwner {
 }
 
 export class Exchange implements UpstreamController {
-  readonly signalsReadEnd = true;
-  readonly headersValidated = true;
   readonly owner: ExchangeOwner;
   readonly handler: UpstreamHandler;
   readonly method: string;
@@ -36,6 +34,15 @@ export class Exchange implements UpstreamController {
     this.body = body;
     this.contentLength = contentLength;
     this.isHead = method === 'HEAD';
+  }
+
+  // constants of this codec, on the prototype (not two more fields per request)
+  get signalsReadEnd(): boolean {
+    return true;
+  }
+
+  get headersValidated(): boolean {
+    return true;
   }
 
   get peerPrincipal(): string | null {

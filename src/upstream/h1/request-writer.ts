@@ -1,8 +1,8 @@
 // Request heads for the h1 codec: validates method, path and header names/values (undici's rules)
 // and builds the request line + headers as one latin1 string. Framing headers are meshlet's own:
 // the caller's content-length / transfer-encoding are dropped and one of the suffixes below ends the head.
-import { headField, headStart, headTake, headText } from '../../http/head-writer.js';
-import { isTokenString, isValidHeaderValue, isValidPath } from './chars.js';
+import { headColon, headCrlf, headField, headStart, headTake, headText, headTextIf } from '../../http/head-writer.js';
+import { isTokenString, isValidHeaderValue, isValidPath, TOKEN, VALUE_CHAR } from './chars.js';
 
 /** Why the last buildHead() returned null. */
 let headError = '';
@@ -44,16 +44,21 @@ export function buildHead(method: string, path: string, headers: string[], defau
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i] as string;
     const value = headers[i + 1] as string;
-    if (!isTokenString(name)) return invalid(`invalid request header name "${name}"`);
-    if (!isValidHeaderValue(value)) return invalid(`invalid request header ${name} value`);
     const len = name.length;
+    if ((len === 14 || len === 17) && isFraming(name)) {
+      // meshlet frames the request itself: checked, not written
+      if (!isValidHeaderValue(value)) return invalid(`invalid request header ${name} value`);
+      continue;
+    }
+    // checked while copied into the head writer
+    if (len === 0 || !headTextIf(name, TOKEN)) return invalid(`invalid request header name "${name}"`);
+    headColon();
+    if (!headTextIf(value, VALUE_CHAR)) return invalid(`invalid request header ${name} value`);
+    headCrlf();
     if (len === 4 && (name === 'host' || name.toLowerCase() === 'host')) {
       if (host) return invalid('duplicate host header');
       host = true;
-    } else if ((len === 14 || len === 17) && isFraming(name)) {
-      continue;
     }
-    headField(name, value);
   }
   if (!host) headField('host', defaultHost);
   if (suffix !== '') headText(suffix);

@@ -16,6 +16,8 @@ export interface ResponseSink {
 /** Max bytes of one response head (status line + header lines) and of a trailer section. */
 export const MAX_HEAD_BYTES = 64 * 1024;
 const MAX_CHUNK_EXT_BYTES = 16 * 1024;
+/** Longest head kept for the same-head-again shortcut. */
+const MAX_REMEMBERED_HEAD = 4096;
 
 // states
 export const S_HEAD = 0;
@@ -45,6 +47,13 @@ const HTTP_1_DOT = asciiBytes('HTTP/1.');
 /** Buffer.prototype.latin1Slice exists at runtime (it backs toString('latin1')) but is not typed. */
 interface Latin1 { latin1Slice(start: number, end: number): string }
 
+/** `s` has exactly the chars b[start, end) (latin1). */
+function sameBytes(s: string, b: Buffer, start: number, end: number): boolean {
+  if (s.length !== end - start) return false;
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) !== b[start + i]) return false;
+  return true;
+}
+
 function isOws(c: number): boolean {
   return c === SP || c === HTAB;
 }
@@ -65,7 +74,25 @@ export class ResponseParser {
   private upgrade = false;
   private statusDone = false;
   private version11 = true;
-  private headers: string[] = [];
+  /**
+   * the head's fields so far (the first `fieldCount`): a list reused from response to response, so
+   * a name or value equal to the one at the same position in the previous head (a server repeats
+   * most of its headers) reuses that string; the sink gets an exact-size copy
+   */
+  private readonly headers: string[] = [];
+  private fieldCount = 0;
+  /** where the head being parsed started, when all of it so far is in one fed buffer (else null) */
+  private headBuf: Buffer | null = null;
+  private headFrom = 0;
+  /**
+   * The last final head parsed from one buffer, byte for byte, and what it said: a server often
+   * sends the same head again (same status, Date within the second, same length), and a head equal
+   * to it is taken as parsed without scanning it. Its fields are the first `last.fieldCount` of
+   * `headers`, left as they were (a head parsed the long way clears it before writing fields).
+   */
+  private lastHead: Buffer | null = null;
+  private lastHeadLen = 0;
+  private readonly last = { status: 0, version11: true, contentLength: -1, hasTE: false, teChunked: false, connClose: false, connKeepAlive: false, fieldCount: 0 };
   private headBytes = 0;
   private contentLength = -1;
   private hasTE = false;
@@ -101,7 +128,8 @@ export class ResponseParser {
     this.keepAlive = false;
     this.bodyBytes = 0;
     this.headRequest = headRequest;
-    this.headers = [];
+    this.fieldCount = 0;
+    this.headBuf = null;
     this.resetHead();
     this.stop = false;
   }
@@ -214,6 +242,18 @@ export class ResponseParser {
       if (this.state !== S_HEAD) return pos;
     }
     while (pos < end) {
+      if (!this.statusDone) {
+        // a head starts here: the same bytes as the last one mean the same head
+        const len = this.lastHeadLen;
+        if (len > 0 && end - pos >= len && b.compare(this.lastHead as Buffer, 0, len, pos, pos + len) === 0) {
+          pos = this.sameHeadAgain(pos + len);
+          if (pos < 0 || this.state !== S_HEAD) return pos;
+          continue;
+        }
+        this.lastHeadLen = 0; // (its fields are about to be overwritten)
+        this.headBuf = b;
+        this.headFrom = pos;
+      }
       const r = this.parseLine(b, pos, end);
       if (r === -1) return -1;
       if (r === -2) {
@@ -229,7 +269,44 @@ export class ResponseParser {
     return pos;
   }
 
+  /** The head that ends at `next` has the last recorded head's bytes: its parse results again. */
+  private sameHeadAgain(next: number): number {
+    const last = this.last;
+    this.status = last.status;
+    this.version11 = last.version11;
+    this.contentLength = last.contentLength;
+    this.hasTE = last.hasTE;
+    this.teChunked = last.teChunked;
+    this.connClose = last.connClose;
+    this.connKeepAlive = last.connKeepAlive;
+    this.fieldCount = last.fieldCount;
+    this.statusDone = true;
+    this.headBytes = this.lastHeadLen;
+    this.headBuf = null;
+    return this.endOfHead(next);
+  }
+
+  /** Keeps the final head b[from, to) (parsed from this one buffer) and what it said, for sameHeadAgain. */
+  private rememberHead(b: Buffer, from: number, to: number): void {
+    const len = to - from;
+    if (len > MAX_REMEMBERED_HEAD) return;
+    if (this.lastHead === null || this.lastHead.length < len) this.lastHead = Buffer.allocUnsafe(Math.max(len, 512));
+    b.copy(this.lastHead, 0, from, to);
+    this.lastHeadLen = len;
+    const last = this.last;
+    last.status = this.status;
+    last.version11 = this.version11;
+    last.contentLength = this.contentLength;
+    last.hasTE = this.hasTE;
+    last.teChunked = this.teChunked;
+    last.connClose = this.connClose;
+    last.connKeepAlive = this.connKeepAlive;
+    last.fieldCount = this.fieldCount;
+  }
+
   private appendPartial(b: Buffer, from: number, to: number): void {
+    this.headBuf = null; // the head spans reads: not remembered
+    this.lastHeadLen = 0;
     const need = this.partialLen + (to - from);
     let p = this.partial;
     if (p === null || p.length < need) {
@@ -264,10 +341,14 @@ export class ResponseParser {
     let ve = i;
     for (; i < end; i++) {
       c = b[i]!;
+      if (c > SP) {
+        ve = i + 1; // (most bytes: one comparison)
+        continue;
+      }
       if (c === CR) break;
       if (c === LF) return this.fail('bare LF in response header value');
       if (c === 0) return this.fail('NUL in response header value');
-      if (!isOws(c)) ve = i + 1;
+      if (c !== SP && c !== HTAB) ve = i + 1;
     }
     if (i + 1 >= end) return -2;
     if (b[i + 1] !== LF) return this.fail('bare CR in response header value');
@@ -291,7 +372,13 @@ export class ResponseParser {
       this.connectionTokens(b, vs, ve);
     }
     const l = b as unknown as Latin1;
-    this.headers.push(knownHeaderName(b, ls, nameEnd) ?? l.latin1Slice(ls, nameEnd), l.latin1Slice(vs, ve));
+    const h = this.headers;
+    const k = this.fieldCount;
+    const prevName = h[k];
+    const prevValue = h[k + 1];
+    h[k] = prevName !== undefined && sameBytes(prevName, b, ls, nameEnd) ? prevName : knownHeaderName(b, ls, nameEnd) ?? l.latin1Slice(ls, nameEnd);
+    h[k + 1] = prevValue !== undefined && sameBytes(prevValue, b, vs, ve) ? prevValue : l.latin1Slice(vs, ve);
+    this.fieldCount = k + 2;
     return i + 2;
   }
 
@@ -346,11 +433,11 @@ export class ResponseParser {
     if (status < 200) {
       if (status === 101 && this.upgrade) {
         this.state = S_DONE;
-        if (!this.sink.onResponseHead(status, this.headers)) this.stop = true;
+        if (!this.sink.onResponseHead(status, this.takeHeaders())) this.stop = true;
         return next;
       }
       if (status === 101) return this.fail('unexpected 101 Switching Protocols');
-      this.headers.length = 0;
+      this.fieldCount = 0;
       this.resetHead();
       return next;
     }
@@ -377,8 +464,17 @@ export class ResponseParser {
     }
     this.keepAlive = keepAlive;
     this.state = state;
-    if (!this.sink.onResponseHead(status, this.headers)) this.stop = true;
+    if (this.headBuf !== null) {
+      this.rememberHead(this.headBuf, this.headFrom, next);
+      this.headBuf = null;
+    }
+    if (!this.sink.onResponseHead(status, this.takeHeaders())) this.stop = true;
     return next;
+  }
+
+  /** The head's fields as a list of their own (the receiver may keep and edit it). */
+  private takeHeaders(): string[] {
+    return this.headers.slice(0, this.fieldCount);
   }
 
   // ---- chunked framing (size lines, extensions, CRLFs, trailers) ----

@@ -139,3 +139,29 @@ test('obs-text in values is kept byte for byte; empty values are fine', () => {
   const h = parse('GET / HTTP/1.1\r\nHost: a\r\nX-Latin: caf\xe9\r\nX-Empty:\r\nX-Tab: a\tb');
   assert.deepEqual(h.headers.slice(2), ['x-latin', 'caf\xe9', 'x-empty', '', 'x-tab', 'a\tb']);
 });
+
+test('heads parsed one after another (strings reused from the previous head where equal) each get their own fields', () => {
+  const a = parse('GET / HTTP/1.1\r\nHost: svc\r\nUser-Agent: one\r\nAccept: */*');
+  // same names and lengths, other values; a name spelled differently at the same position; one field fewer
+  const b = parse('GET / HTTP/1.1\r\nHost: abc\r\nuser-agent: one\r\nX-Other: */*');
+  const c = parse('GET / HTTP/1.1\r\nHost: svc\r\nUser-Agent: one');
+  assert.deepEqual(a.headers, ['host', 'svc', 'user-agent', 'one', 'accept', '*/*']);
+  assert.deepEqual(b.headers, ['host', 'abc', 'user-agent', 'one', 'x-other', '*/*']);
+  assert.deepEqual(c.headers, ['host', 'svc', 'user-agent', 'one']);
+  assert.equal(b.authority, 'abc');
+  // an exchange edits its own list: the next head's is not touched
+  a.headers.push('x-added', '1');
+  c.headers[1] = 'edited';
+  assert.deepEqual(parse('GET / HTTP/1.1\r\nHost: svc\r\nUser-Agent: one').headers, ['host', 'svc', 'user-agent', 'one']);
+  // a head refused half-way leaves nothing behind for the next one
+  assert.equal(refused('GET / HTTP/1.1\r\nHost: svc\r\nBad Name: x'), 400);
+  assert.deepEqual(parse('GET / HTTP/1.1\r\nHost: svc\r\nX-Y: z').headers, ['host', 'svc', 'x-y', 'z']);
+});
+
+test('request line: GET and both versions without new strings, others as sent', () => {
+  assert.equal(parse('GET /p HTTP/1.0').version, 10);
+  assert.equal(parse('GETX /p HTTP/1.1\r\nHost: a').method, 'GETX');
+  assert.equal(parse('DELETE /p HTTP/1.1\r\nHost: a').method, 'DELETE');
+  assert.equal(refused('GET /p HTTP/1.10\r\nHost: a'), 400);
+  assert.equal(refused('GET /p HTTP/1.\r\nHost: a'), 400);
+});

@@ -1,0 +1,89 @@
+// Response heads parsed one after another on one connection's parser: each gets a field list of its
+// own (the parser reuses its strings where a field repeats the previous head's, never its lists).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ResponseParser, S_DONE, type ResponseSink } from '../../../src/upstream/h1/response-parser.js';
+
+class Sink implements ResponseSink {
+  heads: string[][] = [];
+  body = '';
+  onResponseHead(_status: number, headers: string[]): boolean { this.heads.push(headers); return true; }
+  onResponseBody(chunk: Buffer): boolean { this.body += chunk.toString('latin1'); return true; }
+}
+
+function response(p: ResponseParser, text: string): void {
+  p.reset(false);
+  const buf = Buffer.from(text, 'latin1');
+  assert.equal(p.feed(buf), buf.length);
+  assert.equal(p.state, S_DONE);
+}
+
+test('successive heads on one parser: equal fields, changed values, other names, fewer fields, a 1xx between', () => {
+  const sink = new Sink();
+  const p = new ResponseParser(sink);
+  response(p, 'HTTP/1.1 200 OK\r\nServer: s\r\nDate: Thu, 03 Dec 2026 20:00:00 GMT\r\nX-A: 1\r\nContent-Length: 0\r\n\r\n');
+  response(p, 'HTTP/1.1 200 OK\r\nServer: s\r\nDate: Thu, 03 Dec 2026 20:00:01 GMT\r\nX-B: 1\r\nContent-Length: 0\r\n\r\n');
+  response(p, 'HTTP/1.1 100 Continue\r\nX-Interim: yes\r\n\r\nHTTP/1.1 204 No Content\r\nServer: s\r\n\r\n');
+  const [a, b, c] = sink.heads as [string[], string[], string[]];
+  assert.deepEqual(a, ['Server', 's', 'Date', 'Thu, 03 Dec 2026 20:00:00 GMT', 'X-A', '1', 'Content-Length', '0']);
+  assert.deepEqual(b, ['Server', 's', 'Date', 'Thu, 03 Dec 2026 20:00:01 GMT', 'X-B', '1', 'Content-Length', '0']);
+  assert.deepEqual(c, ['Server', 's']);
+  // the receiver edits its own list (response header operations): the next head is not touched
+  c.push('x-added', 'v');
+  a[1] = 'edited';
+  response(p, 'HTTP/1.1 200 OK\r\nServer: s\r\nContent-Length: 0\r\n\r\n');
+  assert.deepEqual(sink.heads[3], ['Server', 's', 'Content-Length', '0']);
+  assert.deepEqual(a, ['Server', 'edited', 'Date', 'Thu, 03 Dec 2026 20:00:00 GMT', 'X-A', '1', 'Content-Length', '0']);
+});
+
+/** Feeds `text` in pieces cut at `splits`; returns the body bytes delivered. */
+function feedIn(p: ResponseParser, sink: Sink, text: string, splits: number[] = [], headRequest = false): string {
+  p.reset(headRequest);
+  sink.body = '';
+  const buf = Buffer.from(text, 'latin1');
+  let from = 0;
+  for (const at of [...splits, buf.length]) {
+    assert.notEqual(p.feed(buf.subarray(from, at)), -1, p.error);
+    from = at;
+  }
+  assert.equal(p.state, S_DONE, text);
+  return sink.body;
+}
+
+test('the same head again (taken as parsed from its bytes): same status, fields and framing; any other byte is parsed', () => {
+  const sink = new Sink();
+  const p = new ResponseParser(sink);
+  const head = 'HTTP/1.1 200 OK\r\nServer: s\r\nContent-Length: 5\r\n\r\n';
+  assert.equal(feedIn(p, sink, `${head}hello`), 'hello');
+  assert.equal(feedIn(p, sink, `${head}world`), 'world');
+  assert.equal(p.status, 200);
+  assert.equal(p.keepAlive, true);
+  // a HEAD request's response with the same head has no body
+  assert.equal(feedIn(p, sink, head, [], true), '');
+  // one byte differs (the length): parsed, not taken from the last head
+  assert.equal(feedIn(p, sink, 'HTTP/1.1 200 OK\r\nServer: s\r\nContent-Length: 6\r\n\r\nhello!'), 'hello!');
+  // the same head split across reads, then whole again after the split one
+  assert.equal(feedIn(p, sink, `${head}hello`, [20]), 'hello');
+  assert.equal(feedIn(p, sink, `${head}again`), 'again');
+  // a 1xx before the same final head
+  assert.equal(feedIn(p, sink, `HTTP/1.1 100 Continue\r\n\r\n${head}after`), 'after');
+  // another status and framing: parsed
+  assert.equal(feedIn(p, sink, 'HTTP/1.1 404 OK\r\nServer: s\r\nConnection: close\r\nContent-Length: 0\r\n\r\n'), '');
+  assert.equal(p.status, 404);
+  assert.equal(p.keepAlive, false);
+  assert.equal(feedIn(p, sink, `${head}last.`), 'last.');
+  assert.equal(p.status, 200);
+  assert.equal(p.keepAlive, true);
+  assert.equal(sink.heads.length, 9);
+  for (const i of [0, 1, 2, 4, 5, 6, 8]) assert.deepEqual(sink.heads[i], ['Server', 's', 'Content-Length', '5'], `head ${i}`);
+  assert.deepEqual(sink.heads[3], ['Server', 's', 'Content-Length', '6']);
+  assert.deepEqual(sink.heads[7], ['Server', 's', 'Connection', 'close', 'Content-Length', '0']);
+  // a head too long to be kept, parsed in between: the one before it is parsed again, never taken from stale fields
+  const big = `HTTP/1.1 200 OK\r\nX-Big: ${'b'.repeat(5000)}\r\nContent-Length: 0\r\n\r\n`;
+  assert.equal(feedIn(p, sink, big), '');
+  assert.equal(feedIn(p, sink, `${head}small`), 'small');
+  assert.deepEqual(sink.heads[10], ['Server', 's', 'Content-Length', '5']);
+  // each head got its own list
+  (sink.heads[0] as string[]).push('x', 'y');
+  assert.deepEqual(sink.heads[1], ['Server', 's', 'Content-Length', '5']);
+});
