@@ -6,13 +6,16 @@
 // new connections) per 10k requests; then open-loop latency at BENCH_RATE (bench/openloop).
 // Settings: BENCH_HOP (targets), BENCH_RUNS (4), BENCH_DURATION (10 s), BENCH_CONNECTIONS (50),
 // BENCH_RATE (2000), BENCH_WORKERS (meshlet workers per sidecar, 1), BENCH_KEY (rsa | ecdsa:
-// the workload certificates' key; the CA is RSA). Not a test.
+// the workload certificates' key; the CA is RSA), BENCH_BASE (a built checkout of another commit:
+// the targets meshlet-mtls-base / meshlet-plain-base run the pair from it, and the paired ratios
+// compare it with this checkout's), BENCH_OPENLOOP (0: max throughput only). Not a test.
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { identityDir, makeCa, makeEcdsaLeaf, makeLeaf, type Leaf } from '../test/helpers/certs.js';
-import { HOP_TARGETS, startHop, type HopPair, type HopTarget } from './hop.js';
+import { BASE_TARGETS, HOP_TARGETS, startHop, type HopPair, type HopTarget } from './hop.js';
 import { loadTools, type LoadResult, type LoadTool } from './load.js';
 import { medianOf, positiveEnv } from './measure.js';
 import { fixedRateTool, type FixedRateResult, type FixedRateTool } from './openloop.js';
@@ -25,7 +28,10 @@ const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const WARMUP_S = 2;
 
 type KeyKind = 'rsa' | 'ecdsa';
-interface Settings { targets: HopTarget[]; runs: number; durationS: number; connections: number; rate: number; workers: number; key: KeyKind }
+interface Settings {
+  targets: HopTarget[]; runs: number; durationS: number; connections: number; rate: number; workers: number; key: KeyKind;
+  baseRoot: string | null; openLoop: boolean;
+}
 
 interface MaxRun { load: LoadResult; cpuMsPer10k: number; rssA: number; rssB: number; handshakesPer10k: number }
 interface RateRun { r: FixedRateResult; cpuMsPer10k: number }
@@ -33,13 +39,18 @@ interface Running { target: HopTarget; pair: HopPair | null; error: string | nul
 
 function readSettings(): Settings {
   const targets = (process.env.BENCH_HOP ?? HOP_TARGETS.join(',')).split(',').map((t) => t.trim()).filter((t) => t !== '');
-  const unknown = targets.filter((t) => !(HOP_TARGETS as readonly string[]).includes(t));
-  if (unknown.length > 0) throw new Error(`BENCH_HOP: unknown target(s) ${unknown.join(', ')}; known: ${HOP_TARGETS.join(',')}`);
+  const known: readonly string[] = [...HOP_TARGETS, ...BASE_TARGETS];
+  const unknown = targets.filter((t) => !known.includes(t));
+  if (unknown.length > 0) throw new Error(`BENCH_HOP: unknown target(s) ${unknown.join(', ')}; known: ${known.join(',')}`);
+  const base = process.env.BENCH_BASE;
+  const baseRoot = base === undefined || base === '' ? null : path.resolve(base);
+  if (baseRoot === null && targets.some((t) => (BASE_TARGETS as readonly string[]).includes(t))) throw new Error('BENCH_HOP: the *-base targets need BENCH_BASE');
   const key = process.env.BENCH_KEY ?? 'rsa';
   if (key !== 'rsa' && key !== 'ecdsa') throw new Error(`BENCH_KEY: rsa or ecdsa, got "${key}"`);
   return {
     targets: targets as HopTarget[], runs: positiveEnv('BENCH_RUNS', 4), durationS: positiveEnv('BENCH_DURATION', 10),
     connections: positiveEnv('BENCH_CONNECTIONS', 50), rate: positiveEnv('BENCH_RATE', 2000), workers: positiveEnv('BENCH_WORKERS', 1), key,
+    baseRoot, openLoop: process.env.BENCH_OPENLOOP !== '0',
   };
 }
 
@@ -125,10 +136,14 @@ function pairedSection(running: Running[]): string {
     ['req/s', 'nginx-mtls', 'nginx-plain', (t, i) => t.max[i]?.load.rps ?? NaN, '–'],
     ['req/s', 'meshlet-plain', 'nginx-plain', (t, i) => t.max[i]?.load.rps ?? NaN, '–'],
     ['CPU per request', 'meshlet-mtls', 'meshlet-plain', (t, i) => t.max[i]?.cpuMsPer10k ?? NaN, '–'],
+    ['req/s', 'meshlet-mtls', 'meshlet-mtls-base', (t, i) => t.max[i]?.load.rps ?? NaN, 'A/B'],
+    ['CPU per request', 'meshlet-mtls', 'meshlet-mtls-base', (t, i) => t.max[i]?.cpuMsPer10k ?? NaN, 'A/B'],
+    ['req/s', 'meshlet-plain', 'meshlet-plain-base', (t, i) => t.max[i]?.load.rps ?? NaN, 'A/B'],
+    ['CPU per request', 'meshlet-plain', 'meshlet-plain-base', (t, i) => t.max[i]?.cpuMsPer10k ?? NaN, 'A/B'],
   ];
   const lines = rows.flatMap(([what, x, y, f, target]) => {
     const p = paired(running, x, y, f);
-    return p === null ? [] : [`| ${what} | ${x} ÷ ${y} | ${p.each.map((v) => v.toFixed(2)).join(', ')} | **${p.median.toFixed(2)}** | ${target} |`];
+    return p === null || p.each.every(Number.isNaN) ? [] : [`| ${what} | ${x} ÷ ${y} | ${p.each.map((v) => v.toFixed(2)).join(', ')} | **${p.median.toFixed(2)}** | ${target} |`];
   });
   return ['| figure | ratio | each round | median | issue 17 target |', '| --- | --- | --- | ---: | --- |', ...lines].join('\n');
 }
@@ -158,7 +173,7 @@ async function main(): Promise<void> {
       running.push(t);
       try {
         process.stderr.write(`bench: ${target}: starting\n`);
-        t.pair = await startHop(target, { repoRoot: REPO_ROOT, dir, upstreamPort: upstream.port, ids, workers: s.workers });
+        t.pair = await startHop(target, { repoRoot: REPO_ROOT, dir, upstreamPort: upstream.port, ids, workers: s.workers, baseRoot: s.baseRoot });
         await tool.run({ url: `http://127.0.0.1:${t.pair.port}/`, host: HOST, connections: s.connections, durationS: WARMUP_S });
       } catch (err) {
         t.error = (err as Error).message;
@@ -166,7 +181,7 @@ async function main(): Promise<void> {
       }
     }
     await rounds(running, s, async (t) => { t.max.push(await maxRun(t.pair as HopPair, tool, s)); });
-    await rounds(running, s, async (t) => { t.rate.push(await rateRun(t.pair as HopPair, fixedTool, s)); });
+    if (s.openLoop) await rounds(running, s, async (t) => { t.rate.push(await rateRun(t.pair as HopPair, fixedTool, s)); });
     for (const t of running) await t.pair?.stop();
     await upstream.stop();
   } finally {
@@ -174,6 +189,7 @@ async function main(): Promise<void> {
   }
   const setup = [
     `- hop: ${tool.name} (${s.connections} connections, ${s.durationS} s after a ${WARMUP_S} s warm-up, \`Host: ${HOST}\`) → proxy A → proxy B → nginx upstream; ${s.runs} interleaved rounds`,
+    ...(s.baseRoot === null ? [] : [`- *-base targets: the meshlet pair of ${s.baseRoot} (${gitHead(s.baseRoot)}); this checkout: ${gitHead(REPO_ROOT)}`]),
     `- meshlet: --workers ${s.workers} per sidecar; mTLS = DestinationRule ISTIO_MUTUAL (subjectAltNames B) on A, PeerAuthentication STRICT on B; TLS 1.3 (A offers 1.3 only)`,
     '- nginx: 1 worker each, keepalive 64 upstream connections; mTLS = proxy_ssl_certificate (A) → ssl_verify_client on (B), proxy_ssl_session_reuse on, tickets on; A does not check B\'s SPIFFE id (nginx cannot), meshlet does',
     `- workload certificates: ${s.key === 'rsa' ? 'RSA 2048' : 'ECDSA P-256'} leaves from one RSA-2048 mesh CA`,
@@ -181,11 +197,19 @@ async function main(): Promise<void> {
     `- open loop: ${fixedTool.openLoop ? 'bench/openloop' : 'autocannon -R (closed loop)'} at ${s.rate} req/s, ${s.connections} connections, ${s.durationS} s per round`,
     '- CPU: both proxies\' process trees (utime + stime); RSS at the end of each max-throughput run; B handshakes: meshlet_tls_handshakes_total{direction="inbound"} of B (nginx: connections B accepted, stub_status)',
   ];
-  const tables = `## Max throughput\n\n${maxTable(running)}\n\n## Open loop\n\n${rateTable(running, s)}\n\n## Paired ratios (same round)\n\n${pairedSection(running)}\n`;
+  const tables = `## Max throughput\n\n${maxTable(running)}\n\n${s.openLoop ? `## Open loop\n\n${rateTable(running, s)}\n\n` : ''}## Paired ratios (same round)\n\n${pairedSection(running)}\n`;
   const body = `# meshlet mesh hop bench\n\n${[...machine, ...setup].join('\n')}\n\n${tables}\n- load average after the run: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`;
   process.stdout.write(`\n${tables}`);
   process.stdout.write(`\nbench: wrote ${path.relative(REPO_ROOT, writeReport(REPO_ROOT, startedAt, body, 'hop-bench'))}\n`);
   if (running.some((t) => t.error !== null)) process.exitCode = 1;
+}
+
+function gitHead(root: string): string {
+  try {
+    return execFileSync('git', ['-C', root, 'log', '-1', '--format=%h %s'], { encoding: 'utf8' }).trim().slice(0, 100);
+  } catch {
+    return 'not a git checkout';
+  }
 }
 
 function makeLeafOf(ca: ReturnType<typeof makeCa>, id: string, key: KeyKind): Promise<Leaf> {

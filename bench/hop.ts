@@ -9,8 +9,14 @@ import type { IdentityDir } from '../test/helpers/certs.js';
 import { freePort, httpStatus, launch, stop, waitUntil, type Child } from './proc.js';
 import { HOST, PROXY_CPU } from './servers.js';
 
-export type HopTarget = 'meshlet-plain' | 'meshlet-mtls' | 'nginx-plain' | 'nginx-mtls';
+export type HopTarget = 'meshlet-plain' | 'meshlet-mtls' | 'nginx-plain' | 'nginx-mtls' | 'meshlet-plain-base' | 'meshlet-mtls-base';
+/** the default targets */
 export const HOP_TARGETS: readonly HopTarget[] = ['meshlet-plain', 'meshlet-mtls', 'nginx-plain', 'nginx-mtls'];
+/**
+ * A/B targets: the same meshlet pair run from a second checkout (HopOptions.baseRoot, BENCH_BASE:
+ * a built worktree of another commit), for paired comparisons of a change in one run.
+ */
+export const BASE_TARGETS: readonly HopTarget[] = ['meshlet-plain-base', 'meshlet-mtls-base'];
 
 export interface HopIdentities {
   a: IdentityDir;
@@ -37,15 +43,24 @@ export interface HopOptions {
   ids: HopIdentities;
   /** meshlet data-plane workers per sidecar */
   workers: number;
+  /** the checkout the *-base targets run (null: none given) */
+  baseRoot: string | null;
 }
 
 export function startHop(target: HopTarget, o: HopOptions): Promise<HopPair> {
   switch (target) {
-    case 'meshlet-plain': return meshletPair(target, o, false);
-    case 'meshlet-mtls': return meshletPair(target, o, true);
+    case 'meshlet-plain': return meshletPair(target, o, false, o.repoRoot);
+    case 'meshlet-mtls': return meshletPair(target, o, true, o.repoRoot);
+    case 'meshlet-plain-base': return meshletPair(target, o, false, baseRoot(o));
+    case 'meshlet-mtls-base': return meshletPair(target, o, true, baseRoot(o));
     case 'nginx-plain': return nginxPair(target, o, false);
     case 'nginx-mtls': return nginxPair(target, o, true);
   }
+}
+
+function baseRoot(o: HopOptions): string {
+  if (o.baseRoot === null) throw new Error('the *-base targets need BENCH_BASE (a built checkout of the commit to compare with)');
+  return o.baseRoot;
 }
 
 function meshletB(inbound: number, egress: number, upstreamPort: number, mtls: boolean): string {
@@ -97,14 +112,14 @@ spec:
 ${mtls ? `  trafficPolicy:\n    tls: {mode: ISTIO_MUTUAL, subjectAltNames: ["${bId}"]}\n` : ''}`;
 }
 
-async function meshletSidecar(name: string, o: HopOptions, yaml: string, identity: IdentityDir | null): Promise<{ child: Child; admin: number }> {
+async function meshletSidecar(name: string, o: HopOptions, root: string, yaml: string, identity: IdentityDir | null): Promise<{ child: Child; admin: number }> {
   const admin = await freePort();
   const file = path.join(o.dir, `${name}.yaml`);
   writeFileSync(file, yaml);
   const idArgs = identity === null ? [] : ['--identity-dir', path.dirname(identity.cert)];
   // BENCH_PROFILE_DIR: every thread of the sidecar writes a CPU profile there when it stops
   const profile = process.env.BENCH_PROFILE_DIR === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', path.join(process.env.BENCH_PROFILE_DIR, name)];
-  const child = launch(name, PROXY_CPU, process.execPath, [...profile, path.join(o.repoRoot, 'dist/src/cli/main.js'), 'run', '-c', file,
+  const child = launch(name, PROXY_CPU, process.execPath, [...profile, path.join(root, 'dist/src/cli/main.js'), 'run', '-c', file,
     '--workers', String(o.workers), '--admin', `127.0.0.1:${admin}`, '--log-level', 'warn', ...idArgs]);
   await waitUntil(child, async () => (await httpStatus(admin, '/ready')) === 200);
   return { child, admin };
@@ -117,10 +132,10 @@ async function meshletCounter(admin: number): Promise<number> {
   return n;
 }
 
-async function meshletPair(target: HopTarget, o: HopOptions, mtls: boolean): Promise<HopPair> {
+async function meshletPair(target: HopTarget, o: HopOptions, mtls: boolean, root: string): Promise<HopPair> {
   const [bPort, bEgress, aPort] = [await freePort(), await freePort(), await freePort()];
-  const b = await meshletSidecar(`${target}-b`, o, meshletB(bPort, bEgress, o.upstreamPort, mtls), mtls ? o.ids.b : null);
-  const a = await meshletSidecar(`${target}-a`, o, meshletA(aPort, bPort, o.ids.bId, mtls), mtls ? o.ids.a : null);
+  const b = await meshletSidecar(`${target}-b`, o, root, meshletB(bPort, bEgress, o.upstreamPort, mtls), mtls ? o.ids.b : null);
+  const a = await meshletSidecar(`${target}-a`, o, root, meshletA(aPort, bPort, o.ids.bId, mtls), mtls ? o.ids.a : null);
   await waitUntil(a.child, async () => (await httpStatus(aPort, '/', HOST)) === 200);
   return {
     target, port: aPort, a: a.child, b: b.child,

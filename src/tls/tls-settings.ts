@@ -11,6 +11,13 @@ export const OUTBOUND_ALPN = ['http/1.1'];
 export const OUTBOUND_ALPN_H2 = ['h2'];
 export const INBOUND_MIN_VERSION = 'TLSv1.2';
 export const OUTBOUND_MIN_VERSION = 'TLSv1.3';
+/**
+ * TLS 1.3 suites in Envoy's (BoringSSL's) order on a CPU with AES instructions: AES-128-GCM first.
+ * OpenSSL's default puts AES-256-GCM first; both are AEADs Istio accepts, and 128 is what two
+ * Envoys negotiate. (Per request on this hop the cipher is under 1% of a sidecar's CPU: records
+ * are small; it is chosen to match the mesh, not for speed.)
+ */
+const TLS13_CIPHERS = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256'].join(':');
 const TLS12_CIPHERS = [
   'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384',
   'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305',
@@ -30,9 +37,9 @@ export const SESSION_ID_CONTEXT = 'meshlet-mesh-mtls';
 export const TICKET_KEYS_BYTES = 48;
 
 export function serverContextOptions(id: WorkloadIdentity): SecureContextOptions {
-  return { key: id.keyPem, cert: id.certPem, ca: id.caPem, minVersion: INBOUND_MIN_VERSION, ciphers: TLS12_CIPHERS };
+  return { key: id.keyPem, cert: id.certPem, ca: id.caPem, minVersion: INBOUND_MIN_VERSION, ciphers: `${TLS13_CIPHERS}:${TLS12_CIPHERS}` };
 }
 
 export function clientContextOptions(id: WorkloadIdentity): SecureContextOptions {
-  return { key: id.keyPem, cert: id.certPem, ca: id.caPem, minVersion: OUTBOUND_MIN_VERSION };
+  return { key: id.keyPem, cert: id.certPem, ca: id.caPem, minVersion: OUTBOUND_MIN_VERSION, ciphers: TLS13_CIPHERS };
 }

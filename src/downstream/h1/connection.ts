@@ -18,6 +18,7 @@ import { noteBodyBytes } from '../../request/body-memory.js';
 import { workerLog } from '../../log.js';
 import { clientAddress } from '../client-address.js';
 import { readingInto } from '../adopt-handle.js';
+import { readDecryptedInto } from '../tls/read-into.js';
 import { dateHeader, tick } from '../clock.js';
 import type { ExchangeHandler, ResponseSink, UpgradedClient, UpgradeTarget } from '../exchange.js';
 import { BodyDecoder, type BodyTarget } from './body-decoder.js';
@@ -694,12 +695,26 @@ export function adopt(accepted: net.Socket, owner: ConnectionOwner): H1Connectio
   return conn;
 }
 
-/** Serves a TLS connection whose handshake chose HTTP/1.1: decrypted bytes arrive as 'data' chunks. */
+/**
+ * Serves a TLS connection whose handshake chose HTTP/1.1: decrypted bytes land in IN_BUFFER as a
+ * plaintext socket's do (downstream/tls/read-into.ts); where node cannot, they arrive as 'data' chunks.
+ */
 export function adoptSecure(socket: TLSSocket, owner: ConnectionOwner, peer: PeerIdentity): H1Connection {
   const conn = new H1Connection(socket, owner, peer);
   (socket as TLSSocket & { h1: H1Connection }).h1 = conn;
-  socket.on('data', onSocketData);
+  const early = readDecryptedInto(socket, IN_BUFFER, onSocketRead as (n: number) => boolean);
+  if (early === false) {
+    socket.on('data', onSocketData);
+    return conn;
+  }
+  socket.resume();
+  // bytes decrypted before the switch go first (after resume's own tick: a pause they cause holds)
+  if (early !== null) process.nextTick(readEarly, conn, early);
   return conn;
+}
+
+function readEarly(conn: H1Connection, early: Buffer): void {
+  conn.onData(early);
 }
 
 /** The onread callback: `this` is the socket, which carries its connection. */

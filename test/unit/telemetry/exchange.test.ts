@@ -84,3 +84,24 @@ test('a full string table answers -1 and counts; the worker never grows it', () 
   assert.equal(wb.intern('z'), -1, 'no byte left');
   assert.equal(new StringTableReader(bytes).get(0), 'üüüü');
 });
+
+test('alternating peers and identities on one worker: each request gets the answer for its own value and principal (the last-value shortcut never answers for another)', () => {
+  const { mx, read } = setup();
+  const other: WorkloadMeta = { ...CALLER, name: 'details-v1', labels: { app: 'details', version: 'v1' }, serviceAccount: 'details' };
+  const otherId = 'spiffe://cluster.local/ns/shop/sa/details';
+  const otherHeaders = encodeOwnMetadata(other, '10.0.0.3');
+  const from = (h: { id: string; value: string }): string[] => ['x-envoy-peer-metadata', h.value, 'x-envoy-peer-metadata-id', h.id];
+  const a = mx.inbound(from(callerHeaders), CALLER_ID);
+  const b = mx.inbound(from(otherHeaders), otherId);
+  assert.notEqual(a, b);
+  for (let i = 0; i < 3; i++) {
+    assert.equal(mx.inbound(from(callerHeaders), CALLER_ID), a);
+    assert.equal(mx.trusted, true);
+    // the same metadata from an identity it does not name: not believed, right after it was
+    const forged = mx.inbound(from(callerHeaders), otherId);
+    assert.equal(mx.trusted, false);
+    assert.deepEqual(decodePeer(read.get(forged) as string), { workload: null, principal: otherId });
+    assert.equal(mx.inbound(from(otherHeaders), otherId), b);
+    assert.equal(mx.trusted, true);
+  }
+});
