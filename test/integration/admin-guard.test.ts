@@ -99,18 +99,21 @@ fetch('${admin}/workers/0/crash', { method: 'POST', mode: 'no-cors', headers: { 
   const pageUrl = `http://localhost:${(page.address() as { port: number }).port}/`;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'meshlet-chromium-'));
   const browser = spawn(CHROMIUM, ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-    `--user-data-dir=${path.join(dir, 'profile')}`, '--remote-debugging-port=0', pageUrl], { stdio: 'ignore' });
+    `--user-data-dir=${path.join(dir, 'profile')}`, '--remote-debugging-port=0', pageUrl], { stdio: 'ignore', detached: true });
+  // its own process group: chromium's helper processes (renderer, crash handler) write the profile too
+  const killAll = (): void => { try { process.kill(-(browser.pid as number), 'SIGKILL'); } catch { /* gone */ } };
   const exited = new Promise<void>((resolve) => browser.once('exit', () => resolve()));
-  const killer = setTimeout(() => { browser.kill('SIGKILL'); done('timeout'); }, 30_000);
+  const killer = setTimeout(() => { killAll(); done('timeout'); }, 30_000);
   try {
     assert.equal(await outcome, 'sent', 'the page ran its request');
     assert.equal(await restarts(), 0, 'the worker was not crashed');
     assert.ok(!m.output().includes('worker crashed'));
   } finally {
     clearTimeout(killer);
-    browser.kill('SIGKILL');
+    killAll();
     await exited; // its profile is written until it is gone
     page.close();
-    rmSync(dir, { recursive: true, force: true });
+    // a helper of the killed group may still be exiting: retry the removal (ENOTEMPTY) a few times
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   }
 });
