@@ -43,11 +43,9 @@ export function connectionListed(value: string): Set<string> | null {
   return extra;
 }
 
-const DECIMAL_LENGTH = /^\d{1,15}$/;
-
 /** A Content-Length value meshlet accepts: 1–15 decimal digits, nothing else. */
 export function isDecimalLength(value: string): boolean {
-  return DECIMAL_LENGTH.test(value);
+  return decimalLength(value) >= 0;
 }
 
 /** filterResponseHeaders' answer when a header name or value carries CR, LF or NUL. */
@@ -67,7 +65,7 @@ for (const name of RESPONSE_FRAMING) RESPONSE_KIND.set(name, DROP);
 RESPONSE_KIND.set('connection', CONNECTION);
 RESPONSE_KIND.set('content-length', CONTENT_LENGTH);
 
-/** A Content-Length value as a number: 1–15 decimal digits (as isDecimalLength), else -1. */
+/** A Content-Length value as a number: 1–15 decimal digits, else -1. */
 function decimalLength(value: string): number {
   const len = value.length;
   if (len === 0 || len > 15) return -1;

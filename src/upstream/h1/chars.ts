@@ -52,11 +52,11 @@ export function isTokenString(s: string): boolean {
   return true;
 }
 
-/** Header value chars undici accepts: HTAB, 0x20-0x7e, 0x80-0xff (so never CR, LF or NUL). */
+/** Header value chars undici accepts (VALUE_CHAR: so never CR, LF or NUL). */
 export function isValidHeaderValue(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c < 0x20 ? c !== HTAB : (c === 0x7f || c > 0xff)) return false;
+    if (c > 0xff || VALUE_CHAR[c] !== 1) return false;
   }
   return true;
 }
