@@ -674,12 +674,6 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
     this.paused &= ~reason;
     if (this.paused === 0 && this.state < CLOSING) this.socket.resume();
   }
-
-  /** Flow-control state in one line, for the debug log when a client goes away mid-response. */
-  describe(): string {
-    return `client connection state=${this.state} paused=${this.paused} held=${this.held?.length ?? 0} waitingDrain=${this.waitingDrain} ` +
-      `buffered=${this.socket.writableLength}`;
-  }
 }
 
 /**
