@@ -16,7 +16,7 @@ import type { WorkloadIdentity } from '../tls/identity/source.js';
 import { Generation } from './generation.js';
 import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js';
 import { H1Listener } from '../downstream/h1/listener.js';
-import { lingeringConnections } from '../downstream/h1/connection.js';
+import { lingeringConnections } from '../downstream/h1/linger.js';
 import { TcpListener } from '../downstream/tcp/listener.js';
 import { ListenerRuntime, WorkerState } from './worker-state.js';
 import { FilterStats } from '../filters/chain.js';

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { request } from 'undici';
-import { MAX_LINGERING } from '../../src/downstream/h1/connection.js';
+import { MAX_LINGERING } from '../../src/downstream/h1/linger.js';
 import { serviceEntryYaml, startMeshlet, type Meshlet } from '../helpers/meshlet.js';
 import { httpUpstream, type Upstream } from '../helpers/upstream.js';
 

@@ -22,6 +22,7 @@ import { readDecryptedInto } from '../tls/read-into.js';
 import { dateHeader, tick } from '../clock.js';
 import type { ExchangeHandler, ResponseSink, UpgradedClient, UpgradeTarget } from '../exchange.js';
 import { BodyDecoder, type BodyTarget } from './body-decoder.js';
+import { linger, lingerEnded } from './linger.js';
 import type { PeerIdentity } from '../../tls/inbound/server-tls.js';
 import { CHUNKED_BODY, MAX_HEAD_BYTES, NO_BODY, parseRequestHead, RequestHead } from './request-head.js';
 import { SNIFF_MORE, SNIFF_NOT_HTTP, sniffHttp } from './sniff.js';
@@ -63,19 +64,6 @@ const NO_HEADERS: string[] = [];
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 /** pipelined input held while a response is in progress; beyond it the connection stops reading */
 const MAX_HELD = 64 * 1024;
-/** a connection closed after a reply keeps draining the client's input this long, so the reply is not lost to a reset */
-const LINGER_MS = 2000;
-/**
- * Lingering connections this worker keeps at most: beyond them a closing connection is destroyed as
- * soon as its reply is flushed (a client flooding refused requests cannot hold rate × LINGER_MS sockets).
- */
-export const MAX_LINGERING = 1024;
-let lingering = 0;
-
-/** this worker's lingering connections now (for /workers) */
-export function lingeringConnections(): number {
-  return lingering;
-}
 /** bodies up to this size are written to the socket as one string with their head */
 const SMALL_BODY = 16 * 1024;
 
@@ -579,13 +567,7 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
     this.held = null;
     this.paused = 0;
     this.socket.resume();
-    if (lingering >= MAX_LINGERING) {
-      this.socket.destroySoon(); // FIN after the reply, then closed: no linger
-      return;
-    }
-    this.socket.end();
-    lingering++;
-    this.lingerTimer = setTimeout(destroySocket, LINGER_MS, this.socket).unref();
+    this.lingerTimer = linger(this.socket);
   }
 
   /** Closes now (no reply can be written); an upgraded connection ends as its protocol says. */
@@ -638,9 +620,8 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
 
   private onClose(): void {
     if (this.lingerTimer !== null) {
-      clearTimeout(this.lingerTimer); // (the socket is freed now, not when the timer fires)
+      lingerEnded(this.lingerTimer);
       this.lingerTimer = null;
-      lingering--;
     }
     const wasOpen = this.state !== CLOSED;
     this.state = CLOSED;
@@ -728,10 +709,6 @@ function latin1(buf: Buffer, start: number, end: number): string {
 
 function processHeld(conn: H1Connection): void {
   conn.runHeld();
-}
-
-function destroySocket(socket: net.Socket): void {
-  socket.destroy();
 }
 
 function ignore(): void {}
