@@ -6,8 +6,7 @@
 // after a framing error nothing that follows on the connection can be trusted (RFC 9112 §6.3).
 // A WebSocket upgrade leaves HTTP here: after the 101 (upgrade()), the client's bytes go to the
 // relay the request path attached (UpgradedClient.relayTo), and the listener's sweeps and close reach it.
-import net from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import type net from 'node:net';
 import type { ProxyError } from '../../http/errors.js';
 import { badRequest, headersTooLarge, internalError, requestTimeout, upgradeRequired } from '../../http/errors.js';
 import { errorReply } from '../../http/respond.js';
@@ -17,8 +16,6 @@ import { ClientBody } from '../../request/client-body.js';
 import { noteBodyBytes } from '../../request/body-memory.js';
 import { workerLog } from '../../log.js';
 import { clientAddress } from '../client-address.js';
-import { readingInto } from '../adopt-handle.js';
-import { readDecryptedInto } from '../tls/read-into.js';
 import { dateHeader, tick } from '../clock.js';
 import type { ExchangeHandler, ResponseSink, UpgradedClient, UpgradeTarget } from '../exchange.js';
 import { BodyDecoder, type BodyTarget } from './body-decoder.js';
@@ -54,8 +51,8 @@ export interface ConnectionOwner {
   notHttp?(conn: H1Connection): void;
 }
 
-/** Every connection of this worker reads into this buffer; what must outlive a read is copied. */
-const IN_BUFFER = Buffer.allocUnsafe(64 * 1024);
+/** Every connection of this worker reads into this buffer (adopt.ts); what must outlive a read is copied. */
+export const IN_BUFFER = Buffer.allocUnsafe(64 * 1024);
 const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
 /** the HTTP/2 connection preface's first line, as a request head (RFC 9113 §3.4: `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`) */
 const H2_PREFACE_HEAD = Buffer.from('PRI * HTTP/2.0', 'latin1');
@@ -655,51 +652,6 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
     this.paused &= ~reason;
     if (this.paused === 0 && this.state < CLOSING) this.socket.resume();
   }
-}
-
-/**
- * Serves an accepted socket (accepted paused: `pauseOnConnect`). net.Server cannot read accepted
- * sockets into a caller's buffer, so the accepted socket gives its handle to a socket that does,
- * and is closed without it.
- */
-export function adopt(accepted: net.Socket, owner: ConnectionOwner): H1Connection {
-  const socket = readingInto(accepted, IN_BUFFER, onSocketRead as (n: number) => boolean) as net.Socket & { h1: H1Connection };
-  const conn = new H1Connection(socket, owner, null);
-  socket.h1 = conn;
-  socket.resume();
-  return conn;
-}
-
-/**
- * Serves a TLS connection whose handshake chose HTTP/1.1: decrypted bytes land in IN_BUFFER as a
- * plaintext socket's do (downstream/tls/read-into.ts); where node cannot, they arrive as 'data' chunks.
- */
-export function adoptSecure(socket: TLSSocket, owner: ConnectionOwner, peer: PeerIdentity): H1Connection {
-  const conn = new H1Connection(socket, owner, peer);
-  (socket as TLSSocket & { h1: H1Connection }).h1 = conn;
-  const early = readDecryptedInto(socket, IN_BUFFER, onSocketRead as (n: number) => boolean);
-  if (early === false) {
-    socket.on('data', onSocketData);
-    return conn;
-  }
-  socket.resume();
-  // bytes decrypted before the switch go first (after resume's own tick: a pause they cause holds)
-  if (early !== null) process.nextTick(readEarly, conn, early);
-  return conn;
-}
-
-function readEarly(conn: H1Connection, early: Buffer): void {
-  conn.onData(early);
-}
-
-/** The onread callback: `this` is the socket, which carries its connection. */
-function onSocketRead(this: net.Socket & { h1: H1Connection }, n: number): void {
-  this.h1.onRead(n);
-}
-
-/** A TLS socket's 'data' listener (one function for every connection). */
-function onSocketData(this: TLSSocket & { h1: H1Connection }, chunk: Buffer): void {
-  this.h1.onData(chunk);
 }
 
 /** Buffer's own latin1 slicer (what toString('latin1') calls after checking its arguments). */

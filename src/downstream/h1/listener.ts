@@ -2,9 +2,9 @@
 // connections that open with the h2c preface or chose ALPN h2. Each worker has its own listening
 // socket on the listener's port (SO_REUSEPORT, see listen-socket.ts): the kernel spreads
 // connections across workers, and a worker that stops closes only its own socket. Accepted
-// plaintext connections read through `onread` into the worker's one buffer (see connection.ts);
+// plaintext connections read through `onread` into the worker's one buffer (see adopt.ts);
 // on an mTLS listener the worker terminates TLS itself (downstream/tls/acceptor.ts) and the
-// decrypted bytes arrive as 'data' chunks.
+// decrypted bytes are read into the same buffer (adoptSecure).
 import net from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { ProxyError } from '../../http/errors.js';
@@ -19,7 +19,8 @@ import { listenReusePort } from '../listen-socket.js';
 import { TlsAcceptor, type TlsAcceptorOwner } from '../tls/acceptor.js';
 import { dispatchSecure, INBOUND_ALPN, type SecureProtocols } from '../tls/alpn.js';
 import type { PeerIdentity } from '../../tls/inbound/server-tls.js';
-import { adopt, adoptSecure, type ConnectionOwner, type H1Connection, type H1Settings } from './connection.js';
+import { adopt, adoptSecure } from './adopt.js';
+import type { ConnectionOwner, H1Connection, H1Settings } from './connection.js';
 import type { RequestHead } from './request-head.js';
 import { TcpSession, type SessionOwner } from '../../tcp/session.js';
 import { H2Server, type H2Owner } from '../h2/server.js';
