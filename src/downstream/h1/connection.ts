@@ -10,8 +10,6 @@ import type net from 'node:net';
 import type { ProxyError } from '../../http/errors.js';
 import { badRequest, headersTooLarge, internalError, requestTimeout, upgradeRequired } from '../../http/errors.js';
 import { errorReply } from '../../http/respond.js';
-import { headBytes, headCrlf, headField, headNumber, headStart, headTake, headText } from '../../http/head-writer.js';
-import { statusLine } from '../../http/status-lines.js';
 import { ClientBody } from '../../request/client-body.js';
 import { noteBodyBytes } from '../../request/body-memory.js';
 import { workerLog } from '../../log.js';
@@ -20,6 +18,7 @@ import { dateHeader, tick } from '../clock.js';
 import type { ExchangeHandler, ResponseSink, UpgradedClient, UpgradeTarget } from '../exchange.js';
 import { BodyDecoder, type BodyTarget } from './body-decoder.js';
 import { linger, lingerEnded } from './linger.js';
+import { BODY, CLOSED, CLOSING, H1Output, READY, UPGRADED, WAITING } from './output.js';
 import type { PeerIdentity } from '../../tls/inbound/server-tls.js';
 import { CHUNKED_BODY, MAX_HEAD_BYTES, NO_BODY, parseRequestHead, RequestHead } from './request-head.js';
 import { SNIFF_MORE, SNIFF_NOT_HTTP, sniffHttp } from './sniff.js';
@@ -57,31 +56,17 @@ const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
 /** the HTTP/2 connection preface's first line, as a request head (RFC 9113 §3.4: `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`) */
 const H2_PREFACE_HEAD = Buffer.from('PRI * HTTP/2.0', 'latin1');
 const EMPTY = Buffer.alloc(0);
-const NO_HEADERS: string[] = [];
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 /** pipelined input held while a response is in progress; beyond it the connection stops reading */
 const MAX_HELD = 64 * 1024;
-/** bodies up to this size are written to the socket as one string with their head */
-const SMALL_BODY = 16 * 1024;
-
-const READY = 1;
-const BODY = 2;
-const WAITING = 3;
-const CLOSING = 4;
-const CLOSED = 5;
-/** after a 101: bytes go to the upgrade target */
-const UPGRADED = 6;
 
 const PAUSED_BY_BODY = 1;
 const PAUSED_BY_HELD = 2;
 
-export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
-  readonly socket: net.Socket;
+export class H1Connection extends H1Output implements ResponseSink, BodyTarget, UpgradedClient {
   readonly remoteAddress: string;
   /** the mTLS peer (connections of an mTLS listener that finished their handshake); null for plaintext */
   readonly peer: PeerIdentity | null;
-  private readonly owner: ConnectionOwner;
-  private state: number;
   /** input not processed yet (a partial head, or pipelined requests waiting for their turn) */
   private held: Buffer | null = null;
   /** tick of the last read, and of the first byte of a head still incomplete (-1: none) */
@@ -104,18 +89,6 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
   private body: ClientBody | null = null;
   private readonly decoder = new BodyDecoder();
   private responseDone = true;
-  private closeAfter = false;
-  private version = 11;
-  private headMethod = false;
-  /** the response head waiting for its first body bytes (status 0: none) */
-  private pendingStatus = 0;
-  private pendingHeaders: string[] = NO_HEADERS;
-  /** the Content-Length to write, -1 for none */
-  private pendingLength = -1;
-  private chunkedOut = false;
-  /** trailer fields for the last chunk (flat name, value, ...; checked by the exchange) */
-  private pendingTrailers: string[] = NO_HEADERS;
-  private waitingDrain = false;
   /** after upgrade(): what the client's bytes go to (null until relayTo) */
   private target: UpgradeTarget | null = null;
   /** after upgrade(): input read before the 101 (pipelined behind the request head) */
@@ -124,10 +97,8 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
   private lingerTimer: NodeJS.Timeout | null = null;
 
   constructor(socket: net.Socket, owner: ConnectionOwner, peer: PeerIdentity | null) {
-    this.owner = owner;
-    this.socket = socket;
+    super(socket, owner);
     this.peer = peer;
-    this.state = READY;
     this.sniffing = owner.sniffs === true;
     this.remoteAddress = clientAddress(socket.remoteAddress);
     socket.on('drain', this.onDrain.bind(this));
@@ -280,14 +251,9 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
   /** Starts the exchange for a parsed head: the request path takes it from here. */
   private begin(head: RequestHead): void {
     this.requests++;
-    this.version = head.version;
-    this.headMethod = head.method === 'HEAD';
     // an upgrade that gets no 101 closes after its response: the client may already be speaking the new protocol
-    this.closeAfter = !head.keepAlive || head.upgrade !== '';
+    this.startResponse(head.version, head.method === 'HEAD', !head.keepAlive || head.upgrade !== '');
     this.responseDone = false;
-    this.pendingStatus = 0;
-    this.chunkedOut = false;
-    this.pendingTrailers = NO_HEADERS;
     let body: ClientBody | null = null;
     if (head.bodyKind !== NO_BODY) {
       body = new ClientBody(this);
@@ -324,108 +290,7 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
     else this.close();
   }
 
-  // ---- ResponseSink ----
-
-  head(status: number, headers: string[], contentLength: number, bodyless: boolean): void {
-    // the framing is decided now; the head's bytes are built when they leave (with the first body bytes)
-    let length = -1;
-    if (bodyless) {
-      if (contentLength >= 0 && status !== 204 && status !== 304) length = contentLength;
-    } else if (contentLength >= 0) {
-      length = contentLength;
-    } else if (this.version === 11) {
-      this.chunkedOut = true;
-    } else {
-      this.closeAfter = true; // an HTTP/1.0 client reads to the close
-    }
-    if (this.owner.draining) this.closeAfter = true;
-    this.pendingStatus = status;
-    this.pendingHeaders = headers;
-    this.pendingLength = length;
-  }
-
-  /** Starts the next message in the head writer: the pending head, if any. */
-  private buildHead(): void {
-    headStart();
-    const status = this.pendingStatus;
-    if (status === 0) return;
-    this.pendingStatus = 0;
-    headText(statusPrefix(status));
-    headField('date', dateHeader);
-    const h = this.pendingHeaders;
-    for (let i = 0; i < h.length; i += 2) headField(h[i] as string, h[i + 1] as string);
-    if (this.pendingLength >= 0) {
-      headText('content-length: ');
-      headNumber(this.pendingLength);
-      headCrlf();
-    } else if (this.chunkedOut) {
-      headText('transfer-encoding: chunked\r\n');
-    }
-    if (this.closeAfter) headText('connection: close\r\n');
-    else if (this.version === 10) headText('connection: keep-alive\r\n');
-    headCrlf();
-  }
-
-  flush(): void {
-    if (this.pendingStatus === 0 || this.state >= CLOSING) return;
-    this.buildHead();
-    this.socket.write(headTake(), 'latin1');
-  }
-
-  data(chunk: Buffer): boolean {
-    if (this.state === CLOSED) return true;
-    const n = chunk.length;
-    const socket = this.socket;
-    let ok: boolean;
-    this.buildHead();
-    if (this.chunkedOut) {
-      headNumber(n, 16);
-      headCrlf();
-    }
-    if (n <= SMALL_BODY) {
-      // head and body as one string: it owns its bytes (the chunk may be a view of a reused read buffer)
-      headBytes(chunk);
-      if (this.chunkedOut) headCrlf();
-      ok = socket.write(headTake(), 'latin1');
-    } else {
-      socket.cork();
-      socket.write(headTake(), 'latin1');
-      socket.write(Buffer.from(chunk));
-      ok = this.chunkedOut ? socket.write('\r\n', 'latin1') : socket.writableLength < socket.writableHighWaterMark;
-      socket.uncork();
-    }
-    if (!ok) this.waitingDrain = true;
-    return ok;
-  }
-
-  trailers(headers: string[]): void {
-    if (this.chunkedOut) this.pendingTrailers = headers;
-  }
-
-  end(): void {
-    const pending = this.pendingStatus !== 0;
-    if ((pending || this.chunkedOut) && this.state !== CLOSED) {
-      this.buildHead();
-      if (this.chunkedOut) {
-        headText('0\r\n');
-        const t = this.pendingTrailers;
-        for (let i = 0; i < t.length; i += 2) headField(t[i] as string, t[i + 1] as string);
-        headCrlf();
-      }
-      this.socket.write(headTake(), 'latin1');
-    }
-    this.responseEnded();
-  }
-
-  reply(status: number, headers: string[], body: string, close: boolean): void {
-    if (close) this.closeAfter = true;
-    this.chunkedOut = false;
-    this.head(status, headers, body.length, this.headMethod);
-    this.buildHead();
-    if (!this.headMethod) headText(body);
-    if (this.state !== CLOSED) this.socket.write(headTake(), 'latin1');
-    this.responseEnded();
-  }
+  // ---- ResponseSink (the rest: output.ts) ----
 
   reset(): void {
     this.responseDone = true;
@@ -484,7 +349,7 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
 
   // ---- the end of an exchange ----
 
-  private responseEnded(): void {
+  protected responseEnded(): void {
     this.responseDone = true;
     if (this.state === BODY) {
       // answered before the request body was read: the rest of it cannot be told from a next request
@@ -546,14 +411,7 @@ export class H1Connection implements ResponseSink, BodyTarget, UpgradedClient {
     const { headers, body } = errorReply(err, '');
     this.closeAfter = true;
     if (this.socket.destroyed) return;
-    this.headMethod = false;
-    this.chunkedOut = false;
-    this.head(err.status, headers, body.length, false);
-    this.buildHead();
-    headText(body);
-    const out = headTake();
-    this.socket.write(out, 'latin1');
-    this.owner.refused(err, out.length);
+    this.owner.refused(err, this.writeRefusal(err.status, headers, body));
     this.closeGracefully();
   }
 
@@ -673,9 +531,4 @@ function hasBareLf(buf: Buffer, start: number, end: number): boolean {
     i = buf.indexOf(10, i + 1);
   }
   return false;
-}
-
-const STATUS_PREFIXES: string[] = [];
-function statusPrefix(status: number): string {
-  return STATUS_PREFIXES[status] ??= `HTTP/1.1 ${statusLine(status)}\r\n`;
 }
