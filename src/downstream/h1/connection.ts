@@ -1,24 +1,25 @@
-// One client connection of meshlet's HTTP/1.1 listener: reads into the worker's one input buffer
-// (net `onread`: no allocation per read), parses each request head strictly, feeds the body
-// through its framing decoder, answers requests in order (pipelined requests wait, held, until
-// the response before them is complete), and writes each response head with its first body bytes
-// in one write. A request it cannot read safely gets its status and the connection is closed:
-// after a framing error nothing that follows on the connection can be trusted (RFC 9112 §6.3).
-// A WebSocket upgrade leaves HTTP here: after the 101 (upgrade()), the client's bytes go to the
-// relay the request path attached (UpgradedClient.relayTo), and the listener's sweeps and close reach it.
+// One client connection of meshlet's HTTP/1.1 listener, and its reading: reads into the worker's
+// one input buffer (net `onread`, set up by adopt.ts: no allocation per read), holds input that
+// must wait (a partial head, pipelined requests), parses each request head strictly
+// (request-head.ts), feeds the body through its framing decoder (body-decoder.ts) and starts each
+// request's exchange. A connection that opens with the HTTP/2 preface goes to the listener's
+// HTTP/2 server; on a port whose protocol is not declared, one whose first bytes are not HTTP goes
+// to TCP proxying. H1Connection is the one concrete class of three layers: writing responses
+// (output.ts), the connection's life around its exchanges (lifecycle.ts: pipelining in order,
+// refusals, closing, time-outs, the WebSocket upgrade) and reading (here). H1Settings and
+// ConnectionOwner are what it asks of its listener.
 import type net from 'node:net';
 import type { ProxyError } from '../../http/errors.js';
-import { badRequest, headersTooLarge, internalError, requestTimeout, upgradeRequired } from '../../http/errors.js';
-import { errorReply } from '../../http/respond.js';
+import { badRequest, headersTooLarge, internalError, upgradeRequired } from '../../http/errors.js';
 import { ClientBody } from '../../request/client-body.js';
 import { noteBodyBytes } from '../../request/body-memory.js';
 import { workerLog } from '../../log.js';
 import { clientAddress } from '../client-address.js';
-import { dateHeader, tick } from '../clock.js';
-import type { ExchangeHandler, ResponseSink, UpgradedClient, UpgradeTarget } from '../exchange.js';
+import { tick } from '../clock.js';
+import type { ExchangeHandler, ResponseSink, UpgradedClient } from '../exchange.js';
 import { BodyDecoder, type BodyTarget } from './body-decoder.js';
-import { linger, lingerEnded } from './linger.js';
-import { BODY, CLOSED, CLOSING, H1Output, READY, UPGRADED, WAITING } from './output.js';
+import { H1Lifecycle, PAUSED_BY_HELD } from './lifecycle.js';
+import { BODY, CLOSED, CLOSING, READY, UPGRADED, WAITING } from './output.js';
 import type { PeerIdentity } from '../../tls/inbound/server-tls.js';
 import { CHUNKED_BODY, MAX_HEAD_BYTES, NO_BODY, parseRequestHead, RequestHead } from './request-head.js';
 import { SNIFF_MORE, SNIFF_NOT_HTTP, sniffHttp } from './sniff.js';
@@ -60,51 +61,24 @@ const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 /** pipelined input held while a response is in progress; beyond it the connection stops reading */
 const MAX_HELD = 64 * 1024;
 
-const PAUSED_BY_BODY = 1;
-const PAUSED_BY_HELD = 2;
-
-export class H1Connection extends H1Output implements ResponseSink, BodyTarget, UpgradedClient {
+export class H1Connection extends H1Lifecycle implements ResponseSink, BodyTarget, UpgradedClient {
   readonly remoteAddress: string;
   /** the mTLS peer (connections of an mTLS listener that finished their handshake); null for plaintext */
   readonly peer: PeerIdentity | null;
-  /** input not processed yet (a partial head, or pipelined requests waiting for their turn) */
-  private held: Buffer | null = null;
-  /** tick of the last read, and of the first byte of a head still incomplete (-1: none) */
-  lastTick = tick;
-  private headTick = -1;
-  private paused = 0;
-  private inProcess = false;
-  /** the client sent FIN: requests already received are answered, then the connection closes */
-  private peerEnded = false;
-  /** a pipelined request's turn is scheduled (processHeld) */
-  private heldScheduled = false;
   /** requests started on this connection (only the first may be the HTTP/2 preface) */
   private requests = 0;
   /** the first bytes decide whether this is HTTP at all (a port without a declared protocol) */
   private sniffing: boolean;
 
-  // the exchange in progress
+  // the request being read
   private readonly request = new RequestHead();
-  private handler: ExchangeHandler | null = null;
-  private body: ClientBody | null = null;
   private readonly decoder = new BodyDecoder();
-  private responseDone = true;
-  /** after upgrade(): what the client's bytes go to (null until relayTo) */
-  private target: UpgradeTarget | null = null;
-  /** after upgrade(): input read before the 101 (pipelined behind the request head) */
-  early: Buffer | null = null;
-  /** while lingering (closeGracefully): the timer that destroys the socket */
-  private lingerTimer: NodeJS.Timeout | null = null;
 
   constructor(socket: net.Socket, owner: ConnectionOwner, peer: PeerIdentity | null) {
     super(socket, owner);
     this.peer = peer;
     this.sniffing = owner.sniffs === true;
     this.remoteAddress = clientAddress(socket.remoteAddress);
-    socket.on('drain', this.onDrain.bind(this));
-    socket.on('end', this.onEnd.bind(this));
-    socket.on('error', ignore);
-    socket.on('close', this.onClose.bind(this));
   }
 
   /** Plaintext sockets' onread callback: `n` bytes in IN_BUFFER. */
@@ -152,7 +126,7 @@ export class H1Connection extends H1Output implements ResponseSink, BodyTarget, 
     }
   }
 
-  private process(buf: Buffer, start: number, end: number): void {
+  protected process(buf: Buffer, start: number, end: number): void {
     this.inProcess = true;
     while (start < end) {
       const state = this.state;
@@ -248,6 +222,17 @@ export class H1Connection extends H1Output implements ResponseSink, BodyTarget, 
     this.owner.serveH2(this, first);
   }
 
+  /** Not HTTP (sniffed): everything read so far goes to the TCP session the owner starts. */
+  private leaveHttp(): void {
+    this.state = UPGRADED;
+    this.early = this.held;
+    this.held = null;
+    this.paused = 0;
+    this.socket.pause(); // the relay resumes it
+    if (this.owner.notHttp !== undefined) this.owner.notHttp(this);
+    else this.close();
+  }
+
   /** Starts the exchange for a parsed head: the request path takes it from here. */
   private begin(head: RequestHead): void {
     this.requests++;
@@ -283,208 +268,12 @@ export class H1Connection extends H1Output implements ResponseSink, BodyTarget, 
     if (this.responseDone) this.exchangeDone();
   }
 
-  private bodyFailed(err: ProxyError): void {
-    this.closeAfter = true;
-    const handler = this.handler;
-    if (handler !== null && !this.responseDone) handler.onBodyError(err);
-    else this.close();
-  }
-
-  // ---- ResponseSink (the rest: output.ts) ----
-
-  reset(): void {
-    this.responseDone = true;
-    this.handler = null;
-    this.close();
-  }
-
-  pauseBody(): void {
-    this.pause(PAUSED_BY_BODY);
-  }
-
-  // ---- upgrade (WebSocket) ----
-
-  upgrade(headers: string[]): UpgradedClient | null {
-    if (this.state !== WAITING || this.socket.destroyed) return null;
-    let s = `HTTP/1.1 101 Switching Protocols\r\ndate: ${dateHeader}\r\n`;
-    for (let i = 0; i < headers.length; i += 2) s += headers[i] + ': ' + headers[i + 1] + '\r\n';
-    this.socket.write(`${s}connection: upgrade\r\nupgrade: websocket\r\n\r\n`, 'latin1');
-    this.state = UPGRADED;
-    this.responseDone = true;
-    this.handler = null;
-    this.body = null;
-    this.early = this.held;
-    this.held = null;
-    this.paused = 0;
-    this.socket.pause(); // the relay resumes it
-    return this;
-  }
-
-  relayTo(target: UpgradeTarget): void {
-    this.target = target;
-  }
-
-  /** Not HTTP (sniffed): everything read so far goes to the TCP session the owner starts. */
-  private leaveHttp(): void {
-    this.state = UPGRADED;
-    this.early = this.held;
-    this.held = null;
-    this.paused = 0;
-    this.socket.pause(); // the relay resumes it
-    if (this.owner.notHttp !== undefined) this.owner.notHttp(this);
-    else this.close();
-  }
-
   private upgradedRead(n: number): void {
     const target = this.target;
     if (target === null) return;
     const chunk = Buffer.allocUnsafe(n);
     IN_BUFFER.copy(chunk, 0, 0, n);
     target.fromDown(chunk);
-  }
-
-  resumeBody(): void {
-    this.resume(PAUSED_BY_BODY);
-  }
-
-  // ---- the end of an exchange ----
-
-  protected responseEnded(): void {
-    this.responseDone = true;
-    if (this.state === BODY) {
-      // answered before the request body was read: the rest of it cannot be told from a next request
-      this.closeAfter = true;
-      this.handler = null;
-      this.body = null;
-      this.resume(PAUSED_BY_BODY);
-      this.closeGracefully();
-    } else if (this.state === WAITING) {
-      this.exchangeDone();
-    }
-  }
-
-  /** Request read and response written: the connection takes its next request, or closes. */
-  private exchangeDone(): void {
-    this.handler = null;
-    this.body = null;
-    if (this.closeAfter) return this.closeGracefully();
-    this.state = READY;
-    this.waitingDrain = false;
-    if (this.inProcess) return; // (inside process() the loop goes on by itself)
-    if (this.held === null) {
-      if (this.peerEnded) this.closeGracefully();
-      return;
-    }
-    this.resume(PAUSED_BY_HELD);
-    // the next pipelined request, once this call stack (the previous response) has unwound; input
-    // that arrives meanwhile is appended to `held`, so the order stays
-    this.heldScheduled = true;
-    setImmediate(processHeld, this);
-  }
-
-  /** @internal a pipelined request's turn */
-  runHeld(): void {
-    this.heldScheduled = false;
-    const held = this.held;
-    if (held === null || this.state !== READY) return;
-    this.held = null;
-    try {
-      this.process(held, 0, held.length);
-    } catch (err) {
-      workerLog().error({ err: (err as Error).stack ?? String(err) }, 'internal error reading a request');
-      this.refuse(internalError(err));
-    }
-    // the client has finished sending: what is left is an incomplete head that can never complete
-    if (this.peerEnded && this.state === READY) this.closeGracefully();
-  }
-
-  /** A request that cannot be read: its status, then the connection closes. */
-  private refuse(err: ProxyError): void {
-    if (this.state >= CLOSING) return;
-    const handler = this.handler;
-    if (handler !== null && !this.responseDone) {
-      // (an exchange in progress: it answers, and the connection closes after it)
-      this.closeAfter = true;
-      handler.onBodyError(err);
-      return;
-    }
-    const { headers, body } = errorReply(err, '');
-    this.closeAfter = true;
-    if (this.socket.destroyed) return;
-    this.owner.refused(err, this.writeRefusal(err.status, headers, body));
-    this.closeGracefully();
-  }
-
-  /** The last response is written: FIN after it, keep reading (and dropping) a while so a reset does not eat it. */
-  private closeGracefully(): void {
-    if (this.state >= CLOSING) return;
-    this.state = CLOSING;
-    this.held = null;
-    this.paused = 0;
-    this.socket.resume();
-    this.lingerTimer = linger(this.socket);
-  }
-
-  /** Closes now (no reply can be written); an upgraded connection ends as its protocol says. */
-  close(): void {
-    if (this.state === CLOSED) return;
-    if (this.state === UPGRADED && this.target !== null) return this.target.goAway();
-    this.socket.destroy();
-  }
-
-  /** Drain: an idle keep-alive connection closes now; a busy one after its response (which says Connection: close). */
-  closeIfIdle(): boolean {
-    if (this.state !== READY || this.held !== null) return false;
-    this.closeGracefully();
-    return true;
-  }
-
-  /** Once a second: the head and idle time-outs (one sweep per listener, see H1Listener). */
-  sweep(now: number): void {
-    if (this.state === UPGRADED) return this.target?.sweep(now);
-    const s = this.owner.settings;
-    if (this.state === READY) {
-      if (this.headTick >= 0) {
-        if (now - this.headTick >= s.requestTimeoutS) this.refuse(requestTimeout('the request head did not arrive in time'));
-      } else if (now - this.lastTick >= s.idleTimeoutS) {
-        this.closeGracefully();
-      }
-    } else if (this.state === BODY && this.paused === 0 && now - this.lastTick >= s.requestTimeoutS) {
-      this.bodyFailed(requestTimeout('the request body stopped arriving'));
-    }
-  }
-
-  // ---- socket events ----
-
-  private onDrain(): void {
-    if (!this.waitingDrain) return;
-    this.waitingDrain = false;
-    this.handler?.onWritable();
-  }
-
-  /** The client finished sending (FIN): an exchange in progress still gets its response. */
-  private onEnd(): void {
-    if (this.state === UPGRADED) return; // the relay passes the FIN on
-    this.peerEnded = true;
-    if (this.state === CLOSING || this.state === CLOSED) return this.close();
-    if (this.state === BODY) return this.close(); // the body can never complete
-    // a response in progress, or pipelined requests waiting for their turn: they are answered first
-    if (this.state === WAITING || this.heldScheduled) return;
-    this.close();
-  }
-
-  private onClose(): void {
-    if (this.lingerTimer !== null) {
-      lingerEnded(this.lingerTimer);
-      this.lingerTimer = null;
-    }
-    const wasOpen = this.state !== CLOSED;
-    this.state = CLOSED;
-    this.held = null;
-    const handler = this.handler;
-    this.handler = null;
-    if (handler !== null && !this.responseDone) handler.onAborted();
-    if (wasOpen) this.owner.closed(this);
   }
 
   // ---- input bookkeeping ----
@@ -499,29 +288,12 @@ export class H1Connection extends H1Output implements ResponseSink, BodyTarget, 
     buf.copy(copy, 0, start, end);
     this.held = this.held === null ? copy : Buffer.concat([this.held, copy]);
   }
-
-  private pause(reason: number): void {
-    if (this.paused === 0 && this.state < CLOSING) this.socket.pause();
-    this.paused |= reason;
-  }
-
-  private resume(reason: number): void {
-    if ((this.paused & reason) === 0) return;
-    this.paused &= ~reason;
-    if (this.paused === 0 && this.state < CLOSING) this.socket.resume();
-  }
 }
 
 /** Buffer's own latin1 slicer (what toString('latin1') calls after checking its arguments). */
 function latin1(buf: Buffer, start: number, end: number): string {
   return (buf as Buffer & { latin1Slice(start: number, end: number): string }).latin1Slice(start, end);
 }
-
-function processHeld(conn: H1Connection): void {
-  conn.runHeld();
-}
-
-function ignore(): void {}
 
 /** A bare LF (one not preceded by CR) in buf[start, end). */
 function hasBareLf(buf: Buffer, start: number, end: number): boolean {

@@ -3,7 +3,7 @@
 // and dropped a while, so bytes it sent after the request do not make the kernel answer with a
 // reset that loses the reply. Bounded per worker: beyond MAX_LINGERING a closing connection is
 // closed as soon as its reply is flushed (a client flooding refused requests cannot hold
-// rate × LINGER_MS sockets). The connection's side is closeGracefully() in connection.ts.
+// rate × LINGER_MS sockets). The connection's side is closeGracefully() in lifecycle.ts.
 import type net from 'node:net';
 
 /** a connection closed after a reply keeps draining the client's input this long, so the reply is not lost to a reset */
