@@ -266,6 +266,9 @@ export class ResponseParser {
       pos = r;
       if (this.state !== S_HEAD) return pos;
     }
+    // the head goes on in the next read (a line ended where this one did): not kept, since
+    // headBuf/headFrom would point into this read's buffer (the codec reuses it for the next)
+    this.headBuf = null;
     return pos;
   }
 
