@@ -1,21 +1,20 @@
 // Incremental HTTP/1.x response parser over Buffers, across arbitrary split points: status line,
-// headers, 1xx skipping, and Content-Length / chunked (extensions, trailers) / close-delimited
-// framing. Body bytes are zero-copy subarrays. Bad input never throws: feed() returns -1.
+// headers, 1xx skipping, and the body's framing: Content-Length, chunked (its size lines and
+// trailers in chunked-decoder.ts) or close-delimited. Body bytes are zero-copy subarrays. Bad
+// input never throws: feed() returns -1.
 import { knownHeaderName } from '../../http/header-names.js';
-import { COLON, COMMA, CR, HEX, HTAB, LF, SEMI, SP, TOKEN, asciiBytes, lowerEquals } from './chars.js';
+import { COLON, COMMA, CR, HTAB, LF, SP, TOKEN, asciiBytes, lowerEquals, type Latin1 } from './chars.js';
+import { ChunkedDecoder, S_CHUNKED_DONE, S_CHUNK_DATA_NEXT, type TrailerSink } from './chunked-decoder.js';
 
-export interface ResponseSink {
+export interface ResponseSink extends TrailerSink {
   /** The final (>= 200) response head. Return false to make feed() return right after it. */
   onResponseHead(status: number, headers: string[]): boolean;
   /** A body slice: a view of the fed buffer, valid during the call only. Return false to make feed() return right after it. */
   onResponseBody(chunk: Buffer): boolean;
-  /** A chunked body's trailer fields (flat [name, value, ...], names as sent), before the message completes. */
-  onResponseTrailers?(trailers: string[]): void;
 }
 
-/** Max bytes of one response head (status line + header lines) and of a trailer section. */
+/** Max bytes of one response head (status line + header lines); a trailer section has the same budget. */
 export const MAX_HEAD_BYTES = 64 * 1024;
-const MAX_CHUNK_EXT_BYTES = 16 * 1024;
 /** Longest head kept for the same-head-again shortcut. */
 const MAX_REMEMBERED_HEAD = 4096;
 
@@ -24,17 +23,10 @@ export const S_HEAD = 0;
 export const S_BODY_LENGTH = 1;
 export const S_BODY_EOF = 2;
 export const S_CHUNK_DATA = 3;
-const S_CHUNK_SIZE = 4;
-const S_CHUNK_EXT = 5;
-const S_CHUNK_SIZE_LF = 6;
-const S_CHUNK_DATA_CR = 7;
-const S_CHUNK_DATA_LF = 8;
-const S_TRAILER_START = 9;
-const S_TRAILER_LINE = 10;
-const S_TRAILER_LF = 11;
-const S_TRAILER_END_LF = 12;
-export const S_DONE = 13;
-export const S_ERROR = 14;
+/** a chunked body's framing (size line, CRLF after data, trailers): read by `chunked` */
+const S_CHUNK_FRAMING = 4;
+export const S_DONE = 5;
+export const S_ERROR = 6;
 
 const CONTENT_LENGTH = asciiBytes('content-length');
 const TRANSFER_ENCODING = asciiBytes('transfer-encoding');
@@ -43,9 +35,6 @@ const CHUNKED = asciiBytes('chunked');
 const CLOSE = asciiBytes('close');
 const KEEP_ALIVE = asciiBytes('keep-alive');
 const HTTP_1_DOT = asciiBytes('HTTP/1.');
-
-/** Buffer.prototype.latin1Slice exists at runtime (it backs toString('latin1')) but is not typed. */
-interface Latin1 { latin1Slice(start: number, end: number): string }
 
 /** `s` has exactly the chars b[start, end) (latin1). */
 function sameBytes(s: string, b: Buffer, start: number, end: number): boolean {
@@ -99,14 +88,9 @@ export class ResponseParser {
   private teChunked = false;
   private connClose = false;
   private connKeepAlive = false;
+  /** body bytes left: of a Content-Length body, or of the current chunk */
   private remaining = 0;
-  private chunkSize = 0;
-  private chunkDigits = 0;
-  private extBytes = 0;
-  private trailerBytes = 0;
-  /** the trailer line being read (it may span feeds) and the complete ones */
-  private trailerLine = '';
-  private trailerLines: string[] | null = null;
+  private readonly chunked: ChunkedDecoder;
   private stop = false;
   /** an incomplete head line carried over between feeds (rare: only when a read splits a line) */
   private partial: Buffer | null = null;
@@ -114,6 +98,7 @@ export class ResponseParser {
 
   constructor(sink: ResponseSink) {
     this.sink = sink;
+    this.chunked = new ChunkedDecoder(sink);
   }
 
   /**
@@ -169,7 +154,14 @@ export class ResponseParser {
           pos += n;
           this.remaining -= n;
           this.bodyBytes += n;
-          if (this.remaining === 0) this.state = this.state === S_BODY_LENGTH ? S_DONE : S_CHUNK_DATA_CR;
+          if (this.remaining === 0) {
+            if (this.state === S_BODY_LENGTH) {
+              this.state = S_DONE;
+            } else {
+              this.state = S_CHUNK_FRAMING;
+              this.chunked.dataRead();
+            }
+          }
           if (!this.sink.onResponseBody(chunk)) return pos;
           break;
         }
@@ -181,14 +173,23 @@ export class ResponseParser {
           if (!this.sink.onResponseBody(chunk)) return pos;
           break;
         }
+        case S_CHUNK_FRAMING: {
+          if (pos >= end) return pos;
+          const chunked = this.chunked;
+          pos = chunked.feed(buf, pos, end);
+          if (pos < 0) return this.fail(chunked.error);
+          if (chunked.state === S_CHUNK_DATA_NEXT) {
+            this.remaining = chunked.chunkSize;
+            this.state = S_CHUNK_DATA;
+          } else if (chunked.state === S_CHUNKED_DONE) {
+            this.state = S_DONE;
+          }
+          break;
+        }
         case S_DONE:
           return pos;
-        case S_ERROR:
-          return -1;
         default:
-          if (pos >= end) return pos;
-          pos = this.parseChunkFraming(buf, pos, end);
-          if (pos < 0) return -1;
+          return -1; // S_ERROR
       }
       if (this.stop) {
         this.stop = false;
@@ -451,9 +452,8 @@ export class ResponseParser {
       state = S_DONE;
     } else if (this.hasTE) {
       if (this.teChunked) {
-        state = S_CHUNK_SIZE;
-        this.chunkSize = 0;
-        this.chunkDigits = 0;
+        state = S_CHUNK_FRAMING;
+        this.chunked.start();
       } else {
         state = S_BODY_EOF; // a final coding other than chunked: the body runs to EOF
         keepAlive = false;
@@ -479,121 +479,6 @@ export class ResponseParser {
   private takeHeaders(): string[] {
     return this.headers.slice(0, this.fieldCount);
   }
-
-  // ---- chunked framing (size lines, extensions, CRLFs, trailers) ----
-
-  private parseChunkFraming(b: Buffer, pos: number, end: number): number {
-    // where the trailer line's bytes in this buffer start (a line may span feeds)
-    let lineFrom = pos;
-    while (pos < end) {
-      const c = b[pos]!;
-      switch (this.state) {
-        case S_CHUNK_SIZE: {
-          const h = HEX[c]!;
-          if (h >= 0) {
-            if (++this.chunkDigits > 13) return this.fail('chunk size too large');
-            this.chunkSize = this.chunkSize * 16 + h;
-          } else if (this.chunkDigits === 0) {
-            return this.fail('invalid chunk size');
-          } else if (c === CR) {
-            this.state = S_CHUNK_SIZE_LF;
-          } else if (c === SEMI) {
-            this.state = S_CHUNK_EXT;
-            this.extBytes = 0;
-          } else {
-            return this.fail('invalid chunk size');
-          }
-          pos++;
-          break;
-        }
-        case S_CHUNK_EXT:
-          if (c === CR) this.state = S_CHUNK_SIZE_LF;
-          else if (c === LF || c === 0) return this.fail('invalid chunk extension');
-          else if (++this.extBytes > MAX_CHUNK_EXT_BYTES) return this.fail('chunk extension too long');
-          pos++;
-          break;
-        case S_CHUNK_SIZE_LF:
-          if (c !== LF) return this.fail('bare CR after chunk size');
-          pos++;
-          if (this.chunkSize === 0) {
-            this.state = S_TRAILER_START;
-            this.trailerBytes = 0;
-            this.trailerLines = null;
-          } else {
-            this.remaining = this.chunkSize;
-            this.state = S_CHUNK_DATA;
-          }
-          this.chunkSize = 0;
-          this.chunkDigits = 0;
-          if (this.state === S_CHUNK_DATA) return pos;
-          break;
-        case S_CHUNK_DATA_CR:
-          if (c !== CR) return this.fail('chunk data longer than its size');
-          this.state = S_CHUNK_DATA_LF;
-          pos++;
-          break;
-        case S_CHUNK_DATA_LF:
-          if (c !== LF) return this.fail('bare CR after chunk data');
-          this.state = S_CHUNK_SIZE;
-          pos++;
-          break;
-        case S_TRAILER_START:
-          if (c === CR) {
-            this.state = S_TRAILER_END_LF;
-          } else {
-            if (TOKEN[c] !== 1) return this.fail('invalid trailer line');
-            this.state = S_TRAILER_LINE;
-            this.trailerBytes++;
-            this.trailerLine = '';
-            lineFrom = pos;
-          }
-          pos++;
-          break;
-        case S_TRAILER_LINE:
-          if (c === CR) {
-            this.state = S_TRAILER_LF;
-            (this.trailerLines ??= []).push(this.trailerLine + (b as unknown as Latin1).latin1Slice(lineFrom, pos));
-            this.trailerLine = '';
-          } else if (c === LF || c === 0) return this.fail('invalid trailer line');
-          if (++this.trailerBytes > MAX_HEAD_BYTES) return this.fail('trailers larger than 64 KiB');
-          pos++;
-          break;
-        case S_TRAILER_LF:
-          if (c !== LF) return this.fail('bare CR in trailers');
-          this.state = S_TRAILER_START;
-          pos++;
-          break;
-        case S_TRAILER_END_LF:
-          if (c !== LF) return this.fail('bare CR after trailers');
-          if (this.trailerLines !== null) {
-            const trailers = splitTrailers(this.trailerLines);
-            this.trailerLines = null;
-            if (trailers === null) return this.fail('invalid trailer line');
-            this.sink.onResponseTrailers?.(trailers);
-          }
-          this.state = S_DONE;
-          return pos + 1;
-        default:
-          return pos;
-      }
-    }
-    // a trailer line continues in the next feed
-    if (this.state === S_TRAILER_LINE) this.trailerLine += (b as unknown as Latin1).latin1Slice(lineFrom, end);
-    return pos;
-  }
-}
-
-/** `name: value` trailer lines as [name, value, ...]; null when a line has no colon or a bad name. */
-function splitTrailers(lines: string[]): string[] | null {
-  const out: string[] = [];
-  for (const line of lines) {
-    const colon = line.indexOf(':');
-    if (colon <= 0) return null;
-    const name = line.slice(0, colon);
-    for (let i = 0; i < name.length; i++) if (TOKEN[name.charCodeAt(i)] !== 1) return null;
-    out.push(name, line.slice(colon + 1).trim());
-  }
-  return out;
 }
 
 /** True when the last comma-separated token of b[vs, ve) is `lower` (any case). */
