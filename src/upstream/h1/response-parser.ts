@@ -52,7 +52,6 @@ export class ResponseParser {
   state = S_HEAD;
   /** why feed() returned -1 / finish() returned false */
   error = '';
-  status = 0;
   /** the connection may carry another exchange after this response (valid once the head is parsed) */
   keepAlive = false;
   /** body bytes delivered for the current response */
@@ -61,8 +60,22 @@ export class ResponseParser {
   private headRequest = false;
   /** the request asked to upgrade: a 101 is the final head (the connection then leaves HTTP) */
   private upgrade = false;
+  /** the status line of the head being parsed has been read */
   private statusDone = false;
+  private headBytes = 0;
+
+  // What the head said. A head parsed the long way clears them (startHead) and sets them line by
+  // line; then they stay as they are until the next head is parsed the long way. So while a head
+  // is remembered (lastHeadLen > 0) they are what it said, and the same head again finds them in
+  // place: one set of fields serves both, nothing is copied either way.
+  /** the final head's status (valid once the head is parsed) */
+  status = 0;
   private version11 = true;
+  private contentLength = -1;
+  private hasTE = false;
+  private teChunked = false;
+  private connClose = false;
+  private connKeepAlive = false;
   /**
    * the head's fields so far (the first `fieldCount`): a list reused from response to response, so
    * a name or value equal to the one at the same position in the previous head (a server repeats
@@ -70,24 +83,17 @@ export class ResponseParser {
    */
   private readonly headers: string[] = [];
   private fieldCount = 0;
+
   /** where the head being parsed started, when all of it so far is in one fed buffer (else null) */
   private headBuf: Buffer | null = null;
   private headFrom = 0;
   /**
-   * The last final head parsed from one buffer, byte for byte, and what it said: a server often
-   * sends the same head again (same status, Date within the second, same length), and a head equal
-   * to it is taken as parsed without scanning it. Its fields are the first `last.fieldCount` of
-   * `headers`, left as they were (a head parsed the long way clears it before writing fields).
+   * The last final head parsed from one buffer, byte for byte (its first `lastHeadLen` bytes; 0:
+   * none): a server often sends the same head again (same status, Date within the second,
+   * same length), and a head equal to it is taken as parsed without scanning it.
    */
   private lastHead: Buffer | null = null;
   private lastHeadLen = 0;
-  private readonly last = { status: 0, version11: true, contentLength: -1, hasTE: false, teChunked: false, connClose: false, connKeepAlive: false, fieldCount: 0 };
-  private headBytes = 0;
-  private contentLength = -1;
-  private hasTE = false;
-  private teChunked = false;
-  private connClose = false;
-  private connKeepAlive = false;
   /** body bytes left: of a Content-Length body, or of the current chunk */
   private remaining = 0;
   private readonly chunked: ChunkedDecoder;
@@ -109,26 +115,14 @@ export class ResponseParser {
     this.upgrade = upgrade;
     this.state = S_HEAD;
     this.error = '';
-    this.status = 0;
     this.keepAlive = false;
     this.bodyBytes = 0;
     this.headRequest = headRequest;
-    this.fieldCount = 0;
-    this.headBuf = null;
-    this.resetHead();
-    this.stop = false;
-  }
-
-  private resetHead(): void {
     this.statusDone = false;
-    this.version11 = true;
     this.headBytes = 0;
-    this.contentLength = -1;
-    this.hasTE = false;
-    this.teChunked = false;
-    this.connClose = false;
-    this.connKeepAlive = false;
     this.partialLen = 0;
+    this.headBuf = null;
+    this.stop = false;
   }
 
   /**
@@ -251,9 +245,7 @@ export class ResponseParser {
           if (pos < 0 || this.state !== S_HEAD) return pos;
           continue;
         }
-        this.lastHeadLen = 0; // (its fields are about to be overwritten)
-        this.headBuf = b;
-        this.headFrom = pos;
+        this.startHead(b, pos);
       }
       const r = this.parseLine(b, pos, end);
       if (r === -1) return -1;
@@ -267,50 +259,44 @@ export class ResponseParser {
       pos = r;
       if (this.state !== S_HEAD) return pos;
     }
-    // the head goes on in the next read (a line ended where this one did): not kept, since
+    // the head goes on in the next read (a line ended where this one did): not remembered, since
     // headBuf/headFrom would point into this read's buffer (the codec reuses it for the next)
     this.headBuf = null;
     return pos;
   }
 
-  /** The head that ends at `next` has the last recorded head's bytes: its parse results again. */
+  /** A head is parsed the long way from b[pos]: the remembered one is forgotten, what it said cleared. */
+  private startHead(b: Buffer, pos: number): void {
+    this.lastHeadLen = 0;
+    this.contentLength = -1;
+    this.hasTE = false;
+    this.teChunked = false;
+    this.connClose = false;
+    this.connKeepAlive = false;
+    this.fieldCount = 0;
+    this.headBuf = b;
+    this.headFrom = pos;
+  }
+
+  /** The head that ends at `next` has the remembered head's bytes: what it said is still in place. */
   private sameHeadAgain(next: number): number {
-    const last = this.last;
-    this.status = last.status;
-    this.version11 = last.version11;
-    this.contentLength = last.contentLength;
-    this.hasTE = last.hasTE;
-    this.teChunked = last.teChunked;
-    this.connClose = last.connClose;
-    this.connKeepAlive = last.connKeepAlive;
-    this.fieldCount = last.fieldCount;
     this.statusDone = true;
     this.headBytes = this.lastHeadLen;
     this.headBuf = null;
     return this.endOfHead(next);
   }
 
-  /** Keeps the final head b[from, to) (parsed from this one buffer) and what it said, for sameHeadAgain. */
+  /** Remembers the bytes of the final head b[from, to), parsed from this one buffer, for sameHeadAgain. */
   private rememberHead(b: Buffer, from: number, to: number): void {
     const len = to - from;
     if (len > MAX_REMEMBERED_HEAD) return;
     if (this.lastHead === null || this.lastHead.length < len) this.lastHead = Buffer.allocUnsafe(Math.max(len, 512));
     b.copy(this.lastHead, 0, from, to);
     this.lastHeadLen = len;
-    const last = this.last;
-    last.status = this.status;
-    last.version11 = this.version11;
-    last.contentLength = this.contentLength;
-    last.hasTE = this.hasTE;
-    last.teChunked = this.teChunked;
-    last.connClose = this.connClose;
-    last.connKeepAlive = this.connKeepAlive;
-    last.fieldCount = this.fieldCount;
   }
 
   private appendPartial(b: Buffer, from: number, to: number): void {
     this.headBuf = null; // the head spans reads: not remembered
-    this.lastHeadLen = 0;
     const need = this.partialLen + (to - from);
     let p = this.partial;
     if (p === null || p.length < need) {
@@ -441,8 +427,9 @@ export class ResponseParser {
         return next;
       }
       if (status === 101) return this.fail('unexpected 101 Switching Protocols');
-      this.fieldCount = 0;
-      this.resetHead();
+      // an interim head: the final one follows (parsed the long way, it starts from cleared fields)
+      this.statusDone = false;
+      this.headBytes = 0;
       return next;
     }
     if (this.contentLength >= 0 && this.hasTE) return this.fail('both Content-Length and Transfer-Encoding');
