@@ -22,6 +22,9 @@ for (let c = 48; c <= 57; c++) HEX[c] = c - 48;
 for (let c = 65; c <= 70; c++) HEX[c] = c - 55;
 for (let c = 97; c <= 102; c++) HEX[c] = c - 87;
 
+/** Buffer.prototype.latin1Slice exists at runtime (it backs toString('latin1')) but is not typed. */
+export interface Latin1 { latin1Slice(start: number, end: number): string }
+
 /** The bytes of an ASCII string (lowercase names for lowerEquals, or literal prefixes). */
 export function asciiBytes(s: string): Uint8Array {
   const out = new Uint8Array(s.length);

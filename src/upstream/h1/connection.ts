@@ -1,16 +1,15 @@
-// One upstream TCP connection: writes one request at a time (head, then the body with
-// backpressure and meshlet's own framing), feeds the response through its ResponseParser, and
-// maps every way the exchange can end to exactly one onUpstreamEnd / onUpstreamError.
+// One upstream TCP connection: carries one exchange at a time (the request written by its
+// RequestSender: head, then the body with backpressure and meshlet's own framing), feeds the
+// response through its ResponseParser, and maps every way the exchange can end to exactly one
+// onUpstreamEnd / onUpstreamError.
 import net from 'node:net';
-import type { Readable } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import {
-  ProxyError, badRequest, internalError, upstreamConnectFailure, upstreamConnectionTermination, upstreamProtocolError,
-  upstreamResetMidResponse,
+  ProxyError, internalError, upstreamConnectFailure, upstreamConnectionTermination, upstreamProtocolError, upstreamResetMidResponse,
 } from '../../http/errors.js';
 import { connectTls, meshPeerPrincipal, type UpstreamTls } from '../../tls/outbound/client-tls.js';
 import type { Exchange } from './exchange.js';
-import { CHUNKED_SUFFIX, lengthSuffix, noBodySuffix } from './request-writer.js';
+import { RequestSender, type RequestOwner } from './request-sender.js';
 import { ResponseParser, S_DONE, type ResponseSink } from './response-parser.js';
 
 export const CONNECTING = 0;
@@ -37,7 +36,7 @@ export interface ConnectionOwner {
  */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
-export class Connection implements ResponseSink {
+export class Connection implements ResponseSink, RequestOwner {
   state = CONNECTING;
   /** slot in the owner's connection list */
   index = -1;
@@ -52,6 +51,7 @@ export class Connection implements ResponseSink {
   private readonly owner: ConnectionOwner;
   private readonly socket: net.Socket;
   private readonly parser: ResponseParser;
+  private readonly request: RequestSender;
 
   // response side
   private paused = false;
@@ -61,14 +61,6 @@ export class Connection implements ResponseSink {
   private pendingEof = false;
   private responseStarted = false;
   private headersDelivered = false;
-
-  // request side
-  private body: Readable | null = null;
-  private bodyRemaining = 0;
-  private bodyChunked = false;
-  private headWritten = false;
-  private reqDone = false;
-  private waitingDrain = false;
 
   constructor(owner: ConnectionOwner, address: string, port: number, tls: UpstreamTls | null = null) {
     this.owner = owner;
@@ -86,12 +78,12 @@ export class Connection implements ResponseSink {
     socket.on('end', this.onEnd);
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
-    socket.on('drain', this.onDrain);
+    this.request = new RequestSender(socket, this);
   }
 
   // ---- exchange lifecycle ----
 
-  /** Starts `ex` on this (idle) connection: writes the head now unless a body will carry it. */
+  /** Starts `ex` on this (idle) connection: its request is written now, or with its body's first chunk. */
   assign(ex: Exchange): void {
     this.ex = ex;
     ex.conn = this;
@@ -102,29 +94,7 @@ export class Connection implements ResponseSink {
     this.responseStarted = false;
     this.headersDelivered = false;
     this.pendingEof = false;
-    this.waitingDrain = false;
-    const body = ex.body;
-    if (body === null || ex.contentLength === 0) {
-      this.headWritten = true;
-      this.reqDone = true;
-      this.socket.write(ex.head, 'latin1'); // (with its framing: see UpstreamPool.dispatch)
-      ex.head = '';
-    } else {
-      // The head waits for the first body chunk (one corked write) or the end (an empty body).
-      this.headWritten = false;
-      this.reqDone = false;
-      this.body = body;
-      this.bodyChunked = ex.contentLength < 0;
-      this.bodyRemaining = ex.contentLength;
-      if (body.destroyed || body.readableAborted) {
-        this.failExchange(badRequest('request body closed before it was sent'));
-        return;
-      }
-      body.on('data', this.onBodyData);
-      body.on('end', this.onBodyEnd);
-      body.on('error', this.onBodyError);
-      body.on('close', this.onBodyClose);
-    }
+    if (!this.request.start(ex)) return;
     if (ex.paused) this.pauseReading();
   }
 
@@ -132,8 +102,8 @@ export class Connection implements ResponseSink {
   describe(): string {
     const s = this.socket;
     return `connection state=${this.state} paused=${this.paused} socketPaused=${s.isPaused()} held=${this.pendingBuf?.length ?? 0} ` +
-      `pendingEof=${this.pendingEof} headWritten=${this.headWritten} reqDone=${this.reqDone} bodyRemaining=${this.bodyRemaining} ` +
-      `waitingDrain=${this.waitingDrain} writableLength=${s.writableLength} needDrain=${s.writableNeedDrain} bytesWritten=${s.bytesWritten} bytesRead=${s.bytesRead}`;
+      `pendingEof=${this.pendingEof} ${this.request.describe()} ` +
+      `writableLength=${s.writableLength} needDrain=${s.writableNeedDrain} bytesWritten=${s.bytesWritten} bytesRead=${s.bytesRead}`;
   }
 
   pauseReading(): void {
@@ -174,7 +144,7 @@ export class Connection implements ResponseSink {
     if (this.ex !== null) return this.failExchange(this.goneError(detail));
     const prev = this.state;
     this.state = CLOSED;
-    if (this.body !== null) this.detachBody();
+    this.request.detach();
     this.pendingBuf = null;
     this.socket.destroy();
     this.owner.remove(this, prev);
@@ -197,6 +167,11 @@ export class Connection implements ResponseSink {
     this.owner.onConnectFailed(this, err);
   }
 
+  /** RequestOwner: the request's body failed or broke its framing. */
+  requestFailed(err: ProxyError): void {
+    this.failExchange(err);
+  }
+
   private failExchange(err: ProxyError): void {
     const ex = this.ex;
     this.ex = null;
@@ -212,11 +187,11 @@ export class Connection implements ResponseSink {
   private complete(trailing: boolean): void {
     const ex = this.ex as Exchange;
     const limit = this.owner.maxRequestsPerConnection;
-    const reuse = !trailing && this.parser.keepAlive && this.reqDone && !ex.isHead && !this.pendingEof && (limit === 0 || this.requests < limit);
+    const reuse = !trailing && this.parser.keepAlive && this.request.done && !ex.isHead && !this.pendingEof && (limit === 0 || this.requests < limit);
     this.ex = null;
     ex.conn = null;
     ex.done = true;
-    if (this.body !== null) this.stopBody();
+    this.request.stop();
     if (reuse) {
       this.state = IDLE;
       if (this.socket.isPaused()) this.socket.resume(); // idle sockets read, to notice the upstream closing
@@ -327,7 +302,7 @@ export class Connection implements ResponseSink {
     this.headersDelivered = true;
     // An error status (e.g. 413) before the body is sent: stop sending it. Other responses keep
     // receiving it (full-duplex streaming, e.g. an echo); the connection closes after if unfinished.
-    if (this.body !== null && status >= 400) this.stopBody();
+    if (status >= 400) this.request.stop();
     ex.handler.onUpstreamHeaders(status, headers);
     return this.ex === ex && !this.paused;
   }
@@ -340,93 +315,5 @@ export class Connection implements ResponseSink {
 
   onResponseTrailers(trailers: string[]): void {
     (this.ex as Exchange).handler.onUpstreamTrailers?.(trailers);
-  }
-
-  // ---- request body (bound once per connection; attached per exchange) ----
-
-  private readonly onBodyData = (chunk: Buffer): void => {
-    if (this.body === null) return;
-    const socket = this.socket;
-    socket.cork();
-    if (!this.headWritten) {
-      const ex = this.ex as Exchange;
-      this.headWritten = true;
-      socket.write(ex.head + (this.bodyChunked ? CHUNKED_SUFFIX : lengthSuffix(ex.contentLength)), 'latin1');
-      ex.head = '';
-    }
-    let ok: boolean;
-    if (this.bodyChunked) {
-      if (chunk.length === 0) {
-        socket.uncork();
-        return;
-      }
-      socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
-      socket.write(chunk);
-      ok = socket.write('\r\n', 'latin1');
-    } else {
-      if (chunk.length > this.bodyRemaining) {
-        socket.uncork();
-        this.failExchange(badRequest('request body longer than its Content-Length'));
-        return;
-      }
-      this.bodyRemaining -= chunk.length;
-      ok = socket.write(chunk);
-    }
-    socket.uncork();
-    if (!ok) {
-      this.waitingDrain = true;
-      this.body.pause();
-    }
-  };
-
-  private readonly onDrain = (): void => {
-    if (this.waitingDrain && this.body !== null) {
-      this.waitingDrain = false;
-      this.body.resume();
-    }
-  };
-
-  private readonly onBodyEnd = (): void => {
-    if (this.body === null) return;
-    const ex = this.ex as Exchange;
-    this.detachBody();
-    if (!this.headWritten) {
-      this.headWritten = true;
-      if (ex.contentLength > 0) return this.failExchange(badRequest('request body shorter than its Content-Length'));
-      this.socket.write(ex.head + noBodySuffix(ex.method), 'latin1');
-      ex.head = '';
-    } else if (this.bodyChunked) {
-      this.socket.write('0\r\n\r\n', 'latin1');
-    } else if (this.bodyRemaining !== 0) {
-      return this.failExchange(badRequest('request body shorter than its Content-Length'));
-    }
-    this.reqDone = true;
-  };
-
-  private readonly onBodyError = (err: Error): void => {
-    if (this.body === null) return;
-    this.failExchange(err instanceof ProxyError ? err : badRequest(`request body error: ${err.message}`));
-  };
-
-  private readonly onBodyClose = (): void => {
-    if (this.body === null) return; // 'end' came first
-    this.failExchange(badRequest('request body closed before its end'));
-  };
-
-  private detachBody(): void {
-    const body = this.body as Readable;
-    body.removeListener('data', this.onBodyData);
-    body.removeListener('end', this.onBodyEnd);
-    body.removeListener('error', this.onBodyError);
-    body.removeListener('close', this.onBodyClose);
-    this.body = null;
-    this.waitingDrain = false;
-  }
-
-  /** The response came before the body was sent: stop forwarding it (the rest is read and dropped, so the client side can finish). */
-  private stopBody(): void {
-    const body = this.body as Readable;
-    this.detachBody();
-    body.resume();
   }
 }

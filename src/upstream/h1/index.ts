@@ -1,5 +1,6 @@
 // meshlet's own HTTP/1.1 client codec ('h1'): keep-alive pools (pool.ts) of connections
-// (connection.ts) writing requests (request-writer.ts) and parsing responses (response-parser.ts).
+// (connection.ts) sending requests (request-sender.ts; heads built by request-writer.ts) and
+// parsing responses (response-parser.ts; chunked framing in chunked-decoder.ts).
 import type { UpstreamTls } from '../../tls/outbound/client-tls.js';
 import type { PoolOptions, UpstreamCodec, UpstreamPool } from '../codec.js';
 import { H1Pool } from './pool.js';

@@ -1,21 +1,20 @@
 // Incremental HTTP/1.x response parser over Buffers, across arbitrary split points: status line,
-// headers, 1xx skipping, and Content-Length / chunked (extensions, trailers) / close-delimited
-// framing. Body bytes are zero-copy subarrays. Bad input never throws: feed() returns -1.
+// headers, 1xx skipping, and the body's framing: Content-Length, chunked (its size lines and
+// trailers in chunked-decoder.ts) or close-delimited. Body bytes are zero-copy subarrays. Bad
+// input never throws: feed() returns -1.
 import { knownHeaderName } from '../../http/header-names.js';
-import { COLON, COMMA, CR, HEX, HTAB, LF, SEMI, SP, TOKEN, asciiBytes, lowerEquals } from './chars.js';
+import { COLON, COMMA, CR, HTAB, LF, SP, TOKEN, asciiBytes, lowerEquals, type Latin1 } from './chars.js';
+import { ChunkedDecoder, S_CHUNKED_DONE, S_CHUNK_DATA_NEXT, type TrailerSink } from './chunked-decoder.js';
 
-export interface ResponseSink {
+export interface ResponseSink extends TrailerSink {
   /** The final (>= 200) response head. Return false to make feed() return right after it. */
   onResponseHead(status: number, headers: string[]): boolean;
   /** A body slice: a view of the fed buffer, valid during the call only. Return false to make feed() return right after it. */
   onResponseBody(chunk: Buffer): boolean;
-  /** A chunked body's trailer fields (flat [name, value, ...], names as sent), before the message completes. */
-  onResponseTrailers?(trailers: string[]): void;
 }
 
-/** Max bytes of one response head (status line + header lines) and of a trailer section. */
+/** Max bytes of one response head (status line + header lines); a trailer section has the same budget. */
 export const MAX_HEAD_BYTES = 64 * 1024;
-const MAX_CHUNK_EXT_BYTES = 16 * 1024;
 /** Longest head kept for the same-head-again shortcut. */
 const MAX_REMEMBERED_HEAD = 4096;
 
@@ -24,17 +23,10 @@ export const S_HEAD = 0;
 export const S_BODY_LENGTH = 1;
 export const S_BODY_EOF = 2;
 export const S_CHUNK_DATA = 3;
-const S_CHUNK_SIZE = 4;
-const S_CHUNK_EXT = 5;
-const S_CHUNK_SIZE_LF = 6;
-const S_CHUNK_DATA_CR = 7;
-const S_CHUNK_DATA_LF = 8;
-const S_TRAILER_START = 9;
-const S_TRAILER_LINE = 10;
-const S_TRAILER_LF = 11;
-const S_TRAILER_END_LF = 12;
-export const S_DONE = 13;
-export const S_ERROR = 14;
+/** a chunked body's framing (size line, CRLF after data, trailers): read by `chunked` */
+const S_CHUNK_FRAMING = 4;
+export const S_DONE = 5;
+export const S_ERROR = 6;
 
 const CONTENT_LENGTH = asciiBytes('content-length');
 const TRANSFER_ENCODING = asciiBytes('transfer-encoding');
@@ -43,9 +35,6 @@ const CHUNKED = asciiBytes('chunked');
 const CLOSE = asciiBytes('close');
 const KEEP_ALIVE = asciiBytes('keep-alive');
 const HTTP_1_DOT = asciiBytes('HTTP/1.');
-
-/** Buffer.prototype.latin1Slice exists at runtime (it backs toString('latin1')) but is not typed. */
-interface Latin1 { latin1Slice(start: number, end: number): string }
 
 /** `s` has exactly the chars b[start, end) (latin1). */
 function sameBytes(s: string, b: Buffer, start: number, end: number): boolean {
@@ -63,7 +52,6 @@ export class ResponseParser {
   state = S_HEAD;
   /** why feed() returned -1 / finish() returned false */
   error = '';
-  status = 0;
   /** the connection may carry another exchange after this response (valid once the head is parsed) */
   keepAlive = false;
   /** body bytes delivered for the current response */
@@ -72,8 +60,22 @@ export class ResponseParser {
   private headRequest = false;
   /** the request asked to upgrade: a 101 is the final head (the connection then leaves HTTP) */
   private upgrade = false;
+  /** the status line of the head being parsed has been read */
   private statusDone = false;
+  private headBytes = 0;
+
+  // What the head said. A head parsed the long way clears them (startHead) and sets them line by
+  // line; then they stay as they are until the next head is parsed the long way. So while a head
+  // is remembered (lastHeadLen > 0) they are what it said, and the same head again finds them in
+  // place: one set of fields serves both, nothing is copied either way.
+  /** the final head's status (valid once the head is parsed) */
+  status = 0;
   private version11 = true;
+  private contentLength = -1;
+  private hasTE = false;
+  private teChunked = false;
+  private connClose = false;
+  private connKeepAlive = false;
   /**
    * the head's fields so far (the first `fieldCount`): a list reused from response to response, so
    * a name or value equal to the one at the same position in the previous head (a server repeats
@@ -81,32 +83,20 @@ export class ResponseParser {
    */
   private readonly headers: string[] = [];
   private fieldCount = 0;
+
   /** where the head being parsed started, when all of it so far is in one fed buffer (else null) */
   private headBuf: Buffer | null = null;
   private headFrom = 0;
   /**
-   * The last final head parsed from one buffer, byte for byte, and what it said: a server often
-   * sends the same head again (same status, Date within the second, same length), and a head equal
-   * to it is taken as parsed without scanning it. Its fields are the first `last.fieldCount` of
-   * `headers`, left as they were (a head parsed the long way clears it before writing fields).
+   * The last final head parsed from one buffer, byte for byte (its first `lastHeadLen` bytes; 0:
+   * none): a server often sends the same head again (same status, Date within the second,
+   * same length), and a head equal to it is taken as parsed without scanning it.
    */
   private lastHead: Buffer | null = null;
   private lastHeadLen = 0;
-  private readonly last = { status: 0, version11: true, contentLength: -1, hasTE: false, teChunked: false, connClose: false, connKeepAlive: false, fieldCount: 0 };
-  private headBytes = 0;
-  private contentLength = -1;
-  private hasTE = false;
-  private teChunked = false;
-  private connClose = false;
-  private connKeepAlive = false;
+  /** body bytes left: of a Content-Length body, or of the current chunk */
   private remaining = 0;
-  private chunkSize = 0;
-  private chunkDigits = 0;
-  private extBytes = 0;
-  private trailerBytes = 0;
-  /** the trailer line being read (it may span feeds) and the complete ones */
-  private trailerLine = '';
-  private trailerLines: string[] | null = null;
+  private readonly chunked: ChunkedDecoder;
   private stop = false;
   /** an incomplete head line carried over between feeds (rare: only when a read splits a line) */
   private partial: Buffer | null = null;
@@ -114,6 +104,7 @@ export class ResponseParser {
 
   constructor(sink: ResponseSink) {
     this.sink = sink;
+    this.chunked = new ChunkedDecoder(sink);
   }
 
   /**
@@ -124,26 +115,14 @@ export class ResponseParser {
     this.upgrade = upgrade;
     this.state = S_HEAD;
     this.error = '';
-    this.status = 0;
     this.keepAlive = false;
     this.bodyBytes = 0;
     this.headRequest = headRequest;
-    this.fieldCount = 0;
-    this.headBuf = null;
-    this.resetHead();
-    this.stop = false;
-  }
-
-  private resetHead(): void {
     this.statusDone = false;
-    this.version11 = true;
     this.headBytes = 0;
-    this.contentLength = -1;
-    this.hasTE = false;
-    this.teChunked = false;
-    this.connClose = false;
-    this.connKeepAlive = false;
     this.partialLen = 0;
+    this.headBuf = null;
+    this.stop = false;
   }
 
   /**
@@ -169,7 +148,14 @@ export class ResponseParser {
           pos += n;
           this.remaining -= n;
           this.bodyBytes += n;
-          if (this.remaining === 0) this.state = this.state === S_BODY_LENGTH ? S_DONE : S_CHUNK_DATA_CR;
+          if (this.remaining === 0) {
+            if (this.state === S_BODY_LENGTH) {
+              this.state = S_DONE;
+            } else {
+              this.state = S_CHUNK_FRAMING;
+              this.chunked.dataRead();
+            }
+          }
           if (!this.sink.onResponseBody(chunk)) return pos;
           break;
         }
@@ -181,14 +167,23 @@ export class ResponseParser {
           if (!this.sink.onResponseBody(chunk)) return pos;
           break;
         }
+        case S_CHUNK_FRAMING: {
+          if (pos >= end) return pos;
+          const chunked = this.chunked;
+          pos = chunked.feed(buf, pos, end);
+          if (pos < 0) return this.fail(chunked.error);
+          if (chunked.state === S_CHUNK_DATA_NEXT) {
+            this.remaining = chunked.chunkSize;
+            this.state = S_CHUNK_DATA;
+          } else if (chunked.state === S_CHUNKED_DONE) {
+            this.state = S_DONE;
+          }
+          break;
+        }
         case S_DONE:
           return pos;
-        case S_ERROR:
-          return -1;
         default:
-          if (pos >= end) return pos;
-          pos = this.parseChunkFraming(buf, pos, end);
-          if (pos < 0) return -1;
+          return -1; // S_ERROR
       }
       if (this.stop) {
         this.stop = false;
@@ -250,9 +245,7 @@ export class ResponseParser {
           if (pos < 0 || this.state !== S_HEAD) return pos;
           continue;
         }
-        this.lastHeadLen = 0; // (its fields are about to be overwritten)
-        this.headBuf = b;
-        this.headFrom = pos;
+        this.startHead(b, pos);
       }
       const r = this.parseLine(b, pos, end);
       if (r === -1) return -1;
@@ -266,47 +259,44 @@ export class ResponseParser {
       pos = r;
       if (this.state !== S_HEAD) return pos;
     }
+    // the head goes on in the next read (a line ended where this one did): not remembered, since
+    // headBuf/headFrom would point into this read's buffer (the codec reuses it for the next)
+    this.headBuf = null;
     return pos;
   }
 
-  /** The head that ends at `next` has the last recorded head's bytes: its parse results again. */
+  /** A head is parsed the long way from b[pos]: the remembered one is forgotten, what it said cleared. */
+  private startHead(b: Buffer, pos: number): void {
+    this.lastHeadLen = 0;
+    this.contentLength = -1;
+    this.hasTE = false;
+    this.teChunked = false;
+    this.connClose = false;
+    this.connKeepAlive = false;
+    this.fieldCount = 0;
+    this.headBuf = b;
+    this.headFrom = pos;
+  }
+
+  /** The head that ends at `next` has the remembered head's bytes: what it said is still in place. */
   private sameHeadAgain(next: number): number {
-    const last = this.last;
-    this.status = last.status;
-    this.version11 = last.version11;
-    this.contentLength = last.contentLength;
-    this.hasTE = last.hasTE;
-    this.teChunked = last.teChunked;
-    this.connClose = last.connClose;
-    this.connKeepAlive = last.connKeepAlive;
-    this.fieldCount = last.fieldCount;
     this.statusDone = true;
     this.headBytes = this.lastHeadLen;
     this.headBuf = null;
     return this.endOfHead(next);
   }
 
-  /** Keeps the final head b[from, to) (parsed from this one buffer) and what it said, for sameHeadAgain. */
+  /** Remembers the bytes of the final head b[from, to), parsed from this one buffer, for sameHeadAgain. */
   private rememberHead(b: Buffer, from: number, to: number): void {
     const len = to - from;
     if (len > MAX_REMEMBERED_HEAD) return;
     if (this.lastHead === null || this.lastHead.length < len) this.lastHead = Buffer.allocUnsafe(Math.max(len, 512));
     b.copy(this.lastHead, 0, from, to);
     this.lastHeadLen = len;
-    const last = this.last;
-    last.status = this.status;
-    last.version11 = this.version11;
-    last.contentLength = this.contentLength;
-    last.hasTE = this.hasTE;
-    last.teChunked = this.teChunked;
-    last.connClose = this.connClose;
-    last.connKeepAlive = this.connKeepAlive;
-    last.fieldCount = this.fieldCount;
   }
 
   private appendPartial(b: Buffer, from: number, to: number): void {
     this.headBuf = null; // the head spans reads: not remembered
-    this.lastHeadLen = 0;
     const need = this.partialLen + (to - from);
     let p = this.partial;
     if (p === null || p.length < need) {
@@ -437,8 +427,9 @@ export class ResponseParser {
         return next;
       }
       if (status === 101) return this.fail('unexpected 101 Switching Protocols');
-      this.fieldCount = 0;
-      this.resetHead();
+      // an interim head: the final one follows (parsed the long way, it starts from cleared fields)
+      this.statusDone = false;
+      this.headBytes = 0;
       return next;
     }
     if (this.contentLength >= 0 && this.hasTE) return this.fail('both Content-Length and Transfer-Encoding');
@@ -448,9 +439,8 @@ export class ResponseParser {
       state = S_DONE;
     } else if (this.hasTE) {
       if (this.teChunked) {
-        state = S_CHUNK_SIZE;
-        this.chunkSize = 0;
-        this.chunkDigits = 0;
+        state = S_CHUNK_FRAMING;
+        this.chunked.start();
       } else {
         state = S_BODY_EOF; // a final coding other than chunked: the body runs to EOF
         keepAlive = false;
@@ -476,121 +466,6 @@ export class ResponseParser {
   private takeHeaders(): string[] {
     return this.headers.slice(0, this.fieldCount);
   }
-
-  // ---- chunked framing (size lines, extensions, CRLFs, trailers) ----
-
-  private parseChunkFraming(b: Buffer, pos: number, end: number): number {
-    // where the trailer line's bytes in this buffer start (a line may span feeds)
-    let lineFrom = pos;
-    while (pos < end) {
-      const c = b[pos]!;
-      switch (this.state) {
-        case S_CHUNK_SIZE: {
-          const h = HEX[c]!;
-          if (h >= 0) {
-            if (++this.chunkDigits > 13) return this.fail('chunk size too large');
-            this.chunkSize = this.chunkSize * 16 + h;
-          } else if (this.chunkDigits === 0) {
-            return this.fail('invalid chunk size');
-          } else if (c === CR) {
-            this.state = S_CHUNK_SIZE_LF;
-          } else if (c === SEMI) {
-            this.state = S_CHUNK_EXT;
-            this.extBytes = 0;
-          } else {
-            return this.fail('invalid chunk size');
-          }
-          pos++;
-          break;
-        }
-        case S_CHUNK_EXT:
-          if (c === CR) this.state = S_CHUNK_SIZE_LF;
-          else if (c === LF || c === 0) return this.fail('invalid chunk extension');
-          else if (++this.extBytes > MAX_CHUNK_EXT_BYTES) return this.fail('chunk extension too long');
-          pos++;
-          break;
-        case S_CHUNK_SIZE_LF:
-          if (c !== LF) return this.fail('bare CR after chunk size');
-          pos++;
-          if (this.chunkSize === 0) {
-            this.state = S_TRAILER_START;
-            this.trailerBytes = 0;
-            this.trailerLines = null;
-          } else {
-            this.remaining = this.chunkSize;
-            this.state = S_CHUNK_DATA;
-          }
-          this.chunkSize = 0;
-          this.chunkDigits = 0;
-          if (this.state === S_CHUNK_DATA) return pos;
-          break;
-        case S_CHUNK_DATA_CR:
-          if (c !== CR) return this.fail('chunk data longer than its size');
-          this.state = S_CHUNK_DATA_LF;
-          pos++;
-          break;
-        case S_CHUNK_DATA_LF:
-          if (c !== LF) return this.fail('bare CR after chunk data');
-          this.state = S_CHUNK_SIZE;
-          pos++;
-          break;
-        case S_TRAILER_START:
-          if (c === CR) {
-            this.state = S_TRAILER_END_LF;
-          } else {
-            if (TOKEN[c] !== 1) return this.fail('invalid trailer line');
-            this.state = S_TRAILER_LINE;
-            this.trailerBytes++;
-            this.trailerLine = '';
-            lineFrom = pos;
-          }
-          pos++;
-          break;
-        case S_TRAILER_LINE:
-          if (c === CR) {
-            this.state = S_TRAILER_LF;
-            (this.trailerLines ??= []).push(this.trailerLine + (b as unknown as Latin1).latin1Slice(lineFrom, pos));
-            this.trailerLine = '';
-          } else if (c === LF || c === 0) return this.fail('invalid trailer line');
-          if (++this.trailerBytes > MAX_HEAD_BYTES) return this.fail('trailers larger than 64 KiB');
-          pos++;
-          break;
-        case S_TRAILER_LF:
-          if (c !== LF) return this.fail('bare CR in trailers');
-          this.state = S_TRAILER_START;
-          pos++;
-          break;
-        case S_TRAILER_END_LF:
-          if (c !== LF) return this.fail('bare CR after trailers');
-          if (this.trailerLines !== null) {
-            const trailers = splitTrailers(this.trailerLines);
-            this.trailerLines = null;
-            if (trailers === null) return this.fail('invalid trailer line');
-            this.sink.onResponseTrailers?.(trailers);
-          }
-          this.state = S_DONE;
-          return pos + 1;
-        default:
-          return pos;
-      }
-    }
-    // a trailer line continues in the next feed
-    if (this.state === S_TRAILER_LINE) this.trailerLine += (b as unknown as Latin1).latin1Slice(lineFrom, end);
-    return pos;
-  }
-}
-
-/** `name: value` trailer lines as [name, value, ...]; null when a line has no colon or a bad name. */
-function splitTrailers(lines: string[]): string[] | null {
-  const out: string[] = [];
-  for (const line of lines) {
-    const colon = line.indexOf(':');
-    if (colon <= 0) return null;
-    const name = line.slice(0, colon);
-    for (let i = 0; i < name.length; i++) if (TOKEN[name.charCodeAt(i)] !== 1) return null;
-    out.push(name, line.slice(colon + 1).trim());
-  }
-  return out;
 }
 
 /** True when the last comma-separated token of b[vs, ve) is `lower` (any case). */

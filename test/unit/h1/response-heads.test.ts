@@ -87,3 +87,26 @@ test('the same head again (taken as parsed from its bytes): same status, fields 
   (sink.heads[0] as string[]).push('x', 'y');
   assert.deepEqual(sink.heads[1], ['Server', 's', 'Content-Length', '5']);
 });
+
+test('a head whose lines end in a later read than they started in is not kept for the same-head shortcut', () => {
+  const head = 'HTTP/1.1 200 OK\r\nServer: s\r\nContent-Length: 5\r\n\r\n';
+  // reads each in a buffer of their own: the status line alone, then the rest
+  const sink = new Sink();
+  const p = new ResponseParser(sink);
+  assert.equal(feedIn(p, sink, `${head}hello`), 'hello');
+  assert.equal(feedIn(p, sink, `${head}split`, [17]), 'split');
+  assert.equal(feedIn(p, sink, `${head}whole`), 'whole');
+  assert.deepEqual(sink.heads[2], ['Server', 's', 'Content-Length', '5']);
+  // reads into one reused buffer (as the codec's connections do): a response that starts with
+  // the header lines the last one ended with has no status line
+  const q = new ResponseParser(new Sink());
+  const readBuffer = Buffer.alloc(256);
+  const read = (text: string): number => q.feed(readBuffer, 0, readBuffer.write(text, 0, 'latin1'));
+  q.reset(false);
+  assert.equal(read('HTTP/1.1 204 No Content\r\n'), 25);
+  assert.equal(read('Server: s\r\n\r\n'), 13);
+  assert.equal(q.state, S_DONE);
+  q.reset(false);
+  assert.equal(read('Server: s\r\n\r\n'), -1);
+  assert.match(q.error, /invalid status line/);
+});
