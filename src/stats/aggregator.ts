@@ -10,8 +10,8 @@ import { newHistogram, type Histogram } from './hdr.js';
 import { FLAG_LIMIT, flagNames } from './flags.js';
 import { istioLabels } from './labels.js';
 import {
-  F_BYTES_IN, F_BYTES_OUT, F_CLUSTER, F_DIRECTION, F_FLAG, F_GENERATION, F_HOST, F_KIND, F_LISTENER, F_PEER, F_PROTOCOL, F_STATUS,
-  F_REQUEST_MESSAGES, F_RESPONSE_MESSAGES, F_TOTAL_US, F_UPSTREAM_US, KIND_REQUEST, PROTOCOL_GRPC, RingReader,
+  D_BYTES_IN, D_BYTES_OUT, F_CLUSTER, F_DIRECTION, F_FLAG, F_GENERATION, F_HOST, F_KIND, F_LISTENER, F_PEER, F_PROTOCOL, F_STATUS,
+  F_REQUEST_MESSAGES, F_RESPONSE_MESSAGES, D_TOTAL_US, D_UPSTREAM_US, KIND_REQUEST, PROTOCOL_GRPC, RingReader,
 } from './ring.js';
 import { Connection, RecordNames, RingStrings } from './record-names.js';
 import { MergedStats, Series, Window, type HistogramFactory, type SeriesKey, type SeriesStats, type StatsDirection, type StatsView } from './series.js';
@@ -169,33 +169,33 @@ export class StatsAggregator {
 
   // ---- recording ----
 
-  private readonly visit = (f: Float64Array, o: number): void => {
-    const conn = this.names.connection(f[o + F_GENERATION] as number, f[o + F_DIRECTION] as number, f[o + F_LISTENER] as number,
-      f[o + F_CLUSTER] as number, f[o + F_HOST] as number, f[o + F_PEER] as number, this.draining);
-    const kind = f[o + F_KIND] as number;
+  private readonly visit = (i: Int32Array, o: number, f: Float64Array, d: number): void => {
+    const conn = this.names.connection(i[o + F_GENERATION] as number, i[o + F_DIRECTION] as number, i[o + F_LISTENER] as number,
+      i[o + F_CLUSTER] as number, i[o + F_HOST] as number, i[o + F_PEER] as number, this.draining);
+    const kind = i[o + F_KIND] as number;
     if (kind !== KIND_REQUEST) {
-      this.connections.record(conn, kind, f[o + F_STATUS] as number, f[o + F_FLAG] as number,
-        clampBytes(f[o + F_BYTES_IN] as number), clampBytes(f[o + F_BYTES_OUT] as number));
+      this.connections.record(conn, kind, i[o + F_STATUS] as number, i[o + F_FLAG] as number,
+        clampBytes(f[d + D_BYTES_IN] as number), clampBytes(f[d + D_BYTES_OUT] as number));
       return;
     }
-    const status = f[o + F_STATUS] as number;
-    const flag = f[o + F_FLAG] as number;
-    const protocol = f[o + F_PROTOCOL] as number;
+    const status = i[o + F_STATUS] as number;
+    const flag = i[o + F_FLAG] as number;
+    const protocol = i[o + F_PROTOCOL] as number;
     const outcome = (protocol * 1000 + status) * FLAG_LIMIT + flag;
     let series = conn.series.get(outcome);
     if (series === undefined) series = this.newSeries(conn, outcome, protocol, status, flag);
-    let totalUs = Math.round(f[o + F_TOTAL_US] as number);
+    let totalUs = Math.round(f[d + D_TOTAL_US] as number);
     if (!(totalUs >= 0)) totalUs = 0;
     else if (totalUs > this.maxDurationUs) totalUs = this.maxDurationUs;
-    const upstreamUs = f[o + F_UPSTREAM_US] as number;
+    const upstreamUs = f[d + D_UPSTREAM_US] as number;
     let overheadUs = -1;
     if (upstreamUs >= 0) {
       overheadUs = totalUs - Math.round(upstreamUs);
       if (overheadUs < 0) overheadUs = 0;
     }
     const w = series.current;
-    w.record(totalUs, overheadUs, clampBytes(f[o + F_BYTES_IN] as number), clampBytes(f[o + F_BYTES_OUT] as number),
-      clampBytes(f[o + F_REQUEST_MESSAGES] as number), clampBytes(f[o + F_RESPONSE_MESSAGES] as number));
+    w.record(totalUs, overheadUs, clampBytes(f[d + D_BYTES_IN] as number), clampBytes(f[d + D_BYTES_OUT] as number),
+      clampBytes(i[o + F_REQUEST_MESSAGES] as number), clampBytes(i[o + F_RESPONSE_MESSAGES] as number));
     if (w.requests >= FOLD_AT) this.fold(series);
   };
 

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import {
-  createRing, F_GENERATION, H_READ, H_WRITE, HEADER_BYTES, RingReader, RingWriter, ringBytes, FIELDS,
+  createRing, F_GENERATION, H_READ, H_WRITE, HEADER_BYTES, RingReader, RingWriter, ringBytes, RECORD_BYTES,
 } from '../../../src/stats/ring.js';
 import { measureRingWriteNs } from '../../../src/stats/ring-bench-util.js';
 import { checkSeqRecord, writeSeqRecord } from './ring-records.js';
@@ -13,8 +13,8 @@ import type { RingWriterJob } from './ring-writer.worker.js';
 /** Drains `reader`, checking every record; returns the seqs seen. */
 function drainSeqs(reader: RingReader, max?: number): number[] {
   const seqs: number[] = [];
-  reader.drain((f, o) => {
-    seqs.push(checkSeqRecord(f, o));
+  reader.drain((i, o, f, d) => {
+    seqs.push(checkSeqRecord(i, o, f, d));
   }, max);
   return seqs;
 }
@@ -24,7 +24,8 @@ const range = (from: number, to: number): number[] => Array.from({ length: to - 
 test('createRing: power-of-two capacity, header set, default 16384 records', () => {
   const sab = createRing();
   assert.equal(sab.byteLength, ringBytes(16384));
-  assert.equal(sab.byteLength, HEADER_BYTES + 16384 * FIELDS * 8);
+  assert.equal(sab.byteLength, HEADER_BYTES + 16384 * 88);
+  assert.equal(RECORD_BYTES, 88);
   assert.equal(new RingReader(sab).capacity, 16384);
   assert.throws(() => createRing(1000), RangeError);
   assert.throws(() => createRing(1), RangeError);
@@ -101,8 +102,8 @@ test('a visitor that throws consumes the records up to and including the failing
   const w = new RingWriter(sab);
   const r = new RingReader(sab);
   for (let seq = 1; seq <= 5; seq++) writeSeqRecord(w, seq);
-  assert.throws(() => r.drain((f, o) => {
-    if (f[o + F_GENERATION] === 3) throw new Error('boom');
+  assert.throws(() => r.drain((i, o) => {
+    if (i[o + F_GENERATION] === 3) throw new Error('boom');
   }), /boom/);
   assert.deepEqual(drainSeqs(r), [4, 5]);
 });
@@ -117,8 +118,8 @@ async function crossThread(capacity: number, records: number, perMs: number, eve
   let bad = 0;
   let outOfOrder = 0;
   let last = 0;
-  const visit = (f: Float64Array, o: number): void => {
-    const seq = checkSeqRecord(f, o);
+  const visit = (i: Int32Array, o: number, f: Float64Array, d: number): void => {
+    const seq = checkSeqRecord(i, o, f, d);
     if (seq < 0) bad++;
     else if (seq <= last) outOfOrder++;
     else last = seq;
