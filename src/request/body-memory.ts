@@ -13,6 +13,7 @@ let minors = 0;
 
 type GcFn = (options?: { type?: 'minor' | 'major'; execution?: 'sync' }) => void;
 
+/** The global `gc` (control/supervisor.ts creates workers with it), else one made in a new context. */
 function loadGc(): GcFn | null {
   const existing = (globalThis as { gc?: GcFn }).gc;
   if (typeof existing === 'function') return existing;

@@ -1,6 +1,5 @@
 // One signing request to `meshlet ca serve`: HTTPS POST of a CSR, authenticated by a join token or
 // by a client certificate; the server is trusted through `caPem` (or the system roots without it).
-import https from 'node:https';
 import { MAX_BODY_BYTES, SIGN_PATH, type ErrorResponse, type SignRequest, type SignResponse } from '../ca/protocol.js';
 
 export type SignAuth = { token: string } | { keyPem: string; certPem: string };
@@ -13,11 +12,14 @@ export class CaRequestError extends Error {
 
 const TIMEOUT_MS = 15_000;
 
-export function requestCertificate(caUrl: string, caPem: string | undefined, auth: SignAuth, body: SignRequest): Promise<SignResponse> {
+export async function requestCertificate(caUrl: string, caPem: string | undefined, auth: SignAuth, body: SignRequest): Promise<SignResponse> {
   const url = new URL(SIGN_PATH, caUrl);
   const text = JSON.stringify(body);
+  // node:https only when a certificate is requested: the control thread of a sidecar that never
+  // asks a CA does not load it (~0.1 MB of heap)
+  const { request } = await import('node:https');
   return new Promise((resolve, reject) => {
-    const req = https.request(url, {
+    const req = request(url, {
       method: 'POST',
       // renewals are rare and each carries its own client certificate: no pooled sockets
       agent: false,

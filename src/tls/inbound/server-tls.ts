@@ -3,7 +3,8 @@
 // sidecar's session-ticket keys, so a client resumes on whichever worker the kernel hands its next
 // connection to. The peer of each connection (SPIFFE id, x-forwarded-client-cert) is read once
 // per connection here.
-import tls from 'node:tls';
+import type { Server, TLSSocket } from 'node:tls';
+import { nodeTls } from '../node-tls.js';
 import { workerLog } from '../../log.js';
 import type { HandshakeStats } from '../handshake-stats.js';
 import type { WorkloadIdentity } from '../identity/source.js';
@@ -25,7 +26,7 @@ export class ServerTls {
   private identity: WorkloadIdentity | null;
   private ticketKeys: Buffer;
   private ownId: string;
-  private readonly servers = new Set<tls.Server>();
+  private readonly servers = new Set<Server>();
   private peers = new Map<string, PeerIdentity>();
   readonly stats: HandshakeStats;
 
@@ -42,8 +43,8 @@ export class ServerTls {
    * versions and suites. `alpn` null: none offered (a TCP port: a client's offer is not answered,
    * where a list would fail a handshake whose offer it does not contain).
    */
-  createServer(alpn: string[] | null, onSecure: (socket: tls.TLSSocket) => void): tls.Server {
-    const server = tls.createServer({
+  createServer(alpn: string[] | null, onSecure: (socket: TLSSocket) => void): Server {
+    const server = nodeTls().createServer({
       ...(this.identity === null ? {} : serverContextOptions(this.identity)),
       requestCert: true,
       rejectUnauthorized: true,
@@ -55,7 +56,7 @@ export class ServerTls {
       allowHalfOpen: true,
     });
     server.on('secureConnection', onSecure);
-    server.on('tlsClientError', (err: Error, s: tls.TLSSocket) => {
+    server.on('tlsClientError', (err: Error, s: TLSSocket) => {
       this.stats.inboundFailed++;
       workerLog().debug({ remote: s.remoteAddress, err: err.message }, 'inbound TLS handshake failed');
     });
@@ -63,7 +64,7 @@ export class ServerTls {
     return server;
   }
 
-  release(server: tls.Server): void {
+  release(server: Server): void {
     this.servers.delete(server);
   }
 
@@ -73,7 +74,7 @@ export class ServerTls {
    */
   update(identity: WorkloadIdentity, ticketKeys: Uint8Array): void {
     const options = serverContextOptions(identity);
-    tls.createSecureContext(options); // throws before any server changes
+    nodeTls().createSecureContext(options); // throws before any server changes
     const keys = Buffer.from(ticketKeys);
     for (const server of this.servers) {
       server.setSecureContext({ ...options, sessionIdContext: SESSION_ID_CONTEXT });
@@ -88,7 +89,7 @@ export class ServerTls {
   }
 
   /** The verified peer of a connection that finished its handshake (null: no certificate, which rejectUnauthorized rules out). */
-  peerOf(socket: tls.TLSSocket): PeerIdentity | null {
+  peerOf(socket: TLSSocket): PeerIdentity | null {
     if (socket.isSessionReused()) this.stats.inboundResumed++;
     else this.stats.inboundFull++;
     const cert = socket.getPeerX509Certificate();

@@ -4,7 +4,8 @@
 // last session ticket, so a new connection resumes instead of doing a full handshake (no
 // certificate signatures to make or check); connectTls opens a connection.
 import type net from 'node:net';
-import tls, { type PeerCertificate, type SecureContext, type TLSSocket } from 'node:tls';
+import type { ConnectionOptions, PeerCertificate, SecureContext, TLSSocket } from 'node:tls';
+import { nodeTls } from '../node-tls.js';
 import type { ClusterSpec, EndpointSpec } from '../../config/snapshot.js';
 import { OUTBOUND_ALPN, OUTBOUND_ALPN_H2, clientContextOptions } from '../tls-settings.js';
 import { HandshakeStats } from '../handshake-stats.js';
@@ -25,7 +26,7 @@ export class ClientTls {
 
   /** Throws (and keeps the previous context) when the PEMs are unusable. */
   update(identity: WorkloadIdentity): void {
-    const context = tls.createSecureContext(clientContextOptions(identity));
+    const context = nodeTls().createSecureContext(clientContextOptions(identity));
     this.context = context;
     this.spiffeId = identity.spiffeId;
     this.trustDomain = trustDomainOf(identity.spiffeId);
@@ -110,23 +111,23 @@ export function upstreamTlsFor(cluster: ClusterSpec, ep: EndpointSpec, client: C
  * It reads into `buffer` (net's `onread`, as plaintext connections do): no allocation per read.
  * Its handshake is counted (full or resumed) once the server's identity check passed.
  */
-export function connectTls(address: string, port: number, t: UpstreamTls, buffer: Buffer, onread: (n: number, buf: Uint8Array) => boolean): tls.TLSSocket {
+export function connectTls(address: string, port: number, t: UpstreamTls, buffer: Buffer, onread: (n: number, buf: Uint8Array) => boolean): TLSSocket {
   // (tls.connect takes net's onread option; @types/node 20 does not list it)
-  return connectMesh(address, port, t, { ALPNProtocols: OUTBOUND_ALPN, onread: { buffer, callback: onread } } as tls.ConnectionOptions);
+  return connectMesh(address, port, t, { ALPNProtocols: OUTBOUND_ALPN, onread: { buffer, callback: onread } } as ConnectionOptions);
 }
 
 /**
  * The same for an HTTP/2 pool: ALPN h2 only (the caller checks the server chose it), read by
  * node:http2 itself (nghttp2 consumes the TLS stream natively: no onread).
  */
-export function connectTlsH2(address: string, port: number, t: UpstreamTls): tls.TLSSocket {
+export function connectTlsH2(address: string, port: number, t: UpstreamTls): TLSSocket {
   return connectMesh(address, port, t, { ALPNProtocols: OUTBOUND_ALPN_H2 });
 }
 
-function connectMesh(address: string, port: number, t: UpstreamTls, more: tls.ConnectionOptions): tls.TLSSocket {
+function connectMesh(address: string, port: number, t: UpstreamTls, more: ConnectionOptions): TLSSocket {
   const context = t.client.context as SecureContext;
   const session = t.sessionFor(context);
-  const socket = tls.connect({
+  const socket = nodeTls().connect({
     ...more,
     host: address,
     port,

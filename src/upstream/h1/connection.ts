@@ -3,7 +3,7 @@
 // response through its ResponseParser, and maps every way the exchange can end to exactly one
 // onUpstreamEnd / onUpstreamError.
 import net from 'node:net';
-import { TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import {
   ProxyError, internalError, upstreamConnectFailure, upstreamConnectionTermination, upstreamProtocolError, upstreamResetMidResponse,
 } from '../../http/errors.js';
@@ -207,7 +207,7 @@ export class Connection implements ResponseSink, RequestOwner {
   private readonly onConnect = (): void => {
     if (this.state !== CONNECTING) return;
     this.state = IDLE;
-    if (this.socket instanceof TLSSocket) this.peerPrincipal = meshPeerPrincipal(this.socket);
+    if ((this.socket as TLSSocket).encrypted === true) this.peerPrincipal = meshPeerPrincipal(this.socket as TLSSocket);
     this.owner.onConnected(this);
   };
 

@@ -6,7 +6,7 @@
 import type { ClientHttp2Session, ClientHttp2Stream, Settings } from 'node:http2';
 import { http2Module } from '../../http/http2-module.js';
 import net from 'node:net';
-import { TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { badRequest, upstreamConnectFailure, type ProxyError } from '../../http/errors.js';
 import { connectTlsH2, meshPeerPrincipal, type UpstreamTls } from '../../tls/outbound/client-tls.js';
 import { requestHeaderBlock } from './headers.js';
@@ -173,7 +173,7 @@ export class H2Connection implements StreamOwner {
   onConnect(): void {
     if (this.state !== CONNECTING) return;
     this.state = READY;
-    if (this.socket instanceof TLSSocket) this.peerPrincipal = meshPeerPrincipal(this.socket);
+    if ((this.socket as TLSSocket).encrypted === true) this.peerPrincipal = meshPeerPrincipal(this.socket as TLSSocket);
     try {
       this.session.setLocalWindowSize(CONNECTION_WINDOW);
     } catch {
