@@ -5,6 +5,7 @@
 // in the last chunk, whole synthetic replies, and the status of a refused request. The classes
 // above it are the connection's life (lifecycle.ts) and its reading (connection.ts: H1Connection,
 // the one concrete class); the end of each response goes up to them (responseEnded).
+import { writeLatin1 } from '../../tcp/write-latin1.js';
 import type net from 'node:net';
 import { headBytes, headCrlf, headField, headNumber, headStart, headTake, headText } from '../../http/head-writer.js';
 import { statusLine } from '../../http/status-lines.js';
@@ -127,7 +128,7 @@ export abstract class H1Output {
       // head and body as one string: it owns its bytes (the chunk may be a view of a reused read buffer)
       headBytes(chunk);
       if (this.chunkedOut) headCrlf();
-      ok = socket.write(headTake(), 'latin1');
+      ok = writeLatin1(socket, headTake());
     } else {
       socket.cork();
       socket.write(headTake(), 'latin1');
