@@ -111,7 +111,7 @@ export abstract class H1Output {
   flush(): void {
     if (this.pendingStatus === 0 || this.state >= CLOSING) return;
     this.buildHead();
-    this.socket.write(headTake(), 'latin1');
+    writeLatin1(this.socket, headTake());
   }
 
   data(chunk: Buffer): boolean {
@@ -154,7 +154,7 @@ export abstract class H1Output {
         for (let i = 0; i < t.length; i += 2) headField(t[i] as string, t[i + 1] as string);
         headCrlf();
       }
-      this.socket.write(headTake(), 'latin1');
+      writeLatin1(this.socket, headTake());
     }
     this.responseEnded();
   }
@@ -165,7 +165,7 @@ export abstract class H1Output {
     this.head(status, headers, body.length, this.headMethod);
     this.buildHead();
     if (!this.headMethod) headText(body);
-    if (this.state !== CLOSED) this.socket.write(headTake(), 'latin1');
+    if (this.state !== CLOSED) writeLatin1(this.socket, headTake());
     this.responseEnded();
   }
 

@@ -140,7 +140,7 @@ export class RequestSender {
     if (!this.headWritten) {
       this.headWritten = true;
       if (ex.contentLength > 0) return this.owner.requestFailed(badRequest('request body shorter than its Content-Length'));
-      this.socket.write(ex.head + noBodySuffix(ex.method), 'latin1');
+      writeLatin1(this.socket, ex.head + noBodySuffix(ex.method));
       ex.head = '';
     } else if (this.chunked) {
       this.socket.write('0\r\n\r\n', 'latin1');
