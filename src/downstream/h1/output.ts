@@ -5,6 +5,7 @@
 // in the last chunk, whole synthetic replies, and the status of a refused request. The classes
 // above it are the connection's life (lifecycle.ts) and its reading (connection.ts: H1Connection,
 // the one concrete class); the end of each response goes up to them (responseEnded).
+import { writeLatin1 } from '../../tcp/write-latin1.js';
 import type net from 'node:net';
 import { headBytes, headCrlf, headField, headNumber, headStart, headTake, headText } from '../../http/head-writer.js';
 import { statusLine } from '../../http/status-lines.js';
@@ -110,7 +111,7 @@ export abstract class H1Output {
   flush(): void {
     if (this.pendingStatus === 0 || this.state >= CLOSING) return;
     this.buildHead();
-    this.socket.write(headTake(), 'latin1');
+    writeLatin1(this.socket, headTake());
   }
 
   data(chunk: Buffer): boolean {
@@ -127,7 +128,7 @@ export abstract class H1Output {
       // head and body as one string: it owns its bytes (the chunk may be a view of a reused read buffer)
       headBytes(chunk);
       if (this.chunkedOut) headCrlf();
-      ok = socket.write(headTake(), 'latin1');
+      ok = writeLatin1(socket, headTake());
     } else {
       socket.cork();
       socket.write(headTake(), 'latin1');
@@ -153,7 +154,7 @@ export abstract class H1Output {
         for (let i = 0; i < t.length; i += 2) headField(t[i] as string, t[i + 1] as string);
         headCrlf();
       }
-      this.socket.write(headTake(), 'latin1');
+      writeLatin1(this.socket, headTake());
     }
     this.responseEnded();
   }
@@ -164,7 +165,7 @@ export abstract class H1Output {
     this.head(status, headers, body.length, this.headMethod);
     this.buildHead();
     if (!this.headMethod) headText(body);
-    if (this.state !== CLOSED) this.socket.write(headTake(), 'latin1');
+    if (this.state !== CLOSED) writeLatin1(this.socket, headTake());
     this.responseEnded();
   }
 

@@ -2,6 +2,7 @@
 // caller's Readable with backpressure and meshlet's own framing (Content-Length or chunked). The
 // head of a request with a body waits for its first chunk (one corked write) or its end. A body
 // that breaks its framing or fails ends the exchange through the owner.
+import { writeLatin1 } from '../../tcp/write-latin1.js';
 import type net from 'node:net';
 import type { Readable } from 'node:stream';
 import { ProxyError, badRequest } from '../../http/errors.js';
@@ -40,7 +41,7 @@ export class RequestSender {
     if (body === null || ex.contentLength === 0) {
       this.headWritten = true;
       this.done = true;
-      this.socket.write(ex.head, 'latin1'); // (with its framing: see UpstreamPool.dispatch)
+      writeLatin1(this.socket, ex.head); // (with its framing: see UpstreamPool.dispatch)
       ex.head = '';
       return true;
     }
@@ -139,7 +140,7 @@ export class RequestSender {
     if (!this.headWritten) {
       this.headWritten = true;
       if (ex.contentLength > 0) return this.owner.requestFailed(badRequest('request body shorter than its Content-Length'));
-      this.socket.write(ex.head + noBodySuffix(ex.method), 'latin1');
+      writeLatin1(this.socket, ex.head + noBodySuffix(ex.method));
       ex.head = '';
     } else if (this.chunked) {
       this.socket.write('0\r\n\r\n', 'latin1');

@@ -1,0 +1,98 @@
+// Writing a latin1 string to a plaintext TCP socket straight through its handle, when nothing is
+// queued in the socket's Writable: the bytes go to the same libuv write queue net.Socket#write
+// uses, so order with any write before or after is kept, but without the stream machinery's
+// per-write objects (a WriteWrap, the after-write tick and its record: ~200 bytes and a
+// process.nextTick per write). libuv tries the write at once; when the kernel takes it all (the
+// common case) nothing is allocated: the socket's one spare WriteWrap is only bound to the write
+// when it has to wait, and a fresh one is made for the next write then.
+//
+// A write that had to wait is counted on the socket; when the last one completes the socket
+// emits 'drain', as its Writable would have, and a failed one destroys the socket with the error.
+// Anything else (TLS sockets, a socket still connecting, corked, ending, or with data in its
+// Writable, or a Node without the binding) takes socket.write. Node's own stream_base_commons
+// does the same with the same binding (process.binding('stream_wrap'), DEP0111: documented only).
+import type net from 'node:net';
+
+interface WriteWrapLike { handle: unknown; oncomplete: (status: number) => void; async: boolean; socket: RawSocket | null }
+interface StreamWrap {
+  WriteWrap: new () => WriteWrapLike;
+  streamBaseState: Int32Array;
+  kLastWriteWasAsync: number;
+}
+interface TcpHandle { writeLatin1String(req: WriteWrapLike, s: string): number }
+type RawSocket = net.Socket & { _handle: TcpHandle | null; [SPARE]?: WriteWrapLike; [WAITING]?: number };
+
+const SPARE = Symbol('meshlet.spareWriteWrap');
+const WAITING = Symbol('meshlet.waitingWrites');
+
+const wrap: StreamWrap | null = loadStreamWrap();
+const TCP_HANDLE = tcpHandleClass();
+
+function loadStreamWrap(): StreamWrap | null {
+  try {
+    const b = (process as unknown as { binding(name: string): Partial<StreamWrap> }).binding('stream_wrap');
+    if (typeof b.WriteWrap !== 'function' || !(b.streamBaseState instanceof Int32Array) || typeof b.kLastWriteWasAsync !== 'number') return null;
+    return b as StreamWrap;
+  } catch {
+    return null;
+  }
+}
+
+function tcpHandleClass(): unknown {
+  try {
+    return (process as unknown as { binding(name: string): { TCP?: unknown } }).binding('tcp_wrap').TCP ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** A write that waited has completed (`this` is its WriteWrap). */
+function onWaitedWrite(this: WriteWrapLike, status: number): void {
+  const socket = this.socket as RawSocket;
+  this.socket = null;
+  const left = (socket[WAITING] as number) - 1;
+  socket[WAITING] = left;
+  if (status < 0) {
+    const err = new Error(`write failed (libuv status ${status})`) as NodeJS.ErrnoException;
+    err.errno = status;
+    err.syscall = 'write';
+    socket.destroy(err);
+    return;
+  }
+  if (left === 0 && socket.writableLength === 0 && !socket.destroyed) socket.emit('drain');
+}
+
+/**
+ * Writes `s` (latin1) to `socket`. Like socket.write: true when the bytes are with the kernel,
+ * false when they wait (the socket emits 'drain' once they and everything before them are written).
+ */
+export function writeLatin1(socket: net.Socket, s: string): boolean {
+  const raw = socket as RawSocket;
+  const handle = raw._handle;
+  if (wrap === null || handle === null || (handle as { constructor: unknown }).constructor !== TCP_HANDLE || socket.connecting || socket.writableLength !== 0 || socket.writableCorked !== 0 || socket.writableEnded || socket.destroyed) {
+    return socket.write(s, 'latin1');
+  }
+  let req = raw[SPARE];
+  if (req === undefined) {
+    req = new wrap.WriteWrap();
+    req.handle = handle;
+    req.oncomplete = onWaitedWrite;
+    req.async = false;
+    req.socket = null;
+  }
+  const err = handle.writeLatin1String(req, s);
+  if (err !== 0) {
+    raw[SPARE] = req;
+    return socket.write(s, 'latin1'); // the stream path reports the error the way it always has
+  }
+  if (wrap.streamBaseState[wrap.kLastWriteWasAsync] === 0) {
+    raw[SPARE] = req;
+    return (raw[WAITING] ?? 0) === 0;
+  }
+  // it waits in libuv's queue, bound to `req`: the next write needs another WriteWrap
+  req.async = true;
+  req.socket = raw;
+  raw[SPARE] = undefined;
+  raw[WAITING] = (raw[WAITING] ?? 0) + 1;
+  return false;
+}
