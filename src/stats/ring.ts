@@ -166,6 +166,26 @@ export class RingWriter {
     bytesIn: number, bytesOut: number, peerId = -1, hostId = -1, protocol = PROTOCOL_HTTP,
     requestMessages = 0, responseMessages = 0,
   ): boolean {
+    return this.put(generation, direction, listenerIndex, routeIndex, clusterId, endpointIndex, status, flagCode, peerId, hostId,
+      protocol, KIND_REQUEST, requestMessages, responseMessages, totalUs, upstreamUs, bytesIn, bytesOut);
+  }
+
+  /** Appends one connection event record (KIND_CONN_*); false (and `dropped` + 1) when the ring is full. */
+  writeConnection(
+    generation: number, direction: number, listenerIndex: number, clusterId: number, endpointIndex: number,
+    kind: number, protocol: number, flags: number, bytesIn: number, bytesOut: number, peerId = -1,
+  ): boolean {
+    return this.put(generation, direction, listenerIndex, -1, clusterId, endpointIndex, protocol, flags, peerId, -1,
+      PROTOCOL_HTTP, kind, 0, 0, 0, -1, bytesIn, bytesOut);
+  }
+
+  /** One record, its Int32 fields in F_* order, then its Float64 fields in D_* order. */
+  private put(
+    generation: number, direction: number, listenerIndex: number, routeIndex: number, clusterId: number,
+    endpointIndex: number, status: number, flagCode: number, peerId: number, hostId: number, protocol: number,
+    kind: number, requestMessages: number, responseMessages: number,
+    totalUs: number, upstreamUs: number, bytesIn: number, bytesOut: number,
+  ): boolean {
     const r = this.claim();
     if (r < 0) return false;
     const i = this.ints;
@@ -181,46 +201,13 @@ export class RingWriter {
     i[o + 8] = peerId;
     i[o + 9] = hostId;
     i[o + 10] = protocol;
-    i[o + 11] = KIND_REQUEST;
+    i[o + 11] = kind;
     i[o + 12] = requestMessages < MAX_INT ? requestMessages : MAX_INT;
     i[o + 13] = responseMessages < MAX_INT ? responseMessages : MAX_INT;
     const f = this.floats;
     const d = r * RECORD_FLOATS + FLOATS_AT;
     f[d] = totalUs;
     f[d + 1] = upstreamUs;
-    f[d + 2] = bytesIn;
-    f[d + 3] = bytesOut;
-    this.publish();
-    return true;
-  }
-
-  /** Appends one connection event record (KIND_CONN_*); false (and `dropped` + 1) when the ring is full. */
-  writeConnection(
-    generation: number, direction: number, listenerIndex: number, clusterId: number, endpointIndex: number,
-    kind: number, protocol: number, flags: number, bytesIn: number, bytesOut: number, peerId = -1,
-  ): boolean {
-    const r = this.claim();
-    if (r < 0) return false;
-    const i = this.ints;
-    const o = r * RECORD_INTS;
-    i[o] = generation;
-    i[o + 1] = direction;
-    i[o + 2] = listenerIndex;
-    i[o + 3] = -1;
-    i[o + 4] = clusterId;
-    i[o + 5] = endpointIndex;
-    i[o + 6] = protocol;
-    i[o + 7] = flags;
-    i[o + 8] = peerId;
-    i[o + 9] = -1;
-    i[o + 10] = PROTOCOL_HTTP;
-    i[o + 11] = kind;
-    i[o + 12] = 0;
-    i[o + 13] = 0;
-    const f = this.floats;
-    const d = r * RECORD_FLOATS + FLOATS_AT;
-    f[d] = 0;
-    f[d + 1] = -1;
     f[d + 2] = bytesIn;
     f[d + 3] = bytesOut;
     this.publish();
