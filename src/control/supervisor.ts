@@ -1,22 +1,19 @@
 // Starts the data-plane worker threads, restarts one that dies while the others keep serving,
-// and drains them all on shutdown.
-import { randomBytes } from 'node:crypto';
-import { nodeTls } from '../tls/node-tls.js';
-import v8 from 'node:v8';
-import { Worker } from 'node:worker_threads';
+// and drains them all on shutdown; pushes config generations, the identity (sidecar-identity.ts)
+// and JWKS to them. How one worker thread is created: worker-thread.ts.
+import type { Worker } from 'node:worker_threads';
 import type { Snapshot } from '../config/snapshot.js';
-import type { DataPlaneSettings, FromWorker, GaugesReport, ToWorker, WorkerOptions } from '../worker/protocol.js';
+import type { DataPlaneSettings, FromWorker, GaugesReport, ToWorker } from '../worker/protocol.js';
 import type { Logger } from '../log.js';
 import { OutlierSweeper } from '../upstream/shared/outlier-sweep.js';
 import { UpstreamSlots } from '../upstream/shared/slots.js';
-import { inboundTlsModes } from '../tls/mtls-plan.js';
 import type { WorkloadIdentity } from '../tls/identity/source.js';
-import { serverContextOptions, TICKET_KEYS_BYTES } from '../tls/tls-settings.js';
 import type { InboundTlsMode } from '../downstream/tls/acceptor.js';
 import type { HandshakeCounts } from '../tls/handshake-stats.js';
 import type { JwksUpdate } from '../filters/jwt/keys.js';
+import { SidecarIdentity } from './sidecar-identity.js';
+import { createWorker, dataPlaneSettings } from './worker-thread.js';
 
-const WORKER_URL = new URL('../../workers/data-plane.js', import.meta.url);
 const RESPAWN_DELAY_MS = 100;
 
 /** What the supervisor tells the stats side: rings to read, generations to resolve. */
@@ -63,48 +60,9 @@ interface Slot {
 }
 
 const APPLY_TIMEOUT_MS = 10_000;
-/**
- * A worker's young generation (V8 sizes it as 3 semi-spaces: 2 MB each here). V8's default lets it
- * grow to 48 MB under load (16 MB semi-spaces), which is most of what a loaded worker adds to RSS;
- * a scavenge's cost is its survivors, not the space. Measured: 4 MB semi-spaces saved ~20 MB RSS
- * at no measurable throughput cost (bench:rss), 2 MB ~1.5 MB more at 1.009× req/s and 0.989× CPU per
- * request against 4 MB (bench:ab, bench/results/ab-bench-2026-12-03T18-34-27Z.md), 1 MB cost ≈ 20% req/s.
- */
-const WORKER_YOUNG_GENERATION_MB = 6;
-
-/**
- * meshlet's launchers (the bin's shebang, npm start, the benches) give node --max-semi-space-size=1:
- * the control thread's young generation stays at 1 MB semi-spaces (V8 grew it to 16 MB while the
- * config was read, and gave it back only ~10 s later). V8 takes that flag over a worker's
- * resourceLimits, so it is cleared before each worker is created (the control thread's heap was
- * sized at start and keeps its cap).
- */
-function liftSemiSpaceCap(): void {
-  v8.setFlagsFromString('--max-semi-space-size=0');
-}
-
-/**
- * Workers are created with V8's `gc` function on their global object: request/body-memory.ts calls
- * it after every few MB of streamed body. A worker that had to make it for itself
- * (vm.runInNewContext('gc') after the flag) kept a second V8 context alive for it, ~0.2 MB of heap.
- */
-function exposeGcToWorkers(): void {
-  v8.setFlagsFromString('--expose-gc');
-}
 
 function toMb(bytes: number): number {
   return Math.round(bytes / 10485.76) / 100;
-}
-
-/** Only the data-plane settings travel to workers (not the CLI's other options). */
-function dataPlaneSettings(o: DataPlaneSettings): DataPlaneSettings {
-  return {
-    codec: o.codec, connectionsPerEndpoint: o.connectionsPerEndpoint, upstreamQueueTimeoutMs: o.upstreamQueueTimeoutMs,
-    upstreamIdleTimeoutMs: o.upstreamIdleTimeoutMs,
-    connectTimeoutMs: o.connectTimeoutMs, logLevel: o.logLevel, accessLog: o.accessLog, accessLogSample: o.accessLogSample,
-    stats: o.stats, retryBudgetRatio: o.retryBudgetRatio, retryBudgetMinPerSecond: o.retryBudgetMinPerSecond,
-    tracing: o.tracing, h1: o.h1, pathNormalization: o.pathNormalization, workload: o.workload, peerMetadata: o.peerMetadata,
-  };
 }
 
 export class Supervisor {
@@ -123,15 +81,7 @@ export class Supervisor {
   /** sidecar-wide upstream state (connectionPool limits, outlier ejection) and its slots */
   readonly upstream = new UpstreamSlots();
   private readonly sweeper = new OutlierSweeper(this.upstream.state);
-  private identity: WorkloadIdentity | null;
-  /** per listener index: whether workers terminate mTLS there (fixed at start: listeners change only on restart) */
-  private inboundTls: (InboundTlsMode | null)[] = [];
-  /** the sidecar's session-ticket keys: every worker gets them, new ones with each identity */
-  private ticketKeys = randomBytes(TICKET_KEYS_BYTES);
-  /** waiters for every live worker to answer an identity message */
-  private identityWaiters: (() => void)[] = [];
-  /** per slot: the SPIFFE id and refusal of its worker's last identity answer */
-  private readonly identityAnswers = new Map<number, { spiffeId: string; refused: string | null }>();
+  private readonly identity: SidecarIdentity;
   /** the latest JWKS per uri, for workers started later */
   private readonly jwks = new Map<string, JwksUpdate>();
 
@@ -139,7 +89,7 @@ export class Supervisor {
     this.upstream.assign(snapshot);
     this.sweeper.update(snapshot);
     this.snapshot = snapshot;
-    this.identity = options.identity ?? null;
+    this.identity = new SidecarIdentity(options.identity ?? null, log);
     this.options = options;
     this.log = log;
     this.hooks = hooks;
@@ -151,7 +101,7 @@ export class Supervisor {
    * socket on every listener port and terminates mTLS itself where the plan says so.
    */
   async start(): Promise<void> {
-    this.inboundTls = inboundTlsModes(this.snapshot, this.identity !== null);
+    this.identity.planInbound(this.snapshot);
     const started: Promise<void>[] = [];
     for (let i = 0; i < this.options.workers; i++) {
       const slot: Slot = { id: i, worker: null, ready: false, restarts: 0, generation: 0, handshakes: [0, 0, 0, 0, 0], heap: [0, 0], lingering: 0 };
@@ -167,46 +117,17 @@ export class Supervisor {
 
   /** whether the sidecar has a workload identity (mTLS possible) */
   get hasIdentity(): boolean {
-    return this.identity !== null;
+    return this.identity.current !== null;
   }
 
   /** The listeners whose workers terminate mTLS, for the ready line. */
   get mtlsListeners(): { name: string; port: number; mode: InboundTlsMode }[] {
-    return this.snapshot.listeners.flatMap((l, i) => {
-      const mode = this.inboundTls[i] ?? null;
-      return mode === null ? [] : [{ name: l.name, port: l.port, mode }];
-    });
+    return this.identity.mtlsListeners(this.snapshot);
   }
 
-  /**
-   * The sidecar's identity changed (first one, or a rotation): the workers' new handshakes, inbound
-   * and outbound, use it (with new session-ticket keys, so no session of the old identity resumes);
-   * open connections keep theirs, so nothing is dropped. Resolves once every live worker has it in
-   * force; throws (nothing changed) when the PEMs are unusable. The entry point for an
-   * IdentitySource's 'update'.
-   */
-  async applyIdentity(identity: WorkloadIdentity): Promise<void> {
-    // unusable PEMs are refused here, before any thread sees them (the running identity stays)
-    nodeTls().createSecureContext(serverContextOptions(identity));
-    this.identity = identity;
-    this.ticketKeys = randomBytes(TICKET_KEYS_BYTES);
-    const msg: ToWorker = { type: 'identity', identity, ticketKeys: this.ticketKeys };
-    this.identityAnswers.clear();
-    const asked = this.slots.filter((s) => s.worker !== null);
-    for (const slot of asked) slot.worker?.postMessage(msg);
-    // a worker that exits meanwhile is respawned with this identity: it need not answer
-    const answered = (): boolean => asked.every((s) => s.worker === null || this.identityAnswers.get(s.id)?.spiffeId === identity.spiffeId);
-    const deadline = Date.now() + APPLY_TIMEOUT_MS;
-    while (!answered() && Date.now() < deadline) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, APPLY_TIMEOUT_MS);
-        this.identityWaiters.push(() => { clearTimeout(timer); resolve(); });
-      });
-    }
-    const refused = [...this.identityAnswers.values()].find((a) => a.refused !== null)?.refused;
-    if (refused !== undefined && refused !== null) throw new Error(`a worker refused the identity: ${refused}`);
-    if (!answered()) throw new Error(`workers did not take the new identity within ${APPLY_TIMEOUT_MS} ms`);
-    this.log.info({ spiffeId: identity.spiffeId, notAfter: identity.notAfter.toISOString() }, 'identity rotated');
+  /** The entry point for an IdentitySource's 'update': see SidecarIdentity.apply. */
+  applyIdentity(identity: WorkloadIdentity): Promise<void> {
+    return this.identity.apply(identity, this.slots, APPLY_TIMEOUT_MS);
   }
 
   /** A jwksUri's keys (or a failed fetch) reach every worker, and workers started later. */
@@ -262,13 +183,11 @@ export class Supervisor {
 
   private spawn(slot: Slot): Promise<void> {
     const workerId = this.nextWorkerId++;
-    const data: WorkerOptions = {
+    const { current, inboundTls, ticketKeys } = this.identity;
+    const worker = createWorker({
       ...dataPlaneSettings(this.options), workerId, snapshot: this.snapshot, upstreamState: this.upstream.state.buffer,
-      identity: this.identity, inboundTls: this.inboundTls, ticketKeys: this.ticketKeys, jwks: [...this.jwks.values()],
-    };
-    liftSemiSpaceCap();
-    exposeGcToWorkers();
-    const worker = new Worker(WORKER_URL, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
+      identity: current, inboundTls, ticketKeys, jwks: [...this.jwks.values()],
+    });
     slot.worker = worker;
     slot.ready = false;
     return new Promise<void>((resolve, reject) => {
@@ -295,8 +214,7 @@ export class Supervisor {
           this.log.error({ slot: slot.id, workerId }, msg.message);
           if (!settled) { settled = true; reject(new Error(msg.message)); }
         } else if (msg.type === 'identity-applied') {
-          this.identityAnswers.set(slot.id, { spiffeId: msg.spiffeId, refused: msg.refused });
-          for (const w of this.identityWaiters.splice(0)) w();
+          this.identity.answered(slot.id, msg.spiffeId, msg.refused);
         } else if (msg.type === 'quiet') {
           this.quietSlots.add(slot.id);
           if (this.allQuiet()) for (const w of this.quietWaiters.splice(0)) w();
@@ -317,7 +235,7 @@ export class Supervisor {
           slot.ready = false;
           slot.handshakes = [0, 0, 0, 0, 0]; // a respawned worker counts from 0
         }
-        for (const w of this.identityWaiters.splice(0)) w(); // it need not answer any more
+        this.identity.workerExited(); // it need not answer any more
         if (this.stopping || !settled) return;
         slot.restarts++;
         this.log.error({ slot: slot.id, workerId, code, restarts: slot.restarts }, 'worker exited; respawning');
