@@ -12,6 +12,7 @@
 // Writable, or a Node without the binding) takes socket.write. Node's own stream_base_commons
 // does the same with the same binding (process.binding('stream_wrap'), DEP0111: documented only).
 import type net from 'node:net';
+import { getSystemErrorName } from 'node:util';
 
 interface WriteWrapLike { handle: unknown; oncomplete: (status: number) => void; async: boolean; socket: RawSocket | null }
 interface StreamWrap {
@@ -26,24 +27,21 @@ const SPARE = Symbol('meshlet.spareWriteWrap');
 const WAITING = Symbol('meshlet.waitingWrites');
 
 const wrap: StreamWrap | null = loadStreamWrap();
-const TCP_HANDLE = tcpHandleClass();
+const TCP_HANDLE: unknown = (binding('tcp_wrap') as { TCP?: unknown } | null)?.TCP ?? null;
 
-function loadStreamWrap(): StreamWrap | null {
+/** One of Node's internal bindings, or null where process.binding no longer lends it. */
+function binding(name: string): object | null {
   try {
-    const b = (process as unknown as { binding(name: string): Partial<StreamWrap> }).binding('stream_wrap');
-    if (typeof b.WriteWrap !== 'function' || !(b.streamBaseState instanceof Int32Array) || typeof b.kLastWriteWasAsync !== 'number') return null;
-    return b as StreamWrap;
+    return (process as unknown as { binding(name: string): object }).binding(name);
   } catch {
     return null;
   }
 }
 
-function tcpHandleClass(): unknown {
-  try {
-    return (process as unknown as { binding(name: string): { TCP?: unknown } }).binding('tcp_wrap').TCP ?? null;
-  } catch {
-    return null;
-  }
+function loadStreamWrap(): StreamWrap | null {
+  const b = binding('stream_wrap') as Partial<StreamWrap> | null;
+  if (b === null || typeof b.WriteWrap !== 'function' || !(b.streamBaseState instanceof Int32Array) || typeof b.kLastWriteWasAsync !== 'number') return null;
+  return b as StreamWrap;
 }
 
 /** A write that waited has completed (`this` is its WriteWrap). */
@@ -53,7 +51,11 @@ function onWaitedWrite(this: WriteWrapLike, status: number): void {
   const left = (socket[WAITING] as number) - 1;
   socket[WAITING] = left;
   if (status < 0) {
-    const err = new Error(`write failed (libuv status ${status})`) as NodeJS.ErrnoException;
+    // shaped as net's own write errors are (`write EPIPE`, code, errno, syscall): the owners' error
+    // handlers log the code
+    const code = getSystemErrorName(status);
+    const err = new Error(`write ${code}`) as NodeJS.ErrnoException;
+    err.code = code;
     err.errno = status;
     err.syscall = 'write';
     socket.destroy(err);

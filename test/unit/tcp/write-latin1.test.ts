@@ -100,6 +100,7 @@ test('writing to a connection the peer reset fails the socket with an error', as
   }
   const err = await failed;
   assert.ok(err instanceof Error, 'the socket reports the failed write');
+  assert.match(String(err.code), /^E[A-Z]+$/, 'with its system error code, as net reports one');
   assert.ok(a.destroyed);
   server.close();
 });
