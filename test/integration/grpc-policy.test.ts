@@ -14,6 +14,10 @@ let other: GrpcServer;
 let bad: GrpcServer;
 let bad2: GrpcServer;
 let slow: GrpcServer;
+// an HTTP/2 upstream that holds every stream and ignores grpc-timeout (a grpc-js server enforces the
+// forwarded deadline itself, and its own DEADLINE_EXCEEDED, passed through without UT, would race meshlet's)
+let holding: http2.Http2Server;
+const held: http2.ServerHttp2Stream[] = [];
 let badCalls = 0;
 let bad2Calls = 0;
 let m: Meshlet;
@@ -67,6 +71,10 @@ before(async () => {
       call.on('cancelled', () => clearTimeout(t));
     },
   });
+  holding = http2.createServer();
+  holding.on('stream', (s) => { held.push(s); s.on('error', () => {}); });
+  await new Promise<void>((resolve) => holding.listen(0, '127.0.0.1', resolve));
+  const holdingPort = (holding.address() as { port: number }).port;
   const yaml = grpcServiceEntry('echo', [good.port])
     + grpcServiceEntry('flaky', [bad.port, good.port])
     + dr('flaky', 'loadBalancer: {simple: ROUND_ROBIN}')
@@ -82,7 +90,7 @@ before(async () => {
     + vs('faulty-http', 'fault: {abort: {httpStatus: 503, percentage: {value: 100}}}')
     + grpcServiceEntry('slow', [slow.port])
     + vs('slow', 'timeout: 300ms')
-    + grpcServiceEntry('deadline', [slow.port])
+    + grpcServiceEntry('deadline', [holdingPort])
     + grpcServiceEntry('empty', [])
     + grpcServiceEntry('limited', [slow.port])
     + dr('limited', 'connectionPool: {http: {http2MaxRequests: 1, http1MaxPendingRequests: 1}}');
@@ -93,6 +101,8 @@ after(async () => {
   for (const c of clients) c.close();
   await m?.stop();
   await Promise.all([good, other, bad, bad2, slow].map((s) => s?.close()));
+  for (const s of held) s.destroy();
+  await new Promise<void>((resolve) => (holding === undefined ? resolve() : holding.close(() => resolve())));
 });
 
 function flags(err: grpc.ServiceError): string | undefined {
@@ -171,6 +181,11 @@ test('the route timeout answers DEADLINE_EXCEEDED (UT); grpc-timeout shorter tha
     assert.equal(got.headers['grpc-status'], '4');
     assert.equal(got.headers['x-meshlet-flags'], 'UT');
     assert.ok(took >= 190 && took < 2000, `${took} ms`);
+    // and the upstream's stream is cancelled, not left open
+    const upstream = held.at(-1) as http2.ServerHttp2Stream;
+    assert.equal(upstream.headersSent, false);
+    if (!upstream.closed) await new Promise((resolve) => upstream.once('close', resolve));
+    assert.equal(upstream.rstCode, http2.constants.NGHTTP2_CANCEL);
   } finally {
     session.close();
   }
