@@ -66,7 +66,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
   const workload = options.workload;
   if (options.snapshot.jwtRules !== undefined || options.jwks.length > 0) await loadJose();
   const jwks = new JwksStore(options.jwks);
-  const state = new WorkerState(new Generation(options.snapshot, registry, shared, clientTls, filterStats, workload, jwks), ring === null ? null : new RingWriter(ring), accessLog,
+  const state = new WorkerState(new Generation(options.snapshot, registry, shared, clientTls, filterStats, workload, jwks), ring === null ? null : new RingWriter(ring, true), accessLog,
     new RetryBudget(options.retryBudgetRatio, options.retryBudgetMinPerSecond), filterStats);
   state.jwks = jwks;
   state.mx = new PeerExchange(options.peerMetadata, strings === null ? null : new StringTableWriter(strings));
@@ -113,6 +113,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
     send({ type: 'crashed', workerId: options.workerId, message: err instanceof Error ? err.stack ?? err.message : String(err) });
     for (const l of listeners) l.close();
     state.accessLog?.flush();
+    state.stats?.flush();
     void registry.destroyAll();
     process.exit(70);
   };
@@ -215,6 +216,7 @@ export async function runDataPlane(options: WorkerOptions, port: MessagePort): P
       sendGauges(); // the final span counts
     }
     await registry.destroyAll();
+    state.stats?.flush();
     send({ type: 'drained', workerId: options.workerId, inflight: left });
     port.close();
   }

@@ -44,6 +44,26 @@ test('write N < capacity, drain all: every field intact, in order; a second drai
   assert.equal(r.dropped, 0);
 });
 
+test('a deferring writer (a data-plane worker) publishes once at the end of the event-loop turn, or at flush()', async () => {
+  const sab = createRing(64);
+  const w = new RingWriter(sab, true);
+  const r = new RingReader(sab);
+  for (let seq = 1; seq <= 10; seq++) assert.equal(writeSeqRecord(w, seq), true);
+  assert.equal(r.pending, 0, 'nothing is published within the turn');
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(r.pending, 10);
+  assert.deepEqual(drainSeqs(r), range(1, 10));
+  for (let seq = 11; seq <= 13; seq++) writeSeqRecord(w, seq);
+  w.flush();
+  assert.deepEqual(drainSeqs(r), range(11, 13));
+  // a full ring still refuses at once and counts the drop, published or not
+  for (let seq = 14; seq <= 77; seq++) assert.equal(writeSeqRecord(w, seq), true);
+  assert.equal(writeSeqRecord(w, 78), false);
+  assert.equal(w.dropped, 1);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(drainSeqs(r), range(14, 77));
+});
+
 test('wrap-around over many cycles, with partial drains (max)', () => {
   const sab = createRing(8);
   const w = new RingWriter(sab);
