@@ -3,13 +3,13 @@
 import { lowerHeaderName } from './header-names.js';
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1 plus the legacy ones proxies strip). Lowercase. */
-const HOP_BY_HOP = new Set([
+export const HOP_BY_HOP = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate',
   'te', 'trailer', 'transfer-encoding', 'upgrade',
 ]);
 
 /** Headers meshlet frames itself on the way back out (the listener writes its own Date, Content-Length). */
-const RESPONSE_FRAMING = new Set(['content-length', 'date']);
+export const RESPONSE_FRAMING = new Set(['content-length', 'date']);
 
 const FORBIDDEN_VALUE = /[\r\n\0]/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -54,16 +54,30 @@ export const BAD_HEADER_VALUE = -2;
 // lower-cased names of the headers being filtered and what to do with each (scratch: the filtering is synchronous)
 const lowered: string[] = [];
 const kinds: number[] = [];
-const KEEP = 0;
-const DROP = 1;
-const CONNECTION = 2;
-const CONTENT_LENGTH = 3;
-/** the response header names filterResponseHeaders does not pass on as they are (lowercase) → what it does */
-const RESPONSE_KIND = new Map<string, number>();
-for (const name of HOP_BY_HOP) RESPONSE_KIND.set(name, DROP);
-for (const name of RESPONSE_FRAMING) RESPONSE_KIND.set(name, DROP);
-RESPONSE_KIND.set('connection', CONNECTION);
-RESPONSE_KIND.set('content-length', CONTENT_LENGTH);
+export const KEEP = 0;
+export const DROP = 1;
+export const CONNECTION = 2;
+export const CONTENT_LENGTH = 3;
+/**
+ * What filterResponseHeaders does with a (lowercase) response header: the hop-by-hop names and the
+ * framing ones are dropped, Connection is read for the names it lists, Content-Length read. A
+ * switch on the length and compares: no hashing of each name (a Map lookup per header was ~0.6%
+ * of the worker's time under load).
+ */
+export function responseHeaderKind(name: string): number {
+  switch (name.length) {
+    case 2: return name === 'te' ? DROP : KEEP;
+    case 4: return name === 'date' ? DROP : KEEP;
+    case 7: return name === 'trailer' || name === 'upgrade' ? DROP : KEEP;
+    case 10: return name === 'connection' ? CONNECTION : name === 'keep-alive' ? DROP : KEEP;
+    case 14: return name === 'content-length' ? CONTENT_LENGTH : KEEP;
+    case 16: return name === 'proxy-connection' ? DROP : KEEP;
+    case 17: return name === 'transfer-encoding' ? DROP : KEEP;
+    case 18: return name === 'proxy-authenticate' ? DROP : KEEP;
+    case 19: return name === 'proxy-authorization' ? DROP : KEEP;
+    default: return KEEP;
+  }
+}
 
 /** A Content-Length value as a number: 1–15 decimal digits, else -1. */
 function decimalLength(value: string): number {
@@ -93,7 +107,7 @@ export function filterResponseHeaders(raw: string[], validated = false): number 
     const name = lowerHeaderName(raw[i] as string);
     const value = raw[i + 1] as string;
     if (!validated && (FORBIDDEN_VALUE.test(value) || FORBIDDEN_VALUE.test(name))) return BAD_HEADER_VALUE;
-    const kind = RESPONSE_KIND.get(name) ?? KEEP;
+    const kind = responseHeaderKind(name);
     lowered[i >> 1] = name; // indexed: no resizing per response
     kinds[i >> 1] = kind;
     if (kind === CONNECTION) listed = connectionListed(value);

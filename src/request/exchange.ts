@@ -14,6 +14,7 @@
 // A WebSocket upgrade goes through 1–3 like any request, then gets a connection of its own
 // (upstream/tunnel/upgrade.ts); on the upstream's 101 the request ends (recorded with 101) and
 // the two connections are relayed (src/websocket/tunnel.ts).
+import { performance } from 'node:perf_hooks';
 import type { HeaderOpsSpec } from '../config/snapshot.js';
 import type { ExchangeHandler, ResponseSink } from '../downstream/exchange.js';
 import type { RequestHead } from '../downstream/h1/request-head.js';

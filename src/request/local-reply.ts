@@ -5,6 +5,7 @@
 // direct response or redirect, and the reset of a client whose response had already started.
 // Above it: the upstream's response to the sink (response.ts), then the pipeline (exchange.ts),
 // which says how the request ends (finish: timers, attempt, record).
+import { performance } from 'node:perf_hooks';
 import type { DirectResponseSpec, RedirectSpec } from '../config/snapshot.js';
 import type { ResponseSink } from '../downstream/exchange.js';
 import type { ProxyError } from '../http/errors.js';

@@ -1,6 +1,7 @@
 // The request record, written once when a request ends, whatever the path: one fixed-size record
 // into the worker's stats ring (never blocks: a full ring counts a drop), the access log line when
 // logging is on, and the span when the request is traced.
+import { performance } from 'node:perf_hooks';
 import { getHeader } from '../http/headers.js';
 import type { CompiledRoute } from '../routing/route.js';
 import { flagNames } from '../stats/flags.js';

@@ -3,6 +3,7 @@
 // seconds while it lasts, one when it closes (ring.ts KIND_CONN_*). A long-lived connection's
 // records name its cluster in the generation current when they are written, so they stay
 // resolvable after any number of reloads (the aggregator keeps only a few generations).
+import { performance } from 'node:perf_hooks';
 import { flagNames } from '../stats/flags.js';
 import type { Endpoint } from '../upstream/endpoint.js';
 import { DIRECTION_INBOUND, DIRECTION_OUTBOUND } from '../stats/ring.js';

@@ -9,6 +9,7 @@
 //   3. the relay (relay.ts) until both sides are done; idleTimeout and maxConnectionDuration;
 //   4. records: opened, bytes every few seconds, closed (record.ts), and the access log line.
 // Nothing is sent to a client that is refused: its connection is closed, as Envoy does.
+import { performance } from 'node:perf_hooks';
 import type net from 'node:net';
 import type { UpgradedClient, UpgradeTarget } from '../downstream/exchange.js';
 import { AuthzRequest } from '../filters/authz/attributes.js';

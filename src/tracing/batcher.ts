@@ -1,6 +1,7 @@
 // The worker's bounded span queue: spans are appended on the request path (a push and a length
 // check); batches leave by size or after a maximum delay, asynchronously; beyond the bound, and on
 // exporter errors or timeouts, spans are dropped and counted. Errors are logged at most every 10 s.
+import { performance } from 'node:perf_hooks';
 import type { Span, SpanSink } from './span.js';
 
 export interface SpanExporter {

@@ -1,6 +1,7 @@
 // One sampled hop as a small record: ids, kind, times and the request's attributes, filled at the
 // request's start and end and appended to the worker's bounded span queue; nothing is serialised
 // here (exporters do that, off the request path, per batch).
+import { performance } from 'node:perf_hooks';
 import { flagNames } from '../stats/flags.js';
 
 /** OTLP SpanKind enum values (Zipkin names them "SERVER"/"CLIENT") */

@@ -1,4 +1,5 @@
 // A data-plane worker: builds the generation, opens every listener, and drains on request.
+import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import type { MessagePort } from 'node:worker_threads';
 import { configureWorkerLog, workerLog } from '../log.js';

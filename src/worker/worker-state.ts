@@ -1,5 +1,6 @@
 // Per-worker mutable state shared by every listener: the current generation (a reload swaps
 // this one reference; a request keeps the one it started with) and the in-flight count for drain.
+import { performance } from 'node:perf_hooks';
 import type { ListenerSpec } from '../config/snapshot.js';
 import type { RingWriter } from '../stats/ring.js';
 import type { RetryBudget } from '../filters/retry/retry-budget.js';

@@ -5,7 +5,7 @@
 // in the last chunk, whole synthetic replies, and the status of a refused request. The classes
 // above it are the connection's life (lifecycle.ts) and its reading (connection.ts: H1Connection,
 // the one concrete class); the end of each response goes up to them (responseEnded).
-import { writeLatin1 } from '../../tcp/write-latin1.js';
+import { Latin1Writer } from '../../tcp/write-latin1.js';
 import type net from 'node:net';
 import { headBytes, headCrlf, headField, headNumber, headStart, headTake, headText } from '../../http/head-writer.js';
 import { statusLine } from '../../http/status-lines.js';
@@ -32,6 +32,8 @@ const SMALL_BODY = 16 * 1024;
 
 export abstract class H1Output {
   readonly socket: net.Socket;
+  /** plaintext writes of whole strings straight to the socket's handle (tcp/write-latin1.ts) */
+  private readonly out: Latin1Writer;
   protected readonly owner: ConnectionOwner;
   protected state = READY;
   /** the connection closes after this response (Connection: close) */
@@ -52,6 +54,7 @@ export abstract class H1Output {
 
   constructor(socket: net.Socket, owner: ConnectionOwner) {
     this.socket = socket;
+    this.out = new Latin1Writer(socket);
     this.owner = owner;
   }
 
@@ -111,7 +114,7 @@ export abstract class H1Output {
   flush(): void {
     if (this.pendingStatus === 0 || this.state >= CLOSING) return;
     this.buildHead();
-    writeLatin1(this.socket, headTake());
+    this.out.write(headTake());
   }
 
   data(chunk: Buffer): boolean {
@@ -128,7 +131,7 @@ export abstract class H1Output {
       // head and body as one string: it owns its bytes (the chunk may be a view of a reused read buffer)
       headBytes(chunk);
       if (this.chunkedOut) headCrlf();
-      ok = writeLatin1(socket, headTake());
+      ok = this.out.write(headTake());
     } else {
       socket.cork();
       socket.write(headTake(), 'latin1');
@@ -154,7 +157,7 @@ export abstract class H1Output {
         for (let i = 0; i < t.length; i += 2) headField(t[i] as string, t[i + 1] as string);
         headCrlf();
       }
-      writeLatin1(this.socket, headTake());
+      this.out.write(headTake());
     }
     this.responseEnded();
   }
@@ -165,7 +168,7 @@ export abstract class H1Output {
     this.head(status, headers, body.length, this.headMethod);
     this.buildHead();
     if (!this.headMethod) headText(body);
-    if (this.state !== CLOSED) writeLatin1(this.socket, headTake());
+    if (this.state !== CLOSED) this.out.write(headTake());
     this.responseEnded();
   }
 

@@ -4,6 +4,7 @@
 // balancer; a retry goes to another one when there is one), each try under its per-try timeout,
 // the route's retry policy (back-off, retry budget, maxRetries), and the endpoint bookkeeping
 // (in flight, outlier detection, peak-EWMA latency, the admission unit given back).
+import { performance } from 'node:perf_hooks';
 import {
   downstreamAborted, noHealthyUpstream, retriesExhausted, upstreamOverflow, upstreamProtocolError, upstreamTimeout,
   type ProxyError,

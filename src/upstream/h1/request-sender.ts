@@ -2,7 +2,7 @@
 // caller's Readable with backpressure and meshlet's own framing (Content-Length or chunked). The
 // head of a request with a body waits for its first chunk (one corked write) or its end. A body
 // that breaks its framing or fails ends the exchange through the owner.
-import { writeLatin1 } from '../../tcp/write-latin1.js';
+import { Latin1Writer } from '../../tcp/write-latin1.js';
 import type net from 'node:net';
 import type { Readable } from 'node:stream';
 import { ProxyError, badRequest } from '../../http/errors.js';
@@ -19,6 +19,8 @@ export class RequestSender {
   done = false;
 
   private readonly socket: net.Socket;
+  /** plaintext writes of whole strings straight to the socket's handle (tcp/write-latin1.ts) */
+  private readonly out: Latin1Writer;
   private readonly owner: RequestOwner;
   /** the exchange whose body is being sent (null without a body) */
   private ex: Exchange | null = null;
@@ -30,6 +32,7 @@ export class RequestSender {
 
   constructor(socket: net.Socket, owner: RequestOwner) {
     this.socket = socket;
+    this.out = new Latin1Writer(socket);
     this.owner = owner;
     socket.on('drain', this.onDrain);
   }
@@ -41,7 +44,7 @@ export class RequestSender {
     if (body === null || ex.contentLength === 0) {
       this.headWritten = true;
       this.done = true;
-      writeLatin1(this.socket, ex.head); // (with its framing: see UpstreamPool.dispatch)
+      this.out.write(ex.head); // (with its framing: see UpstreamPool.dispatch)
       ex.head = '';
       return true;
     }
@@ -140,7 +143,7 @@ export class RequestSender {
     if (!this.headWritten) {
       this.headWritten = true;
       if (ex.contentLength > 0) return this.owner.requestFailed(badRequest('request body shorter than its Content-Length'));
-      writeLatin1(this.socket, ex.head + noBodySuffix(ex.method));
+      this.out.write(ex.head + noBodySuffix(ex.method));
       ex.head = '';
     } else if (this.chunked) {
       this.socket.write('0\r\n\r\n', 'latin1');

@@ -4,6 +4,7 @@
 // with `Connection: upgrade` and `Upgrade: websocket`; the response head is read by the h1 codec's
 // parser. A 101 hands the socket (and any bytes after the head) to the owner, which relays it; any
 // other response is an ordinary one, relayed to the client, after which the connection is closed.
+import { performance } from 'node:perf_hooks';
 import type net from 'node:net';
 import {
   downstreamAborted, noHealthyUpstream, upstreamConnectionTermination, upstreamOverflow, upstreamProtocolError, upstreamResetMidResponse,

@@ -1,11 +1,19 @@
-// writeLatin1: bytes reach the peer in order with socket.write's around them, a write the kernel
+// Latin1Writer: bytes reach the peer in order with socket.write's around them, a write the kernel
 // cannot take at once waits in order and ends in 'drain', sockets it must not touch take
 // socket.write, and a write to a peer that is gone fails the socket instead of vanishing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
-import { writeLatin1 } from '../../../src/tcp/write-latin1.js';
+import { Latin1Writer } from '../../../src/tcp/write-latin1.js';
+
+const writers = new WeakMap<net.Socket, Latin1Writer>();
+/** The socket's one writer (as a connection owns one). */
+function out(socket: net.Socket): Latin1Writer {
+  let w = writers.get(socket);
+  if (w === undefined) writers.set(socket, (w = new Latin1Writer(socket)));
+  return w;
+}
 
 /** A connected pair on loopback: [client side, server side]. */
 async function pair(): Promise<[net.Socket, net.Socket, net.Server]> {
@@ -29,8 +37,8 @@ test('small writes go straight to the kernel (true), in order with socket.write 
   const [a, b, server] = await pair();
   const got = collect(b);
   a.write('one,', 'latin1');
-  assert.equal(writeLatin1(a, 'two,'), true);
-  assert.equal(writeLatin1(a, 'thr\xe9e,'), true);
+  assert.equal(out(a).write('two,'), true);
+  assert.equal(out(a).write('thr\xe9e,'), true);
   a.write('four');
   a.end();
   await once(b, 'end');
@@ -46,7 +54,7 @@ test('a write the kernel cannot take waits (false), later writes keep their orde
   let results: boolean[] = [];
   let drains = 0;
   a.on('drain', () => { drains++; });
-  for (let i = 0; i < 16; i++) results.push(writeLatin1(a, `${i}:${big}`));
+  for (let i = 0; i < 16; i++) results.push(out(a).write(`${i}:${big}`));
   assert.equal(results[0], true, 'the first MB fits the socket buffers');
   assert.ok(results.includes(false), 'some write had to wait');
   const firstFalse = results.indexOf(false);
@@ -77,9 +85,9 @@ test('a corked socket, or one with bytes queued in its Writable, goes through so
   const got = collect(b);
   a.cork();
   a.write('a');
-  assert.equal(writeLatin1(a, 'b'), true); // queued behind the cork by socket.write
+  assert.equal(out(a).write('b'), true); // queued behind the cork by socket.write
   a.uncork();
-  assert.equal(writeLatin1(a, 'c'), true);
+  assert.equal(out(a).write('c'), true);
   a.end();
   await once(b, 'end');
   assert.equal(got.text(), 'abc');
@@ -95,7 +103,7 @@ test('writing to a connection the peer reset fails the socket with an error', as
   await closed;
   // the kernel may take a write or two before it has seen the reset; then a write fails
   for (let i = 0; i < 50 && !a.destroyed; i++) {
-    writeLatin1(a, 'after reset');
+    out(a).write('after reset');
     await new Promise<void>((resolve) => setTimeout(resolve, 5));
   }
   const err = await failed;
