@@ -79,7 +79,33 @@ test('malformed heads: obs-fold, bare LF, bare CR, NUL, controls, bad names → 
     'G(T / HTTP/1.1\r\nHost: a',
     'GARBAGE',
     'GET a HTTP/1.1\r\nHost: a',
+    // controls in each part of the request line, and around a value
+    'G\x01T / HTTP/1.1\r\nHost: a',
+    'GET\t/ HTTP/1.1\r\nHost: a',
+    'GET /\x01 HTTP/1.1\r\nHost: a',
+    'GET /a\rb HTTP/1.1\r\nHost: a',
+    'GET / HTTP/1.1\x01\r\nHost: a',
+    'GET / HTTP/1.1\r\nHost: a\r\nX-A:\x0bb',
+    'GET / HTTP/1.1\r\nHost: a\r\nX-A: b\x0c',
+    'GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r',
+    'GET / HTTP/1.1\r\nHost: a\x00',
   ]) assert.equal(refused(bad), 400, JSON.stringify(bad));
+});
+
+test('a value equal to the previous head\'s at the same place is taken as checked; one control char apart is refused', () => {
+  const long = 'm'.repeat(300);
+  const ok = `GET / HTTP/1.1\r\nHost: a\r\nX-Peer-Metadata: ${long}\r\nX-B: b`;
+  assert.equal(parse(ok).headers[3], long);
+  assert.equal(parse(ok).headers[3], long, 'again (the reused value)');
+  for (const c of ['\x00', '\x01', '\n', '\r', '\x7f']) {
+    const bad = `GET / HTTP/1.1\r\nHost: a\r\nX-Peer-Metadata: ${long.slice(0, 150)}${c}${long.slice(151)}\r\nX-B: b`;
+    assert.equal(refused(bad), 400, JSON.stringify(c));
+    assert.equal(parse(ok).headers[3], long, 'a refused head leaves nothing unchecked behind');
+  }
+  // a refused value is never remembered as checked: the same head again is refused again
+  const badOnce = 'GET / HTTP/1.1\r\nHost: a\r\nX-A: x\x01y';
+  assert.equal(refused(badOnce), 400);
+  assert.equal(refused(badOnce), 400);
 });
 
 test('Host: required on HTTP/1.1, exactly once (two Host headers are refused)', () => {
