@@ -4,6 +4,7 @@
 // ExchangeHandler. Neither side sees the other's sockets or framing.
 import type net from 'node:net';
 import type { ProxyError } from '../http/errors.js';
+import type { MxOnce } from '../telemetry/mx-once.js';
 import type { PeerIdentity } from '../tls/inbound/server-tls.js';
 
 /** What the request path writes the response to. Exactly one of end(), reply() or reset() ends it. */
@@ -12,6 +13,8 @@ export interface ResponseSink {
   readonly remoteAddress: string;
   /** the verified mTLS peer of the connection, read once at its handshake; null for plaintext */
   readonly peer: PeerIdentity | null;
+  /** the connection's metadata exchange once per connection (HTTP/1.1 between meshlet peers), null or absent otherwise */
+  readonly mx?: MxOnce | null;
   /**
    * The response head: `headers` flat [lowercase name, value, ...] without framing or hop-by-hop
    * headers; `contentLength` -1 when unknown; `bodyless` for HEAD, 204 and 304. It is held back

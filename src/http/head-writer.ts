@@ -7,6 +7,11 @@
 let buf = Buffer.allocUnsafe(16 * 1024);
 let n = 0;
 
+/** Bytes written since headStart(). */
+export function headLength(): number {
+  return n;
+}
+
 /** Starts a new message. */
 export function headStart(): void {
   n = 0;

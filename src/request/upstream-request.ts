@@ -41,7 +41,10 @@ export function buildUpstreamRequest(src: UpstreamSource, route: CompiledRoute |
   if (src.hasQuery) path = `${path}?${src.query}`;
   const te = findHeader(src.headers, 'te');
   const teTrailers = te >= 0 && (src.headers[te] as string).includes('trailers');
-  return { method: src.method, path, headers: upstreamHeaders(src, route), body, contentLength, teTrailers, fromHttp2: src.httpVersion === 20 };
+  return {
+    method: src.method, path, headers: upstreamHeaders(src, route), body, contentLength, teTrailers, fromHttp2: src.httpVersion === 20,
+    mxLast: src.peerMetadata !== null,
+  };
 }
 
 /** The client's headers minus hop-by-hop, plus x-forwarded-*, x-request-id and the route's authority rewrite. */
@@ -93,6 +96,7 @@ function upstreamHeaders(src: UpstreamSource, route: CompiledRoute | null): stri
     out[n++] = src.peerXfcc;
   }
   if (mx !== null) {
+    // last: an HTTP/1.1 connection exchanging metadata once leaves them out of its later heads (upstream/h1/connection.ts)
     out[n++] = PEER_METADATA_ID_HEADER;
     out[n++] = mx.id;
     out[n++] = PEER_METADATA_HEADER;

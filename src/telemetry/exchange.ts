@@ -12,6 +12,7 @@ import type { StringTableWriter } from '../stats/strings.js';
 import {
   decodePeerMetadata, metadataMatchesPrincipal, PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER, type OwnMetadata,
 } from './peer-metadata.js';
+import type { MxOnce } from './mx-once.js';
 import { encodePeer } from './peer-key.js';
 import { workloadLabels, type WorkloadMeta } from './workload.js';
 
@@ -59,11 +60,27 @@ export class PeerExchange {
 
   /**
    * An inbound request: takes the metadata headers off `headers` (in place) and returns the peer's
-   * stats id (-1: nothing known). `trusted` tells whether the response should carry ours.
+   * stats id (-1: nothing known). `trusted` tells whether the response should carry ours. On a
+   * connection exchanging metadata once (`once`), the first request's answer stands for the
+   * connection's later requests, which carry none.
    */
-  inbound(headers: string[], principal: string | null): number {
+  inbound(headers: string[], principal: string | null, once: MxOnce | null = null): number {
     this.trusted = false;
     const value = takeMetadata(headers);
+    if (once === null) return this.inboundValue(value, principal);
+    if (value === null && once.peerId !== -2) {
+      this.trusted = once.trusted;
+      return once.peerId;
+    }
+    const id = this.inboundValue(value, principal);
+    if (value !== null) {
+      once.peerId = id;
+      once.trusted = this.trusted;
+    }
+    return id;
+  }
+
+  private inboundValue(value: string | null, principal: string | null): number {
     if (value !== null && principal !== null) {
       const id = this.believe(value, principal);
       if (id !== -2) {
@@ -74,11 +91,17 @@ export class PeerExchange {
     return principal === null ? -1 : this.principalId(principal);
   }
 
-  /** An outbound response from a mesh endpoint: metadata taken off; its stats id, or -2 when not believed. */
-  outboundResponse(headers: string[], principal: string | null): number {
+  /**
+   * An outbound response from a mesh endpoint: metadata taken off; its stats id, or -2 when not
+   * believed. On a connection exchanging metadata once (`once`), the peer believed from an earlier
+   * response stands for the later ones, which carry none.
+   */
+  outboundResponse(headers: string[], principal: string | null, once: MxOnce | null = null): number {
     const value = takeMetadata(headers);
-    if (value === null || principal === null) return -2;
-    return this.believe(value, principal);
+    if (value === null || principal === null) return once === null || value !== null ? -2 : once.peerId;
+    const id = this.believe(value, principal);
+    if (once !== null && id !== -2) once.peerId = id;
+    return id;
   }
 
   /** The endpoint's config as the peer (labels, WorkloadEntry name), with the upstream's verified id. */

@@ -6,6 +6,7 @@ import { PROTOCOL_GRPC, PROTOCOL_HTTP } from '../stats/ring.js';
 import type { UpstreamController } from '../upstream/codec.js';
 import type { Endpoint } from '../upstream/endpoint.js';
 import type { PeerExchange } from './exchange.js';
+import type { MxOnce } from './mx-once.js';
 import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER } from './peer-metadata.js';
 
 /** What these steps read and set on the exchange. */
@@ -14,6 +15,8 @@ export interface TelemetryRequest {
   readonly authority: string;
   readonly peerPrincipal: string | null;
   readonly listener: { readonly inbound: boolean; readonly state: { readonly mx: PeerExchange } };
+  /** the client connection's metadata exchange once per connection (telemetry/mx-once.ts), if it has one */
+  readonly sink: { readonly mx?: MxOnce | null };
   readonly gen: { readonly inboundServiceSelected: boolean };
   /** the far end's stats id (-1: unknown; -2: outbound, not learned yet: the endpoint stands in) */
   statsPeer: number;
@@ -28,7 +31,7 @@ export interface TelemetryRequest {
 /** Inbound request start: metadata headers taken off (always), the caller learned when believed. */
 export function inboundRequest(r: TelemetryRequest): void {
   const mx = r.listener.state.mx;
-  r.statsPeer = mx.inbound(r.headers, r.peerPrincipal);
+  r.statsPeer = mx.inbound(r.headers, r.peerPrincipal, r.sink.mx ?? null);
   r.mxReply = mx.trusted && mx.own !== null;
   if (!r.gen.inboundServiceSelected) r.statsHost = mx.host(r.authority);
 }
@@ -38,12 +41,16 @@ export function responseHead(r: TelemetryRequest, headers: string[], meshed: boo
   const mx = r.listener.state.mx;
   if (r.listener.inbound) {
     const own = mx.own;
-    if (r.mxReply && own !== null) headers.push(PEER_METADATA_ID_HEADER, own.id, PEER_METADATA_HEADER, own.value);
+    if (r.mxReply && own !== null) {
+      const once = r.sink.mx ?? null;
+      if (once === null || !once.sent) headers.push(PEER_METADATA_ID_HEADER, own.id, PEER_METADATA_HEADER, own.value);
+      if (once !== null) once.sent = true;
+    }
   } else {
     const principal = controller.peerPrincipal ?? null;
     r.upstreamPrincipal = principal;
     if (!meshed) return;
-    const id = mx.outboundResponse(headers, principal);
+    const id = mx.outboundResponse(headers, principal, controller.mx ?? null);
     if (id !== -2) r.statsPeer = id;
   }
 }

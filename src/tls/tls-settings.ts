@@ -3,10 +3,14 @@
 // mesh may be capped at 1.2 (only ECDHE + AEAD suites are offered for 1.2). Outbound speaks 1.3
 // only: every Istio-era server (Envoy, meshlet) offers it, and 1.3 avoids a round trip.
 import type { SecureContextOptions } from 'node:tls';
+import { MX_ALPN } from '../telemetry/mx-once.js';
 import type { WorkloadIdentity } from './identity/source.js';
 
-/** what outbound mesh connections offer (inbound listeners: src/downstream/tls/alpn.ts) */
-export const OUTBOUND_ALPN = ['http/1.1'];
+/**
+ * what outbound mesh connections of HTTP/1.1 pools offer (inbound listeners:
+ * src/downstream/tls/alpn.ts): HTTP/1.1 with the metadata exchanged once (a meshlet server), else HTTP/1.1
+ */
+export const OUTBOUND_ALPN = [MX_ALPN, 'http/1.1'];
 /** what outbound mesh connections of HTTP/2 pools offer: only h2 (a peer that cannot is a connect failure) */
 export const OUTBOUND_ALPN_H2 = ['h2'];
 export const INBOUND_MIN_VERSION = 'TLSv1.2';

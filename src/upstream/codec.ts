@@ -4,6 +4,7 @@
 // whose pause/resume/abort is the backpressure.
 import type { Readable } from 'node:stream';
 import type { ProxyError } from '../http/errors.js';
+import type { MxOnce } from '../telemetry/mx-once.js';
 import type { UpstreamTls } from '../tls/outbound/client-tls.js';
 
 export interface UpstreamRequest {
@@ -23,6 +24,8 @@ export interface UpstreamRequest {
   teTrailers?: boolean;
   /** the client spoke HTTP/2 (a useClientProtocol cluster sends it over HTTP/2) */
   fromHttp2?: boolean;
+  /** the last two headers are this sidecar's metadata (x-envoy-peer-metadata-id, x-envoy-peer-metadata) */
+  mxLast?: boolean;
 }
 
 export interface UpstreamController {
@@ -34,6 +37,8 @@ export interface UpstreamController {
   readonly chunksOwned?: boolean;
   /** the upstream's verified SPIFFE id when the connection is mesh mTLS; null (or absent) otherwise */
   readonly peerPrincipal?: string | null;
+  /** the connection's metadata exchange once per connection (telemetry/mx-once.ts), if it has one */
+  readonly mx?: MxOnce | null;
   pause(): void;
   resume(): void;
   abort(reason: Error): void;

@@ -9,11 +9,13 @@
 // refusals, closing, time-outs, the WebSocket upgrade) and reading (here). H1Settings and
 // ConnectionOwner are what it asks of its listener.
 import type net from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { ProxyError } from '../../http/errors.js';
 import { badRequest, headersTooLarge, internalError, upgradeRequired } from '../../http/errors.js';
 import { ClientBody } from '../../request/client-body.js';
 import { noteBodyBytes } from '../../request/body-memory.js';
 import { workerLog } from '../../log.js';
+import { MX_ALPN, MxOnce } from '../../telemetry/mx-once.js';
 import { clientAddress } from '../client-address.js';
 import { tick } from '../clock.js';
 import type { ExchangeHandler, ResponseSink, UpgradedClient } from '../exchange.js';
@@ -65,6 +67,8 @@ export class H1Connection extends H1Lifecycle implements ResponseSink, BodyTarge
   readonly remoteAddress: string;
   /** the mTLS peer (connections of an mTLS listener that finished their handshake); null for plaintext */
   readonly peer: PeerIdentity | null;
+  /** the metadata exchange once per connection, when the mTLS handshake chose it (telemetry/mx-once.ts) */
+  readonly mx: MxOnce | null;
   /** requests started on this connection (only the first may be the HTTP/2 preface) */
   private requests = 0;
   /** the first bytes decide whether this is HTTP at all (a port without a declared protocol) */
@@ -77,6 +81,7 @@ export class H1Connection extends H1Lifecycle implements ResponseSink, BodyTarge
   constructor(socket: net.Socket, owner: ConnectionOwner, peer: PeerIdentity | null) {
     super(socket, owner);
     this.peer = peer;
+    this.mx = peer !== null && (socket as TLSSocket).alpnProtocol === MX_ALPN ? new MxOnce() : null;
     this.sniffing = owner.sniffs === true;
     this.remoteAddress = clientAddress(socket.remoteAddress);
   }

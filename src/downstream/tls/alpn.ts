@@ -4,9 +4,10 @@
 // HTTP/1.1.
 import type { TLSSocket } from 'node:tls';
 import type { PeerIdentity } from '../../tls/inbound/server-tls.js';
+import { MX_ALPN } from '../../telemetry/mx-once.js';
 
-/** in the server's order of preference */
-export const INBOUND_ALPN = ['h2', 'http/1.1'];
+/** in the server's order of preference (MX_ALPN: HTTP/1.1 from a meshlet peer, metadata once per connection) */
+export const INBOUND_ALPN = ['h2', MX_ALPN, 'http/1.1'];
 
 /** The adapters a secure connection can go to (one per protocol in INBOUND_ALPN). */
 export interface SecureProtocols {
@@ -17,7 +18,7 @@ export interface SecureProtocols {
 export function dispatchSecure(socket: TLSSocket, peer: PeerIdentity, to: SecureProtocols): void {
   switch (socket.alpnProtocol) {
     case 'h2': return to.serveH2Secure(socket, peer);
-    default: // 'http/1.1', or a client that offered no ALPN (HTTP/1.1 is what it gets)
+    default: // MX_ALPN, 'http/1.1', or a client that offered no ALPN (HTTP/1.1 is what it gets)
       to.serveH1Secure(socket, peer);
   }
 }

@@ -10,6 +10,7 @@ import {
 import { connectTls, meshPeerPrincipal, type UpstreamTls } from '../../tls/outbound/client-tls.js';
 import type { Exchange } from './exchange.js';
 import { RequestSender, type RequestOwner } from './request-sender.js';
+import { MX_ALPN, MxOnce } from '../../telemetry/mx-once.js';
 import { ResponseParser, S_DONE, type ResponseSink } from './response-parser.js';
 
 export const CONNECTING = 0;
@@ -47,6 +48,8 @@ export class Connection implements ResponseSink, RequestOwner {
   ex: Exchange | null = null;
   /** mesh mTLS: the server's SPIFFE id, read once the handshake (and its identity check) passed */
   peerPrincipal: string | null = null;
+  /** the metadata exchange once per connection, when the mTLS handshake chose it (telemetry/mx-once.ts) */
+  mx: MxOnce | null = null;
 
   private readonly owner: ConnectionOwner;
   private readonly socket: net.Socket;
@@ -90,6 +93,12 @@ export class Connection implements ResponseSink, RequestOwner {
     ex.queued = false;
     this.state = ACTIVE;
     this.requests++;
+    const once = this.mx;
+    if (once !== null && ex.mxFrom >= 0) {
+      // this sidecar's metadata crosses the connection once (telemetry/mx-once.ts)
+      if (once.sent) ex.head = ex.head.slice(0, ex.mxFrom) + ex.head.slice(ex.mxTo);
+      else once.sent = true;
+    }
     this.parser.reset(ex.isHead);
     this.responseStarted = false;
     this.headersDelivered = false;
@@ -207,7 +216,10 @@ export class Connection implements ResponseSink, RequestOwner {
   private readonly onConnect = (): void => {
     if (this.state !== CONNECTING) return;
     this.state = IDLE;
-    if ((this.socket as TLSSocket).encrypted === true) this.peerPrincipal = meshPeerPrincipal(this.socket as TLSSocket);
+    if ((this.socket as TLSSocket).encrypted === true) {
+      this.peerPrincipal = meshPeerPrincipal(this.socket as TLSSocket);
+      if ((this.socket as TLSSocket).alpnProtocol === MX_ALPN) this.mx = new MxOnce();
+    }
     this.owner.onConnected(this);
   };
 

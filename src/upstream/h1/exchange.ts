@@ -2,6 +2,7 @@
 // object besides the head string and the delivered headers; never reused, so a late pause/resume/
 // abort from a finished exchange is a no-op instead of touching the connection's next exchange.
 import type { Readable } from 'node:stream';
+import type { MxOnce } from '../../telemetry/mx-once.js';
 import type { UpstreamController, UpstreamHandler } from '../codec.js';
 import type { Connection } from './connection.js';
 
@@ -19,6 +20,9 @@ export class Exchange implements UpstreamController {
   readonly isHead: boolean;
   /** request line + headers, without framing suffix; '' once written */
   head = '';
+  /** where this sidecar's metadata headers are in `head` ([mxFrom, mxTo); -1: none) */
+  mxFrom = -1;
+  mxTo = -1;
   conn: Connection | null = null;
   /** ended: onUpstreamEnd/onUpstreamError was called, or the caller aborted */
   done = false;
@@ -47,6 +51,10 @@ export class Exchange implements UpstreamController {
 
   get peerPrincipal(): string | null {
     return this.conn === null ? null : this.conn.peerPrincipal;
+  }
+
+  get mx(): MxOnce | null {
+    return this.conn === null ? null : this.conn.mx;
   }
 
   pause(): void {

@@ -6,7 +6,7 @@ import type { UpstreamTls } from '../../tls/outbound/client-tls.js';
 import { MAX_QUEUED, type PoolOptions, type UpstreamHandler, type UpstreamPool, type UpstreamRequest } from '../codec.js';
 import { CONNECTING, Connection, IDLE, type ConnectionOwner } from './connection.js';
 import { Exchange, type ExchangeOwner } from './exchange.js';
-import { buildHead, lastHeadError, noBodySuffix } from './request-writer.js';
+import { buildHead, headMxFrom, headMxTo, lastHeadError, noBodySuffix } from './request-writer.js';
 import { PoolSweep } from '../pool-sweep.js';
 import { WaitQueue } from '../wait-queue.js';
 
@@ -63,9 +63,13 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
     if (this.closing) return this.failNow(ex, upstreamConnectFailure('local connection failure', 'upstream pool closed'));
     // a request without a body gets its framing now: the head leaves as it is, in one write
     const complete = req.body === null || req.contentLength === 0;
-    const head = buildHead(req.method, req.path, req.headers, this.hostHeader, complete ? noBodySuffix(req.method) : '');
+    // on mesh mTLS, where this sidecar's metadata is in the head (a connection exchanging it once sends it once)
+    const mxFrom = req.mxLast === true && this.tls !== null ? req.headers.length - 4 : -1;
+    const head = buildHead(req.method, req.path, req.headers, this.hostHeader, complete ? noBodySuffix(req.method) : '', mxFrom);
     if (head === null) return this.failNow(ex, upstreamProtocolError(lastHeadError()));
     ex.head = head;
+    ex.mxFrom = headMxFrom;
+    ex.mxTo = headMxTo;
     const conn = this.idle.pop();
     if (conn !== undefined) return conn.assign(ex);
     if (this.queue.live >= MAX_QUEUED) return this.failNow(ex, upstreamOverflow(`${this.origin}: ${MAX_QUEUED} requests already wait for a connection`));

@@ -1,11 +1,14 @@
 // Request heads for the h1 codec: validates method, path and header names/values (undici's rules)
 // and builds the request line + headers as one latin1 string. Framing headers are meshlet's own:
 // the caller's content-length / transfer-encoding are dropped and one of the suffixes below ends the head.
-import { headColon, headCrlf, headField, headStart, headTake, headText, headTextIf } from '../../http/head-writer.js';
+import { headColon, headCrlf, headField, headLength, headStart, headTake, headText, headTextIf } from '../../http/head-writer.js';
 import { isTokenString, isValidHeaderValue, isValidPath, TOKEN, VALUE_CHAR } from './chars.js';
 
 /** Why the last buildHead() returned null. */
 let headError = '';
+/** Where the last buildHead() wrote the headers from index `mxFrom` on ([headMxFrom, headMxTo); -1: not asked). */
+export let headMxFrom = -1;
+export let headMxTo = -1;
 /**
  * The last long header value found valid: the same value again (Istio's metadata exchange sends
  * ~330 bytes of the same base64 with every mesh request; a cookie or token repeats on a connection)
@@ -39,7 +42,7 @@ export function lengthSuffix(length: number): string {
  * lastHeadError). Adds `host: defaultHost` when the headers carry no host. Built in the worker's
  * head writer: one flat string, no rope of small ones.
  */
-export function buildHead(method: string, path: string, headers: string[], defaultHost: string, suffix = ''): string | null {
+export function buildHead(method: string, path: string, headers: string[], defaultHost: string, suffix = '', mxFrom = -1): string | null {
   if (!isTokenString(method)) return invalid(`invalid request method "${method}"`);
   if (!isValidPath(path)) return invalid('invalid request path');
   headStart();
@@ -48,7 +51,10 @@ export function buildHead(method: string, path: string, headers: string[], defau
   headText(path);
   headText(' HTTP/1.1\r\n');
   let host = false;
+  headMxFrom = -1;
+  headMxTo = -1;
   for (let i = 0; i < headers.length; i += 2) {
+    if (i === mxFrom) headMxFrom = headLength();
     const name = headers[i] as string;
     const value = headers[i + 1] as string;
     const len = name.length;
@@ -69,6 +75,7 @@ export function buildHead(method: string, path: string, headers: string[], defau
       host = true;
     }
   }
+  if (headMxFrom >= 0) headMxTo = headLength();
   if (!host) headField('host', defaultHost);
   if (suffix !== '') headText(suffix);
   return headTake();
