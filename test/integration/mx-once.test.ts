@@ -146,10 +146,12 @@ async function fakePeer(alpn: string[]): Promise<{ port: number; seen: Seen[]; c
 test('client side: to a meshlet peer the metadata crosses the connection once, to an Envoy with every request; both peers are known for every request', async () => {
   const meshlet = await fakePeer([MX_ALPN, 'http/1.1']);
   const envoy = await fakePeer(['http/1.1']);
+  // one connection per endpoint (--max-connections-per-endpoint 1): concurrent requests wait in the
+  // pool for it, their heads built before it was theirs
   const a = await startMeshlet(serviceEntryYaml('reviews', [{ port: meshlet.port, labels: { app: 'reviews' } }]) + istioMutualYaml('reviews')
     + serviceEntryYaml('ratings', [{ port: envoy.port, labels: { app: 'ratings' } }]) + istioMutualYaml('ratings'), {
     args: [...identityArgs(identityDir(leafA, ca.certPem)), '--workload', 'productpage-v1.shop', '--workload-label', 'app=productpage',
-      '--workload-label', 'version=v1', '--cluster-id', 'east'],
+      '--workload-label', 'version=v1', '--cluster-id', 'east', '--max-connections-per-endpoint', '1'],
   });
   try {
     for (let i = 0; i < 5; i++) {
@@ -159,10 +161,15 @@ test('client side: to a meshlet peer the metadata crosses the connection once, t
     assert.equal(meshlet.seen.length, 5);
     assert.ok(meshlet.seen.every((s) => s.connection === 1), 'one connection, reused');
     assert.deepEqual(meshlet.seen.map((s) => s.metadata), [true, false, false, false, false]);
+    // requests that waited for the connection: their heads leave without the metadata too
+    const statuses = await Promise.all(Array.from({ length: 6 }, async () => (await get(a.url, 'reviews')).status));
+    assert.deepEqual(statuses, [200, 200, 200, 200, 200, 200]);
+    assert.equal(meshlet.seen.length, 11);
+    assert.ok(meshlet.seen.every((s) => s.connection === 1 && (s === meshlet.seen[0] || !s.metadata)), JSON.stringify(meshlet.seen));
     assert.equal(envoy.seen.length, 5);
     assert.ok(envoy.seen.every((s) => s.metadata), 'an Envoy gets it with every request');
     // every request's peer is the believed metadata's workload, not the endpoint's labels
-    assert.equal(await requestsTotal(a, { reporter: 'source', destination_workload: 'reviews-v2', destination_version: 'v2', destination_service_name: 'reviews' }, 5), 5);
+    assert.equal(await requestsTotal(a, { reporter: 'source', destination_workload: 'reviews-v2', destination_version: 'v2', destination_service_name: 'reviews' }, 11), 11);
     assert.equal(await requestsTotal(a, { reporter: 'source', destination_workload: 'reviews-v2', destination_service_name: 'ratings' }, 5), 5);
   } finally {
     await a.stop();

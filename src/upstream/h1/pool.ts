@@ -63,14 +63,19 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
     if (this.closing) return this.failNow(ex, upstreamConnectFailure('local connection failure', 'upstream pool closed'));
     // a request without a body gets its framing now: the head leaves as it is, in one write
     const complete = req.body === null || req.contentLength === 0;
-    // on mesh mTLS, where this sidecar's metadata is in the head (a connection exchanging it once sends it once)
+    const conn = this.idle.pop();
+    // on mesh mTLS, where this sidecar's metadata is in the head: a connection exchanging it once
+    // sends it once (telemetry/mx-once.ts), so the head for one that has sent it leaves it out
     const mxFrom = req.mxLast === true && this.tls !== null ? req.headers.length - 4 : -1;
-    const head = buildHead(req.method, req.path, req.headers, this.hostHeader, complete ? noBodySuffix(req.method) : '', mxFrom);
-    if (head === null) return this.failNow(ex, upstreamProtocolError(lastHeadError()));
+    const mxSent = mxFrom >= 0 && conn !== undefined && conn.mx !== null && conn.mx.sent;
+    const head = buildHead(req.method, req.path, req.headers, this.hostHeader, complete ? noBodySuffix(req.method) : '', mxFrom, mxSent);
+    if (head === null) {
+      if (conn !== undefined) this.idle.push(conn);
+      return this.failNow(ex, upstreamProtocolError(lastHeadError()));
+    }
     ex.head = head;
     ex.mxFrom = headMxFrom;
     ex.mxTo = headMxTo;
-    const conn = this.idle.pop();
     if (conn !== undefined) return conn.assign(ex);
     if (this.queue.live >= MAX_QUEUED) return this.failNow(ex, upstreamOverflow(`${this.origin}: ${MAX_QUEUED} requests already wait for a connection`));
     this.queue.push(ex, Date.now());

@@ -40,9 +40,11 @@ export function lengthSuffix(length: number): string {
  * "METHOD path HTTP/1.1\r\n" + "name: value\r\n"... + `suffix` (a framing suffix ends the head; ''
  * when the caller adds it later), or null when something cannot be written safely (see
  * lastHeadError). Adds `host: defaultHost` when the headers carry no host. Built in the worker's
- * head writer: one flat string, no rope of small ones.
+ * head writer: one flat string, no rope of small ones. `mxFrom`: the index of this sidecar's
+ * metadata headers (the last ones), whose place in the head is noted (headMxFrom, headMxTo), or
+ * which are left out (`mxLeftOut`: the connection has sent them, telemetry/mx-once.ts).
  */
-export function buildHead(method: string, path: string, headers: string[], defaultHost: string, suffix = '', mxFrom = -1): string | null {
+export function buildHead(method: string, path: string, headers: string[], defaultHost: string, suffix = '', mxFrom = -1, mxLeftOut = false): string | null {
   if (!isTokenString(method)) return invalid(`invalid request method "${method}"`);
   if (!isValidPath(path)) return invalid('invalid request path');
   headStart();
@@ -53,7 +55,9 @@ export function buildHead(method: string, path: string, headers: string[], defau
   let host = false;
   headMxFrom = -1;
   headMxTo = -1;
-  for (let i = 0; i < headers.length; i += 2) {
+  // `mxLeftOut`: the headers from mxFrom on (this sidecar's metadata) are not written
+  const count = mxLeftOut && mxFrom >= 0 ? mxFrom : headers.length;
+  for (let i = 0; i < count; i += 2) {
     if (i === mxFrom) headMxFrom = headLength();
     const name = headers[i] as string;
     const value = headers[i + 1] as string;
