@@ -68,15 +68,10 @@ export class PeerExchange {
     this.trusted = false;
     const value = takeMetadata(headers);
     if (once === null) return this.inboundValue(value, principal);
-    if (value === null && once.peerId !== -2) {
-      this.trusted = once.trusted;
-      return once.peerId;
-    }
+    // (a request without metadata is not answered with ours: the caller has it)
+    if (value === null && once.peerId !== -2) return once.peerId;
     const id = this.inboundValue(value, principal);
-    if (value !== null) {
-      once.peerId = id;
-      once.trusted = this.trusted;
-    }
+    if (value !== null) once.peerId = id;
     return id;
   }
 

@@ -41,11 +41,7 @@ export function responseHead(r: TelemetryRequest, headers: string[], meshed: boo
   const mx = r.listener.state.mx;
   if (r.listener.inbound) {
     const own = mx.own;
-    if (r.mxReply && own !== null) {
-      const once = r.sink.mx ?? null;
-      if (once === null || !once.sent) headers.push(PEER_METADATA_ID_HEADER, own.id, PEER_METADATA_HEADER, own.value);
-      if (once !== null) once.sent = true;
-    }
+    if (r.mxReply && own !== null) headers.push(PEER_METADATA_ID_HEADER, own.id, PEER_METADATA_HEADER, own.value);
   } else {
     const principal = controller.peerPrincipal ?? null;
     r.upstreamPrincipal = principal;

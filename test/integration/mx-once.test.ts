@@ -115,13 +115,18 @@ test('server side: an Envoy client (http/1.1) is answered per request: a request
 
 interface Seen { connection: number; metadata: boolean }
 
-/** A TLS server with B's certificate answering 200, offering `alpn`, that notes each request's connection and whether it carried metadata. */
-async function fakePeer(alpn: string[]): Promise<{ port: number; seen: Seen[]; close(): void }> {
+/**
+ * A TLS server with B's certificate answering 200, offering `alpn`, that notes each request's
+ * connection and whether it carried metadata. It answers with its own metadata as a meshlet (or an
+ * Envoy) does: to a request that carried metadata; `loseFirst`: not on its first response (as when
+ * a local error reply took the place of the response that carried it).
+ */
+async function fakePeer(alpn: string[], loseFirst = false): Promise<{ port: number; seen: Seen[]; close(): void }> {
   const seen: Seen[] = [];
   let connections = 0;
   const server = tls.createServer({ cert: leafB.certPem, key: leafB.keyPem, ca: ca.certPem, requestCert: true, ALPNProtocols: alpn }, (socket) => {
     const connection = ++connections;
-    let sentOwn = false;
+    let answered = 0;
     let input = '';
     socket.setEncoding('latin1');
     socket.on('data', (d: string) => {
@@ -129,10 +134,10 @@ async function fakePeer(alpn: string[]): Promise<{ port: number; seen: Seen[]; c
       for (let end = input.indexOf('\r\n\r\n'); end >= 0; end = input.indexOf('\r\n\r\n')) {
         const head = input.slice(0, end);
         input = input.slice(end + 4);
-        seen.push({ connection, metadata: /\r\nx-envoy-peer-metadata:/i.test(head) });
-        // as a meshlet peer does: its metadata with the connection's first response only (an Envoy: with every one)
-        const own = !sentOwn || socket.alpnProtocol !== MX_ALPN ? `x-envoy-peer-metadata-id: ${META_B.id}\r\nx-envoy-peer-metadata: ${META_B.value}\r\n` : '';
-        sentOwn = true;
+        const metadata = /\r\nx-envoy-peer-metadata:/i.test(head);
+        seen.push({ connection, metadata });
+        const own = metadata && !(loseFirst && answered === 0) ? `x-envoy-peer-metadata-id: ${META_B.id}\r\nx-envoy-peer-metadata: ${META_B.value}\r\n` : '';
+        answered++;
         socket.write(`HTTP/1.1 200 OK\r\ncontent-length: 2\r\n${own}\r\nok`);
       }
     });
@@ -146,10 +151,12 @@ async function fakePeer(alpn: string[]): Promise<{ port: number; seen: Seen[]; c
 test('client side: to a meshlet peer the metadata crosses the connection once, to an Envoy with every request; both peers are known for every request', async () => {
   const meshlet = await fakePeer([MX_ALPN, 'http/1.1']);
   const envoy = await fakePeer(['http/1.1']);
+  const lossy = await fakePeer([MX_ALPN, 'http/1.1'], true);
   // one connection per endpoint (--max-connections-per-endpoint 1): concurrent requests wait in the
   // pool for it, their heads built before it was theirs
   const a = await startMeshlet(serviceEntryYaml('reviews', [{ port: meshlet.port, labels: { app: 'reviews' } }]) + istioMutualYaml('reviews')
-    + serviceEntryYaml('ratings', [{ port: envoy.port, labels: { app: 'ratings' } }]) + istioMutualYaml('ratings'), {
+    + serviceEntryYaml('ratings', [{ port: envoy.port, labels: { app: 'ratings' } }]) + istioMutualYaml('ratings')
+    + serviceEntryYaml('details', [{ port: lossy.port, labels: { app: 'details' } }]) + istioMutualYaml('details'), {
     args: [...identityArgs(identityDir(leafA, ca.certPem)), '--workload', 'productpage-v1.shop', '--workload-label', 'app=productpage',
       '--workload-label', 'version=v1', '--cluster-id', 'east', '--max-connections-per-endpoint', '1'],
   });
@@ -168,6 +175,10 @@ test('client side: to a meshlet peer the metadata crosses the connection once, t
     assert.ok(meshlet.seen.every((s) => s.connection === 1 && (s === meshlet.seen[0] || !s.metadata)), JSON.stringify(meshlet.seen));
     assert.equal(envoy.seen.length, 5);
     assert.ok(envoy.seen.every((s) => s.metadata), 'an Envoy gets it with every request');
+    // the first response came without the server's metadata: the next request carries ours again
+    for (let i = 0; i < 4; i++) assert.equal((await get(a.url, 'details')).status, 200);
+    assert.deepEqual(lossy.seen.map((s) => s.metadata), [true, true, false, false]);
+    assert.equal(await requestsTotal(a, { reporter: 'source', destination_workload: 'reviews-v2', destination_service_name: 'details' }, 3), 3);
     // every request's peer is the believed metadata's workload, not the endpoint's labels
     assert.equal(await requestsTotal(a, { reporter: 'source', destination_workload: 'reviews-v2', destination_version: 'v2', destination_service_name: 'reviews' }, 11), 11);
     assert.equal(await requestsTotal(a, { reporter: 'source', destination_workload: 'reviews-v2', destination_service_name: 'ratings' }, 5), 5);
@@ -175,5 +186,6 @@ test('client side: to a meshlet peer the metadata crosses the connection once, t
     await a.stop();
     meshlet.close();
     envoy.close();
+    lossy.close();
   }
 });

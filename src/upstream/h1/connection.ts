@@ -94,11 +94,8 @@ export class Connection implements ResponseSink, RequestOwner {
     this.state = ACTIVE;
     this.requests++;
     const once = this.mx;
-    if (once !== null && ex.mxFrom >= 0) {
-      // this sidecar's metadata crosses the connection once (telemetry/mx-once.ts)
-      if (once.sent) ex.head = ex.head.slice(0, ex.mxFrom) + ex.head.slice(ex.mxTo);
-      else once.sent = true;
-    }
+    // this sidecar's metadata goes until the server's has been believed (telemetry/mx-once.ts)
+    if (once !== null && ex.mxFrom >= 0 && once.peerId !== -2) ex.head = ex.head.slice(0, ex.mxFrom) + ex.head.slice(ex.mxTo);
     this.parser.reset(ex.isHead);
     this.responseStarted = false;
     this.headersDelivered = false;

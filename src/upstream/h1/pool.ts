@@ -65,10 +65,11 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
     const complete = req.body === null || req.contentLength === 0;
     const conn = this.idle.pop();
     // on mesh mTLS, where this sidecar's metadata is in the head: a connection exchanging it once
-    // sends it once (telemetry/mx-once.ts), so the head for one that has sent it leaves it out
+    // stops sending it once the server's has been believed (telemetry/mx-once.ts), so the head for
+    // such a connection leaves it out
     const mxFrom = req.mxLast === true && this.tls !== null ? req.headers.length - 4 : -1;
-    const mxSent = mxFrom >= 0 && conn !== undefined && conn.mx !== null && conn.mx.sent;
-    const head = buildHead(req.method, req.path, req.headers, this.hostHeader, complete ? noBodySuffix(req.method) : '', mxFrom, mxSent);
+    const mxDone = mxFrom >= 0 && conn !== undefined && conn.mx !== null && conn.mx.peerId !== -2;
+    const head = buildHead(req.method, req.path, req.headers, this.hostHeader, complete ? noBodySuffix(req.method) : '', mxFrom, mxDone);
     if (head === null) {
       if (conn !== undefined) this.idle.push(conn);
       return this.failNow(ex, upstreamProtocolError(lastHeadError()));

@@ -42,7 +42,7 @@ export function lengthSuffix(length: number): string {
  * lastHeadError). Adds `host: defaultHost` when the headers carry no host. Built in the worker's
  * head writer: one flat string, no rope of small ones. `mxFrom`: the index of this sidecar's
  * metadata headers (the last ones), whose place in the head is noted (headMxFrom, headMxTo), or
- * which are left out (`mxLeftOut`: the connection has sent them, telemetry/mx-once.ts).
+ * which are left out (`mxLeftOut`: the connection has exchanged them, telemetry/mx-once.ts).
  */
 export function buildHead(method: string, path: string, headers: string[], defaultHost: string, suffix = '', mxFrom = -1, mxLeftOut = false): string | null {
   if (!isTokenString(method)) return invalid(`invalid request method "${method}"`);
