@@ -140,11 +140,12 @@ function openRing(sab: SharedArrayBuffer): OpenRing {
   return { header, ints: new Int32Array(sab, HEADER_BYTES, capacity * RECORD_INTS), floats: new Float64Array(sab, HEADER_BYTES, capacity * RECORD_FLOATS), capacity };
 }
 
-/** The producer side. Exactly one RingWriter per ring, used from one thread. */
+/** A deferred publish (setImmediate) of a writer's records. */
 function publishRing(writer: RingWriter): void {
   writer.flush();
 }
 
+/** The producer side. Exactly one RingWriter per ring, used from one thread. */
 export class RingWriter {
   readonly capacity: number;
   private readonly header: Int32Array;

@@ -7,6 +7,7 @@
 import {
   badRequest, expectationFailed, headersTooLarge, notImplemented, versionNotSupported, type ProxyError,
 } from '../../http/errors.js';
+import { isValidHeaderValue } from '../../upstream/h1/chars.js';
 
 export const NO_BODY = 0;
 export const LENGTH_BODY = 1;
@@ -148,7 +149,9 @@ export function parseRequestHead(s: string, head: RequestHead, maxHeaders = MAX_
     if (prev !== undefined && prev.length === ve - vs && s.startsWith(prev, vs)) value = prev;
     else {
       value = s.slice(vs, ve);
-      if (hasControl(value)) return badRequest('control character, bare CR or bare LF in the request head');
+      // (isValidHeaderValue: HTAB and 0x20-0xff but DEL, which is every char but a control for the
+      // latin1 head; a CR or LF in a value is never part of a CRLF: lines end at the first)
+      if (!isValidHeaderValue(value)) return badRequest('control character, bare CR or bare LF in the request head');
     }
     raws[n] = raw;
     headers[n] = name;
@@ -316,15 +319,6 @@ function readConnection(value: string, head: RequestHead): boolean {
 /** `Upgrade: websocket` (one protocol, any case; a list of several is not a WebSocket handshake). */
 function isWebSocket(value: string): boolean {
   return value.length === 9 && value.toLowerCase() === 'websocket';
-}
-
-/** A control other than HTAB, or DEL, in a header value (a CR or LF in one is never part of a CRLF: lines end at the first). */
-function hasControl(value: string): boolean {
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if ((c < 32 && c !== 9) || c === 127) return true;
-  }
-  return false;
 }
 
 function isOws(c: number): boolean {
