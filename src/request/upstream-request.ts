@@ -72,8 +72,10 @@ function upstreamHeaders(src: UpstreamSource, route: CompiledRoute | null): stri
     }
     // only meshlet vouches for a client certificate: a client's own value never passes
     if (name === 'x-forwarded-client-cert') continue;
-    // this sidecar's metadata replaces whatever the app sent
-    if (mx !== null && (name === PEER_METADATA_HEADER || name === PEER_METADATA_ID_HEADER)) continue;
+    // workload metadata is the sidecar's to send (an app cannot speak for its workload): what the app
+    // sent never leaves, whatever the destination (a connection that exchanges metadata once would
+    // otherwise keep the first request's for its life: telemetry/mx-once.ts)
+    if (name === PEER_METADATA_HEADER || name === PEER_METADATA_ID_HEADER) continue;
     if (name === 'x-forwarded-proto') hasProto = true;
     else if (name === 'x-request-id') hasId = true;
     out[n++] = name;

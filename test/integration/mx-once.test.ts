@@ -113,15 +113,16 @@ test('server side: an Envoy client (http/1.1) is answered per request: a request
   assert.equal(await requestsTotal(b, { reporter: 'destination', source_workload: 'unknown', source_principal: ID_A }, 1), 1);
 });
 
-interface Seen { connection: number; metadata: boolean }
+interface Seen { connection: number; metadata: boolean; method: string; body: string }
 
 /**
  * A TLS server with B's certificate answering 200, offering `alpn`, that notes each request's
- * connection and whether it carried metadata. It answers with its own metadata as a meshlet (or an
- * Envoy) does: to a request that carried metadata; `loseFirst`: not on its first response (as when
- * a local error reply took the place of the response that carried it).
+ * connection, whether it carried metadata, its method and its body (Content-Length). It answers
+ * with its own metadata as a meshlet (or an Envoy) does: to a request that carried metadata;
+ * `loseFirst`: not on its first response (as when a local error reply took the place of the
+ * response that carried it); `status(n)`: the status of the n-th request (0-based; 200 otherwise).
  */
-async function fakePeer(alpn: string[], loseFirst = false): Promise<{ port: number; seen: Seen[]; close(): void }> {
+async function fakePeer(alpn: string[], loseFirst = false, status: (n: number) => number = () => 200): Promise<{ port: number; seen: Seen[]; close(): void }> {
   const seen: Seen[] = [];
   let connections = 0;
   const server = tls.createServer({ cert: leafB.certPem, key: leafB.keyPem, ca: ca.certPem, requestCert: true, ALPNProtocols: alpn }, (socket) => {
@@ -133,12 +134,16 @@ async function fakePeer(alpn: string[], loseFirst = false): Promise<{ port: numb
       input += d;
       for (let end = input.indexOf('\r\n\r\n'); end >= 0; end = input.indexOf('\r\n\r\n')) {
         const head = input.slice(0, end);
-        input = input.slice(end + 4);
+        const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+        if (input.length < end + 4 + length) return; // the body has not all arrived
+        const body = input.slice(end + 4, end + 4 + length);
+        input = input.slice(end + 4 + length);
         const metadata = /\r\nx-envoy-peer-metadata:/i.test(head);
-        seen.push({ connection, metadata });
+        const n = seen.push({ connection, metadata, method: head.slice(0, head.indexOf(' ')), body }) - 1;
         const own = metadata && !(loseFirst && answered === 0) ? `x-envoy-peer-metadata-id: ${META_B.id}\r\nx-envoy-peer-metadata: ${META_B.value}\r\n` : '';
         answered++;
-        socket.write(`HTTP/1.1 200 OK\r\ncontent-length: 2\r\n${own}\r\nok`);
+        const code = status(n);
+        socket.write(code === 200 ? `HTTP/1.1 200 OK\r\ncontent-length: 2\r\n${own}\r\nok` : `HTTP/1.1 ${code} Unavailable\r\ncontent-length: 0\r\n${own}\r\n`);
       }
     });
     socket.on('error', () => {});
@@ -187,5 +192,44 @@ test('client side: to a meshlet peer the metadata crosses the connection once, t
     meshlet.close();
     envoy.close();
     lossy.close();
+  }
+});
+
+test('client side: a retry after a head sent without the metadata carries it on its new connection; a POST keeps its body', async () => {
+  // the second response is a 503, which the route retries: the try's connection is closed (its
+  // response dropped), and the retry goes out on a new connection, which has not heard our metadata
+  const peer = await fakePeer([MX_ALPN, 'http/1.1'], false, (n) => (n === 1 ? 503 : 200));
+  const retries = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - route: [{destination: {host: reviews}}]
+    retries: {attempts: 2, retryOn: "503"}
+---
+`;
+  const a = await startMeshlet(serviceEntryYaml('reviews', [{ port: peer.port, labels: { app: 'reviews' } }]) + istioMutualYaml('reviews') + retries, {
+    args: [...identityArgs(identityDir(leafA, ca.certPem)), '--workload', 'productpage-v1.shop', '--workload-label', 'app=productpage',
+      '--workload-label', 'version=v1', '--cluster-id', 'east', '--max-connections-per-endpoint', '1'],
+  });
+  try {
+    assert.equal((await get(a.url, 'reviews')).status, 200);
+    assert.equal((await get(a.url, 'reviews')).status, 200, 'the retry answered');
+    const bodies = ['first body', 'x'.repeat(70_000), ''];
+    for (const body of bodies) {
+      const r = await get(a.url, 'reviews', { method: 'POST', body, headers: { 'content-type': 'text/plain' } });
+      assert.equal(r.status, 200);
+    }
+    assert.deepEqual(peer.seen.map((s) => [s.connection, s.metadata, s.method, s.body.length]), [
+      [1, true, 'GET', 0], [1, false, 'GET', 0], [2, true, 'GET', 0],
+      [2, false, 'POST', bodies[0]?.length], [2, false, 'POST', 70_000], [2, false, 'POST', 0],
+    ]);
+    assert.equal(peer.seen[3]?.body, bodies[0]);
+    assert.equal(peer.seen[4]?.body, bodies[1]);
+    assert.equal(await requestsTotal(a, { reporter: 'source', destination_workload: 'reviews-v2', destination_service_name: 'reviews', response_code: '200' }, 5), 5);
+  } finally {
+    await a.stop();
+    peer.close();
   }
 });

@@ -17,6 +17,7 @@ const ID_A = 'spiffe://cluster.local/ns/shop/sa/productpage';
 const ID_B = 'spiffe://cluster.local/ns/shop/sa/reviews';
 let ca: Ca;
 let appB: Upstream;
+let appC: Upstream;
 let a: Meshlet;
 let b: Meshlet;
 let inboundB: number;
@@ -26,6 +27,7 @@ interface Echo { headers: Record<string, string | undefined> }
 before(async () => {
   ca = makeCa('mesh');
   appB = await echoUpstream('reviews');
+  appC = await echoUpstream('ratings');
   inboundB = await freePort();
   const egressB = await freePort();
   b = await startMeshlet(`apiVersion: networking.istio.io/v1
@@ -53,7 +55,8 @@ ${peerAuthenticationYaml('PERMISSIVE')}`, {
     args: [...identityArgs(identityDir(makeLeaf(ca, ID_B), ca.certPem)), '--workload', 'reviews-v2.shop', '--workload-label', 'app=reviews',
       '--workload-label', 'version=v2', '--cluster-id', 'east'],
   });
-  a = await startMeshlet(serviceEntryYaml('reviews', [{ port: inboundB, labels: { app: 'reviews', version: 'v2' } }]) + istioMutualYaml('reviews'), {
+  a = await startMeshlet(serviceEntryYaml('reviews', [{ port: inboundB, labels: { app: 'reviews', version: 'v2' } }]) + istioMutualYaml('reviews')
+    + serviceEntryYaml('ratings', [{ port: appC.port }]), {
     args: [...identityArgs(identityDir(makeLeaf(ca, ID_A), ca.certPem)), '--workload', 'productpage-v1.shop', '--workload-label', 'app=productpage',
       '--workload-label', 'version=v1', '--cluster-id', 'east'],
   });
@@ -62,6 +65,7 @@ ${peerAuthenticationYaml('PERMISSIVE')}`, {
 after(async () => {
   await Promise.all([a?.stop(), b?.stop()]);
   await appB?.close();
+  await appC?.close();
 });
 
 async function prometheus(m: Meshlet): Promise<string> {
@@ -146,4 +150,20 @@ test('forged metadata is not believed: plaintext, or over mTLS from another iden
   assert.equal(intruderSeries[0]?.source_app, 'unknown');
   assert.equal(intruderSeries[0]?.source_workload_namespace, 'shop', 'the namespace comes from the certificate');
   assert.equal(series(await prometheus(b), { source_workload: 'admin-console' }).length, 0);
+});
+
+test('metadata an app sends itself never leaves its sidecar, to a mesh endpoint or not', async () => {
+  const forged = encodeOwnMetadata({ name: 'admin-console', namespace: 'shop', instance: 'x', labels: { app: 'admin' }, serviceAccount: 'productpage', cluster: 'east' }, '1.2.3.4');
+  const headers = { 'x-envoy-peer-metadata': forged.value, 'x-envoy-peer-metadata-id': forged.id };
+  // ratings: a plaintext endpoint (no metadata exchange)
+  const plain = await get(a.url, 'ratings', { headers });
+  assert.equal(plain.status, 200, plain.body);
+  const plainEcho = JSON.parse(plain.body) as Echo;
+  assert.equal(plainEcho.headers['x-envoy-peer-metadata'], undefined);
+  assert.equal(plainEcho.headers['x-envoy-peer-metadata-id'], undefined);
+  // reviews over ISTIO_MUTUAL: sidecar B hears sidecar A's metadata, never the app's
+  const meshed = await get(a.url, 'reviews', { headers: { ...headers, 'x-request-id': 'mx-forged' } });
+  assert.equal(meshed.status, 200, meshed.body);
+  assert.equal(series(await prometheus(b), { source_workload: 'admin-console' }).length, 0);
+  assert.ok((await until(b, { reporter: 'destination', source_workload: 'productpage-v1' })).length > 0);
 });
