@@ -80,7 +80,7 @@ export async function waitForKeys(client: EtcdClient, prefix: string, done: (kvs
   const kvs = Object.assign(new Map(first.kvs.map((kv) => [kv.key, kv.value])), { revision: first.revision });
   if (done(kvs)) return kvs;
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { watch.close(); reject(new Error(`timed out after ${timeoutMs} ms waiting on ${what}: ${JSON.stringify([...kvs.keys()])}`)); }, timeoutMs);
+    const timer = setTimeout(() => { watch.close(); reject(new Error(`timed out after ${timeoutMs} ms waiting on ${what}: ${JSON.stringify([...kvs].map(([k, v]) => `${k} ${v.slice(0, 400)}`))}`)); }, timeoutMs);
     const watch = new PrefixWatch(client, [prefix], first.revision + 1, {
       events: (_i, events: WatchEvent[]) => {
         for (const e of events) {
