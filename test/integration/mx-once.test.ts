@@ -153,6 +153,15 @@ async function fakePeer(alpn: string[], loseFirst = false, status: (n: number) =
   return { port: (server.address() as { port: number }).port, seen, close: () => server.close() };
 }
 
+/**
+ * Sidecar A (productpage-v1) as a client, with one connection per endpoint
+ * (--max-connections-per-endpoint 1): concurrent requests wait in the pool for it.
+ */
+function clientArgs(): string[] {
+  return [...identityArgs(identityDir(leafA, ca.certPem)), '--workload', 'productpage-v1.shop', '--workload-label', 'app=productpage',
+    '--workload-label', 'version=v1', '--cluster-id', 'east', '--max-connections-per-endpoint', '1'];
+}
+
 test('client side: to a meshlet peer the metadata crosses the connection once, to an Envoy with every request; both peers are known for every request', async () => {
   const meshlet = await fakePeer([MX_ALPN, 'http/1.1']);
   const envoy = await fakePeer(['http/1.1']);
@@ -162,8 +171,7 @@ test('client side: to a meshlet peer the metadata crosses the connection once, t
   const a = await startMeshlet(serviceEntryYaml('reviews', [{ port: meshlet.port, labels: { app: 'reviews' } }]) + istioMutualYaml('reviews')
     + serviceEntryYaml('ratings', [{ port: envoy.port, labels: { app: 'ratings' } }]) + istioMutualYaml('ratings')
     + serviceEntryYaml('details', [{ port: lossy.port, labels: { app: 'details' } }]) + istioMutualYaml('details'), {
-    args: [...identityArgs(identityDir(leafA, ca.certPem)), '--workload', 'productpage-v1.shop', '--workload-label', 'app=productpage',
-      '--workload-label', 'version=v1', '--cluster-id', 'east', '--max-connections-per-endpoint', '1'],
+    args: clientArgs(),
   });
   try {
     for (let i = 0; i < 5; i++) {
@@ -210,8 +218,7 @@ spec:
 ---
 `;
   const a = await startMeshlet(serviceEntryYaml('reviews', [{ port: peer.port, labels: { app: 'reviews' } }]) + istioMutualYaml('reviews') + retries, {
-    args: [...identityArgs(identityDir(leafA, ca.certPem)), '--workload', 'productpage-v1.shop', '--workload-label', 'app=productpage',
-      '--workload-label', 'version=v1', '--cluster-id', 'east', '--max-connections-per-endpoint', '1'],
+    args: clientArgs(),
   });
   try {
     assert.equal((await get(a.url, 'reviews')).status, 200);
