@@ -2,17 +2,22 @@
 // trace (`--trace-gc-nvp` prints, per isolate and per collection, `allocated=` bytes since the
 // previous one), for meshlet (--workers 1, routing + stats on: its worker isolate) and the
 // uws-floor, loaded the same way in one run. Allocation sets how often the young generation is
-// scavenged, and a scavenge is what a request that meets one waits for (p99). Not a test.
+// scavenged, and a scavenge is what a request that meets one waits for (p99). Then the mTLS mesh
+// hop (bench/hop.ts: client → sidecar A → ISTIO_MUTUAL → sidecar B → upstream), each sidecar's
+// worker per request; with BENCH_BASE (a built checkout of another commit) its pair too. Not a test.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { identityDir, makeCa, makeLeaf } from '../test/helpers/certs.js';
+import { startHop, type HopTarget } from './hop.js';
 import { loadTools, type LoadTool } from './load.js';
+import type { Child } from './proc.js';
 import { positiveEnv } from './measure.js';
 import { startUwsFloor } from './peers.js';
 import { stopAll, stopChildrenOnExit } from './proc.js';
 import { machineLines, writeReport } from './report.js';
-import { HOST, startMeshlet, startUpstream, type Server } from './servers.js';
+import { HOST, startMeshlet, startUpstream } from './servers.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const GC_LINE = /^\[\d+:(0x[0-9a-f]+)\][^\n]*?\ballocated=(\d+)/gm;
@@ -26,18 +31,38 @@ function allocatedByIsolate(text: string): Map<string, number> {
 
 interface Row { name: string; requests: number; rps: number; bytesPerRequest: number; gcs: number }
 
-async function measure(tool: LoadTool, target: Server, durationS: number): Promise<Row> {
-  const spec = { url: `http://127.0.0.1:${target.port}/`, host: HOST, connections: 50, durationS };
+/**
+ * Loads `port` and reads each process's GC lines over the run: one row per process (named), its
+ * busiest isolate (the one serving requests: meshlet's worker) ÷ the requests.
+ */
+async function measure(tool: LoadTool, port: number, procs: Array<[string, Child]>, durationS: number): Promise<Row[]> {
+  const spec = { url: `http://127.0.0.1:${port}/`, host: HOST, connections: 50, durationS };
   await tool.run({ ...spec, durationS: 3 }); // warm-up: JIT, pools, young generation size
-  const from = target.child.stdout().length;
+  const from = procs.map(([, child]) => child.stdout().length);
   const r = await tool.run(spec);
-  const window = target.child.stdout().slice(from);
-  const byIsolate = allocatedByIsolate(window);
-  // the isolate that allocates most under load is the one serving requests (meshlet: its worker)
-  const busiest = Math.max(0, ...byIsolate.values());
-  const gcs = [...window.matchAll(GC_LINE)].length;
-  if (r.errors > 0) process.stderr.write(`bench: ${target.name}: ${r.errors} errors (non-2xx or socket errors)\n`);
-  return { name: target.name, requests: r.requests, rps: r.rps, bytesPerRequest: busiest / r.requests, gcs };
+  if (r.errors > 0) process.stderr.write(`bench: ${procs[0]?.[0]}: ${r.errors} errors (non-2xx or socket errors)\n`);
+  return procs.map(([name, child], i) => {
+    const window = child.stdout().slice(from[i]);
+    const busiest = Math.max(0, ...allocatedByIsolate(window).values());
+    const gcs = [...window.matchAll(GC_LINE)].length;
+    return { name, requests: r.requests, rps: r.rps, bytesPerRequest: busiest / r.requests, gcs };
+  });
+}
+
+/** The mTLS hop's sidecars, A and B, per request through the pair (`target`: this checkout's or BENCH_BASE's). */
+async function measureHop(tool: LoadTool, target: HopTarget, dir: string, upstreamPort: number, baseRoot: string | null, durationS: number): Promise<Row[]> {
+  const ca = makeCa('alloc-bench-mesh');
+  const bId = 'spiffe://cluster.local/ns/bench/sa/b';
+  const ids = {
+    a: identityDir(makeLeaf(ca, 'spiffe://cluster.local/ns/bench/sa/a'), ca.certPem),
+    b: identityDir(makeLeaf(ca, bId), ca.certPem), bId,
+  };
+  const pair = await startHop(target, { repoRoot: REPO_ROOT, dir, upstreamPort, ids, workers: 1, baseRoot, nodeArgs: ['--trace-gc-nvp'] });
+  try {
+    return await measure(tool, pair.port, [[`${target} A (outbound, TLS client)`, pair.a], [`${target} B (inbound, TLS server)`, pair.b]], durationS);
+  } finally {
+    await pair.stop();
+  }
 }
 
 async function main(): Promise<void> {
@@ -54,9 +79,14 @@ async function main(): Promise<void> {
     const nodeArgs = ['--trace-gc-nvp'];
     const meshlet = await startMeshlet(dir, upstream.port, { repoRoot: REPO_ROOT, extraArgs: [], profileDir: null, nodeArgs });
     const floor = await startUwsFloor(REPO_ROOT, upstream.port, nodeArgs);
-    for (const t of [meshlet, floor]) rows.push(await measure(tool, t, durationS));
+    for (const t of [meshlet, floor]) rows.push(...await measure(tool, t.port, [[t.name, t.child]], durationS));
     await meshlet.stop();
     await floor.stop();
+    const base = process.env.BENCH_BASE;
+    const baseRoot = base === undefined || base === '' ? null : path.resolve(base);
+    for (const target of ['meshlet-mtls', ...(baseRoot === null ? [] : ['meshlet-mtls-base'])] as HopTarget[]) {
+      rows.push(...await measureHop(tool, target, dir, upstream.port, baseRoot, durationS));
+    }
     await upstream.stop();
   } finally {
     await stopAll();

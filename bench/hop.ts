@@ -45,6 +45,8 @@ export interface HopOptions {
   workers: number;
   /** the checkout the *-base targets run (null: none given) */
   baseRoot: string | null;
+  /** node flags for the meshlet sidecars (alloc-bench: --trace-gc-nvp) */
+  nodeArgs?: string[];
 }
 
 export function startHop(target: HopTarget, o: HopOptions): Promise<HopPair> {
@@ -119,7 +121,7 @@ async function meshletSidecar(name: string, o: HopOptions, root: string, yaml: s
   const idArgs = identity === null ? [] : ['--identity-dir', path.dirname(identity.cert)];
   // BENCH_PROFILE_DIR: every thread of the sidecar writes a CPU profile there when it stops
   const profile = process.env.BENCH_PROFILE_DIR === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', path.join(process.env.BENCH_PROFILE_DIR, name)];
-  const child = launch(name, PROXY_CPU, process.execPath, [...profile, path.join(root, 'dist/src/cli/main.js'), 'run', '-c', file,
+  const child = launch(name, PROXY_CPU, process.execPath, [...(o.nodeArgs ?? []), ...profile, path.join(root, 'dist/src/cli/main.js'), 'run', '-c', file,
     '--workers', String(o.workers), '--admin', `127.0.0.1:${admin}`, '--log-level', 'warn', ...idArgs]);
   await waitUntil(child, async () => (await httpStatus(admin, '/ready')) === 200);
   return { child, admin };

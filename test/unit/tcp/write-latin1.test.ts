@@ -1,11 +1,16 @@
 // Latin1Writer: bytes reach the peer in order with socket.write's around them, a write the kernel
 // cannot take at once waits in order and ends in 'drain', sockets it must not touch take
 // socket.write, and a write to a peer that is gone fails the socket instead of vanishing.
+// On a TLS socket the writer's write owns the TLSWrap's one write until it completes: strings
+// written meanwhile join it, and the socket's own writes, cork/uncork and end wait in call order
+// (Node aborts the process on a second write into a busy TLSWrap).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import tls from 'node:tls';
 import { once } from 'node:events';
 import { Latin1Writer } from '../../../src/tcp/write-latin1.js';
+import { makeCa, makeLeaf } from '../../helpers/certs.js';
 
 const writers = new WeakMap<net.Socket, Latin1Writer>();
 /** The socket's one writer (as a connection owns one). */
@@ -110,5 +115,113 @@ test('writing to a connection the peer reset fails the socket with an error', as
   assert.ok(err instanceof Error, 'the socket reports the failed write');
   assert.match(String(err.code), /^E[A-Z]+$/, 'with its system error code, as net reports one');
   assert.ok(a.destroyed);
+  server.close();
+});
+
+const ca = makeCa('write-latin1 test CA');
+const leaf = makeLeaf(ca, 'spiffe://cluster.local/ns/default/sa/writer', { ips: ['127.0.0.1'] });
+
+/** A TLS connection on loopback, handshake done: [client side, server side]. */
+async function tlsPair(): Promise<[tls.TLSSocket, tls.TLSSocket, tls.Server]> {
+  const server = tls.createServer({ key: leaf.keyPem, cert: leaf.certPem });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const accepted = once(server, 'secureConnection') as Promise<[tls.TLSSocket]>;
+  const client = tls.connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1', ca: ca.certPem });
+  await once(client, 'secureConnect');
+  const [b] = await accepted;
+  return [client, b, server];
+}
+
+for (const side of ['server', 'client'] as const) {
+  test(`TLS (${side} side): writes while the handle's write is in flight join it or wait behind the socket's own, in call order`, async () => {
+    const [c, s, server] = await tlsPair();
+    const [a, b] = side === 'server' ? [s, c] : [c, s];
+    const got = collect(b);
+    const w = out(a);
+    assert.equal(w.write('1,'), true);
+    assert.equal(w.tlsBusy, true, 'the first write went to the TLS handle itself');
+    assert.equal(w.write('2,'), true); // joins
+    a.write(Buffer.from('3,')); // the socket's Writable waits for the handle
+    assert.equal(w.write('4,'), true); // behind the socket's write
+    a.cork();
+    a.write('5,');
+    assert.equal(w.write('6,'), true);
+    a.uncork();
+    const finished = once(a, 'finish');
+    a.end('7');
+    await once(b, 'end');
+    assert.equal(got.text(), '1,2,3,4,5,6,7');
+    await finished;
+    b.destroy();
+    server.close();
+  });
+}
+
+test('TLS: end() right after a write shuts down after it; a later round trip writes through the handle again', async () => {
+  const [a, b, server] = await tlsPair();
+  const got = collect(b);
+  const w = out(a);
+  // a round trip per write: each is the handle's only one
+  for (let i = 0; i < 20; i++) {
+    const echoed = once(b, 'data');
+    assert.equal(w.write(`r${i};`), true);
+    assert.equal(w.tlsBusy, true);
+    await echoed;
+  }
+  w.write('last');
+  a.end();
+  await once(b, 'end');
+  assert.equal(got.text(), Array.from({ length: 20 }, (_, i) => `r${i};`).join('') + 'last');
+  b.destroy();
+  server.close();
+});
+
+test('TLS: joined writes past the high-water mark report false, and drain follows once they are written, in order', async () => {
+  const [a, b, server] = await tlsPair();
+  b.pause();
+  const w = out(a);
+  const big = 'y'.repeat(64 * 1024);
+  const results: boolean[] = [];
+  for (let i = 0; i < 8; i++) results.push(w.write(`${i}:${big}`));
+  assert.equal(results[0], true);
+  assert.ok(results.slice(1).every((r) => r === false), `later writes wait: ${results.join(',')}`);
+  // writes from the drain handler, its next tick and a microtask (still inside the completion's callback scope)
+  a.once('drain', () => {
+    w.write('|drain');
+    process.nextTick(() => w.write('|tick'));
+    queueMicrotask(() => w.write('|micro'));
+  });
+  const drained = once(a, 'drain');
+  const got = collect(b);
+  b.resume();
+  await drained;
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  a.end();
+  await once(b, 'end');
+  const text = got.text();
+  const tail = '|drain|tick|micro';
+  assert.equal(text.length, 8 * (2 + big.length) + tail.length);
+  for (let i = 0; i < 8; i++) assert.equal(text.slice(i * (2 + big.length), i * (2 + big.length) + 2), `${i}:`);
+  assert.equal(text.slice(-tail.length), tail);
+  b.destroy();
+  server.close();
+});
+
+test("TLS: a socket destroyed while the handle's write is in flight closes without an error or a late write", async () => {
+  const [a, b, server] = await tlsPair();
+  b.resume();
+  const w = out(a);
+  let errors = 0;
+  a.on('error', () => { errors++; });
+  w.write('going');
+  w.write(' joined');
+  a.write(Buffer.from(' held'));
+  assert.equal(w.tlsBusy, true);
+  a.destroy();
+  await once(a, 'close');
+  assert.equal(w.write('after'), false, 'a write after destroy goes to socket.write, which refuses it');
+  await once(b, 'close');
+  assert.equal(errors, 0);
   server.close();
 });
