@@ -90,14 +90,31 @@ function onTlsWrite(this: WriteWrapLike, status: number): void {
   writer.tlsDone(status, this);
 }
 
-/** The socket's _writeGeneric while a Latin1Writer guards it: the Writable's write waits for the writer's. */
+/**
+ * The socket's _writeGeneric while a Latin1Writer guards it: the Writable's write waits for the
+ * writer's, and is counted until it completes (an empty write, renegotiate()'s for one, can hold
+ * the handle while the Writable's length is 0).
+ */
 function guardedWriteGeneric(this: GuardedSocket, writev: boolean, data: unknown, encoding: string, cb: (err?: Error | null) => void): unknown {
   const writer = this.latin1Writer;
   if (writer.tlsBusy) {
-    writer.hold(() => (WRITE_GENERIC as WriteGeneric).call(this, writev, data, encoding, cb));
+    writer.hold(() => writeCounted(this, writer, writev, data, encoding, cb));
     return undefined;
   }
-  return (WRITE_GENERIC as WriteGeneric).call(this, writev, data, encoding, cb);
+  return writeCounted(this, writer, writev, data, encoding, cb);
+}
+
+function writeCounted(socket: GuardedSocket, writer: Latin1Writer, writev: boolean, data: unknown, encoding: string, cb: (err?: Error | null) => void): unknown {
+  writer.socketWrites++;
+  return (WRITE_GENERIC as WriteGeneric).call(socket, writev, data, encoding, (err?: Error | null) => {
+    writer.socketWrites--;
+    cb(err);
+  });
+}
+
+/** A guarded socket closed: a Writable call still waiting for the writer's write runs (and fails). */
+function releaseHeld(this: GuardedSocket): void {
+  this.latin1Writer.releaseHeld();
 }
 
 /** The socket's _final (its shutdown after end()) while a Latin1Writer guards it: after the writer's write. */
@@ -126,6 +143,8 @@ export class Latin1Writer {
   private held: (() => void) | null = null;
   /** TLS: a write returned false; 'drain' follows when the joined strings are written */
   private needDrain = false;
+  /** TLS: the socket's own writes (its Writable's) handed to the handle and not yet completed */
+  socketWrites = 0;
 
   constructor(socket: net.Socket) {
     this.socket = socket;
@@ -136,6 +155,7 @@ export class Latin1Writer {
       guarded.latin1Writer = this;
       guarded._writeGeneric = guardedWriteGeneric;
       guarded._final = guardedFinal;
+      socket.once('close', releaseHeld);
     }
   }
 
@@ -150,14 +170,14 @@ export class Latin1Writer {
     const ws = socket._writableState;
     if (this.tlsBusy) {
       // joined unless the Writable holds something (a held write, a corked one): then after it
-      return ws.length === 0 && ws.corked === 0 && !ws.ending && !ws.destroyed ? this.join(s) : socket.write(s, 'latin1');
+      return ws.length === 0 && ws.corked === 0 && !ws.ending && !ws.destroyed && this.held === null ? this.join(s) : socket.write(s, 'latin1');
     }
     if (wrap === null || handle === null || socket.connecting || ws.length !== 0 || ws.corked !== 0 || ws.ending || ws.destroyed) {
       return socket.write(s, 'latin1');
     }
     const type = (handle as { constructor: unknown }).constructor;
     if (type === TCP_HANDLE) return this.writePlain(handle, s);
-    if (type === TLS_HANDLE && this.tls && socket._secureEstablished === true) return this.writeTls(handle, s);
+    if (type === TLS_HANDLE && this.tls && socket._secureEstablished === true && this.socketWrites === 0 && s.length !== 0) return this.writeTls(handle, s);
     return socket.write(s, 'latin1');
   }
 
@@ -238,13 +258,13 @@ export class Latin1Writer {
     this.completed = req;
     this.tlsBusy = false;
     const socket = this.socket;
-    if (status < 0) {
+    if (status < 0 || socket.destroyed) {
+      // the Writable's waiting call still runs: on a closed socket it fails (its callbacks run)
       this.joined = '';
-      this.held = null;
-      if (!socket.destroyed) failWrite(socket, status);
+      if (status < 0 && !socket.destroyed) failWrite(socket, status);
+      this.releaseHeld();
       return;
     }
-    if (socket.destroyed) return;
     const joined = this.joined;
     if (joined !== '') {
       // straight to the handle: they were written before anything the Writable holds
@@ -252,14 +272,21 @@ export class Latin1Writer {
       this.writeTls((socket as RawSocket)._handle as StreamHandle, joined);
       if (this.tlsBusy) return; // the Writable's call and 'drain' wait for this write in turn
     }
-    const held = this.held;
-    if (held !== null) {
-      this.held = null;
-      held();
-    }
-    if (this.needDrain && this.joined === '') {
+    this.releaseHeld();
+    if (this.needDrain && !this.tlsBusy) {
       this.needDrain = false;
-      socket.emit('drain');
+      const ws = (socket as RawSocket)._writableState as WritableStateLike & { needDrain: boolean };
+      // with the Writable's own bytes in flight, its 'drain' (when they are written) is the one
+      if (ws.length !== 0) ws.needDrain = true;
+      else if (!socket.destroyed) socket.emit('drain');
     }
+  }
+
+  /** @internal the Writable's waiting call, if any, goes now (also when the socket closed: it then fails). */
+  releaseHeld(): void {
+    const held = this.held;
+    if (held === null) return;
+    this.held = null;
+    held();
   }
 }

@@ -122,8 +122,8 @@ const ca = makeCa('write-latin1 test CA');
 const leaf = makeLeaf(ca, 'spiffe://cluster.local/ns/default/sa/writer', { ips: ['127.0.0.1'] });
 
 /** A TLS connection on loopback, handshake done: [client side, server side]. */
-async function tlsPair(): Promise<[tls.TLSSocket, tls.TLSSocket, tls.Server]> {
-  const server = tls.createServer({ key: leaf.keyPem, cert: leaf.certPem });
+async function tlsPair(opts: tls.TlsOptions = {}): Promise<[tls.TLSSocket, tls.TLSSocket, tls.Server]> {
+  const server = tls.createServer({ key: leaf.keyPem, cert: leaf.certPem, ...opts });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const accepted = once(server, 'secureConnection') as Promise<[tls.TLSSocket]>;
@@ -165,6 +165,7 @@ test('TLS: end() right after a write shuts down after it; a later round trip wri
   // a round trip per write: each is the handle's only one
   for (let i = 0; i < 20; i++) {
     const echoed = once(b, 'data');
+    assert.equal(w.tlsBusy, false, 'the last write completed: this one goes to the handle, not joined');
     assert.equal(w.write(`r${i};`), true);
     assert.equal(w.tlsBusy, true);
     await echoed;
@@ -208,7 +209,7 @@ test('TLS: joined writes past the high-water mark report false, and drain follow
   server.close();
 });
 
-test("TLS: a socket destroyed while the handle's write is in flight closes without an error or a late write", async () => {
+test("TLS: a socket destroyed while the handle's write is in flight closes without an error; the socket's own waiting writes and end still call back", async () => {
   const [a, b, server] = await tlsPair();
   b.resume();
   const w = out(a);
@@ -216,12 +217,76 @@ test("TLS: a socket destroyed while the handle's write is in flight closes witho
   a.on('error', () => { errors++; });
   w.write('going');
   w.write(' joined');
-  a.write(Buffer.from(' held'));
+  const calls: string[] = [];
+  a.write(Buffer.from(' held'), (err) => calls.push(`held ${(err as NodeJS.ErrnoException | null)?.code ?? 'ok'}`));
+  a.write(Buffer.from(' buffered'), (err) => calls.push(`buffered ${(err as NodeJS.ErrnoException | null)?.code ?? 'ok'}`));
+  a.end(() => calls.push('end'));
   assert.equal(w.tlsBusy, true);
   a.destroy();
   await once(a, 'close');
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  assert.deepEqual(calls.map((c) => c.split(' ')[0]), ['held', 'buffered', 'end'], `every callback ran: ${calls.join('; ')}`);
+  assert.ok(calls.slice(0, 2).every((c) => !c.endsWith(' ok')), `the writes failed: ${calls.join('; ')}`);
   assert.equal(w.write('after'), false, 'a write after destroy goes to socket.write, which refuses it');
   await once(b, 'close');
   assert.equal(errors, 0);
+  server.close();
+});
+
+test("TLS: an empty socket.write in flight (the Writable's length 0) keeps the writer off the handle until it completes", async () => {
+  const [a, b, server] = await tlsPair();
+  const got = collect(b);
+  const w = out(a);
+  a.write('');
+  assert.equal(w.write(''), true);
+  assert.equal(w.write('x'), true);
+  assert.equal(w.tlsBusy, false, 'the socket\'s empty write held the handle: the writer took socket.write');
+  a.end('y');
+  await once(b, 'end');
+  assert.equal(got.text(), 'xy');
+  b.destroy();
+  server.close();
+});
+
+test('TLS 1.2: writes while the server renegotiates (its empty writes hold the handle) keep their order', async () => {
+  const [c, s, server] = await tlsPair({ maxVersion: 'TLSv1.2' });
+  const got = collect(c);
+  const w = out(s);
+  const wrote: string[] = [];
+  s.write('', () => {
+    // renegotiate()'s own empty writes may be with the handle now
+    w.write('b,');
+    wrote.push('b');
+  });
+  const renegotiated = new Promise<Error | null>((resolve) => s.renegotiate({}, resolve));
+  assert.equal(await renegotiated, null);
+  w.write('c');
+  const ended = once(c, 'end');
+  s.end();
+  await ended;
+  assert.deepEqual(wrote, ['b']);
+  assert.equal(got.text(), 'b,c');
+  c.destroy();
+  server.close();
+});
+
+test('TLS: a peer that resets fails the writer\'s write with an error, and a socket write waiting behind it calls back', async () => {
+  const [a, b, server] = await tlsPair();
+  const failed = once(a, 'error').then(([err]) => err as NodeJS.ErrnoException);
+  const calls: string[] = [];
+  const closed = once(b, 'close');
+  (b as tls.TLSSocket & { _parent?: net.Socket }).destroy();
+  await closed;
+  const big = 'z'.repeat(1 << 20);
+  for (let i = 0; i < 50 && !a.destroyed; i++) {
+    out(a).write(big);
+    a.write(Buffer.from('after'), (err) => calls.push((err as NodeJS.ErrnoException | null)?.code ?? 'ok'));
+    await new Promise<void>((resolve) => setTimeout(resolve, 5));
+  }
+  const err = await failed;
+  assert.ok(err instanceof Error, 'the socket reports the failed write');
+  assert.ok(a.destroyed);
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  assert.ok(calls.length > 0 && calls.some((c) => c !== 'ok'), `the waiting socket writes called back: ${calls.join(', ')}`);
   server.close();
 });
