@@ -75,13 +75,16 @@ export async function startMeshSidecar(url: string, opts: { app?: number; regist
  * read and after every watch event; rejects after `timeoutMs`. `revision` on the result: the
  * revision of the event that made it hold (or of the initial read).
  */
-export async function waitForKeys(client: EtcdClient, prefix: string, done: (kvs: Map<string, string>) => boolean, timeoutMs = 15_000, what = prefix): Promise<Map<string, string> & { revision: number }> {
-  const first = await client.range(prefix);
-  const kvs = Object.assign(new Map(first.kvs.map((kv) => [kv.key, kv.value])), { revision: first.revision });
+export async function waitForKeys(client: EtcdClient, prefix: string, done: (kvs: Map<string, string>) => boolean, timeoutMs = 15_000, what = prefix, atRevision?: number): Promise<Map<string, string> & { revision: number }> {
+  // `atRevision`: start from the prefix as it was then (read before the change the caller causes),
+  // so that the revision returned is the change's own, not that of a read after later writes
+  const first = await client.range(prefix, atRevision);
+  const from = atRevision ?? first.revision;
+  const kvs = Object.assign(new Map(first.kvs.map((kv) => [kv.key, kv.value])), { revision: from });
   if (done(kvs)) return kvs;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => { watch.close(); reject(new Error(`timed out after ${timeoutMs} ms waiting on ${what}: ${JSON.stringify([...kvs].map(([k, v]) => `${k} ${v.slice(0, 400)}`))}`)); }, timeoutMs);
-    const watch = new PrefixWatch(client, [prefix], first.revision + 1, {
+    const watch = new PrefixWatch(client, [prefix], from + 1, {
       events: (_i, events: WatchEvent[]) => {
         for (const e of events) {
           if (e.type === 'put') kvs.set(e.kv.key, e.kv.value);

@@ -162,7 +162,11 @@ test('drain: the entry is deleted first, inbound serves until peers have seen it
   const key = `${PREFIX}/workloads/default/product-service-v1-${b.id}`;
   const load = burst(1500, 4);
   await new Promise((r) => setTimeout(r, 200)); // let the load start (any request may be in flight at SIGTERM)
-  const removed = waitForKeys(client, `${PREFIX}/workloads/`, (kvs) => !kvs.has(key), 15_000, `${key} deleted`);
+  // the registry as it is before the signal: the wait below returns the delete's own revision (a
+  // read after it could return a later one, of status writes the sidecars do not watch)
+  const registered = await client.range(`${PREFIX}/workloads/`);
+  assert.ok(registered.kvs.some((kv) => kv.key === key), 'registered before the drain');
+  const removed = waitForKeys(client, `${PREFIX}/workloads/`, (kvs) => !kvs.has(key), 15_000, `${key} deleted`, registered.revision);
   const exited = b.stop('SIGTERM');
   const deletedRevision = (await removed).revision;
   assert.equal(b.proc.exitCode, null, 'still running (serving inbound) when the entry was gone');
