@@ -6,16 +6,21 @@
 // here (an A/A run of one build against itself stays within ±3% per round). Not a test.
 // BENCH_B_RESILIENCE=1 gives B's route retries, outlier detection and a consistent-hash balancer:
 // with the same checkout as A and B, the ratio is those features' cost per request.
+// BENCH_AB_HOP=mtls (or plain) runs each build as the mesh hop of bench/hop.ts instead (client →
+// sidecar A → ISTIO_MUTUAL → sidecar B → upstream): the four sidecars share the proxy CPU, and
+// each pair's CPU is its two sidecars'.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { identityDir, makeCa, makeLeaf } from '../test/helpers/certs.js';
+import { startHop, type HopIdentities } from './hop.js';
 import { loadTools, type LoadResult, type LoadTool } from './load.js';
 import { medianOf, positiveEnv } from './measure.js';
 import { stopAll, stopChildrenOnExit } from './proc.js';
 import { treeUsage } from './proc-stats.js';
 import { machineLines, writeReport } from './report.js';
-import { HOST, startMeshlet, startUpstream, type Server } from './servers.js';
+import { HOST, startMeshlet, startUpstream } from './servers.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CONNECTIONS = 50;
@@ -23,7 +28,16 @@ const WARMUP_S = 3;
 
 interface Side {
   root: string;
-  proxy: Server;
+  /** where the load goes */
+  port: number;
+  /** the processes whose CPU is the side's (a meshlet; a hop's two sidecars) */
+  pids: number[];
+  stop(): Promise<unknown>;
+}
+
+function usage(s: Side): { cpuMs: number; rssMb: number } {
+  const u = s.pids.map((pid) => treeUsage(pid));
+  return { cpuMs: u.reduce((n, x) => n + x.cpuMs, 0), rssMb: Math.max(...u.map((x) => x.rssMb)) };
 }
 
 interface Round {
@@ -38,16 +52,16 @@ interface Round {
 }
 
 async function loadBoth(tool: LoadTool, a: Side, b: Side, durationS: number): Promise<Round> {
-  const [a0, b0] = [treeUsage(a.proxy.child.pid), treeUsage(b.proxy.child.pid)];
-  const spec = (s: Side) => ({ url: `http://127.0.0.1:${s.proxy.port}/`, host: HOST, connections: CONNECTIONS, durationS });
+  const [a0, b0] = [usage(a), usage(b)];
+  const spec = (s: Side) => ({ url: `http://127.0.0.1:${s.port}/`, host: HOST, connections: CONNECTIONS, durationS });
   const [ra, rb] = await Promise.all([tool.run(spec(a)), tool.run(spec(b))]);
-  const [a1, b1] = [treeUsage(a.proxy.child.pid), treeUsage(b.proxy.child.pid)];
+  const [a1, b1] = [usage(a), usage(b)];
   return {
     a: ra, b: rb, aUs: ((a1.cpuMs - a0.cpuMs) * 1000) / ra.requests, bUs: ((b1.cpuMs - b0.cpuMs) * 1000) / rb.requests, aRssMb: a1.rssMb, bRssMb: b1.rssMb,
   };
 }
 
-function report(roots: [string, string], rounds: Round[], tool: LoadTool, durationS: number): string {
+function report(roots: [string, string], rounds: Round[], tool: LoadTool, durationS: number, what: string): string {
   const lines = rounds.map((r, i) =>
     `| ${i + 1} | ${r.a.rps.toFixed(0)} | ${r.b.rps.toFixed(0)} | **${(r.b.rps / r.a.rps).toFixed(3)}** | ${r.aUs.toFixed(1)} | ${r.bUs.toFixed(1)} | ${r.aRssMb.toFixed(1)} | ${r.bRssMb.toFixed(1)} | ${r.a.errors + r.b.errors} |`);
   const ratio = medianOf(rounds.map((r) => r.b.rps / r.a.rps));
@@ -55,7 +69,7 @@ function report(roots: [string, string], rounds: Round[], tool: LoadTool, durati
   const last = rounds[rounds.length - 1];
   return [
     `- A: \`${roots[0]}\`\n- B: \`${roots[1]}\``,
-    `- both meshlets (--workers 1) pinned to the proxy CPU and loaded at once: ${tool.name}, ${CONNECTIONS} connections each, ${durationS} s rounds after a ${WARMUP_S} s warm-up; one upstream`,
+    `- both ${what} pinned to the proxy CPU and loaded at once: ${tool.name}, ${CONNECTIONS} connections each, ${durationS} s rounds after a ${WARMUP_S} s warm-up; one upstream`,
     '',
     '| round | A req/s | B req/s | B ÷ A | A CPU µs/req | B CPU µs/req | A RSS MB | B RSS MB | errors |',
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -72,6 +86,8 @@ async function main(): Promise<void> {
   const [rootA, rootB] = roots as [string, string];
   // B's route with retries + outlier detection + consistent hash (bench/servers.ts): with A = B, the features' cost
   const resilienceB = process.env.BENCH_B_RESILIENCE === '1';
+  const hop = process.env.BENCH_AB_HOP ?? '';
+  if (hop !== '' && hop !== 'mtls' && hop !== 'plain') throw new Error(`BENCH_AB_HOP: mtls or plain, got "${hop}"`);
   const rounds = positiveEnv('BENCH_ROUNDS', 8);
   const durationS = positiveEnv('BENCH_DURATION', 5);
   const tools = loadTools(REPO_ROOT);
@@ -82,29 +98,46 @@ async function main(): Promise<void> {
   const results: Round[] = [];
   try {
     const upstream = await startUpstream(dir);
+    const ids = hop === '' ? null : hopIdentities();
     const side = async (root: string, name: string, resilience: boolean): Promise<Side> => {
       const own = mkdtempSync(path.join(dir, `${name}-`)); // each its own config file: a shared one would hot-reload the other
-      return { root, proxy: await startMeshlet(own, upstream.port, { repoRoot: root, extraArgs: [], profileDir: null, resilience }) };
+      if (ids !== null) {
+        const pair = await startHop(hop === 'mtls' ? 'meshlet-mtls' : 'meshlet-plain', { repoRoot: root, dir: own, upstreamPort: upstream.port, ids, workers: 1, baseRoot: null });
+        return { root, port: pair.port, pids: [pair.a.pid, pair.b.pid], stop: () => pair.stop() };
+      }
+      const proxy = await startMeshlet(own, upstream.port, { repoRoot: root, extraArgs: [], profileDir: null, resilience });
+      return { root, port: proxy.port, pids: [proxy.child.pid], stop: () => proxy.stop() };
     };
     const a = await side(rootA, 'a', false);
-    const b = await side(rootB, 'b', resilienceB);
+    const b = await side(rootB, 'b', resilienceB && hop === '');
     await loadBoth(tool, a, b, WARMUP_S);
     for (let i = 0; i < rounds; i++) {
       const r = await loadBoth(tool, a, b, durationS);
       process.stderr.write(`bench: round ${i + 1}: A ${r.a.rps.toFixed(0)} req/s, B ${r.b.rps.toFixed(0)} req/s, B/A ${(r.b.rps / r.a.rps).toFixed(3)}\n`);
       results.push(r);
     }
-    await a.proxy.stop();
-    await b.proxy.stop();
+    await a.stop();
+    await b.stop();
     await upstream.stop();
   } finally {
     await stopAll();
   }
-  const table = report([rootA, resilienceB ? `${rootB} (route with retries + outlier detection + consistent hash)` : rootB], results, tool, durationS);
+  const what = hop === '' ? 'meshlets (--workers 1)' : `mesh hops (${hop}: two sidecars each, --workers 1)`;
+  const table = report([rootA, resilienceB && hop === '' ? `${rootB} (route with retries + outlier detection + consistent hash)` : rootB], results, tool, durationS, what);
   const body = `# meshlet A/B bench (same CPU, same time)\n\n${machineLines().join('\n')}\n${table}\n`;
   process.stdout.write(`\n${table}\n`);
   process.stdout.write(`\nbench: wrote ${path.relative(REPO_ROOT, writeReport(REPO_ROOT, startedAt, body, 'ab-bench'))}\n`);
   if (results.some((r) => r.a.errors + r.b.errors > 0)) process.exitCode = 1;
+}
+
+/** Workload identities for the hop's sidecars (one mesh CA; B's SPIFFE id is what A verifies). */
+function hopIdentities(): HopIdentities {
+  const ca = makeCa('ab-bench-mesh');
+  const bId = 'spiffe://cluster.local/ns/bench/sa/b';
+  return {
+    a: identityDir(makeLeaf(ca, 'spiffe://cluster.local/ns/bench/sa/a'), ca.certPem),
+    b: identityDir(makeLeaf(ca, bId), ca.certPem), bId,
+  };
 }
 
 main().catch(async (err: Error) => {
