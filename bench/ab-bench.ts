@@ -13,8 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { identityDir, makeCa, makeLeaf } from '../test/helpers/certs.js';
-import { startHop, type HopIdentities } from './hop.js';
+import { hopIdentities, startHop } from './hop.js';
 import { loadTools, type LoadResult, type LoadTool } from './load.js';
 import { medianOf, positiveEnv } from './measure.js';
 import { stopAll, stopChildrenOnExit } from './proc.js';
@@ -98,7 +97,7 @@ async function main(): Promise<void> {
   const results: Round[] = [];
   try {
     const upstream = await startUpstream(dir);
-    const ids = hop === '' ? null : hopIdentities();
+    const ids = hop === '' ? null : await hopIdentities('ab-bench-mesh');
     const side = async (root: string, name: string, resilience: boolean): Promise<Side> => {
       const own = mkdtempSync(path.join(dir, `${name}-`)); // each its own config file: a shared one would hot-reload the other
       if (ids !== null) {
@@ -128,16 +127,6 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${table}\n`);
   process.stdout.write(`\nbench: wrote ${path.relative(REPO_ROOT, writeReport(REPO_ROOT, startedAt, body, 'ab-bench'))}\n`);
   if (results.some((r) => r.a.errors + r.b.errors > 0)) process.exitCode = 1;
-}
-
-/** Workload identities for the hop's sidecars (one mesh CA; B's SPIFFE id is what A verifies). */
-function hopIdentities(): HopIdentities {
-  const ca = makeCa('ab-bench-mesh');
-  const bId = 'spiffe://cluster.local/ns/bench/sa/b';
-  return {
-    a: identityDir(makeLeaf(ca, 'spiffe://cluster.local/ns/bench/sa/a'), ca.certPem),
-    b: identityDir(makeLeaf(ca, bId), ca.certPem), bId,
-  };
 }
 
 main().catch(async (err: Error) => {

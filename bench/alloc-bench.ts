@@ -9,8 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { identityDir, makeCa, makeLeaf } from '../test/helpers/certs.js';
-import { startHop, type HopTarget } from './hop.js';
+import { baseRootFromEnv, hopIdentities, startHop, type HopTarget } from './hop.js';
 import { loadTools, type LoadTool } from './load.js';
 import type { Child } from './proc.js';
 import { positiveEnv } from './measure.js';
@@ -51,12 +50,7 @@ async function measure(tool: LoadTool, port: number, procs: Array<[string, Child
 
 /** The mTLS hop's sidecars, A and B, per request through the pair (`target`: this checkout's or BENCH_BASE's). */
 async function measureHop(tool: LoadTool, target: HopTarget, dir: string, upstreamPort: number, baseRoot: string | null, durationS: number): Promise<Row[]> {
-  const ca = makeCa('alloc-bench-mesh');
-  const bId = 'spiffe://cluster.local/ns/bench/sa/b';
-  const ids = {
-    a: identityDir(makeLeaf(ca, 'spiffe://cluster.local/ns/bench/sa/a'), ca.certPem),
-    b: identityDir(makeLeaf(ca, bId), ca.certPem), bId,
-  };
+  const ids = await hopIdentities('alloc-bench-mesh');
   const pair = await startHop(target, { repoRoot: REPO_ROOT, dir, upstreamPort, ids, workers: 1, baseRoot, nodeArgs: ['--trace-gc-nvp'] });
   try {
     return await measure(tool, pair.port, [[`${target} A (outbound, TLS client)`, pair.a], [`${target} B (inbound, TLS server)`, pair.b]], durationS);
@@ -82,8 +76,7 @@ async function main(): Promise<void> {
     for (const t of [meshlet, floor]) rows.push(...await measure(tool, t.port, [[t.name, t.child]], durationS));
     await meshlet.stop();
     await floor.stop();
-    const base = process.env.BENCH_BASE;
-    const baseRoot = base === undefined || base === '' ? null : path.resolve(base);
+    const baseRoot = baseRootFromEnv();
     for (const target of ['meshlet-mtls', ...(baseRoot === null ? [] : ['meshlet-mtls-base'])] as HopTarget[]) {
       rows.push(...await measureHop(tool, target, dir, upstream.port, baseRoot, durationS));
     }

@@ -14,8 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { identityDir, makeCa, makeEcdsaLeaf, makeLeaf, type Leaf } from '../test/helpers/certs.js';
-import { BASE_TARGETS, HOP_TARGETS, startHop, type HopPair, type HopTarget } from './hop.js';
+import { BASE_TARGETS, HOP_TARGETS, baseRootFromEnv, hopIdentities, startHop, type HopPair, type HopTarget, type KeyKind } from './hop.js';
 import { loadTools, type LoadResult, type LoadTool } from './load.js';
 import { medianOf, positiveEnv } from './measure.js';
 import { fixedRateTool, type FixedRateResult, type FixedRateTool } from './openloop.js';
@@ -27,7 +26,6 @@ import { HAS_NGINX, HOST, startUpstream } from './servers.js';
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const WARMUP_S = 2;
 
-type KeyKind = 'rsa' | 'ecdsa';
 interface Settings {
   targets: HopTarget[]; runs: number; durationS: number; connections: number; rate: number; workers: number; key: KeyKind;
   baseRoot: string | null; openLoop: boolean;
@@ -42,8 +40,7 @@ function readSettings(): Settings {
   const known: readonly string[] = [...HOP_TARGETS, ...BASE_TARGETS];
   const unknown = targets.filter((t) => !known.includes(t));
   if (unknown.length > 0) throw new Error(`BENCH_HOP: unknown target(s) ${unknown.join(', ')}; known: ${known.join(',')}`);
-  const base = process.env.BENCH_BASE;
-  const baseRoot = base === undefined || base === '' ? null : path.resolve(base);
+  const baseRoot = baseRootFromEnv();
   if (baseRoot === null && targets.some((t) => (BASE_TARGETS as readonly string[]).includes(t))) throw new Error('BENCH_HOP: the *-base targets need BENCH_BASE');
   const key = process.env.BENCH_KEY ?? 'rsa';
   if (key !== 'rsa' && key !== 'ecdsa') throw new Error(`BENCH_KEY: rsa or ecdsa, got "${key}"`);
@@ -158,12 +155,7 @@ async function main(): Promise<void> {
   const fixedTool = await fixedRateTool(REPO_ROOT);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'meshlet-hop-bench-'));
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  const ca = makeCa('hop-bench-mesh');
-  const bId = 'spiffe://cluster.local/ns/bench/sa/b';
-  const ids = {
-    a: identityDir(await makeLeafOf(ca, 'spiffe://cluster.local/ns/bench/sa/a', s.key), ca.certPem),
-    b: identityDir(await makeLeafOf(ca, bId, s.key), ca.certPem), bId,
-  };
+  const ids = await hopIdentities('hop-bench-mesh', s.key);
   const targets = s.targets.filter((t) => HAS_NGINX || !t.startsWith('nginx'));
   const running: Running[] = [];
   try {
@@ -210,10 +202,6 @@ function gitHead(root: string): string {
   } catch {
     return 'not a git checkout';
   }
-}
-
-function makeLeafOf(ca: ReturnType<typeof makeCa>, id: string, key: KeyKind): Promise<Leaf> {
-  return key === 'ecdsa' ? makeEcdsaLeaf(ca, id) : Promise.resolve(makeLeaf(ca, id));
 }
 
 main().catch(async (err: Error) => {

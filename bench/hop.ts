@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { request } from 'undici';
-import type { IdentityDir } from '../test/helpers/certs.js';
+import { identityDir, makeCa, makeEcdsaLeaf, makeLeaf, type IdentityDir } from '../test/helpers/certs.js';
 import { freePort, httpStatus, launch, stop, waitUntil, type Child } from './proc.js';
 import { HOST, PROXY_CPU } from './servers.js';
 
@@ -23,6 +23,26 @@ export interface HopIdentities {
   b: IdentityDir;
   /** B's SPIFFE id (A's DestinationRule subjectAltNames) */
   bId: string;
+}
+
+/** the workload certificates' key (the mesh CA is RSA either way) */
+export type KeyKind = 'rsa' | 'ecdsa';
+
+/** Workload identities for a pair's two sidecars, from one new mesh CA named `caName`. */
+export async function hopIdentities(caName: string, key: KeyKind = 'rsa'): Promise<HopIdentities> {
+  const ca = makeCa(caName);
+  const leaf = (id: string) => (key === 'ecdsa' ? makeEcdsaLeaf(ca, id) : Promise.resolve(makeLeaf(ca, id)));
+  const bId = 'spiffe://cluster.local/ns/bench/sa/b';
+  return {
+    a: identityDir(await leaf('spiffe://cluster.local/ns/bench/sa/a'), ca.certPem),
+    b: identityDir(await leaf(bId), ca.certPem), bId,
+  };
+}
+
+/** BENCH_BASE: a built checkout of another commit, for the *-base targets (null when not given). */
+export function baseRootFromEnv(): string | null {
+  const base = process.env.BENCH_BASE;
+  return base === undefined || base === '' ? null : path.resolve(base);
 }
 
 export interface HopPair {
