@@ -82,4 +82,9 @@ export interface ExchangeHandler {
   onWritable(): void;
   /** The request body's framing broke or it stopped arriving: answer `err` (or reset) and close. */
   onBodyError(err: ProxyError): void;
+  /**
+   * The request was read and its response written: the adapter lets go of the handler and never
+   * calls it again (the request path may reuse it for another request). Optional for an adapter.
+   */
+  retired?(): void;
 }

@@ -32,7 +32,7 @@ import type { RequestView } from '../routing/request-view.js';
 import type { CompiledRoute } from '../routing/route.js';
 import { matchRoute, type RouteMatch } from '../routing/router.js';
 import { inboundRequest, outboundPeer, responseHead, type TelemetryRequest } from '../telemetry/request.js';
-import { FLAG_DC } from '../stats/flags.js';
+import { FLAG_DC, FLAG_NONE } from '../stats/flags.js';
 import type { Span } from '../tracing/span.js';
 import { UpstreamAttempt, type AttemptOwner } from '../upstream/attempt/attempt.js';
 import type { ClusterRuntime } from '../upstream/cluster.js';
@@ -58,15 +58,15 @@ export class Exchange extends ExchangeResponse implements RequestView, RouteMatc
   hasQuery = false;
   authority = '';
   scheme = 'http';
-  headers: string[] = [];
-  readonly listenerPort: number;
+  headers: string[] = NO_HEADERS;
+  listenerPort: number;
   httpVersion = 11;
   requestId = '';
   body: ClientBody | null = null;
   /** the client's Content-Length when it sent one, -1 otherwise (chunked or no body) */
   private contentLength = -1;
 
-  readonly gen: Generation;
+  gen: Generation;
   /** the mTLS peer's SPIFFE id (an mTLS connection whose certificate has one); null otherwise */
   peerPrincipal: string | null = null;
   /** x-forwarded-client-cert for the local app ('' unless mTLS) */
@@ -110,12 +110,111 @@ export class Exchange extends ExchangeResponse implements RequestView, RouteMatc
   private timeoutMs = 0;
 
   // the record (status and flags: local-reply.ts)
-  readonly t0 = performance.now();
+  t0 = performance.now();
+
+  // reuse (startRequest): a finished exchange the adapter let go of serves the next request
+  /** something may still call this exchange later (see reusable()) */
+  private pinned = false;
+  /** in the worker's pool: retired() once only */
+  private pooled = false;
 
   constructor(sink: ResponseSink, listener: ListenerRuntime) {
     super(sink, listener);
     this.listenerPort = listener.spec.port;
     this.gen = listener.state.gen;
+  }
+
+  /**
+   * A pooled exchange becomes a new one, as the constructor leaves it: every field (a test checks
+   * that none is missed). Until this runs it stays finished, so a late call that reaches it in
+   * the stack that retired it is still ignored.
+   */
+  reuse(sink: ResponseSink, listener: ListenerRuntime): void {
+    // ExchangeReplies
+    this.sink = sink;
+    this.listener = listener;
+    this.aborted = false;
+    this.finished = false;
+    this.headersSent = false;
+    this.headPending = false;
+    this.status = 0;
+    this.flags = FLAG_NONE;
+    // ExchangeResponse
+    this.controller = null;
+    this.responseHeaders = null;
+    this.upstreamStatus = 0;
+    this.bodyless = false;
+    this.responseLength = -1;
+    this.waitingWritable = false;
+    this.bytesSent = 0;
+    // Exchange
+    this.method = '';
+    this.path = '';
+    this.query = '';
+    this.hasQuery = false;
+    this.authority = '';
+    this.scheme = 'http';
+    this.headers = NO_HEADERS;
+    this.listenerPort = listener.spec.port;
+    this.httpVersion = 11;
+    this.requestId = '';
+    this.body = null;
+    this.contentLength = -1;
+    this.gen = listener.state.gen;
+    this.peerPrincipal = null;
+    this.peerXfcc = '';
+    this.peerIp = '';
+    this.span = null;
+    this.setCookie = null;
+    this.grpc = null;
+    this.statsPeer = -1;
+    this.statsHost = -1;
+    this.mxReply = false;
+    this.upstreamPrincipal = null;
+    this.auth = null;
+    this.auditPolicy = null;
+    this.route = null;
+    this.matchIdx = 0;
+    this.clusterId = -1;
+    this.destinationRequestOps = null;
+    this.destResponseOps = null;
+    this.cluster = null;
+    this.chain = null;
+    this.filterAt = 0;
+    this.attempt = null;
+    this.upgrade = false;
+    this.upstreamRequest = null;
+    this.routeTimer = null;
+    this.timeoutMs = 0;
+    this.t0 = performance.now();
+    this.pinned = false;
+    this.pooled = false;
+  }
+
+  /**
+   * ExchangeHandler: the adapter will not call this exchange again. A request that finished on the
+   * plain path goes to the worker's pool; one that anything else may still call is left to the GC:
+   * a filter that waited (its timer or fetch), a mirror (the body's completion), a WebSocket
+   * upgrade, a head flushed by microtask (codecs without read-end signals), a bug's 500. (The
+   * attempt was released in finish(): it calls nothing after that; the route timer was cleared.)
+   */
+  retired(): void {
+    if (!this.finished || this.pooled || !this.reusable()) return;
+    this.pooled = true;
+    if (POOL.length < POOL_SIZE) POOL.push(this);
+    // its attempt too (with the upstream request built into it), when nothing can call it any more
+    const attempt = this.attempt;
+    if (attempt instanceof UpstreamAttempt && attempt.reusable()) {
+      // (and its codec's controller: this exchange and its attempt were the last to hold it)
+      attempt.controller?.recycle?.();
+      if (ATTEMPTS.length < POOL_SIZE) ATTEMPTS.push(attempt);
+    }
+  }
+
+  private reusable(): boolean {
+    return !this.pinned && this.filterAt === 0 && !this.upgrade
+      && (this.route === null || this.route.mirrors === null)
+      && (this.controller === null || this.controller.signalsReadEnd);
   }
 
   /** The downstream adapter parsed (and validated) the head: the pipeline starts here. */
@@ -247,16 +346,26 @@ export class Exchange extends ExchangeResponse implements RequestView, RouteMatc
       this.routeTimer = setTimeout(onRouteTimeout, timeoutMs, this);
     }
     const state = this.listener.state;
-    const request = buildUpstreamRequest(this, route, this.body, this.contentLength);
-    this.upstreamRequest = request;
     const hashKey = cluster.hash === null ? -1 : requestHashKey(this, cluster.hash, this.sourceIp);
     if (this.upgrade) {
+      const request = buildUpstreamRequest(this, route, this.body, this.contentLength);
+      this.upstreamRequest = request;
       const upgrade = new UpgradeAttempt(this, cluster, request, hashKey, state.connectTimeoutMs);
       this.attempt = upgrade;
       return upgrade.start();
     }
     state.retryBudget.noteRequest(this.t0);
-    const attempt = new UpstreamAttempt(this, cluster, route === null ? null : route.retry, request, this.body, hashKey, state.retryBudget);
+    const retry = route === null ? null : route.retry;
+    // a finished request's attempt and upstream request, when nothing refers to them any more (retired())
+    let attempt = ATTEMPTS.pop();
+    if (attempt === undefined) {
+      const request = buildUpstreamRequest(this, route, this.body, this.contentLength);
+      attempt = new UpstreamAttempt(this, cluster, retry, request, this.body, hashKey, state.retryBudget);
+    } else {
+      const request = buildUpstreamRequest(this, route, this.body, this.contentLength, attempt.request);
+      attempt.reuse(this, cluster, retry, request, this.body, hashKey, state.retryBudget);
+    }
+    this.upstreamRequest = attempt.request;
     attempt.grpc = this.grpc !== null;
     this.attempt = attempt;
     if (route !== null && route.mirrors !== null) this.mirror();
@@ -332,6 +441,11 @@ export class Exchange extends ExchangeResponse implements RequestView, RouteMatc
     return this.aborted ? 0 : this.status;
   }
 
+  /** Never reused (an exception left it in an unknown state). */
+  pin(): void {
+    this.pinned = true;
+  }
+
   /** Exactly once per request (local-reply.ts). */
   finish(endedAt = 0): void {
     if (this.finished) return;
@@ -349,12 +463,22 @@ function onRouteTimeout(ex: Exchange): void {
   ex.routeTimedOut();
 }
 
+const NO_HEADERS: string[] = [];
+/** finished exchanges the worker reuses (Exchange.retired): no allocation per request for the exchange itself */
+const POOL: Exchange[] = [];
+/** and their attempts (UpstreamAttempt.reusable()) */
+const ATTEMPTS: UpstreamAttempt[] = [];
+const POOL_SIZE = 256;
+
 /** Starts one request; an exception (a bug) becomes a 500 for it, never a crash of the worker. */
 export function startRequest(sink: ResponseSink, listener: ListenerRuntime, head: RequestHead, body: ClientBody | null): ExchangeHandler {
-  const ex = new Exchange(sink, listener);
+  let ex = POOL.pop();
+  if (ex === undefined) ex = new Exchange(sink, listener);
+  else ex.reuse(sink, listener);
   try {
     ex.start(head, body);
   } catch (err) {
+    ex.pin();
     workerLog().error({ err: (err as Error).stack ?? String(err), path: ex.path, authority: ex.authority }, 'internal error handling a request');
     try {
       ex.fail(internalError(err));
@@ -363,4 +487,9 @@ export function startRequest(sink: ResponseSink, listener: ListenerRuntime, head
     }
   }
   return ex;
+}
+
+/** Exchanges waiting in this worker's pool (tests). */
+export function pooledExchanges(): number {
+  return POOL.length;
 }

@@ -16,8 +16,9 @@ import type { ClientBody } from './client-body.js';
 import type { GrpcCall } from './grpc-call.js';
 
 export abstract class ExchangeReplies {
-  readonly sink: ResponseSink;
-  readonly listener: ListenerRuntime;
+  // (set again when a finished exchange is reused for another request: exchange.ts, reuse())
+  sink: ResponseSink;
+  listener: ListenerRuntime;
   // the response
   protected aborted = false;
   protected finished = false;

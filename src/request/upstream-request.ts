@@ -28,7 +28,12 @@ export interface UpstreamSource {
   readonly peerMetadata: OwnMetadata | null;
 }
 
-export function buildUpstreamRequest(src: UpstreamSource, route: CompiledRoute | null, body: ClientBody | null, contentLength: number): UpstreamRequest {
+/**
+ * `into`: a request object (with its headers list) nothing refers to any more, filled in place
+ * instead of a new one (a reused attempt's: upstream/attempt/attempt.ts, reusable()).
+ */
+export function buildUpstreamRequest(src: UpstreamSource, route: CompiledRoute | null, body: ClientBody | null, contentLength: number,
+  into: UpstreamRequest | null = null): UpstreamRequest {
   let path = src.path;
   if (route !== null && route.spec.rewrite !== null) {
     const rw = route.spec.rewrite;
@@ -41,14 +46,25 @@ export function buildUpstreamRequest(src: UpstreamSource, route: CompiledRoute |
   if (src.hasQuery) path = `${path}?${src.query}`;
   const te = findHeader(src.headers, 'te');
   const teTrailers = te >= 0 && (src.headers[te] as string).includes('trailers');
-  return {
-    method: src.method, path, headers: upstreamHeaders(src, route), body, contentLength, teTrailers, fromHttp2: src.httpVersion === 20,
-    mxLast: src.peerMetadata !== null,
-  };
+  if (into === null) {
+    return {
+      method: src.method, path, headers: upstreamHeaders(src, route, null), body, contentLength, teTrailers, fromHttp2: src.httpVersion === 20,
+      mxLast: src.peerMetadata !== null,
+    };
+  }
+  into.method = src.method;
+  into.path = path;
+  into.headers = upstreamHeaders(src, route, into.headers);
+  into.body = body;
+  into.contentLength = contentLength;
+  into.teTrailers = teTrailers;
+  into.fromHttp2 = src.httpVersion === 20;
+  into.mxLast = src.peerMetadata !== null;
+  return into;
 }
 
 /** The client's headers minus hop-by-hop, plus x-forwarded-*, x-request-id and the route's authority rewrite. */
-function upstreamHeaders(src: UpstreamSource, route: CompiledRoute | null): string[] {
+function upstreamHeaders(src: UpstreamSource, route: CompiledRoute | null, reuse: string[] | null): string[] {
   const h = src.headers;
   // built in the worker's scratch list (by index: emptying a list drops its storage), handed out
   // as an exact-size copy (a list grown by push() is over-allocated); the building is synchronous
@@ -104,7 +120,14 @@ function upstreamHeaders(src: UpstreamSource, route: CompiledRoute | null): stri
     out[n++] = PEER_METADATA_HEADER;
     out[n++] = mx.value;
   }
-  const headers = out.slice(0, n);
+  let headers: string[];
+  if (reuse === null) headers = out.slice(0, n);
+  else {
+    // the last request's list: refilled (it shrinks in place; it grows only past its largest request)
+    headers = reuse;
+    for (let i = 0; i < n; i++) headers[i] = out[i] as string;
+    headers.length = n;
+  }
   if (route !== null && route.spec.rewrite !== null && route.spec.rewrite.authority !== null) {
     const i = findHeader(headers, 'host');
     if (i >= 0) headers[i] = route.spec.rewrite.authority;

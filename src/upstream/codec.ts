@@ -44,6 +44,11 @@ export interface UpstreamController {
   abort(reason: Error): void;
   /** Flow-control state in one line, for the debug log when a client goes away mid-exchange. */
   describe(): string;
+  /**
+   * The caller will not touch this controller again (its request was answered and its handler is
+   * reused): a codec may reuse the object for another request once it has let go of it too.
+   */
+  recycle?(): void;
 }
 
 export interface UpstreamHandler {

@@ -254,7 +254,12 @@ export class H1Connection extends H1Lifecycle implements ResponseSink, BodyTarge
       this.state = WAITING;
     }
     this.body = body;
-    this.handler = this.owner.startExchange(this, head, body);
+    this.handler = null;
+    const handler = this.owner.startExchange(this, head, body);
+    // a request answered at once (a local reply) may have ended inside startExchange, before it
+    // had a handler here to let go of
+    if (this.responseDone && this.state !== BODY) handler.retired?.();
+    else this.handler = handler;
   }
 
   // ---- request body ----

@@ -116,7 +116,9 @@ export abstract class H1Lifecycle extends H1Output {
 
   /** Request read and response written: the connection takes its next request, or closes. */
   protected exchangeDone(): void {
+    const handler = this.handler;
     this.handler = null;
+    if (handler !== null) handler.retired?.();
     this.body = null;
     if (this.closeAfter) return this.closeGracefully();
     this.state = READY;

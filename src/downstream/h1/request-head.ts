@@ -306,7 +306,10 @@ function readConnection(value: string, head: RequestHead): boolean {
   let close = false;
   let keepAlive = false;
   let upgrade = false;
-  for (const part of value.split(',')) {
+  // what clients send (one token, as written by curl, browsers, load generators): no list to split
+  if (value === 'keep-alive' || value === 'Keep-Alive') keepAlive = true;
+  else if (value === 'close' || value === 'Close') close = true;
+  else for (const part of value.split(',')) {
     const t = part.trim().toLowerCase();
     if (t === 'close') close = true;
     else if (t === 'keep-alive') keepAlive = true;

@@ -37,15 +37,17 @@ export interface AttemptOwner {
 }
 
 export class UpstreamAttempt implements UpstreamHandler, AdmissionWaiter {
-  private readonly owner: AttemptOwner;
-  readonly cluster: ClusterRuntime;
+  // (set again when a finished attempt is reused: reuse())
+  private owner: AttemptOwner;
+  cluster: ClusterRuntime;
   /** the route's policy; null for inbound traffic (only the reset-before-request retry applies) */
-  private readonly retry: RetryPolicy | null;
-  private readonly request: UpstreamRequest;
-  private readonly body: ClientBody | null;
+  private retry: RetryPolicy | null;
+  /** the request as it goes upstream (reusable(): the next request through this attempt is built into it) */
+  request: UpstreamRequest;
+  private body: ClientBody | null;
   /** consistent-hash key, -1 for none */
-  private readonly hashKey: number;
-  private readonly budget: RetryBudget;
+  private hashKey: number;
+  private budget: RetryBudget;
 
   endpoint: Endpoint | null = null;
   controller: UpstreamController | null = null;
@@ -72,6 +74,10 @@ export class UpstreamAttempt implements UpstreamHandler, AdmissionWaiter {
   grpc = false;
   /** a gRPC response whose status is still to come (in its trailers): outlier detection waits for it */
   private grpcPending = false;
+  /** it waited for an admission unit (the admission queue knew it) */
+  private queuedOnce = false;
+  /** its try's codec gave its last word (onUpstreamEnd or onUpstreamError) */
+  private terminal = false;
 
   constructor(owner: AttemptOwner, cluster: ClusterRuntime, retry: RetryPolicy | null, request: UpstreamRequest,
     body: ClientBody | null, hashKey: number, budget: RetryBudget) {
@@ -84,6 +90,47 @@ export class UpstreamAttempt implements UpstreamHandler, AdmissionWaiter {
     this.budget = budget;
   }
 
+  /** A released attempt (reusable()) becomes a new one, as the constructor leaves it (a test checks every field). */
+  reuse(owner: AttemptOwner, cluster: ClusterRuntime, retry: RetryPolicy | null, request: UpstreamRequest,
+    body: ClientBody | null, hashKey: number, budget: RetryBudget): void {
+    this.owner = owner;
+    this.cluster = cluster;
+    this.retry = retry;
+    this.request = request;
+    this.body = body;
+    this.hashKey = hashKey;
+    this.budget = budget;
+    this.endpoint = null;
+    this.controller = null;
+    this.attempts = 1;
+    this.retriesDone = 0;
+    this.tryTimer = null;
+    this.tTry = 0;
+    this.admission = null;
+    this.admissionQueued = false;
+    this.retryHeld = false;
+    this.delivered = false;
+    this.done = false;
+    this.tStart = 0;
+    this.tEnd = 0;
+    this.failDetail = null;
+    this.grpc = false;
+    this.grpcPending = false;
+    this.queuedOnce = false;
+    this.terminal = false;
+  }
+
+  /**
+   * Nothing can call this attempt any more, so it may serve another request: it was released, it
+   * never waited in the admission queue, and its one try (no retry, whose back-off timer could
+   * still fire) either never went out or was ended by the HTTP/1.1 codec, which lets go of a
+   * request before its last callback (upstream/h1/connection.ts).
+   */
+  reusable(): boolean {
+    return this.done && !this.queuedOnce && this.attempts === 1 && this.retriesDone === 0
+      && (this.tStart === 0 || (this.terminal && this.controller !== null && this.controller.signalsReadEnd));
+  }
+
   /** connectionPool limits (sidecar-wide): go, wait for a unit, or 503 UO at once. */
   start(): void {
     const admission = this.cluster.admission;
@@ -93,6 +140,7 @@ export class UpstreamAttempt implements UpstreamHandler, AdmissionWaiter {
       this.admission = admission;
       if (r === QUEUED) {
         this.admissionQueued = true;
+        this.queuedOnce = true;
         return;
       }
     }
@@ -288,6 +336,7 @@ export class UpstreamAttempt implements UpstreamHandler, AdmissionWaiter {
   }
 
   onUpstreamEnd(): void {
+    this.terminal = true;
     if (!this.delivered || this.done) return;
     if (this.grpcPending) this.grpcResult(-1); // no grpc-status at all: UNKNOWN
     this.tEnd = performance.now();
@@ -295,6 +344,7 @@ export class UpstreamAttempt implements UpstreamHandler, AdmissionWaiter {
   }
 
   onUpstreamError(err: ProxyError): void {
+    this.terminal = true;
     this.tEnd = performance.now();
     if (this.done) return;
     if (err.detail !== '') this.failDetail = err.detail;

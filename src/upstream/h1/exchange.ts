@@ -1,6 +1,7 @@
 // One request/response exchange and the controller the caller holds for it. The only per-request
-// object besides the head string and the delivered headers; never reused, so a late pause/resume/
-// abort from a finished exchange is a no-op instead of touching the connection's next exchange.
+// object besides the head string and the delivered headers. A finished exchange is a no-op for a
+// late pause/resume/abort instead of touching the connection's next exchange; it is reused only
+// when its caller says it holds it no more (recycle()) and the codec has let go of it too.
 import type { Readable } from 'node:stream';
 import type { MxOnce } from '../../telemetry/mx-once.js';
 import type { UpstreamController, UpstreamHandler } from '../codec.js';
@@ -12,12 +13,13 @@ export interface ExchangeOwner {
 }
 
 export class Exchange implements UpstreamController {
-  readonly owner: ExchangeOwner;
-  readonly handler: UpstreamHandler;
-  readonly method: string;
-  readonly body: Readable | null;
-  readonly contentLength: number;
-  readonly isHead: boolean;
+  // (set again when the exchange is reused: reuse())
+  owner: ExchangeOwner;
+  handler: UpstreamHandler;
+  method: string;
+  body: Readable | null;
+  contentLength: number;
+  isHead: boolean;
   /** request line + headers, without framing suffix; '' once written */
   head = '';
   /** where this sidecar's metadata headers are in `head` ([mxFrom, mxTo); -1: none) */
@@ -28,8 +30,10 @@ export class Exchange implements UpstreamController {
   done = false;
   paused = false;
   queued = false;
-  /** Date.now() when it started waiting for a connection */
+  /** Date.now() when it started waiting for a connection (0: it never waited) */
   queuedAt = 0;
+  /** in FREE: recycle() once only */
+  private free = false;
 
   constructor(owner: ExchangeOwner, handler: UpstreamHandler, method: string, body: Readable | null, contentLength: number) {
     this.owner = owner;
@@ -38,6 +42,36 @@ export class Exchange implements UpstreamController {
     this.body = body;
     this.contentLength = contentLength;
     this.isHead = method === 'HEAD';
+  }
+
+  /** A recycled exchange becomes a new one, as the constructor leaves it (a test checks every field). */
+  reuse(owner: ExchangeOwner, handler: UpstreamHandler, method: string, body: Readable | null, contentLength: number): void {
+    this.owner = owner;
+    this.handler = handler;
+    this.method = method;
+    this.body = body;
+    this.contentLength = contentLength;
+    this.isHead = method === 'HEAD';
+    this.head = '';
+    this.mxFrom = -1;
+    this.mxTo = -1;
+    this.conn = null;
+    this.done = false;
+    this.paused = false;
+    this.queued = false;
+    this.queuedAt = 0;
+    this.free = false;
+  }
+
+  /**
+   * UpstreamController: the caller holds this exchange no more. It is reused when the codec has let
+   * go of it as well: ended, off its connection (which drops it before the last callback), and it
+   * never waited in a pool's queue (the queue skips taken entries lazily, by their `queued` flag).
+   */
+  recycle(): void {
+    if (this.free || !this.done || this.conn !== null || this.queuedAt !== 0) return;
+    this.free = true;
+    if (FREE.length < FREE_MAX) FREE.push(this);
   }
 
   // constants of this codec, on the prototype (not two more fields per request)
@@ -79,4 +113,16 @@ export class Exchange implements UpstreamController {
     if (this.conn !== null) this.conn.abortExchange(this);
     else if (this.queued) this.owner.queuedAborted(this);
   }
+}
+
+/** recycled exchanges of this worker */
+const FREE: Exchange[] = [];
+const FREE_MAX = 256;
+
+/** A new exchange, or a recycled one made new. */
+export function takeExchange(owner: ExchangeOwner, handler: UpstreamHandler, method: string, body: Readable | null, contentLength: number): Exchange {
+  const ex = FREE.pop();
+  if (ex === undefined) return new Exchange(owner, handler, method, body, contentLength);
+  ex.reuse(owner, handler, method, body, contentLength);
+  return ex;
 }

@@ -5,7 +5,7 @@ import { upstreamConnectFailure, upstreamOverflow, upstreamProtocolError, type P
 import type { UpstreamTls } from '../../tls/outbound/client-tls.js';
 import { MAX_QUEUED, type PoolOptions, type UpstreamHandler, type UpstreamPool, type UpstreamRequest } from '../codec.js';
 import { CONNECTING, Connection, IDLE, type ConnectionOwner } from './connection.js';
-import { Exchange, type ExchangeOwner } from './exchange.js';
+import { takeExchange, type Exchange, type ExchangeOwner } from './exchange.js';
 import { buildHead, headMxFrom, headMxTo, lastHeadError, noBodySuffix } from './request-writer.js';
 import { PoolSweep } from '../pool-sweep.js';
 import { WaitQueue } from '../wait-queue.js';
@@ -57,7 +57,7 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
   get saturated(): boolean { return this.idle.length === 0 && this.all.length >= this.maxConnections; }
 
   dispatch(req: UpstreamRequest, handler: UpstreamHandler): void {
-    const ex = new Exchange(this, handler, req.method, req.body, req.contentLength);
+    const ex = takeExchange(this, handler, req.method, req.body, req.contentLength);
     handler.onUpstreamStart(ex);
     if (ex.done) return; // aborted from onUpstreamStart
     if (this.closing) return this.failNow(ex, upstreamConnectFailure('local connection failure', 'upstream pool closed'));

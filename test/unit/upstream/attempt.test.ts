@@ -12,7 +12,7 @@ import { UpstreamAttempt, type AttemptOwner } from '../../../src/upstream/attemp
 import type { ClusterRuntime } from '../../../src/upstream/cluster.js';
 import type { UpstreamController, UpstreamHandler, UpstreamPool, UpstreamRequest } from '../../../src/upstream/codec.js';
 import type { Endpoint } from '../../../src/upstream/endpoint.js';
-import { OVERFLOW, type AdmissionWaiter } from '../../../src/upstream/shared/admission.js';
+import { OVERFLOW, QUEUED, type AdmissionWaiter } from '../../../src/upstream/shared/admission.js';
 
 type Script = (h: UpstreamHandler, c: StubController) => void;
 
@@ -213,4 +213,51 @@ test('after release nothing reaches the owner, and a late controller is aborted'
   h.onUpstreamStart(c);
   assert.notEqual(c.aborted, null, 'a connection that starts after release is aborted');
   assert.deepEqual([ep.begins, ep.ends], [1, 1]);
+});
+
+test('reuse() sets every field a new attempt starts with, whatever the last request left there', () => {
+  const [o, c, p, r, b] = [new Owner(), cluster([]), policy({}), request(), new RetryBudget()];
+  const fresh = new UpstreamAttempt(o, c, p, r, null, 7, b);
+  const used = new UpstreamAttempt(new Owner(), cluster([]), null, request(), null, -1, new RetryBudget());
+  const junk = used as unknown as Record<string, unknown>;
+  const fields = Object.keys(used);
+  assert.ok(fields.length > 20, `only ${fields.length} fields seen`);
+  for (const k of fields) junk[k] = Symbol(k);
+  used.reuse(o, c, p, r, null, 7, b);
+  assert.deepEqual(Object.keys(used), Object.keys(fresh), 'the same fields, in the same order');
+  for (const k of fields) assert.equal(junk[k], (fresh as unknown as Record<string, unknown>)[k], `field ${k}`);
+});
+
+test('reusable() only once nothing can call the attempt: released, one try ended by the codec, no retry, never queued', async () => {
+  const done = async (scripts: Script[], retry: RetryPolicy | null, opts: { admission?: unknown } = {}): Promise<UpstreamAttempt> => {
+    const owner = new Owner();
+    const a = new UpstreamAttempt(owner, cluster([new StubEndpoint('a:80', scripts), new StubEndpoint('b:80', scripts)], opts), retry, request(), null, -1, new RetryBudget());
+    a.start();
+    await owner.settled;
+    return a;
+  };
+  const plain = await done([ok()], policy({}));
+  assert.equal(plain.reusable(), false, 'not released');
+  plain.release();
+  assert.equal(plain.reusable(), true);
+  const retried = await done([refused, ok()], policy({}));
+  retried.release();
+  assert.equal(retried.reusable(), false, 'retried: a back-off timer was set');
+  const failedOnce = await done([refused], null);
+  failedOnce.release();
+  assert.equal(failedOnce.reusable(), true, 'its one try ended with the codec\'s error');
+  const hanging = new StubEndpoint('h:80', [() => undefined]);
+  const owner = new Owner();
+  const open = new UpstreamAttempt(owner, cluster([hanging]), null, request(), null, -1, new RetryBudget());
+  open.start();
+  open.release(); // (the client left: the codec may still report)
+  assert.equal(open.reusable(), false, 'the codec has not let go of it');
+  const waiting: AdmissionWaiter[] = [];
+  const queueing = { tryAdmit: (w: AdmissionWaiter) => { waiting.push(w); return QUEUED; }, cancel: () => undefined, release: () => undefined };
+  const queuedOwner = new Owner();
+  const queued = new UpstreamAttempt(queuedOwner, cluster([new StubEndpoint('q:80', [ok()])], { admission: queueing }), null, request(), null, -1, new RetryBudget());
+  queued.start();
+  assert.equal(waiting.length, 1);
+  queued.release();
+  assert.equal(queued.reusable(), false, 'the admission queue knew it');
 });
