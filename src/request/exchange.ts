@@ -201,14 +201,43 @@ export class Exchange extends ExchangeResponse implements RequestView, RouteMatc
   retired(): void {
     if (!this.finished || this.pooled || !this.reusable()) return;
     this.pooled = true;
-    if (POOL.length < POOL_SIZE) POOL.push(this);
     // its attempt too (with the upstream request built into it), when nothing can call it any more
     const attempt = this.attempt;
     if (attempt instanceof UpstreamAttempt && attempt.reusable()) {
       // (and its codec's controller: this exchange and its attempt were the last to hold it)
       attempt.controller?.recycle?.();
+      attempt.park();
       if (ATTEMPTS.length < POOL_SIZE) ATTEMPTS.push(attempt);
     }
+    this.park();
+    if (POOL.length < POOL_SIZE) POOL.push(this);
+  }
+
+  /**
+   * While pooled, the exchange holds nothing of its request (a pooled one may wait long for its
+   * next: its connection, body, generation, headers stay collectable) and nothing another request
+   * may use (the attempt and the codec's controller go to their own pools). It stays finished, so
+   * whatever still reaches it returns at its `ended` check before touching any of these.
+   */
+  private park(): void {
+    const self = this as unknown as Record<'sink' | 'listener' | 'gen', null>;
+    self.sink = null;
+    self.listener = null;
+    self.gen = null;
+    this.controller = null;
+    this.attempt = null;
+    this.upstreamRequest = null;
+    this.body = null;
+    this.headers = NO_HEADERS;
+    this.responseHeaders = null;
+    this.span = null;
+    this.grpc = null;
+    this.auth = null;
+    this.route = null;
+    this.cluster = null;
+    this.chain = null;
+    this.destinationRequestOps = null;
+    this.destResponseOps = null;
   }
 
   private reusable(): boolean {
@@ -463,7 +492,7 @@ function onRouteTimeout(ex: Exchange): void {
   ex.routeTimedOut();
 }
 
-const NO_HEADERS: string[] = [];
+const NO_HEADERS: string[] = Object.freeze([]) as unknown as string[];
 /** finished exchanges the worker reuses (Exchange.retired): no allocation per request for the exchange itself */
 const POOL: Exchange[] = [];
 /** and their attempts (UpstreamAttempt.reusable()) */

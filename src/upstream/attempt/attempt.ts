@@ -126,6 +126,20 @@ export class UpstreamAttempt implements UpstreamHandler, AdmissionWaiter {
    * still fire) either never went out or was ended by the HTTP/1.1 codec, which lets go of a
    * request before its last callback (upstream/h1/connection.ts).
    */
+  /** Pooled (reusable()): nothing of its request is held until reuse() (a pooled attempt may wait long). */
+  park(): void {
+    const self = this as unknown as Record<'owner' | 'cluster' | 'budget', null>;
+    self.owner = null;
+    self.cluster = null;
+    self.budget = null;
+    this.retry = null;
+    this.body = null;
+    this.endpoint = null;
+    this.controller = null;
+    this.admission = null;
+    this.request.body = null;
+  }
+
   reusable(): boolean {
     return this.done && !this.queuedOnce && this.attempts === 1 && this.retriesDone === 0
       && (this.tStart === 0 || (this.terminal && this.controller !== null && this.controller.signalsReadEnd));
@@ -265,7 +279,7 @@ export class UpstreamAttempt implements UpstreamHandler, AdmissionWaiter {
 
   /** The owner gives up on the upstream (the client left, the route timeout, a broken request body). */
   abort(err: ProxyError): void {
-    this.controller?.abort(err);
+    if (!this.done) this.controller?.abort(err);
   }
 
   /** Exactly once, when the request ends: the endpoint and the admission unit are given back. */

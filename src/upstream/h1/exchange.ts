@@ -71,6 +71,11 @@ export class Exchange implements UpstreamController {
   recycle(): void {
     if (this.free || !this.done || this.conn !== null || this.queuedAt !== 0) return;
     this.free = true;
+    // nothing of its request is held until reuse() (its pool, handler and body stay collectable)
+    const self = this as unknown as Record<'owner' | 'handler', null>;
+    self.owner = null;
+    self.handler = null;
+    this.body = null;
     if (FREE.length < FREE_MAX) FREE.push(this);
   }
 

@@ -45,4 +45,8 @@ test('retired() pools a finished exchange once; an unfinished or pinned one is n
   done.retired();
   done.retired();
   assert.equal(pooledExchanges(), before + 1, 'pooled once');
+  const held = done as unknown as Record<string, unknown>;
+  assert.deepEqual([held.sink, held.listener, held.gen, held.attempt, held.body, held.route, held.headers], [null, null, null, null, null, null, []],
+    'a pooled exchange holds nothing of its request');
+  assert.equal(done.ended, true, 'and stays finished until reused');
 });
