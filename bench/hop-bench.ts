@@ -19,7 +19,7 @@ import { loadTools, type LoadResult, type LoadTool } from './load.js';
 import { medianOf, positiveEnv } from './measure.js';
 import { fixedRateTool, type FixedRateResult, type FixedRateTool } from './openloop.js';
 import { CAN_PIN, stopAll, stopChildrenOnExit } from './proc.js';
-import { treeUsage } from './proc-stats.js';
+import { processTree, treeUsage } from './proc-stats.js';
 import { fixed, machineLines, writeReport } from './report.js';
 import { HAS_NGINX, HOST, startUpstream } from './servers.js';
 
@@ -28,7 +28,7 @@ const WARMUP_S = 2;
 
 interface Settings {
   targets: HopTarget[]; runs: number; durationS: number; connections: number; rate: number; workers: number; key: KeyKind;
-  baseRoot: string | null; openLoop: boolean;
+  baseRoot: string | null; openLoop: boolean; freeze: boolean;
 }
 
 interface MaxRun { load: LoadResult; cpuMsPer10k: number; rssA: number; rssB: number; handshakesPer10k: number }
@@ -47,7 +47,7 @@ function readSettings(): Settings {
   return {
     targets: targets as HopTarget[], runs: positiveEnv('BENCH_RUNS', 4), durationS: positiveEnv('BENCH_DURATION', 10),
     connections: positiveEnv('BENCH_CONNECTIONS', 50), rate: positiveEnv('BENCH_RATE', 2000), workers: positiveEnv('BENCH_WORKERS', 1), key,
-    baseRoot, openLoop: process.env.BENCH_OPENLOOP !== '0',
+    baseRoot, openLoop: process.env.BENCH_OPENLOOP !== '0', freeze: process.env.BENCH_FREEZE !== '0',
   };
 }
 
@@ -67,6 +67,8 @@ async function maxRun(p: HopPair, tool: LoadTool, s: Settings): Promise<MaxRun> 
 }
 
 async function rateRun(p: HopPair, tool: FixedRateTool, s: Settings): Promise<RateRun> {
+  // a warm-up at the rate first, as the max-throughput runs have theirs: the pair was idle while the others ran
+  await tool.run({ port: p.port, host: HOST, connections: s.connections, durationS: WARMUP_S, rate: s.rate });
   const u0 = pairUsage(p);
   const r = await tool.run({ port: p.port, host: HOST, connections: s.connections, durationS: s.durationS, rate: s.rate });
   const cpu = ((pairUsage(p).cpuMs - u0.cpuMs) * 10_000) / r.completed;
@@ -78,11 +80,34 @@ async function rounds(running: Running[], s: Settings, each: (t: Running) => Pro
   for (let round = 0; round < s.runs; round++) {
     for (const t of running) {
       if (t.error !== null) continue;
+      if (s.freeze) signalOthers(running, t, 'SIGSTOP');
       try {
         await each(t);
       } catch (err) {
         t.error = (err as Error).message;
         process.stderr.write(`bench: ${t.target} failed: ${t.error}\n`);
+      } finally {
+        if (s.freeze) signalOthers(running, t, 'SIGCONT');
+      }
+    }
+  }
+}
+
+/**
+ * The pairs not being measured are stopped (SIGSTOP) meanwhile: they share CPU 0 with the measured
+ * pair, and an idle node process does its own work there (V8 shrinks an idle heap with full
+ * collections some seconds after its load stopped: the next pair's open-loop run met it).
+ */
+function signalOthers(running: Running[], measured: Running, signal: 'SIGSTOP' | 'SIGCONT'): void {
+  for (const t of running) {
+    if (t === measured || t.pair === null) continue;
+    for (const root of [t.pair.a.pid, t.pair.b.pid]) {
+      for (const pid of processTree(root)) {
+        try {
+          process.kill(pid, signal);
+        } catch {
+          // (gone)
+        }
       }
     }
   }
@@ -186,7 +211,8 @@ async function main(): Promise<void> {
     '- nginx: 1 worker each, keepalive 64 upstream connections; mTLS = proxy_ssl_certificate (A) → ssl_verify_client on (B), proxy_ssl_session_reuse on, tickets on; A does not check B\'s SPIFFE id (nginx cannot), meshlet does',
     `- workload certificates: ${s.key === 'rsa' ? 'RSA 2048' : 'ECDSA P-256'} leaves from one RSA-2048 mesh CA`,
     `- pinning: ${CAN_PIN ? 'both proxies of a pair on CPU 0; upstream nginx, wrk and openloop on CPU 1' : 'none (no taskset or one CPU)'}`,
-    `- open loop: ${fixedTool.openLoop ? 'bench/openloop' : 'autocannon -R (closed loop)'} at ${s.rate} req/s, ${s.connections} connections, ${s.durationS} s per round`,
+    `- open loop: ${fixedTool.openLoop ? 'bench/openloop' : 'autocannon -R (closed loop)'} at ${s.rate} req/s, ${s.connections} connections, ${s.durationS} s per round after a ${WARMUP_S} s warm-up at the rate`,
+    `- ${s.freeze ? 'while one pair is measured the other pairs are stopped (SIGSTOP; BENCH_FREEZE=0: left running)' : 'the other pairs keep running while one is measured (BENCH_FREEZE=0)'}`,
     '- CPU: both proxies\' process trees (utime + stime); RSS at the end of each max-throughput run; B handshakes: meshlet_tls_handshakes_total{direction="inbound"} of B (nginx: connections B accepted, stub_status)',
   ];
   const tables = `## Max throughput\n\n${maxTable(running)}\n\n${s.openLoop ? `## Open loop\n\n${rateTable(running, s)}\n\n` : ''}## Paired ratios (same round)\n\n${pairedSection(running)}\n`;

@@ -30,7 +30,8 @@ function readRssKb(pid: number): number {
   }
 }
 
-function processTree(root: number): number[] {
+/** `root` and its descendants. */
+export function processTree(root: number): number[] {
   const parentOf = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     const pid = Number(entry);
