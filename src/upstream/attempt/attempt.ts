@@ -37,17 +37,17 @@ export interface AttemptOwner {
 }
 
 export class UpstreamAttempt implements UpstreamHandler, AdmissionWaiter {
-  // (set again when a finished attempt is reused: reuse())
-  private owner: AttemptOwner;
-  cluster: ClusterRuntime;
+  // (what a request brings: set by reuse(), which the constructor calls)
+  private declare owner: AttemptOwner;
+  declare cluster: ClusterRuntime;
   /** the route's policy; null for inbound traffic (only the reset-before-request retry applies) */
-  private retry: RetryPolicy | null;
+  private declare retry: RetryPolicy | null;
   /** the request as it goes upstream (reusable(): the next request through this attempt is built into it) */
-  request: UpstreamRequest;
-  private body: ClientBody | null;
+  declare request: UpstreamRequest;
+  private declare body: ClientBody | null;
   /** consistent-hash key, -1 for none */
-  private hashKey: number;
-  private budget: RetryBudget;
+  private declare hashKey: number;
+  private declare budget: RetryBudget;
 
   endpoint: Endpoint | null = null;
   controller: UpstreamController | null = null;
@@ -81,13 +81,7 @@ export class UpstreamAttempt implements UpstreamHandler, AdmissionWaiter {
 
   constructor(owner: AttemptOwner, cluster: ClusterRuntime, retry: RetryPolicy | null, request: UpstreamRequest,
     body: ClientBody | null, hashKey: number, budget: RetryBudget) {
-    this.owner = owner;
-    this.cluster = cluster;
-    this.retry = retry;
-    this.request = request;
-    this.body = body;
-    this.hashKey = hashKey;
-    this.budget = budget;
+    this.reuse(owner, cluster, retry, request, body, hashKey, budget);
   }
 
   /** A released attempt (reusable()) becomes a new one, as the constructor leaves it (a test checks every field). */
@@ -120,12 +114,6 @@ export class UpstreamAttempt implements UpstreamHandler, AdmissionWaiter {
     this.terminal = false;
   }
 
-  /**
-   * Nothing can call this attempt any more, so it may serve another request: it was released, it
-   * never waited in the admission queue, and its one try (no retry, whose back-off timer could
-   * still fire) either never went out or was ended by the HTTP/1.1 codec, which lets go of a
-   * request before its last callback (upstream/h1/connection.ts).
-   */
   /** Pooled (reusable()): nothing of its request is held until reuse() (a pooled attempt may wait long). */
   park(): void {
     const self = this as unknown as Record<'owner' | 'cluster' | 'budget', null>;
@@ -140,6 +128,12 @@ export class UpstreamAttempt implements UpstreamHandler, AdmissionWaiter {
     this.request.body = null;
   }
 
+  /**
+   * Nothing can call this attempt any more, so it may serve another request: it was released, it
+   * never waited in the admission queue, and its one try (no retry, whose back-off timer could
+   * still fire) either never went out or was ended by the HTTP/1.1 codec, which lets go of a
+   * request before its last callback (upstream/h1/connection.ts).
+   */
   reusable(): boolean {
     return this.done && !this.queuedOnce && this.attempts === 1 && this.retriesDone === 0
       && (this.tStart === 0 || (this.terminal && this.controller !== null && this.controller.signalsReadEnd));

@@ -13,13 +13,13 @@ export interface ExchangeOwner {
 }
 
 export class Exchange implements UpstreamController {
-  // (set again when the exchange is reused: reuse())
-  owner: ExchangeOwner;
-  handler: UpstreamHandler;
-  method: string;
-  body: Readable | null;
-  contentLength: number;
-  isHead: boolean;
+  // (what a request brings: set by reuse(), which the constructor calls)
+  declare owner: ExchangeOwner;
+  declare handler: UpstreamHandler;
+  declare method: string;
+  declare body: Readable | null;
+  declare contentLength: number;
+  declare isHead: boolean;
   /** request line + headers, without framing suffix; '' once written */
   head = '';
   /** where this sidecar's metadata headers are in `head` ([mxFrom, mxTo); -1: none) */
@@ -36,12 +36,7 @@ export class Exchange implements UpstreamController {
   private free = false;
 
   constructor(owner: ExchangeOwner, handler: UpstreamHandler, method: string, body: Readable | null, contentLength: number) {
-    this.owner = owner;
-    this.handler = handler;
-    this.method = method;
-    this.body = body;
-    this.contentLength = contentLength;
-    this.isHead = method === 'HEAD';
+    this.reuse(owner, handler, method, body, contentLength);
   }
 
   /** A recycled exchange becomes a new one, as the constructor leaves it (a test checks every field). */
