@@ -9,6 +9,8 @@
 // BENCH_AB_HOP=mtls (or plain) runs each build as the mesh hop of bench/hop.ts instead (client →
 // sidecar A → ISTIO_MUTUAL → sidecar B → upstream): the four sidecars share the proxy CPU, and
 // each pair's CPU is its two sidecars'.
+// `uws-floor` in place of a checkout is bench/uws-floor-server.ts (issue 16's floor): `npm run
+// bench:ab -- uws-floor <repo>` is meshlet ÷ the floor without the drift between sequential runs.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +19,7 @@ import { hopIdentities, startHop } from './hop.js';
 import { loadTools, type LoadResult, type LoadTool } from './load.js';
 import { medianOf, positiveEnv } from './measure.js';
 import { stopAll, stopChildrenOnExit } from './proc.js';
+import { startUwsFloor } from './peers.js';
 import { treeUsage } from './proc-stats.js';
 import { machineLines, writeReport } from './report.js';
 import { HOST, startMeshlet, startUpstream } from './servers.js';
@@ -24,6 +27,8 @@ import { HOST, startMeshlet, startUpstream } from './servers.js';
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CONNECTIONS = 50;
 const WARMUP_S = 3;
+/** in place of a checkout: the uWS floor (bench/uws-floor-server.ts) */
+const FLOOR = 'uws-floor';
 
 interface Side {
   root: string;
@@ -80,8 +85,8 @@ function report(roots: [string, string], rounds: Round[], tool: LoadTool, durati
 
 async function main(): Promise<void> {
   stopChildrenOnExit();
-  const roots = process.argv.slice(2).map((r) => path.resolve(r));
-  if (roots.length !== 2) throw new Error('usage: npm run bench:ab -- <repo A> <repo B> (each with dist/ built)');
+  const roots = process.argv.slice(2).map((r) => (r === FLOOR ? r : path.resolve(r)));
+  if (roots.length !== 2) throw new Error(`usage: npm run bench:ab -- <repo A> <repo B> (each with dist/ built, or ${FLOOR})`);
   const [rootA, rootB] = roots as [string, string];
   // B's route with retries + outlier detection + consistent hash (bench/servers.ts): with A = B, the features' cost
   const resilienceB = process.env.BENCH_B_RESILIENCE === '1';
@@ -99,6 +104,11 @@ async function main(): Promise<void> {
     const upstream = await startUpstream(dir);
     const ids = hop === '' ? null : await hopIdentities('ab-bench-mesh');
     const side = async (root: string, name: string, resilience: boolean): Promise<Side> => {
+      if (root === FLOOR) {
+        if (ids !== null) throw new Error(`BENCH_AB_HOP: ${FLOOR} is not a mesh hop`);
+        const floor = await startUwsFloor(REPO_ROOT, upstream.port);
+        return { root, port: floor.port, pids: [floor.child.pid], stop: () => floor.stop() };
+      }
       const own = mkdtempSync(path.join(dir, `${name}-`)); // each its own config file: a shared one would hot-reload the other
       if (ids !== null) {
         const pair = await startHop(hop === 'mtls' ? 'meshlet-mtls' : 'meshlet-plain', { repoRoot: root, dir: own, upstreamPort: upstream.port, ids, workers: 1, baseRoot: null });
@@ -121,7 +131,7 @@ async function main(): Promise<void> {
   } finally {
     await stopAll();
   }
-  const what = hop === '' ? 'meshlets (--workers 1)' : `mesh hops (${hop}: two sidecars each, --workers 1)`;
+  const what = hop !== '' ? `mesh hops (${hop}: two sidecars each, --workers 1)` : roots.includes(FLOOR) ? 'proxies (meshlet --workers 1, uws-floor)' : 'meshlets (--workers 1)';
   const table = report([rootA, resilienceB && hop === '' ? `${rootB} (route with retries + outlier detection + consistent hash)` : rootB], results, tool, durationS, what);
   const body = `# meshlet A/B bench (same CPU, same time)\n\n${machineLines().join('\n')}\n${table}\n`;
   process.stdout.write(`\n${table}\n`);

@@ -19,7 +19,7 @@ import { loadTools, type LoadResult, type LoadTool } from './load.js';
 import { medianOf, positiveEnv } from './measure.js';
 import { fixedRateTool, type FixedRateResult, type FixedRateTool } from './openloop.js';
 import { CAN_PIN, stopAll, stopChildrenOnExit } from './proc.js';
-import { processTree, treeUsage } from './proc-stats.js';
+import { signalTrees, treeUsage } from './proc-stats.js';
 import { fixed, machineLines, writeReport } from './report.js';
 import { HAS_NGINX, HOST, startUpstream } from './servers.js';
 
@@ -99,18 +99,9 @@ async function rounds(running: Running[], s: Settings, each: (t: Running) => Pro
  * collections some seconds after its load stopped: the next pair's open-loop run met it).
  */
 function signalOthers(running: Running[], measured: Running, signal: 'SIGSTOP' | 'SIGCONT'): void {
-  for (const t of running) {
-    if (t === measured || t.pair === null) continue;
-    for (const root of [t.pair.a.pid, t.pair.b.pid]) {
-      for (const pid of processTree(root)) {
-        try {
-          process.kill(pid, signal);
-        } catch {
-          // (gone)
-        }
-      }
-    }
-  }
+  const roots: number[] = [];
+  for (const t of running) if (t !== measured && t.pair !== null) roots.push(t.pair.a.pid, t.pair.b.pid);
+  signalTrees(roots, signal);
 }
 
 const span = (xs: number[], digits: number): string =>

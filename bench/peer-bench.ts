@@ -15,7 +15,7 @@ import { fixedRateTool, type FixedRateResult, type FixedRateTool } from './openl
 import { medianResult, renderLatencyTable, type LatencyRow } from './peer-report.js';
 import { HAS_HAPROXY, startHaproxy, startHttpProxy, startUwsFloor } from './peers.js';
 import { CAN_PIN, stopAll, stopChildrenOnExit } from './proc.js';
-import { treeUsage } from './proc-stats.js';
+import { signalTrees, treeUsage } from './proc-stats.js';
 import { machineLines, renderTable, writeReport, type Row } from './report.js';
 import { HAS_NGINX, HOST, startMeshlet, startNginxProxy, startUpstream, type Server } from './servers.js';
 
@@ -31,6 +31,8 @@ interface Settings {
   connections: number;
   rates: number[];
   targets: Target[];
+  /** stop the targets not being measured (BENCH_FREEZE=0: leave them running) */
+  freeze: boolean;
 }
 
 function readSettings(): Settings {
@@ -42,7 +44,7 @@ function readSettings(): Settings {
   if (rates.some((r) => !(r > 0))) throw new Error(`BENCH_RATES: expected positive numbers, got "${process.env.BENCH_RATES}"`);
   return {
     durationS: positiveEnv('BENCH_DURATION', 10), runs: positiveEnv('BENCH_RUNS', 3), connections: positiveEnv('BENCH_CONNECTIONS', 50),
-    rates, targets: targets as Target[],
+    rates, targets: targets as Target[], freeze: process.env.BENCH_FREEZE !== '0',
   };
 }
 
@@ -76,6 +78,8 @@ function startProxy(target: Target, dir: string, upstream: Server): Promise<Serv
 /** One fixed-rate run with the proxy's CPU per 10k completed requests (null for direct). */
 async function latencyOnce(t: Running, rate: number, fixedTool: FixedRateTool, s: Settings): Promise<[FixedRateResult, number | null]> {
   const proxy = t.proxy;
+  // a warm-up at the rate first, as the max-throughput runs have theirs: the target was idle (stopped) while the others ran
+  await fixedTool.run({ port: t.port, host: HOST, connections: s.connections, durationS: WARMUP_S, rate });
   const before = proxy === null ? null : treeUsage(proxy.child.pid);
   const r = await fixedTool.run({ port: t.port, host: HOST, connections: s.connections, durationS: s.durationS, rate });
   const cpu = before === null || proxy === null ? null : ((treeUsage(proxy.child.pid).cpuMs - before.cpuMs) * 10_000) / r.completed;
@@ -123,14 +127,28 @@ async function throughputRounds(targets: Running[], tool: LoadTool, s: Settings)
   for (let round = 0; round < s.runs; round++) {
     for (const t of targets) {
       if (t.error !== null) continue;
+      if (s.freeze) signalOthers(targets, t, 'SIGSTOP');
       try {
         const spec: LoadSpec = { url: `http://127.0.0.1:${t.port}/`, host: HOST, connections: s.connections, durationS: s.durationS };
         t.rows.push(await measure(t.name, tool, spec, t.proxy));
       } catch (err) {
         fail(t, err);
+      } finally {
+        if (s.freeze) signalOthers(targets, t, 'SIGCONT');
       }
     }
   }
+}
+
+/**
+ * The targets not being measured are stopped (SIGSTOP) meanwhile: every proxy shares CPU 0, and an
+ * idle node process does its own work there (V8 shrinks a heap with full collections some seconds
+ * after its load stopped), which landed in the next target's run (bench/hop-bench.ts does the same).
+ */
+function signalOthers(running: Running[], measured: Running, signal: 'SIGSTOP' | 'SIGCONT'): void {
+  const roots: number[] = [];
+  for (const t of running) if (t !== measured && t.proxy !== null && t.proxy.child.pid !== undefined) roots.push(t.proxy.child.pid);
+  signalTrees(roots, signal);
 }
 
 async function latencyRounds(targets: Running[], fixedTool: FixedRateTool, s: Settings): Promise<void> {
@@ -138,6 +156,7 @@ async function latencyRounds(targets: Running[], fixedTool: FixedRateTool, s: Se
     for (let round = 0; round < s.runs; round++) {
       for (const t of targets) {
         if (t.error !== null) continue;
+        if (s.freeze) signalOthers(targets, t, 'SIGSTOP');
         try {
           const [r, cpu] = await latencyOnce(t, rate, fixedTool, s);
           const at = t.latency.get(rate) ?? { results: [], cpu: [] };
@@ -146,6 +165,8 @@ async function latencyRounds(targets: Running[], fixedTool: FixedRateTool, s: Se
           t.latency.set(rate, at);
         } catch (err) {
           fail(t, err);
+        } finally {
+          if (s.freeze) signalOthers(targets, t, 'SIGCONT');
         }
       }
     }
@@ -188,7 +209,8 @@ function setupLines(tool: LoadTool, fixedTool: FixedRateTool, s: Settings, upstr
   return [
     `- max throughput: ${tool.name}, ${s.connections} connections, ${s.durationS} s after a ${WARMUP_S} s warm-up, \`Host: ${HOST}\`; the median run of ${s.runs}`,
     `- every target runs at once and the runs interleave (round 1: each target once, round 2: …), so drift of this VM's speed over minutes hits all targets alike; paired ratios compare targets within a round`,
-    `- fixed rates ${s.rates.join(', ')} req/s: ${fixedTool.openLoop ? 'bench/openloop (open loop: latency from the intended send time, no coordinated omission)' : 'autocannon -R (closed loop: NOT coordinated-omission free; no C compiler here)'}, ${s.connections} keep-alive connections, ${s.durationS} s; each figure the median over ${s.runs} runs`,
+    `- ${s.freeze ? 'while one target is measured the other proxies are stopped (SIGSTOP; BENCH_FREEZE=0: left running)' : 'the other proxies keep running while one is measured (BENCH_FREEZE=0)'}`,
+    `- fixed rates ${s.rates.join(', ')} req/s: ${fixedTool.openLoop ? 'bench/openloop (open loop: latency from the intended send time, no coordinated omission)' : 'autocannon -R (closed loop: NOT coordinated-omission free; no C compiler here)'}, ${s.connections} keep-alive connections, ${s.durationS} s after a ${WARMUP_S} s warm-up at the rate; each figure the median over ${s.runs} runs`,
     `- upstream: ${upstreamKind} on 127.0.0.1; proxies: meshlet --workers 1 and --workers ${ALL_WORKERS}, meshlet-resilience (--workers 1, its route with retries, outlier detection and a consistent-hash balancer on the source IP), nginx (1 worker, keep-alive upstream), HAProxy (nbthread 1, http-reuse always), http-proxy (node, keep-alive agent), uws-floor (bench/uws-floor-server.ts: uWS inbound + a raw net.Socket pool, GET and Content-Length only, no routing, copying, validation or stats: the least a Node proxy can do per request)`,
     `- pinning: ${CAN_PIN ? 'every proxy (all its workers) on CPU 0, upstream and load generator on CPU 1 (taskset): with 2 CPUs, several meshlet workers share CPU 0' : 'none (no taskset, or one CPU)'}`,
     '- CPU and RSS are the proxy process tree\'s (RSS at the end of the throughput run); CPU per 10k requests also at each fixed rate',

@@ -45,6 +45,22 @@ export function processTree(root: number): number[] {
   return tree;
 }
 
+/**
+ * Sends `signal` to each root and its descendants (a process already gone is skipped): the benches
+ * stop (SIGSTOP) the targets they are not measuring, and continue them (SIGCONT) afterwards.
+ */
+export function signalTrees(roots: number[], signal: 'SIGSTOP' | 'SIGCONT'): void {
+  for (const root of roots) {
+    for (const pid of processTree(root)) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // (gone)
+      }
+    }
+  }
+}
+
 /** RSS is summed over processes, so pages they share (nginx master and worker) count twice. */
 export function treeUsage(root: number): Usage {
   let ticks = 0;
