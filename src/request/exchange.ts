@@ -34,7 +34,7 @@ import { matchRoute, type RouteMatch } from '../routing/router.js';
 import { inboundRequest, outboundPeer, responseHead, type TelemetryRequest } from '../telemetry/request.js';
 import { FLAG_DC, FLAG_NONE } from '../stats/flags.js';
 import type { Span } from '../tracing/span.js';
-import { UpstreamAttempt, type AttemptOwner } from '../upstream/attempt/attempt.js';
+import { UpstreamAttempt, takeAttempt, type AttemptOwner } from '../upstream/attempt/attempt.js';
 import type { ClusterRuntime } from '../upstream/cluster.js';
 import { UpgradeAttempt, type UpgradeOwner } from '../upstream/tunnel/upgrade.js';
 import { webSocketRequestProblem } from '../websocket/handshake.js';
@@ -202,13 +202,7 @@ export class Exchange extends ExchangeResponse implements RequestView, RouteMatc
     if (!this.finished || this.pooled || !this.reusable()) return;
     this.pooled = true;
     // its attempt too (with the upstream request built into it), when nothing can call it any more
-    const attempt = this.attempt;
-    if (attempt instanceof UpstreamAttempt && attempt.reusable()) {
-      // (and its codec's controller: this exchange and its attempt were the last to hold it)
-      attempt.controller?.recycle?.();
-      attempt.park();
-      if (ATTEMPTS.length < POOL_SIZE) ATTEMPTS.push(attempt);
-    }
+    if (this.attempt instanceof UpstreamAttempt) this.attempt.retire();
     this.park();
     if (POOL.length < POOL_SIZE) POOL.push(this);
   }
@@ -385,16 +379,12 @@ export class Exchange extends ExchangeResponse implements RequestView, RouteMatc
     }
     state.retryBudget.noteRequest(this.t0);
     const retry = route === null ? null : route.retry;
-    // a finished request's attempt and upstream request, when nothing refers to them any more (retired())
-    let attempt = ATTEMPTS.pop();
-    if (attempt === undefined) {
-      const request = buildUpstreamRequest(this, route, this.body, this.contentLength);
-      attempt = new UpstreamAttempt(this, cluster, retry, request, this.body, hashKey, state.retryBudget);
-    } else {
-      const request = buildUpstreamRequest(this, route, this.body, this.contentLength, attempt.request);
-      attempt.reuse(this, cluster, retry, request, this.body, hashKey, state.retryBudget);
-    }
-    this.upstreamRequest = attempt.request;
+    // a finished request's attempt, its upstream request built into the old one (retired())
+    let attempt = takeAttempt();
+    const request = buildUpstreamRequest(this, route, this.body, this.contentLength, attempt === null ? null : attempt.request);
+    if (attempt === null) attempt = new UpstreamAttempt(this, cluster, retry, request, this.body, hashKey, state.retryBudget);
+    else attempt.reuse(this, cluster, retry, request, this.body, hashKey, state.retryBudget);
+    this.upstreamRequest = request;
     attempt.grpc = this.grpc !== null;
     this.attempt = attempt;
     if (route !== null && route.mirrors !== null) this.mirror();
@@ -495,8 +485,6 @@ function onRouteTimeout(ex: Exchange): void {
 const NO_HEADERS: string[] = Object.freeze([]) as unknown as string[];
 /** finished exchanges the worker reuses (Exchange.retired): no allocation per request for the exchange itself */
 const POOL: Exchange[] = [];
-/** and their attempts (UpstreamAttempt.reusable()) */
-const ATTEMPTS: UpstreamAttempt[] = [];
 const POOL_SIZE = 256;
 
 /** Starts one request; an exception (a bug) becomes a 500 for it, never a crash of the worker. */

@@ -114,8 +114,20 @@ export class UpstreamAttempt implements UpstreamHandler, AdmissionWaiter {
     this.terminal = false;
   }
 
-  /** Pooled (reusable()): nothing of its request is held until reuse() (a pooled attempt may wait long). */
-  park(): void {
+  /**
+   * The owner is done with this attempt (its request was answered and the owner is being reused):
+   * when nothing else can call it (reusable()), it goes to the worker's pool (takeAttempt()), and
+   * its codec's controller, which only it and its owner held, to the codec's.
+   */
+  retire(): void {
+    if (!this.reusable()) return;
+    this.controller?.recycle?.();
+    this.park();
+    if (FREE.length < FREE_MAX) FREE.push(this);
+  }
+
+  /** Pooled: nothing of its request is held until reuse() (a pooled attempt may wait long). */
+  private park(): void {
     const self = this as unknown as Record<'owner' | 'cluster' | 'budget', null>;
     self.owner = null;
     self.cluster = null;
@@ -387,4 +399,16 @@ function retryAfterBackoff(a: UpstreamAttempt): void {
 
 function onTryTimeout(a: UpstreamAttempt): void {
   a.tryTimedOut();
+}
+
+/** retired attempts of this worker (UpstreamAttempt.retire()) */
+const FREE: UpstreamAttempt[] = [];
+const FREE_MAX = 256;
+
+/**
+ * A retired attempt to reuse (its `request` is free to be built into: buildUpstreamRequest's
+ * `into`), then made new with reuse(); null when the pool is empty.
+ */
+export function takeAttempt(): UpstreamAttempt | null {
+  return FREE.pop() ?? null;
 }

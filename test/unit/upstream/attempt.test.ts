@@ -8,7 +8,7 @@ import { RetryBudget } from '../../../src/filters/retry/retry-budget.js';
 import { RetryPolicy } from '../../../src/filters/retry/retry-policy.js';
 import { upstreamConnectFailure, upstreamConnectionTermination, type ProxyError } from '../../../src/http/errors.js';
 import { FLAG_UF, FLAG_URX, flagNames } from '../../../src/stats/flags.js';
-import { UpstreamAttempt, type AttemptOwner } from '../../../src/upstream/attempt/attempt.js';
+import { UpstreamAttempt, takeAttempt, type AttemptOwner } from '../../../src/upstream/attempt/attempt.js';
 import type { ClusterRuntime } from '../../../src/upstream/cluster.js';
 import type { UpstreamController, UpstreamHandler, UpstreamPool, UpstreamRequest } from '../../../src/upstream/codec.js';
 import type { Endpoint } from '../../../src/upstream/endpoint.js';
@@ -20,10 +20,12 @@ class StubController implements UpstreamController {
   readonly signalsReadEnd = true;
   readonly headersValidated = true;
   aborted: Error | null = null;
+  recycled = 0;
   pause(): void {}
   resume(): void {}
   abort(reason: Error): void { this.aborted = reason; }
   describe(): string { return 'stub'; }
+  recycle(): void { this.recycled++; }
 }
 
 /** An endpoint whose pool answers each dispatch with the next script (the last one repeats). */
@@ -260,4 +262,31 @@ test('reusable() only once nothing can call the attempt: released, one try ended
   assert.equal(waiting.length, 1);
   queued.release();
   assert.equal(queued.reusable(), false, 'the admission queue knew it');
+});
+
+test('retire() pools a reusable attempt (takeAttempt() hands it out, its controller recycled) and nothing else', async () => {
+  while (takeAttempt() !== null); // (start from an empty pool)
+  const run = async (retry: RetryPolicy | null, ep: StubEndpoint): Promise<UpstreamAttempt> => {
+    const owner = new Owner();
+    const a = new UpstreamAttempt(owner, cluster([ep]), retry, request(), null, -1, new RetryBudget());
+    a.start();
+    await owner.settled;
+    return a;
+  };
+  const plainEp = new StubEndpoint('a:80', [ok()]);
+  const plain = await run(null, plainEp);
+  plain.retire();
+  assert.equal(takeAttempt(), null, 'not released: not pooled');
+  plain.release();
+  plain.retire();
+  plain.retire();
+  assert.deepEqual(plainEp.controllers.map((c) => c.recycled), [1], 'its controller recycled, once');
+  assert.equal(takeAttempt(), plain, 'pooled once');
+  assert.equal(takeAttempt(), null);
+  const retriedEp = new StubEndpoint('b:80', [refused, ok()]);
+  const retried = await run(policy({}), retriedEp);
+  retried.release();
+  retried.retire();
+  assert.equal(takeAttempt(), null, 'retried: not pooled');
+  assert.deepEqual(retriedEp.controllers.map((c) => c.recycled), [0, 0], 'nor its controllers recycled');
 });
