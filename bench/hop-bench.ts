@@ -19,7 +19,7 @@ import { loadTools, type LoadResult, type LoadTool } from './load.js';
 import { medianOf, positiveEnv } from './measure.js';
 import { fixedRateTool, type FixedRateResult, type FixedRateTool } from './openloop.js';
 import { CAN_PIN, stopAll, stopChildrenOnExit } from './proc.js';
-import { signalTrees, treeUsage } from './proc-stats.js';
+import { treeUsage, whileStopped } from './proc-stats.js';
 import { fixed, machineLines, writeReport } from './report.js';
 import { HAS_NGINX, HOST, startUpstream } from './servers.js';
 
@@ -80,14 +80,11 @@ async function rounds(running: Running[], s: Settings, each: (t: Running) => Pro
   for (let round = 0; round < s.runs; round++) {
     for (const t of running) {
       if (t.error !== null) continue;
-      if (s.freeze) signalOthers(running, t, 'SIGSTOP');
       try {
-        await each(t);
+        await whileStopped(s.freeze ? othersOf(running, t) : [], () => each(t));
       } catch (err) {
         t.error = (err as Error).message;
         process.stderr.write(`bench: ${t.target} failed: ${t.error}\n`);
-      } finally {
-        if (s.freeze) signalOthers(running, t, 'SIGCONT');
       }
     }
   }
@@ -98,10 +95,10 @@ async function rounds(running: Running[], s: Settings, each: (t: Running) => Pro
  * pair, and an idle node process does its own work there (V8 shrinks an idle heap with full
  * collections some seconds after its load stopped: the next pair's open-loop run met it).
  */
-function signalOthers(running: Running[], measured: Running, signal: 'SIGSTOP' | 'SIGCONT'): void {
+function othersOf(running: Running[], measured: Running): number[] {
   const roots: number[] = [];
   for (const t of running) if (t !== measured && t.pair !== null) roots.push(t.pair.a.pid, t.pair.b.pid);
-  signalTrees(roots, signal);
+  return roots;
 }
 
 const span = (xs: number[], digits: number): string =>

@@ -15,7 +15,7 @@ import { fixedRateTool, type FixedRateResult, type FixedRateTool } from './openl
 import { medianResult, renderLatencyTable, type LatencyRow } from './peer-report.js';
 import { HAS_HAPROXY, startHaproxy, startHttpProxy, startUwsFloor } from './peers.js';
 import { CAN_PIN, stopAll, stopChildrenOnExit } from './proc.js';
-import { signalTrees, treeUsage } from './proc-stats.js';
+import { treeUsage, whileStopped } from './proc-stats.js';
 import { machineLines, renderTable, writeReport, type Row } from './report.js';
 import { HAS_NGINX, HOST, startMeshlet, startNginxProxy, startUpstream, type Server } from './servers.js';
 
@@ -127,28 +127,28 @@ async function throughputRounds(targets: Running[], tool: LoadTool, s: Settings)
   for (let round = 0; round < s.runs; round++) {
     for (const t of targets) {
       if (t.error !== null) continue;
-      if (s.freeze) signalOthers(targets, t, 'SIGSTOP');
-      try {
-        const spec: LoadSpec = { url: `http://127.0.0.1:${t.port}/`, host: HOST, connections: s.connections, durationS: s.durationS };
+      const spec: LoadSpec = { url: `http://127.0.0.1:${t.port}/`, host: HOST, connections: s.connections, durationS: s.durationS };
+      await alone(targets, t, s, async () => {
         t.rows.push(await measure(t.name, tool, spec, t.proxy));
-      } catch (err) {
-        fail(t, err);
-      } finally {
-        if (s.freeze) signalOthers(targets, t, 'SIGCONT');
-      }
+      });
     }
   }
 }
 
 /**
- * The targets not being measured are stopped (SIGSTOP) meanwhile: every proxy shares CPU 0, and an
- * idle node process does its own work there (V8 shrinks a heap with full collections some seconds
- * after its load stopped), which landed in the next target's run (bench/hop-bench.ts does the same).
+ * One run of `t`; a failure marks the target. The other proxies are stopped (SIGSTOP) meanwhile:
+ * every proxy shares CPU 0, and an idle node process does its own work there (V8 shrinks a heap
+ * with full collections some seconds after its load stopped), which landed in the next target's
+ * run (bench/hop-bench.ts does the same).
  */
-function signalOthers(running: Running[], measured: Running, signal: 'SIGSTOP' | 'SIGCONT'): void {
-  const roots: number[] = [];
-  for (const t of running) if (t !== measured && t.proxy !== null && t.proxy.child.pid !== undefined) roots.push(t.proxy.child.pid);
-  signalTrees(roots, signal);
+async function alone(running: Running[], t: Running, s: Settings, run: () => Promise<void>): Promise<void> {
+  const others: number[] = [];
+  if (s.freeze) for (const o of running) if (o !== t && o.proxy !== null && o.proxy.child.pid !== undefined) others.push(o.proxy.child.pid);
+  try {
+    await whileStopped(others, run);
+  } catch (err) {
+    fail(t, err);
+  }
 }
 
 async function latencyRounds(targets: Running[], fixedTool: FixedRateTool, s: Settings): Promise<void> {
@@ -156,18 +156,13 @@ async function latencyRounds(targets: Running[], fixedTool: FixedRateTool, s: Se
     for (let round = 0; round < s.runs; round++) {
       for (const t of targets) {
         if (t.error !== null) continue;
-        if (s.freeze) signalOthers(targets, t, 'SIGSTOP');
-        try {
+        await alone(targets, t, s, async () => {
           const [r, cpu] = await latencyOnce(t, rate, fixedTool, s);
           const at = t.latency.get(rate) ?? { results: [], cpu: [] };
           at.results.push(r);
           if (cpu !== null) at.cpu.push(cpu);
           t.latency.set(rate, at);
-        } catch (err) {
-          fail(t, err);
-        } finally {
-          if (s.freeze) signalOthers(targets, t, 'SIGCONT');
-        }
+        });
       }
     }
   }

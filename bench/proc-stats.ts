@@ -31,7 +31,7 @@ function readRssKb(pid: number): number {
 }
 
 /** `root` and its descendants. */
-export function processTree(root: number): number[] {
+function processTree(root: number): number[] {
   const parentOf = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     const pid = Number(entry);
@@ -46,17 +46,27 @@ export function processTree(root: number): number[] {
 }
 
 /**
- * Sends `signal` to each root and its descendants (a process already gone is skipped): the benches
- * stop (SIGSTOP) the targets they are not measuring, and continue them (SIGCONT) afterwards.
+ * Runs `run` with the process trees of `roots` stopped (SIGSTOP), and continues the same processes
+ * (SIGCONT) when it ends, however it ends: the benches stop the targets they are not measuring
+ * (they share the proxy CPU, and an idle node process does its own work there). A process already
+ * gone is skipped.
  */
-export function signalTrees(roots: number[], signal: 'SIGSTOP' | 'SIGCONT'): void {
-  for (const root of roots) {
-    for (const pid of processTree(root)) {
-      try {
-        process.kill(pid, signal);
-      } catch {
-        // (gone)
-      }
+export async function whileStopped<T>(roots: number[], run: () => Promise<T>): Promise<T> {
+  const pids = roots.flatMap(processTree);
+  signal(pids, 'SIGSTOP');
+  try {
+    return await run();
+  } finally {
+    signal(pids, 'SIGCONT');
+  }
+}
+
+function signal(pids: number[], sig: 'SIGSTOP' | 'SIGCONT'): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // (gone)
     }
   }
 }
