@@ -14,8 +14,18 @@ export const RESPONSE_FRAMING = new Set(['content-length', 'date']);
 const FORBIDDEN_VALUE = /[\r\n\0]/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
+/** HOP_BY_HOP.has(lowerName), as a switch on the length and compares (no hashing of the name per header). */
 export function isHopByHop(lowerName: string): boolean {
-  return HOP_BY_HOP.has(lowerName);
+  switch (lowerName.length) {
+    case 2: return lowerName === 'te';
+    case 7: return lowerName === 'trailer' || lowerName === 'upgrade';
+    case 10: return lowerName === 'connection' || lowerName === 'keep-alive';
+    case 16: return lowerName === 'proxy-connection';
+    case 17: return lowerName === 'transfer-encoding';
+    case 18: return lowerName === 'proxy-authenticate';
+    case 19: return lowerName === 'proxy-authorization';
+    default: return false;
+  }
 }
 
 export function hasForbiddenChar(value: string): boolean {

@@ -14,7 +14,6 @@
 // A WebSocket upgrade goes through 1–3 like any request, then gets a connection of its own
 // (upstream/tunnel/upgrade.ts); on the upstream's 101 the request ends (recorded with 101) and
 // the two connections are relayed (src/websocket/tunnel.ts).
-import { performance } from 'node:perf_hooks';
 import type { HeaderOpsSpec } from '../config/snapshot.js';
 import type { ExchangeHandler, ResponseSink } from '../downstream/exchange.js';
 import type { RequestHead } from '../downstream/h1/request-head.js';
@@ -46,6 +45,7 @@ import type { ListenerRuntime } from '../worker/worker-state.js';
 import type { ClientBody } from './client-body.js';
 import { GrpcCall } from './grpc-call.js';
 import { requestHashKey, type HashKeySource } from './hash-key.js';
+import { now } from './read-time.js';
 import { recordRequest, type RecordSource } from './record.js';
 import { ExchangeResponse } from './response.js';
 import { buildUpstreamRequest, type UpstreamSource } from './upstream-request.js';
@@ -110,7 +110,7 @@ export class Exchange extends ExchangeResponse implements RequestView, RouteMatc
   private timeoutMs = 0;
 
   // the record (status and flags: local-reply.ts)
-  t0 = performance.now();
+  t0 = now();
 
   // reuse (startRequest): a finished exchange the adapter let go of serves the next request
   /** something may still call this exchange later (see reusable()) */
@@ -186,7 +186,7 @@ export class Exchange extends ExchangeResponse implements RequestView, RouteMatc
     this.upstreamRequest = null;
     this.routeTimer = null;
     this.timeoutMs = 0;
-    this.t0 = performance.now();
+    this.t0 = now();
     this.pinned = false;
     this.pooled = false;
   }

@@ -56,7 +56,8 @@ export abstract class ExchangeResponse extends ExchangeReplies {
     this.controller = controller;
     // the codec's array for this response becomes the client's (filtered in place)
     const responseHeaders = raw;
-    const length = filterResponseHeaders(responseHeaders, controller.headersValidated);
+    const filtered = controller.filteredLength;
+    const length = filtered === undefined ? filterResponseHeaders(responseHeaders, controller.headersValidated) : filtered;
     if (length === BAD_HEADER_VALUE) {
       const err = upstreamProtocolError('response header with CR, LF or NUL');
       controller.abort(err);

@@ -126,7 +126,8 @@ function upstreamHeaders(src: UpstreamSource, route: CompiledRoute | null, reuse
     // the last request's list: refilled (it shrinks in place; it grows only past its largest request)
     headers = reuse;
     for (let i = 0; i < n; i++) headers[i] = out[i] as string;
-    headers.length = n;
+    // (setting an array's length is a runtime call even when it does not change)
+    if (headers.length !== n) headers.length = n;
   }
   if (route !== null && route.spec.rewrite !== null && route.spec.rewrite.authority !== null) {
     const i = findHeader(headers, 'host');

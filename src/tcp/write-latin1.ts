@@ -172,7 +172,9 @@ export class Latin1Writer {
       // joined unless the Writable holds something (a held write, a corked one): then after it
       return ws.length === 0 && ws.corked === 0 && !ws.ending && !ws.destroyed && this.held === null ? this.join(s) : socket.write(s, 'latin1');
     }
-    if (wrap === null || handle === null || socket.connecting || ws.length !== 0 || ws.corked !== 0 || ws.ending || ws.destroyed) {
+    // (a destroyed socket has no handle: net closes it and drops it at once; `ws.destroyed`, a
+    // getter every Writable shares, is a megamorphic load not worth making per write)
+    if (wrap === null || handle === null || socket.connecting || ws.length !== 0 || ws.corked !== 0 || ws.ending) {
       return socket.write(s, 'latin1');
     }
     const type = (handle as { constructor: unknown }).constructor;

@@ -33,6 +33,12 @@ export interface UpstreamController {
   readonly signalsReadEnd: boolean;
   /** response header names are tokens and values carry no CR, LF or NUL: the codec checked them */
   readonly headersValidated: boolean;
+  /**
+   * defined when the codec hands out response heads already filtered for the client, as
+   * filterResponseHeaders does (the h1 codec, which filters a head once and hands the same head
+   * again out without filtering it again): the head's Content-Length then (-1: none)
+   */
+  readonly filteredLength?: number;
   /** body chunks stay valid after onUpstreamData returns (nothing reuses them): a sink may keep them without a copy */
   readonly chunksOwned?: boolean;
   /** the upstream's verified SPIFFE id when the connection is mesh mTLS; null (or absent) otherwise */
@@ -54,7 +60,10 @@ export interface UpstreamController {
 export interface UpstreamHandler {
   /** Called once, before any other callback; keep the controller to pause/resume/abort. */
   onUpstreamStart(controller: UpstreamController): void;
-  /** status and flat raw headers [name, value, ...] (names in any case). 1xx never arrive here. */
+  /**
+   * status and flat raw headers [name, value, ...] (names in any case), or filtered ones when the
+   * controller has filteredLength. 1xx never arrive here.
+   */
   onUpstreamHeaders(status: number, headers: string[]): void;
   /** A body chunk, valid during the call only (it may be a view of a reused read buffer): copy what is kept. */
   onUpstreamData(chunk: Buffer): void;

@@ -81,7 +81,8 @@ export class WaitQueue<T extends Waiter> {
 
   private compact(): void {
     if (this.head === this.items.length) {
-      this.items.length = 0;
+      // (an empty queue is left as it is: setting an array's length is a runtime call even when it does not change)
+      if (this.head !== 0) this.items.length = 0;
       this.head = 0;
     } else if (this.head > COMPACT_AFTER && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);

@@ -8,6 +8,7 @@ import type net from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { PeerIdentity } from '../../tls/inbound/server-tls.js';
 import { readingInto } from '../adopt-handle.js';
+import { readDirect } from '../../tcp/direct-read.js';
 import { readDecryptedInto } from '../tls/read-into.js';
 import { H1Connection, IN_BUFFER, type ConnectionOwner } from './connection.js';
 
@@ -20,6 +21,7 @@ export function adopt(accepted: net.Socket, owner: ConnectionOwner): H1Connectio
   const socket = readingInto(accepted, IN_BUFFER, onSocketRead as (n: number) => boolean) as net.Socket & { h1: H1Connection };
   const conn = new H1Connection(socket, owner, null);
   socket.h1 = conn;
+  readDirect(socket, onSocketRead as (n: number) => void);
   socket.resume();
   return conn;
 }

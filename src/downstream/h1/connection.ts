@@ -14,6 +14,7 @@ import type { ProxyError } from '../../http/errors.js';
 import { badRequest, headersTooLarge, internalError, upgradeRequired } from '../../http/errors.js';
 import { ClientBody } from '../../request/client-body.js';
 import { noteBodyBytes } from '../../request/body-memory.js';
+import { readEnded, readStarted } from '../../request/read-time.js';
 import { workerLog } from '../../log.js';
 import { MX_ALPN, MxOnce } from '../../telemetry/mx-once.js';
 import { clientAddress } from '../client-address.js';
@@ -91,6 +92,7 @@ export class H1Connection extends H1Lifecycle implements ResponseSink, BodyTarge
     if (this.state === UPGRADED) return this.upgradedRead(n);
     if (this.state >= CLOSING) return;
     this.lastTick = tick;
+    readStarted();
     try {
       if (this.held === null) this.process(IN_BUFFER, 0, n);
       else {
@@ -102,6 +104,8 @@ export class H1Connection extends H1Lifecycle implements ResponseSink, BodyTarge
       // a bug: never let it reach the event loop (it would take the worker down with every connection)
       workerLog().error({ err: (err as Error).stack ?? String(err) }, 'internal error reading a request');
       this.refuse(internalError(err));
+    } finally {
+      readEnded();
     }
   }
 

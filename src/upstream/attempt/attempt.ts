@@ -5,6 +5,7 @@
 // the route's retry policy (back-off, retry budget, maxRetries), and the endpoint bookkeeping
 // (in flight, outlier detection, peak-EWMA latency, the admission unit given back).
 import { performance } from 'node:perf_hooks';
+import { now } from '../../request/read-time.js';
 import {
   downstreamAborted, noHealthyUpstream, retriesExhausted, upstreamOverflow, upstreamProtocolError, upstreamTimeout,
   type ProxyError,
@@ -183,7 +184,7 @@ export class UpstreamAttempt implements UpstreamHandler, AdmissionWaiter {
     if (ep === null) return this.owner.onAttemptError(noHealthyUpstream(this.cluster.name));
     this.endpoint = ep;
     ep.begin();
-    this.tStart = performance.now();
+    this.tStart = now();
     this.dispatchTry();
   }
 
@@ -359,13 +360,13 @@ export class UpstreamAttempt implements UpstreamHandler, AdmissionWaiter {
     this.terminal = true;
     if (!this.delivered || this.done) return;
     if (this.grpcPending) this.grpcResult(-1); // no grpc-status at all: UNKNOWN
-    this.tEnd = performance.now();
+    this.tEnd = now();
     this.owner.onAttemptEnd();
   }
 
   onUpstreamError(err: ProxyError): void {
     this.terminal = true;
-    this.tEnd = performance.now();
+    this.tEnd = now();
     if (this.done) return;
     if (err.detail !== '') this.failDetail = err.detail;
     if (this.delivered) return this.owner.onAttemptError(err);

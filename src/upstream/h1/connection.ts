@@ -7,6 +7,8 @@ import type { TLSSocket } from 'node:tls';
 import {
   ProxyError, internalError, upstreamConnectFailure, upstreamConnectionTermination, upstreamProtocolError, upstreamResetMidResponse,
 } from '../../http/errors.js';
+import { readDirect } from '../../tcp/direct-read.js';
+import { now, readEnded, readStarted } from '../../request/read-time.js';
 import { connectTls, meshPeerPrincipal, type UpstreamTls } from '../../tls/outbound/client-tls.js';
 import type { Exchange } from './exchange.js';
 import { RequestSender, type RequestOwner } from './request-sender.js';
@@ -41,7 +43,7 @@ export class Connection implements ResponseSink, RequestOwner {
   state = CONNECTING;
   /** slot in the owner's connection list */
   index = -1;
-  /** Date.now() when it last became idle, or when it started connecting */
+  /** when it last became idle, or when it started connecting (read-time.ts now(), the pool's clock) */
   since: number;
   /** requests assigned so far (> 1 means this exchange reuses a keep-alive connection) */
   requests = 0;
@@ -67,14 +69,15 @@ export class Connection implements ResponseSink, RequestOwner {
 
   constructor(owner: ConnectionOwner, address: string, port: number, tls: UpstreamTls | null = null) {
     this.owner = owner;
-    this.since = Date.now();
-    this.parser = new ResponseParser(this);
+    this.since = now();
+    this.parser = new ResponseParser(this, true);
     // mTLS: usable once the handshake and the server's SPIFFE id check passed; a failure of
     // either arrives as 'error' while CONNECTING, i.e. a connect failure (UF, retryable)
     const socket = tls === null
       ? net.connect({ host: address, port, onread: { buffer: READ_BUFFER, callback: this.onRead } })
       : connectTls(address, port, tls, READ_BUFFER, this.onRead);
     this.socket = socket;
+    if (tls === null) readDirect(socket, this.onRead);
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
     socket.on(tls === null ? 'connect' : 'secureConnect', this.onConnect);
@@ -102,6 +105,11 @@ export class Connection implements ResponseSink, RequestOwner {
     this.pendingEof = false;
     if (!this.request.start(ex)) return;
     if (ex.paused) this.pauseReading();
+  }
+
+  /** The Content-Length of the response head being delivered (its fields come filtered for the client: response-parser.ts). */
+  get filteredLength(): number {
+    return this.parser.filteredLength;
   }
 
   /** Flow-control state, for Exchange.describe(). */
@@ -221,8 +229,13 @@ export class Connection implements ResponseSink, RequestOwner {
   };
 
   /** READ_BUFFER[0, nread) (plaintext, and the decrypted bytes of mesh mTLS) */
-  private readonly onRead = (nread: number, _buf: Uint8Array): boolean => {
-    this.received(READ_BUFFER, nread);
+  private readonly onRead = (nread: number): boolean => {
+    readStarted();
+    try {
+      this.received(READ_BUFFER, nread);
+    } finally {
+      readEnded();
+    }
     return true; // pausing goes through socket.pause()
   };
 

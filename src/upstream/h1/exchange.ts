@@ -30,7 +30,7 @@ export class Exchange implements UpstreamController {
   done = false;
   paused = false;
   queued = false;
-  /** Date.now() when it started waiting for a connection (0: it never waited) */
+  /** when it started waiting for a connection (read-time.ts now(); 0: it never waited) */
   queuedAt = 0;
   /** in FREE: recycle() once only */
   private free = false;
@@ -81,6 +81,11 @@ export class Exchange implements UpstreamController {
 
   get headersValidated(): boolean {
     return true;
+  }
+
+  /** the connection's parser hands out heads filtered for the client: their Content-Length (read while the head is delivered) */
+  get filteredLength(): number | undefined {
+    return this.conn === null ? undefined : this.conn.filteredLength;
   }
 
   get peerPrincipal(): string | null {

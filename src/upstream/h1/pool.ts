@@ -9,6 +9,7 @@ import { takeExchange, type Exchange, type ExchangeOwner } from './exchange.js';
 import { buildHead, headMxFrom, headMxTo, lastHeadError, noBodySuffix } from './request-writer.js';
 import { PoolSweep } from '../pool-sweep.js';
 import { WaitQueue } from '../wait-queue.js';
+import { now } from '../../request/read-time.js';
 
 export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
   readonly origin: string;
@@ -79,7 +80,7 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
     ex.mxTo = headMxTo;
     if (conn !== undefined) return conn.assign(ex);
     if (this.queue.live >= MAX_QUEUED) return this.failNow(ex, upstreamOverflow(`${this.origin}: ${MAX_QUEUED} requests already wait for a connection`));
-    this.queue.push(ex, Date.now());
+    this.queue.push(ex, now());
     this.pump();
   }
 
@@ -138,7 +139,7 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
       conn.destroy();
       return;
     }
-    conn.since = Date.now();
+    conn.since = now();
     this.idle.push(conn);
   }
 
@@ -204,19 +205,19 @@ export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
   }
 
   private readonly sweep = (): void => {
-    const now = Date.now();
+    const t = now();
     if (this.idleTimeoutMs > 0) {
       // idle[0] is the least recently used
       let n = 0;
-      while (n < this.idle.length && now - (this.idle[n] as Connection).since >= this.idleTimeoutMs) n++;
+      while (n < this.idle.length && t - (this.idle[n] as Connection).since >= this.idleTimeoutMs) n++;
       if (n > 0) for (const conn of this.idle.splice(0, n)) conn.destroy();
     }
     if (this.connecting > 0 && this.connectTimeoutMs > 0) {
       for (const conn of this.all.slice()) {
-        if (conn.state === CONNECTING && now - conn.since >= this.connectTimeoutMs) conn.connectTimedOut(this.connectTimeoutMs);
+        if (conn.state === CONNECTING && t - conn.since >= this.connectTimeoutMs) conn.connectTimedOut(this.connectTimeoutMs);
       }
     }
-    if (this.queue.live > this.connecting && this.queueTimeoutMs > 0 && this.all.length >= this.maxConnections) this.expireQueued(now);
+    if (this.queue.live > this.connecting && this.queueTimeoutMs > 0 && this.all.length >= this.maxConnections) this.expireQueued(t);
   };
 
   /**

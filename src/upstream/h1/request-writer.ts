@@ -74,7 +74,7 @@ export function buildHead(method: string, path: string, headers: string[], defau
     else if (!headTextIf(value, VALUE_CHAR)) return invalid(`invalid request header ${name} value`);
     else if (value.length >= LONG_VALUE) validLong = value;
     headCrlf();
-    if (len === 4 && (name === 'host' || name.toLowerCase() === 'host')) {
+    if (len === 4 && (name === 'host' || equalsLower(name, 'host'))) {
       if (host) return invalid('duplicate host header');
       host = true;
     }
@@ -87,8 +87,20 @@ export function buildHead(method: string, path: string, headers: string[], defau
 
 function isFraming(name: string): boolean {
   if (name === 'content-length' || name === 'transfer-encoding') return true;
-  const lower = name.toLowerCase();
-  return lower === 'content-length' || lower === 'transfer-encoding';
+  return equalsLower(name, 'content-length') || equalsLower(name, 'transfer-encoding');
+}
+
+/**
+ * `name` in any case is `lower` (lowercase letters, digits and '-'): compared without making a
+ * lower-cased copy (x-forwarded-proto, which every request carries, has transfer-encoding's length).
+ */
+function equalsLower(name: string, lower: string): boolean {
+  if (name.length !== lower.length) return false;
+  for (let i = 0; i < lower.length; i++) {
+    const c = name.charCodeAt(i);
+    if ((c >= 65 && c <= 90 ? c + 32 : c) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 function invalid(detail: string): null {

@@ -3,6 +3,7 @@
 // trailers in chunked-decoder.ts) or close-delimited. Body bytes are zero-copy subarrays. Bad
 // input never throws: feed() returns -1.
 import { knownHeaderName } from '../../http/header-names.js';
+import { filterResponseHeaders } from '../../http/headers.js';
 import { COLON, COMMA, CR, HTAB, LF, SP, TOKEN, asciiBytes, lowerEquals, type Latin1 } from './chars.js';
 import { ChunkedDecoder, S_CHUNKED_DONE, S_CHUNK_DATA_NEXT, type TrailerSink } from './chunked-decoder.js';
 
@@ -83,6 +84,17 @@ export class ResponseParser {
    */
   private readonly headers: string[] = [];
   private fieldCount = 0;
+  /**
+   * `filtering` parsers (the h1 codec's): the final head's fields as the client gets them
+   * (filterResponseHeaders: names lowercased; hop-by-hop, framing and Connection-listed fields
+   * dropped), made once per head parsed the long way; the same head again hands out a copy of
+   * them without filtering again. `filteredLength`: its Content-Length (-1: none or not a number).
+   */
+  private readonly filtering: boolean;
+  private filtered: string[] = [];
+  filteredLength = -1;
+  /** `filtered` is the current head's (cleared when a head is parsed the long way) */
+  private filteredValid = false;
 
   /** where the head being parsed started, when all of it so far is in one fed buffer (else null) */
   private headBuf: Buffer | null = null;
@@ -101,9 +113,15 @@ export class ResponseParser {
   /** an incomplete head line carried over between feeds (rare: only when a read splits a line) */
   private partial: Buffer | null = null;
   private partialLen = 0;
+  /** the last body view handed out (view()): a view of `lastViewOf` from `lastViewAt` */
+  private lastView: Buffer | null = null;
+  private lastViewOf: Buffer | null = null;
+  private lastViewAt = -1;
 
-  constructor(sink: ResponseSink) {
+  /** `filtering`: hand out heads filtered for the client (see `filtered`), not as received (a WebSocket upgrade's parser). */
+  constructor(sink: ResponseSink, filtering = false) {
     this.sink = sink;
+    this.filtering = filtering;
     this.chunked = new ChunkedDecoder(sink);
   }
 
@@ -144,7 +162,7 @@ export class ResponseParser {
           if (pos >= end) return pos;
           const avail = end - pos;
           const n = avail < this.remaining ? avail : this.remaining;
-          const chunk = pos === 0 && n === buf.length ? buf : buf.subarray(pos, pos + n);
+          const chunk = pos === 0 && n === buf.length ? buf : this.view(buf, pos, n);
           pos += n;
           this.remaining -= n;
           this.bodyBytes += n;
@@ -161,7 +179,7 @@ export class ResponseParser {
         }
         case S_BODY_EOF: {
           if (pos >= end) return pos;
-          const chunk = pos === 0 && end === buf.length ? buf : buf.subarray(pos, end);
+          const chunk = pos === 0 && end === buf.length ? buf : this.view(buf, pos, end - pos);
           this.bodyBytes += end - pos;
           pos = end;
           if (!this.sink.onResponseBody(chunk)) return pos;
@@ -190,6 +208,22 @@ export class ResponseParser {
         return pos;
       }
     }
+  }
+
+  /**
+   * buf[pos, pos + n) as a Buffer view: the last one again when it had the same place (a server
+   * answering with the same head and body length puts its bodies at the same offset of the
+   * codec's read buffer read after read). A new view is a FastBuffer (~45 ns); the body slice is
+   * valid during the sink's call only, so one view object serves every response it covers.
+   */
+  private view(buf: Buffer, pos: number, n: number): Buffer {
+    const last = this.lastView;
+    if (last !== null && last.length === n && this.lastViewOf === buf && this.lastViewAt === pos) return last;
+    const view = buf.subarray(pos, pos + n);
+    this.lastView = view;
+    this.lastViewOf = buf;
+    this.lastViewAt = pos;
+    return view;
   }
 
   /**
@@ -274,6 +308,7 @@ export class ResponseParser {
     this.connClose = false;
     this.connKeepAlive = false;
     this.fieldCount = 0;
+    this.filteredValid = false;
     this.headBuf = b;
     this.headFrom = pos;
   }
@@ -462,9 +497,17 @@ export class ResponseParser {
     return next;
   }
 
-  /** The head's fields as a list of their own (the receiver may keep and edit it). */
+  /** The head's fields as a list of their own (the receiver may keep and edit it): as received, or filtered (`filtering`; not a 101's). */
   private takeHeaders(): string[] {
-    return this.headers.slice(0, this.fieldCount);
+    if (!this.filtering || this.status < 200) return this.headers.slice(0, this.fieldCount);
+    if (!this.filteredValid) {
+      // (the parser checked every name and value as it read them)
+      const filtered = this.headers.slice(0, this.fieldCount);
+      this.filteredLength = filterResponseHeaders(filtered, true);
+      this.filtered = filtered;
+      this.filteredValid = true;
+    }
+    return this.filtered.slice();
   }
 }
 

@@ -12,6 +12,7 @@ import {
   type Outcome, type RawServer,
 } from './helpers.js';
 import { flagNames } from '../../../src/stats/flags.js';
+import { filterResponseHeaders } from '../../../src/http/headers.js';
 
 interface Case {
   name: string;
@@ -70,11 +71,8 @@ const cases: Case[] = [
     check: (o) => assert.ok(!headerMultiset(o.headers).some((h) => h.startsWith('link:')), '1xx headers are not delivered') },
   { name: 'multiple set-cookie', response: 'HTTP/1.1 200 OK\r\nSet-Cookie: a=1; Path=/\r\nSet-Cookie: b=2\r\nSet-Cookie: c=3; HttpOnly\r\nContent-Length: 0\r\n\r\n',
     check: (o) => assert.equal(headerMultiset(o.headers).filter((h) => h.startsWith('set-cookie:')).length, 3) },
-  { name: 'header case preserved', response: 'HTTP/1.1 200 OK\r\nX-MiXeD-CaSe: Value\r\ncontent-TYPE: text/html\r\nContent-Length: 0\r\n\r\n',
-    check: (o) => {
-      assert.ok(o.headers.includes('X-MiXeD-CaSe'));
-      assert.ok(o.headers.includes('content-TYPE'));
-    } },
+  { name: 'header names in any case: lowercased for the client', response: 'HTTP/1.1 200 OK\r\nX-MiXeD-CaSe: Value\r\ncontent-TYPE: text/html\r\nContent-Length: 0\r\n\r\n',
+    check: (o) => assert.deepEqual(o.headers, ['x-mixed-case', 'Value', 'content-type', 'text/html']) },
   { name: 'large content-length body (1 MiB)', response: Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${bigBody.length}\r\n\r\n`), bigBody]), expectBody: bigBody },
   { name: 'large chunked body (200 chunks)', parts: [Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'), ...chunkedParts, Buffer.from('0\r\n\r\n')], expectBody: Buffer.concat(chunkedPayload) },
   { name: '1-byte writes, content-length', parts: bytes('HTTP/1.1 200 OK\r\nX-Split: yes\r\nContent-Length: 11\r\n\r\nhello world'), expectBody: 'hello world' },
@@ -83,7 +81,7 @@ const cases: Case[] = [
   { name: 'optional whitespace around values', undici: 'trims', response: 'HTTP/1.1 200 OK\r\nX-Pad:    spaced out   \r\nX-Tab:\tt\t\r\nContent-Length:  2 \r\n\r\nok', expectBody: 'ok',
     check: (o) => assert.ok(o.headers.includes('spaced out') && o.headers.includes('t')) },
   { name: 'empty header value', response: 'HTTP/1.1 200 OK\r\nX-Empty:\r\nX-Empty2: \r\nContent-Length: 0\r\n\r\n' },
-  { name: '100 headers', response: `HTTP/1.1 200 OK\r\n${manyHeaders}Content-Length: 1\r\n\r\nz`, check: (o) => assert.equal(o.headers.length, 202) },
+  { name: '100 headers', response: `HTTP/1.1 200 OK\r\n${manyHeaders}Content-Length: 1\r\n\r\nz`, check: (o) => assert.equal(o.headers.length, 200) },
   { name: 'status line without reason phrase', response: 'HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nok', expectStatus: 200 },
   { name: '404 with body', response: 'HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found', expectStatus: 404, expectBody: 'not found' },
   { name: '500 chunked', response: 'HTTP/1.1 500 Internal Server Error\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nboom\r\n0\r\n\r\n', expectStatus: 500, expectBody: 'boom' },
@@ -151,7 +149,11 @@ for (let i = 0; i < cases.length; i++) {
     assert.equal(h1.kind, un.kind, `ending: h1 ${h1.kind} (${h1.error?.message}) vs undici ${un.kind} (${un.error?.message})`);
     assert.equal(h1.status, un.status);
     const unHeaders = c.undici === 'trims' ? un.headers.map((v, j) => (j % 2 === 1 ? v.replace(/[ \t]+$/, '') : v)) : un.headers;
-    assert.deepEqual(headerMultiset(h1.headers), headerMultiset(unHeaders));
+    // the h1 codec hands heads out filtered for the client (its controller has filteredLength), undici as received
+    const unFiltered = [...unHeaders];
+    const unLength = filterResponseHeaders(unFiltered);
+    assert.deepEqual(headerMultiset(h1.headers), headerMultiset(unFiltered));
+    if (h1.events.includes('headers')) assert.equal(h1.filteredLength, unLength);
     assert.ok(h1.body.equals(un.body), `body differs: h1 ${h1.body.length} bytes, undici ${un.body.length} bytes`);
   });
 }

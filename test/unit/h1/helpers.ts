@@ -170,6 +170,8 @@ export interface Outcome {
   /** callbacks in order, e.g. ['start', 'headers', 'data', 'end'] (data collapsed) */
   events: string[];
   controller: UpstreamController | null;
+  /** the controller's filteredLength when the head arrived (undefined: the codec hands heads out as received) */
+  filteredLength?: number;
 }
 
 /** A handler that records everything; `done` resolves at the first end or error (`endings` counts them all). */
@@ -199,6 +201,7 @@ export class Collector implements UpstreamHandler {
     this.outcome.events.push('headers');
     this.outcome.status = status;
     this.outcome.headers = headers;
+    this.outcome.filteredLength = this.outcome.controller?.filteredLength;
     this.onHeaders?.(this);
   }
 

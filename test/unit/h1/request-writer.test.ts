@@ -23,3 +23,13 @@ test('a long header value: written the same when it repeats; an invalid one of t
     assert.equal(buildHead('GET', '/', ['host', 'a', 'x-envoy-peer-metadata', VALID], 'a'), first);
   }
 });
+
+test('framing headers in any case are left out, a Host in any case counts as the host, x-forwarded-proto (their length) is written', () => {
+  const head = buildHead('GET', '/', ['Content-Length', '5', 'TRANSFER-encoding', 'chunked', 'x-forwarded-proto', 'http', 'HoSt', 'a'], 'default', '\r\n');
+  assert.equal(head, 'GET / HTTP/1.1\r\nx-forwarded-proto: http\r\nHoSt: a\r\n\r\n');
+  assert.equal(buildHead('GET', '/', ['Host', 'a', 'host', 'b'], 'default'), null);
+  assert.match(lastHeadError(), /duplicate host header/);
+  // same lengths, other names: written as they are
+  assert.equal(buildHead('GET', '/', ['hose', 'x', 'content-lengtx', '1', 'x-transfer-encode', 'y'], 'h', '\r\n'),
+    'GET / HTTP/1.1\r\nhose: x\r\ncontent-lengtx: 1\r\nx-transfer-encode: y\r\nhost: h\r\n\r\n');
+});

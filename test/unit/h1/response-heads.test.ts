@@ -110,3 +110,62 @@ test('a head whose lines end in a later read than they started in is not kept fo
   assert.equal(read('Server: s\r\n\r\n'), -1);
   assert.match(q.error, /invalid status line/);
 });
+
+test('a filtering parser (the codec\'s) hands out heads as filterResponseHeaders makes them, the same head again without filtering again', () => {
+  const sink = new Sink();
+  const p = new ResponseParser(sink, true);
+  const head = 'HTTP/1.1 200 OK\r\nServer: S\r\nDate: Thu, 03 Dec 2026 20:00:00 GMT\r\nConnection: keep-alive, X-Private\r\n'
+    + 'X-Private: p\r\nContent-Length: 5\r\nX-A: 1\r\n\r\n';
+  const expected = ['server', 'S', 'x-a', '1'];
+  for (const body of ['hello', 'again', 'third']) {
+    assert.equal(feedIn(p, sink, `${head}${body}`), body);
+    assert.deepEqual(sink.heads[sink.heads.length - 1], expected);
+    assert.equal(p.filteredLength, 5);
+  }
+  // each receiver's own list: an edit (response header operations) reaches neither the next nor the kept one
+  (sink.heads[1] as string[]).push('x-added', 'v');
+  (sink.heads[2] as string[])[1] = 'edited';
+  assert.equal(feedIn(p, sink, `${head}fourt`), 'fourt');
+  assert.deepEqual(sink.heads[3], expected);
+  // another head (chunked, no Content-Length; a 1xx before it): filtered afresh, its own length
+  assert.equal(feedIn(p, sink, 'HTTP/1.1 100 Continue\r\nX-Interim: 1\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: x\r\nETag: "e"\r\n\r\n2\r\nok\r\n0\r\n\r\n'), 'ok');
+  assert.deepEqual(sink.heads[4], ['etag', '"e"']);
+  assert.equal(p.filteredLength, -1);
+  assert.equal(feedIn(p, sink, `${head}fifth`), 'fifth');
+  assert.deepEqual(sink.heads[5], expected);
+  assert.equal(p.filteredLength, 5);
+  // a WebSocket upgrade's parser keeps the 101's fields as received (the tunnel reads Upgrade and Connection)
+  p.reset(false, true);
+  const up = Buffer.from('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n', 'latin1');
+  assert.equal(p.feed(up), up.length);
+  assert.deepEqual(sink.heads[6], ['Upgrade', 'websocket', 'Connection', 'Upgrade']);
+});
+
+test('body slices at the same place of the same buffer are one view; any other place, length or buffer gets its own', () => {
+  const seen: Buffer[] = [];
+  const sink: ResponseSink = { onResponseHead: () => true, onResponseBody: (chunk) => { seen.push(chunk); return true; } };
+  const p = new ResponseParser(sink, true);
+  const readBuffer = Buffer.alloc(256);
+  const read = (text: string): void => {
+    p.reset(false);
+    const n = readBuffer.write(text, 0, 'latin1');
+    assert.equal(p.feed(readBuffer, 0, n), n);
+  };
+  const head = 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n';
+  read(`${head}hello`);
+  const first = seen[0] as Buffer;
+  assert.equal(first.toString(), 'hello');
+  read(`${head}world`);
+  assert.equal(seen[1], first, 'the same view object');
+  assert.equal((seen[1] as Buffer).toString(), 'world');
+  read('HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nhello!');
+  assert.notEqual(seen[2], first);
+  assert.equal((seen[2] as Buffer).toString(), 'hello!');
+  read(`HTTP/1.1 200 OK\r\nX: 1\r\nContent-Length: 5\r\n\r\nshift`);
+  assert.equal((seen[3] as Buffer).toString(), 'shift');
+  const other = Buffer.from(`${head}other`, 'latin1');
+  p.reset(false);
+  assert.equal(p.feed(other, 0, other.length), other.length);
+  assert.equal((seen[4] as Buffer).toString(), 'other');
+  assert.equal((seen[4] as Buffer).buffer, other.buffer);
+});

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  BAD_HEADER_VALUE, CONNECTION, CONTENT_LENGTH, DROP, filterResponseHeaders, HOP_BY_HOP, KEEP, RESPONSE_FRAMING, responseHeaderKind,
+  BAD_HEADER_VALUE, CONNECTION, CONTENT_LENGTH, DROP, filterResponseHeaders, HOP_BY_HOP, isHopByHop, KEEP, RESPONSE_FRAMING, responseHeaderKind,
 } from '../../../src/http/headers.js';
 
 test('filters in place: names lower-cased, hop-by-hop, framing and Connection-listed headers dropped; returns Content-Length', () => {
@@ -28,5 +28,13 @@ test('responseHeaderKind drops exactly the hop-by-hop and framing names, reads C
   for (const name of ['server', 'etag', 'vary', 'tf', 'dates', 'trailers', 'upgrades', 'connections', 'keep-alivE', 'content-type', 'x-content-length',
     'proxy-connectio', 'transfer-encodinx', 'proxy-authenticat', 'proxy-authorizatio', 'set-cookie', '']) {
     assert.equal(responseHeaderKind(name), KEEP, name);
+  }
+});
+
+test('isHopByHop is exactly HOP_BY_HOP (lowercase names)', () => {
+  for (const name of HOP_BY_HOP) assert.equal(isHopByHop(name), true, name);
+  for (const name of ['server', 'host', 'tf', 'trailers', 'upgrades', 'connections', 'keep-alivE', 'Connection', 'TE', 'content-length', 'date',
+    'proxy-connectio', 'transfer-encodinx', 'proxy-authenticat', 'proxy-authorizatio', 'expect', '']) {
+    assert.equal(isHopByHop(name), false, name);
   }
 });
