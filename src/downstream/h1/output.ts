@@ -95,8 +95,7 @@ export abstract class H1Output {
     const status = this.pendingStatus;
     if (status === 0) return;
     this.pendingStatus = 0;
-    headText(statusPrefix(status));
-    headField('date', dateHeader);
+    headBytes(statusAndDate(status));
     const h = this.pendingHeaders;
     for (let i = 0; i < h.length; i += 2) headField(h[i] as string, h[i + 1] as string);
     if (this.pendingLength >= 0) {
@@ -185,7 +184,20 @@ export abstract class H1Output {
   }
 }
 
-const STATUS_PREFIXES: string[] = [];
-function statusPrefix(status: number): string {
-  return STATUS_PREFIXES[status] ??= `HTTP/1.1 ${statusLine(status)}\r\n`;
+/**
+ * A head's first two lines, `HTTP/1.1 <status>` and `date: <the current second>`, as bytes: made
+ * once per status each second (when the clock's date string changes) and copied into a head in
+ * one go, instead of 40-odd characters copied one by one per response.
+ */
+const STATUS_DATE: (Buffer | undefined)[] = [];
+/** the date each of STATUS_DATE's lines was made with */
+const STATUS_DATE_OF: string[] = [];
+export function statusAndDate(status: number): Buffer {
+  let lines = STATUS_DATE[status];
+  if (lines === undefined || STATUS_DATE_OF[status] !== dateHeader) {
+    lines = Buffer.from(`HTTP/1.1 ${statusLine(status)}\r\ndate: ${dateHeader}\r\n`, 'latin1');
+    STATUS_DATE[status] = lines;
+    STATUS_DATE_OF[status] = dateHeader;
+  }
+  return lines;
 }
