@@ -13,6 +13,7 @@
 // streamBaseState[kReadBytesOrError] the same way (process.binding('stream_wrap'), DEP0111:
 // documented only), as tcp/write-latin1.ts does for writes.
 import type net from 'node:net';
+import { binding, TCP_HANDLE } from './bindings.js';
 
 interface StreamWrapState {
   streamBaseState: Int32Array;
@@ -30,15 +31,6 @@ interface DirectHandle {
 }
 
 const state: StreamWrapState | null = load();
-const TCP_HANDLE: unknown = (binding('tcp_wrap') as { TCP?: unknown } | null)?.TCP ?? null;
-
-function binding(name: string): object | null {
-  try {
-    return (process as unknown as { binding(name: string): object }).binding(name);
-  } catch {
-    return null;
-  }
-}
 
 function load(): StreamWrapState | null {
   const b = binding('stream_wrap') as Partial<StreamWrapState> | null;

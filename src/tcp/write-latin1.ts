@@ -24,6 +24,7 @@
 // with the same binding (process.binding('stream_wrap'), DEP0111: documented only).
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
+import { binding, TCP_HANDLE } from './bindings.js';
 
 interface WriteWrapLike { handle: unknown; oncomplete: (status: number) => void; async: boolean; writer: Latin1Writer | null }
 interface StreamWrap {
@@ -40,22 +41,12 @@ type Final = (this: net.Socket, cb: (err?: Error | null) => void) => void;
 type GuardedSocket = net.Socket & { latin1Writer: Latin1Writer; _writeGeneric: unknown; _final: unknown };
 
 const wrap: StreamWrap | null = loadStreamWrap();
-const TCP_HANDLE: unknown = (binding('tcp_wrap') as { TCP?: unknown } | null)?.TCP ?? null;
 const TLS_HANDLE: unknown = (binding('tls_wrap') as { TLSWrap?: unknown } | null)?.TLSWrap ?? null;
 const socketProto = net.Socket.prototype as unknown as { _writeGeneric?: WriteGeneric; _final?: Final };
 const WRITE_GENERIC: WriteGeneric | null = typeof socketProto._writeGeneric === 'function' ? socketProto._writeGeneric : null;
 const FINAL: Final | null = typeof socketProto._final === 'function' ? socketProto._final : null;
 /** joined TLS writes past this wait for 'drain' (net's default writableHighWaterMark) */
 const TLS_JOIN_LIMIT = 16 * 1024;
-
-/** One of Node's internal bindings, or null where process.binding no longer lends it. */
-function binding(name: string): object | null {
-  try {
-    return (process as unknown as { binding(name: string): object }).binding(name);
-  } catch {
-    return null;
-  }
-}
 
 function loadStreamWrap(): StreamWrap | null {
   const b = binding('stream_wrap') as Partial<StreamWrap> | null;
