@@ -45,7 +45,7 @@ import type { ListenerRuntime } from '../worker/worker-state.js';
 import type { ClientBody } from './client-body.js';
 import { GrpcCall } from './grpc-call.js';
 import { requestHashKey, type HashKeySource } from './hash-key.js';
-import { now } from './read-time.js';
+import { now, readTimeMoved } from './read-time.js';
 import { recordRequest, type RecordSource } from './record.js';
 import { ExchangeResponse } from './response.js';
 import { buildUpstreamRequest, type UpstreamSource } from './upstream-request.js';
@@ -342,6 +342,8 @@ export class Exchange extends ExchangeResponse implements RequestView, RouteMatc
         if (status === WAIT) this.filterAt = i + 1;
         return; // STOP: the filter answered; WAIT: it resumes the chain
       }
+      // the upstream's time starts after the filters' work (read-time.ts)
+      if (chain.length > 0) readTimeMoved();
     }
     this.forward();
   }

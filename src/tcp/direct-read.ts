@@ -60,6 +60,7 @@ export function readDirect(socket: net.Socket, callback: (this: net.Socket, n: n
   const handle = (socket as unknown as { _handle: DirectHandle | null })._handle;
   if (state === null || handle === null || TCP_HANDLE === null || handle.constructor !== TCP_HANDLE) return false;
   const netRead = handle.onread;
+  if (netRead === directRead) return true; // (switched already: net's function is kept once)
   if (typeof netRead !== 'function' || (socket as { timeout?: number }).timeout !== undefined) return false;
   handle.directSocket = socket;
   handle.directCallback = callback;

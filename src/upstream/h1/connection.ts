@@ -107,9 +107,9 @@ export class Connection implements ResponseSink, RequestOwner {
     if (ex.paused) this.pauseReading();
   }
 
-  /** The Content-Length of the response head being delivered (its fields come filtered for the client: response-parser.ts). */
-  get filteredLength(): number {
-    return this.parser.filteredLength;
+  /** The Content-Length of the response head being delivered when it comes filtered for the client (response-parser.ts), else undefined. */
+  get filteredLength(): number | undefined {
+    return this.parser.handedFiltered ? this.parser.filteredLength : undefined;
   }
 
   /** Flow-control state, for Exchange.describe(). */

@@ -93,6 +93,8 @@ export class ResponseParser {
   private readonly filtering: boolean;
   private filtered: string[] = [];
   filteredLength = -1;
+  /** the last head handed out was filtered (a filtering parser's final head; a 101 goes out as received) */
+  handedFiltered = false;
   /** `filtered` is the current head's (cleared when a head is parsed the long way) */
   private filteredValid = false;
 
@@ -499,7 +501,11 @@ export class ResponseParser {
 
   /** The head's fields as a list of their own (the receiver may keep and edit it): as received, or filtered (`filtering`; not a 101's). */
   private takeHeaders(): string[] {
-    if (!this.filtering || this.status < 200) return this.headers.slice(0, this.fieldCount);
+    if (!this.filtering || this.status < 200) {
+      this.handedFiltered = false;
+      return this.headers.slice(0, this.fieldCount);
+    }
+    this.handedFiltered = true;
     if (!this.filteredValid) {
       // (the parser checked every name and value as it read them)
       const filtered = this.headers.slice(0, this.fieldCount);

@@ -139,6 +139,9 @@ test('a filtering parser (the codec\'s) hands out heads as filterResponseHeaders
   const up = Buffer.from('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n', 'latin1');
   assert.equal(p.feed(up), up.length);
   assert.deepEqual(sink.heads[6], ['Upgrade', 'websocket', 'Connection', 'Upgrade']);
+  assert.equal(p.handedFiltered, false, 'a head handed out as received has no filtered length');
+  assert.equal(feedIn(p, sink, `${head}sixth`), 'sixth');
+  assert.equal(p.handedFiltered, true);
 });
 
 test('body slices at the same place of the same buffer are one view; any other place, length or buffer gets its own', () => {
