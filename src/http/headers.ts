@@ -47,7 +47,7 @@ export function connectionListed(value: string): Set<string> | null {
   let extra: Set<string> | null = null;
   for (const part of value.split(',')) {
     const name = part.trim().toLowerCase();
-    if (name === '' || name === 'host' || HOP_BY_HOP.has(name)) continue;
+    if (name === '' || name === 'host' || isHopByHop(name)) continue;
     (extra ??= new Set()).add(name);
   }
   return extra;

@@ -45,7 +45,7 @@ import type { ListenerRuntime } from '../worker/worker-state.js';
 import type { ClientBody } from './client-body.js';
 import { GrpcCall } from './grpc-call.js';
 import { requestHashKey, type HashKeySource } from './hash-key.js';
-import { now, readTimeMoved } from './read-time.js';
+import { now, readTimeMoved } from '../tcp/read-time.js';
 import { recordRequest, type RecordSource } from './record.js';
 import { ExchangeResponse } from './response.js';
 import { buildUpstreamRequest, type UpstreamSource } from './upstream-request.js';

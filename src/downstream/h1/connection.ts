@@ -14,7 +14,7 @@ import type { ProxyError } from '../../http/errors.js';
 import { badRequest, headersTooLarge, internalError, upgradeRequired } from '../../http/errors.js';
 import { ClientBody } from '../../request/client-body.js';
 import { noteBodyBytes } from '../../request/body-memory.js';
-import { readEnded, readStarted } from '../../request/read-time.js';
+import { readEnded, readStarted } from '../../tcp/read-time.js';
 import { workerLog } from '../../log.js';
 import { MX_ALPN, MxOnce } from '../../telemetry/mx-once.js';
 import { clientAddress } from '../client-address.js';

@@ -189,15 +189,13 @@ export abstract class H1Output {
  * once per status each second (when the clock's date string changes) and copied into a head in
  * one go, instead of 40-odd characters copied one by one per response.
  */
-const STATUS_DATE: (Buffer | undefined)[] = [];
-/** the date each of STATUS_DATE's lines was made with */
-const STATUS_DATE_OF: string[] = [];
+let statusDate: (Buffer | undefined)[] = [];
+/** the date statusDate's lines were made with */
+let statusDateOf = '';
 export function statusAndDate(status: number): Buffer {
-  let lines = STATUS_DATE[status];
-  if (lines === undefined || STATUS_DATE_OF[status] !== dateHeader) {
-    lines = Buffer.from(`HTTP/1.1 ${statusLine(status)}\r\ndate: ${dateHeader}\r\n`, 'latin1');
-    STATUS_DATE[status] = lines;
-    STATUS_DATE_OF[status] = dateHeader;
+  if (statusDateOf !== dateHeader) {
+    statusDate = [];
+    statusDateOf = dateHeader;
   }
-  return lines;
+  return statusDate[status] ??= Buffer.from(`HTTP/1.1 ${statusLine(status)}\r\ndate: ${dateHeader}\r\n`, 'latin1');
 }

@@ -5,7 +5,7 @@
 // the route's retry policy (back-off, retry budget, maxRetries), and the endpoint bookkeeping
 // (in flight, outlier detection, peak-EWMA latency, the admission unit given back).
 import { performance } from 'node:perf_hooks';
-import { now } from '../../request/read-time.js';
+import { now } from '../../tcp/read-time.js';
 import {
   downstreamAborted, noHealthyUpstream, retriesExhausted, upstreamOverflow, upstreamProtocolError, upstreamTimeout,
   type ProxyError,

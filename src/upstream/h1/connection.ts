@@ -8,7 +8,7 @@ import {
   ProxyError, internalError, upstreamConnectFailure, upstreamConnectionTermination, upstreamProtocolError, upstreamResetMidResponse,
 } from '../../http/errors.js';
 import { readDirect } from '../../tcp/direct-read.js';
-import { now, readEnded, readStarted } from '../../request/read-time.js';
+import { now, readEnded, readStarted } from '../../tcp/read-time.js';
 import { connectTls, meshPeerPrincipal, type UpstreamTls } from '../../tls/outbound/client-tls.js';
 import type { Exchange } from './exchange.js';
 import { RequestSender, type RequestOwner } from './request-sender.js';

@@ -9,7 +9,7 @@ import { takeExchange, type Exchange, type ExchangeOwner } from './exchange.js';
 import { buildHead, headMxFrom, headMxTo, lastHeadError, noBodySuffix } from './request-writer.js';
 import { PoolSweep } from '../pool-sweep.js';
 import { WaitQueue } from '../wait-queue.js';
-import { now } from '../../request/read-time.js';
+import { now } from '../../tcp/read-time.js';
 
 export class H1Pool implements UpstreamPool, ConnectionOwner, ExchangeOwner {
   readonly origin: string;

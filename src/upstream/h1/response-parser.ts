@@ -91,12 +91,11 @@ export class ResponseParser {
    * them without filtering again. `filteredLength`: its Content-Length (-1: none or not a number).
    */
   private readonly filtering: boolean;
-  private filtered: string[] = [];
+  /** the current head's filtered fields; null until made (a head parsed the long way clears them) */
+  private filtered: string[] | null = null;
   filteredLength = -1;
   /** the last head handed out was filtered (a filtering parser's final head; a 101 goes out as received) */
   handedFiltered = false;
-  /** `filtered` is the current head's (cleared when a head is parsed the long way) */
-  private filteredValid = false;
 
   /** where the head being parsed started, when all of it so far is in one fed buffer (else null) */
   private headBuf: Buffer | null = null;
@@ -310,7 +309,7 @@ export class ResponseParser {
     this.connClose = false;
     this.connKeepAlive = false;
     this.fieldCount = 0;
-    this.filteredValid = false;
+    this.filtered = null;
     this.headBuf = b;
     this.headFrom = pos;
   }
@@ -506,14 +505,14 @@ export class ResponseParser {
       return this.headers.slice(0, this.fieldCount);
     }
     this.handedFiltered = true;
-    if (!this.filteredValid) {
+    let filtered = this.filtered;
+    if (filtered === null) {
       // (the parser checked every name and value as it read them)
-      const filtered = this.headers.slice(0, this.fieldCount);
+      filtered = this.headers.slice(0, this.fieldCount);
       this.filteredLength = filterResponseHeaders(filtered, true);
       this.filtered = filtered;
-      this.filteredValid = true;
     }
-    return this.filtered.slice();
+    return filtered.slice();
   }
 }
 
